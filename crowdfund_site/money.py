@@ -1,0 +1,104 @@
+"""Money helpers: parse, format and split amounts held as integer minor units.
+
+Every amount in the project is an ``int`` of the currency's minor unit (cents, fen, yen)
+beside an ISO 4217 code. Floats never touch money: parsing goes through ``Decimal``.
+"""
+
+from decimal import Decimal, InvalidOperation
+
+from .exceptions import InvalidInput
+
+# ISO 4217 currencies the platform accepts, with their number of decimal places.
+CURRENCY_EXPONENTS = {
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "CNY": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "CHF": 2,
+    "HKD": 2,
+    "SGD": 2,
+    "JPY": 0,
+    "KRW": 0,
+}
+CURRENCY_CHOICES = [(code, code) for code in CURRENCY_EXPONENTS]
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CNY": "¥", "JPY": "¥", "KRW": "₩"}
+
+# Nothing on the platform may be larger than this, whatever the setting says: it keeps sums of
+# many amounts far inside a signed 64-bit column.
+ABSOLUTE_MAX_MINOR = 10**15
+
+
+def currency_exponent(currency: str) -> int:
+    """Return the number of decimal places of ``currency``; raise InvalidInput if unknown."""
+    try:
+        return CURRENCY_EXPONENTS[currency]
+    except KeyError:
+        raise InvalidInput(f"Unsupported currency {currency!r}.", code="invalid_currency", field="currency") from None
+
+
+def parse_amount(text: str | int, currency: str, *, max_minor: int = ABSOLUTE_MAX_MINOR) -> int:
+    """Return ``text`` (e.g. "12.50" or "1,250") as minor units of ``currency``.
+
+    Refuse with InvalidInput: anything that is not a plain decimal number, more decimals than
+    the currency has, zero, negatives, and amounts above ``max_minor``.
+    """
+    exponent = currency_exponent(currency)
+    cleaned = str(text).strip().replace(",", "").replace("_", "")
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    if symbol and cleaned.startswith(symbol):
+        cleaned = cleaned[len(symbol) :].strip()
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise InvalidInput(f"“{text}” is not an amount.", code="invalid_amount", field="amount") from None
+    if not value.is_finite():
+        raise InvalidInput(f"“{text}” is not an amount.", code="invalid_amount", field="amount")
+    if value.as_tuple().exponent < -exponent:
+        places = "no decimals" if exponent == 0 else f"at most {exponent} decimals"
+        raise InvalidInput(f"{currency} amounts have {places}.", code="too_many_decimals", field="amount")
+    return check_amount(int(value.scaleb(exponent)), currency, max_minor=max_minor)
+
+
+def check_amount(minor: int, currency: str, *, max_minor: int = ABSOLUTE_MAX_MINOR) -> int:
+    """Return ``minor`` if it is a positive integer amount no larger than ``max_minor``."""
+    if isinstance(minor, bool) or not isinstance(minor, int):
+        raise InvalidInput("Amounts are whole numbers of minor units.", code="invalid_amount", field="amount")
+    if minor <= 0:
+        raise InvalidInput("The amount must be more than zero.", code="amount_not_positive", field="amount")
+    limit = min(max_minor, ABSOLUTE_MAX_MINOR)
+    if minor > limit:
+        raise InvalidInput(
+            f"The amount may be at most {format_amount(limit, currency)}.",
+            code="amount_too_large",
+            field="amount",
+        )
+    return minor
+
+
+def format_amount(minor: int, currency: str) -> str:
+    """Return ``minor`` as a human string, e.g. 125000 USD -> "$1,250.00"."""
+    exponent = CURRENCY_EXPONENTS.get(currency, 2)
+    value = Decimal(minor).scaleb(-exponent)
+    number = f"{value:,.{exponent}f}"
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    return f"{symbol}{number}" if symbol else f"{number} {currency}"
+
+
+def allocate(total: int, weights: list[int]) -> list[int]:
+    """Split ``total`` in proportion to non-negative integer ``weights``; the parts sum to it.
+
+    Largest remainder method: every part gets the floor of its exact share, and the units
+    left over go one each to the parts with the largest remainders (earlier parts win ties).
+    """
+    if not weights or any(w < 0 for w in weights) or sum(weights) == 0:
+        raise ValueError("allocate() needs at least one positive weight and no negative ones")
+    weight_sum = sum(weights)
+    floors = [total * w // weight_sum for w in weights]
+    remainders = [total * w % weight_sum for w in weights]
+    left_over = total - sum(floors)
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
+    for i in by_remainder[:left_over]:
+        floors[i] += 1
+    return floors

@@ -1,0 +1,230 @@
+"""Payment gateway interface and the sandbox gateway.
+
+The rest of the platform talks to ``get_gateway()``, chosen by ``settings.PAYMENT_GATEWAY``, so a
+real processor can be added beside the sandbox. Every call carries an idempotency key: a repeated
+key returns the first result and moves no money again. Calls are made outside any row lock.
+
+The sandbox behaves like a processor's test mode, keeping its records in the database:
+``tok_visa`` / ``tok_mastercard`` succeed; ``tok_chargeDeclined`` and ``tok_insufficientFunds`` are
+declined with distinct codes; ``tok_processingError`` fails transiently once per key and
+succeeds when retried; refunds can never exceed what was charged.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.module_loading import import_string
+
+from crowdfund_site.exceptions import Conflict
+
+from .models import GatewayOperation, OperationKind, OperationStatus
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    ok: bool
+    reference: str = ""
+    code: str = ""
+    message: str = ""
+    transient: bool = False
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    idempotency_key: str
+    charge_reference: str
+    amount: int
+
+
+class GatewayKeyReused(Conflict):
+    default_code = "idempotency_key_reused"
+
+
+class PaymentGateway(ABC):
+    """What the platform needs from a payment processor."""
+
+    @abstractmethod
+    def charge(self, *, idempotency_key: str, amount: int, currency: str, token: str) -> GatewayResult:
+        """Charge ``amount`` to the payment method behind ``token``."""
+
+    @abstractmethod
+    def refund(self, *, idempotency_key: str, charge_reference: str, amount: int) -> GatewayResult:
+        """Return ``amount`` of an earlier charge to its payer."""
+
+    @abstractmethod
+    def payout(self, *, idempotency_key: str, amount: int, currency: str, destination: str) -> GatewayResult:
+        """Send ``amount`` to a payee's bank account."""
+
+    @abstractmethod
+    def find_operation(self, *, idempotency_key: str) -> GatewayResult | None:
+        """Return the final result recorded for a key, or None if nothing final happened."""
+
+    def refund_many(self, *, requests: list[RefundRequest]) -> list[GatewayResult]:
+        """Refund several charges; processors without a batch call do them one by one."""
+        return [
+            self.refund(idempotency_key=r.idempotency_key, charge_reference=r.charge_reference, amount=r.amount)
+            for r in requests
+        ]
+
+
+def get_gateway() -> PaymentGateway:
+    return import_string(settings.PAYMENT_GATEWAY)()
+
+
+SANDBOX_TOKENS = {
+    "tok_visa": None,
+    "tok_mastercard": None,
+    "tok_chargeDeclined": ("card_declined", "The card was declined."),
+    "tok_insufficientFunds": ("insufficient_funds", "The card has insufficient funds."),
+}
+SANDBOX_TRANSIENT_TOKEN = "tok_processingError"  # noqa: S105 - a public test token, not a secret
+
+
+def _result(op: GatewayOperation) -> GatewayResult:
+    return GatewayResult(
+        ok=op.status == OperationStatus.SUCCEEDED,
+        reference=op.reference,
+        code=op.error_code,
+        message=op.error_message,
+        transient=op.status == OperationStatus.FAILED,
+    )
+
+
+def _charge_pk(reference: str) -> int | None:
+    prefix, _, number = reference.partition("_")
+    return int(number) if prefix == "ch" and number.isdigit() else None
+
+
+class SandboxGateway(PaymentGateway):
+    """A processor's test mode, stored in the database (see the module docstring)."""
+
+    def charge(self, *, idempotency_key: str, amount: int, currency: str, token: str) -> GatewayResult:
+        with transaction.atomic():
+            op = GatewayOperation.objects.select_for_update().filter(idempotency_key=idempotency_key).first()
+            if op is not None:
+                self._ensure_same(op, OperationKind.CHARGE, amount, currency)
+                if op.status == OperationStatus.FAILED:
+                    # The transient failure is over: the retry goes through.
+                    op.status, op.error_code, op.error_message = OperationStatus.SUCCEEDED, "", ""
+                    op.attempts += 1
+                    op.save(update_fields=["status", "error_code", "error_message", "attempts", "updated_at"])
+                return _result(op)
+            if token == SANDBOX_TRANSIENT_TOKEN:
+                status, code, message = (
+                    OperationStatus.FAILED,
+                    "processing_error",
+                    "The payment processor had a temporary problem. Please try again.",
+                )
+            elif token in SANDBOX_TOKENS:
+                decline = SANDBOX_TOKENS[token]
+                status = OperationStatus.DECLINED if decline else OperationStatus.SUCCEEDED
+                code, message = decline or ("", "")
+            else:
+                status, code, message = OperationStatus.DECLINED, "invalid_token", "The payment details are not valid."
+            return self._create(
+                kind=OperationKind.CHARGE,
+                idempotency_key=idempotency_key,
+                amount=amount,
+                currency=currency,
+                token=token,
+                status=status,
+                error_code=code,
+                error_message=message,
+            )
+
+    def refund(self, *, idempotency_key: str, charge_reference: str, amount: int) -> GatewayResult:
+        return self.refund_many(
+            requests=[RefundRequest(idempotency_key=idempotency_key, charge_reference=charge_reference, amount=amount)]
+        )[0]
+
+    @transaction.atomic
+    def refund_many(self, *, requests: list[RefundRequest]) -> list[GatewayResult]:
+        keys = [r.idempotency_key for r in requests]
+        done = {op.idempotency_key: op for op in GatewayOperation.objects.filter(idempotency_key__in=keys)}
+        charge_ids = sorted({pk for r in requests if (pk := _charge_pk(r.charge_reference)) is not None})
+        # Lock the charges in id order, like every other caller, so batches never deadlock.
+        charges = {
+            c.pk: c
+            for c in GatewayOperation.objects.select_for_update()
+            .filter(pk__in=charge_ids, kind=OperationKind.CHARGE)
+            .order_by("pk")
+        }
+        results: dict[str, GatewayResult] = {}
+        new_ops: list[GatewayOperation] = []
+        for r in requests:
+            if r.idempotency_key in done:
+                op = done[r.idempotency_key]
+                charge = charges.get(_charge_pk(r.charge_reference))
+                self._ensure_same(op, OperationKind.REFUND, r.amount, charge.currency if charge else op.currency)
+                results[r.idempotency_key] = _result(op)
+                continue
+            charge = charges.get(_charge_pk(r.charge_reference))
+            if charge is None or charge.status != OperationStatus.SUCCEEDED:
+                results[r.idempotency_key] = GatewayResult(
+                    ok=False, code="charge_not_found", message="There is no successful charge to refund."
+                )
+                continue
+            if r.amount <= 0 or charge.refunded_amount + r.amount > charge.amount:
+                results[r.idempotency_key] = GatewayResult(
+                    ok=False, code="refund_exceeds_charge", message="A refund cannot exceed what was charged."
+                )
+                continue
+            charge.refunded_amount += r.amount
+            op = GatewayOperation(
+                kind=OperationKind.REFUND,
+                idempotency_key=r.idempotency_key,
+                status=OperationStatus.SUCCEEDED,
+                amount=r.amount,
+                currency=charge.currency,
+                charge=charge,
+            )
+            new_ops.append(op)
+            done[r.idempotency_key] = op
+        if new_ops:
+            GatewayOperation.objects.bulk_create(new_ops)
+            touched = {op.charge_id for op in new_ops}
+            GatewayOperation.objects.bulk_update([charges[pk] for pk in sorted(touched)], ["refunded_amount"])
+            for op in new_ops:
+                results[op.idempotency_key] = _result(op)
+        return [results[r.idempotency_key] for r in requests]
+
+    def payout(self, *, idempotency_key: str, amount: int, currency: str, destination: str) -> GatewayResult:
+        with transaction.atomic():
+            op = GatewayOperation.objects.filter(idempotency_key=idempotency_key).first()
+            if op is not None:
+                self._ensure_same(op, OperationKind.PAYOUT, amount, currency)
+                return _result(op)
+            return self._create(
+                kind=OperationKind.PAYOUT,
+                idempotency_key=idempotency_key,
+                amount=amount,
+                currency=currency,
+                destination=destination,
+                status=OperationStatus.SUCCEEDED,
+            )
+
+    def find_operation(self, *, idempotency_key: str) -> GatewayResult | None:
+        op = GatewayOperation.objects.filter(idempotency_key=idempotency_key).first()
+        if op is None or op.status == OperationStatus.FAILED:
+            return None
+        return _result(op)
+
+    def _create(self, **fields) -> GatewayResult:
+        try:
+            with transaction.atomic():
+                op = GatewayOperation.objects.create(**fields)
+        except IntegrityError:
+            # Another request with the same key won the race: answer with its result.
+            op = GatewayOperation.objects.get(idempotency_key=fields["idempotency_key"])
+            self._ensure_same(op, fields["kind"], fields["amount"], fields["currency"])
+        return _result(op)
+
+    @staticmethod
+    def _ensure_same(op: GatewayOperation, kind: str, amount: int, currency: str) -> None:
+        if op.kind != kind or op.amount != amount or op.currency != currency:
+            raise GatewayKeyReused(
+                "This payment key was already used for a different amount.",
+                code="idempotency_key_reused",
+            )

@@ -1,0 +1,157 @@
+"""Ledger services: post balanced transactions exactly once, read balances.
+
+A posting moves money between accounts as legs (account, signed amount) that sum to zero.
+Each posting has an idempotency key derived from what it is for ("refund:pledge:42"); posting
+the same key again returns the first transaction and writes nothing.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+
+from .models import LedgerAccount, LedgerEntry, LedgerTransaction
+
+
+class LedgerError(Exception):
+    """A posting that would break double entry (unbalanced, mixed currencies, zero legs)."""
+
+
+@dataclass(frozen=True)
+class Posting:
+    kind: str
+    idempotency_key: str
+    reference: str
+    currency: str
+    legs: list[tuple[LedgerAccount, int]] = field(default_factory=list)
+    description: str = ""
+
+
+def _check_posting(posting: Posting) -> None:
+    if len(posting.legs) < 2:
+        raise LedgerError(f"{posting.idempotency_key}: a transaction needs at least two entries")
+    for account, amount in posting.legs:
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
+            raise LedgerError(f"{posting.idempotency_key}: entry amounts are non-zero integers")
+        if account.currency != posting.currency:
+            raise LedgerError(
+                f"{posting.idempotency_key}: account {account.code} holds {account.currency}, not {posting.currency}"
+            )
+    if sum(amount for _, amount in posting.legs) != 0:
+        raise LedgerError(f"{posting.idempotency_key}: entries do not sum to zero")
+
+
+def ledger_accounts_get_or_create(*, specs: list[tuple[str, str]], currency: str) -> dict[str, LedgerAccount]:
+    """Return {code: account} for (code, kind) pairs in ``currency``, creating missing ones.
+
+    Safe under concurrency: a racing creator's row is picked up instead of failing.
+    """
+    wanted = dict(specs)
+    accounts = {a.code: a for a in LedgerAccount.objects.filter(code__in=wanted, currency=currency)}
+    missing = [code for code in wanted if code not in accounts]
+    if missing:
+        LedgerAccount.objects.bulk_create(
+            [LedgerAccount(code=code, kind=wanted[code], currency=currency) for code in missing],
+            ignore_conflicts=True,
+        )
+        accounts.update({a.code: a for a in LedgerAccount.objects.filter(code__in=missing, currency=currency)})
+    return accounts
+
+
+def ledger_account_get_or_create(*, code: str, kind: str, currency: str) -> LedgerAccount:
+    """Return the account ``code`` in ``currency``, creating it if needed."""
+    return ledger_accounts_get_or_create(specs=[(code, kind)], currency=currency)[code]
+
+
+def ledger_post(*, posting: Posting) -> LedgerTransaction:
+    """Post one balanced transaction and return it; a repeated key returns the first one.
+
+    Raises LedgerError for an unbalanced posting, or for a key already used for a different
+    movement of money.
+    """
+    _check_posting(posting)
+    existing = LedgerTransaction.objects.filter(idempotency_key=posting.idempotency_key).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return _insert_posting(posting)
+        except IntegrityError:
+            existing = LedgerTransaction.objects.filter(idempotency_key=posting.idempotency_key).first()
+            if existing is None:
+                raise
+    _ensure_same_posting(existing, posting)
+    return existing
+
+
+def _insert_posting(posting: Posting) -> LedgerTransaction:
+    txn = LedgerTransaction.objects.create(
+        kind=posting.kind,
+        idempotency_key=posting.idempotency_key,
+        reference=posting.reference,
+        description=posting.description,
+    )
+    LedgerEntry.objects.bulk_create(
+        LedgerEntry(transaction=txn, account=account, amount=amount, currency=posting.currency)
+        for account, amount in posting.legs
+    )
+    return txn
+
+
+def _ensure_same_posting(existing: LedgerTransaction, posting: Posting) -> None:
+    recorded = sorted(existing.entries.values_list("account_id", "amount"))
+    asked = sorted((account.pk, amount) for account, amount in posting.legs)
+    if existing.kind != posting.kind or recorded != asked:
+        raise LedgerError(f"Idempotency key {posting.idempotency_key!r} was already used for a different transaction")
+
+
+@transaction.atomic
+def ledger_post_many(*, postings: list[Posting]) -> int:
+    """Post many balanced transactions at once; return how many were new.
+
+    Keys already posted are skipped, so a batch that is replayed after a crash posts only what
+    is missing. Callers must make sure no one else posts the same keys concurrently (settlement
+    holds the pledge row locks); a racing duplicate fails the whole batch on the unique key.
+    """
+    for posting in postings:
+        _check_posting(posting)
+    keys = [p.idempotency_key for p in postings]
+    already = set(LedgerTransaction.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+    fresh = [p for p in postings if p.idempotency_key not in already]
+    if not fresh:
+        return 0
+    txns = LedgerTransaction.objects.bulk_create(
+        [
+            LedgerTransaction(
+                kind=p.kind, idempotency_key=p.idempotency_key, reference=p.reference, description=p.description
+            )
+            for p in fresh
+        ]
+    )
+    LedgerEntry.objects.bulk_create(
+        [
+            LedgerEntry(transaction_id=txn.pk, account=account, amount=amount, currency=p.currency)
+            for txn, p in zip(txns, fresh, strict=True)
+            for account, amount in p.legs
+        ],
+        batch_size=5000,
+    )
+    return len(fresh)
+
+
+def account_balance(*, account: LedgerAccount) -> int:
+    """Return the account's balance: the sum of its entries."""
+    return LedgerEntry.objects.filter(account=account).aggregate(total=Sum("amount"))["total"] or 0
+
+
+def account_balances(*, codes: list[str] | None = None) -> dict[tuple[str, str], int]:
+    """Return {(code, currency): balance} for the given account codes (all accounts if None)."""
+    entries = LedgerEntry.objects.all()
+    if codes is not None:
+        entries = entries.filter(account__code__in=codes)
+    balances: dict[tuple[str, str], int] = defaultdict(int)
+    for code, currency, total in entries.values_list("account__code", "account__currency").annotate(
+        total=Sum("amount")
+    ):
+        balances[(code, currency)] += total
+    return dict(balances)

@@ -1,0 +1,383 @@
+"""Settlement: closing campaigns at their deadline, cancelling them, and moving escrow.
+
+This is the one module that orchestrates campaigns, pledges, the payment gateway and the
+ledger together. Its guarantees:
+
+- A due campaign is claimed once (``select_for_update(skip_locked=True)``), moved to closing,
+  and its outcome (release or refund) is decided then and stored, so a restarted settlement can
+  never change its mind halfway.
+- Pledges are settled in bounded batches, each in its own short transaction that locks the
+  batch's pledge rows and re-checks they are still held. Gateway refunds happen before that
+  transaction, outside any lock, keyed by pledge; ledger postings are keyed by pledge too.
+  A worker killed at any point can be restarted and settles every pledge exactly once.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import CharField, Exists, OuterRef, Q, Sum, Value
+from django.db.models.functions import Cast, Concat
+from django.utils import timezone
+
+from crowdfund_site.exceptions import InvalidInput, NotAllowed
+from crowdfund_site.money import allocate, format_amount
+from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
+from pledges.services import pledge_reconcile_pending, pledge_send_refund, refund_key
+from projects.models import Campaign, CampaignStatus, FundingModel, SettlementOutcome
+from projects.services import campaign_lock, campaign_set_status
+
+from .accounts import (
+    PLATFORM_REVENUE,
+    backer_funding_code,
+    campaign_escrow_code,
+    campaign_payable_code,
+    campaign_reference,
+    initiator_payout_code,
+    pledge_reference,
+)
+from .gateway import RefundRequest, get_gateway
+from .ledger import Posting, ledger_accounts_get_or_create, ledger_post, ledger_post_many
+from .models import AccountKind, GatewayOperation, OperationStatus, TransactionKind
+
+logger = logging.getLogger(__name__)
+
+
+class SettlementError(Exception):
+    """Settlement cannot go on without an operator (e.g. the gateway refused a refund)."""
+
+
+def _enqueue_settlement(campaign_ids: list[int]) -> None:
+    from .tasks import settle_campaign  # tasks import this module
+
+    for campaign_id in campaign_ids:
+        settle_campaign.delay(campaign_id)
+
+
+def settlement_outcome_for(*, campaign: Campaign, held_total: int) -> str:
+    """Return what closing does with the held pledges under the campaign's funding model."""
+    if campaign.funding_model == FundingModel.FLEXIBLE:
+        return SettlementOutcome.RELEASE if held_total > 0 else SettlementOutcome.REFUND
+    return SettlementOutcome.RELEASE if held_total >= campaign.goal else SettlementOutcome.REFUND
+
+
+def campaigns_close_due(*, now: datetime | None = None, limit: int = 100, enqueue_settlement: bool = True) -> list[int]:
+    """Claim live campaigns past their deadline, move them to closing; return their ids.
+
+    Campaigns locked by someone else (a pledge being recorded) are skipped and picked up on
+    the next run. With ``enqueue_settlement`` a settle task is queued for each after commit.
+    """
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        due = list(
+            Campaign.objects.select_for_update(skip_locked=True)
+            .filter(status=CampaignStatus.LIVE, deadline__lte=now)
+            .order_by("deadline", "id")[:limit]
+        )
+        for campaign in due:
+            held_total = _held_total(campaign.pk)
+            outcome = settlement_outcome_for(campaign=campaign, held_total=held_total)
+            campaign_set_status(
+                campaign=campaign,
+                to_status=CampaignStatus.CLOSING,
+                reason=(
+                    f"Deadline passed with {format_amount(held_total, campaign.currency)} of "
+                    f"{format_amount(campaign.goal, campaign.currency)} held: {outcome}."
+                ),
+            )
+            campaign.settlement_outcome = outcome
+            campaign.last_settlement_progress_at = now
+            campaign.save(update_fields=["settlement_outcome", "last_settlement_progress_at", "updated_at"])
+        claimed = [c.pk for c in due]
+        if enqueue_settlement and claimed:
+            transaction.on_commit(lambda: _enqueue_settlement(claimed))
+    return claimed
+
+
+def _held_total(campaign_id: int) -> int:
+    total = Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.HELD).aggregate(t=Sum("amount"))["t"]
+    return total or 0
+
+
+def campaign_cancel(*, campaign: Campaign, actor, reason: str = "", enqueue_settlement: bool = True) -> Campaign:
+    """Cancel a campaign that has not ended; every held pledge is then refunded.
+
+    The initiator may cancel their own campaign; staff may cancel any, with a reason.
+    Raises NotAllowed, InvalidInput (missing reason) or Conflict (already final or closing).
+    """
+    reason = (reason or "").strip()
+    with transaction.atomic(durable=True):
+        campaign = campaign_lock(campaign_id=campaign.pk)
+        is_initiator = actor is not None and actor.pk == campaign.initiator_id
+        if not is_initiator and not (actor is not None and actor.is_staff):
+            raise NotAllowed("Only the initiator or platform staff can cancel this campaign.", code="not_allowed")
+        if not is_initiator and not reason:
+            raise InvalidInput("Give a reason for cancelling.", code="reason_required", field="reason")
+        campaign_set_status(
+            campaign=campaign,
+            to_status=CampaignStatus.CANCELLED,
+            actor=actor,
+            reason=reason or "cancelled by initiator",
+        )
+        campaign.settlement_outcome = SettlementOutcome.REFUND
+        campaign.last_settlement_progress_at = timezone.now()
+        if not Pledge.objects.filter(campaign_id=campaign.pk, status=PledgeStatus.HELD).exists():
+            campaign.settled_at = timezone.now()
+        campaign.save(update_fields=["settlement_outcome", "last_settlement_progress_at", "settled_at", "updated_at"])
+        if enqueue_settlement and campaign.settled_at is None:
+            campaign_id = campaign.pk
+            transaction.on_commit(lambda: _enqueue_settlement([campaign_id]))
+    return campaign
+
+
+def _needs_settlement(campaign: Campaign) -> bool:
+    return (
+        campaign.settled_at is None
+        and campaign.status in (CampaignStatus.CLOSING, CampaignStatus.CANCELLED)
+        and bool(campaign.settlement_outcome)
+    )
+
+
+def settlement_run_batch(*, campaign_id: int, batch_size: int | None = None) -> bool:
+    """Settle the next batch of held pledges; return True if more batches remain.
+
+    When no held pledge is left, finishes the campaign (fee, payout, final status) and
+    returns False. Harmless to run twice or concurrently for the same campaign.
+    """
+    batch_size = batch_size or settings.SETTLEMENT_BATCH_SIZE
+    campaign = Campaign.objects.get(pk=campaign_id)
+    if not _needs_settlement(campaign):
+        return False
+    batch = list(
+        Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.HELD)
+        .order_by("id")
+        .values_list("id", "backer_id", "amount", "payment_reference")[:batch_size]
+    )
+    if batch:
+        if campaign.settlement_outcome == SettlementOutcome.REFUND:
+            _refund_at_gateway(batch)
+        _settle_pledges(campaign=campaign, pledge_ids=[row[0] for row in batch])
+    if len(batch) == batch_size:
+        return True
+    settlement_finalize(campaign_id=campaign_id)
+    return False
+
+
+def settlement_run(*, campaign_id: int, batch_size: int | None = None) -> None:
+    """Settle a closing or cancelled campaign completely, in this process (no broker)."""
+    while settlement_run_batch(campaign_id=campaign_id, batch_size=batch_size):
+        pass
+
+
+def _refund_at_gateway(batch: list[tuple[int, int, int, str]]) -> None:
+    results = get_gateway().refund_many(
+        requests=[
+            RefundRequest(idempotency_key=refund_key(pledge_id), charge_reference=reference, amount=amount)
+            for pledge_id, _backer_id, amount, reference in batch
+        ]
+    )
+    refused = [(row[0], r.code) for row, r in zip(batch, results, strict=True) if not r.ok]
+    if refused:
+        raise SettlementError(f"The gateway refused refunds for pledges {refused[:10]}")
+
+
+def _settle_pledges(*, campaign: Campaign, pledge_ids: list[int]) -> None:
+    refund = campaign.settlement_outcome == SettlementOutcome.REFUND
+    to_status = PledgeStatus.REFUNDED if refund else PledgeStatus.RELEASED
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        # Lock in id order and keep only the pledges still held: a concurrent or earlier
+        # run of the same batch has already settled the others.
+        rows = list(
+            Pledge.objects.select_for_update()
+            .filter(id__in=pledge_ids, status=PledgeStatus.HELD)
+            .order_by("id")
+            .values_list("id", "backer_id", "amount")
+        )
+        if not rows:
+            return
+        escrow_code = campaign_escrow_code(campaign.pk)
+        if refund:
+            specs = [(escrow_code, AccountKind.ESCROW)] + [
+                (backer_funding_code(backer_id), AccountKind.FUNDING_SOURCE) for _, backer_id, _ in rows
+            ]
+        else:
+            specs = [(escrow_code, AccountKind.ESCROW), (campaign_payable_code(campaign.pk), AccountKind.PAYABLE)]
+        accounts = ledger_accounts_get_or_create(specs=specs, currency=campaign.currency)
+        escrow = accounts[escrow_code]
+        postings = []
+        for pledge_id, backer_id, amount in rows:
+            if refund:
+                destination, kind, key = (
+                    accounts[backer_funding_code(backer_id)],
+                    TransactionKind.REFUND,
+                    refund_key(pledge_id),
+                )
+            else:
+                destination, kind, key = (
+                    accounts[campaign_payable_code(campaign.pk)],
+                    TransactionKind.RELEASE,
+                    f"release:pledge:{pledge_id}",
+                )
+            postings.append(
+                Posting(
+                    kind=kind,
+                    idempotency_key=key,
+                    reference=pledge_reference(pledge_id),
+                    currency=campaign.currency,
+                    legs=[(escrow, -amount), (destination, amount)],
+                )
+            )
+        ledger_post_many(postings=postings)
+        settled_ids = [row[0] for row in rows]
+        # The filter on HELD above is this bulk transition's guard (held -> released/refunded).
+        Pledge.objects.filter(id__in=settled_ids).update(status=to_status, closed_at=now)
+        PledgeStatusChange.objects.bulk_create(
+            [
+                PledgeStatusChange(
+                    pledge_id=pledge_id,
+                    from_status=PledgeStatus.HELD,
+                    to_status=to_status,
+                    reason=f"campaign {campaign.status}",
+                    created_at=now,
+                )
+                for pledge_id in settled_ids
+            ]
+        )
+        Campaign.objects.filter(pk=campaign.pk).update(last_settlement_progress_at=now)
+
+
+def settlement_finalize(*, campaign_id: int) -> Campaign:
+    """Finish a campaign whose pledges are all settled; idempotent.
+
+    Release: the platform fee (agreed at launch, split exactly in integers) moves from the
+    initiator's payable to platform revenue, the rest is paid out through the gateway, and the
+    campaign succeeds. Refund: the campaign fails (a cancelled one stays cancelled).
+    """
+    campaign = Campaign.objects.get(pk=campaign_id)
+    if not _needs_settlement(campaign):
+        return campaign
+    if Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.HELD).exists():
+        raise SettlementError(f"Campaign {campaign_id} still has held pledges")
+    if campaign.settlement_outcome == SettlementOutcome.RELEASE:
+        net = _take_fee(campaign)
+        if net:
+            result = get_gateway().payout(
+                idempotency_key=f"payout:campaign:{campaign.pk}",
+                amount=net,
+                currency=campaign.currency,
+                destination=initiator_payout_code(campaign.initiator_id),
+            )
+            if not result.ok:
+                raise SettlementError(f"Payout for campaign {campaign.pk} failed: {result.code}")
+    with transaction.atomic(durable=True):
+        campaign = campaign_lock(campaign_id=campaign_id)
+        if not _needs_settlement(campaign):
+            return campaign
+        if campaign.settlement_outcome == SettlementOutcome.RELEASE:
+            if net:
+                _post_payout(campaign, net)
+            campaign_set_status(campaign=campaign, to_status=CampaignStatus.SUCCEEDED, reason="funds released")
+        elif campaign.status == CampaignStatus.CLOSING:
+            campaign_set_status(campaign=campaign, to_status=CampaignStatus.FAILED, reason="backers refunded")
+        campaign.settled_at = timezone.now()
+        campaign.save(update_fields=["settled_at", "updated_at"])
+    return campaign
+
+
+def _released_total(campaign_id: int) -> int:
+    total = Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.RELEASED).aggregate(t=Sum("amount"))["t"]
+    return total or 0
+
+
+def _take_fee(campaign: Campaign) -> int:
+    """Post the platform fee on everything released; return what is left for the initiator."""
+    released = _released_total(campaign.pk)
+    if released == 0:
+        return 0
+    bps = campaign.platform_fee_bps if campaign.platform_fee_bps is not None else settings.PLATFORM_FEE_BPS
+    fee, net = allocate(released, [bps, 10_000 - bps])
+    if fee:
+        accounts = ledger_accounts_get_or_create(
+            specs=[(campaign_payable_code(campaign.pk), AccountKind.PAYABLE), (PLATFORM_REVENUE, AccountKind.REVENUE)],
+            currency=campaign.currency,
+        )
+        ledger_post(
+            posting=Posting(
+                kind=TransactionKind.FEE,
+                idempotency_key=f"fee:campaign:{campaign.pk}",
+                reference=campaign_reference(campaign.pk),
+                currency=campaign.currency,
+                legs=[(accounts[campaign_payable_code(campaign.pk)], -fee), (accounts[PLATFORM_REVENUE], fee)],
+                description=f"{bps / 100:g} % of {format_amount(released, campaign.currency)}",
+            )
+        )
+    return net
+
+
+def _post_payout(campaign: Campaign, net: int) -> None:
+    payable_code, payout_code = campaign_payable_code(campaign.pk), initiator_payout_code(campaign.initiator_id)
+    accounts = ledger_accounts_get_or_create(
+        specs=[(payable_code, AccountKind.PAYABLE), (payout_code, AccountKind.PAYOUT)], currency=campaign.currency
+    )
+    ledger_post(
+        posting=Posting(
+            kind=TransactionKind.PAYOUT,
+            idempotency_key=f"payout:campaign:{campaign.pk}",
+            reference=campaign_reference(campaign.pk),
+            currency=campaign.currency,
+            legs=[(accounts[payable_code], -net), (accounts[payout_code], net)],
+        )
+    )
+
+
+def settlement_find_stuck(*, now: datetime | None = None) -> list[int]:
+    """Return ids of campaigns whose settlement made no progress for SETTLEMENT_STUCK_AFTER."""
+    now = now or timezone.now()
+    return list(
+        Campaign.objects.filter(
+            status__in=[CampaignStatus.CLOSING, CampaignStatus.CANCELLED],
+            settled_at__isnull=True,
+            last_settlement_progress_at__lte=now - settings.SETTLEMENT_STUCK_AFTER,
+        )
+        .exclude(settlement_outcome="")
+        .values_list("pk", flat=True)
+    )
+
+
+def pledges_reconcile(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
+    """Finish pledges a crash left half done; return how many of each were handled.
+
+    - pending for longer than PLEDGE_PENDING_RECONCILE_AFTER: asked of the gateway by their
+      charge key, then held, refunded or failed (so no backer is charged without a held pledge);
+    - refunds the ledger records but the gateway never confirmed (cancel, staff refund, or a
+      charge that arrived after its campaign closed): sent again with the same key.
+    """
+
+    now = now or timezone.now()
+    stale = Pledge.objects.filter(
+        status=PledgeStatus.PENDING, created_at__lte=now - settings.PLEDGE_PENDING_RECONCILE_AFTER
+    ).order_by("id")[:limit]
+    pending = 0
+    for pledge in stale:
+        pledge_reconcile_pending(pledge=pledge)
+        pending += 1
+    refund_confirmed = GatewayOperation.objects.filter(
+        idempotency_key=Concat(Value("refund:pledge:"), Cast(OuterRef("pk"), CharField())),
+        status=OperationStatus.SUCCEEDED,
+    )
+    owing = (
+        Pledge.objects.filter(
+            Q(status__in=[PledgeStatus.CANCELLED, PledgeStatus.REFUNDED], closed_at__gte=now - timedelta(days=7))
+            | Q(status=PledgeStatus.FAILED, created_at__gte=now - timedelta(days=7))
+        )
+        .exclude(payment_reference="")
+        .exclude(Exists(refund_confirmed))
+        .order_by("id")[:limit]
+    )
+    refunds = 0
+    for pledge in owing:
+        pledge_send_refund(pledge=pledge)
+        refunds += 1
+    return {"pending_reconciled": pending, "refunds_sent": refunds}

@@ -1,0 +1,35 @@
+"""Celery tasks: thin wrappers that call settlement services by id.
+
+All tasks are safe to run twice or at the same time: the services they call are idempotent.
+"""
+
+import logging
+
+from celery import shared_task
+
+from . import settlement
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True)
+def close_due_campaigns() -> list[int]:
+    """Claim campaigns past their deadline; settlement is enqueued for each on commit."""
+    return settlement.campaigns_close_due(enqueue_settlement=True)
+
+
+@shared_task(acks_late=True)
+def settle_campaign(campaign_id: int) -> None:
+    """Settle one batch of a campaign's pledges, then queue the next batch if any is left."""
+    if settlement.settlement_run_batch(campaign_id=campaign_id):
+        settle_campaign.delay(campaign_id)
+
+
+@shared_task(acks_late=True)
+def sweep_settlements() -> dict:
+    """Re-enqueue stuck settlements and finish pledges a crash left half done."""
+    stuck = settlement.settlement_find_stuck()
+    for campaign_id in stuck:
+        logger.warning("Settlement of campaign %s made no progress; re-enqueueing", campaign_id)
+        settle_campaign.delay(campaign_id)
+    return {"stuck_campaigns": len(stuck), **settlement.pledges_reconcile()}

@@ -1,0 +1,154 @@
+"""Ledger verification: every money invariant of the platform, checked against the database.
+
+``ledger_verify()`` returns a list of problems (empty when all is well), each naming the
+offending rows, for ``manage.py verify_ledger``, the admin and the tests.
+"""
+
+from collections import defaultdict
+
+from django.db.models import CharField, Count, Exists, F, OuterRef, Q, Sum, Value
+from django.db.models.functions import Cast, Concat
+
+from pledges.models import Pledge, PledgeStatus
+from projects.models import Campaign, CampaignStatus
+
+from .models import AccountKind, GatewayOperation, LedgerEntry, LedgerTransaction, OperationKind, TransactionKind
+
+SHOW = 10  # offending rows named per problem
+
+
+def _ids(rows) -> str:
+    rows = list(rows[: SHOW + 1])
+    shown = ", ".join(str(r) for r in rows[:SHOW])
+    return shown + (", ..." if len(rows) > SHOW else "")
+
+
+def _pledge_txn(kind: str):
+    return LedgerTransaction.objects.filter(
+        kind=kind, reference=Concat(Value("pledge:"), Cast(OuterRef("pk"), CharField()))
+    )
+
+
+def ledger_verify() -> list[str]:
+    """Return every broken invariant as a sentence naming the offending rows."""
+    problems: list[str] = []
+    problems += _check_double_entry()
+    problems += _check_escrow_matches_pledges()
+    problems += _check_pledges_posted_once()
+    problems += _check_gateway()
+    return problems
+
+
+def _check_double_entry() -> list[str]:
+    problems = []
+    unbalanced = (
+        LedgerEntry.objects.values("transaction_id", "currency")
+        .annotate(total=Sum("amount"))
+        .exclude(total=0)
+        .values_list("transaction_id", flat=True)
+    )
+    if unbalanced.exists():
+        problems.append(f"Transactions whose entries do not sum to zero: {_ids(unbalanced)}")
+    thin = LedgerTransaction.objects.annotate(n=Count("entries")).filter(n__lt=2).values_list("pk", flat=True)
+    if thin.exists():
+        problems.append(f"Transactions with fewer than two entries: {_ids(thin)}")
+    mixed = LedgerEntry.objects.exclude(currency=F("account__currency")).values_list("pk", flat=True)
+    if mixed.exists():
+        problems.append(f"Entries in another currency than their account: {_ids(mixed)}")
+    return problems
+
+
+def _check_escrow_matches_pledges() -> list[str]:
+    problems = []
+    escrow = defaultdict(int)
+    for code, total in (
+        LedgerEntry.objects.filter(account__kind=AccountKind.ESCROW)
+        .values_list("account__code")
+        .annotate(total=Sum("amount"))
+    ):
+        escrow[int(code.split(":")[1])] += total
+    held = defaultdict(int)
+    for campaign_id, total in (
+        Pledge.objects.filter(status=PledgeStatus.HELD).values_list("campaign_id").annotate(total=Sum("amount"))
+    ):
+        held[campaign_id] = total
+    wrong = sorted(cid for cid in set(escrow) | set(held) if escrow[cid] != held[cid])
+    if wrong:
+        details = ", ".join(f"campaign {cid}: escrow {escrow[cid]} != held {held[cid]}" for cid in wrong[:SHOW])
+        problems.append(f"Escrow balance differs from the held pledges: {details}")
+    payable = defaultdict(int)
+    for code, total in (
+        LedgerEntry.objects.filter(account__kind=AccountKind.PAYABLE)
+        .values_list("account__code")
+        .annotate(total=Sum("amount"))
+    ):
+        payable[int(code.split(":")[1])] += total
+    holding_money = [cid for cid in set(escrow) | set(payable) if escrow[cid] or payable[cid]]
+    unsettled_money = Campaign.objects.filter(settled_at__isnull=False, pk__in=holding_money).values_list(
+        "pk", flat=True
+    )
+    if unsettled_money.exists():
+        problems.append(f"Settled campaigns with money left in escrow or payable: {_ids(unsettled_money)}")
+    live_totals = Campaign.objects.filter(
+        status__in=[CampaignStatus.LIVE, CampaignStatus.SUSPENDED, CampaignStatus.CLOSING]
+    ).values_list("pk", "pledged_amount")
+    off = [cid for cid, shown in live_totals if shown != held[cid]]
+    if off:
+        problems.append(f"Campaigns whose shown total differs from their held pledges: {_ids(off)}")
+    return problems
+
+
+def _check_pledges_posted_once() -> list[str]:
+    problems = []
+    charged = [PledgeStatus.HELD, PledgeStatus.RELEASED, PledgeStatus.REFUNDED, PledgeStatus.CANCELLED]
+    expectations = [
+        ("without a hold in the ledger", Q(status__in=charged), ~Exists(_pledge_txn(TransactionKind.HOLD))),
+        (
+            "held in the ledger but never charged",
+            Q(status__in=[PledgeStatus.PENDING, PledgeStatus.FAILED]),
+            Exists(_pledge_txn(TransactionKind.HOLD)),
+        ),
+        (
+            "released without a release posting",
+            Q(status=PledgeStatus.RELEASED),
+            ~Exists(_pledge_txn(TransactionKind.RELEASE)),
+        ),
+        (
+            "refunded without a refund posting",
+            Q(status__in=[PledgeStatus.REFUNDED, PledgeStatus.CANCELLED]),
+            ~Exists(_pledge_txn(TransactionKind.REFUND)),
+        ),
+        (
+            "still held but already released or refunded in the ledger",
+            Q(status=PledgeStatus.HELD),
+            Exists(_pledge_txn(TransactionKind.RELEASE)) | Exists(_pledge_txn(TransactionKind.REFUND)),
+        ),
+    ]
+    for what, status_filter, ledger_filter in expectations:
+        bad = Pledge.objects.filter(status_filter).filter(ledger_filter).values_list("pk", flat=True).order_by("pk")
+        if bad.exists():
+            problems.append(f"Pledges {what}: {_ids(bad)}")
+    twice = (
+        LedgerTransaction.objects.filter(
+            kind__in=[TransactionKind.RELEASE, TransactionKind.REFUND], reference__startswith="pledge:"
+        )
+        .values("reference")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .values_list("reference", flat=True)
+    )
+    if twice.exists():
+        problems.append(f"Pledges released or refunded more than once: {_ids(twice)}")
+    return problems
+
+
+def _check_gateway() -> list[str]:
+    mismatched = (
+        GatewayOperation.objects.filter(kind=OperationKind.CHARGE)
+        .annotate(refunded=Sum("refunds__amount", filter=Q(refunds__status="succeeded"), default=0))
+        .exclude(refunded=F("refunded_amount"))
+        .values_list("pk", flat=True)
+    )
+    if mismatched.exists():
+        return [f"Gateway charges whose refunded amount disagrees with their refunds: {_ids(mismatched)}"]
+    return []

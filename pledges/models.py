@@ -1,0 +1,82 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from crowdfund_site.money import CURRENCY_CHOICES, format_amount
+from projects.models import Campaign, RewardTier
+
+
+class PledgeStatus(models.TextChoices):
+    PENDING = "pending", "Pending payment"
+    HELD = "held", "Held in escrow"
+    RELEASED = "released", "Released to the initiator"
+    REFUNDED = "refunded", "Refunded"
+    CANCELLED = "cancelled", "Cancelled and refunded"
+    FAILED = "failed", "Payment failed"
+
+
+# Every allowed move of a pledge; anything else is refused by the services.
+PLEDGE_TRANSITIONS: dict[str, set[str]] = {
+    PledgeStatus.PENDING: {PledgeStatus.HELD, PledgeStatus.FAILED},
+    PledgeStatus.HELD: {PledgeStatus.RELEASED, PledgeStatus.REFUNDED, PledgeStatus.CANCELLED},
+}
+# Pledges whose money is (or was) counted towards the campaign's total.
+COUNTED_STATUSES = (PledgeStatus.HELD, PledgeStatus.RELEASED)
+
+
+class Pledge(models.Model):
+    backer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="pledges")
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="pledges")
+    reward = models.ForeignKey(RewardTier, null=True, blank=True, on_delete=models.PROTECT, related_name="pledges")
+    amount = models.BigIntegerField(help_text="In minor units of the currency.")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    status = models.CharField(max_length=10, choices=PledgeStatus.choices, default=PledgeStatus.PENDING)
+    # Chosen by the client; a retry with the same key returns this pledge instead of a new one.
+    idempotency_key = models.CharField(max_length=255)
+    # What the request asked for, to refuse the same key sent with a different body.
+    request_fingerprint = models.CharField(max_length=255)
+    payment_reference = models.CharField(max_length=64, blank=True)
+    failure_code = models.CharField(max_length=40, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    held_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="Released, refunded or cancelled.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["backer", "idempotency_key"], name="pledge_idempotency_key_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="pledge_amount_positive"),
+        ]
+        indexes = [
+            # Settlement walks one campaign's held pledges in id order, batch by batch.
+            models.Index(fields=["campaign", "status", "id"], name="pledge_campaign_status_id"),
+            models.Index(fields=["status", "created_at"], name="pledge_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{format_amount(self.amount, self.currency)} to {self.campaign_id} ({self.status})"
+
+    @property
+    def amount_display(self) -> str:
+        return format_amount(self.amount, self.currency)
+
+
+class PledgeStatusChange(models.Model):
+    """An append-only record of one pledge transition: who, when, from, to, why."""
+
+    pledge = models.ForeignKey(Pledge, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=10, choices=PledgeStatus.choices)
+    to_status = models.CharField(max_length=10, choices=PledgeStatus.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.pledge_id}: {self.from_status} -> {self.to_status}"

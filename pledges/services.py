@@ -1,0 +1,439 @@
+"""Pledge writes: create (charge + hold in escrow), cancel, staff refund, reconciliation.
+
+Order of work for money, everywhere here: a short transaction claims the state change, the
+payment gateway is called outside any row lock with a key derived from the pledge, and a second
+short transaction records the result in the ledger. Every gateway call and ledger posting is
+idempotent by that key, so a retry or a crash in between never moves money twice.
+
+Lock order is pledge row, then campaign row (taken by the conditional UPDATE of its totals),
+the same as settlement's, so these never deadlock with each other.
+"""
+
+import logging
+import time
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from crowdfund_site.exceptions import (
+    Conflict,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    PaymentDeclined,
+    PaymentUnavailable,
+)
+from crowdfund_site.money import check_amount, currency_exponent, format_amount
+from crowdfund_site.transitions import ensure_transition_allowed
+from escrow.accounts import backer_funding_code, campaign_escrow_code, pledge_reference
+from escrow.gateway import GatewayResult, get_gateway
+from escrow.ledger import Posting, ledger_accounts_get_or_create, ledger_post
+from escrow.models import AccountKind, TransactionKind
+from projects.models import Campaign, CampaignStatus, RewardTier
+
+from .models import COUNTED_STATUSES, PLEDGE_TRANSITIONS, Pledge, PledgeStatus, PledgeStatusChange
+
+logger = logging.getLogger(__name__)
+
+CHARGE_ATTEMPTS = 3
+# Failure codes that mean "the campaign refused", not "the card was declined".
+CAMPAIGN_FAILURE_CODES = {"campaign_not_live"}
+
+
+def charge_key(pledge_id: int) -> str:
+    return f"charge:pledge:{pledge_id}"
+
+
+def refund_key(pledge_id: int) -> str:
+    return f"refund:pledge:{pledge_id}"
+
+
+def hold_key(pledge_id: int) -> str:
+    return f"hold:pledge:{pledge_id}"
+
+
+def pledge_set_status(*, pledge: Pledge, to_status: str, actor=None, reason: str = "") -> Pledge:
+    """Move a locked pledge to ``to_status`` if allowed, and record who, when and why.
+
+    Saves only ``status``; callers save the other fields they change. Raises Conflict.
+    """
+    ensure_transition_allowed(transitions=PLEDGE_TRANSITIONS, current=pledge.status, target=to_status, what="pledge")
+    PledgeStatusChange.objects.create(
+        pledge=pledge, from_status=pledge.status, to_status=to_status, actor=actor, reason=reason[:255]
+    )
+    pledge.status = to_status
+    pledge.save(update_fields=["status"])
+    return pledge
+
+
+def _fingerprint(*, campaign_id: int, reward_id: int | None, amount: int, currency: str, token: str) -> str:
+    return f"{campaign_id}|{reward_id or ''}|{amount}|{currency}|{token}"[:255]
+
+
+def _clean_idempotency_key(key: str) -> str:
+    key = (key or "").strip()
+    if not key or len(key) > 255:
+        raise InvalidInput(
+            "Every pledge request needs an idempotency key of 1 to 255 characters.",
+            code="idempotency_key_required",
+            field="idempotency_key",
+        )
+    return key
+
+
+def pledge_create(
+    *,
+    backer,
+    campaign: Campaign,
+    amount: int,
+    currency: str,
+    payment_token: str,
+    idempotency_key: str,
+    reward: RewardTier | None = None,
+) -> Pledge:
+    """Charge the backer and hold ``amount`` in the campaign's escrow; return the held pledge.
+
+    Idempotent per (backer, idempotency_key): a retry with the same key and body returns the
+    same pledge (or raises the same refusal) without charging again; the same key with a
+    different body raises Conflict ``idempotency_key_reused``. A limited reward tier is never
+    oversold: its slot is claimed with one conditional UPDATE before the card is charged.
+
+    Raises InvalidInput (amount, currency, reward), NotAllowed (own campaign), Conflict
+    (campaign not live, sold out), PaymentDeclined (card declined; the pledge is kept as
+    failed) or PaymentUnavailable (gateway down; retry with the same key).
+    """
+    key = _clean_idempotency_key(idempotency_key)
+    fingerprint = _fingerprint(
+        campaign_id=campaign.pk,
+        reward_id=reward.pk if reward else None,
+        amount=amount,
+        currency=currency,
+        token=payment_token,
+    )
+    pledge = Pledge.objects.filter(backer=backer, idempotency_key=key).first()
+    if pledge is None:
+        pledge = _pledge_reserve(
+            backer=backer,
+            campaign_id=campaign.pk,
+            amount=amount,
+            currency=currency,
+            payment_token=payment_token,
+            key=key,
+            fingerprint=fingerprint,
+            reward_id=reward.pk if reward else None,
+        )
+    _ensure_same_request(pledge, fingerprint)
+    if pledge.status == PledgeStatus.PENDING:
+        result = _charge(pledge=pledge, token=payment_token)
+        pledge = _pledge_record_charge(pledge_id=pledge.pk, result=result, actor=backer)
+    return _pledge_outcome(pledge)
+
+
+def _ensure_same_request(pledge: Pledge, fingerprint: str) -> None:
+    if pledge.request_fingerprint != fingerprint:
+        raise Conflict(
+            "This idempotency key was already used for a different pledge.",
+            code="idempotency_key_reused",
+            field="idempotency_key",
+        )
+
+
+def _pledge_reserve(
+    *,
+    backer,
+    campaign_id: int,
+    amount: int,
+    currency: str,
+    payment_token: str,
+    key: str,
+    fingerprint: str,
+    reward_id: int | None,
+) -> Pledge:
+    """Validate, claim a reward slot and create the pending pledge, in one short transaction."""
+    campaign = Campaign.objects.get(pk=campaign_id)
+    currency_exponent(currency)
+    if currency != campaign.currency:
+        raise InvalidInput(
+            f"This campaign takes pledges in {campaign.currency}, not {currency}.",
+            code="wrong_currency",
+            field="currency",
+        )
+    check_amount(amount, currency, max_minor=settings.PLEDGE_MAX_MINOR)
+    if not (payment_token or "").strip():
+        raise InvalidInput("Choose a payment method.", code="payment_token_required", field="payment_token")
+    if not campaign.is_open_for_pledges:
+        raise Conflict("This campaign is not taking pledges.", code="campaign_not_live")
+    if backer.pk == campaign.initiator_id:
+        raise NotAllowed("You cannot back your own campaign.", code="own_campaign")
+    reward = None
+    if reward_id is not None:
+        reward = RewardTier.objects.filter(pk=reward_id, campaign_id=campaign.pk).first()
+        if reward is None:
+            raise InvalidInput("That reward is not part of this campaign.", code="invalid_reward", field="reward")
+        if amount < reward.minimum_amount:
+            minimum = format_amount(reward.minimum_amount, campaign.currency)
+            raise InvalidInput(
+                f"The “{reward.title}” reward needs a pledge of at least {minimum}.",
+                code="below_reward_minimum",
+                field="amount",
+            )
+    try:
+        with transaction.atomic():
+            if reward is not None and not _reward_claim_slot(reward_id=reward.pk):
+                raise Conflict(f"The “{reward.title}” reward is sold out.", code="sold_out", field="reward")
+            return Pledge.objects.create(
+                backer=backer,
+                campaign=campaign,
+                reward=reward,
+                amount=amount,
+                currency=currency,
+                idempotency_key=key,
+                request_fingerprint=fingerprint,
+            )
+    except IntegrityError:
+        # A concurrent request with the same key created the pledge first; ours rolled back
+        # (including its reward slot) and answers with that one.
+        existing = Pledge.objects.filter(backer=backer, idempotency_key=key).first()
+        if existing is None:
+            raise
+        return existing
+
+
+def _reward_claim_slot(*, reward_id: int) -> bool:
+    """Take one slot of a reward tier; False if it is sold out.
+
+    One conditional UPDATE: the database re-checks the limit under the row lock, so
+    concurrent claims can never take more slots than the limit.
+    """
+    claimed = (
+        RewardTier.objects.filter(pk=reward_id)
+        .filter(Q(quantity_limit__isnull=True) | Q(claimed_count__lt=F("quantity_limit")))
+        .update(claimed_count=F("claimed_count") + 1)
+    )
+    return claimed == 1
+
+
+def _reward_free_slot(*, reward_id: int | None) -> None:
+    if reward_id is not None:
+        RewardTier.objects.filter(pk=reward_id, claimed_count__gt=0).update(claimed_count=F("claimed_count") - 1)
+
+
+def _charge(*, pledge: Pledge, token: str) -> GatewayResult:
+    """Charge the pledge through the gateway, retrying transient failures with the same key."""
+    gateway = get_gateway()
+    result = GatewayResult(ok=False, transient=True)
+    for attempt in range(CHARGE_ATTEMPTS):
+        result = gateway.charge(
+            idempotency_key=charge_key(pledge.pk), amount=pledge.amount, currency=pledge.currency, token=token
+        )
+        if not result.transient:
+            break
+        time.sleep(0.05 * (attempt + 1))
+    return result
+
+
+class _CampaignNoLongerLive(Exception):
+    pass
+
+
+def _pledge_record_charge(*, pledge_id: int, result: GatewayResult, actor=None) -> Pledge:
+    """Record the gateway's answer for a pending pledge: hold it in escrow, or fail it.
+
+    A charge that went through for a campaign that closed meanwhile (or for a pledge already
+    failed by reconciliation) is refunded at the gateway, so no backer pays without a held
+    pledge. A transient failure leaves the pledge pending for a retry.
+    """
+    if result.transient:
+        return Pledge.objects.get(pk=pledge_id)
+    charged_but_not_held = False
+    with transaction.atomic():
+        pledge = Pledge.objects.select_for_update().get(pk=pledge_id)
+        if pledge.status == PledgeStatus.PENDING and not result.ok:
+            _pledge_fail(pledge=pledge, code=result.code, message=result.message, actor=actor)
+        elif pledge.status == PledgeStatus.PENDING:
+            pledge.payment_reference = result.reference
+            try:
+                with transaction.atomic():
+                    _pledge_hold(pledge=pledge, actor=actor)
+            except _CampaignNoLongerLive:
+                pledge.refresh_from_db()
+                pledge.payment_reference = result.reference
+                _pledge_fail(
+                    pledge=pledge,
+                    code="campaign_not_live",
+                    message="The campaign closed before the payment completed; the charge was refunded.",
+                    actor=actor,
+                )
+                charged_but_not_held = True
+        elif pledge.status == PledgeStatus.FAILED and result.ok:
+            charged_but_not_held = True
+    if charged_but_not_held:
+        get_gateway().refund(
+            idempotency_key=refund_key(pledge.pk), charge_reference=result.reference, amount=pledge.amount
+        )
+    return pledge
+
+
+def _pledge_hold(*, pledge: Pledge, actor) -> None:
+    accounts = ledger_accounts_get_or_create(
+        specs=[
+            (backer_funding_code(pledge.backer_id), AccountKind.FUNDING_SOURCE),
+            (campaign_escrow_code(pledge.campaign_id), AccountKind.ESCROW),
+        ],
+        currency=pledge.currency,
+    )
+    ledger_post(
+        posting=Posting(
+            kind=TransactionKind.HOLD,
+            idempotency_key=hold_key(pledge.pk),
+            reference=pledge_reference(pledge.pk),
+            currency=pledge.currency,
+            legs=[
+                (accounts[backer_funding_code(pledge.backer_id)], -pledge.amount),
+                (accounts[campaign_escrow_code(pledge.campaign_id)], pledge.amount),
+            ],
+        )
+    )
+    pledge.held_at = timezone.now()
+    pledge.save(update_fields=["payment_reference", "held_at"])
+    pledge_set_status(pledge=pledge, to_status=PledgeStatus.HELD, actor=actor)
+    # Last, so the hot campaign row stays locked for as short a time as possible. The status
+    # condition serialises with closing: once a campaign is closing, no pledge joins it.
+    counted = Campaign.objects.filter(pk=pledge.campaign_id, status=CampaignStatus.LIVE).update(
+        pledged_amount=F("pledged_amount") + pledge.amount
+    )
+    if counted != 1:
+        raise _CampaignNoLongerLive
+    _adjust_backer_count(pledge=pledge, delta=1)
+
+
+def _adjust_backer_count(*, pledge: Pledge, delta: int) -> None:
+    """Count each backer once per campaign, however many pledges they hold there."""
+    others = (
+        Pledge.objects.filter(campaign_id=pledge.campaign_id, backer_id=pledge.backer_id, status__in=COUNTED_STATUSES)
+        .exclude(pk=pledge.pk)
+        .exists()
+    )
+    if not others:
+        Campaign.objects.filter(pk=pledge.campaign_id).update(backer_count=F("backer_count") + delta)
+
+
+def _pledge_fail(*, pledge: Pledge, code: str, message: str, actor=None) -> None:
+    pledge.failure_code = code[:40]
+    pledge.failure_message = message[:255]
+    pledge.save(update_fields=["failure_code", "failure_message", "payment_reference"])
+    pledge_set_status(pledge=pledge, to_status=PledgeStatus.FAILED, actor=actor, reason=code)
+    _reward_free_slot(reward_id=pledge.reward_id)
+
+
+def _pledge_outcome(pledge: Pledge) -> Pledge:
+    if pledge.status == PledgeStatus.FAILED:
+        if pledge.failure_code in CAMPAIGN_FAILURE_CODES:
+            raise Conflict(pledge.failure_message, code=pledge.failure_code)
+        raise PaymentDeclined(pledge.failure_message or "The payment was declined.", code=pledge.failure_code)
+    if pledge.status == PledgeStatus.PENDING:
+        raise PaymentUnavailable(
+            "The payment processor had a temporary problem. Please try again.", code="payment_processing_error"
+        )
+    return pledge
+
+
+def pledge_cancel(*, pledge: Pledge, actor) -> Pledge:
+    """Cancel the backer's held pledge before the deadline and refund it; return it.
+
+    Only the backer may (anyone else gets NotFound, as if it did not exist). Raises Conflict
+    if the pledge is not held or the campaign no longer takes changes. The reward slot is
+    freed. The refund is recorded in the ledger first and then sent to the gateway; if the
+    process dies in between, the sweeper sends it.
+    """
+    with transaction.atomic(durable=True):
+        pledge = Pledge.objects.select_for_update().get(pk=pledge.pk)
+        if actor is None or actor.pk != pledge.backer_id:
+            raise NotFound("No such pledge.", code="not_found")
+        _pledge_return_to_backer(
+            pledge=pledge, to_status=PledgeStatus.CANCELLED, actor=actor, reason="cancelled by backer"
+        )
+    pledge_send_refund(pledge=pledge)
+    return pledge
+
+
+def pledge_refund(*, pledge: Pledge, actor, reason: str) -> Pledge:
+    """Refund a held pledge on behalf of the platform (staff only, reason required).
+
+    Works while the campaign is live or suspended; settlement handles closed campaigns.
+    """
+    reason = (reason or "").strip()
+    if actor is None or not actor.is_staff:
+        raise NotAllowed("Only platform staff can refund pledges.", code="not_staff")
+    if not reason:
+        raise InvalidInput("Give a reason for the refund.", code="reason_required", field="reason")
+    with transaction.atomic(durable=True):
+        pledge = Pledge.objects.select_for_update().get(pk=pledge.pk)
+        _pledge_return_to_backer(pledge=pledge, to_status=PledgeStatus.REFUNDED, actor=actor, reason=reason)
+    pledge_send_refund(pledge=pledge)
+    return pledge
+
+
+def _pledge_return_to_backer(*, pledge: Pledge, to_status: str, actor, reason: str) -> None:
+    if pledge.status != PledgeStatus.HELD:
+        raise Conflict(
+            f"This pledge is {pledge.get_status_display().lower()} and cannot be {to_status}.",
+            code="not_held",
+        )
+    open_campaign = Campaign.objects.filter(pk=pledge.campaign_id)
+    if to_status == PledgeStatus.CANCELLED:
+        open_campaign = open_campaign.filter(status=CampaignStatus.LIVE, deadline__gt=timezone.now())
+    else:
+        open_campaign = open_campaign.filter(status__in=[CampaignStatus.LIVE, CampaignStatus.SUSPENDED])
+    if open_campaign.update(pledged_amount=F("pledged_amount") - pledge.amount) != 1:
+        raise Conflict("The campaign has ended, so this pledge can no longer be changed here.", code="campaign_closed")
+    accounts = ledger_accounts_get_or_create(
+        specs=[
+            (backer_funding_code(pledge.backer_id), AccountKind.FUNDING_SOURCE),
+            (campaign_escrow_code(pledge.campaign_id), AccountKind.ESCROW),
+        ],
+        currency=pledge.currency,
+    )
+    ledger_post(
+        posting=Posting(
+            kind=TransactionKind.REFUND,
+            idempotency_key=refund_key(pledge.pk),
+            reference=pledge_reference(pledge.pk),
+            currency=pledge.currency,
+            legs=[
+                (accounts[campaign_escrow_code(pledge.campaign_id)], -pledge.amount),
+                (accounts[backer_funding_code(pledge.backer_id)], pledge.amount),
+            ],
+            description=reason[:255],
+        )
+    )
+    pledge.closed_at = timezone.now()
+    pledge.save(update_fields=["closed_at"])
+    pledge_set_status(pledge=pledge, to_status=to_status, actor=actor, reason=reason)
+    _adjust_backer_count(pledge=pledge, delta=-1)
+    _reward_free_slot(reward_id=pledge.reward_id)
+
+
+def pledge_send_refund(*, pledge: Pledge) -> GatewayResult:
+    """Send a refund the ledger already records to the gateway (idempotent by pledge)."""
+    result = get_gateway().refund(
+        idempotency_key=refund_key(pledge.pk), charge_reference=pledge.payment_reference, amount=pledge.amount
+    )
+    if not result.ok:
+        logger.error("Refund of pledge %s failed at the gateway: %s %s", pledge.pk, result.code, result.message)
+    return result
+
+
+def pledge_reconcile_pending(*, pledge: Pledge) -> Pledge:
+    """Finish a pledge left pending (the process died around the charge); return it.
+
+    Asks the gateway what happened under the pledge's charge key: a successful charge is
+    held (or refunded if the campaign closed meanwhile); anything else fails the pledge and
+    frees its reward slot. Idempotent.
+    """
+    found = get_gateway().find_operation(idempotency_key=charge_key(pledge.pk))
+    if found is None:
+        found = GatewayResult(ok=False, code="abandoned", message="The payment was never completed.")
+    return _pledge_record_charge(pledge_id=pledge.pk, result=found)

@@ -1,0 +1,193 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from crowdfund_site.money import CURRENCY_CHOICES
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=60, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    LIVE = "live", "Live"
+    CLOSING = "closing", "Closing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    SUSPENDED = "suspended", "Suspended"
+
+
+# Every allowed move of a campaign; anything else is refused by the services.
+CAMPAIGN_TRANSITIONS: dict[str, set[str]] = {
+    CampaignStatus.DRAFT: {CampaignStatus.IN_REVIEW, CampaignStatus.CANCELLED},
+    CampaignStatus.IN_REVIEW: {
+        CampaignStatus.APPROVED,
+        CampaignStatus.CHANGES_REQUESTED,
+        CampaignStatus.REJECTED,
+        CampaignStatus.CANCELLED,
+        CampaignStatus.SUSPENDED,
+    },
+    CampaignStatus.CHANGES_REQUESTED: {
+        CampaignStatus.IN_REVIEW,
+        CampaignStatus.CANCELLED,
+        CampaignStatus.SUSPENDED,
+    },
+    CampaignStatus.APPROVED: {CampaignStatus.LIVE, CampaignStatus.CANCELLED, CampaignStatus.SUSPENDED},
+    CampaignStatus.LIVE: {CampaignStatus.CLOSING, CampaignStatus.CANCELLED, CampaignStatus.SUSPENDED},
+    CampaignStatus.SUSPENDED: {CampaignStatus.LIVE, CampaignStatus.CANCELLED},
+    CampaignStatus.CLOSING: {CampaignStatus.SUCCEEDED, CampaignStatus.FAILED},
+}
+EDITABLE_STATUSES = {CampaignStatus.DRAFT, CampaignStatus.CHANGES_REQUESTED}
+FINAL_STATUSES = {
+    CampaignStatus.SUCCEEDED,
+    CampaignStatus.FAILED,
+    CampaignStatus.CANCELLED,
+    CampaignStatus.REJECTED,
+}
+
+
+class FundingModel(models.TextChoices):
+    ALL_OR_NOTHING = "all_or_nothing", "All or nothing"
+    FLEXIBLE = "flexible", "Flexible"
+
+
+class SettlementOutcome(models.TextChoices):
+    """What settlement does with the held pledges; decided once, when closing starts."""
+
+    RELEASE = "release", "Release to initiator"
+    REFUND = "refund", "Refund backers"
+
+
+class Campaign(models.Model):
+    initiator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="campaigns")
+    title = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=140, unique=True)
+    summary = models.CharField(max_length=280)
+    description = models.TextField(blank=True)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="campaigns")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
+    goal = models.BigIntegerField(help_text="In minor units of the currency.")
+    funding_model = models.CharField(max_length=20, choices=FundingModel.choices, default=FundingModel.ALL_OR_NOTHING)
+    status = models.CharField(
+        max_length=20, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT, db_index=True
+    )
+    duration_days = models.PositiveSmallIntegerField(default=30, help_text="Days from launch to deadline (1 to 60).")
+    launched_at = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reviewed_campaigns",
+    )
+    review_feedback = models.TextField(blank=True)
+    # Running totals of held (and later released) pledges, kept by the pledge services in the
+    # same transaction as each pledge, so pages never sum pledges to show progress.
+    pledged_amount = models.BigIntegerField(default=0)
+    backer_count = models.PositiveIntegerField(default=0)
+    # The fee rate agreed when the campaign went live; later changes to the setting do not
+    # apply to it.
+    platform_fee_bps = models.PositiveIntegerField(null=True, blank=True)
+    settlement_outcome = models.CharField(max_length=10, choices=SettlementOutcome.choices, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    last_settlement_progress_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "deadline"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(goal__gt=0), name="campaign_goal_positive"),
+            models.CheckConstraint(condition=Q(pledged_amount__gte=0), name="campaign_pledged_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("projects:campaign_detail", kwargs={"slug": self.slug})
+
+    @property
+    def percent_funded(self) -> int:
+        return self.pledged_amount * 100 // self.goal if self.goal else 0
+
+    @property
+    def goal_reached(self) -> bool:
+        return self.pledged_amount >= self.goal
+
+    @property
+    def is_open_for_pledges(self) -> bool:
+        return self.status == CampaignStatus.LIVE and self.deadline is not None and self.deadline > timezone.now()
+
+
+class RewardTier(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="rewards")
+    title = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    minimum_amount = models.BigIntegerField(help_text="In minor units of the campaign's currency.")
+    quantity_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: unlimited.")
+    claimed_count = models.PositiveIntegerField(default=0)
+    estimated_delivery = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["minimum_amount", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(minimum_amount__gt=0), name="reward_minimum_positive"),
+            # The database itself refuses to oversell a limited tier.
+            models.CheckConstraint(
+                condition=Q(quantity_limit__isnull=True) | Q(claimed_count__lte=F("quantity_limit")),
+                name="reward_not_oversold",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def remaining(self) -> int | None:
+        if self.quantity_limit is None:
+            return None
+        return max(self.quantity_limit - self.claimed_count, 0)
+
+    @property
+    def sold_out(self) -> bool:
+        return self.quantity_limit is not None and self.claimed_count >= self.quantity_limit
+
+
+class CampaignStatusChange(models.Model):
+    """An append-only record of one campaign transition: who, when, from, to, why."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=20, choices=CampaignStatus.choices)
+    to_status = models.CharField(max_length=20, choices=CampaignStatus.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.from_status} -> {self.to_status}"

@@ -1,0 +1,365 @@
+"""Campaign writes: creation, editing, review workflow and launch.
+
+Every function locks the campaign row (``select_for_update``), checks the transition against
+CAMPAIGN_TRANSITIONS and records a CampaignStatusChange. Refusals raise ApplicationError
+subclasses and change nothing. Money-moving transitions (close, cancel) live in
+``escrow.settlement``, the one place that orchestrates campaigns, pledges and the ledger.
+"""
+
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
+from crowdfund_site.money import check_amount, currency_exponent
+from crowdfund_site.transitions import ensure_transition_allowed
+
+from .models import (
+    CAMPAIGN_TRANSITIONS,
+    EDITABLE_STATUSES,
+    Campaign,
+    CampaignStatus,
+    CampaignStatusChange,
+    Category,
+    FundingModel,
+    RewardTier,
+)
+
+MIN_DURATION_DAYS = 1
+MAX_DURATION_DAYS = 60
+CAMPAIGN_EDITABLE_FIELDS = {
+    "title",
+    "summary",
+    "description",
+    "category",
+    "currency",
+    "goal",
+    "funding_model",
+    "duration_days",
+}
+
+
+def campaign_lock(*, campaign_id: int) -> Campaign:
+    """Return the campaign with its row locked until the surrounding transaction ends."""
+    return Campaign.objects.select_for_update().get(pk=campaign_id)
+
+
+def campaign_set_status(*, campaign: Campaign, to_status: str, actor=None, reason: str = "") -> Campaign:
+    """Move a locked campaign to ``to_status`` if allowed, and record who, when and why.
+
+    The caller must hold the row lock (``campaign_lock``) inside a transaction.
+    Raises Conflict for a move the transitions table does not allow.
+    """
+    ensure_transition_allowed(
+        transitions=CAMPAIGN_TRANSITIONS, current=campaign.status, target=to_status, what="campaign"
+    )
+    CampaignStatusChange.objects.create(
+        campaign=campaign,
+        from_status=campaign.status,
+        to_status=to_status,
+        actor=actor,
+        reason=reason,
+    )
+    campaign.status = to_status
+    campaign.save(update_fields=["status", "updated_at"])
+    return campaign
+
+
+def _unique_slug(title: str) -> str:
+    base = slugify(title, allow_unicode=False)[:120] or "campaign"
+    slug, n = base, 1
+    while Campaign.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def _clean_campaign_fields(fields: dict) -> dict:
+    """Validate campaign fields; return them normalised. Raises InvalidInput."""
+    cleaned = dict(fields)
+    if "title" in cleaned:
+        cleaned["title"] = (cleaned["title"] or "").strip()
+        if not cleaned["title"]:
+            raise InvalidInput("A campaign needs a title.", code="title_required", field="title")
+        if len(cleaned["title"]) > 120:
+            raise InvalidInput("The title may be at most 120 characters.", field="title")
+    if "summary" in cleaned:
+        cleaned["summary"] = (cleaned["summary"] or "").strip()
+        if len(cleaned["summary"]) > 280:
+            raise InvalidInput("The summary may be at most 280 characters.", field="summary")
+    if "currency" in cleaned:
+        currency_exponent(cleaned["currency"])
+    if "goal" in cleaned:
+        check_amount(cleaned["goal"], cleaned.get("currency", "USD"))
+    if "funding_model" in cleaned and cleaned["funding_model"] not in FundingModel.values:
+        raise InvalidInput("Unknown funding model.", code="invalid_funding_model", field="funding_model")
+    if "duration_days" in cleaned:
+        days = cleaned["duration_days"]
+        if not isinstance(days, int) or not MIN_DURATION_DAYS <= days <= MAX_DURATION_DAYS:
+            raise InvalidInput(
+                f"A campaign runs for {MIN_DURATION_DAYS} to {MAX_DURATION_DAYS} days.",
+                code="invalid_duration",
+                field="duration_days",
+            )
+    if "category" in cleaned and not isinstance(cleaned["category"], Category):
+        raise InvalidInput("Choose a category.", code="category_required", field="category")
+    return cleaned
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    initiator,
+    title: str,
+    summary: str,
+    category: Category,
+    goal: int,
+    currency: str = "USD",
+    description: str = "",
+    funding_model: str = FundingModel.ALL_OR_NOTHING,
+    duration_days: int = 30,
+) -> Campaign:
+    """Create and return a draft campaign owned by ``initiator``. Raises InvalidInput."""
+    fields = _clean_campaign_fields(
+        {
+            "title": title,
+            "summary": summary,
+            "description": description,
+            "category": category,
+            "currency": currency,
+            "goal": goal,
+            "funding_model": funding_model,
+            "duration_days": duration_days,
+        }
+    )
+    campaign = Campaign.objects.create(initiator=initiator, slug=_unique_slug(fields["title"]), **fields)
+    return campaign
+
+
+def _ensure_initiator(campaign: Campaign, actor) -> None:
+    if actor is None or actor.pk != campaign.initiator_id:
+        raise NotAllowed("Only the campaign's initiator can do this.", code="not_initiator")
+
+
+def _ensure_editable(campaign: Campaign) -> None:
+    if campaign.status not in EDITABLE_STATUSES:
+        raise Conflict(
+            "A campaign can only be edited while it is a draft or changes are requested.",
+            code="not_editable",
+        )
+
+
+def _ensure_reviewer(reviewer) -> None:
+    if reviewer is None or not reviewer.is_staff:
+        raise NotAllowed("Only platform reviewers can review campaigns.", code="not_reviewer")
+
+
+@transaction.atomic
+def campaign_update(*, campaign: Campaign, actor, **fields) -> Campaign:
+    """Change a draft (or changes-requested) campaign's fields; only its initiator may.
+
+    Raises NotAllowed, Conflict (not editable) or InvalidInput; on refusal nothing changes.
+    """
+    unknown = set(fields) - CAMPAIGN_EDITABLE_FIELDS
+    if unknown:
+        raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))}.", code="invalid_field")
+    campaign = campaign_lock(campaign_id=campaign.pk)
+    _ensure_initiator(campaign, actor)
+    _ensure_editable(campaign)
+    merged_currency = fields.get("currency", campaign.currency)
+    cleaned = _clean_campaign_fields({**fields, "currency": merged_currency})
+    if "goal" not in fields and "currency" in fields:
+        check_amount(campaign.goal, merged_currency)
+    for name, value in cleaned.items():
+        setattr(campaign, name, value)
+    campaign.save()
+    return campaign
+
+
+def _clean_reward_fields(campaign: Campaign, fields: dict) -> dict:
+    cleaned = dict(fields)
+    if "title" in cleaned:
+        cleaned["title"] = (cleaned["title"] or "").strip()
+        if not cleaned["title"]:
+            raise InvalidInput("A reward needs a title.", code="title_required", field="title")
+    if "minimum_amount" in cleaned:
+        check_amount(cleaned["minimum_amount"], campaign.currency)
+    limit = cleaned.get("quantity_limit")
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise InvalidInput(
+            "The quantity limit must be at least 1, or empty for unlimited.",
+            code="invalid_quantity",
+            field="quantity_limit",
+        )
+    delivery = cleaned.get("estimated_delivery")
+    if delivery is not None and not isinstance(delivery, date):
+        raise InvalidInput("The estimated delivery must be a date.", field="estimated_delivery")
+    return cleaned
+
+
+@transaction.atomic
+def reward_tier_create(
+    *,
+    campaign: Campaign,
+    actor,
+    title: str,
+    minimum_amount: int,
+    description: str = "",
+    quantity_limit: int | None = None,
+    estimated_delivery: date | None = None,
+) -> RewardTier:
+    """Add a reward tier to an editable campaign; only its initiator may."""
+    campaign = campaign_lock(campaign_id=campaign.pk)
+    _ensure_initiator(campaign, actor)
+    _ensure_editable(campaign)
+    fields = _clean_reward_fields(
+        campaign,
+        {
+            "title": title,
+            "description": description,
+            "minimum_amount": minimum_amount,
+            "quantity_limit": quantity_limit,
+            "estimated_delivery": estimated_delivery,
+        },
+    )
+    return RewardTier.objects.create(campaign=campaign, **fields)
+
+
+@transaction.atomic
+def reward_tier_update(*, reward: RewardTier, actor, **fields) -> RewardTier:
+    """Change a reward tier of an editable campaign; only its initiator may."""
+    campaign = campaign_lock(campaign_id=reward.campaign_id)
+    _ensure_initiator(campaign, actor)
+    _ensure_editable(campaign)
+    allowed = {"title", "description", "minimum_amount", "quantity_limit", "estimated_delivery"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))}.", code="invalid_field")
+    reward = RewardTier.objects.select_for_update().get(pk=reward.pk)
+    for name, value in _clean_reward_fields(campaign, fields).items():
+        setattr(reward, name, value)
+    reward.save()
+    return reward
+
+
+@transaction.atomic
+def reward_tier_delete(*, reward: RewardTier, actor) -> None:
+    """Remove a reward tier from an editable campaign; only its initiator may."""
+    campaign = campaign_lock(campaign_id=reward.campaign_id)
+    _ensure_initiator(campaign, actor)
+    _ensure_editable(campaign)
+    RewardTier.objects.filter(pk=reward.pk).delete()
+
+
+@transaction.atomic
+def campaign_submit_for_review(*, campaign: Campaign, actor) -> Campaign:
+    """Send a draft (or a revised campaign) to the reviewers; only its initiator may.
+
+    Refuses an incomplete campaign (no summary or story) with InvalidInput.
+    """
+    campaign = campaign_lock(campaign_id=campaign.pk)
+    _ensure_initiator(campaign, actor)
+    if not campaign.summary or not campaign.description.strip():
+        raise InvalidInput(
+            "Add a summary and a story before submitting the campaign for review.",
+            code="incomplete_campaign",
+        )
+    campaign_set_status(campaign=campaign, to_status=CampaignStatus.IN_REVIEW, actor=actor)
+    campaign.submitted_at = timezone.now()
+    campaign.save(update_fields=["submitted_at", "updated_at"])
+    return campaign
+
+
+def _review(*, campaign: Campaign, reviewer, to_status: str, reason: str) -> Campaign:
+    _ensure_reviewer(reviewer)
+    campaign = campaign_lock(campaign_id=campaign.pk)
+    if campaign.initiator_id == reviewer.pk:
+        raise NotAllowed("Reviewers cannot review their own campaigns.", code="own_campaign")
+    campaign_set_status(campaign=campaign, to_status=to_status, actor=reviewer, reason=reason)
+    campaign.reviewed_by = reviewer
+    campaign.reviewed_at = timezone.now()
+    campaign.review_feedback = reason
+    campaign.save(update_fields=["reviewed_by", "reviewed_at", "review_feedback", "updated_at"])
+    return campaign
+
+
+def _require_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Give the initiator a reason.", code="reason_required", field="reason")
+    return reason
+
+
+@transaction.atomic
+def campaign_approve(*, campaign: Campaign, reviewer, note: str = "") -> Campaign:
+    """Approve a campaign in review. Raises NotAllowed (not staff) or Conflict (not in review)."""
+    return _review(campaign=campaign, reviewer=reviewer, to_status=CampaignStatus.APPROVED, reason=note)
+
+
+@transaction.atomic
+def campaign_request_changes(*, campaign: Campaign, reviewer, reason: str) -> Campaign:
+    """Send a campaign back to its initiator with the changes wanted (reason required)."""
+    return _review(
+        campaign=campaign,
+        reviewer=reviewer,
+        to_status=CampaignStatus.CHANGES_REQUESTED,
+        reason=_require_reason(reason),
+    )
+
+
+@transaction.atomic
+def campaign_reject(*, campaign: Campaign, reviewer, reason: str) -> Campaign:
+    """Refuse a campaign for good (reason required)."""
+    return _review(
+        campaign=campaign,
+        reviewer=reviewer,
+        to_status=CampaignStatus.REJECTED,
+        reason=_require_reason(reason),
+    )
+
+
+@transaction.atomic
+def campaign_launch(*, campaign: Campaign, actor, deadline: datetime | None = None) -> Campaign:
+    """Put an approved campaign live; only its initiator may.
+
+    The deadline defaults to launch + ``duration_days``; an explicit one must be 1 to 60 days
+    ahead. Raises NotAllowed, Conflict (not approved) or InvalidInput (deadline).
+    """
+    campaign = campaign_lock(campaign_id=campaign.pk)
+    _ensure_initiator(campaign, actor)
+    now = timezone.now()
+    if deadline is None:
+        deadline = now + timedelta(days=campaign.duration_days)
+    if not now + timedelta(days=MIN_DURATION_DAYS) <= deadline <= now + timedelta(days=MAX_DURATION_DAYS):
+        raise InvalidInput(
+            f"The deadline must be {MIN_DURATION_DAYS} to {MAX_DURATION_DAYS} days from now.",
+            code="invalid_deadline",
+            field="deadline",
+        )
+    campaign_set_status(campaign=campaign, to_status=CampaignStatus.LIVE, actor=actor)
+    campaign.launched_at = now
+    campaign.deadline = deadline
+    campaign.platform_fee_bps = settings.PLATFORM_FEE_BPS
+    campaign.save(update_fields=["launched_at", "deadline", "platform_fee_bps", "updated_at"])
+    return campaign
+
+
+@transaction.atomic
+def campaign_suspend(*, campaign: Campaign, actor, reason: str) -> Campaign:
+    """Stop a campaign from taking pledges pending an investigation (staff only)."""
+    _ensure_reviewer(actor)
+    campaign = campaign_lock(campaign_id=campaign.pk)
+    return campaign_set_status(
+        campaign=campaign, to_status=CampaignStatus.SUSPENDED, actor=actor, reason=_require_reason(reason)
+    )
+
+
+@transaction.atomic
+def campaign_reinstate(*, campaign: Campaign, actor, reason: str = "") -> Campaign:
+    """Put a suspended campaign back live (staff only)."""
+    _ensure_reviewer(actor)
+    campaign = campaign_lock(campaign_id=campaign.pk)
+    return campaign_set_status(campaign=campaign, to_status=CampaignStatus.LIVE, actor=actor, reason=reason)

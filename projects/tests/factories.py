@@ -1,0 +1,51 @@
+from datetime import timedelta
+
+import factory
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.tests.factories import UserFactory
+from projects.models import Campaign, CampaignStatus, Category, RewardTier
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Category {n}")
+    slug = factory.LazyAttribute(lambda c: c.name.lower().replace(" ", "-"))
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    """A draft campaign; use ``LiveCampaignFactory`` for one taking pledges."""
+
+    class Meta:
+        model = Campaign
+
+    initiator = factory.SubFactory(UserFactory)
+    title = factory.Sequence(lambda n: f"Campaign {n}")
+    slug = factory.Sequence(lambda n: f"campaign-{n}")
+    summary = "A thing worth making."
+    description = "The whole story of the thing, and why it matters."
+    category = factory.SubFactory(CategoryFactory)
+    currency = "USD"
+    goal = 100_000
+    duration_days = 30
+
+
+class LiveCampaignFactory(CampaignFactory):
+    status = CampaignStatus.LIVE
+    launched_at = factory.LazyFunction(timezone.now)
+    deadline = factory.LazyFunction(lambda: timezone.now() + timedelta(days=30))
+    platform_fee_bps = factory.LazyFunction(lambda: settings.PLATFORM_FEE_BPS)
+
+
+class RewardTierFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RewardTier
+
+    campaign = factory.SubFactory(CampaignFactory)
+    title = factory.Sequence(lambda n: f"Reward {n}")
+    description = "Something nice."
+    minimum_amount = 2_500
