@@ -101,7 +101,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+STATIC_ROOT = BASE_DIR / "var" / "staticfiles"  # filled by collectstatic for production
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 LOGIN_URL = "admin:login"
 
@@ -148,9 +149,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
+# How often beat sends each periodic task, in seconds (tests shorten them to run beat for real).
 CELERY_BEAT_SCHEDULE = {
-    "close-due-campaigns": {"task": "escrow.tasks.close_due_campaigns", "schedule": 60.0},
-    "sweep-settlements": {"task": "escrow.tasks.sweep_settlements", "schedule": 300.0},
+    "close-due-campaigns": {
+        "task": "escrow.tasks.close_due_campaigns",
+        "schedule": env.float("CLOSE_DUE_CAMPAIGNS_EVERY_SECONDS", default=60.0),
+    },
+    "sweep-settlements": {
+        "task": "escrow.tasks.sweep_settlements",
+        "schedule": env.float("SWEEP_SETTLEMENTS_EVERY_SECONDS", default=300.0),
+    },
 }
 
 LOGGING = {
