@@ -4,3 +4,42 @@ import pytest
 @pytest.fixture(autouse=True)
 def _sandbox_gateway(settings):
     settings.PAYMENT_GATEWAY = "escrow.gateway.SandboxGateway"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Factories set a password on every user; the production hasher would take most of the run.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def backer(db):
+    from accounts.tests.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def staff(db):
+    from accounts.tests.factories import StaffFactory
+
+    return StaffFactory()
+
+
+@pytest.fixture
+def live_campaign(db):
+    """A live all-or-nothing USD campaign with a goal of $1,000.00 and 30 days to go."""
+    from projects.tests.factories import LiveCampaignFactory
+
+    return LiveCampaignFactory(goal=100_000)
+
+
+@pytest.fixture
+def celery_eager():
+    """Run Celery tasks in-process, at once, for tests that follow a task chain end to end."""
+    from crowdfund_site.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = previous

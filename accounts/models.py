@@ -16,3 +16,23 @@ class User(AbstractUser):
     @property
     def public_name(self) -> str:
         return self.display_name or self.username
+
+
+class AuditEvent(models.Model):
+    """One thing a staff member did in the operators' console: who, when, what, why."""
+
+    actor = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="audit_events")
+    action = models.CharField(max_length=60)
+    object_type = models.CharField(max_length=60)
+    object_id = models.CharField(max_length=40)
+    object_repr = models.CharField(max_length=200)
+    reason = models.TextField(blank=True)
+    outcome = models.CharField(max_length=20, default="done")
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.object_type} {self.object_id}"

@@ -1,6 +1,6 @@
-from django.db import transaction
+from django.db import models, transaction
 
-from .models import User
+from .models import AuditEvent, User
 
 
 @transaction.atomic
@@ -14,3 +14,19 @@ def user_create(*, username: str, email: str, password: str | None = None, displ
     user.full_clean(exclude=["password"])
     user.save()
     return user
+
+
+def audit_record(
+    *, actor, action: str, obj: models.Model, reason: str = "", outcome: str = "done", details: dict | None = None
+) -> AuditEvent:
+    """Record one staff action on ``obj``; refusals are recorded too (outcome "refused")."""
+    return AuditEvent.objects.create(
+        actor=actor if actor is not None and actor.pk else None,
+        action=action,
+        object_type=obj._meta.label,
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:200],
+        reason=reason,
+        outcome=outcome,
+        details=details or {},
+    )

@@ -4,7 +4,8 @@ Every amount in the project is an ``int`` of the currency's minor unit (cents, f
 beside an ISO 4217 code. Floats never touch money: parsing goes through ``Decimal``.
 """
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from .exceptions import InvalidInput
 
@@ -28,6 +29,8 @@ CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CNY": "¥", "JPY": "
 # Nothing on the platform may be larger than this, whatever the setting says: it keeps sums of
 # many amounts far inside a signed 64-bit column.
 ABSOLUTE_MAX_MINOR = 10**15
+# A plain decimal number as people write it: no exponent ("1e3"), no NaN or Infinity.
+PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 
 
 def currency_exponent(currency: str) -> int:
@@ -49,12 +52,9 @@ def parse_amount(text: str | int, currency: str, *, max_minor: int = ABSOLUTE_MA
     symbol = CURRENCY_SYMBOLS.get(currency)
     if symbol and cleaned.startswith(symbol):
         cleaned = cleaned[len(symbol) :].strip()
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise InvalidInput(f"“{text}” is not an amount.", code="invalid_amount", field="amount") from None
-    if not value.is_finite():
+    if not PLAIN_NUMBER.fullmatch(cleaned):
         raise InvalidInput(f"“{text}” is not an amount.", code="invalid_amount", field="amount")
+    value = Decimal(cleaned)
     if value.as_tuple().exponent < -exponent:
         places = "no decimals" if exponent == 0 else f"at most {exponent} decimals"
         raise InvalidInput(f"{currency} amounts have {places}.", code="too_many_decimals", field="amount")

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "projects",
     "pledges",
     "escrow",
+    "risk",
 ]
 
 MIDDLEWARE = [
@@ -158,6 +159,14 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-settlements": {
         "task": "escrow.tasks.sweep_settlements",
         "schedule": env.float("SWEEP_SETTLEMENTS_EVERY_SECONDS", default=300.0),
+    },
+    "refit-review-risk-model": {
+        "task": "risk.tasks.refit_review_model",
+        "schedule": env.float("REFIT_REVIEW_MODEL_EVERY_SECONDS", default=86400.0),
+    },
+    "check-recent-pledges": {
+        "task": "risk.tasks.check_recent_pledges",
+        "schedule": env.float("CHECK_RECENT_PLEDGES_EVERY_SECONDS", default=300.0),
     },
 }
 

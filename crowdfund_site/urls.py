@@ -8,3 +8,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("projects.urls")),
 ]
+
+admin.site.site_header = "Crowdfund operations"
+admin.site.site_title = "Crowdfund operations"
+admin.site.index_title = "Review, money and audit"

@@ -11,6 +11,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crowdfund_site.money import CURRENCY_CHOICES
+from pledges.models import Pledge
+from projects.models import Campaign
 
 
 class LedgerImmutableError(Exception):
@@ -88,6 +90,7 @@ class LedgerTransaction(AppendOnlyModel):
 
     class Meta:
         ordering = ["id"]
+        permissions = [("verify_ledger", "Can run the ledger verification")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.idempotency_key}"
@@ -145,6 +148,7 @@ class GatewayOperation(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("retry_operations", "Can retry stuck settlements and unconfirmed refunds")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="gateway_amount_positive"),
             models.CheckConstraint(
@@ -160,3 +164,22 @@ class GatewayOperation(models.Model):
     def reference(self) -> str:
         prefix = {"charge": "ch", "refund": "re", "payout": "po"}[self.kind]
         return f"{prefix}_{self.pk}"
+
+
+# --- Operations views for the admin -----------------------------------------------------------
+# Settlement (also in this app) is the one place that knows campaigns and pledges; these proxies
+# give operators a list of what settlement left unfinished. The ledger above stays independent.
+
+
+class StuckSettlement(Campaign):
+    class Meta:
+        proxy = True
+        verbose_name = "settlement in progress"
+        verbose_name_plural = "settlements in progress"
+
+
+class UnconfirmedRefund(Pledge):
+    class Meta:
+        proxy = True
+        verbose_name = "refund not confirmed by the gateway"
+        verbose_name_plural = "refunds not confirmed by the gateway"

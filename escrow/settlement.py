@@ -21,7 +21,7 @@ from django.db.models import CharField, Exists, OuterRef, Q, Sum, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
-from crowdfund_site.exceptions import InvalidInput, NotAllowed
+from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import allocate, format_amount
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
 from pledges.services import pledge_reconcile_pending, pledge_send_refund, refund_key
@@ -110,7 +110,7 @@ def campaign_cancel(*, campaign: Campaign, actor, reason: str = "", enqueue_sett
     with transaction.atomic(durable=True):
         campaign = campaign_lock(campaign_id=campaign.pk)
         is_initiator = actor is not None and actor.pk == campaign.initiator_id
-        if not is_initiator and not (actor is not None and actor.is_staff):
+        if not is_initiator and not (actor is not None and actor.has_perm("projects.cancel_campaign")):
             raise NotAllowed("Only the initiator or platform staff can cancel this campaign.", code="not_allowed")
         if not is_initiator and not reason:
             raise InvalidInput("Give a reason for cancelling.", code="reason_required", field="reason")
@@ -381,3 +381,45 @@ def pledges_reconcile(*, now: datetime | None = None, limit: int = 1000) -> dict
         pledge_send_refund(pledge=pledge)
         refunds += 1
     return {"pending_reconciled": pending, "refunds_sent": refunds}
+
+
+def settlement_retry(*, campaign: Campaign, actor) -> Campaign:
+    """Queue another settlement run for a campaign whose settlement is unfinished (staff only).
+
+    Harmless when a run is already going: settlement is idempotent. Raises NotAllowed, or
+    Conflict when there is nothing left to settle.
+    """
+    if actor is None or not actor.has_perm("escrow.retry_operations"):
+        raise NotAllowed("Only finance staff can retry settlements.", code="not_allowed")
+    campaign = Campaign.objects.get(pk=campaign.pk)
+    if not _needs_settlement(campaign):
+        raise Conflict("This campaign has nothing left to settle.", code="nothing_to_settle")
+    _enqueue_settlement([campaign.pk])
+    return campaign
+
+
+def refunds_unconfirmed():
+    """Return pledges whose refund the ledger records but the gateway has not confirmed."""
+    refund_confirmed = GatewayOperation.objects.filter(
+        idempotency_key=Concat(Value("refund:pledge:"), Cast(OuterRef("pk"), CharField())),
+        status=OperationStatus.SUCCEEDED,
+    )
+    return (
+        Pledge.objects.filter(
+            Q(status__in=[PledgeStatus.CANCELLED, PledgeStatus.REFUNDED]) | Q(status=PledgeStatus.FAILED)
+        )
+        .exclude(payment_reference="")
+        .exclude(Exists(refund_confirmed))
+    )
+
+
+def refund_retry(*, pledge: Pledge, actor) -> Pledge:
+    """Send an unconfirmed refund to the gateway again (staff only); raise Conflict if refused."""
+    if actor is None or not actor.has_perm("escrow.retry_operations"):
+        raise NotAllowed("Only finance staff can retry refunds.", code="not_allowed")
+    if not refunds_unconfirmed().filter(pk=pledge.pk).exists():
+        raise Conflict("This refund is already confirmed, or none is owed.", code="nothing_to_refund")
+    result = pledge_send_refund(pledge=pledge)
+    if not result.ok:
+        raise Conflict(f"The gateway refused the refund: {result.message or result.code}", code="refund_refused")
+    return pledge

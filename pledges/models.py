@@ -54,6 +54,7 @@ class Pledge(models.Model):
             models.Index(fields=["campaign", "status", "id"], name="pledge_campaign_status_id"),
             models.Index(fields=["status", "created_at"], name="pledge_status_created"),
         ]
+        permissions = [("refund_pledge", "Can refund held pledges")]
 
     def __str__(self) -> str:
         return f"{format_amount(self.amount, self.currency)} to {self.campaign_id} ({self.status})"

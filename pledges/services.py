@@ -360,13 +360,13 @@ def pledge_cancel(*, pledge: Pledge, actor) -> Pledge:
 
 
 def pledge_refund(*, pledge: Pledge, actor, reason: str) -> Pledge:
-    """Refund a held pledge on behalf of the platform (staff only, reason required).
+    """Refund a held pledge on behalf of the platform (finance staff only, reason required).
 
     Works while the campaign is live or suspended; settlement handles closed campaigns.
     """
     reason = (reason or "").strip()
-    if actor is None or not actor.is_staff:
-        raise NotAllowed("Only platform staff can refund pledges.", code="not_staff")
+    if actor is None or not actor.has_perm("pledges.refund_pledge"):
+        raise NotAllowed("Only finance staff can refund pledges.", code="not_staff")
     if not reason:
         raise InvalidInput("Give a reason for the refund.", code="reason_required", field="reason")
     with transaction.atomic(durable=True):

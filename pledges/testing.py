@@ -17,6 +17,7 @@ Nothing on a request path uses this module.
 from collections.abc import Callable
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.db import transaction
 from django.db.models import CharField, F, OuterRef, Subquery, Value
 from django.db.models.functions import Cast, Concat
@@ -51,14 +52,16 @@ def held_pledges_create_bulk(
     ``amount(i)`` gives the i-th pledge's amount in minor units. Each chunk is one transaction.
     The campaign is expected to be live (or about to close); its status is not checked.
     """
-    backers = backers or count
+    backers = min(backers or count, count)
     user_model = get_user_model()
     prefix = f"bulk-{campaign.pk}-{timezone.now().timestamp():.6f}"
     users = []
     for start in range(0, backers, chunk_size):
         with transaction.atomic():
             users += user_model.objects.bulk_create(
-                user_model(username=f"{prefix}-{i}", email=f"{prefix}-{i}@example.com", password="!")
+                user_model(
+                    username=f"{prefix}-{i}", email=f"{prefix}-{i}@example.com", password=UNUSABLE_PASSWORD_PREFIX
+                )
                 for i in range(start, min(start + chunk_size, backers))
             )
     backer_ids = [u.pk for u in users]
@@ -84,7 +87,11 @@ def _create_chunk(*, campaign: Campaign, indexes: range, amount: Callable[[int],
             status=PledgeStatus.HELD,
             idempotency_key=f"bulk-pledge-{i}",
             request_fingerprint=_fingerprint(
-                campaign_id=campaign.pk, reward_id=None, amount=amount(i), currency=campaign.currency, token=SANDBOX_TOKEN
+                campaign_id=campaign.pk,
+                reward_id=None,
+                amount=amount(i),
+                currency=campaign.currency,
+                token=SANDBOX_TOKEN,
             ),
             created_at=now,
             held_at=now,
@@ -110,7 +117,9 @@ def _create_chunk(*, campaign: Campaign, indexes: range, amount: Callable[[int],
         payment_reference=Concat(Value("ch_"), Cast(Subquery(charge_id), CharField()))
     )
     PledgeStatusChange.objects.bulk_create(
-        PledgeStatusChange(pledge_id=p.pk, from_status=PledgeStatus.PENDING, to_status=PledgeStatus.HELD, created_at=now)
+        PledgeStatusChange(
+            pledge_id=p.pk, from_status=PledgeStatus.PENDING, to_status=PledgeStatus.HELD, created_at=now
+        )
         for p in pledges
     )
     escrow_code = campaign_escrow_code(campaign.pk)

@@ -50,7 +50,14 @@ CAMPAIGN_TRANSITIONS: dict[str, set[str]] = {
     },
     CampaignStatus.APPROVED: {CampaignStatus.LIVE, CampaignStatus.CANCELLED, CampaignStatus.SUSPENDED},
     CampaignStatus.LIVE: {CampaignStatus.CLOSING, CampaignStatus.CANCELLED, CampaignStatus.SUSPENDED},
-    CampaignStatus.SUSPENDED: {CampaignStatus.LIVE, CampaignStatus.CANCELLED},
+    # Reinstating returns a campaign to the status it was suspended from.
+    CampaignStatus.SUSPENDED: {
+        CampaignStatus.LIVE,
+        CampaignStatus.IN_REVIEW,
+        CampaignStatus.CHANGES_REQUESTED,
+        CampaignStatus.APPROVED,
+        CampaignStatus.CANCELLED,
+    },
     CampaignStatus.CLOSING: {CampaignStatus.SUCCEEDED, CampaignStatus.FAILED},
 }
 EDITABLE_STATUSES = {CampaignStatus.DRAFT, CampaignStatus.CHANGES_REQUESTED}
@@ -88,6 +95,9 @@ class Campaign(models.Model):
         max_length=20, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT, db_index=True
     )
     duration_days = models.PositiveSmallIntegerField(default=30, help_text="Days from launch to deadline (1 to 60).")
+    launch_on_approval = models.BooleanField(
+        default=True, help_text="Go live as soon as a reviewer approves; otherwise the initiator launches it."
+    )
     launched_at = models.DateTimeField(null=True, blank=True)
     deadline = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -116,6 +126,11 @@ class Campaign(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "deadline"])]
+        permissions = [
+            ("review_campaign", "Can approve, reject or request changes to campaigns"),
+            ("suspend_campaign", "Can suspend and reinstate campaigns"),
+            ("cancel_campaign", "Can cancel campaigns (refunds every backer)"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(goal__gt=0), name="campaign_goal_positive"),
             models.CheckConstraint(condition=Q(pledged_amount__gte=0), name="campaign_pledged_not_negative"),
@@ -191,3 +206,12 @@ class CampaignStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}: {self.from_status} -> {self.to_status}"
+
+
+class CampaignReviewQueue(Campaign):
+    """The campaigns waiting for a reviewer, as their own page in the admin."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "campaign in review"
+        verbose_name_plural = "review queue"

@@ -39,6 +39,7 @@ CAMPAIGN_EDITABLE_FIELDS = {
     "goal",
     "funding_model",
     "duration_days",
+    "launch_on_approval",
 }
 
 
@@ -121,6 +122,7 @@ def campaign_create(
     description: str = "",
     funding_model: str = FundingModel.ALL_OR_NOTHING,
     duration_days: int = 30,
+    launch_on_approval: bool = True,
 ) -> Campaign:
     """Create and return a draft campaign owned by ``initiator``. Raises InvalidInput."""
     fields = _clean_campaign_fields(
@@ -135,7 +137,12 @@ def campaign_create(
             "duration_days": duration_days,
         }
     )
-    campaign = Campaign.objects.create(initiator=initiator, slug=_unique_slug(fields["title"]), **fields)
+    campaign = Campaign.objects.create(
+        initiator=initiator,
+        slug=_unique_slug(fields["title"]),
+        launch_on_approval=bool(launch_on_approval),
+        **fields,
+    )
     return campaign
 
 
@@ -152,9 +159,23 @@ def _ensure_editable(campaign: Campaign) -> None:
         )
 
 
+def _ensure_status(campaign: Campaign, allowed: set[str], doing: str) -> None:
+    # Several services lead to the same status (live, in review), so each also checks where
+    # the campaign comes from: launching must not lift a suspension, for one.
+    if campaign.status not in allowed:
+        raise Conflict(
+            f"This campaign is {campaign.status.replace('_', ' ')} and cannot be {doing}.", code="invalid_state"
+        )
+
+
 def _ensure_reviewer(reviewer) -> None:
-    if reviewer is None or not reviewer.is_staff:
+    if reviewer is None or not reviewer.has_perm("projects.review_campaign"):
         raise NotAllowed("Only platform reviewers can review campaigns.", code="not_reviewer")
+
+
+def _ensure_moderator(actor) -> None:
+    if actor is None or not actor.has_perm("projects.suspend_campaign"):
+        raise NotAllowed("Only platform moderators can suspend or reinstate campaigns.", code="not_moderator")
 
 
 @transaction.atomic
@@ -258,10 +279,12 @@ def reward_tier_delete(*, reward: RewardTier, actor) -> None:
 def campaign_submit_for_review(*, campaign: Campaign, actor) -> Campaign:
     """Send a draft (or a revised campaign) to the reviewers; only its initiator may.
 
-    Refuses an incomplete campaign (no summary or story) with InvalidInput.
+    Refuses an incomplete campaign (no summary or story) with InvalidInput, and one that is
+    not a draft or awaiting changes with Conflict.
     """
     campaign = campaign_lock(campaign_id=campaign.pk)
     _ensure_initiator(campaign, actor)
+    _ensure_status(campaign, EDITABLE_STATUSES, "submitted for review")
     if not campaign.summary or not campaign.description.strip():
         raise InvalidInput(
             "Add a summary and a story before submitting the campaign for review.",
@@ -278,6 +301,7 @@ def _review(*, campaign: Campaign, reviewer, to_status: str, reason: str) -> Cam
     campaign = campaign_lock(campaign_id=campaign.pk)
     if campaign.initiator_id == reviewer.pk:
         raise NotAllowed("Reviewers cannot review their own campaigns.", code="own_campaign")
+    _ensure_status(campaign, {CampaignStatus.IN_REVIEW}, "reviewed")
     campaign_set_status(campaign=campaign, to_status=to_status, actor=reviewer, reason=reason)
     campaign.reviewed_by = reviewer
     campaign.reviewed_at = timezone.now()
@@ -295,8 +319,15 @@ def _require_reason(reason: str) -> str:
 
 @transaction.atomic
 def campaign_approve(*, campaign: Campaign, reviewer, note: str = "") -> Campaign:
-    """Approve a campaign in review. Raises NotAllowed (not staff) or Conflict (not in review)."""
-    return _review(campaign=campaign, reviewer=reviewer, to_status=CampaignStatus.APPROVED, reason=note)
+    """Approve a campaign in review; it goes live at once if its initiator asked for that.
+
+    Raises NotAllowed (not a reviewer, or their own campaign) or Conflict (not in review,
+    e.g. approved twice or moved on meanwhile).
+    """
+    campaign = _review(campaign=campaign, reviewer=reviewer, to_status=CampaignStatus.APPROVED, reason=note)
+    if campaign.launch_on_approval:
+        _go_live(campaign=campaign, actor=reviewer, deadline=None)
+    return campaign
 
 
 @transaction.atomic
@@ -321,15 +352,8 @@ def campaign_reject(*, campaign: Campaign, reviewer, reason: str) -> Campaign:
     )
 
 
-@transaction.atomic
-def campaign_launch(*, campaign: Campaign, actor, deadline: datetime | None = None) -> Campaign:
-    """Put an approved campaign live; only its initiator may.
-
-    The deadline defaults to launch + ``duration_days``; an explicit one must be 1 to 60 days
-    ahead. Raises NotAllowed, Conflict (not approved) or InvalidInput (deadline).
-    """
-    campaign = campaign_lock(campaign_id=campaign.pk)
-    _ensure_initiator(campaign, actor)
+def _go_live(*, campaign: Campaign, actor, deadline: datetime | None) -> None:
+    _ensure_status(campaign, {CampaignStatus.APPROVED}, "launched")
     now = timezone.now()
     if deadline is None:
         deadline = now + timedelta(days=campaign.duration_days)
@@ -344,13 +368,25 @@ def campaign_launch(*, campaign: Campaign, actor, deadline: datetime | None = No
     campaign.deadline = deadline
     campaign.platform_fee_bps = settings.PLATFORM_FEE_BPS
     campaign.save(update_fields=["launched_at", "deadline", "platform_fee_bps", "updated_at"])
+
+
+@transaction.atomic
+def campaign_launch(*, campaign: Campaign, actor, deadline: datetime | None = None) -> Campaign:
+    """Put an approved campaign live; only its initiator may.
+
+    The deadline defaults to launch + ``duration_days``; an explicit one must be 1 to 60 days
+    ahead. Raises NotAllowed, Conflict (not approved) or InvalidInput (deadline).
+    """
+    campaign = campaign_lock(campaign_id=campaign.pk)
+    _ensure_initiator(campaign, actor)
+    _go_live(campaign=campaign, actor=actor, deadline=deadline)
     return campaign
 
 
 @transaction.atomic
 def campaign_suspend(*, campaign: Campaign, actor, reason: str) -> Campaign:
-    """Stop a campaign from taking pledges pending an investigation (staff only)."""
-    _ensure_reviewer(actor)
+    """Stop a campaign from taking pledges pending an investigation (moderators only)."""
+    _ensure_moderator(actor)
     campaign = campaign_lock(campaign_id=campaign.pk)
     return campaign_set_status(
         campaign=campaign, to_status=CampaignStatus.SUSPENDED, actor=actor, reason=_require_reason(reason)
@@ -359,7 +395,18 @@ def campaign_suspend(*, campaign: Campaign, actor, reason: str) -> Campaign:
 
 @transaction.atomic
 def campaign_reinstate(*, campaign: Campaign, actor, reason: str = "") -> Campaign:
-    """Put a suspended campaign back live (staff only)."""
-    _ensure_reviewer(actor)
+    """Return a suspended campaign to the status it was suspended from (moderators only).
+
+    A live campaign goes back live; one suspended during review goes back to that review
+    stage, never straight live. Raises NotAllowed or Conflict (not suspended).
+    """
+    _ensure_moderator(actor)
     campaign = campaign_lock(campaign_id=campaign.pk)
-    return campaign_set_status(campaign=campaign, to_status=CampaignStatus.LIVE, actor=actor, reason=reason)
+    _ensure_status(campaign, {CampaignStatus.SUSPENDED}, "reinstated")
+    suspension = (
+        CampaignStatusChange.objects.filter(campaign=campaign, to_status=CampaignStatus.SUSPENDED)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    previous = suspension.from_status if suspension else CampaignStatus.LIVE
+    return campaign_set_status(campaign=campaign, to_status=previous, actor=actor, reason=reason)

@@ -20,4 +20,37 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class StaffFactory(UserFactory):
+    """A platform operator with every permission (a superuser)."""
+
     is_staff = True
+    is_superuser = True
+
+
+class ReviewerFactory(UserFactory):
+    """Staff in the Reviewers group: review decisions and moderation only."""
+
+    is_staff = True
+
+    @factory.post_generation
+    def _groups(obj, create, extracted, **kwargs):
+        if create:
+            from django.contrib.auth.models import Group
+
+            from accounts.roles import REVIEWERS
+
+            obj.groups.add(Group.objects.get(name=REVIEWERS))
+
+
+class FinanceFactory(UserFactory):
+    """Staff in the Finance group: refunds, ledger and operations, no review decisions."""
+
+    is_staff = True
+
+    @factory.post_generation
+    def _groups(obj, create, extracted, **kwargs):
+        if create:
+            from django.contrib.auth.models import Group
+
+            from accounts.roles import FINANCE
+
+            obj.groups.add(Group.objects.get(name=FINANCE))

@@ -40,7 +40,8 @@ def test_home_lists_live_campaigns_only(client):
     page = client.get(reverse("projects:home")).content.decode()
 
     assert live.title in page
-    assert "$25.00" in page and "25% of $100.00" in page
+    assert "$25.00" in page
+    assert "25% of $100.00" in page
     assert "Secret draft" not in page
     assert "Already over" not in page
     assert "Closed one" not in page

@@ -32,6 +32,8 @@ class CampaignFactory(factory.django.DjangoModelFactory):
     currency = "USD"
     goal = 100_000
     duration_days = 30
+    # Tests exercise approval and launch as separate steps unless they ask otherwise.
+    launch_on_approval = False
 
 
 class LiveCampaignFactory(CampaignFactory):

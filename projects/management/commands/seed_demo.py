@@ -20,7 +20,6 @@ from projects.models import Campaign, Category, FundingModel
 from projects.services import (
     campaign_approve,
     campaign_create,
-    campaign_launch,
     campaign_submit_for_review,
     reward_tier_create,
 )
@@ -79,7 +78,9 @@ class Command(BaseCommand):
         )
 
     def _people(self):
-        staff = user_create(username="admin", email="admin@example.com", password=DEMO_PASSWORD, display_name="Ada Admin")
+        staff = user_create(
+            username="admin", email="admin@example.com", password=DEMO_PASSWORD, display_name="Ada Admin"
+        )
         User.objects.filter(pk=staff.pk).update(is_staff=True, is_superuser=True)
         staff.refresh_from_db()
         initiator = user_create(
@@ -87,7 +88,10 @@ class Command(BaseCommand):
         )
         backers = [
             user_create(
-                username=f"backer{n}", email=f"backer{n}@example.com", password=DEMO_PASSWORD, display_name=f"Backer {n}"
+                username=f"backer{n}",
+                email=f"backer{n}@example.com",
+                password=DEMO_PASSWORD,
+                display_name=f"Backer {n}",
             )
             for n in range(1, 9)
         ]
@@ -103,7 +107,7 @@ class Command(BaseCommand):
             category=category,
             goal=goal,
             funding_model=model,
-            duration_days=30,
+            duration_days=21,
         )
         for n, (name, minimum, limit) in enumerate(
             [("Early bird", goal // 100, 25), ("Supporter", goal // 50, None), ("Patron", goal // 10, 5)]
@@ -120,8 +124,8 @@ class Command(BaseCommand):
         campaign_submit_for_review(campaign=campaign, actor=initiator)
         if fate == "in_review":
             return campaign
-        campaign_approve(campaign=campaign, reviewer=staff, note="Looks good.")
-        return campaign_launch(campaign=campaign, actor=initiator, deadline=timezone.now() + timedelta(days=21))
+        # Approval puts it live at once (launch_on_approval is the default).
+        return campaign_approve(campaign=campaign, reviewer=staff, note="Looks good.")
 
     def _pledges(self, campaign, backers, target, rng):
         rewards = list(campaign.rewards.all())

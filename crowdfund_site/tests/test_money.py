@@ -1,0 +1,140 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crowdfund_site.exceptions import InvalidInput
+from crowdfund_site.money import ABSOLUTE_MAX_MINOR, allocate, check_amount, format_amount, parse_amount
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "minor"),
+    [
+        ("12.50", "USD", 1250),
+        ("12.5", "USD", 1250),
+        ("12", "USD", 1200),
+        ("0.01", "USD", 1),
+        ("1,250", "USD", 125_000),
+        ("  7.05 ", "EUR", 705),
+        ("$12.50", "USD", 1250),
+        ("€3", "EUR", 300),
+        ("1500", "JPY", 1500),
+        ("¥1,500", "JPY", 1500),
+        (12, "USD", 1200),
+    ],
+)
+def test_parse_amount_reads_what_people_type(text, currency, minor):
+    assert parse_amount(text, currency) == minor
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "code"),
+    [
+        ("0", "USD", "amount_not_positive"),
+        ("0.00", "USD", "amount_not_positive"),
+        ("-5", "USD", "amount_not_positive"),
+        ("-0.01", "USD", "amount_not_positive"),
+        ("12.345", "USD", "too_many_decimals"),
+        ("12.500", "USD", "too_many_decimals"),
+        ("0.001", "USD", "too_many_decimals"),
+        ("12.5", "JPY", "too_many_decimals"),
+        ("", "USD", "invalid_amount"),
+        ("twelve", "USD", "invalid_amount"),
+        ("12.50.1", "USD", "invalid_amount"),
+        ("NaN", "USD", "invalid_amount"),
+        ("Infinity", "USD", "invalid_amount"),
+        ("1e3", "USD", "invalid_amount"),
+        ("1E-2", "USD", "invalid_amount"),
+        ("12.50", "XYZ", "invalid_currency"),
+        ("12.50", "usd", "invalid_currency"),
+        ("99999999999999999999", "USD", "amount_too_large"),
+    ],
+)
+def test_parse_amount_refuses_bad_input_with_a_code_and_a_message(text, currency, code):
+    with pytest.raises(InvalidInput) as refused:
+        parse_amount(text, currency)
+    assert refused.value.code == code
+    assert refused.value.message
+
+
+def test_parse_amount_says_how_many_decimals_the_currency_has():
+    with pytest.raises(InvalidInput, match="at most 2 decimals"):
+        parse_amount("1.999", "USD")
+    with pytest.raises(InvalidInput, match="no decimals"):
+        parse_amount("100.5", "JPY")
+
+
+def test_parse_amount_refuses_more_than_the_limit_and_names_it():
+    assert parse_amount("100.00", "USD", max_minor=10_000) == 10_000
+    with pytest.raises(InvalidInput, match=r"at most \$100\.00") as refused:
+        parse_amount("100.01", "USD", max_minor=10_000)
+    assert refused.value.code == "amount_too_large"
+
+
+@pytest.mark.parametrize("bad", [0, -1, 12.5, Decimal("12"), "1250", True, None])
+def test_check_amount_accepts_only_positive_integers(bad):
+    with pytest.raises(InvalidInput):
+        check_amount(bad, "USD")
+
+
+def test_check_amount_never_allows_more_than_the_absolute_maximum():
+    assert check_amount(ABSOLUTE_MAX_MINOR, "USD", max_minor=10**18) == ABSOLUTE_MAX_MINOR
+    with pytest.raises(InvalidInput) as refused:
+        check_amount(ABSOLUTE_MAX_MINOR + 1, "USD", max_minor=10**18)
+    assert refused.value.code == "amount_too_large"
+
+
+@pytest.mark.parametrize(
+    ("minor", "currency", "shown"),
+    [
+        (125_000, "USD", "$1,250.00"),
+        (5, "USD", "$0.05"),
+        (1_250, "JPY", "¥1,250"),
+        (99, "EUR", "€0.99"),
+        (1_000, "CHF", "10.00 CHF"),
+    ],
+)
+def test_format_amount(minor, currency, shown):
+    assert format_amount(minor, currency) == shown
+
+
+@given(minor=st.integers(min_value=1, max_value=ABSOLUTE_MAX_MINOR), currency=st.sampled_from(["USD", "JPY", "EUR"]))
+def test_format_then_parse_gives_the_amount_back(minor, currency):
+    assert parse_amount(format_amount(minor, currency), currency) == minor
+
+
+@pytest.mark.parametrize(
+    ("total", "weights", "parts"),
+    [
+        (100, [1, 1, 1], [34, 33, 33]),
+        (1, [1, 1], [1, 0]),
+        (10_000, [500, 9_500], [500, 9_500]),
+        # 5 % of 100.19 is 5.0095: the fee is rounded to the nearest cent, 5.01.
+        (10_019, [500, 9_500], [501, 9_518]),
+        # 5 % of 100.01 is 5.0005: the cent goes to the larger remainder, the initiator.
+        (10_001, [500, 9_500], [500, 9_501]),
+        (7, [0, 3], [0, 7]),
+        (0, [1, 2], [0, 0]),
+    ],
+)
+def test_allocate_splits_exactly_by_largest_remainder(total, weights, parts):
+    assert allocate(total, weights) == parts
+
+
+@pytest.mark.parametrize("weights", [[], [0, 0], [3, -1]])
+def test_allocate_refuses_weights_it_cannot_split_by(weights):
+    with pytest.raises(ValueError, match="weight"):
+        allocate(100, weights)
+
+
+@given(
+    total=st.integers(min_value=0, max_value=10**15),
+    weights=st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=12).filter(any),
+)
+def test_allocate_parts_sum_to_the_whole_and_stay_within_a_unit_of_the_exact_share(total, weights):
+    parts = allocate(total, weights)
+    assert sum(parts) == total
+    for part, weight in zip(parts, weights, strict=True):
+        exact_floor = total * weight // sum(weights)
+        assert exact_floor <= part <= exact_floor + 1

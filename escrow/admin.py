@@ -1,0 +1,194 @@
+"""The ledger and payment operations in the operators' console.
+
+Ledger rows can be looked at, never added, changed or deleted, by anyone (superusers included):
+corrections are new transactions posted by services. Operations lists what settlement left
+unfinished, with retry actions that call settlement services.
+"""
+
+from django.contrib import admin
+from django.db.models import Count, Max, Q, Sum
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline, run_service_action
+from crowdfund_site.money import format_amount
+from projects.models import CampaignStatus
+
+from .models import GatewayOperation, LedgerAccount, LedgerEntry, LedgerTransaction, StuckSettlement, UnconfirmedRefund
+from .settlement import refund_retry, refunds_unconfirmed, settlement_retry
+from .verification import ledger_verify
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("code", "kind", "currency", "balance_display", "entry_count")
+    list_filter = ("kind", "currency")
+    search_fields = ("code",)
+    readonly_fields = ("code", "kind", "currency", "name", "created_at", "balance_display")
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(balance=Sum("entries__amount", default=0), n=Count("entries"))
+
+    @admin.display(description="Balance", ordering="balance")
+    def balance_display(self, obj):
+        return format_amount(obj.balance, obj.currency)
+
+    @admin.display(description="Entries", ordering="n")
+    def entry_count(self, obj):
+        return obj.n
+
+
+class EntryInline(ReadOnlyInline):
+    model = LedgerEntry
+    fields = ("account", "amount", "currency")
+    readonly_fields = fields
+
+
+@admin.register(LedgerTransaction)
+class LedgerTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "kind", "idempotency_key", "reference", "amount_display", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("=idempotency_key", "=reference")
+    readonly_fields = ("kind", "idempotency_key", "reference", "description", "created_at")
+    fields = readonly_fields
+    inlines = (EntryInline,)
+    show_full_result_count = False
+    change_list_template = "admin/escrow/ledgertransaction/change_list.html"
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(moved=Sum("entries__amount", filter=Q(entries__amount__gt=0)), currency=Max("entries__currency"))
+        )
+
+    @admin.display(description="Amount moved")
+    def amount_display(self, obj):
+        return format_amount(obj.moved or 0, obj.currency or "USD")
+
+    def get_urls(self):
+        verify = self.admin_site.admin_view(self.verify_view)
+        return [path("verify/", verify, name="escrow_ledger_verify"), *super().get_urls()]
+
+    def verify_view(self, request):
+        """Run every ledger invariant now and show the result."""
+        allowed = request.user.has_perm("escrow.verify_ledger")
+        problems = ledger_verify() if allowed and request.method == "POST" else None
+        return TemplateResponse(
+            request,
+            "admin/escrow/verify_ledger.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Ledger verification",
+                "allowed": allowed,
+                "problems": problems,
+                "checked_at": timezone.now() if problems is not None else None,
+                "opts": self.model._meta,
+            },
+        )
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "transaction", "account", "amount", "currency")
+    list_select_related = ("transaction", "account")
+    list_filter = ("currency", "account__kind")
+    search_fields = ("=account__code", "=transaction__idempotency_key")
+    show_full_result_count = False
+
+
+@admin.register(GatewayOperation)
+class GatewayOperationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("reference", "kind", "status", "amount_display", "error_code", "attempts", "created_at")
+    list_filter = ("status", "kind", "error_code")
+    search_fields = ("=idempotency_key",)
+    show_full_result_count = False
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj):
+        return format_amount(obj.amount, obj.currency)
+
+
+@admin.register(StuckSettlement)
+class StuckSettlementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Campaigns closing (or cancelled) whose settlement has not finished."""
+
+    list_display = ("title", "status", "settlement_outcome", "held_pledges", "last_settlement_progress_at")
+    list_select_related = ("initiator",)
+    ordering = ("last_settlement_progress_at",)
+    actions = ("retry",)
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .filter(status__in=[CampaignStatus.CLOSING, CampaignStatus.CANCELLED], settled_at__isnull=True)
+            .exclude(settlement_outcome="")
+            .annotate(held=Count("pledges", filter=Q(pledges__status="held")))
+        )
+
+    @admin.display(description="Pledges still held", ordering="held")
+    def held_pledges(self, obj):
+        url = reverse("admin:pledges_pledge_changelist") + f"?campaign__id__exact={obj.pk}&status__exact=held"
+        return format_html('<a href="{}">{}</a>', url, obj.held)
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("escrow.retry_operations")
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_retry_permission(request)
+
+    def has_module_permission(self, request):
+        return self.has_retry_permission(request)
+
+    @admin.action(description="Retry settlement", permissions=["retry"])
+    def retry(self, request, queryset):
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="settlement_retry",
+            title="Retry settlement",
+            perform=lambda c, reason: settlement_retry(campaign=c, actor=request.user),
+            needs_reason=False,
+        )
+
+
+@admin.register(UnconfirmedRefund)
+class UnconfirmedRefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Refunds the ledger records that the gateway has not confirmed yet."""
+
+    list_display = ("id", "backer", "campaign", "amount_display", "status", "closed_at")
+    list_select_related = ("backer", "campaign")
+    actions = ("retry",)
+
+    def get_queryset(self, request):
+        return refunds_unconfirmed().select_related("backer", "campaign")
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj):
+        return obj.amount_display
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("escrow.retry_operations")
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_retry_permission(request)
+
+    def has_module_permission(self, request):
+        return self.has_retry_permission(request)
+
+    @admin.action(description="Send the refund again", permissions=["retry"])
+    def retry(self, request, queryset):
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="refund_retry",
+            title="Retry refunds",
+            perform=lambda p, reason: refund_retry(pledge=p, actor=request.user),
+            needs_reason=False,
+        )

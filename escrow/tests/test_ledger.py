@@ -1,0 +1,200 @@
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from escrow.ledger import (
+    LedgerError,
+    Posting,
+    account_balance,
+    account_balances,
+    ledger_account_get_or_create,
+    ledger_accounts_get_or_create,
+    ledger_post,
+    ledger_post_many,
+)
+from escrow.models import AccountKind, LedgerEntry, LedgerImmutableError, LedgerTransaction, TransactionKind
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def accounts():
+    """A backer's card, a campaign's escrow and a payee, in USD; plus a EUR escrow."""
+    usd = ledger_accounts_get_or_create(
+        specs=[
+            ("backer:1:funding", AccountKind.FUNDING_SOURCE),
+            ("campaign:1:escrow", AccountKind.ESCROW),
+            ("campaign:1:payable", AccountKind.PAYABLE),
+        ],
+        currency="USD",
+    )
+    usd["eur_escrow"] = ledger_account_get_or_create(code="campaign:2:escrow", kind=AccountKind.ESCROW, currency="EUR")
+    return usd
+
+
+def hold(accounts, *, key="hold:pledge:1", amount=2_500) -> Posting:
+    return Posting(
+        kind=TransactionKind.HOLD,
+        idempotency_key=key,
+        reference="pledge:1",
+        currency="USD",
+        legs=[(accounts["backer:1:funding"], -amount), (accounts["campaign:1:escrow"], amount)],
+    )
+
+
+def rows() -> tuple[int, int]:
+    return LedgerTransaction.objects.count(), LedgerEntry.objects.count()
+
+
+def test_a_balanced_posting_moves_money_between_accounts(accounts):
+    txn = ledger_post(posting=hold(accounts))
+    assert (txn.kind, txn.reference) == (TransactionKind.HOLD, "pledge:1")
+    assert sorted(txn.entries.values_list("amount", flat=True)) == [-2_500, 2_500]
+    assert account_balance(account=accounts["campaign:1:escrow"]) == 2_500
+    assert account_balances() == {("backer:1:funding", "USD"): -2_500, ("campaign:1:escrow", "USD"): 2_500}
+
+
+def test_a_posting_may_split_across_several_accounts(accounts):
+    ledger_post(
+        posting=Posting(
+            kind=TransactionKind.RELEASE,
+            idempotency_key="split",
+            reference="campaign:1",
+            currency="USD",
+            legs=[
+                (accounts["backer:1:funding"], -1_000),
+                (accounts["campaign:1:escrow"], 400),
+                (accounts["campaign:1:payable"], 600),
+            ],
+        )
+    )
+    assert account_balances(codes=["campaign:1:escrow", "campaign:1:payable"]) == {
+        ("campaign:1:escrow", "USD"): 400,
+        ("campaign:1:payable", "USD"): 600,
+    }
+
+
+@pytest.mark.parametrize(
+    "legs",
+    [
+        pytest.param(lambda a: [(a["campaign:1:escrow"], 100)], id="one leg"),
+        pytest.param(lambda a: [], id="no legs"),
+        pytest.param(lambda a: [(a["backer:1:funding"], -100), (a["campaign:1:escrow"], 99)], id="unbalanced"),
+        pytest.param(lambda a: [(a["backer:1:funding"], 0), (a["campaign:1:escrow"], 0)], id="zero legs"),
+        pytest.param(lambda a: [(a["backer:1:funding"], -1.5), (a["campaign:1:escrow"], 1.5)], id="float"),
+        pytest.param(lambda a: [(a["backer:1:funding"], -True), (a["campaign:1:escrow"], True)], id="bool"),
+        pytest.param(lambda a: [(a["backer:1:funding"], -100), (a["eur_escrow"], 100)], id="mixed currencies"),
+    ],
+)
+def test_postings_that_break_double_entry_are_refused_and_write_nothing(accounts, legs):
+    posting = Posting(kind=TransactionKind.HOLD, idempotency_key="bad", reference="x", currency="USD", legs=legs(accounts))
+    with pytest.raises(LedgerError):
+        ledger_post(posting=posting)
+    with pytest.raises(LedgerError):
+        ledger_post_many(postings=[hold(accounts, key="fine"), posting])
+    assert rows() == (0, 0)
+
+
+def test_posting_the_same_key_again_returns_the_first_transaction(accounts):
+    first = ledger_post(posting=hold(accounts))
+    again = ledger_post(posting=hold(accounts))
+    assert again.pk == first.pk
+    assert rows() == (1, 2)
+    assert account_balance(account=accounts["campaign:1:escrow"]) == 2_500
+
+
+@pytest.mark.parametrize(
+    "different",
+    [
+        pytest.param(lambda a: hold(a, amount=2_501), id="amount"),
+        pytest.param(
+            lambda a: Posting(
+                kind=TransactionKind.REFUND,
+                idempotency_key="hold:pledge:1",
+                reference="pledge:1",
+                currency="USD",
+                legs=[(a["backer:1:funding"], -2_500), (a["campaign:1:escrow"], 2_500)],
+            ),
+            id="kind",
+        ),
+        pytest.param(
+            lambda a: Posting(
+                kind=TransactionKind.HOLD,
+                idempotency_key="hold:pledge:1",
+                reference="pledge:1",
+                currency="USD",
+                legs=[(a["backer:1:funding"], -2_500), (a["campaign:1:payable"], 2_500)],
+            ),
+            id="accounts",
+        ),
+    ],
+)
+def test_a_key_reused_for_a_different_movement_is_refused(accounts, different):
+    ledger_post(posting=hold(accounts))
+    with pytest.raises(LedgerError, match="already used"):
+        ledger_post(posting=different(accounts))
+    assert rows() == (1, 2)
+
+
+def test_post_many_writes_only_what_is_missing(accounts):
+    ledger_post(posting=hold(accounts, key="k1"))
+    new = ledger_post_many(postings=[hold(accounts, key=f"k{i}") for i in range(1, 4)])
+    assert new == 2
+    assert rows() == (3, 6)
+    assert ledger_post_many(postings=[hold(accounts, key=f"k{i}") for i in range(1, 4)]) == 0
+    assert rows() == (3, 6)
+    assert account_balance(account=accounts["campaign:1:escrow"]) == 7_500
+
+
+def test_accounts_are_created_once_per_code_and_currency(accounts):
+    again = ledger_accounts_get_or_create(specs=[("campaign:1:escrow", AccountKind.ESCROW)], currency="USD")
+    assert again["campaign:1:escrow"].pk == accounts["campaign:1:escrow"].pk
+    euro = ledger_account_get_or_create(code="campaign:1:escrow", kind=AccountKind.ESCROW, currency="EUR")
+    assert euro.pk != accounts["campaign:1:escrow"].pk
+
+
+# --- Append-only -------------------------------------------------------------------------------------
+
+
+def test_ledger_rows_cannot_be_changed_or_removed_through_django(accounts):
+    txn = ledger_post(posting=hold(accounts))
+    entry = txn.entries.first()
+    entry.amount = 1
+    txn.description = "edited"
+    attempts = [
+        entry.save,
+        txn.save,
+        entry.delete,
+        txn.delete,
+        lambda: LedgerEntry.objects.filter(pk=entry.pk).update(amount=1),
+        lambda: LedgerEntry.objects.all().delete(),
+        lambda: LedgerTransaction.objects.filter(pk=txn.pk).update(description="edited"),
+        lambda: LedgerTransaction.objects.all().delete(),
+        lambda: LedgerEntry.objects.bulk_update([entry], ["amount"]),
+    ]
+    for attempt in attempts:
+        with pytest.raises(LedgerImmutableError):
+            attempt()
+    assert sorted(LedgerEntry.objects.values_list("amount", flat=True)) == [-2_500, 2_500]
+    assert LedgerTransaction.objects.get().description == ""
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the append-only trigger exists only on PostgreSQL (SQLite has none)"
+)
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE escrow_ledgerentry SET amount = 1 WHERE id = %s",
+        "DELETE FROM escrow_ledgerentry WHERE id = %s",
+        "UPDATE escrow_ledgertransaction SET description = 'edited' WHERE id = (SELECT transaction_id FROM "
+        "escrow_ledgerentry WHERE id = %s)",
+        "DELETE FROM escrow_ledgertransaction WHERE id = (SELECT transaction_id FROM escrow_ledgerentry WHERE id = %s)",
+    ],
+)
+def test_postgresql_refuses_raw_sql_that_changes_the_ledger(accounts, sql):
+    entry = ledger_post(posting=hold(accounts)).entries.first()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [entry.pk])
+    assert rows() == (1, 2)
+    assert sorted(LedgerEntry.objects.values_list("amount", flat=True)) == [-2_500, 2_500]
+    assert LedgerTransaction.objects.get().description == ""

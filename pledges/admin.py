@@ -1,0 +1,67 @@
+"""Pledges in the operators' console: read-only, with a refund action for finance staff."""
+
+from django.contrib import admin
+
+from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline, run_service_action
+
+from .models import Pledge, PledgeStatusChange
+from .services import pledge_refund
+
+
+class PledgeHistoryInline(ReadOnlyInline):
+    model = PledgeStatusChange
+    fields = ("created_at", "from_status", "to_status", "actor", "reason")
+    readonly_fields = fields
+    verbose_name_plural = "Status history"
+
+
+@admin.register(Pledge)
+class PledgeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "backer", "campaign", "amount_display", "reward", "status", "created_at")
+    list_filter = ("status", "currency")
+    list_select_related = ("backer", "campaign", "reward")
+    search_fields = (
+        "=id",
+        "backer__username",
+        "backer__email",
+        "campaign__title",
+        "idempotency_key",
+        "payment_reference",
+    )
+    readonly_fields = (
+        "backer",
+        "campaign",
+        "reward",
+        "amount_display",
+        "status",
+        "payment_reference",
+        "failure_code",
+        "failure_message",
+        "idempotency_key",
+        "created_at",
+        "held_at",
+        "closed_at",
+    )
+    fields = readonly_fields
+    inlines = (PledgeHistoryInline,)
+    actions = ("refund",)
+    show_full_result_count = False  # counting millions of pledges on every page load is slow
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj):
+        return obj.amount_display
+
+    def has_refund_permission(self, request):
+        return request.user.has_perm("pledges.refund_pledge")
+
+    @admin.action(description="Refund selected held pledges", permissions=["refund"])
+    def refund(self, request, queryset):
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="pledge_refund",
+            title="Refund pledges",
+            perform=lambda p, reason: pledge_refund(pledge=p, actor=request.user, reason=reason),
+            needs_reason=True,
+        )

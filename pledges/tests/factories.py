@@ -1,0 +1,58 @@
+"""Pledges made the way a backer makes them: through ``pledge_create`` and the sandbox gateway.
+
+A held pledge cannot be a plain model factory: it needs a charge at the gateway, a hold in the
+ledger and updated campaign totals, and only the service writes all of those together.
+"""
+
+import uuid
+
+from accounts.tests.factories import UserFactory
+from pledges.models import Pledge, PledgeStatus
+from pledges.services import _fingerprint, pledge_create
+
+
+def new_key() -> str:
+    return f"test-{uuid.uuid4()}"
+
+
+def pledge_held(*, campaign, backer=None, amount: int = 5_000, reward=None, token: str = "tok_visa") -> Pledge:
+    """Return a pledge held in ``campaign``'s escrow, made through ``pledge_create``."""
+    return pledge_create(
+        backer=backer or UserFactory(),
+        campaign=campaign,
+        amount=amount,
+        currency=campaign.currency,
+        payment_token=token,
+        idempotency_key=new_key(),
+        reward=reward,
+    )
+
+
+def pledge_left_pending(
+    *, campaign, backer=None, amount: int = 5_000, reward=None, token: str = "tok_visa", created_at=None
+) -> Pledge:
+    """Return a pending pledge as a crash right after reserving it leaves it (slot claimed, no charge).
+
+    Retrying the same request (same backer, key, amount, reward and token) finds this pledge.
+    """
+    fields = {"created_at": created_at} if created_at else {}
+    if reward is not None:
+        reward.claimed_count += 1
+        reward.save(update_fields=["claimed_count"])
+    return Pledge.objects.create(
+        backer=backer or UserFactory(),
+        campaign=campaign,
+        reward=reward,
+        amount=amount,
+        currency=campaign.currency,
+        status=PledgeStatus.PENDING,
+        idempotency_key=new_key(),
+        request_fingerprint=_fingerprint(
+            campaign_id=campaign.pk,
+            reward_id=reward.pk if reward else None,
+            amount=amount,
+            currency=campaign.currency,
+            token=token,
+        ),
+        **fields,
+    )

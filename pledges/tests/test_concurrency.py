@@ -1,0 +1,236 @@
+"""Pledges under real concurrency: many threads, one PostgreSQL database.
+
+Each thread has its own database connection, as each web process has, and all start together
+behind a barrier. SQLite takes one writer at a time, so these races cannot happen there.
+"""
+
+import threading
+import time
+from functools import partial
+
+import pytest
+from django.db import connection, transaction
+
+from accounts.tests.factories import UserFactory
+from crowdfund_site.exceptions import ApplicationError, Conflict
+from escrow.models import GatewayOperation, OperationKind, OperationStatus
+from escrow.settlement import campaigns_close_due, settlement_run
+from escrow.verification import ledger_verify
+from pledges.models import Pledge, PledgeStatus
+from pledges.services import pledge_create
+from projects.models import CampaignStatus
+from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="needs PostgreSQL: SQLite serialises writers, so there is no concurrency to test",
+    ),
+]
+
+WAIT_SECONDS = 60
+
+
+def _run_together(calls: list) -> list:
+    """Run every call in its own thread, released at once; return each result or domain error."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(index: int, call) -> None:
+        try:
+            barrier.wait(timeout=WAIT_SECONDS)
+            results[index] = call()
+        except BaseException as exc:  # handed to the test thread below
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, call), daemon=True) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + WAIT_SECONDS
+    for thread in threads:
+        thread.join(timeout=max(deadline - time.monotonic(), 0))
+    assert not any(t.is_alive() for t in threads), "threads still running: a lock is never released"
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, ApplicationError):
+            raise result
+    return results
+
+
+def _backers(n: int) -> list:
+    return UserFactory.create_batch(n, password=None)  # no password hashing: fast
+
+
+def _pledge(*, backer, campaign, amount: int, key: str | None = None, reward=None):
+    return partial(
+        pledge_create,
+        backer=backer,
+        campaign=campaign,
+        amount=amount,
+        currency=campaign.currency,
+        payment_token="tok_visa",
+        idempotency_key=key or f"pledge-{backer.pk}",
+        reward=reward,
+    )
+
+
+def _charges():
+    return GatewayOperation.objects.filter(kind=OperationKind.CHARGE)
+
+
+def test_fifty_backers_racing_for_five_limited_rewards_get_exactly_five():
+    campaign = LiveCampaignFactory(goal=100_000)
+    reward = RewardTierFactory(campaign=campaign, minimum_amount=2_500, quantity_limit=5)
+    backers = _backers(50)
+
+    outcomes = _run_together([_pledge(backer=b, campaign=campaign, amount=2_500, reward=reward) for b in backers])
+
+    held = [o for o in outcomes if isinstance(o, Pledge)]
+    refused = [o for o in outcomes if not isinstance(o, Pledge)]
+    assert len(held) == 5
+    assert all(p.status == PledgeStatus.HELD for p in held)
+    assert len(refused) == 45
+    assert all(isinstance(e, Conflict) and e.code == "sold_out" for e in refused)
+    reward.refresh_from_db()
+    assert reward.claimed_count == 5
+    assert reward.sold_out
+    # Refused backers were never charged and left no pledge behind.
+    assert Pledge.objects.count() == 5
+    assert _charges().count() == 5
+    campaign.refresh_from_db()
+    assert campaign.pledged_amount == 5 * 2_500
+    assert campaign.backer_count == 5
+    assert ledger_verify() == []
+
+
+def test_the_same_pledge_sent_ten_times_at_once_is_made_and_charged_once():
+    campaign = LiveCampaignFactory(goal=100_000)
+    reward = RewardTierFactory(campaign=campaign, minimum_amount=2_500, quantity_limit=3)
+    (backer,) = _backers(1)
+    same = _pledge(backer=backer, campaign=campaign, amount=4_000, key="double-click-123", reward=reward)
+
+    outcomes = _run_together([same] * 10)
+
+    assert all(isinstance(o, Pledge) for o in outcomes)
+    assert len({o.pk for o in outcomes}) == 1
+    pledge = Pledge.objects.get()
+    assert pledge.status == PledgeStatus.HELD
+    assert _charges().count() == 1
+    assert _charges().get().amount == 4_000
+    reward.refresh_from_db()
+    assert reward.claimed_count == 1
+    campaign.refresh_from_db()
+    assert campaign.pledged_amount == 4_000
+    assert campaign.backer_count == 1
+    assert ledger_verify() == []
+
+
+def _close_when_pledges_are_held(campaign, *, at_least: int) -> list[int]:
+    """Wait for some pledges to be held, then close the campaign as beat would at its deadline."""
+    give_up = time.monotonic() + WAIT_SECONDS
+    while Pledge.objects.filter(campaign=campaign, status=PledgeStatus.HELD).count() < at_least:
+        assert time.monotonic() < give_up, "pledges never got held"
+        time.sleep(0.005)
+    # Closing skips a campaign whose row a pledge holds locked; beat tries again a minute later.
+    while not (claimed := campaigns_close_due(now=campaign.deadline, enqueue_settlement=False)):
+        assert time.monotonic() < give_up, "the campaign was never closed"
+        time.sleep(0.005)
+    return claimed
+
+
+def test_pledges_racing_the_deadline_are_either_settled_or_refunded_at_once():
+    campaign = LiveCampaignFactory(goal=10_000_000)  # out of reach: closing refunds everyone
+    backers = _backers(30)
+    calls = [_pledge(backer=b, campaign=campaign, amount=1_000 + i, key=f"k-{i}") for i, b in enumerate(backers)]
+    closer = partial(_close_when_pledges_are_held, campaign, at_least=1)
+
+    *outcomes, claimed = _run_together([*calls, closer])
+
+    assert claimed == [campaign.pk]
+    accepted = [o for o in outcomes if isinstance(o, Pledge)]
+    refused = [o for o in outcomes if not isinstance(o, Pledge)]
+    assert len(accepted) >= 1
+    assert all(isinstance(e, Conflict) and e.code == "campaign_not_live" for e in refused)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.CLOSING
+    # What the campaign showed when it closed is exactly what settlement has to give back.
+    assert campaign.pledged_amount == sum(p.amount for p in accepted)
+    assert set(Pledge.objects.filter(status=PledgeStatus.HELD).values_list("pk", flat=True)) == {p.pk for p in accepted}
+    # A payment that completed after closing failed the pledge and went straight back.
+    assert not Pledge.objects.exclude(status__in=[PledgeStatus.HELD, PledgeStatus.FAILED]).exists()
+    assert ledger_verify() == []
+
+    settlement_run(campaign_id=campaign.pk)
+
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.FAILED
+    assert Pledge.objects.filter(status=PledgeStatus.REFUNDED).count() == len(accepted)
+    # Nobody is out of pocket: every charge made during the race is refunded in full, once.
+    for charge in _charges():
+        assert charge.refunded_amount == charge.amount
+        assert charge.refunds.filter(status=OperationStatus.SUCCEEDED).count() == 1
+    assert ledger_verify() == []
+
+
+def _waiting_on_ledger_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO \"escrow_ledgertransaction\"%'"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_a_payment_completing_after_the_campaign_closed_is_refunded_not_held():
+    campaign = LiveCampaignFactory(goal=10_000_000)
+    on_time, *late = _backers(5)
+    in_time = _pledge(backer=on_time, campaign=campaign, amount=3_000)()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_ledger():
+        # Stands in for slow payments: cards are charged, but no hold can be written to the
+        # ledger until the campaign has closed.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE escrow_ledgertransaction IN EXCLUSIVE MODE")
+            locked.set()
+            assert release.wait(timeout=WAIT_SECONDS)
+
+    def pledge_once_the_ledger_is_held(backer):
+        assert locked.wait(timeout=WAIT_SECONDS)
+        return _pledge(backer=backer, campaign=campaign, amount=2_000)()
+
+    pledges_in_flight = [partial(pledge_once_the_ledger_is_held, b) for b in late]
+
+    def close_while_payments_are_in_flight():
+        give_up = time.monotonic() + WAIT_SECONDS
+        while _waiting_on_ledger_lock() < len(late):
+            assert time.monotonic() < give_up, "the payments never reached the ledger"
+            time.sleep(0.01)
+        try:
+            return campaigns_close_due(now=campaign.deadline, enqueue_settlement=False)
+        finally:
+            release.set()
+
+    _, claimed, *outcomes = _run_together([hold_the_ledger, close_while_payments_are_in_flight, *pledges_in_flight])
+
+    assert claimed == [campaign.pk]
+    assert all(isinstance(e, Conflict) and e.code == "campaign_not_live" for e in outcomes)
+    assert "refunded" in outcomes[0].message
+    campaign.refresh_from_db()
+    assert campaign.pledged_amount == in_time.amount
+    assert campaign.backer_count == 1
+    for pledge in Pledge.objects.exclude(pk=in_time.pk):
+        assert pledge.status == PledgeStatus.FAILED
+        charge = _charges().get(idempotency_key=f"charge:pledge:{pledge.pk}")
+        assert charge.refunded_amount == charge.amount == 2_000
+    assert ledger_verify() == []
+
+    settlement_run(campaign_id=campaign.pk)
+
+    in_time.refresh_from_db()
+    assert in_time.status == PledgeStatus.REFUNDED
+    assert all(c.refunded_amount == c.amount for c in _charges())
+    assert ledger_verify() == []

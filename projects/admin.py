@@ -1,0 +1,283 @@
+"""Operators' console for campaigns: the review queue, every campaign, and their history.
+
+Nothing here writes a model directly: decisions and moderation call the services in
+``projects.services`` / ``escrow.settlement``, and each attempt is recorded in the audit log.
+"""
+
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
+
+from accounts.services import audit_record
+from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline, run_service_action
+from crowdfund_site.exceptions import ApplicationError
+from crowdfund_site.money import format_amount
+from escrow.settlement import campaign_cancel
+
+from . import services
+from .models import Campaign, CampaignReviewQueue, CampaignStatus, CampaignStatusChange, Category, RewardTier
+
+
+@admin.register(Category)
+class CategoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "slug", "live_campaigns")
+    search_fields = ("name",)
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(live=Count("campaigns", filter=Q(campaigns__status=CampaignStatus.LIVE)))
+        )
+
+    @admin.display(description="Live campaigns", ordering="live")
+    def live_campaigns(self, obj):
+        return obj.live
+
+
+class RewardTierInline(ReadOnlyInline):
+    model = RewardTier
+    fields = ("title", "minimum_display", "quantity_limit", "claimed_count", "estimated_delivery")
+    readonly_fields = fields
+
+    @admin.display(description="Minimum")
+    def minimum_display(self, obj):
+        return format_amount(obj.minimum_amount, obj.campaign.currency)
+
+
+class StatusHistoryInline(ReadOnlyInline):
+    model = CampaignStatusChange
+    fields = ("created_at", "from_status", "to_status", "actor", "reason")
+    readonly_fields = fields
+    verbose_name_plural = "Status history"
+
+
+class CampaignAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_select_related = ("initiator", "category")
+    search_fields = ("title", "slug", "initiator__username", "initiator__email")
+    inlines = (RewardTierInline, StatusHistoryInline)
+    readonly_fields = (
+        "title",
+        "slug",
+        "initiator",
+        "category",
+        "status",
+        "funding_model",
+        "goal_display",
+        "raised_display",
+        "backer_count",
+        "summary",
+        "story",
+        "duration_days",
+        "submitted_at",
+        "launched_at",
+        "deadline",
+        "reviewed_by",
+        "reviewed_at",
+        "review_feedback",
+        "settlement_outcome",
+        "settled_at",
+        "pledges_link",
+    )
+    fields = readonly_fields
+
+    def has_change_permission(self, request, obj=None):
+        # The change page is the review page; viewing is governed by the view permission.
+        return False
+
+    def has_review_permission(self, request):
+        return request.user.has_perm("projects.review_campaign")
+
+    def has_suspend_permission(self, request):
+        return request.user.has_perm("projects.suspend_campaign")
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("projects.cancel_campaign")
+
+    @admin.display(description="Goal", ordering="goal")
+    def goal_display(self, obj):
+        return format_amount(obj.goal, obj.currency)
+
+    @admin.display(description="Raised", ordering="pledged_amount")
+    def raised_display(self, obj):
+        return f"{format_amount(obj.pledged_amount, obj.currency)} ({obj.percent_funded} %)"
+
+    @admin.display(description="Story")
+    def story(self, obj):
+        return format_html("<div style='white-space: pre-wrap; max-width: 60em'>{}</div>", obj.description)
+
+    @admin.display(description="Pledges")
+    def pledges_link(self, obj):
+        url = reverse("admin:pledges_pledge_changelist") + f"?campaign__id__exact={obj.pk}"
+        return format_html('<a href="{}">See this campaign\'s pledges</a>', url)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(CampaignAdminBase):
+    list_display = (
+        "title",
+        "initiator",
+        "status",
+        "funding_model",
+        "category",
+        "goal_display",
+        "raised_display",
+        "backer_count",
+        "deadline",
+    )
+    list_filter = ("status", "funding_model", "category", ("deadline", admin.DateFieldListFilter))
+    date_hierarchy = "created_at"
+    actions = ("suspend", "reinstate", "cancel")
+
+    @admin.action(description="Suspend (stop taking pledges)", permissions=["suspend"])
+    def suspend(self, request, queryset):
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="campaign_suspend",
+            title="Suspend campaigns",
+            perform=lambda c, reason: services.campaign_suspend(campaign=c, actor=request.user, reason=reason),
+            needs_reason=True,
+        )
+
+    @admin.action(description="Reinstate suspended campaigns", permissions=["suspend"])
+    def reinstate(self, request, queryset):
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="campaign_reinstate",
+            title="Reinstate campaigns",
+            perform=lambda c, reason: services.campaign_reinstate(campaign=c, actor=request.user, reason=reason),
+            needs_reason=True,
+        )
+
+    @admin.action(description="Cancel and refund every backer", permissions=["cancel"])
+    def cancel(self, request, queryset):
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="campaign_cancel",
+            title="Cancel campaigns",
+            perform=lambda c, reason: campaign_cancel(campaign=c, actor=request.user, reason=reason),
+            needs_reason=True,
+        )
+
+
+DECISIONS = {
+    "approve": ("campaign_approve", "Approved"),
+    "request_changes": ("campaign_request_changes", "Changes requested"),
+    "reject": ("campaign_reject", "Rejected"),
+}
+
+
+@admin.register(CampaignReviewQueue)
+class CampaignReviewQueueAdmin(CampaignAdminBase):
+    """Campaigns waiting for a decision, oldest submission first."""
+
+    list_display = (
+        "title",
+        "initiator",
+        "category",
+        "funding_model",
+        "goal_display",
+        "duration_days",
+        "submitted_at",
+        "waiting",
+    )
+    list_filter = ("funding_model", "category")
+    ordering = ("submitted_at", "id")
+    change_form_template = "admin/projects/campaign_review.html"
+    actions = ("approve",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(status=CampaignStatus.IN_REVIEW)
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_review_permission(request)
+
+    def has_module_permission(self, request):
+        return self.has_review_permission(request)
+
+    @admin.display(description="Waiting", ordering="submitted_at")
+    def waiting(self, obj):
+        return timesince(obj.submitted_at) if obj.submitted_at else "—"
+
+    @admin.action(description="Approve selected campaigns", permissions=["review"])
+    def approve(self, request, queryset):
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="campaign_approve",
+            title="Approve campaigns",
+            perform=lambda c, reason: services.campaign_approve(campaign=c, reviewer=request.user, note=reason),
+            needs_reason=False,
+        )
+
+    def get_urls(self):
+        decide = self.admin_site.admin_view(self.decide_view)
+        return [path("<int:pk>/decide/", decide, name="projects_campaign_decide"), *super().get_urls()]
+
+    def decide_view(self, request, pk: int):
+        """Apply the reviewer's decision from the review page (POST only)."""
+        campaign = get_object_or_404(Campaign, pk=pk)
+        back = reverse("admin:projects_campaignreviewqueue_change", args=[pk])
+        if request.method != "POST" or not self.has_review_permission(request):
+            self.message_user(request, "You cannot review campaigns.", messages.ERROR)
+            return HttpResponseRedirect(back)
+        decision = request.POST.get("decision", "")
+        reason = request.POST.get("reason", "")
+        if decision not in DECISIONS:
+            self.message_user(request, "Choose approve, request changes or reject.", messages.ERROR)
+            return HttpResponseRedirect(back)
+        action, label = DECISIONS[decision]
+        try:
+            if decision == "approve":
+                services.campaign_approve(campaign=campaign, reviewer=request.user, note=reason)
+            elif decision == "request_changes":
+                services.campaign_request_changes(campaign=campaign, reviewer=request.user, reason=reason)
+            else:
+                services.campaign_reject(campaign=campaign, reviewer=request.user, reason=reason)
+        except ApplicationError as error:
+            audit_record(
+                actor=request.user,
+                action=action,
+                obj=campaign,
+                reason=reason,
+                outcome="refused",
+                details={"code": error.code, "message": error.message},
+            )
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(back)
+        audit_record(actor=request.user, action=action, obj=campaign, reason=reason)
+        self.message_user(request, f"{label}: {campaign.title}", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:projects_campaignreviewqueue_changelist"))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        campaign = get_object_or_404(Campaign.objects.select_related("initiator"), pk=object_id)
+        history = (
+            Campaign.objects.filter(initiator_id=campaign.initiator_id)
+            .exclude(pk=campaign.pk)
+            .order_by("-created_at")
+            .values_list("title", "status", "pledged_amount", "goal", "currency")[:20]
+        )
+        extra_context = {
+            **(extra_context or {}),
+            "decide_url": reverse("admin:projects_campaign_decide", args=[campaign.pk]),
+            "can_review": self.has_review_permission(request),
+            "initiator_history": format_html_join(
+                "",
+                "<li>{} — {} ({} of {})</li>",
+                ((t, s, format_amount(p, c), format_amount(g, c)) for t, s, p, g, c in history),
+            ),
+            "initiator_joined": timesince(campaign.initiator.date_joined, timezone.now()),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
