@@ -30,3 +30,14 @@ def audit_record(
         outcome=outcome,
         details=details or {},
     )
+
+
+@transaction.atomic
+def user_update_profile(*, user: User, display_name: str, bio: str, preferred_language: str) -> User:
+    """Change the public profile of ``user`` (name, bio, language); return it. Raises ValidationError."""
+    user.display_name = display_name.strip()
+    user.bio = bio.strip()
+    user.preferred_language = preferred_language
+    user.full_clean(exclude=["password"])
+    user.save(update_fields=["display_name", "bio", "preferred_language"])
+    return user

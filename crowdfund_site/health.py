@@ -1,10 +1,10 @@
 """Health check for load balancers and monitors: is the database and the broker reachable?"""
 
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
-
-from .celery import app as celery_app
+from kombu import Connection
 
 
 def _database_ok() -> bool:
@@ -17,8 +17,9 @@ def _database_ok() -> bool:
 
 
 def _broker_ok() -> bool:
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
     try:
-        with celery_app.connection_for_write() as conn:
+        with Connection(settings.CELERY_BROKER_URL, transport_options=options, connect_timeout=2) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return True
     except Exception:

@@ -30,11 +30,16 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "projects",
     "pledges",
     "escrow",
     "risk",
+    "crowdfund_site.api",
 ]
 
 MIDDLEWARE = [
@@ -105,7 +110,18 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"  # filled by collectstatic for production
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "projects:home"
+LOGOUT_REDIRECT_URL = "projects:home"
+# Failed log-ins allowed per username and address, and per address alone, in one window.
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=30)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
+# The log-in rate limit lives in the cache; production shares one (e.g. redis://...) between
+# web processes, the local default is per process.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Campaign cards per page on the discover page.
+DISCOVER_PAGE_SIZE = env.int("DISCOVER_PAGE_SIZE", default=12)
 
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
@@ -164,11 +180,68 @@ CELERY_BEAT_SCHEDULE = {
         "task": "risk.tasks.refit_review_model",
         "schedule": env.float("REFIT_REVIEW_MODEL_EVERY_SECONDS", default=86400.0),
     },
+    "purge-idempotency-records": {
+        "task": "crowdfund_site.api.tasks.purge_idempotency_records",
+        "schedule": env.float("PURGE_IDEMPOTENCY_RECORDS_EVERY_SECONDS", default=3600.0),
+    },
     "check-recent-pledges": {
         "task": "risk.tasks.check_recent_pledges",
         "schedule": env.float("CHECK_RECENT_PLEDGES_EVERY_SECONDS", default=300.0),
     },
 }
+
+# --- REST API --------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    # Token first: an unauthenticated API request is answered 401 with a WWW-Authenticate header.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "crowdfund_site.api.throttles.UserThrottle",
+        "crowdfund_site.api.throttles.IPThrottle",
+    ],
+    # Requests per user (anonymous callers: per IP) and per client IP, e.g. "600/min".
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env("API_THROTTLE_USER", default="600/min"),
+        "ip": env("API_THROTTLE_IP", default="1200/min"),
+        "auth": env("API_THROTTLE_AUTH", default="30/min"),
+    },
+    "EXCEPTION_HANDLER": "crowdfund_site.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "crowdfund_site.api.schema.ApiAutoSchema",
+    # Proxies in front of the web processes; 0 trusts only REMOTE_ADDR for per-address throttles.
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Crowdfund API",
+    "DESCRIPTION": (
+        "Campaigns, pledges and escrow for programs. Amounts are integers in the currency's minor unit. "
+        "Every POST that moves money needs an `Idempotency-Key` header. Errors always have the shape "
+        '`{"code": ..., "detail": ..., "fields": {...}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "crowdfund_site.api.schema.request_bodies_closed",
+    ],
+    "PATH_CONVERTER_OVERRIDES": {"api_id": {"type": "integer", "minimum": 1, "maximum": 999_999_999_999_999_999}},
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "projects.models.CampaignStatus",
+        "PledgeStatusEnum": "pledges.models.PledgeStatus",
+        "CurrencyEnum": "crowdfund_site.money.CURRENCY_CHOICES",
+    },
+}
+# Idempotency-Key records of money POSTs are kept at least this long, then purged.
+IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=48))
 
 LOGGING = {
     "version": 1,

@@ -6,6 +6,9 @@ from .health import healthz
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("api/", include("crowdfund_site.api.urls")),
+    path("accounts/", include("accounts.urls")),
+    path("pledges/", include("pledges.urls")),
     path("", include("projects.urls")),
 ]
 

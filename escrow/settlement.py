@@ -354,7 +354,6 @@ def pledges_reconcile(*, now: datetime | None = None, limit: int = 1000) -> dict
     - refunds the ledger records but the gateway never confirmed (cancel, staff refund, or a
       charge that arrived after its campaign closed): sent again with the same key.
     """
-
     now = now or timezone.now()
     stale = Pledge.objects.filter(
         status=PledgeStatus.PENDING, created_at__lte=now - settings.PLEDGE_PENDING_RECONCILE_AFTER
@@ -363,19 +362,11 @@ def pledges_reconcile(*, now: datetime | None = None, limit: int = 1000) -> dict
     for pledge in stale:
         pledge_reconcile_pending(pledge=pledge)
         pending += 1
-    refund_confirmed = GatewayOperation.objects.filter(
-        idempotency_key=Concat(Value("refund:pledge:"), Cast(OuterRef("pk"), CharField())),
-        status=OperationStatus.SUCCEEDED,
+    # Only recent ones: older unconfirmed refunds need an operator (admin: Operations).
+    recent = Q(closed_at__gte=now - timedelta(days=7)) | Q(
+        status=PledgeStatus.FAILED, created_at__gte=now - timedelta(days=7)
     )
-    owing = (
-        Pledge.objects.filter(
-            Q(status__in=[PledgeStatus.CANCELLED, PledgeStatus.REFUNDED], closed_at__gte=now - timedelta(days=7))
-            | Q(status=PledgeStatus.FAILED, created_at__gte=now - timedelta(days=7))
-        )
-        .exclude(payment_reference="")
-        .exclude(Exists(refund_confirmed))
-        .order_by("id")[:limit]
-    )
+    owing = refunds_unconfirmed().filter(recent).order_by("id")[:limit]
     refunds = 0
     for pledge in owing:
         pledge_send_refund(pledge=pledge)

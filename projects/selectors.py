@@ -1,9 +1,38 @@
-"""Read queries for campaigns, shared by pages and (later) the API."""
+"""Read queries for campaigns, shared by pages and the API.
 
-from django.db.models import QuerySet
+Every list here is one query whatever its length: cards read the running totals kept on the
+campaign row (``pledged_amount``, ``backer_count``) and join category and initiator.
+"""
+
+from datetime import timedelta
+
+from django.db import connection
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from .models import Campaign, CampaignStatus
+from .models import Campaign, CampaignStatus, Category
+
+# A live campaign whose deadline is this close is "ending soon".
+ENDING_SOON_WITHIN = timedelta(days=3)
+# A campaign launched this recently is "new".
+NEW_WITHIN = timedelta(days=14)
+
+
+class DiscoverSort:
+    """How the discover page may order campaigns; RELEVANCE only makes sense with a query."""
+
+    RELEVANCE = "relevance"
+    ENDING = "ending"
+    NEWEST = "newest"
+    MOST_FUNDED = "most_funded"
+    MOST_BACKED = "most_backed"
+    CHOICES = [
+        (RELEVANCE, "Best match"),
+        (ENDING, "Ending soonest"),
+        (NEWEST, "Newest"),
+        (MOST_FUNDED, "Most funded (% of goal)"),
+        (MOST_BACKED, "Most backers"),
+    ]
 
 
 def campaigns_live() -> QuerySet[Campaign]:
@@ -15,6 +44,65 @@ def campaigns_live() -> QuerySet[Campaign]:
     )
 
 
+def campaigns_ending_soon() -> QuerySet[Campaign]:
+    """Return live campaigns whose deadline is within ENDING_SOON_WITHIN, soonest first."""
+    return campaigns_live().filter(deadline__lte=timezone.now() + ENDING_SOON_WITHIN)
+
+
+def campaigns_new() -> QuerySet[Campaign]:
+    """Return live campaigns launched within NEW_WITHIN, newest first."""
+    return campaigns_live().filter(launched_at__gte=timezone.now() - NEW_WITHIN).order_by("-launched_at", "-id")
+
+
+def campaigns_discover(*, query: str = "", category: Category | None = None, sort: str = "") -> QuerySet[Campaign]:
+    """Return live campaigns matching ``query`` in ``category``, ordered by ``sort``.
+
+    Search is PostgreSQL full-text search (title weighted above summary above story) on
+    PostgreSQL, and a case-insensitive substring match elsewhere (SQLite in development).
+    Without a query, "relevance" falls back to ending soonest.
+    """
+    campaigns = campaigns_live()
+    if category is not None:
+        campaigns = campaigns.filter(category=category)
+    query = query.strip()
+    if query:
+        campaigns = _search(campaigns, query)
+    elif sort == DiscoverSort.RELEVANCE:
+        sort = DiscoverSort.ENDING
+    if sort == DiscoverSort.NEWEST:
+        return campaigns.order_by("-launched_at", "-id")
+    if sort == DiscoverSort.MOST_FUNDED:
+        return campaigns.order_by((F("pledged_amount") * 10_000 / F("goal")).desc(), "deadline", "id")
+    if sort == DiscoverSort.MOST_BACKED:
+        return campaigns.order_by("-backer_count", "deadline", "id")
+    if query and sort in ("", DiscoverSort.RELEVANCE) and connection.vendor == "postgresql":
+        return campaigns.order_by("-rank", "deadline", "id")
+    return campaigns.order_by("deadline", "id")
+
+
+def _search(campaigns: QuerySet[Campaign], query: str) -> QuerySet[Campaign]:
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+
+        vector = (
+            SearchVector("title", weight="A", config="english")
+            + SearchVector("summary", weight="B", config="english")
+            + SearchVector("description", weight="C", config="english")
+        )
+        search = SearchQuery(query, search_type="websearch", config="english")
+        return campaigns.annotate(document=vector, rank=SearchRank(vector, search)).filter(document=search)
+    words = query.split()[:8]
+    condition = Q()
+    for word in words:
+        condition &= Q(title__icontains=word) | Q(summary__icontains=word) | Q(description__icontains=word)
+    return campaigns.filter(condition)
+
+
+def categories_all() -> list[Category]:
+    """Return every category, by name."""
+    return list(Category.objects.order_by("name"))
+
+
 def campaign_public_get(*, slug: str) -> Campaign | None:
     """Return a campaign anyone may see (it has been live), or None."""
     return (
@@ -24,3 +112,47 @@ def campaign_public_get(*, slug: str) -> Campaign | None:
         .filter(slug=slug)
         .first()
     )
+
+
+def campaign_page_get(*, slug: str, viewer=None) -> Campaign | None:
+    """Return the campaign for its page, or None if ``viewer`` may not see it.
+
+    Anyone sees a campaign that has been live or is approved and about to launch; its
+    initiator also sees it while it is a draft or in review (a preview). Rewards are
+    prefetched, so the page costs the same few queries whatever their number.
+    """
+    visible = Q(launched_at__isnull=False) | Q(status=CampaignStatus.APPROVED)
+    if viewer is not None and viewer.is_authenticated:
+        visible |= Q(initiator_id=viewer.pk)
+    return (
+        Campaign.objects.select_related("category", "initiator")
+        .prefetch_related("rewards")
+        .filter(visible, slug=slug)
+        .first()
+    )
+
+
+# Campaigns anyone may see: they have been live. Earlier stages are seen by their initiator.
+PUBLIC_STATUSES = (CampaignStatus.LIVE, CampaignStatus.CLOSING, CampaignStatus.SUCCEEDED, CampaignStatus.FAILED)
+
+
+def campaigns_visible_to(*, user) -> QuerySet[Campaign]:
+    """Return the campaigns ``user`` may see: public ones, their own, and all for campaign staff."""
+    campaigns = Campaign.objects.select_related("category", "initiator")
+    if user is not None and user.is_authenticated:
+        if user.is_staff and user.has_perm("projects.view_campaign"):
+            return campaigns
+        return campaigns.filter(Q(status__in=PUBLIC_STATUSES) | Q(initiator=user))
+    return campaigns.filter(status__in=PUBLIC_STATUSES)
+
+
+def campaigns_of_initiator(*, user) -> QuerySet[Campaign]:
+    """Return the campaigns ``user`` started, newest first, with their category."""
+    return (
+        Campaign.objects.filter(initiator=user).select_related("category", "initiator").order_by("-created_at", "-id")
+    )
+
+
+def campaign_of_initiator_get(*, slug: str, initiator) -> Campaign | None:
+    """Return ``initiator``'s campaign ``slug`` with its rewards, or None (also if it is someone else's)."""
+    return campaigns_of_initiator(user=initiator).prefetch_related("rewards").filter(slug=slug).first()

@@ -182,7 +182,8 @@ def _ensure_moderator(actor) -> None:
 def campaign_update(*, campaign: Campaign, actor, **fields) -> Campaign:
     """Change a draft (or changes-requested) campaign's fields; only its initiator may.
 
-    Raises NotAllowed, Conflict (not editable) or InvalidInput; on refusal nothing changes.
+    Raises NotAllowed, Conflict (not editable, or a currency change while reward tiers exist)
+    or InvalidInput; on refusal nothing changes.
     """
     unknown = set(fields) - CAMPAIGN_EDITABLE_FIELDS
     if unknown:
@@ -191,6 +192,14 @@ def campaign_update(*, campaign: Campaign, actor, **fields) -> Campaign:
     _ensure_initiator(campaign, actor)
     _ensure_editable(campaign)
     merged_currency = fields.get("currency", campaign.currency)
+    if merged_currency != campaign.currency and campaign.rewards.exists():
+        # Reward minimums are minor units of the old currency: switching would silently
+        # re-price them (100x between USD and JPY).
+        raise Conflict(
+            "Remove the reward tiers before changing the currency, then add them again in the new one.",
+            code="currency_locked",
+            field="currency",
+        )
     cleaned = _clean_campaign_fields({**fields, "currency": merged_currency})
     if "goal" not in fields and "currency" in fields:
         check_amount(campaign.goal, merged_currency)

@@ -6,5 +6,15 @@ app_name = "projects"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("start/", views.campaign_start, name="campaign_start"),
+    path("my-campaigns/", views.my_campaigns, name="my_campaigns"),
     path("campaigns/<slug:slug>/", views.campaign_detail, name="campaign_detail"),
+    path("campaigns/<slug:slug>/edit/<str:step>/", views.campaign_edit, name="campaign_edit"),
+    path("campaigns/<slug:slug>/rewards/", views.campaign_rewards, name="campaign_rewards"),
+    path(
+        "campaigns/<slug:slug>/rewards/<int:reward_id>/delete/",
+        views.campaign_reward_delete,
+        name="campaign_reward_delete",
+    ),
+    path("campaigns/<slug:slug>/submit/", views.campaign_review, name="campaign_review"),
 ]

@@ -1,15 +1,226 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_http_methods, require_POST
 
-from .selectors import campaign_public_get, campaigns_live
+from crowdfund_site.exceptions import ApplicationError
+from crowdfund_site.money import currency_exponent
+
+from .forms import CampaignBasicsForm, CampaignFundingForm, CampaignStoryForm, DiscoverForm, RewardForm
+from .models import EDITABLE_STATUSES
+from .selectors import (
+    DiscoverSort,
+    campaign_of_initiator_get,
+    campaign_page_get,
+    campaigns_discover,
+    campaigns_ending_soon,
+    campaigns_new,
+    campaigns_of_initiator,
+    categories_all,
+)
+from .services import (
+    campaign_create,
+    campaign_submit_for_review,
+    campaign_update,
+    reward_tier_create,
+    reward_tier_delete,
+)
+
+SECTION_SIZE = 3
+
+
+def amount_text(minor: int, currency: str) -> str:
+    """Return minor units as a plain number for an input: 500000 USD -> "5000.00"."""
+    exponent = currency_exponent(currency)
+    if exponent == 0:
+        return str(minor)
+    return f"{minor // 10**exponent}.{minor % 10**exponent:0{exponent}d}"
 
 
 def home(request):
-    return render(request, "projects/home.html", {"campaigns": campaigns_live()[:60]})
+    """The discover page: ending soon and new campaigns, then every live one, searchable."""
+    form = DiscoverForm(request.GET or None, categories=categories_all())
+    filters = form.filters() if form.is_bound else {"query": "", "category": None, "sort": ""}
+    if not filters["sort"]:
+        # Show the order actually used: best match for a search, otherwise ending soonest.
+        form.data = form.data.copy()
+        form.data["sort"] = DiscoverSort.RELEVANCE if filters["query"] else DiscoverSort.ENDING
+        form.is_bound = True
+    page_obj = Paginator(campaigns_discover(**filters), settings.DISCOVER_PAGE_SIZE).get_page(request.GET.get("page"))
+    kept = {key: request.GET[key] for key in ("q", "category", "sort") if request.GET.get(key)}
+    show_sections = not kept and page_obj.number == 1
+    context = {
+        "form": form,
+        "categories": list(form.categories.values()),
+        "category": filters["category"],
+        "query": filters["query"],
+        "page_obj": page_obj,
+        "page_query": urlencode(kept) + "&" if kept else "",
+        "show_sections": show_sections,
+        "ending_soon": list(campaigns_ending_soon()[:SECTION_SIZE]) if show_sections else [],
+        "new_campaigns": list(campaigns_new()[:SECTION_SIZE]) if show_sections else [],
+    }
+    return render(request, "projects/home.html", context)
 
 
 def campaign_detail(request, slug: str):
-    campaign = campaign_public_get(slug=slug)
+    campaign = campaign_page_get(slug=slug, viewer=request.user)
     if campaign is None:
         raise Http404("No such campaign")
-    return render(request, "projects/campaign_detail.html", {"campaign": campaign})
+    context = {
+        "campaign": campaign,
+        "rewards": list(campaign.rewards.all()),
+        "is_initiator": request.user.is_authenticated and request.user.pk == campaign.initiator_id,
+    }
+    return render(request, "projects/campaign_detail.html", context)
+
+
+# --- Initiator: create a campaign in steps, add rewards, submit for review --------------------
+
+STEPS = [
+    ("basics", "Basics"),
+    ("story", "Story"),
+    ("funding", "Funding"),
+    ("rewards", "Rewards"),
+    ("review", "Preview and submit"),
+]
+STEP_FORMS = {"basics": CampaignBasicsForm, "story": CampaignStoryForm, "funding": CampaignFundingForm}
+
+
+def _apply_error(form, error: ApplicationError) -> None:
+    form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
+def _initiator_campaign_or_404(request, slug: str):
+    campaign = campaign_of_initiator_get(slug=slug, initiator=request.user)
+    if campaign is None:
+        raise Http404("No such campaign")
+    return campaign
+
+
+def _step_context(campaign, step: str, **extra) -> dict:
+    return {
+        "campaign": campaign,
+        "steps": STEPS,
+        "step": step,
+        "editable": campaign is None or campaign.status in EDITABLE_STATUSES,
+        **extra,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_start(request):
+    """Step 1 for a new campaign: saves a draft, then goes on to the story."""
+    form = CampaignBasicsForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign = campaign_create(initiator=request.user, **form.cleaned_data)
+        except ApplicationError as error:
+            _apply_error(form, error)
+        else:
+            messages.success(request, "Draft saved. Now tell backers your story.")
+            return redirect("projects:campaign_edit", slug=campaign.slug, step="story")
+    return render(request, "projects/campaign_form.html", _step_context(None, "basics", form=form))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request, slug: str, step: str):
+    """Steps 1 to 3 of an existing draft: each saves and moves on to the next."""
+    campaign = _initiator_campaign_or_404(request, slug)
+    form_class = STEP_FORMS.get(step)
+    if form_class is None:
+        raise Http404("No such step")
+    initial = {name: getattr(campaign, name) for name in form_class.base_fields}
+    if "goal" in initial:
+        initial["goal"] = amount_text(campaign.goal, campaign.currency)
+    form = form_class(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign_update(campaign=campaign, actor=request.user, **form.cleaned_data)
+        except ApplicationError as error:
+            _apply_error(form, error)
+        else:
+            names = [name for name, _ in STEPS]
+            messages.success(request, "Saved.")
+            return redirect(_step_url(campaign, names[names.index(step) + 1]))
+    return render(request, "projects/campaign_form.html", _step_context(campaign, step, form=form))
+
+
+def _step_url(campaign, step: str) -> str:
+    if step == "rewards":
+        return reverse("projects:campaign_rewards", kwargs={"slug": campaign.slug})
+    if step == "review":
+        return reverse("projects:campaign_review", kwargs={"slug": campaign.slug})
+    return reverse("projects:campaign_edit", kwargs={"slug": campaign.slug, "step": step})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_rewards(request, slug: str):
+    """Step 4: the reward tiers, with a form to add one."""
+    campaign = _initiator_campaign_or_404(request, slug)
+    form = RewardForm(request.POST if request.method == "POST" else None, currency=campaign.currency)
+    if request.method == "POST" and form.is_valid():
+        try:
+            reward_tier_create(campaign=campaign, actor=request.user, **form.cleaned_data)
+        except ApplicationError as error:
+            _apply_error(form, error)
+        else:
+            messages.success(request, f"Reward “{form.cleaned_data['title']}” added.")
+            return redirect("projects:campaign_rewards", slug=campaign.slug)
+    return render(
+        request,
+        "projects/campaign_rewards.html",
+        _step_context(campaign, "rewards", form=form, rewards=list(campaign.rewards.all())),
+    )
+
+
+@login_required
+@require_POST
+def campaign_reward_delete(request, slug: str, reward_id: int):
+    campaign = _initiator_campaign_or_404(request, slug)
+    reward = next((r for r in campaign.rewards.all() if r.pk == reward_id), None)
+    if reward is None:
+        raise Http404("No such reward")
+    try:
+        reward_tier_delete(reward=reward, actor=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Reward “{reward.title}” removed.")
+    return redirect("projects:campaign_rewards", slug=campaign.slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_review(request, slug: str):
+    """Step 5: a checklist and the submit button; POST sends the campaign to the reviewers."""
+    campaign = _initiator_campaign_or_404(request, slug)
+    if request.method == "POST":
+        try:
+            campaign_submit_for_review(campaign=campaign, actor=request.user)
+        except ApplicationError as error:
+            messages.error(request, error.message)
+            return redirect("projects:campaign_review", slug=campaign.slug)
+        messages.success(request, f"“{campaign.title}” is submitted. A reviewer will look at it soon.")
+        return redirect("projects:my_campaigns")
+    return render(
+        request,
+        "projects/campaign_review.html",
+        _step_context(campaign, "review", rewards=list(campaign.rewards.all())),
+    )
+
+
+@login_required
+def my_campaigns(request):
+    """The campaigns the user started, with their status and the reviewer's feedback."""
+    return render(
+        request, "projects/campaign_list_mine.html", {"campaigns": list(campaigns_of_initiator(user=request.user))}
+    )

@@ -19,6 +19,8 @@ import numpy as np
 from .algorithms import LogisticModel
 
 MIN_TRAINING_CAMPAIGNS = 30
+# Used for a campaign whose rewards give no delivery date, so that it counts as typical.
+NEUTRAL_DELIVERY_MONTHS = 3.0
 MIN_PER_CLASS = 5
 L2_PENALTY = 1.0
 TOP_REASONS = 3
@@ -94,6 +96,8 @@ def describe(name: str, value: float, context: dict) -> str:
     if name == "reward_tiers":
         return f"it offers {_plural(value, 'reward tier')}" if value else "it offers no reward tiers"
     if name == "delivery_months":
+        if not context.get("has_delivery", True):
+            return "no reward gives a delivery date"
         return f"rewards are promised {value:.1f} months after the deadline on average"
     raise ValueError(f"unknown feature {name!r}")
 

@@ -1,6 +1,7 @@
 import factory
 
 from accounts.models import User
+from accounts.roles import FINANCE, REVIEWERS
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -26,6 +27,18 @@ class StaffFactory(UserFactory):
     is_superuser = True
 
 
+def _join_staff_group(user, group_name: str) -> None:
+    """Add ``user`` to a staff group, re-creating the groups if a test flushed them."""
+    from django.contrib.auth.models import Group, Permission
+
+    from accounts.roles import staff_groups_sync
+
+    if not Group.objects.filter(name=group_name).exists():
+        # Transactional tests flush the database, which removes the groups the migration made.
+        staff_groups_sync(group_model=Group, permission_model=Permission)
+    user.groups.add(Group.objects.get(name=group_name))
+
+
 class ReviewerFactory(UserFactory):
     """Staff in the Reviewers group: review decisions and moderation only."""
 
@@ -34,11 +47,7 @@ class ReviewerFactory(UserFactory):
     @factory.post_generation
     def _groups(obj, create, extracted, **kwargs):
         if create:
-            from django.contrib.auth.models import Group
-
-            from accounts.roles import REVIEWERS
-
-            obj.groups.add(Group.objects.get(name=REVIEWERS))
+            _join_staff_group(obj, REVIEWERS)
 
 
 class FinanceFactory(UserFactory):
@@ -49,8 +58,4 @@ class FinanceFactory(UserFactory):
     @factory.post_generation
     def _groups(obj, create, extracted, **kwargs):
         if create:
-            from django.contrib.auth.models import Group
-
-            from accounts.roles import FINANCE
-
-            obj.groups.add(Group.objects.get(name=FINANCE))
+            _join_staff_group(obj, FINANCE)

@@ -1,6 +1,6 @@
 """What a money test looks at: every row a movement of money could touch, and the invariants."""
 
-from django.db.models import Sum
+from django.db.models import Count, F, Sum
 
 from escrow.accounts import backer_funding_code, campaign_escrow_code
 from escrow.ledger import account_balances
@@ -50,28 +50,39 @@ def net_charged(pledge) -> int:
 
 
 def invariant_problems() -> list[str]:
-    """Return ``ledger_verify()`` plus what a backer or initiator would see on their own page."""
+    """Return ``ledger_verify()`` plus what a backer or initiator would see on their own page.
+
+    - every pledge's card is out of pocket exactly its amount while held or released, else nothing;
+    - a live or suspended campaign shows the total and backer count of its held pledges;
+    - a reward tier's claimed count is its held pledges while the campaign runs, never over its limit.
+    """
     problems = list(ledger_verify())
-    for pledge in Pledge.objects.all():
-        paid = pledge.amount if pledge.status in (PledgeStatus.HELD, PledgeStatus.RELEASED) else 0
-        if net_charged(pledge) != paid:
+    charged = {
+        key: amount - refunded
+        for key, amount, refunded in GatewayOperation.objects.filter(
+            kind=OperationKind.CHARGE, status=OperationStatus.SUCCEEDED
+        ).values_list("idempotency_key", "amount", "refunded_amount")
+    }
+    for pk, status, amount in Pledge.objects.values_list("pk", "status", "amount"):
+        paid = amount if status in (PledgeStatus.HELD, PledgeStatus.RELEASED) else 0
+        if charged.get(charge_key(pk), 0) != paid:
+            problems.append(f"pledge {pk} ({status}): card charged {charged.get(charge_key(pk), 0)}, expected {paid}")
+    running = Campaign.objects.filter(status__in=[CampaignStatus.LIVE, CampaignStatus.SUSPENDED])
+    held = Pledge.objects.filter(status=PledgeStatus.HELD, campaign__in=running)
+    totals = {
+        row["campaign_id"]: row
+        for row in held.values("campaign_id").annotate(total=Sum("amount"), backers=Count("backer_id", distinct=True))
+    }
+    for pk, shown, backer_count in running.values_list("pk", "pledged_amount", "backer_count"):
+        row = totals.get(pk, {"total": 0, "backers": 0})
+        if (shown, backer_count) != (row["total"], row["backers"]):
             problems.append(
-                f"pledge {pledge.pk} ({pledge.status}): card charged {net_charged(pledge)}, expected {paid}"
+                f"campaign {pk} shows {shown} from {backer_count} backers, holds {row['total']} from {row['backers']}"
             )
-    for campaign in Campaign.objects.filter(status__in=[CampaignStatus.LIVE, CampaignStatus.SUSPENDED]):
-        held = campaign.pledges.filter(status=PledgeStatus.HELD)
-        held_total = held.aggregate(t=Sum("amount"))["t"] or 0
-        backers = held.values("backer_id").distinct().count()
-        if (campaign.pledged_amount, campaign.backer_count) != (held_total, backers):
-            problems.append(
-                f"campaign {campaign.pk} shows {campaign.pledged_amount} from {campaign.backer_count} backers, "
-                f"holds {held_total} from {backers}"
-            )
-        for reward in campaign.rewards.all():
-            taken = held.filter(reward=reward).count()
-            if reward.claimed_count != taken:
-                problems.append(f"reward {reward.pk} claims {reward.claimed_count}, {taken} pledges hold it")
-    for reward in RewardTier.objects.exclude(quantity_limit=None):
-        if reward.claimed_count > reward.quantity_limit:
-            problems.append(f"reward {reward.pk} oversold: {reward.claimed_count} > {reward.quantity_limit}")
+    taken = dict(held.exclude(reward=None).values_list("reward_id").annotate(n=Count("pk")))
+    for pk, claimed in RewardTier.objects.filter(campaign__in=running).values_list("pk", "claimed_count"):
+        if claimed != taken.get(pk, 0):
+            problems.append(f"reward {pk} claims {claimed}, {taken.get(pk, 0)} held pledges have it")
+    for pk in RewardTier.objects.filter(claimed_count__gt=F("quantity_limit")).values_list("pk", flat=True):
+        problems.append(f"reward {pk} is oversold")
     return problems

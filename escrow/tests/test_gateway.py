@@ -5,13 +5,15 @@ from escrow.models import GatewayOperation, OperationKind, OperationStatus
 
 pytestmark = pytest.mark.django_db
 
+VISA = "tok_visa"
+
 
 @pytest.fixture
 def gateway():
     return SandboxGateway()
 
 
-def charge(gateway, *, key="charge:1", amount=5_000, currency="USD", token="tok_visa"):
+def charge(gateway, *, key="charge:1", amount=5_000, currency="USD", token=VISA):
     return gateway.charge(idempotency_key=key, amount=amount, currency=currency, token=token)
 
 
@@ -25,7 +27,12 @@ def test_test_cards_are_charged(gateway, token):
     assert result.ok
     assert not result.transient
     op = GatewayOperation.objects.get()
-    assert (op.kind, op.status, op.amount, op.currency) == (OperationKind.CHARGE, OperationStatus.SUCCEEDED, 5_000, "USD")
+    assert (op.kind, op.status, op.amount, op.currency) == (
+        OperationKind.CHARGE,
+        OperationStatus.SUCCEEDED,
+        5_000,
+        "USD",
+    )
     assert result.reference == op.reference == f"ch_{op.pk}"
 
 
@@ -146,7 +153,9 @@ def test_refund_many_answers_each_request_in_order(gateway):
     )
     assert [r.ok for r in results] == [True, False, False, True]
     assert [r.code for r in results] == ["", "charge_not_found", "refund_exceeds_charge", ""]
-    assert dict(GatewayOperation.objects.filter(kind=OperationKind.CHARGE).values_list("idempotency_key", "refunded_amount")) == {
+    assert dict(
+        GatewayOperation.objects.filter(kind=OperationKind.CHARGE).values_list("idempotency_key", "refunded_amount")
+    ) == {
         "a": 1_000,
         "b": 2_000,
     }

@@ -86,7 +86,9 @@ def test_a_posting_may_split_across_several_accounts(accounts):
     ],
 )
 def test_postings_that_break_double_entry_are_refused_and_write_nothing(accounts, legs):
-    posting = Posting(kind=TransactionKind.HOLD, idempotency_key="bad", reference="x", currency="USD", legs=legs(accounts))
+    posting = Posting(
+        kind=TransactionKind.HOLD, idempotency_key="bad", reference="x", currency="USD", legs=legs(accounts)
+    )
     with pytest.raises(LedgerError):
         ledger_post(posting=posting)
     with pytest.raises(LedgerError):

@@ -13,8 +13,8 @@ from escrow.models import GatewayOperation, OperationKind
 from escrow.settlement import (
     campaign_cancel,
     campaigns_close_due,
-    settlement_find_stuck,
     settlement_finalize,
+    settlement_find_stuck,
     settlement_run,
     settlement_run_batch,
 )
@@ -74,7 +74,10 @@ def test_the_outcome_is_decided_when_closing_starts():
     campaigns_close_due(enqueue_settlement=False)
     reached.refresh_from_db()
     missed.refresh_from_db()
-    assert (reached.settlement_outcome, missed.settlement_outcome) == (SettlementOutcome.RELEASE, SettlementOutcome.REFUND)
+    assert (reached.settlement_outcome, missed.settlement_outcome) == (
+        SettlementOutcome.RELEASE,
+        SettlementOutcome.REFUND,
+    )
     assert "$99.99 of $100.00" in missed.status_changes.last().reason
 
 

@@ -10,12 +10,14 @@ from accounts.tests.factories import UserFactory
 from pledges.models import Pledge, PledgeStatus
 from pledges.services import _fingerprint, pledge_create
 
+VISA = "tok_visa"  # the sandbox's card that always works
+
 
 def new_key() -> str:
     return f"test-{uuid.uuid4()}"
 
 
-def pledge_held(*, campaign, backer=None, amount: int = 5_000, reward=None, token: str = "tok_visa") -> Pledge:
+def pledge_held(*, campaign, backer=None, amount: int = 5_000, reward=None, token: str = VISA) -> Pledge:
     """Return a pledge held in ``campaign``'s escrow, made through ``pledge_create``."""
     return pledge_create(
         backer=backer or UserFactory(),
@@ -29,7 +31,7 @@ def pledge_held(*, campaign, backer=None, amount: int = 5_000, reward=None, toke
 
 
 def pledge_left_pending(
-    *, campaign, backer=None, amount: int = 5_000, reward=None, token: str = "tok_visa", created_at=None
+    *, campaign, backer=None, amount: int = 5_000, reward=None, token: str = VISA, created_at=None
 ) -> Pledge:
     """Return a pending pledge as a crash right after reserving it leaves it (slot claimed, no charge).
 

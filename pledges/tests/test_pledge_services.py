@@ -22,7 +22,7 @@ from pledges.services import (
     pledge_refund,
     refund_key,
 )
-from pledges.tests.factories import new_key, pledge_held, pledge_left_pending
+from pledges.tests.factories import VISA, pledge_held, pledge_left_pending
 from projects.models import CampaignStatus
 from projects.services import campaign_suspend
 from projects.tests.factories import CampaignFactory, LiveCampaignFactory, RewardTierFactory
@@ -36,7 +36,7 @@ def tier(live_campaign):
     return RewardTierFactory(campaign=live_campaign, minimum_amount=2_500, quantity_limit=1)
 
 
-def pledge(*, backer, campaign, amount=5_000, currency="USD", token="tok_visa", key="key-1", reward=None):
+def pledge(*, backer, campaign, amount=5_000, currency="USD", token=VISA, key="key-1", reward=None):
     return pledge_create(
         backer=backer,
         campaign=campaign,

@@ -335,11 +335,9 @@ def test_only_staff_review_and_never_their_own_campaign(service, staff):
         (campaign.initiator, campaign, "not_reviewer"),
         (staff, own, "own_campaign"),
     ]:
+        decision = {"note": "because"} if service is campaign_approve else {"reason": "because"}
         with pytest.raises(NotAllowed) as refused:
-            if service is campaign_approve:
-                service(campaign=target, reviewer=reviewer, note="because")
-            else:
-                service(campaign=target, reviewer=reviewer, reason="because")
+            service(campaign=target, reviewer=reviewer, **decision)
         assert refused.value.code == code
     assert (row_state(campaign), row_state(own)) == (before, before_own)
 
@@ -516,3 +514,19 @@ def test_every_allowed_transition_is_recorded(action, status, staff):
     assert CampaignStatusChange.objects.filter(campaign=campaign).count() == changes + 1
     assert (last.from_status, last.to_status) == (status, campaign.status)
     assert last.actor in (staff, campaign.initiator)
+
+
+@pytest.mark.django_db
+def test_currency_cannot_change_under_priced_rewards(initiator):
+    from projects.services import reward_tier_create
+
+    draft = CampaignFactory(initiator=initiator, currency="USD")
+    reward_tier_create(campaign=draft, actor=initiator, title="Mug", minimum_amount=2_500)
+
+    with pytest.raises(Conflict) as refused:
+        campaign_update(campaign=draft, actor=initiator, currency="JPY")
+
+    draft.refresh_from_db()
+    assert refused.value.code == "currency_locked"
+    assert draft.currency == "USD"
+    assert draft.rewards.get().minimum_amount == 2_500

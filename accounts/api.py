@@ -1,0 +1,111 @@
+"""REST API for people: API tokens, the caller's profile and the caller's campaigns."""
+
+from django.contrib.auth import authenticate
+from django.urls import path
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from crowdfund_site.api.fields import PagePagination, StrictCharField, StrictInputSerializer
+from crowdfund_site.api.schema import errors
+from crowdfund_site.api.throttles import AuthThrottle, IPThrottle
+from crowdfund_site.api.tokens import api_token_get_or_create
+from projects.api import CampaignSerializer
+from projects.selectors import campaigns_of_initiator
+
+from .services import user_update_profile
+
+
+class TokenCreateApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        username = StrictCharField(max_length=150)
+        password = StrictCharField(max_length=128, style={"input_type": "password"})
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField(help_text='Send it as "Authorization: Token <token>".')
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [AuthThrottle, IPThrottle]
+
+    def get_authenticate_header(self, request) -> str:
+        return 'Token realm="api"'
+
+    @extend_schema(
+        operation_id="auth_token_create",
+        request=InputSerializer,
+        responses={200: OutputSerializer},
+        auth=[],
+        description=(
+            "Exchange a username and password for an API token. 401 `invalid_credentials` if they do not match."
+        ),
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(request, **serializer.validated_data)
+        if user is None or not user.is_active:
+            raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
+        return Response({"token": api_token_get_or_create(user=user).key})
+
+
+class MeApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        username = serializers.CharField()
+        email = serializers.EmailField()
+        display_name = serializers.CharField()
+        bio = serializers.CharField()
+        preferred_language = serializers.CharField()
+        is_staff = serializers.BooleanField()
+
+    class InputSerializer(StrictInputSerializer):
+        display_name = StrictCharField(max_length=80, required=False, allow_blank=True)
+        bio = StrictCharField(max_length=5000, required=False, allow_blank=True)
+        preferred_language = serializers.ChoiceField(choices=["en", "zh-hans"], required=False)
+
+    @extend_schema(operation_id="me_retrieve", responses={200: OutputSerializer})
+    def get(self, request):
+        return Response(self.OutputSerializer(request.user).data)
+
+    @extend_schema(operation_id="me_update", request=InputSerializer, responses={200: OutputSerializer})
+    def patch(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = request.user
+        fields = {
+            "display_name": user.display_name,
+            "bio": user.bio,
+            "preferred_language": user.preferred_language,
+            **serializer.validated_data,
+        }
+        user = user_update_profile(user=user, **fields)
+        return Response(self.OutputSerializer(user).data)
+
+
+class MyCampaignListApi(APIView):
+    class OutputSerializer(CampaignSerializer):
+        class Meta(CampaignSerializer.Meta):
+            fields = [*CampaignSerializer.Meta.fields, "review_feedback"]
+
+    pagination_class = PagePagination
+
+    @extend_schema(
+        operation_id="me_campaigns_list",
+        responses={200: OutputSerializer(many=True), **errors(404)},
+        description="The campaigns the caller started, at every stage, with their running totals.",
+    )
+    def get(self, request):
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(campaigns_of_initiator(user=request.user), request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+urlpatterns = [
+    path("auth/token/", TokenCreateApi.as_view(), name="auth_token"),
+    path("me/", MeApi.as_view(), name="me"),
+    path("me/campaigns/", MyCampaignListApi.as_view(), name="my_campaigns"),
+]

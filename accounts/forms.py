@@ -1,0 +1,121 @@
+from django import forms
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
+
+from .models import User
+from .throttle import login_failure_record, login_failures_clear, login_is_blocked
+
+
+def client_address(request) -> str:
+    return (request.META.get("REMOTE_ADDR") or "unknown") if request is not None else "unknown"
+
+
+class PlainLabelsMixin:
+    """Labels without Django's trailing colon: the layout already sets them apart."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class SignupForm(PlainLabelsMixin, forms.Form):
+    username = forms.CharField(
+        max_length=150,
+        help_text="Letters, digits and @ . + - _ only. Shown in your profile address.",
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+    email = forms.EmailField(
+        help_text="We send receipts and password resets here.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    display_name = forms.CharField(
+        max_length=80, required=False, help_text="Optional: the name backers and initiators see."
+    )
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters, not entirely numeric, not a common password.",
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"].strip()
+        User.username_validator(username)
+        if User.objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError("That username is taken.")
+        return username
+
+    def clean_email(self) -> str:
+        email = User.objects.normalize_email(self.cleaned_data["email"].strip())
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this e-mail address already exists. Log in instead?")
+        return email
+
+    def clean(self):
+        cleaned = super().clean()
+        password1, password2 = cleaned.get("password1"), cleaned.get("password2")
+        if password1 and password2 and password1 != password2:
+            self.add_error("password2", "The two passwords differ.")
+        elif password1:
+            candidate = User(
+                username=cleaned.get("username", ""),
+                email=cleaned.get("email", ""),
+                display_name=cleaned.get("display_name", ""),
+            )
+            try:
+                password_validation.validate_password(password1, candidate)
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned
+
+
+class RateLimitedAuthenticationForm(PlainLabelsMixin, AuthenticationForm):
+    """The usual log-in form, refusing to check passwords once too many attempts failed."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "too_many_attempts": "Too many failed log-in attempts. Wait %(minutes)s minutes, or reset your password.",
+    }
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        address = client_address(self.request)
+        if username and login_is_blocked(username=username, address=address):
+            raise forms.ValidationError(
+                self.error_messages["too_many_attempts"],
+                code="too_many_attempts",
+                params={"minutes": max(settings.LOGIN_FAILURE_WINDOW_SECONDS // 60, 1)},
+            )
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            if username:
+                login_failure_record(username=username, address=address)
+            raise
+        login_failures_clear(username=username, address=address)
+        return cleaned
+
+
+class ProfileForm(PlainLabelsMixin, forms.Form):
+    display_name = forms.CharField(max_length=80, required=False, help_text="Shown instead of your username.")
+    bio = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="A few words about you, shown on campaigns you start.",
+    )
+    preferred_language = forms.ChoiceField(choices=lambda: settings.LANGUAGES, label="Language")
+
+
+class EmailPasswordResetForm(PlainLabelsMixin, PasswordResetForm):
+    pass
+
+
+class NewPasswordForm(PlainLabelsMixin, SetPasswordForm):
+    pass

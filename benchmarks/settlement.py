@@ -1,0 +1,269 @@
+"""Settlement benchmark: one worker settles one very large campaign; how fast, in how much memory.
+
+Budget: >= 5,000 pledges/s (220,000 pledges in <= 45 s) with the worker's peak RSS <= 300 MB,
+on 2 cores, for both outcomes (refund every backer, release to the initiator).
+
+Each run uses its own PostgreSQL database (``crowdfund_bench`` by default, created and migrated
+here) and its own Redis database (14). It seeds N held pledges on one campaign with
+``pledges.testing.held_pledges_create_bulk``, closes the campaign, starts one real
+``celery worker --pool=solo`` process, and times from enqueueing ``settle_campaign`` (the task
+beat's ``close_due_campaigns`` enqueues) until the campaign is settled: every batch goes
+through the broker as in production. Then it reads the worker's peak RSS (VmHWM) and runs
+``ledger_verify()``. The same is done at N/10 to show how time scales.
+
+    .venv/bin/python benchmarks/settlement.py [--pledges 220000] [--outcomes refund,release]
+                                              [--repeat 1] [--no-scaling] [--batch-size N]
+"""
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crowdfund_bench"
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
+CELERY_WORKER = [sys.executable, "-m", "celery", "-A", "crowdfund_site", "worker", "--pool=solo", "--loglevel=INFO"]
+CELERY_WORKER += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+BUDGET_PLEDGES_PER_SECOND = 5_000
+BUDGET_PEAK_RSS_MB = 300
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pledges", type=int, default=220_000, help="pledges on the campaign (default 220,000)")
+    parser.add_argument("--outcomes", default="refund,release", help="comma separated: refund, release")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per outcome and size; medians are reported")
+    parser.add_argument("--no-scaling", action="store_true", help="skip the run at N/10")
+    parser.add_argument("--batch-size", type=int, default=None, help="SETTLEMENT_BATCH_SIZE for the worker")
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL), help="PostgreSQL only"
+    )
+    parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", DEFAULT_BROKER_URL))
+    return parser.parse_args()
+
+
+def configure_django(args: argparse.Namespace) -> None:
+    """Point this process at the benchmark database and broker, creating the database if needed."""
+    if not args.database_url.startswith(("postgres://", "postgresql://")):
+        sys.exit("The settlement benchmark runs on PostgreSQL only (--database-url postgres://...).")
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ["CELERY_BROKER_URL"] = args.broker_url
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-insecure-key")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "crowdfund_site.settings"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    sys.path.insert(0, str(BASE_DIR))
+    create_database(args.database_url)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def create_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    server = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(server, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+class Worker:
+    """One ``celery worker --pool=solo`` process on the benchmark database."""
+
+    def __init__(self, *, args: argparse.Namespace, log_dir: Path, name: str) -> None:
+        env = {**os.environ, "LOG_LEVEL": "WARNING"}
+        if args.batch_size:
+            env["SETTLEMENT_BATCH_SIZE"] = str(args.batch_size)
+        self.log_path = log_dir / f"{name}.log"
+        with open(self.log_path, "wb") as log:
+            self.popen = subprocess.Popen(
+                [*CELERY_WORKER, f"--hostname={name}@%h"],
+                cwd=BASE_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.wait_until_ready()
+
+    def wait_until_ready(self, timeout: float = 60) -> None:
+        give_up = time.monotonic() + timeout
+        while " ready." not in self.log_path.read_text(errors="replace"):
+            if self.popen.poll() is not None or time.monotonic() > give_up:
+                sys.exit(f"The worker did not start:\n{self.log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+
+    def peak_rss_mb(self) -> float:
+        """Return the process's peak resident set size (VmHWM) in MB."""
+        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM in /proc/<pid>/status")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.popen.send_signal(signal.SIGKILL)
+                self.popen.wait(timeout=10)
+
+
+def purge_broker() -> None:
+    from crowdfund_site.celery import app
+
+    with app.connection_for_write() as conn:
+        app.control.purge(connection=conn)
+        channel = conn.default_channel
+        channel.client.delete(channel.unacked_key, channel.unacked_index_key, channel.unacked_mutex_key)
+
+
+def seed(*, pledges: int, outcome: str):
+    """Empty the database and return a closing campaign with ``pledges`` held pledges."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from escrow.settlement import campaigns_close_due
+    from pledges.testing import held_pledges_create_bulk
+    from projects.models import Campaign, CampaignStatus, Category, SettlementOutcome
+
+    call_command("flush", interactive=False, verbosity=0)
+    initiator = get_user_model().objects.create(username="initiator", email="initiator@example.com")
+    category = Category.objects.create(name="Benchmarks", slug="benchmarks")
+    now = timezone.now()
+    campaign = Campaign.objects.create(
+        initiator=initiator,
+        title="Benchmark campaign",
+        slug="benchmark-campaign",
+        summary="Very many backers.",
+        category=category,
+        goal=1,
+        status=CampaignStatus.LIVE,
+        launched_at=now - timedelta(days=30),
+        deadline=now + timedelta(days=1),
+        platform_fee_bps=500,
+    )
+    total = held_pledges_create_bulk(campaign=campaign, count=pledges, chunk_size=10_000)
+    # Release when the goal is reached, refund when it is missed.
+    goal = 1 if outcome == SettlementOutcome.RELEASE else total + 1
+    Campaign.objects.filter(pk=campaign.pk).update(goal=goal, deadline=timezone.now() - timedelta(seconds=1))
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")  # settle against fresh statistics, as autovacuum would give
+    assert campaigns_close_due(enqueue_settlement=False) == [campaign.pk]
+    campaign.refresh_from_db()
+    assert campaign.settlement_outcome == outcome
+    return campaign
+
+
+def run_once(*, args: argparse.Namespace, pledges: int, outcome: str, log_dir: Path, run: int) -> dict:
+    from escrow.tasks import settle_campaign
+    from escrow.verification import ledger_verify
+    from pledges.models import Pledge, PledgeStatus
+    from projects.models import Campaign
+
+    started = time.monotonic()
+    campaign = seed(pledges=pledges, outcome=outcome)
+    seed_seconds = time.monotonic() - started
+    purge_broker()
+    worker = Worker(args=args, log_dir=log_dir, name=f"bench-{outcome}-{pledges}-{run}")
+    try:
+        enqueued = time.time()
+        settle_campaign.delay(campaign.pk)
+        give_up = time.monotonic() + max(300, pledges / 500)
+        while (settled_at := Campaign.objects.values_list("settled_at", flat=True).get(pk=campaign.pk)) is None:
+            if worker.popen.poll() is not None or time.monotonic() > give_up:
+                sys.exit(f"Settlement did not finish:\n{worker.log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.05)
+        wall = settled_at.timestamp() - enqueued
+        peak_rss = worker.peak_rss_mb()
+    finally:
+        worker.stop()
+    started = time.monotonic()
+    problems = ledger_verify()
+    verify_seconds = time.monotonic() - started
+    to_status = PledgeStatus.REFUNDED if outcome == "refund" else PledgeStatus.RELEASED
+    settled = Pledge.objects.filter(campaign_id=campaign.pk, status=to_status).count()
+    if settled != pledges:
+        problems.append(f"only {settled} of {pledges} pledges {to_status}")
+    return {
+        "outcome": outcome,
+        "pledges": pledges,
+        "wall": wall,
+        "rate": pledges / wall,
+        "rss": peak_rss,
+        "seed": seed_seconds,
+        "verify": verify_seconds,
+        "problems": problems,
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    configure_django(args)
+    from django.conf import settings
+
+    outcomes = [o.strip() for o in args.outcomes.split(",") if o.strip()]
+    sizes = [args.pledges] + ([] if args.no_scaling else [max(args.pledges // 10, 1)])
+    batch = args.batch_size or settings.SETTLEMENT_BATCH_SIZE
+    print(f"Settlement benchmark: {sizes} pledges, outcomes {outcomes}, batch size {batch}, {os.cpu_count()} CPUs")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-settlement-") as log_dir:
+        for outcome in outcomes:
+            for pledges in sizes:
+                runs = []
+                for run in range(args.repeat):
+                    result = run_once(args=args, pledges=pledges, outcome=outcome, log_dir=Path(log_dir), run=run)
+                    runs.append(result)
+                    print(
+                        f"  {outcome:8} {pledges:>9,} pledges: {result['wall']:6.1f} s, {result['rate']:7,.0f} "
+                        f"pledges/s, peak RSS {result['rss']:5.0f} MB, verify "
+                        f"{'OK' if not result['problems'] else result['problems']} ({result['verify']:.1f} s), "
+                        f"seeded in {result['seed']:.0f} s",
+                        flush=True,
+                    )
+                results.append(
+                    {
+                        "outcome": outcome,
+                        "pledges": pledges,
+                        "wall": statistics.median(r["wall"] for r in runs),
+                        "rate": statistics.median(r["rate"] for r in runs),
+                        "rss": statistics.median(r["rss"] for r in runs),
+                        "ok": all(not r["problems"] for r in runs),
+                        "runs": len(runs),
+                    }
+                )
+    print()
+    print("| outcome | pledges | wall time (s) | pledges/s | worker peak RSS (MB) | verify_ledger | runs |")
+    print("|---|---:|---:|---:|---:|---|---:|")
+    for r in results:
+        print(
+            f"| {r['outcome']} | {r['pledges']:,} | {r['wall']:.1f} | {r['rate']:,.0f} | {r['rss']:.0f} | "
+            f"{'OK' if r['ok'] else 'FAILED'} | {r['runs']} |"
+        )
+    full = [r for r in results if r["pledges"] == args.pledges]
+    within = all(r["ok"] and r["rate"] >= BUDGET_PLEDGES_PER_SECOND and r["rss"] <= BUDGET_PEAK_RSS_MB for r in full)
+    print(
+        f"\nBudget (>= {BUDGET_PLEDGES_PER_SECOND:,} pledges/s, peak RSS <= {BUDGET_PEAK_RSS_MB} MB, "
+        f"ledger verified): {'met' if within else 'NOT met'}"
+    )
+    sys.exit(0 if within else 1)
+
+
+if __name__ == "__main__":
+    main()

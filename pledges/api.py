@@ -1,0 +1,189 @@
+"""REST API for pledges: create (charge and hold), list and read one's own, cancel, staff refund.
+
+Every POST here moves money and needs an ``Idempotency-Key`` header (see
+``crowdfund_site.api.idempotency``). Another backer's pledge is a 404, never a 403.
+"""
+
+from django.conf import settings
+from django.urls import path
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from crowdfund_site.api.fields import (
+    AmountField,
+    IdField,
+    NewestFirstCursorPagination,
+    StrictCharField,
+    StrictInputSerializer,
+)
+from crowdfund_site.api.idempotency import HEADER, idempotent
+from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
+from crowdfund_site.exceptions import InvalidInput, NotAllowed, NotFound
+from crowdfund_site.money import CURRENCY_CHOICES
+from projects.api import campaign_get_visible
+
+from .models import Pledge
+from .selectors import pledge_of_backer_get, pledges_of_backer
+from .services import pledge_cancel, pledge_create, pledge_refund
+
+
+class PledgeSerializer(serializers.ModelSerializer):
+    class CampaignSummarySerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        slug = serializers.CharField()
+        title = serializers.CharField()
+
+    class RewardSummarySerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        title = serializers.CharField()
+
+    campaign = CampaignSummarySerializer()
+    reward = RewardSummarySerializer(allow_null=True)
+
+    class Meta:
+        model = Pledge
+        fields = [
+            "id",
+            "campaign",
+            "reward",
+            "amount",
+            "currency",
+            "status",
+            "failure_code",
+            "created_at",
+            "held_at",
+            "closed_at",
+        ]
+
+
+def _pledge_data(pledge: Pledge) -> dict:
+    pledge = Pledge.objects.select_related("campaign", "reward").get(pk=pledge.pk)
+    return PledgeSerializer(pledge).data
+
+
+class PledgeCreateApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        amount = AmountField()
+
+        def get_fields(self):
+            fields = super().get_fields()
+            # The largest single pledge is a setting, read when the request (or schema) is made.
+            fields["amount"] = AmountField(max_value=settings.PLEDGE_MAX_MINOR)
+            return fields
+
+        currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, help_text="Must be the campaign's currency.")
+        reward = IdField(required=False, allow_null=True, default=None, help_text="A reward tier of this campaign.")
+        payment_token = StrictCharField(
+            max_length=100, help_text="Sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, ..."
+        )
+
+    @extend_schema(
+        operation_id="campaigns_pledges_create",
+        parameters=[IDEMPOTENCY_KEY_HEADER],
+        request=InputSerializer,
+        responses={201: PledgeSerializer, **errors(402, 409, 503)},
+        description=(
+            "Pledge to a live campaign: the card is charged and the amount held in escrow until the deadline. "
+            "409 codes: `sold_out`, `campaign_not_live`, `idempotency_key_reused`. 403 `own_campaign`."
+        ),
+    )
+    @idempotent
+    def post(self, request, pk: int):
+        campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        reward = None
+        if data["reward"] is not None:
+            reward = campaign.rewards.filter(pk=data["reward"]).first()
+            if reward is None:
+                raise InvalidInput("That reward is not part of this campaign.", code="invalid_reward", field="reward")
+        pledge = pledge_create(
+            backer=request.user,
+            campaign=campaign,
+            amount=data["amount"],
+            currency=data["currency"],
+            payment_token=data["payment_token"],
+            idempotency_key=request.headers[HEADER].strip(),
+            reward=reward,
+        )
+        return Response(_pledge_data(pledge), status=status.HTTP_201_CREATED)
+
+
+class PledgeListApi(APIView):
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(
+        operation_id="pledges_list",
+        responses={200: PledgeSerializer(many=True), **errors(404)},
+        description="The caller's own pledges, newest first, by cursor (`next` / `previous`). A bad cursor is a 404.",
+    )
+    def get(self, request):
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(pledges_of_backer(backer=request.user), request, view=self)
+        return paginator.get_paginated_response(PledgeSerializer(page, many=True).data)
+
+
+def _own_pledge(request, pk: int) -> Pledge:
+    pledge = pledge_of_backer_get(backer=request.user, pledge_id=pk)
+    if pledge is None:
+        raise NotFound("No such pledge.")
+    return pledge
+
+
+class PledgeDetailApi(APIView):
+    @extend_schema(operation_id="pledges_retrieve", responses={200: PledgeSerializer})
+    def get(self, request, pk: int):
+        return Response(PledgeSerializer(_own_pledge(request, pk)).data)
+
+
+class PledgeCancelApi(APIView):
+    @extend_schema(
+        operation_id="pledges_cancel",
+        parameters=[IDEMPOTENCY_KEY_HEADER],
+        request=None,
+        responses={200: PledgeSerializer, **errors(409)},
+        description=(
+            "Cancel your held pledge before the deadline; it is refunded in full. "
+            "409 codes: `not_held` (e.g. already cancelled), `campaign_closed`."
+        ),
+    )
+    @idempotent
+    def post(self, request, pk: int):
+        pledge = pledge_cancel(pledge=_own_pledge(request, pk), actor=request.user)
+        return Response(_pledge_data(pledge))
+
+
+class PledgeRefundApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        reason = StrictCharField(max_length=255)
+
+    @extend_schema(
+        operation_id="pledges_refund",
+        parameters=[IDEMPOTENCY_KEY_HEADER],
+        request=InputSerializer,
+        responses={200: PledgeSerializer, **errors(409)},
+        description="Refund a held pledge of a live or suspended campaign (finance staff only, reason required).",
+    )
+    @idempotent
+    def post(self, request, pk: int):
+        if not request.user.has_perm("pledges.refund_pledge"):
+            raise NotAllowed("Only finance staff can refund pledges.", code="not_staff")
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pledge = Pledge.objects.filter(pk=pk).first()
+        if pledge is None:
+            raise NotFound("No such pledge.")
+        pledge = pledge_refund(pledge=pledge, actor=request.user, reason=serializer.validated_data["reason"])
+        return Response(_pledge_data(pledge))
+
+
+urlpatterns = [
+    path("campaigns/<api_id:pk>/pledges/", PledgeCreateApi.as_view(), name="campaign_pledges"),
+    path("pledges/", PledgeListApi.as_view(), name="pledges"),
+    path("pledges/<api_id:pk>/", PledgeDetailApi.as_view(), name="pledge"),
+    path("pledges/<api_id:pk>/cancel/", PledgeCancelApi.as_view(), name="pledge_cancel"),
+    path("pledges/<api_id:pk>/refund/", PledgeRefundApi.as_view(), name="pledge_refund"),
+]

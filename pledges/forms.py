@@ -1,0 +1,123 @@
+import re
+import uuid
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from crowdfund_site.exceptions import InvalidInput
+from crowdfund_site.money import currency_exponent, format_amount, parse_amount
+
+# The sandbox gateway's test cards, as a payment processor's test mode documents them: the
+# page takes a card number and hands the gateway the token it stands for.
+SANDBOX_CARDS = {
+    "4242424242424242": "tok_visa",
+    "5555555555554444": "tok_mastercard",
+    "4000000000000002": "tok_chargeDeclined",
+    "4000000000009995": "tok_insufficientFunds",
+    "4000000000000119": "tok_processingError",
+}
+EXPIRY = re.compile(r"(0[1-9]|1[0-2])\s*/\s*([0-9]{2})")
+
+
+def new_idempotency_key() -> str:
+    return f"web-{uuid.uuid4()}"
+
+
+def amount_as_text(minor: int, currency: str) -> str:
+    """Return minor units as a plain number to prefill an amount field: 2500 USD -> "25.00"."""
+    exponent = currency_exponent(currency)
+    if exponent == 0:
+        return str(minor)
+    return f"{minor // 10**exponent}.{minor % 10**exponent:0{exponent}d}"
+
+
+class PledgeForm(forms.Form):
+    """A pledge to one campaign: optional reward, amount in its currency, a sandbox test card.
+
+    ``idempotency_key`` is a hidden value minted when the form is shown; submitting the same
+    form twice sends the same key, and the pledge service then makes one pledge.
+    """
+
+    reward = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    amount = forms.CharField(max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    card_number = forms.CharField(
+        label="Card number",
+        max_length=30,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "cc-number",
+                "inputmode": "numeric",
+                "data-card-number": "",
+                "placeholder": "4242 4242 4242 4242",
+            }
+        ),
+    )
+    expiry = forms.CharField(
+        label="Expiry",
+        max_length=7,
+        widget=forms.TextInput(attrs={"autocomplete": "cc-exp", "placeholder": "MM/YY"}),
+    )
+    cvc = forms.CharField(
+        label="CVC",
+        max_length=4,
+        widget=forms.TextInput(attrs={"autocomplete": "cc-csc", "inputmode": "numeric", "placeholder": "123"}),
+    )
+    idempotency_key = forms.CharField(max_length=255, widget=forms.HiddenInput)
+
+    def __init__(self, *args, campaign, rewards, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.campaign = campaign
+        self.rewards = {r.pk: r for r in rewards}
+        self.fields["reward"].choices = [("", "No reward")] + [(r.pk, r.title) for r in rewards]
+        self.fields["amount"].label = f"Pledge amount ({campaign.currency})"
+
+    def clean_amount(self) -> int:
+        try:
+            return parse_amount(
+                self.cleaned_data["amount"], self.campaign.currency, max_minor=settings.PLEDGE_MAX_MINOR
+            )
+        except InvalidInput as error:
+            raise forms.ValidationError(error.message, code=error.code) from None
+
+    def clean_card_number(self) -> str:
+        digits = re.sub(r"[\s-]", "", self.cleaned_data["card_number"])
+        if not digits.isdigit():
+            raise forms.ValidationError("A card number has digits only.")
+        token = SANDBOX_CARDS.get(digits)
+        if token is None:
+            raise forms.ValidationError(
+                "This is a test site: real cards are never charged. Use one of the test cards listed below."
+            )
+        return token
+
+    def clean_expiry(self) -> str:
+        match = EXPIRY.fullmatch(self.cleaned_data["expiry"].strip())
+        if not match:
+            raise forms.ValidationError("Write the expiry date as MM/YY, e.g. 12/30.")
+        month, year = int(match.group(1)), 2000 + int(match.group(2))
+        today = timezone.localdate()
+        if (year, month) < (today.year, today.month):
+            raise forms.ValidationError("This card has expired.")
+        return f"{month:02d}/{year % 100:02d}"
+
+    def clean_cvc(self) -> str:
+        cvc = self.cleaned_data["cvc"].strip()
+        if not (cvc.isdigit() and len(cvc) in (3, 4)):
+            raise forms.ValidationError("The CVC is the 3 or 4 digits on the back of the card.")
+        return cvc
+
+    def clean(self):
+        cleaned = super().clean()
+        reward_id, amount = cleaned.get("reward"), cleaned.get("amount")
+        reward = self.rewards.get(reward_id) if reward_id is not None else None
+        cleaned["reward_tier"] = reward
+        if reward is not None and amount is not None and amount < reward.minimum_amount:
+            minimum = format_amount(reward.minimum_amount, self.campaign.currency)
+            self.add_error("amount", f"The “{reward.title}” reward needs a pledge of at least {minimum}.")
+        return cleaned
+
+
+class PledgeCancelForm(forms.Form):
+    """Nothing to fill in: the POST itself, with its CSRF token, is the confirmation."""

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "pledges"
+
+urlpatterns = [
+    path("", views.pledge_list, name="list"),
+    path("new/<slug:slug>/", views.pledge_create_view, name="create"),
+    path("<int:pk>/", views.pledge_detail, name="detail"),
+    path("<int:pk>/cancel/", views.pledge_cancel_view, name="cancel"),
+]

@@ -1,0 +1,130 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from crowdfund_site.exceptions import (
+    ApplicationError,
+    Conflict,
+    InvalidInput,
+    NotAllowed,
+    PaymentDeclined,
+    PaymentUnavailable,
+)
+from projects.selectors import campaign_public_get
+
+from .forms import PledgeCancelForm, PledgeForm, amount_as_text, new_idempotency_key
+from .selectors import pledge_of_backer_get, pledges_of_backer
+from .services import pledge_cancel, pledge_create
+
+PLEDGES_PER_PAGE = 25
+
+
+def _pledge_error(form: PledgeForm, error: ApplicationError) -> bool:
+    """Put a domain refusal on the form; return True if the same request may be retried as is."""
+    if isinstance(error, PaymentDeclined):
+        form.add_error(
+            "card_number",
+            f"Your card was declined: {error.message} No money was taken. Try another card.",
+        )
+    elif isinstance(error, PaymentUnavailable):
+        form.add_error(None, "The payment processor had a temporary problem. Press “Pledge” again to retry.")
+        return True
+    elif isinstance(error, Conflict) and error.code == "sold_out":
+        form.add_error("reward", f"{error.message} Choose another reward, or pledge without one.")
+    elif isinstance(error, Conflict) and error.code == "campaign_not_live":
+        form.add_error(None, "This campaign is no longer taking pledges, so nothing was charged.")
+    elif isinstance(error, InvalidInput) and error.field in form.fields:
+        form.add_error(error.field, error.message)
+    else:
+        form.add_error(None, error.message)
+    return False
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def pledge_create_view(request, slug: str):
+    """Pick a reward or an amount and pay with a sandbox card; one pledge per form, however often sent."""
+    campaign = campaign_public_get(slug=slug)
+    if campaign is None:
+        raise Http404("No such campaign")
+    rewards = list(campaign.rewards.all())
+    is_initiator = request.user.pk == campaign.initiator_id
+    idempotency_key = new_idempotency_key()
+    if request.method == "POST":
+        form = PledgeForm(request.POST, campaign=campaign, rewards=rewards)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                pledge = pledge_create(
+                    backer=request.user,
+                    campaign=campaign,
+                    amount=data["amount"],
+                    currency=campaign.currency,
+                    payment_token=data["card_number"],
+                    idempotency_key=data["idempotency_key"],
+                    reward=data["reward_tier"],
+                )
+            except (InvalidInput, NotAllowed, Conflict, PaymentDeclined, PaymentUnavailable) as error:
+                if _pledge_error(form, error):
+                    idempotency_key = data["idempotency_key"]
+            else:
+                return redirect(reverse("pledges:detail", kwargs={"pk": pledge.pk}) + "?thanks=1")
+    else:
+        chosen = next((r for r in rewards if str(r.pk) == request.GET.get("reward")), None)
+        initial = {"reward": chosen.pk if chosen else ""}
+        if chosen is not None:
+            initial["amount"] = amount_as_text(chosen.minimum_amount, campaign.currency)
+        form = PledgeForm(initial=initial, campaign=campaign, rewards=rewards)
+    context = {
+        "campaign": campaign,
+        "form": form,
+        "rewards": [(r, amount_as_text(r.minimum_amount, campaign.currency)) for r in rewards],
+        "selected_reward": str(form["reward"].value() or ""),
+        "idempotency_key": idempotency_key,
+        "is_initiator": is_initiator,
+    }
+    return render(request, "pledges/pledge_create.html", context)
+
+
+@login_required
+def pledge_list(request):
+    """The backer's own pledges, newest first."""
+    page_obj = Paginator(pledges_of_backer(backer=request.user), PLEDGES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "pledges/pledge_list.html", {"page_obj": page_obj})
+
+
+@login_required
+def pledge_detail(request, pk: int):
+    """One pledge, as its receipt; 404 for anyone but its backer."""
+    pledge = pledge_of_backer_get(backer=request.user, pledge_id=pk)
+    if pledge is None:
+        raise Http404("No such pledge")
+    context = {"pledge": pledge, "campaign": pledge.campaign, "thanks": request.GET.get("thanks") == "1"}
+    return render(request, "pledges/pledge_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def pledge_cancel_view(request, pk: int):
+    """Ask for confirmation (GET), then cancel and refund the pledge (POST)."""
+    pledge = pledge_of_backer_get(backer=request.user, pledge_id=pk)
+    if pledge is None:
+        raise Http404("No such pledge")
+    form = PledgeCancelForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            pledge_cancel(pledge=pledge, actor=request.user)
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request,
+                f"Your pledge of {pledge.amount_display} to “{pledge.campaign.title}” is cancelled. "
+                "The full amount is on its way back to your card.",
+            )
+        return redirect("pledges:detail", pk=pledge.pk)
+    return render(request, "pledges/pledge_cancel.html", {"pledge": pledge, "campaign": pledge.campaign, "form": form})

@@ -1,0 +1,428 @@
+"""REST API for campaigns and their reward tiers: one view per operation, on the project services.
+
+Anonymous callers see public campaigns (live or ended); initiators also see their own at every
+stage; campaign staff see all. A campaign the caller may not see is a 404, never a 403.
+"""
+
+from django.db.models import Q
+from django.urls import path
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from crowdfund_site.api.fields import (
+    AmountField,
+    IdField,
+    PagePagination,
+    StrictBooleanField,
+    StrictCharField,
+    StrictInputSerializer,
+    StrictIntegerField,
+    query_params_check,
+)
+from crowdfund_site.api.schema import errors
+from crowdfund_site.exceptions import Conflict, InvalidInput, NotFound
+from crowdfund_site.money import CURRENCY_CHOICES
+
+from .models import Campaign, CampaignStatus, Category, FundingModel, RewardTier
+from .selectors import campaigns_visible_to
+from .services import (
+    MAX_DURATION_DAYS,
+    MIN_DURATION_DAYS,
+    campaign_approve,
+    campaign_create,
+    campaign_launch,
+    campaign_reject,
+    campaign_request_changes,
+    campaign_submit_for_review,
+    campaign_update,
+    reward_tier_create,
+    reward_tier_delete,
+    reward_tier_update,
+)
+
+CAMPAIGN_ORDERINGS = ["created_at", "deadline", "pledged_amount", "goal", "backer_count", "title"]
+
+
+def campaign_get_visible(*, user, campaign_id: int) -> Campaign:
+    """Return the campaign if ``user`` may see it; raise NotFound otherwise."""
+    campaign = campaigns_visible_to(user=user).filter(pk=campaign_id).first()
+    if campaign is None:
+        raise NotFound("No such campaign.")
+    return campaign
+
+
+def _category(category_id: int | None) -> Category | None:
+    if category_id is None:
+        return None
+    category = Category.objects.filter(pk=category_id).first()
+    if category is None:
+        raise InvalidInput("No such category.", code="invalid_category", field="category")
+    return category
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Category
+        fields = ["id", "slug", "name"]
+
+
+class RewardSerializer(serializers.ModelSerializer):
+    remaining = serializers.IntegerField(allow_null=True, read_only=True, help_text="Empty: unlimited.")
+    sold_out = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = RewardTier
+        fields = [
+            "id",
+            "title",
+            "description",
+            "minimum_amount",
+            "quantity_limit",
+            "claimed_count",
+            "remaining",
+            "sold_out",
+            "estimated_delivery",
+        ]
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    """A campaign as every list shows it: running totals from the row itself, no per-row queries."""
+
+    category = CategorySerializer()
+    initiator = serializers.SerializerMethodField()
+    percent_funded = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "slug",
+            "title",
+            "summary",
+            "category",
+            "initiator",
+            "currency",
+            "goal",
+            "pledged_amount",
+            "backer_count",
+            "percent_funded",
+            "funding_model",
+            "status",
+            "duration_days",
+            "launch_on_approval",
+            "launched_at",
+            "deadline",
+            "created_at",
+        ]
+
+    def get_initiator(self, campaign: Campaign) -> str:
+        return campaign.initiator.public_name
+
+
+class CampaignDetailSerializer(CampaignSerializer):
+    rewards = RewardSerializer(many=True, read_only=True)
+
+    class Meta(CampaignSerializer.Meta):
+        fields = [*CampaignSerializer.Meta.fields, "description", "review_feedback", "rewards"]
+
+
+def campaign_detail_data(campaign: Campaign) -> dict:
+    campaign = Campaign.objects.select_related("category", "initiator").prefetch_related("rewards").get(pk=campaign.pk)
+    return CampaignDetailSerializer(campaign).data
+
+
+class CampaignListCreateApi(APIView):
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=CampaignStatus.choices, required=False)
+        category = IdField(required=False)
+        funding_model = serializers.ChoiceField(choices=FundingModel.choices, required=False)
+        search = StrictCharField(required=False, max_length=100, help_text="Words in title or summary.")
+        ordering = serializers.ChoiceField(
+            choices=[*CAMPAIGN_ORDERINGS, *(f"-{o}" for o in CAMPAIGN_ORDERINGS)], required=False
+        )
+
+        def to_internal_value(self, data):
+            # Query strings carry text; the strict integer field wants a number.
+            data = {k: data.get(k) for k in data}
+            if str(data.get("category", "")).isdigit():
+                data["category"] = int(data["category"])
+            return super().to_internal_value(data)
+
+    class InputSerializer(StrictInputSerializer):
+        title = StrictCharField(max_length=120)
+        summary = StrictCharField(max_length=280)
+        description = StrictCharField(required=False, allow_blank=True, default="", max_length=20_000)
+        category = IdField()
+        currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, default="USD")
+        goal = AmountField()
+        funding_model = serializers.ChoiceField(choices=FundingModel.choices, default=FundingModel.ALL_OR_NOTHING)
+        duration_days = StrictIntegerField(min_value=MIN_DURATION_DAYS, max_value=MAX_DURATION_DAYS, default=30)
+        launch_on_approval = StrictBooleanField(default=True)
+
+    pagination_class = PagePagination
+
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
+
+    @extend_schema(
+        operation_id="campaigns_list",
+        parameters=[FilterSerializer],
+        responses={200: CampaignSerializer(many=True), **errors(404)},
+        description="Campaigns the caller may see, 20 per page. An out-of-range page is a 404.",
+    )
+    def get(self, request):
+        query_params_check(request, list(self.FilterSerializer().fields))
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        params = filters.validated_data
+        campaigns = campaigns_visible_to(user=request.user)
+        for name in ("status", "funding_model"):
+            if name in params:
+                campaigns = campaigns.filter(**{name: params[name]})
+        if "category" in params:
+            campaigns = campaigns.filter(category_id=params["category"])
+        for word in params.get("search", "").split()[:8]:
+            campaigns = campaigns.filter(Q(title__icontains=word) | Q(summary__icontains=word))
+        ordering = params.get("ordering", "-created_at")
+        campaigns = campaigns.order_by(ordering, "-id" if ordering.startswith("-") else "id")
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(campaigns, request, view=self)
+        return paginator.get_paginated_response(CampaignSerializer(page, many=True).data)
+
+    @extend_schema(operation_id="campaigns_create", request=InputSerializer, responses={201: CampaignDetailSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        campaign = campaign_create(initiator=request.user, **{**data, "category": _category(data["category"])})
+        return Response(campaign_detail_data(campaign), status=status.HTTP_201_CREATED)
+
+
+class CampaignDetailApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        title = StrictCharField(max_length=120, required=False)
+        summary = StrictCharField(max_length=280, required=False)
+        description = StrictCharField(required=False, allow_blank=True, max_length=20_000)
+        category = IdField(required=False)
+        currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, required=False)
+        goal = AmountField(required=False)
+        funding_model = serializers.ChoiceField(choices=FundingModel.choices, required=False)
+        duration_days = StrictIntegerField(min_value=MIN_DURATION_DAYS, max_value=MAX_DURATION_DAYS, required=False)
+        launch_on_approval = StrictBooleanField(required=False)
+
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
+
+    @extend_schema(operation_id="campaigns_retrieve", responses={200: CampaignDetailSerializer})
+    def get(self, request, pk: int):
+        campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+        return Response(campaign_detail_data(campaign))
+
+    @extend_schema(
+        operation_id="campaigns_update",
+        request=InputSerializer,
+        responses={200: CampaignDetailSerializer, **errors(409)},
+        description="Change a campaign while it is a draft or changes are requested (initiator only).",
+    )
+    def patch(self, request, pk: int):
+        campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        if "category" in fields:
+            fields["category"] = _category(fields["category"])
+        campaign = campaign_update(campaign=campaign, actor=request.user, **fields)
+        return Response(campaign_detail_data(campaign))
+
+
+class CampaignSubmitApi(APIView):
+    @extend_schema(
+        operation_id="campaigns_submit",
+        request=None,
+        responses={200: CampaignDetailSerializer, **errors(409)},
+        description=(
+            "Send a draft (or a revised campaign) to the reviewers (initiator only). "
+            "409 `incomplete_campaign` when the summary or story is missing."
+        ),
+    )
+    def post(self, request, pk: int):
+        campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+        try:
+            campaign = campaign_submit_for_review(campaign=campaign, actor=request.user)
+        except InvalidInput as error:
+            # The request has no body to be wrong: what is missing is in the campaign's state.
+            raise Conflict(error.message, code=error.code) from error
+        return Response(campaign_detail_data(campaign))
+
+
+class CampaignLaunchApi(APIView):
+    @extend_schema(
+        operation_id="campaigns_launch",
+        request=None,
+        responses={200: CampaignDetailSerializer, **errors(400, 409)},
+        description="Put an approved campaign live, its deadline `duration_days` from now (initiator only).",
+    )
+    def post(self, request, pk: int):
+        campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+        campaign = campaign_launch(campaign=campaign, actor=request.user)
+        return Response(campaign_detail_data(campaign))
+
+
+class CampaignApproveApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        note = StrictCharField(required=False, allow_blank=True, default="", max_length=2000)
+
+    @extend_schema(
+        operation_id="campaigns_approve",
+        request=InputSerializer,
+        responses={200: CampaignDetailSerializer, **errors(409)},
+        description="Approve a campaign in review; it goes live at once if its initiator asked (reviewers only).",
+    )
+    def post(self, request, pk: int):
+        campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = campaign_approve(campaign=campaign, reviewer=request.user, note=serializer.validated_data["note"])
+        return Response(campaign_detail_data(campaign))
+
+
+class _ReviewWithReasonApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        reason = StrictCharField(max_length=2000, help_text="What the initiator should know.")
+
+    decide = None
+
+    def post(self, request, pk: int):
+        campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = type(self).decide(
+            campaign=campaign, reviewer=request.user, reason=serializer.validated_data["reason"]
+        )
+        return Response(campaign_detail_data(campaign))
+
+
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="campaigns_request_changes",
+        request=_ReviewWithReasonApi.InputSerializer,
+        responses={200: CampaignDetailSerializer, **errors(409)},
+        description="Send a campaign in review back to its initiator with the changes wanted (reviewers only).",
+    )
+)
+class CampaignRequestChangesApi(_ReviewWithReasonApi):
+    decide = campaign_request_changes
+
+
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="campaigns_reject",
+        request=_ReviewWithReasonApi.InputSerializer,
+        responses={200: CampaignDetailSerializer, **errors(409)},
+        description="Refuse a campaign in review for good (reviewers only).",
+    )
+)
+class CampaignRejectApi(_ReviewWithReasonApi):
+    decide = campaign_reject
+
+
+class RewardListCreateApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        title = StrictCharField(max_length=120)
+        description = StrictCharField(required=False, allow_blank=True, default="", max_length=5000)
+        minimum_amount = AmountField()
+        quantity_limit = StrictIntegerField(required=False, allow_null=True, default=None, min_value=1, max_value=10**9)
+        estimated_delivery = serializers.DateField(required=False, allow_null=True, default=None)
+
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
+
+    @extend_schema(operation_id="campaigns_rewards_list", responses={200: RewardSerializer(many=True)})
+    def get(self, request, pk: int):
+        campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+        return Response(RewardSerializer(campaign.rewards.all(), many=True).data)
+
+    @extend_schema(
+        operation_id="campaigns_rewards_create",
+        request=InputSerializer,
+        responses={201: RewardSerializer, **errors(409)},
+        description="Add a reward tier while the campaign is editable (initiator only).",
+    )
+    def post(self, request, pk: int):
+        campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reward = reward_tier_create(campaign=campaign, actor=request.user, **serializer.validated_data)
+        return Response(RewardSerializer(reward).data, status=status.HTTP_201_CREATED)
+
+
+class RewardDetailApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        title = StrictCharField(max_length=120, required=False)
+        description = StrictCharField(required=False, allow_blank=True, max_length=5000)
+        minimum_amount = AmountField(required=False)
+        quantity_limit = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=10**9)
+        estimated_delivery = serializers.DateField(required=False, allow_null=True)
+
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
+
+    def _reward(self, request, pk: int, reward_pk: int) -> RewardTier:
+        campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+        reward = campaign.rewards.filter(pk=reward_pk).first()
+        if reward is None:
+            raise NotFound("No such reward.")
+        return reward
+
+    @extend_schema(operation_id="campaigns_rewards_retrieve", responses={200: RewardSerializer})
+    def get(self, request, pk: int, reward_pk: int):
+        return Response(RewardSerializer(self._reward(request, pk, reward_pk)).data)
+
+    @extend_schema(
+        operation_id="campaigns_rewards_update",
+        request=InputSerializer,
+        responses={200: RewardSerializer, **errors(409)},
+        description="Change a reward tier while the campaign is editable (initiator only).",
+    )
+    def patch(self, request, pk: int, reward_pk: int):
+        reward = self._reward(request, pk, reward_pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reward = reward_tier_update(reward=reward, actor=request.user, **serializer.validated_data)
+        return Response(RewardSerializer(reward).data)
+
+    @extend_schema(
+        operation_id="campaigns_rewards_destroy",
+        responses={204: None, **errors(409)},
+        description="Remove a reward tier while the campaign is editable (initiator only).",
+    )
+    def delete(self, request, pk: int, reward_pk: int):
+        reward_tier_delete(reward=self._reward(request, pk, reward_pk), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CategoryListApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="categories_list", responses={200: CategorySerializer(many=True)})
+    def get(self, request):
+        return Response(CategorySerializer(Category.objects.order_by("name"), many=True).data)
+
+
+urlpatterns = [
+    path("categories/", CategoryListApi.as_view(), name="categories"),
+    path("campaigns/", CampaignListCreateApi.as_view(), name="campaigns"),
+    path("campaigns/<api_id:pk>/", CampaignDetailApi.as_view(), name="campaign"),
+    path("campaigns/<api_id:pk>/submit/", CampaignSubmitApi.as_view(), name="campaign_submit"),
+    path("campaigns/<api_id:pk>/launch/", CampaignLaunchApi.as_view(), name="campaign_launch"),
+    path("campaigns/<api_id:pk>/approve/", CampaignApproveApi.as_view(), name="campaign_approve"),
+    path(
+        "campaigns/<api_id:pk>/request-changes/", CampaignRequestChangesApi.as_view(), name="campaign_request_changes"
+    ),
+    path("campaigns/<api_id:pk>/reject/", CampaignRejectApi.as_view(), name="campaign_reject"),
+    path("campaigns/<api_id:pk>/rewards/", RewardListCreateApi.as_view(), name="campaign_rewards"),
+    path("campaigns/<api_id:pk>/rewards/<api_id:reward_pk>/", RewardDetailApi.as_view(), name="campaign_reward"),
+]

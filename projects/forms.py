@@ -1,0 +1,124 @@
+from django import forms
+
+from crowdfund_site.exceptions import InvalidInput
+from crowdfund_site.money import CURRENCY_CHOICES, parse_amount
+
+from .models import Category, FundingModel
+from .selectors import DiscoverSort
+
+
+class DiscoverForm(forms.Form):
+    """The discover page's search, category and sort; bad values fall back to the defaults."""
+
+    q = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Board games, cameras, gardens…"}),
+    )
+    category = forms.ChoiceField(required=False)
+    sort = forms.ChoiceField(required=False, choices=DiscoverSort.CHOICES)
+
+    def __init__(self, *args, categories=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.categories = {c.slug: c for c in categories}
+        self.fields["category"].choices = [("", "All categories")] + [(c.slug, c.name) for c in categories]
+
+    def filters(self) -> dict:
+        """Return query, category object and sort from the valid part of the input."""
+        self.is_valid()
+        data = self.cleaned_data
+        return {
+            "query": data.get("q") or "",
+            "category": self.categories.get(data.get("category") or ""),
+            "sort": data.get("sort") or "",
+        }
+
+
+class PlainLabelsForm(forms.Form):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+def _parse_money(text: str, currency: str) -> int:
+    try:
+        return parse_amount(text, currency)
+    except InvalidInput as error:
+        raise forms.ValidationError(error.message, code=error.code) from None
+
+
+class CampaignBasicsForm(PlainLabelsForm):
+    """Step 1: what it is and how much it needs."""
+
+    title = forms.CharField(max_length=120, help_text="Short and clear, e.g. “Tiny Dungeon: a pocket roguelike”.")
+    summary = forms.CharField(
+        max_length=280,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One or two sentences shown on cards and in search results.",
+    )
+    category = forms.ModelChoiceField(queryset=Category.objects.order_by("name"), empty_label="Choose a category")
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="USD")
+    goal = forms.CharField(
+        label="Funding goal",
+        max_length=24,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "5000.00"}),
+        help_text="In the currency above, e.g. 5000 or 5000.00.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("goal") and cleaned.get("currency"):
+            try:
+                cleaned["goal"] = _parse_money(cleaned["goal"], cleaned["currency"])
+            except forms.ValidationError as error:
+                self.add_error("goal", error)
+        return cleaned
+
+
+class CampaignStoryForm(PlainLabelsForm):
+    """Step 2: the story backers read."""
+
+    description = forms.CharField(
+        label="Story",
+        widget=forms.Textarea(attrs={"rows": 14}),
+        help_text=(
+            "What you are making, who you are, what the money pays for, and the risks. Blank lines start paragraphs."
+        ),
+    )
+
+
+class CampaignFundingForm(PlainLabelsForm):
+    """Step 3: how the money is settled and when the campaign runs."""
+
+    funding_model = forms.ChoiceField(
+        choices=FundingModel.choices,
+        widget=forms.RadioSelect,
+        help_text="All or nothing: backers are refunded if the goal is missed. Flexible: you keep what is raised.",
+    )
+    duration_days = forms.IntegerField(
+        label="Duration (days)", min_value=1, max_value=60, help_text="From launch to deadline, 1 to 60 days."
+    )
+    launch_on_approval = forms.BooleanField(
+        required=False, label="Go live as soon as a reviewer approves", help_text="Otherwise you launch it yourself."
+    )
+
+
+class RewardForm(PlainLabelsForm):
+    """Step 4: one reward tier."""
+
+    title = forms.CharField(max_length=120)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    minimum_amount = forms.CharField(
+        label="Minimum pledge", max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"})
+    )
+    quantity_limit = forms.IntegerField(required=False, min_value=1, help_text="Leave empty for unlimited.")
+    estimated_delivery = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        self.fields["minimum_amount"].label = f"Minimum pledge ({currency})"
+
+    def clean_minimum_amount(self) -> int:
+        return _parse_money(self.cleaned_data["minimum_amount"], self.currency)

@@ -1,0 +1,93 @@
+"""Funding forecasts for campaigns: fitted to their own pledges, or from similar campaigns."""
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from projects.tests.factories import CategoryFactory, LiveCampaignFactory
+from risk.selectors import forecast_for_campaign
+
+from .factories import closed_campaign_create, pledge_history
+
+pytestmark = pytest.mark.django_db
+
+
+def _campaign_following_the_curve(*, amplitude, rate, days_in, goal):
+    now = timezone.now()
+    campaign = LiveCampaignFactory(
+        goal=goal, launched_at=now - timedelta(days=days_in), deadline=now + timedelta(days=30 - days_in)
+    )
+    t = np.arange(1, 101) * days_in / 100
+    cumulative = np.round(amplitude * (1 - np.exp(-rate * t))).astype(int)
+    amounts = np.diff(cumulative, prepend=0)
+    pledge_history(
+        campaign,
+        times=[campaign.launched_at + timedelta(days=float(d)) for d in t],
+        amounts=[int(a) for a in amounts],
+    )
+    return campaign
+
+
+def test_a_campaign_with_enough_pledges_is_forecast_from_its_own_curve():
+    campaign = _campaign_following_the_curve(amplitude=200_000, rate=0.2, days_in=10, goal=150_000)
+
+    forecast = forecast_for_campaign(campaign)
+
+    assert forecast.method == "curve"
+    assert forecast.amplitude == pytest.approx(200_000, rel=0.05)
+    assert forecast.rate_per_day == pytest.approx(0.2, rel=0.05)
+    assert forecast.predicted_total == pytest.approx(200_000 * (1 - np.exp(-6)), rel=0.05)
+    assert forecast.low <= forecast.predicted_total <= forecast.high
+    assert forecast.probability_of_goal > 0.95
+    assert forecast.pledged <= forecast.cone[0].median <= forecast.cone[-1].median
+    assert "A(1 - e^(-kt))" in forecast.explanation
+
+
+def test_a_goal_far_above_the_curve_is_unlikely_to_be_reached():
+    campaign = _campaign_following_the_curve(amplitude=200_000, rate=0.2, days_in=10, goal=400_000)
+
+    assert forecast_for_campaign(campaign).probability_of_goal < 0.05
+
+
+def test_the_forecast_is_the_same_each_time_it_is_asked_for():
+    campaign = _campaign_following_the_curve(amplitude=90_000, rate=0.1, days_in=8, goal=100_000)
+    now = timezone.now()
+
+    assert forecast_for_campaign(campaign, now=now) == forecast_for_campaign(campaign, now=now)
+
+
+def test_a_new_campaign_is_forecast_from_similar_closed_campaigns():
+    games = CategoryFactory(name="Games")
+    for ratio in (1.5, 1.8, 2.0, 2.2, 2.5, 1.7):
+        closed_campaign_create(failed=False, category=games, goal=100_000, pledged_amount=int(ratio * 100_000))
+    campaign = LiveCampaignFactory(category=games, goal=100_000)
+
+    forecast = forecast_for_campaign(campaign)
+
+    assert forecast.method == "prior"
+    assert "6 closed campaigns in its category" in forecast.explanation
+    assert forecast.probability_of_goal > 0.95
+    assert 150_000 <= forecast.predicted_total <= 250_000
+
+
+def test_without_any_history_the_documented_default_prior_is_used():
+    campaign = LiveCampaignFactory(goal=100_000, currency="EUR")
+
+    forecast = forecast_for_campaign(campaign)
+
+    assert forecast.method == "prior"
+    assert "default" in forecast.explanation
+    assert 0 < forecast.probability_of_goal < 0.5
+    assert forecast.low < forecast.predicted_total < forecast.high
+
+
+def test_an_ended_campaign_is_forecast_as_what_it_raised():
+    now = timezone.now()
+    campaign = LiveCampaignFactory(goal=100_000, launched_at=now - timedelta(days=31), deadline=now - timedelta(days=1))
+    pledge_history(campaign, times=[now - timedelta(days=10)], amounts=[120_000])
+
+    forecast = forecast_for_campaign(campaign)
+
+    assert (forecast.method, forecast.predicted_total, forecast.probability_of_goal) == ("closed", 120_000, 1.0)
