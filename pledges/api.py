@@ -109,7 +109,9 @@ class PledgeCreateApi(APIView):
             idempotency_key=request.headers[HEADER].strip(),
             reward=reward,
         )
-        return Response(_pledge_data(pledge), status=status.HTTP_201_CREATED)
+        # The campaign and reward are already loaded: serialise without fetching them again.
+        pledge.campaign, pledge.reward = campaign, reward
+        return Response(PledgeSerializer(pledge).data, status=status.HTTP_201_CREATED)
 
 
 class PledgeListApi(APIView):

@@ -17,4 +17,5 @@ urlpatterns = [
         name="campaign_reward_delete",
     ),
     path("campaigns/<slug:slug>/submit/", views.campaign_review, name="campaign_review"),
+    path("campaigns/<slug:slug>/launch/", views.campaign_launch_view, name="campaign_launch"),
 ]

@@ -25,6 +25,7 @@ from .selectors import (
 )
 from .services import (
     campaign_create,
+    campaign_launch,
     campaign_submit_for_review,
     campaign_update,
     reward_tier_create,
@@ -224,3 +225,17 @@ def my_campaigns(request):
     return render(
         request, "projects/campaign_list_mine.html", {"campaigns": list(campaigns_of_initiator(user=request.user))}
     )
+
+
+@login_required
+@require_POST
+def campaign_launch_view(request, slug: str):
+    """Put an approved campaign live now (for initiators who chose to launch it themselves)."""
+    campaign = _initiator_campaign_or_404(request, slug)
+    try:
+        campaign_launch(campaign=campaign, actor=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("projects:my_campaigns")
+    messages.success(request, f"“{campaign.title}” is live. Share it!")
+    return redirect(campaign.get_absolute_url())

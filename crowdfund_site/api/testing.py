@@ -110,6 +110,7 @@ def gunicorn_serving(*, env: dict, workers: int = 2, threads: int = 8, timeout: 
             stdout=subprocess.DEVNULL,
             stderr=log,
             text=True,
+            start_new_session=True,  # its own process group, so its workers can be stopped with it
         )
         try:
             give_up_at = time.monotonic() + timeout
@@ -132,7 +133,7 @@ def gunicorn_serving(*, env: dict, workers: int = 2, threads: int = 8, timeout: 
             try:
                 server.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                server.kill()
+                os.killpg(server.pid, signal.SIGKILL)  # the group this function started, workers included
                 server.wait()
 
 

@@ -147,3 +147,21 @@ def test_purge_command_and_task(backer):
     )
     assert purge_idempotency_records() == 1
     call_command("purge_idempotency_records")
+
+
+def test_session_authentication_works_and_unsafe_requests_need_the_csrf_token(backer, live_campaign):
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(backer)
+    assert client.get("/api/v1/me/").json()["id"] == backer.pk
+
+    response = client.post(
+        f"/api/v1/campaigns/{live_campaign.pk}/pledges/",
+        {"amount": 1_000, "currency": "USD", "payment_token": "tok_visa"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k",
+    )
+
+    assert_error(response, 403, "permission_denied")
+    assert not Pledge.objects.exists()

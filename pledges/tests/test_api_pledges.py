@@ -324,3 +324,23 @@ def test_refund_of_a_missing_pledge_is_a_404():
         "/api/v1/pledges/424242/refund/", {"reason": "x"}, format="json", HTTP_IDEMPOTENCY_KEY="r1"
     )
     assert_error(response, 404)
+
+
+def test_gateway_outage_is_a_503_and_the_same_key_may_be_retried(backer, live_campaign, monkeypatch):
+    from escrow import gateway
+    from escrow.gateway import GatewayResult
+
+    real_charge = gateway.SandboxGateway.charge
+    monkeypatch.setattr(gateway.SandboxGateway, "charge", lambda self, **kw: GatewayResult(ok=False, transient=True))
+    monkeypatch.setattr("pledges.services.time.sleep", lambda seconds: None)
+    client = api_client(backer)
+
+    assert_error(_post_pledge(client, live_campaign), 503, "payment_processing_error")
+    assert not IdempotencyRecord.objects.exists()  # not an outcome: the key stays free for the retry
+
+    monkeypatch.setattr(gateway.SandboxGateway, "charge", real_charge)
+    retried = _post_pledge(client, live_campaign)
+
+    assert retried.status_code == 201
+    assert Pledge.objects.get().status == PledgeStatus.HELD
+    assert ledger_verify() == []

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 
 from accounts.tests.factories import ReviewerFactory
 from projects.models import Campaign, CampaignStatus
@@ -40,6 +41,8 @@ def chromium_page(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_reviewer_approves_a_campaign_in_admin_and_it_goes_live(live_server, chromium_page):
+    # An earlier transactional test may have flushed the groups the migrations created.
+    call_command("setup_staff_groups", verbosity=0)
     reviewer = ReviewerFactory(username="rita")
     campaign = CampaignFactory(
         title="Tiny Dungeon",

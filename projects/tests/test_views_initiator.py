@@ -169,3 +169,26 @@ def test_unknown_step_is_404(client, initiator):
     assert (
         client.get(reverse("projects:campaign_edit", kwargs={"slug": campaign.slug, "step": "nope"})).status_code == 404
     )
+
+
+@pytest.mark.django_db
+def test_launch_an_approved_campaign(client, initiator):
+    campaign = CampaignFactory(initiator=initiator, status=CampaignStatus.APPROVED, duration_days=20)
+    launch = reverse("projects:campaign_launch", kwargs={"slug": campaign.slug})
+    assert "Launch now" in client.get(reverse("projects:my_campaigns")).content.decode()
+    assert client.get(launch).status_code == 405
+    response = client.post(launch)
+    assert response["Location"] == campaign.get_absolute_url()
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.LIVE
+    response = client.post(launch, follow=True)
+    assert "cannot be launched" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_nobody_else_can_launch_it(client):
+    campaign = CampaignFactory(status=CampaignStatus.APPROVED)
+    client.force_login(UserFactory())
+    assert client.post(reverse("projects:campaign_launch", kwargs={"slug": campaign.slug})).status_code == 404
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.APPROVED
