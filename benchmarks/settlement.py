@@ -4,15 +4,17 @@ Budget: >= 5,000 pledges/s (220,000 pledges in <= 45 s) with the worker's peak R
 on 2 cores, for both outcomes (refund every backer, release to the initiator).
 
 Each run uses its own PostgreSQL database (``crowdfund_bench`` by default, created and migrated
-here) and its own Redis database (14). It seeds N held pledges on one campaign with
+here) and its own Redis database (11; the script refuses to start if anything else is connected
+to it, since that could take its tasks). It seeds N held pledges on one campaign with
 ``pledges.testing.held_pledges_create_bulk``, closes the campaign, starts one real
 ``celery worker --pool=solo`` process, and times from enqueueing ``settle_campaign`` (the task
 beat's ``close_due_campaigns`` enqueues) until the campaign is settled: every batch goes
 through the broker as in production. Then it reads the worker's peak RSS (VmHWM) and runs
-``ledger_verify()``. The same is done at N/10 to show how time scales.
+``ledger_verify()``. The same is done at N/10 to show how time scales. Seeding is not timed.
 
     .venv/bin/python benchmarks/settlement.py [--pledges 220000] [--outcomes refund,release]
                                               [--repeat 1] [--no-scaling] [--batch-size N]
+                                              [--database-url URL] [--broker-url URL] [--log-dir DIR]
 """
 
 import argparse
@@ -29,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crowdfund_bench"
-DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/11"
 CELERY_WORKER = [sys.executable, "-m", "celery", "-A", "crowdfund_site", "worker", "--pool=solo", "--loglevel=INFO"]
 CELERY_WORKER += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
 BUDGET_PLEDGES_PER_SECOND = 5_000
@@ -47,6 +49,7 @@ def parse_args() -> argparse.Namespace:
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL), help="PostgreSQL only"
     )
     parser.add_argument("--broker-url", default=os.environ.get("BENCH_BROKER_URL", DEFAULT_BROKER_URL))
+    parser.add_argument("--log-dir", type=Path, default=None, help="keep the worker logs here")
     return parser.parse_args()
 
 
@@ -121,6 +124,19 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.popen.send_signal(signal.SIGKILL)
                 self.popen.wait(timeout=10)
+
+
+def ensure_broker_is_ours(url: str) -> None:
+    """Refuse to run when another process uses the same Redis database: it could take our tasks."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    db = client.connection_pool.connection_kwargs.get("db", 0)
+    me = client.client_id()
+    others = [c for c in client.client_list() if int(c["db"]) == db and int(c["id"]) != me]
+    client.close()
+    if others:
+        sys.exit(f"Redis database {db} is in use by {len(others)} other connection(s); pass another --broker-url.")
 
 
 def purge_broker() -> None:
@@ -215,6 +231,7 @@ def run_once(*, args: argparse.Namespace, pledges: int, outcome: str, log_dir: P
 
 def main() -> None:
     args = parse_args()
+    ensure_broker_is_ours(args.broker_url)  # before this process opens its own connections
     configure_django(args)
     from django.conf import settings
 
@@ -223,12 +240,14 @@ def main() -> None:
     batch = args.batch_size or settings.SETTLEMENT_BATCH_SIZE
     print(f"Settlement benchmark: {sizes} pledges, outcomes {outcomes}, batch size {batch}, {os.cpu_count()} CPUs")
     results = []
-    with tempfile.TemporaryDirectory(prefix="bench-settlement-") as log_dir:
+    with tempfile.TemporaryDirectory(prefix="bench-settlement-") as temporary:
+        log_dir = args.log_dir or Path(temporary)
+        log_dir.mkdir(parents=True, exist_ok=True)
         for outcome in outcomes:
             for pledges in sizes:
                 runs = []
                 for run in range(args.repeat):
-                    result = run_once(args=args, pledges=pledges, outcome=outcome, log_dir=Path(log_dir), run=run)
+                    result = run_once(args=args, pledges=pledges, outcome=outcome, log_dir=log_dir, run=run)
                     runs.append(result)
                     print(
                         f"  {outcome:8} {pledges:>9,} pledges: {result['wall']:6.1f} s, {result['rate']:7,.0f} "

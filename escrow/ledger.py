@@ -9,7 +9,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from crowdfund_site.bulk import AnyOf, insert_rows
 
 from .models import LedgerAccount, LedgerEntry, LedgerTransaction
 
@@ -48,14 +51,14 @@ def ledger_accounts_get_or_create(*, specs: list[tuple[str, str]], currency: str
     Safe under concurrency: a racing creator's row is picked up instead of failing.
     """
     wanted = dict(specs)
-    accounts = {a.code: a for a in LedgerAccount.objects.filter(code__in=wanted, currency=currency)}
+    accounts = {a.code: a for a in LedgerAccount.objects.filter(AnyOf(F("code"), list(wanted)), currency=currency)}
     missing = [code for code in wanted if code not in accounts]
     if missing:
         LedgerAccount.objects.bulk_create(
             [LedgerAccount(code=code, kind=wanted[code], currency=currency) for code in missing],
             ignore_conflicts=True,
         )
-        accounts.update({a.code: a for a in LedgerAccount.objects.filter(code__in=missing, currency=currency)})
+        accounts.update({a.code: a for a in LedgerAccount.objects.filter(AnyOf(F("code"), missing), currency=currency)})
     return accounts
 
 
@@ -116,25 +119,26 @@ def ledger_post_many(*, postings: list[Posting]) -> int:
     for posting in postings:
         _check_posting(posting)
     keys = [p.idempotency_key for p in postings]
-    already = set(LedgerTransaction.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+    posted = LedgerTransaction.objects.filter(AnyOf(F("idempotency_key"), keys))
+    already = set(posted.values_list("idempotency_key", flat=True))
     fresh = [p for p in postings if p.idempotency_key not in already]
     if not fresh:
         return 0
-    txns = LedgerTransaction.objects.bulk_create(
-        [
-            LedgerTransaction(
-                kind=p.kind, idempotency_key=p.idempotency_key, reference=p.reference, description=p.description
-            )
-            for p in fresh
-        ]
+    now = timezone.now()
+    txn_ids = insert_rows(
+        model=LedgerTransaction,
+        fields=["kind", "idempotency_key", "reference", "description", "created_at"],
+        rows=[(p.kind, p.idempotency_key, p.reference, p.description, now) for p in fresh],
+        returning_ids=True,
     )
-    LedgerEntry.objects.bulk_create(
-        [
-            LedgerEntry(transaction_id=txn.pk, account=account, amount=amount, currency=p.currency)
-            for txn, p in zip(txns, fresh, strict=True)
+    insert_rows(
+        model=LedgerEntry,
+        fields=["transaction", "account", "amount", "currency"],
+        rows=[
+            (txn_id, account.pk, amount, p.currency)
+            for txn_id, p in zip(txn_ids, fresh, strict=True)
             for account, amount in p.legs
         ],
-        batch_size=5000,
     )
     return len(fresh)
 

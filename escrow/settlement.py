@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import CharField, Exists, OuterRef, Q, Sum, Value
+from django.db.models import CharField, Exists, F, OuterRef, Q, Sum, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from crowdfund_site.bulk import AnyOf, insert_rows
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import allocate, format_amount
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
@@ -191,7 +192,7 @@ def _settle_pledges(*, campaign: Campaign, pledge_ids: list[int]) -> None:
         # run of the same batch has already settled the others.
         rows = list(
             Pledge.objects.select_for_update()
-            .filter(id__in=pledge_ids, status=PledgeStatus.HELD)
+            .filter(AnyOf(F("id"), pledge_ids), status=PledgeStatus.HELD)
             .order_by("id")
             .values_list("id", "backer_id", "amount")
         )
@@ -232,18 +233,12 @@ def _settle_pledges(*, campaign: Campaign, pledge_ids: list[int]) -> None:
         ledger_post_many(postings=postings)
         settled_ids = [row[0] for row in rows]
         # The filter on HELD above is this bulk transition's guard (held -> released/refunded).
-        Pledge.objects.filter(id__in=settled_ids).update(status=to_status, closed_at=now)
-        PledgeStatusChange.objects.bulk_create(
-            [
-                PledgeStatusChange(
-                    pledge_id=pledge_id,
-                    from_status=PledgeStatus.HELD,
-                    to_status=to_status,
-                    reason=f"campaign {campaign.status}",
-                    created_at=now,
-                )
-                for pledge_id in settled_ids
-            ]
+        Pledge.objects.filter(AnyOf(F("id"), settled_ids)).update(status=to_status, closed_at=now)
+        reason = f"campaign {campaign.status}"
+        insert_rows(
+            model=PledgeStatusChange,
+            fields=["pledge", "from_status", "to_status", "reason", "created_at"],
+            rows=[(pledge_id, PledgeStatus.HELD, to_status, reason, now) for pledge_id in settled_ids],
         )
         Campaign.objects.filter(pk=campaign.pk).update(last_settlement_progress_at=now)
 

@@ -133,3 +133,7 @@ def test_backers_discover_pledge_and_see_the_campaign_succeed(live_server, brows
     shot(page, "09-succeeded")
     page.goto(live_server.url + "/pledges/")
     page.wait_for_selector("text=Released to the initiator")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + "/")
+    page.wait_for_selector("text=Live campaigns")
+    shot(page, "10-discover-phone")
