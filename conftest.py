@@ -12,6 +12,17 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # The cache outlives a test's database transaction: a pool of live campaigns (or throttle
+    # counters) cached by one test would leak rows of a rolled-back database into the next.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def backer(db):
     from accounts.tests.factories import UserFactory

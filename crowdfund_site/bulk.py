@@ -1,17 +1,24 @@
-"""Fast multi-row INSERT for the hot bulk paths: settlement, the ledger, the sandbox gateway.
+"""Helpers for the hot bulk paths (settlement, the ledger, the sandbox gateway).
 
-``QuerySet.bulk_create`` builds a model instance for every row and prepares every value through
-its field, and Django's PostgreSQL cursor then quotes every value into the SQL text: together
-several times what the database needs to store the row. Settlement writes about five rows per
-pledge, so its batches insert plain tuples instead: on PostgreSQL one
-``INSERT ... SELECT * FROM UNNEST(<one binary array per column>)``, elsewhere multi-row
-``INSERT ... VALUES`` in chunks. Constraints, triggers and indexes apply as always; as with
-``bulk_create``, no ``save()`` and no signals run.
+Settlement handles thousands of pledges per batch and writes about five rows for each. Two
+ORM conveniences cost more there than the database work itself:
+
+- ``QuerySet.bulk_create`` builds a model instance for every row and prepares every value
+  through its field, and Django's PostgreSQL cursor then quotes every value into the SQL text.
+  ``insert_rows`` inserts plain tuples instead: on PostgreSQL one
+  ``INSERT ... SELECT * FROM UNNEST(<one binary array per column>)``, elsewhere multi-row
+  ``INSERT ... VALUES`` in chunks.
+- ``filter(field__in=values)`` prepares each value and binds ``IN (%s, %s, ...)``. ``AnyOf``
+  binds the whole list as one array on PostgreSQL.
+
+Constraints, triggers and indexes apply as always; as with ``bulk_create``, no ``save()`` and
+no signals run.
 """
 
 from collections.abc import Sequence
 
 from django.db import connections, models, router
+from django.db.models import NOT_PROVIDED
 from django.db.models.lookups import In
 
 # Values of these fields go to the driver as they are; others (datetimes, decimals, JSON) are
@@ -35,14 +42,21 @@ def insert_rows(
 ) -> list[int]:
     """Insert ``rows`` (tuples of values for ``fields``) into ``model``'s table.
 
-    Values are what the column stores (a foreign key's id, an aware datetime). Every column
-    left out must be nullable (it gets NULL): model defaults are not applied. Runs in the
-    caller's transaction. Returns the new primary keys in row order if ``returning_ids``.
+    Values are what the column stores (a foreign key's id, an aware datetime). A column left
+    out gets its field's constant default, its database default, or NULL; one whose default is
+    computed (``timezone.now``, ``auto_now``) must be given, so that no row shares a value it
+    should not. Runs in the caller's transaction. Returns the new primary keys in row order if
+    ``returning_ids``. Raises ValueError for a column that cannot be left out.
     """
     if not rows:
         return []
     connection = connections[router.db_for_write(model)]
     model_fields = [model._meta.get_field(name) for name in fields]
+    constants = _constant_defaults(model, model_fields)
+    if constants:
+        model_fields += list(constants)
+        extra = tuple(constants.values())
+        rows = [(*row, *extra) for row in rows]
     rows = _prepared(connection, model_fields, rows)
     quote = connection.ops.quote_name
     # Only quoted names from the model's metadata go into the SQL text; every value is a parameter.
@@ -52,7 +66,7 @@ def insert_rows(
     if connection.vendor == "postgresql":
         return _insert_unnest(connection, head, tail, model_fields, rows, returning_ids)
     chunk = max(connection.ops.bulk_batch_size(model_fields, rows), 1)
-    placeholders = f"({', '.join(['%s'] * len(fields))})"
+    placeholders = f"({', '.join(['%s'] * len(model_fields))})"
     ids: list[int] = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), chunk):
@@ -63,9 +77,25 @@ def insert_rows(
     return ids
 
 
+def _constant_defaults(model: type[models.Model], given: list) -> dict:
+    """Return {field: value} for the columns left out that the INSERT must still fill."""
+    constants = {}
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field in given or field.db_default is not NOT_PROVIDED:
+            continue
+        computed = (field.has_default() and callable(field.default)) or getattr(field, "auto_now", False)
+        if computed or getattr(field, "auto_now_add", False):
+            raise ValueError(f"insert_rows: give {model.__name__}.{field.name} a value; its default is computed")
+        if field.has_default() or (not field.null and field.empty_strings_allowed):
+            constants[field] = field.get_default()  # as the ORM would: the default, or "" for text
+        elif not field.null:
+            raise ValueError(f"insert_rows: {model.__name__}.{field.name} has no default; give it a value")
+    return constants
+
+
 def _prepared(connection, model_fields, rows: Sequence[Sequence]) -> Sequence[Sequence]:
     """Return ``rows`` with values the driver cannot take as they are prepared by their field."""
-    changes: dict[int, dict] = {}
+    changes: dict[int, dict | None] = {}
     for i, field in enumerate(model_fields):
         if field.get_internal_type() in _PASS_THROUGH:
             continue
@@ -73,8 +103,6 @@ def _prepared(connection, model_fields, rows: Sequence[Sequence]) -> Sequence[Se
         try:
             distinct = {row[i] for row in rows}
         except TypeError:  # unhashable, e.g. JSON
-            distinct = None
-        if distinct is None:
             changes[i] = None
             continue
         prepared = {value: field.get_db_prep_save(value, connection) for value in distinct}
@@ -108,11 +136,10 @@ def _insert_unnest(connection, head: str, tail: str, model_fields, rows, returni
 
 
 class AnyOf(In):
-    """``AnyOf(F("field"), values)``: ``field IN values`` for long lists, used as a filter.
+    """``filter(AnyOf(F("field"), values))``: ``field__in=values`` for long lists.
 
-    ``field__in`` prepares every value and binds ``IN (%s, %s, ...)``, milliseconds of Python
-    per thousand values; on PostgreSQL this binds the whole list as one array,
-    ``field = ANY(%s)``. Values must already be of the field's type. Elsewhere it is ``IN``.
+    On PostgreSQL the list is bound as one array, ``field = ANY(%s)``, instead of one
+    parameter per value; elsewhere it is ``IN``. Values must already be of the field's type.
     """
 
     def get_prep_lookup(self):

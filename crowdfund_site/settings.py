@@ -128,6 +128,8 @@ EMAIL_BACKEND = env(
     default="django.core.mail.backends.console.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Crowdfund <noreply@crowdfund.local>")
+# Where links in e-mails point (e-mails are sent by workers, outside any request).
+SITE_URL = env("SITE_URL", default="http://localhost:8000")
 
 # --- Money -------------------------------------------------------------------------------
 # Platform fee in basis points of the released total (500 = 5 %).
@@ -187,6 +189,10 @@ CELERY_BEAT_SCHEDULE = {
     "check-recent-pledges": {
         "task": "risk.tasks.check_recent_pledges",
         "schedule": env.float("CHECK_RECENT_PLEDGES_EVERY_SECONDS", default=300.0),
+    },
+    "assess-review-queue": {
+        "task": "risk.tasks.assess_review_queue",
+        "schedule": env.float("ASSESS_REVIEW_QUEUE_EVERY_SECONDS", default=300.0),
     },
 }
 

@@ -103,11 +103,7 @@ class _Charge:
     refunded: int
 
 
-# A refund row, column by column: what it is, then the charge's defaults, then its timestamps.
-_REFUND_FIELDS = ["kind", "idempotency_key", "status", "amount", "currency", "charge"]
-_REFUND_FIELDS += ["token", "destination", "refunded_amount", "error_code", "error_message", "attempts"]
-_REFUND_FIELDS += ["created_at", "updated_at"]
-_REFUND_DEFAULTS = ("", "", 0, "", "", 1)
+_REFUND_COLUMNS = ["kind", "status", "idempotency_key", "amount", "currency", "charge", "created_at", "updated_at"]
 
 
 def _charge_pk(reference: str) -> int | None:
@@ -159,8 +155,6 @@ class SandboxGateway(PaymentGateway):
 
     @transaction.atomic
     def refund_many(self, *, requests: list[RefundRequest]) -> list[GatewayResult]:
-        keys = [r.idempotency_key for r in requests]
-        done = {op.idempotency_key: op for op in GatewayOperation.objects.filter(AnyOf(F("idempotency_key"), keys))}
         charge_ids = sorted({pk for r in requests if (pk := _charge_pk(r.charge_reference)) is not None})
         # Lock the charges in id order, like every other caller, so batches never deadlock.
         charges = {
@@ -170,6 +164,9 @@ class SandboxGateway(PaymentGateway):
             .order_by("pk")
             .values_list("pk", "status", "amount", "currency", "refunded_amount")
         }
+        # Read under the locks: a concurrent call that refunded the same keys has committed.
+        keys = [r.idempotency_key for r in requests]
+        done = {op.idempotency_key: op for op in GatewayOperation.objects.filter(AnyOf(F("idempotency_key"), keys))}
         results: dict[str, GatewayResult] = {}
         fresh: dict[str, tuple[RefundRequest, int, str]] = {}
         for r in requests:
@@ -203,15 +200,10 @@ class SandboxGateway(PaymentGateway):
             now = timezone.now()
             ids = insert_rows(
                 model=GatewayOperation,
-                fields=_REFUND_FIELDS,
+                fields=_REFUND_COLUMNS,
                 rows=[
-                    (
-                        *(OperationKind.REFUND, r.idempotency_key, OperationStatus.SUCCEEDED, r.amount, currency, pk),
-                        *_REFUND_DEFAULTS,
-                        now,
-                        now,
-                    )
-                    for r, pk, currency in fresh.values()
+                    (OperationKind.REFUND, OperationStatus.SUCCEEDED, r.idempotency_key, r.amount, cur, pk, now, now)
+                    for r, pk, cur in fresh.values()
                 ],
                 returning_ids=True,
             )

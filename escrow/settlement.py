@@ -146,12 +146,25 @@ def settlement_run_batch(*, campaign_id: int, batch_size: int | None = None) -> 
     When no held pledge is left, finishes the campaign (fee, payout, final status) and
     returns False. Harmless to run twice or concurrently for the same campaign.
     """
+    return settlement_run_next_batch(campaign_id=campaign_id, batch_size=batch_size) is not None
+
+
+def settlement_run_next_batch(*, campaign_id: int, after_id: int = 0, batch_size: int | None = None) -> int | None:
+    """Settle the next batch of held pledges with ids above ``after_id``; return where to go on.
+
+    Returns the last pledge id of a full batch, to pass as ``after_id`` next time, or None once
+    no held pledge is left and the campaign is finished (fee, payout, final status). Walking
+    in id order from where the last batch ended keeps every batch's query as cheap as the
+    first, however many pledges are already settled; nothing is missed, because no pledge
+    becomes held once its campaign is closing or cancelled, and finishing re-checks that none
+    is left. Harmless to run twice or concurrently for the same campaign.
+    """
     batch_size = batch_size or settings.SETTLEMENT_BATCH_SIZE
     campaign = Campaign.objects.get(pk=campaign_id)
     if not _needs_settlement(campaign):
-        return False
+        return None
     batch = list(
-        Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.HELD)
+        Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.HELD, id__gt=after_id)
         .order_by("id")
         .values_list("id", "backer_id", "amount", "payment_reference")[:batch_size]
     )
@@ -160,15 +173,16 @@ def settlement_run_batch(*, campaign_id: int, batch_size: int | None = None) -> 
             _refund_at_gateway(batch)
         _settle_pledges(campaign=campaign, pledge_ids=[row[0] for row in batch])
     if len(batch) == batch_size:
-        return True
+        return batch[-1][0]
     settlement_finalize(campaign_id=campaign_id)
-    return False
+    return None
 
 
 def settlement_run(*, campaign_id: int, batch_size: int | None = None) -> None:
     """Settle a closing or cancelled campaign completely, in this process (no broker)."""
-    while settlement_run_batch(campaign_id=campaign_id, batch_size=batch_size):
-        pass
+    after_id: int | None = 0
+    while after_id is not None:
+        after_id = settlement_run_next_batch(campaign_id=campaign_id, after_id=after_id, batch_size=batch_size)
 
 
 def _refund_at_gateway(batch: list[tuple[int, int, int, str]]) -> None:
@@ -278,7 +292,14 @@ def settlement_finalize(*, campaign_id: int) -> Campaign:
             campaign_set_status(campaign=campaign, to_status=CampaignStatus.FAILED, reason="backers refunded")
         campaign.settled_at = timezone.now()
         campaign.save(update_fields=["settled_at", "updated_at"])
+        transaction.on_commit(lambda: _enqueue_outcome_emails(campaign_id))
     return campaign
+
+
+def _enqueue_outcome_emails(campaign_id: int) -> None:
+    from pledges.tasks import send_campaign_outcome_emails
+
+    send_campaign_outcome_emails.delay(campaign_id)
 
 
 def _released_total(campaign_id: int) -> int:

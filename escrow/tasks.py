@@ -19,10 +19,11 @@ def close_due_campaigns() -> list[int]:
 
 
 @shared_task(acks_late=True)
-def settle_campaign(campaign_id: int) -> None:
-    """Settle one batch of a campaign's pledges, then queue the next batch if any is left."""
-    if settlement.settlement_run_batch(campaign_id=campaign_id):
-        settle_campaign.delay(campaign_id)
+def settle_campaign(campaign_id: int, after_id: int = 0) -> None:
+    """Settle one batch of a campaign's pledges (ids above ``after_id``), then queue the next."""
+    next_after_id = settlement.settlement_run_next_batch(campaign_id=campaign_id, after_id=after_id)
+    if next_after_id is not None:
+        settle_campaign.delay(campaign_id, next_after_id)
 
 
 @shared_task(acks_late=True)

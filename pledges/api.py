@@ -23,6 +23,7 @@ from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
 from crowdfund_site.exceptions import InvalidInput, NotAllowed, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
 from projects.api import campaign_get_visible
+from risk.tasks import enqueue_pledge_check
 
 from .models import Pledge
 from .selectors import pledge_of_backer_get, pledges_of_backer
@@ -109,6 +110,7 @@ class PledgeCreateApi(APIView):
             idempotency_key=request.headers[HEADER].strip(),
             reward=reward,
         )
+        enqueue_pledge_check(pledge.pk, request.META.get("REMOTE_ADDR"))
         # The campaign and reward are already loaded: serialise without fetching them again.
         pledge.campaign, pledge.reward = campaign, reward
         return Response(PledgeSerializer(pledge).data, status=status.HTTP_201_CREATED)

@@ -121,3 +121,27 @@ class PledgeForm(forms.Form):
 
 class PledgeCancelForm(forms.Form):
     """Nothing to fill in: the POST itself, with its CSRF token, is the confirmation."""
+
+
+class PledgeRewardForm(forms.Form):
+    """Another reward for a held pledge: one the amount already covers, or none."""
+
+    reward = forms.TypedChoiceField(label="Reward", coerce=int, empty_value=None, required=False)
+
+    def __init__(self, *args, rewards, pledge, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rewards = {reward.pk: reward for reward in rewards}
+        choices = [("", "No reward, just support the project")]
+        for reward in rewards:
+            label = f"{reward.title} ({format_amount(reward.minimum_amount, pledge.currency)} or more)"
+            if reward.minimum_amount > pledge.amount:
+                label += " — needs a bigger pledge"
+            elif reward.sold_out and reward.pk != pledge.reward_id:
+                label += " — sold out"
+            choices.append((reward.pk, label))
+        self.fields["reward"].choices = choices
+        self.initial.setdefault("reward", pledge.reward_id or "")
+
+    def clean_reward(self):
+        reward_id = self.cleaned_data["reward"]
+        return None if reward_id is None else self.rewards[reward_id]

@@ -1,8 +1,18 @@
 """Read queries for pledges, shared by pages and the API."""
 
-from django.db.models import QuerySet
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
 
-from .models import Pledge
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import TruncDate
+
+from projects.models import Campaign
+
+from .models import COUNTED_STATUSES, Pledge, PledgeStatus
+
+# Pledges an initiator sees in their backer list: money was taken at some point.
+BACKER_LIST_STATUSES = (*COUNTED_STATUSES, PledgeStatus.REFUNDED, PledgeStatus.CANCELLED)
 
 
 def pledges_of_backer(*, backer) -> QuerySet[Pledge]:
@@ -13,3 +23,74 @@ def pledges_of_backer(*, backer) -> QuerySet[Pledge]:
 def pledge_of_backer_get(*, backer, pledge_id: int) -> Pledge | None:
     """Return the pledge if it is ``backer``'s own, else None (another backer's pledge stays unseen)."""
     return pledges_of_backer(backer=backer).filter(pk=pledge_id).first()
+
+
+def pledges_of_campaign_for_initiator(*, campaign: Campaign) -> QuerySet[Pledge]:
+    """Return the campaign's pledges that took money, newest first, with backer and reward (one query)."""
+    return (
+        Pledge.objects.filter(campaign=campaign, status__in=BACKER_LIST_STATUSES)
+        .select_related("backer", "reward")
+        .order_by("-created_at", "-id")
+    )
+
+
+def pledges_of_campaign_export(*, campaign: Campaign) -> Iterator[Pledge]:
+    """Yield every pledge of the backer list, oldest first, streamed in one query."""
+    return pledges_of_campaign_for_initiator(campaign=campaign).order_by("created_at", "id").iterator(chunk_size=2_000)
+
+
+@dataclass(frozen=True)
+class RewardBreakdownRow:
+    reward_id: int | None
+    title: str
+    minimum_amount: int | None
+    quantity_limit: int | None
+    pledges: int
+    amount: int
+
+
+def reward_breakdown(*, campaign: Campaign) -> list[RewardBreakdownRow]:
+    """Return held and released pledges per reward tier (and "no reward"), in tier order.
+
+    Two queries whatever the number of tiers and pledges: the tiers and one grouped sum.
+    """
+    totals = {
+        row["reward_id"]: (row["pledges"], row["amount"] or 0)
+        for row in Pledge.objects.filter(campaign=campaign, status__in=COUNTED_STATUSES)
+        .order_by()
+        .values("reward_id")
+        .annotate(pledges=Count("id"), amount=Sum("amount"))
+    }
+    rows = [
+        RewardBreakdownRow(
+            reward_id=reward.pk,
+            title=reward.title,
+            minimum_amount=reward.minimum_amount,
+            quantity_limit=reward.quantity_limit,
+            pledges=totals.get(reward.pk, (0, 0))[0],
+            amount=totals.get(reward.pk, (0, 0))[1],
+        )
+        for reward in campaign.rewards.all()
+    ]
+    pledges, amount = totals.get(None, (0, 0))
+    rows.append(
+        RewardBreakdownRow(
+            reward_id=None, title="", minimum_amount=None, quantity_limit=None, pledges=pledges, amount=amount
+        )
+    )
+    return rows
+
+
+def pledges_per_day(*, campaign: Campaign) -> list[tuple[date, int, int]]:
+    """Return (day, pledges, amount) of held and released pledges by the day they were held (one query).
+
+    Days are in the current time zone; days without pledges are left out.
+    """
+    rows = (
+        Pledge.objects.filter(campaign=campaign, status__in=COUNTED_STATUSES, held_at__isnull=False)
+        .annotate(day=TruncDate("held_at"))
+        .order_by("day")
+        .values("day")
+        .annotate(pledges=Count("id"), amount=Sum("amount"))
+    )
+    return [(row["day"], row["pledges"], row["amount"] or 0) for row in rows]

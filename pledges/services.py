@@ -307,6 +307,8 @@ def _pledge_hold(*, pledge: Pledge, actor) -> None:
     if counted != 1:
         raise _CampaignNoLongerLive
     _adjust_backer_count(pledge=pledge, delta=1)
+    pledge_id = pledge.pk
+    transaction.on_commit(lambda: _enqueue_email("send_pledge_receipt", pledge_id))
 
 
 def _adjust_backer_count(*, pledge: Pledge, delta: int) -> None:
@@ -356,6 +358,59 @@ def pledge_cancel(*, pledge: Pledge, actor) -> Pledge:
             pledge=pledge, to_status=PledgeStatus.CANCELLED, actor=actor, reason="cancelled by backer"
         )
     pledge_send_refund(pledge=pledge)
+    return pledge
+
+
+def pledge_change_reward(*, pledge: Pledge, actor, reward: RewardTier | None) -> Pledge:
+    """Move the backer's held pledge to another reward tier (or none) before the deadline; return it.
+
+    The amount stays: it must meet the new tier's minimum (raising it means a new charge, so
+    the backer makes a second pledge for the difference instead). No money moves. The new
+    tier's slot is claimed with the same conditional UPDATE as a new pledge, so a limited tier
+    is never oversold, and the old slot is freed in the same transaction. Idempotent: asking
+    for the current reward changes nothing.
+
+    Only the backer may (anyone else gets NotFound). Raises InvalidInput (reward of another
+    campaign, amount below its minimum) or Conflict (pledge not held, campaign closed, sold out).
+    """
+    with transaction.atomic(durable=True):
+        pledge = Pledge.objects.select_for_update().get(pk=pledge.pk)
+        if actor is None or actor.pk != pledge.backer_id:
+            raise NotFound("No such pledge.", code="not_found")
+        if pledge.status != PledgeStatus.HELD:
+            raise Conflict(
+                f"This pledge is {pledge.get_status_display().lower()}, so its reward cannot change.",
+                code="not_held",
+            )
+        if not Campaign.objects.filter(
+            pk=pledge.campaign_id, status=CampaignStatus.LIVE, deadline__gt=timezone.now()
+        ).exists():
+            raise Conflict("The campaign has ended, so this pledge can no longer be changed.", code="campaign_closed")
+        new_id = reward.pk if reward is not None else None
+        if new_id == pledge.reward_id:
+            return pledge
+        if reward is not None:
+            reward = RewardTier.objects.filter(pk=new_id, campaign_id=pledge.campaign_id).first()
+            if reward is None:
+                raise InvalidInput("That reward is not part of this campaign.", code="invalid_reward", field="reward")
+            if pledge.amount < reward.minimum_amount:
+                minimum = format_amount(reward.minimum_amount, pledge.currency)
+                raise InvalidInput(
+                    f"The “{reward.title}” reward needs a pledge of at least {minimum}; yours is "
+                    f"{format_amount(pledge.amount, pledge.currency)}.",
+                    code="below_reward_minimum",
+                    field="reward",
+                )
+        # Touch reward rows in id order, so two backers swapping tiers never deadlock.
+        old_id = pledge.reward_id
+        if old_id is not None and (new_id is None or old_id < new_id):
+            _reward_free_slot(reward_id=old_id)
+            old_id = None
+        if new_id is not None and not _reward_claim_slot(reward_id=new_id):
+            raise Conflict(f"The “{reward.title}” reward is sold out.", code="sold_out", field="reward")
+        _reward_free_slot(reward_id=old_id)
+        pledge.reward = reward
+        pledge.save(update_fields=["reward"])
     return pledge
 
 
@@ -414,6 +469,14 @@ def _pledge_return_to_backer(*, pledge: Pledge, to_status: str, actor, reason: s
     pledge_set_status(pledge=pledge, to_status=to_status, actor=actor, reason=reason)
     _adjust_backer_count(pledge=pledge, delta=-1)
     _reward_free_slot(reward_id=pledge.reward_id)
+    pledge_id = pledge.pk
+    transaction.on_commit(lambda: _enqueue_email("send_pledge_refunded", pledge_id))
+
+
+def _enqueue_email(task_name: str, object_id: int) -> None:
+    from . import tasks  # tasks import the notifications, which import this app's models
+
+    getattr(tasks, task_name).delay(object_id)
 
 
 def pledge_send_refund(*, pledge: Pledge) -> GatewayResult:

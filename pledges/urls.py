@@ -9,4 +9,5 @@ urlpatterns = [
     path("new/<slug:slug>/", views.pledge_create_view, name="create"),
     path("<int:pk>/", views.pledge_detail, name="detail"),
     path("<int:pk>/cancel/", views.pledge_cancel_view, name="cancel"),
+    path("<int:pk>/reward/", views.pledge_change_reward_view, name="change_reward"),
 ]

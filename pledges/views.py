@@ -15,10 +15,11 @@ from crowdfund_site.exceptions import (
     PaymentUnavailable,
 )
 from projects.selectors import campaign_public_get
+from risk.tasks import enqueue_pledge_check
 
-from .forms import PledgeCancelForm, PledgeForm, amount_as_text, new_idempotency_key
+from .forms import PledgeCancelForm, PledgeForm, PledgeRewardForm, amount_as_text, new_idempotency_key
 from .selectors import pledge_of_backer_get, pledges_of_backer
-from .services import pledge_cancel, pledge_create
+from .services import pledge_cancel, pledge_change_reward, pledge_create
 
 PLEDGES_PER_PAGE = 25
 
@@ -72,6 +73,7 @@ def pledge_create_view(request, slug: str):
                 if _pledge_error(form, error):
                     idempotency_key = data["idempotency_key"]
             else:
+                enqueue_pledge_check(pledge.pk, request.META.get("REMOTE_ADDR"))
                 return redirect(reverse("pledges:detail", kwargs={"pk": pledge.pk}) + "?thanks=1")
     else:
         chosen = next((r for r in rewards if str(r.pk) == request.GET.get("reward")), None)
@@ -128,3 +130,25 @@ def pledge_cancel_view(request, pk: int):
             )
         return redirect("pledges:detail", pk=pledge.pk)
     return render(request, "pledges/pledge_cancel.html", {"pledge": pledge, "campaign": pledge.campaign, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def pledge_change_reward_view(request, pk: int):
+    """Pick another reward the pledge's amount covers (GET shows the choices, POST moves it)."""
+    pledge = pledge_of_backer_get(backer=request.user, pledge_id=pk)
+    if pledge is None:
+        raise Http404("No such pledge")
+    rewards = list(pledge.campaign.rewards.all())
+    form = PledgeRewardForm(request.POST if request.method == "POST" else None, rewards=rewards, pledge=pledge)
+    if request.method == "POST" and form.is_valid():
+        try:
+            pledge = pledge_change_reward(pledge=pledge, actor=request.user, reward=form.cleaned_data["reward"])
+        except ApplicationError as error:
+            form.add_error("reward" if error.field == "reward" else None, error.message)
+        else:
+            chosen = f"“{pledge.reward.title}”" if pledge.reward else "no reward"
+            messages.success(request, f"Your pledge now comes with {chosen}. Your card was not charged again.")
+            return redirect("pledges:detail", pk=pledge.pk)
+    context = {"pledge": pledge, "campaign": pledge.campaign, "form": form}
+    return render(request, "pledges/pledge_change_reward.html", context)

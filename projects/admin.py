@@ -5,7 +5,8 @@ Nothing here writes a model directly: decisions and moderation call the services
 """
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Count, JSONField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -18,6 +19,8 @@ from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline, run
 from crowdfund_site.exceptions import ApplicationError
 from crowdfund_site.money import format_amount
 from escrow.settlement import campaign_cancel
+from risk.models import RiskAssessment
+from risk.selectors import risk_latest_assessment_for
 
 from . import services
 from .models import Campaign, CampaignReviewQueue, CampaignStatus, CampaignStatusChange, Category, RewardTier
@@ -191,6 +194,8 @@ class CampaignReviewQueueAdmin(CampaignAdminBase):
         "duration_days",
         "submitted_at",
         "waiting",
+        "risk",
+        "risk_reasons_display",
     )
     list_filter = ("funding_model", "category")
     ordering = ("submitted_at", "id")
@@ -198,7 +203,19 @@ class CampaignReviewQueueAdmin(CampaignAdminBase):
     actions = ("approve",)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(status=CampaignStatus.IN_REVIEW)
+        # The latest risk assessment as two subqueries of the list query: no query per row.
+        latest = RiskAssessment.objects.filter(campaign=OuterRef("pk")).order_by("-created_at", "-id")
+        return (
+            super()
+            .get_queryset(request)
+            .filter(status=CampaignStatus.IN_REVIEW)
+            .annotate(
+                risk_probability=Subquery(latest.values("probability")[:1]),
+                risk_reasons=Subquery(latest.values("reasons")[:1], output_field=JSONField()),
+            )
+            # Sorting by risk puts campaigns not scored yet below the lowest risk on every database.
+            .annotate(risk_order=Coalesce("risk_probability", Value(-1.0)))
+        )
 
     def has_view_permission(self, request, obj=None):
         return self.has_review_permission(request)
@@ -209,6 +226,16 @@ class CampaignReviewQueueAdmin(CampaignAdminBase):
     @admin.display(description="Waiting", ordering="submitted_at")
     def waiting(self, obj):
         return timesince(obj.submitted_at) if obj.submitted_at else "—"
+
+    @admin.display(description="Risk of failure", ordering="risk_order")
+    def risk(self, obj):
+        probability = getattr(obj, "risk_probability", None)
+        return "not scored yet" if probability is None else f"{probability:.0%}"
+
+    @admin.display(description="Top risk factors")
+    def risk_reasons_display(self, obj):
+        reasons = getattr(obj, "risk_reasons", None) or []
+        return format_html_join("", "<div>{}</div>", ((reason,) for reason in reasons[:3])) or "—"
 
     @admin.action(description="Approve selected campaigns", permissions=["review"])
     def approve(self, request, queryset):
@@ -279,5 +306,6 @@ class CampaignReviewQueueAdmin(CampaignAdminBase):
                 ((t, s, format_amount(p, c), format_amount(g, c)) for t, s, p, g, c in history),
             ),
             "initiator_joined": timesince(campaign.initiator.date_joined, timezone.now()),
+            "risk_assessment": risk_latest_assessment_for([campaign.pk]).get(campaign.pk),
         }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -25,6 +25,7 @@ from crowdfund_site.api.fields import (
 from crowdfund_site.api.schema import errors
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
+from risk.tasks import enqueue_campaign_assessment
 
 from .models import Campaign, CampaignStatus, Category, FundingModel, RewardTier
 from .selectors import campaigns_visible_to
@@ -255,6 +256,7 @@ class CampaignSubmitApi(APIView):
         except InvalidInput as error:
             # The request has no body to be wrong: what is missing is in the campaign's state.
             raise Conflict(error.message, code=error.code) from error
+        enqueue_campaign_assessment(campaign.pk)
         return Response(campaign_detail_data(campaign))
 
 

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import CURRENCY_CHOICES, parse_amount
@@ -122,3 +123,19 @@ class RewardForm(PlainLabelsForm):
 
     def clean_minimum_amount(self) -> int:
         return _parse_money(self.cleaned_data["minimum_amount"], self.currency)
+
+
+class CampaignUpdateForm(PlainLabelsForm):
+    """News for backers: a title, the text, and who may read it."""
+
+    title = forms.CharField(max_length=140)
+    body = forms.CharField(
+        label="Update", widget=forms.Textarea(attrs={"rows": 10}), help_text="Blank lines start paragraphs."
+    )
+    backers_only = forms.BooleanField(
+        required=False, label="Backers only", help_text="Others see the title, and that it is for backers."
+    )
+
+
+class CommentForm(PlainLabelsForm):
+    body = forms.CharField(label=_("Your comment"), max_length=2_000, widget=forms.Textarea(attrs={"rows": 3}))

@@ -125,7 +125,11 @@ class Campaign(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "deadline"])]
+        indexes = [
+            models.Index(fields=["status", "deadline"]),
+            # The discover page's "new" section: live campaigns, most recently launched first.
+            models.Index(fields=["status", "launched_at"], name="campaign_status_launched"),
+        ]
         permissions = [
             ("review_campaign", "Can approve, reject or request changes to campaigns"),
             ("suspend_campaign", "Can suspend and reinstate campaigns"),
@@ -215,3 +219,37 @@ class CampaignReviewQueue(Campaign):
         proxy = True
         verbose_name = "campaign in review"
         verbose_name_plural = "review queue"
+
+
+class CampaignUpdate(models.Model):
+    """News the initiator posts on their campaign, for everyone or only for its backers."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="updates")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    title = models.CharField(max_length=140)
+    body = models.TextField()
+    backers_only = models.BooleanField(default=False, help_text="Only backers (and you) can read it.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["campaign", "-created_at"], name="update_campaign_created")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Comment(models.Model):
+    """A backer's or the initiator's comment on a campaign."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["campaign", "created_at"], name="comment_campaign_created")]
+
+    def __str__(self) -> str:
+        return f"{self.author_id} on {self.campaign_id}"

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from .models import Campaign, CampaignStatus, Category
+from .models import Campaign, CampaignStatus, CampaignUpdate, Category, Comment
 
 # A live campaign whose deadline is this close is "ending soon".
 ENDING_SOON_WITHIN = timedelta(days=3)
@@ -156,3 +156,27 @@ def campaigns_of_initiator(*, user) -> QuerySet[Campaign]:
 def campaign_of_initiator_get(*, slug: str, initiator) -> Campaign | None:
     """Return ``initiator``'s campaign ``slug`` with its rewards, or None (also if it is someone else's)."""
     return campaigns_of_initiator(user=initiator).prefetch_related("rewards").filter(slug=slug).first()
+
+
+# Pledge statuses (see pledges.models.PledgeStatus) that make someone a backer, who may comment
+# and read backers-only updates; spelled out here because projects does not import pledges.
+BACKER_PLEDGE_STATUSES = ("held", "released")
+COMMENTS_ON_PAGE = 100
+
+
+def user_is_backer(*, campaign: Campaign, user) -> bool:
+    """Return True if ``user`` has a held or released pledge on ``campaign`` (one query)."""
+    if user is None or not user.is_authenticated:
+        return False
+    return campaign.pledges.filter(backer_id=user.pk, status__in=BACKER_PLEDGE_STATUSES).exists()
+
+
+def campaign_updates(*, campaign: Campaign) -> list[CampaignUpdate]:
+    """Return the campaign's updates, newest first (one query); callers hide backers-only bodies."""
+    return list(CampaignUpdate.objects.filter(campaign=campaign).order_by("-created_at", "-id"))
+
+
+def campaign_comments(*, campaign: Campaign, limit: int = COMMENTS_ON_PAGE) -> list[Comment]:
+    """Return the latest ``limit`` comments, oldest first, with their authors (one query)."""
+    latest = Comment.objects.filter(campaign=campaign).select_related("author").order_by("-created_at", "-id")[:limit]
+    return list(reversed(latest))

@@ -23,10 +23,13 @@ from .models import (
     Campaign,
     CampaignStatus,
     CampaignStatusChange,
+    CampaignUpdate,
     Category,
+    Comment,
     FundingModel,
     RewardTier,
 )
+from .selectors import user_is_backer
 
 MIN_DURATION_DAYS = 1
 MAX_DURATION_DAYS = 60
@@ -316,7 +319,15 @@ def _review(*, campaign: Campaign, reviewer, to_status: str, reason: str) -> Cam
     campaign.reviewed_at = timezone.now()
     campaign.review_feedback = reason
     campaign.save(update_fields=["reviewed_by", "reviewed_at", "review_feedback", "updated_at"])
+    campaign_id = campaign.pk
+    transaction.on_commit(lambda: _enqueue_review_email(campaign_id, to_status))
     return campaign
+
+
+def _enqueue_review_email(campaign_id: int, decision: str) -> None:
+    from .tasks import send_campaign_review_email
+
+    send_campaign_review_email.delay(campaign_id, decision)
 
 
 def _require_reason(reason: str) -> str:
@@ -419,3 +430,71 @@ def campaign_reinstate(*, campaign: Campaign, actor, reason: str = "") -> Campai
     )
     previous = suspension.from_status if suspension else CampaignStatus.LIVE
     return campaign_set_status(campaign=campaign, to_status=previous, actor=actor, reason=reason)
+
+
+# --- Updates and comments ----------------------------------------------------------------------
+
+UPDATE_TITLE_MAX = 140
+TEXT_MAX = 10_000
+COMMENT_MAX = 2_000
+
+
+def _clean_text(value: str, *, field: str, limit: int, what: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise InvalidInput(f"Write the {what}.", code="required", field=field)
+    if len(value) > limit:
+        raise InvalidInput(
+            f"The {what} is too long ({len(value):,} of {limit:,} characters).", code="too_long", field=field
+        )
+    return value
+
+
+def _ensure_public(campaign: Campaign) -> None:
+    if campaign.launched_at is None:
+        raise Conflict("This campaign has not been launched yet.", code="not_launched")
+
+
+@transaction.atomic
+def campaign_update_create(
+    *, campaign: Campaign, actor, title: str, body: str, backers_only: bool = False
+) -> CampaignUpdate:
+    """Post news on a launched campaign; only its initiator may. Backers are e-mailed after commit.
+
+    ``backers_only`` updates are readable by backers and the initiator; everyone else sees the
+    title only. Raises NotAllowed, Conflict (not launched yet) or InvalidInput (empty, too long).
+    """
+    _ensure_initiator(campaign, actor)
+    _ensure_public(campaign)
+    update = CampaignUpdate.objects.create(
+        campaign=campaign,
+        author=actor,
+        title=_clean_text(title, field="title", limit=UPDATE_TITLE_MAX, what="title"),
+        body=_clean_text(body, field="body", limit=TEXT_MAX, what="update"),
+        backers_only=bool(backers_only),
+    )
+    update_id = update.pk
+    transaction.on_commit(lambda: _enqueue_update_email(update_id))
+    return update
+
+
+def _enqueue_update_email(update_id: int) -> None:
+    from .tasks import send_campaign_update_email
+
+    send_campaign_update_email.delay(update_id)
+
+
+@transaction.atomic
+def comment_create(*, campaign: Campaign, actor, body: str) -> Comment:
+    """Comment on a launched campaign as one of its backers or its initiator.
+
+    Raises NotAllowed (anyone else), Conflict (not launched) or InvalidInput (empty, too long).
+    """
+    if actor is None or not actor.is_authenticated:
+        raise NotAllowed("Log in to comment.", code="login_required")
+    _ensure_public(campaign)
+    if actor.pk != campaign.initiator_id and not user_is_backer(campaign=campaign, user=actor):
+        raise NotAllowed("Only backers and the initiator can comment on this campaign.", code="not_backer")
+    return Comment.objects.create(
+        campaign=campaign, author=actor, body=_clean_text(body, field="body", limit=COMMENT_MAX, what="comment")
+    )

@@ -18,4 +18,6 @@ urlpatterns = [
     ),
     path("campaigns/<slug:slug>/submit/", views.campaign_review, name="campaign_review"),
     path("campaigns/<slug:slug>/launch/", views.campaign_launch_view, name="campaign_launch"),
+    path("campaigns/<slug:slug>/updates/new/", views.campaign_update_new, name="campaign_update_new"),
+    path("campaigns/<slug:slug>/comments/", views.comment_create_view, name="comment_create"),
 ]

@@ -10,24 +10,39 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from crowdfund_site.exceptions import ApplicationError
 from crowdfund_site.money import currency_exponent
+from risk.selectors import live_campaign_pool_cached, recommendations_for
+from risk.tasks import enqueue_campaign_assessment
 
-from .forms import CampaignBasicsForm, CampaignFundingForm, CampaignStoryForm, DiscoverForm, RewardForm
+from .forms import (
+    CampaignBasicsForm,
+    CampaignFundingForm,
+    CampaignStoryForm,
+    CampaignUpdateForm,
+    CommentForm,
+    DiscoverForm,
+    RewardForm,
+)
 from .models import EDITABLE_STATUSES
 from .selectors import (
     DiscoverSort,
+    campaign_comments,
     campaign_of_initiator_get,
     campaign_page_get,
+    campaign_updates,
     campaigns_discover,
     campaigns_ending_soon,
     campaigns_new,
     campaigns_of_initiator,
     categories_all,
+    user_is_backer,
 )
 from .services import (
     campaign_create,
     campaign_launch,
     campaign_submit_for_review,
     campaign_update,
+    campaign_update_create,
+    comment_create,
     reward_tier_create,
     reward_tier_delete,
 )
@@ -65,20 +80,87 @@ def home(request):
         "show_sections": show_sections,
         "ending_soon": list(campaigns_ending_soon()[:SECTION_SIZE]) if show_sections else [],
         "new_campaigns": list(campaigns_new()[:SECTION_SIZE]) if show_sections else [],
+        "recommended": _recommended(request.user) if show_sections else [],
     }
     return render(request, "projects/home.html", context)
+
+
+def _recommended(user) -> list:
+    """Return "Recommended for you" for a signed-in user, each campaign with its reason attached.
+
+    The live campaigns come from the risk app's cached pool, so ranking costs two queries (the
+    user's pledges and the chosen campaigns) however many campaigns are live.
+    """
+    if not user.is_authenticated:
+        return []
+    ranked = recommendations_for(user, SECTION_SIZE, pool=live_campaign_pool_cached())
+    campaigns = []
+    for item in ranked:
+        if item.campaign is not None:
+            item.campaign.recommendation_reason = item.reason
+            campaigns.append(item.campaign)
+    return campaigns
 
 
 def campaign_detail(request, slug: str):
     campaign = campaign_page_get(slug=slug, viewer=request.user)
     if campaign is None:
         raise Http404("No such campaign")
-    context = {
+    return render(request, "projects/campaign_detail.html", _campaign_page_context(request, campaign))
+
+
+def _campaign_page_context(request, campaign, *, comment_form=None) -> dict:
+    is_initiator = request.user.is_authenticated and request.user.pk == campaign.initiator_id
+    launched = campaign.launched_at is not None
+    is_backer = launched and not is_initiator and user_is_backer(campaign=campaign, user=request.user)
+    return {
         "campaign": campaign,
         "rewards": list(campaign.rewards.all()),
-        "is_initiator": request.user.is_authenticated and request.user.pk == campaign.initiator_id,
+        "is_initiator": is_initiator,
+        "is_backer": is_backer,
+        "can_read_backer_updates": is_initiator or is_backer,
+        "updates": campaign_updates(campaign=campaign) if launched else [],
+        "comments": campaign_comments(campaign=campaign) if launched else [],
+        "can_comment": launched and (is_initiator or is_backer),
+        "comment_form": comment_form or CommentForm(),
     }
-    return render(request, "projects/campaign_detail.html", context)
+
+
+@login_required
+@require_POST
+def comment_create_view(request, slug: str):
+    """Post a comment as a backer or the initiator; the page shows why anyone else cannot."""
+    campaign = campaign_page_get(slug=slug, viewer=request.user)
+    if campaign is None:
+        raise Http404("No such campaign")
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        try:
+            comment_create(campaign=campaign, actor=request.user, body=form.cleaned_data["body"])
+        except ApplicationError as error:
+            _apply_error(form, error)
+        else:
+            messages.success(request, "Comment posted.")
+            return redirect(campaign.get_absolute_url() + "#comments")
+    context = _campaign_page_context(request, campaign, comment_form=form)
+    return render(request, "projects/campaign_detail.html", context, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_update_new(request, slug: str):
+    """The initiator writes an update (GET shows the form); backers are e-mailed once it is posted."""
+    campaign = _initiator_campaign_or_404(request, slug)
+    form = CampaignUpdateForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign_update_create(campaign=campaign, actor=request.user, **form.cleaned_data)
+        except ApplicationError as error:
+            _apply_error(form, error)
+        else:
+            messages.success(request, "Update posted. Your backers are getting it by e-mail.")
+            return redirect(campaign.get_absolute_url() + "#updates")
+    return render(request, "projects/campaign_update_form.html", {"campaign": campaign, "form": form})
 
 
 # --- Initiator: create a campaign in steps, add rewards, submit for review --------------------
@@ -210,6 +292,7 @@ def campaign_review(request, slug: str):
         except ApplicationError as error:
             messages.error(request, error.message)
             return redirect("projects:campaign_review", slug=campaign.slug)
+        enqueue_campaign_assessment(campaign.pk)
         messages.success(request, f"“{campaign.title}” is submitted. A reviewer will look at it soon.")
         return redirect("projects:my_campaigns")
     return render(

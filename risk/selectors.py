@@ -836,7 +836,12 @@ def recommendations_for(
     """
     profile = backer_profile_for(user, interests=interests, risk_tolerance=risk_tolerance)
     ranked = recommendations_rank(profile, pool if pool is not None else live_campaign_pool(), limit=limit)
-    campaigns = Campaign.objects.select_related("category").in_bulk([r.campaign_id for r in ranked])
+    # The pool may be a minute old: a campaign that stopped taking pledges since is left out.
+    campaigns = (
+        Campaign.objects.filter(status=CampaignStatus.LIVE)
+        .select_related("category", "initiator")
+        .in_bulk([r.campaign_id for r in ranked])
+    )
     return [
         Recommendation(campaign_id=r.campaign_id, score=r.score, reason=r.reason, campaign=campaigns.get(r.campaign_id))
         for r in ranked

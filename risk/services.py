@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
-from crowdfund_site.exceptions import InvalidInput
+from crowdfund_site.exceptions import Conflict, InvalidInput
 from crowdfund_site.money import allocate, check_amount
 from pledges.models import Pledge
 from projects.models import CAMPAIGN_TRANSITIONS, Campaign, CampaignStatus
@@ -26,7 +26,7 @@ from projects.services import campaign_lock, campaign_set_status
 
 from . import fraud, review
 from .algorithms import LogisticModel, fit_logistic
-from .models import FraudAlert, PledgeRiskCheck, RiskAssessment, RiskModelVersion
+from .models import FraudAlert, FraudAlertStatus, PledgeRiskCheck, RiskAssessment, RiskModelVersion
 from .selectors import (
     CLOSED_STATUSES,
     campaign_review_features,
@@ -104,11 +104,14 @@ def risk_model_refit(*, now: datetime | None = None) -> RiskModelVersion:
     return version
 
 
-def risk_assess_campaigns(*, campaign_ids: Iterable[int], now: datetime | None = None) -> list[RiskAssessment]:
+def risk_assess_campaigns(
+    *, campaign_ids: Iterable[int], now: datetime | None = None, force: bool = False
+) -> list[RiskAssessment]:
     """Score campaigns with the current model and store an assessment for each; return them.
 
     Vectorised: a few queries and one matrix product for any number of campaigns. Idempotent:
-    a campaign whose latest assessment has the same model version and features keeps it.
+    a campaign whose latest assessment has the same model version and features keeps it,
+    unless ``force`` (a new row records that it was scored again, e.g. for a new submission).
     """
     version = risk_model_ensure()
     scores = campaign_risk_scores(campaign_ids, model=version.as_model(), now=now)
@@ -119,7 +122,8 @@ def risk_assess_campaigns(*, campaign_ids: Iterable[int], now: datetime | None =
     for i, campaign_id in enumerate(ids):
         features = scores.features.as_json(i)
         previous = latest.get(campaign_id)
-        if previous is not None and previous.model_version_id == version.pk and previous.features == features:
+        unchanged = previous is not None and previous.model_version_id == version.pk and previous.features == features
+        if unchanged and not force:
             results.append(previous)
             continue
         assessment = RiskAssessment(
@@ -140,6 +144,25 @@ def risk_assess_campaigns(*, campaign_ids: Iterable[int], now: datetime | None =
 def risk_assess_campaign(*, campaign: Campaign) -> RiskAssessment:
     """Score one campaign for review and store the assessment (see ``risk_assess_campaigns``)."""
     return risk_assess_campaigns(campaign_ids=[campaign.pk])[0]
+
+
+def risk_assess_unscored_in_review() -> int:
+    """Score the campaigns in review that have no assessment since their latest submission.
+
+    The safety net behind the prompt scoring the submit page and API ask for: a lost message,
+    or a campaign submitted by some other path, is scored within one beat period. Return how many.
+    """
+    scored_since_submission = RiskAssessment.objects.filter(
+        campaign=OuterRef("pk"), created_at__gte=OuterRef("submitted_at")
+    )
+    ids = list(
+        Campaign.objects.filter(status=CampaignStatus.IN_REVIEW)
+        .exclude(Exists(scored_since_submission))
+        .order_by("submitted_at", "id")
+        .values_list("id", flat=True)[:RECENT_PLEDGES_LIMIT]
+    )
+    # Forced: a campaign resubmitted unchanged still gets an assessment dated after its submission.
+    return len(risk_assess_campaigns(campaign_ids=ids, force=True)) if ids else 0
 
 
 def risk_assess_campaigns_in_review() -> int:
@@ -221,6 +244,34 @@ def risk_check_recent_pledges(*, now: datetime | None = None, limit: int = RECEN
         risk_check_pledge(pledge=pledge)
         count += 1
     return count
+
+
+def _fraud_alert_decide(*, alert: FraudAlert, to_status: str) -> FraudAlert:
+    with transaction.atomic():
+        alert = FraudAlert.objects.select_for_update().get(pk=alert.pk)
+        if alert.status != FraudAlertStatus.OPEN:
+            raise Conflict(
+                f"This alert was already decided ({alert.get_status_display().lower()}).", code="alert_decided"
+            )
+        alert.status = to_status
+        alert.save(update_fields=["status"])
+    return alert
+
+
+def risk_fraud_alert_dismiss(*, alert: FraudAlert) -> FraudAlert:
+    """Mark an open fraud alert as a false alarm; return it.
+
+    Locks the alert row; raises Conflict (``alert_decided``) if it is no longer open. The
+    campaign is left as it is: a campaign suspended automatically is reinstated by a reviewer
+    through the campaign admin, so that decision is recorded on the campaign. The caller records
+    who decided and why (``accounts.services.audit_record``).
+    """
+    return _fraud_alert_decide(alert=alert, to_status=FraudAlertStatus.DISMISSED)
+
+
+def risk_fraud_alert_confirm(*, alert: FraudAlert) -> FraudAlert:
+    """Mark an open fraud alert as confirmed fraud; return it (see ``risk_fraud_alert_dismiss``)."""
+    return _fraud_alert_decide(alert=alert, to_status=FraudAlertStatus.CONFIRMED)
 
 
 # --- Allocation ----------------------------------------------------------------------------------

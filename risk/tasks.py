@@ -3,12 +3,18 @@
 All are safe to run twice or at the same time: the services are idempotent.
 """
 
+import ipaddress
+import logging
+
 from celery import shared_task
+from django.db import transaction
 
 from pledges.models import Pledge
 from projects.models import Campaign
 
 from . import services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -27,6 +33,12 @@ def assess_campaign(campaign_id: int) -> float:
 
 
 @shared_task(acks_late=True)
+def assess_review_queue() -> int:
+    """Score campaigns in review not scored since their submission (every few minutes, from beat)."""
+    return services.risk_assess_unscored_in_review()
+
+
+@shared_task(acks_late=True)
 def check_pledge(pledge_id: int, ip: str | None = None) -> float:
     """Run the fraud checks on one pledge; return its probability of fraud."""
     pledge = Pledge.objects.get(pk=pledge_id)
@@ -37,3 +49,40 @@ def check_pledge(pledge_id: int, ip: str | None = None) -> float:
 def check_recent_pledges() -> int:
     """Check the charged pledges of the last day that nobody checked yet (every few minutes, from beat)."""
     return services.risk_check_recent_pledges()
+
+
+def enqueue_campaign_assessment(campaign_id: int) -> None:
+    """Score ``campaign_id`` for review once the current transaction commits (at once outside one).
+
+    For the interfaces that submit campaigns (pages, API): the risk app reads the others, so
+    they ask it to look rather than the projects services calling into risk.
+    """
+    transaction.on_commit(lambda: _send(assess_campaign, campaign_id))
+
+
+def enqueue_pledge_check(pledge_id: int, ip: str | None = None) -> None:
+    """Run the fraud checks on ``pledge_id`` once the current transaction commits.
+
+    ``ip`` is the client address the pledge came from; anything that is not an IP address is
+    dropped (the IP signals are then skipped). The periodic ``check_recent_pledges`` still
+    catches a pledge whose message was lost.
+    """
+    ip = client_ip_valid(ip)
+    transaction.on_commit(lambda: _send(check_pledge, pledge_id, ip))
+
+
+def _send(task, *args) -> None:
+    # The user's action has succeeded by now; a broker outage must not turn it into an error
+    # page. The periodic sweeps (assess_review_queue, check_recent_pledges) catch up.
+    try:
+        task.delay(*args)
+    except Exception:
+        logger.exception("Could not enqueue %s%r; the periodic sweep will pick it up", task.name, args)
+
+
+def client_ip_valid(ip: str | None) -> str | None:
+    """Return ``ip`` if it is an IPv4 or IPv6 address, else None."""
+    try:
+        return str(ipaddress.ip_address((ip or "").strip()))
+    except ValueError:
+        return None

@@ -7,13 +7,14 @@ from accounts.api import urlpatterns as accounts_api
 from escrow.api import urlpatterns as escrow_api
 from pledges.api import urlpatterns as pledges_api
 from projects.api import urlpatterns as projects_api
+from risk.api import urlpatterns as risk_api
 
 from .errors import api_not_found
 
 app_name = "api"
 
 urlpatterns = [
-    path("v1/", include((accounts_api + projects_api + pledges_api + escrow_api, "v1"))),
+    path("v1/", include((accounts_api + projects_api + pledges_api + escrow_api + risk_api, "v1"))),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     # Anything else under /api/ is a JSON 404 in the API's error format, not the HTML page.

@@ -1,9 +1,16 @@
 from django import template
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from projects.selectors import ENDING_SOON_WITHIN
 
 register = template.Library()
+
+TIME_LEFT = {
+    "day": lambda n: ngettext("%(count)d day left", "%(count)d days left", n),
+    "hour": lambda n: ngettext("%(count)d hour left", "%(count)d hours left", n),
+    "minute": lambda n: ngettext("%(count)d minute left", "%(count)d minutes left", n),
+}
 
 
 @register.filter
@@ -13,12 +20,12 @@ def time_left(deadline) -> str:
         return ""
     seconds = int((deadline - timezone.now()).total_seconds())
     if seconds <= 0:
-        return "Ended"
+        return gettext("Ended")
     for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
         count = seconds // size
         if count >= 2 or (unit == "minute" and count >= 1):
-            return f"{count} {unit}{'s' if count != 1 else ''} left"
-    return "Less than a minute left"
+            return TIME_LEFT[unit](count) % {"count": count}
+    return gettext("Less than a minute left")
 
 
 @register.filter

@@ -1,12 +1,15 @@
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from pledges.tests.factories import pledge_held
 from projects.tests.factories import CampaignFactory, CategoryFactory, LiveCampaignFactory
+from risk.selectors import live_campaign_pool_cached
 
 HOME = reverse("projects:home")
 
@@ -137,12 +140,75 @@ def test_discover_page_runs_a_constant_number_of_queries(client, django_assert_m
             )
 
     grow(2)
-    # categories, count, page, ending soon, new (+ session and user when logged in)
-    budget = 5 + (2 if logged_in else 0)
+    # The live campaigns recommendations rank come from the cache, loaded at most once a minute.
+    live_campaign_pool_cached()
+    # categories, count, page, ending soon, new (+ session, user, their pledges and the
+    # recommended campaigns when logged in)
+    budget = 5 + (4 if logged_in else 0)
     with django_assert_max_num_queries(budget):
         client.get(HOME)
     grow(30)
     with django_assert_max_num_queries(budget):
         client.get(HOME)
+    cache.clear()
+    # Reloading the pool costs three queries (campaigns, risk scores, category names) however many are live.
+    with django_assert_max_num_queries(budget + (3 if logged_in else 0)):
+        client.get(HOME)
     with django_assert_max_num_queries(budget - 2):  # no sections when searching
         client.get(HOME, {"q": "campaign", "sort": "most_backed"})
+
+
+@pytest.mark.django_db
+def test_recommended_for_you_puts_the_backed_category_first_with_the_reason(client):
+    games, art = CategoryFactory(name="Games", slug="games"), CategoryFactory(name="Art", slug="art")
+    backer = UserFactory()
+    for _ in range(3):
+        pledge_held(campaign=LiveCampaignFactory(category=games), backer=backer)
+    LiveCampaignFactory(category=art, title="Popular art", backer_count=500, pledged_amount=90_000)
+    LiveCampaignFactory(category=games, title="Dice tower")
+    client.force_login(backer)
+
+    response = client.get(HOME)
+
+    recommended = response.context["recommended"]
+    assert recommended[0].title == "Dice tower"
+    assert recommended[0].recommendation_reason == "because you backed 3 Games campaigns"
+    page = response.content.decode()
+    assert "Recommended for you" in page
+    assert "Because you backed 3 Games campaigns" in page
+
+
+@pytest.mark.django_db
+def test_a_new_user_gets_popular_recommendations_and_visitors_none(client):
+    LiveCampaignFactory(title="Popular", backer_count=500, pledged_amount=90_000)
+    LiveCampaignFactory(title="Quiet")
+
+    assert client.get(HOME).context["recommended"] == []
+    assert "Recommended for you" not in client.get(HOME).content.decode()
+
+    client.force_login(UserFactory())
+    response = client.get(HOME)
+
+    assert [c.title for c in response.context["recommended"]] == ["Popular", "Quiet"]
+    assert all(c.recommendation_reason for c in response.context["recommended"])
+    assert client.get(HOME, {"q": "popular"}).context["recommended"] == []
+
+
+@pytest.mark.django_db
+def test_search_uses_the_gin_index_on_postgresql():
+    from django.db import connection
+
+    from projects.models import Campaign
+    from projects.selectors import _search
+
+    if connection.vendor != "postgresql":
+        pytest.skip("full-text search is PostgreSQL's")
+    # The very expression the discover page searches; with sequential scans off, only an index
+    # built on the same expression can answer it.
+    query = _search(Campaign.objects.order_by(), "tea kettle").values("id")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = query.query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "projects_campaign_search_gin" in plan

@@ -1,0 +1,359 @@
+"""Page benchmark: the campaign page and the discover page under 16 concurrent clients.
+
+Budget, for each page: >= 500 requests/s, p95 <= 30 ms, 0 errors, with 10,000 campaigns and
+1,000,000 pledges on PostgreSQL, served by gunicorn on 2 cores.
+
+Each run uses its own PostgreSQL database (``crowdfund_bench_pages`` by default, created and
+migrated here). Seeding (not timed, skipped when the database already holds enough) writes
+users, live campaigns with three reward tiers each, and held pledges with PostgreSQL ``COPY``,
+then sets each campaign's running totals from its pledges, as the pledge service keeps them.
+It then starts gunicorn (gthread, persistent database connections) and, per page, runs
+``--clients`` threads, each on one keep-alive ``http.client`` connection, for ``--seconds``
+after a short warm-up: the campaign page of a random campaign, or the discover page (first
+page with its sections, a later page, a category, a sort). Exit status 0 only within budget.
+
+    .venv/bin/python benchmarks/pages.py [--campaigns 10000] [--pledges 1000000] [--clients 16]
+                                         [--seconds 20] [--workers 2] [--threads 4]
+                                         [--database-url URL]
+"""
+
+import argparse
+import http.client
+import io
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crowdfund_bench_pages"
+BUDGET_REQUESTS_PER_SECOND = 500
+BUDGET_P95_MS = 30
+WARM_UP_SECONDS = 3
+BACKERS = 50_000
+INITIATORS = 2_000
+REWARD_TIERS = (("Thanks", 1_000, None), ("Early bird", 2_500, 100), ("Deluxe", 10_000, 20))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--campaigns", type=int, default=10_000)
+    parser.add_argument("--pledges", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per page")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL), help="PostgreSQL only"
+    )
+    return parser.parse_args()
+
+
+def configure_django(args: argparse.Namespace) -> None:
+    if not args.database_url.startswith(("postgres://", "postgresql://")):
+        sys.exit("The page benchmark runs on PostgreSQL only (--database-url postgres://...).")
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-insecure-key")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "crowdfund_site.settings"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    sys.path.insert(0, str(BASE_DIR))
+    create_database(args.database_url)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def create_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    server = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(server, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _copy(cursor, table: str, columns: list[str], rows) -> None:
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def seed(args: argparse.Namespace) -> None:
+    """Bulk-write users, live campaigns with rewards, and held pledges, unless already there."""
+    from datetime import timedelta
+
+    from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from pledges.models import Pledge
+    from projects.models import Campaign, Category
+
+    live = Campaign.objects.filter(status="live", deadline__gt=timezone.now()).count()
+    if live >= args.campaigns and Pledge.objects.count() >= args.pledges:
+        print(f"seed: reusing {live} live campaigns and {Pledge.objects.count()} pledges")
+        return
+    started = time.monotonic()
+    rng = random.Random(7)
+    now = timezone.now()
+    run = int(time.time())
+    password = UNUSABLE_PASSWORD_PREFIX + "bench"
+    categories = list(Category.objects.values_list("pk", flat=True))
+    words = ["solar", "garden", "robot", "tea", "kettle", "board", "game", "comic", "album", "film", "bike", "lamp"]
+    with transaction.atomic(), connection.cursor() as django_cursor:
+        cursor = django_cursor.cursor
+        user_columns = ["password", "is_superuser", "username", "first_name", "last_name", "email", "is_staff"]
+        user_columns += ["is_active", "date_joined", "display_name", "bio", "preferred_language", "email_verified"]
+        total_users = INITIATORS + BACKERS
+        _copy(
+            cursor,
+            "accounts_user",
+            user_columns,
+            (
+                (password, False, f"bench-{run}-{i}", "", "", f"u{i}@bench.local", False, True, now, "", "", "en", True)
+                for i in range(total_users)
+            ),
+        )
+        cursor.execute("SELECT id FROM accounts_user WHERE username LIKE %s ORDER BY id", [f"bench-{run}-%"])
+        user_ids = [row[0] for row in cursor.fetchall()]
+        initiators, backers = user_ids[:INITIATORS], user_ids[INITIATORS:]
+
+        campaign_columns = ["initiator_id", "title", "slug", "summary", "description", "category_id", "currency"]
+        campaign_columns += ["goal", "funding_model", "status", "duration_days", "launch_on_approval", "launched_at"]
+        campaign_columns += ["deadline", "review_feedback", "pledged_amount", "backer_count", "platform_fee_bps"]
+        campaign_columns += ["settlement_outcome", "created_at", "updated_at"]
+
+        def campaign_row(i: int):
+            launched = now - timedelta(days=rng.uniform(0, 29), minutes=i % 60)
+            title = f"{rng.choice(words).title()} {rng.choice(words)} {i}"
+            return (
+                initiators[i % INITIATORS],
+                title,
+                f"bench-{run}-{i}",
+                f"A {rng.choice(words)} for everyone who likes {rng.choice(words)}.",
+                f"The story of the {title}, told in a few sentences. " * 6,
+                categories[i % len(categories)],
+                "USD",
+                rng.choice([50_000, 100_000, 500_000, 2_000_000]),
+                "all_or_nothing" if i % 4 else "flexible",
+                "live",
+                30,
+                True,
+                launched,
+                launched + timedelta(days=30),
+                "",
+                0,
+                0,
+                500,
+                "",
+                launched,
+                now,
+            )
+
+        _copy(cursor, "projects_campaign", campaign_columns, (campaign_row(i) for i in range(args.campaigns)))
+        cursor.execute("SELECT id FROM projects_campaign WHERE slug LIKE %s ORDER BY id", [f"bench-{run}-%"])
+        campaign_ids = [row[0] for row in cursor.fetchall()]
+        reward_columns = ["campaign_id", "title", "description", "minimum_amount", "quantity_limit", "claimed_count"]
+        _copy(
+            cursor,
+            "projects_rewardtier",
+            reward_columns,
+            (
+                (cid, title, "Something nice.", minimum, limit, 0)
+                for cid in campaign_ids
+                for title, minimum, limit in (
+                    ("Thanks", 1_000, None),
+                    ("Early bird", 2_500, 100),
+                    ("Deluxe", 10_000, 20),
+                )
+            ),
+        )
+        pledge_columns = ["backer_id", "campaign_id", "amount", "currency", "status", "idempotency_key"]
+        pledge_columns += ["request_fingerprint", "payment_reference", "failure_code", "failure_message"]
+        pledge_columns += ["created_at", "held_at"]
+        # Popularity is skewed, as on a real platform: a few campaigns get most pledges.
+        weights = [1 / (rank + 10) for rank in range(len(campaign_ids))]
+        chosen = rng.choices(campaign_ids, weights=weights, k=args.pledges)
+        _copy(
+            cursor,
+            "pledges_pledge",
+            pledge_columns,
+            (
+                (
+                    backers[i % len(backers)],
+                    chosen[i],
+                    1_000 + (i % 50) * 100,
+                    "USD",
+                    "held",
+                    f"seed-{run}-{i}",
+                    "",
+                    f"seed_{i}",
+                    "",
+                    "",
+                    now - timedelta(seconds=i % 2_000_000),
+                    now - timedelta(seconds=i % 2_000_000),
+                )
+                for i in range(args.pledges)
+            ),
+        )
+        cursor.execute(
+            """
+            UPDATE projects_campaign c SET pledged_amount = t.amount, backer_count = t.backers
+            FROM (SELECT campaign_id, SUM(amount) AS amount, COUNT(DISTINCT backer_id) AS backers
+                  FROM pledges_pledge WHERE status = 'held' GROUP BY campaign_id) t
+            WHERE t.campaign_id = c.id
+            """
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    print(f"seed: {args.campaigns} campaigns, {args.pledges} pledges in {time.monotonic() - started:.0f} s")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(args: argparse.Namespace, port: int, log) -> subprocess.Popen:
+    env = {**os.environ, "CONN_MAX_AGE": "600", "LOG_LEVEL": "ERROR", "DEBUG": "false"}
+    command = [str(Path(sys.executable).with_name("gunicorn")), "crowdfund_site.wsgi", "-b", f"127.0.0.1:{port}"]
+    command += ["-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads), "--keep-alive", "30"]
+    command += ["--log-level", "error", "--backlog", "2048"]
+    server = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log, stderr=log)
+    give_up_at = time.monotonic() + 60
+    while time.monotonic() < give_up_at:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    sys.exit("gunicorn did not start")
+
+
+def run_clients(args, port: int, paths: list[str]) -> tuple[float, list[float], dict]:
+    """GET random ``paths`` from ``args.clients`` threads; return (seconds, latencies, errors by kind)."""
+    latencies: list[list[float]] = [[] for _ in range(args.clients)]
+    errors: list[dict] = [{} for _ in range(args.clients)]
+    stop = threading.Event()
+    measuring = threading.Event()
+
+    def client(n: int) -> None:
+        rng = random.Random(n)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while not stop.is_set():
+            path = rng.choice(paths)
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException) as error:
+                status = type(error).__name__
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            took = time.perf_counter() - started
+            if measuring.is_set():
+                if status == 200:
+                    latencies[n].append(took)
+                else:
+                    errors[n][status] = errors[n].get(status, 0) + 1
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
+    for thread in threads:
+        thread.start()
+    time.sleep(WARM_UP_SECONDS)
+    measuring.set()
+    started = time.monotonic()
+    time.sleep(args.seconds)
+    measuring.clear()
+    elapsed = time.monotonic() - started
+    stop.set()
+    for thread in threads:
+        thread.join()
+    merged: dict = {}
+    for found in errors:
+        for kind, count in found.items():
+            merged[kind] = merged.get(kind, 0) + count
+    return elapsed, [value for values in latencies for value in values], merged
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def page_paths(args: argparse.Namespace) -> dict[str, list[str]]:
+    from django.utils import timezone
+
+    from projects.models import Campaign, Category
+
+    slugs = list(
+        Campaign.objects.filter(status="live", deadline__gt=timezone.now()).values_list("slug", flat=True)[:50_000]
+    )
+    categories = list(Category.objects.values_list("slug", flat=True))
+    discover = ["/", "/?page=2", "/?page=20", "/?sort=newest", "/?sort=most_backed"]
+    discover += [f"/?category={slug}" for slug in categories]
+    return {"campaign page": [f"/campaigns/{slug}/" for slug in slugs], "discover page": discover}
+
+
+def main() -> None:
+    args = parse_args()
+    configure_django(args)
+    seed(args)
+    paths = page_paths(args)
+    port = free_port()
+    results = {}
+    with tempfile.TemporaryFile() as log:
+        server = start_gunicorn(args, port, log)
+        try:
+            for name, urls in paths.items():
+                results[name] = run_clients(args, port, urls)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+            log.seek(0)
+            tail = io.TextIOWrapper(log, errors="replace").read()[-2000:]
+    print(f"data:    {args.campaigns} live campaigns, {args.pledges} pledges (PostgreSQL)")
+    print(f"server:  gunicorn {args.workers} workers x {args.threads} threads (gthread), {args.clients} clients")
+    within = True
+    for name, (elapsed, latencies, errors) in results.items():
+        rate = len(latencies) / elapsed
+        p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
+        p95 = percentile(latencies, 0.95) * 1000
+        error_count = sum(errors.values())
+        ok = rate >= BUDGET_REQUESTS_PER_SECOND and p95 <= BUDGET_P95_MS and error_count == 0
+        within &= ok
+        print(
+            f"{name:14s} {rate:7.0f} req/s   p50 {p50:6.1f} ms   p95 {p95:6.1f} ms   errors {error_count} "
+            f"{errors or ''}  {'ok' if ok else 'OVER BUDGET'}"
+        )
+    if not within and tail.strip():
+        print("gunicorn log tail:\n" + tail)
+    print("within budget" if within else "OVER BUDGET")
+    sys.exit(0 if within else 1)
+
+
+if __name__ == "__main__":
+    main()

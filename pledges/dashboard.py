@@ -1,0 +1,148 @@
+"""The initiator's dashboard for one campaign: totals, chart, rewards, backers, CSV, cancel.
+
+Only the campaign's initiator gets these pages; anyone else gets a 404, as if the campaign's
+dashboard did not exist. Each page runs a fixed number of queries whatever the number of pledges.
+"""
+
+import csv
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from crowdfund_site.exceptions import ApplicationError
+from escrow.settlement import campaign_cancel
+from projects.models import FINAL_STATUSES, CampaignStatus
+from projects.selectors import campaign_of_initiator_get
+
+from .charts import funding_chart
+from .forms import PledgeCancelForm, amount_as_text
+from .selectors import (
+    pledges_of_campaign_export,
+    pledges_of_campaign_for_initiator,
+    pledges_per_day,
+    reward_breakdown,
+)
+
+BACKERS_PER_PAGE = 25
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+CANCELLABLE_STATUSES = {
+    CampaignStatus.DRAFT,
+    CampaignStatus.IN_REVIEW,
+    CampaignStatus.CHANGES_REQUESTED,
+    CampaignStatus.APPROVED,
+    CampaignStatus.LIVE,
+    CampaignStatus.SUSPENDED,
+}
+
+
+def _campaign_or_404(request, slug: str):
+    campaign = campaign_of_initiator_get(slug=slug, initiator=request.user)
+    if campaign is None:
+        raise Http404("No such campaign")
+    return campaign
+
+
+@login_required
+def campaign_dashboard(request, slug: str):
+    """Totals, pledges over time with the forecast cone, reward breakdown and the backer list."""
+    from risk.selectors import forecast_for_campaign  # risk reads pledges; keep the import local
+
+    campaign = _campaign_or_404(request, slug)
+    forecast = chart = None
+    if campaign.launched_at is not None:
+        forecast = forecast_for_campaign(campaign)
+        chart = funding_chart(
+            start=campaign.launched_at,
+            end=campaign.deadline or timezone.now(),
+            goal=campaign.goal,
+            currency=campaign.currency,
+            per_day=pledges_per_day(campaign=campaign),
+            forecast=forecast,
+        )
+    page_obj = Paginator(pledges_of_campaign_for_initiator(campaign=campaign), BACKERS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "campaign": campaign,
+        "forecast": forecast,
+        "forecast_percent": round(forecast.probability_of_goal * 100) if forecast else None,
+        "chart": chart,
+        "band_low": round(forecast.band[0] * 100) if forecast else None,
+        "band_high": round(forecast.band[1] * 100) if forecast else None,
+        "breakdown": reward_breakdown(campaign=campaign),
+        "page_obj": page_obj,
+        "can_cancel": campaign.status in CANCELLABLE_STATUSES,
+    }
+    return render(request, "pledges/campaign_dashboard.html", context)
+
+
+def csv_safe(value) -> str:
+    """Return ``value`` as text a spreadsheet shows as text, never runs as a formula."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+def campaign_backers_csv(request, slug: str):
+    """Every backer of the campaign as CSV, streamed from one query."""
+    campaign = _campaign_or_404(request, slug)
+    writer = csv.writer(_Echo())
+    header = ["pledge", "backer", "email", "reward", "amount", "currency", "status", "pledged_at"]
+
+    def rows():
+        yield writer.writerow(header)
+        for pledge in pledges_of_campaign_export(campaign=campaign):
+            yield writer.writerow(
+                [
+                    csv_safe(value)
+                    for value in (
+                        pledge.pk,
+                        pledge.backer.public_name,
+                        pledge.backer.email,
+                        pledge.reward.title if pledge.reward else "",
+                        amount_as_text(pledge.amount, pledge.currency),
+                        pledge.currency,
+                        pledge.status,
+                        pledge.created_at.isoformat(),
+                    )
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="backers-{campaign.slug}.csv"'
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_cancel_view(request, slug: str):
+    """Ask for confirmation (GET), then cancel the campaign; every held pledge is refunded (POST)."""
+    campaign = _campaign_or_404(request, slug)
+    form = PledgeCancelForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign_cancel(campaign=campaign, actor=request.user, reason=request.POST.get("reason", "")[:500])
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"“{campaign.title}” is cancelled. Every backer is being refunded in full.")
+        return redirect("dashboard:campaign_dashboard", slug=campaign.slug)
+    context = {
+        "campaign": campaign,
+        "can_cancel": campaign.status in CANCELLABLE_STATUSES,
+        "is_final": campaign.status in FINAL_STATUSES,
+    }
+    return render(request, "pledges/campaign_cancel.html", context)

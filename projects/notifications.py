@@ -1,0 +1,49 @@
+"""E-mails about campaigns: review decisions to the initiator, updates to the backers.
+
+Called by the thin tasks in ``projects.tasks``; each loads what it needs by id, so a task that
+runs late sends what is true then.
+"""
+
+from django.contrib.auth import get_user_model
+
+from crowdfund_site.emails import email_to, emails_send
+
+from .models import Campaign, CampaignStatus, CampaignUpdate
+from .selectors import BACKER_PLEDGE_STATUSES
+
+REVIEW_TEMPLATES = {
+    CampaignStatus.APPROVED: "campaign_approved",
+    CampaignStatus.CHANGES_REQUESTED: "campaign_changes_requested",
+    CampaignStatus.REJECTED: "campaign_rejected",
+}
+
+
+def campaign_backers(*, campaign_id: int):
+    """Return each backer (held or released pledge) of the campaign once, for e-mailing (one query)."""
+    return (
+        get_user_model()
+        .objects.filter(pledges__campaign_id=campaign_id, pledges__status__in=BACKER_PLEDGE_STATUSES)
+        .exclude(email="")
+        .distinct()
+        .order_by("pk")
+        .only("pk", "email", "username", "display_name", "preferred_language")
+    )
+
+
+def campaign_review_email_send(*, campaign_id: int, decision: str) -> int:
+    """E-mail the initiator the reviewer's decision (approved, changes requested, rejected)."""
+    template = REVIEW_TEMPLATES.get(decision)
+    if template is None:
+        return 0
+    campaign = Campaign.objects.select_related("initiator").get(pk=campaign_id)
+    return emails_send([email_to(user=campaign.initiator, template=template, context={"campaign": campaign})])
+
+
+def campaign_update_email_send(*, update_id: int) -> int:
+    """E-mail a new update to every backer of its campaign."""
+    update = CampaignUpdate.objects.select_related("campaign").get(pk=update_id)
+    context = {"campaign": update.campaign, "update": update}
+    return emails_send(
+        email_to(user=backer, template="campaign_update", context=context)
+        for backer in campaign_backers(campaign_id=update.campaign_id).iterator(chunk_size=1_000)
+    )

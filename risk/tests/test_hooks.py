@@ -1,0 +1,142 @@
+"""Campaigns are scored when submitted and pledges checked when made, on commit, through risk tasks."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.tests.factories import UserFactory
+from crowdfund_site.api.testing import api_client
+from pledges.models import Pledge
+from projects.models import Campaign, CampaignStatus
+from projects.tests.factories import CampaignFactory
+from risk import tasks
+from risk.models import RiskAssessment
+from risk.services import risk_assess_unscored_in_review
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Record the risk tasks sent to the broker instead of sending them."""
+    calls = []
+    for task in (tasks.assess_campaign, tasks.check_pledge):
+        monkeypatch.setattr(task, "delay", lambda *args, _name=task.name: calls.append((_name, args)))
+    return calls
+
+
+def test_submitting_on_the_page_asks_for_a_risk_assessment(client, sent, django_capture_on_commit_callbacks):
+    campaign = CampaignFactory()
+    client.force_login(campaign.initiator)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("projects:campaign_review", kwargs={"slug": campaign.slug}))
+
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.IN_REVIEW
+    assert sent == [("risk.tasks.assess_campaign", (campaign.pk,))]
+
+
+def test_submitting_through_the_api_asks_for_a_risk_assessment(sent, django_capture_on_commit_callbacks):
+    campaign = CampaignFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client(campaign.initiator).post(f"/api/v1/campaigns/{campaign.pk}/submit/")
+
+    assert response.status_code == 200
+    assert sent == [("risk.tasks.assess_campaign", (campaign.pk,))]
+
+
+def test_a_refused_submission_asks_for_nothing(client, sent, django_capture_on_commit_callbacks):
+    campaign = CampaignFactory(description="")
+    client.force_login(campaign.initiator)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("projects:campaign_review", kwargs={"slug": campaign.slug}))
+
+    assert sent == []
+
+
+def test_a_pledge_made_on_the_page_is_checked_with_the_client_address(
+    client, sent, live_campaign, django_capture_on_commit_callbacks
+):
+    backer = UserFactory()
+    client.force_login(backer)
+    page = client.get(reverse("pledges:create", kwargs={"slug": live_campaign.slug}))
+    key = page.context["idempotency_key"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("pledges:create", kwargs={"slug": live_campaign.slug}),
+            {
+                "reward": "",
+                "amount": "25.00",
+                "card_number": "4242 4242 4242 4242",
+                "expiry": "12/39",
+                "cvc": "123",
+                "idempotency_key": key,
+            },
+            REMOTE_ADDR="203.0.113.7",
+        )
+
+    pledge = Pledge.objects.get(backer=backer)
+    assert sent == [("risk.tasks.check_pledge", (pledge.pk, "203.0.113.7"))]
+
+
+def test_a_pledge_made_through_the_api_is_checked(sent, live_campaign, django_capture_on_commit_callbacks):
+    backer = UserFactory()
+    body = {"amount": 2_500, "currency": "USD", "reward": None, "payment_token": "tok_visa"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client(backer).post(
+            f"/api/v1/campaigns/{live_campaign.pk}/pledges/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+        )
+
+    assert response.status_code == 201
+    assert sent == [("risk.tasks.check_pledge", (response.json()["id"], "127.0.0.1"))]
+
+
+def test_the_tasks_store_an_assessment_and_a_check(live_campaign):
+    from pledges.tests.factories import pledge_held
+
+    campaign = CampaignFactory(status=CampaignStatus.IN_REVIEW, submitted_at=timezone.now())
+    assert 0 <= tasks.assess_campaign(campaign.pk) <= 1
+    assert RiskAssessment.objects.filter(campaign=campaign).count() == 1
+    pledge = pledge_held(campaign=live_campaign)
+    assert 0 <= tasks.check_pledge(pledge.pk, "198.51.100.4") <= 1
+    assert pledge.risk_check.ip == "198.51.100.4"
+
+
+def test_a_broker_outage_does_not_fail_the_request(monkeypatch, django_capture_on_commit_callbacks):
+    def down(*args):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.assess_campaign, "delay", down)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.enqueue_campaign_assessment(1)
+
+
+def test_an_address_that_is_not_an_ip_is_dropped():
+    assert tasks.client_ip_valid("2001:db8::1") == "2001:db8::1"
+    assert tasks.client_ip_valid("unknown") is None
+    assert tasks.client_ip_valid(None) is None
+
+
+def test_the_sweep_scores_campaigns_in_review_not_scored_since_their_submission():
+    now = timezone.now()
+    unscored = CampaignFactory(status=CampaignStatus.IN_REVIEW, submitted_at=now - timedelta(hours=1))
+    resubmitted = CampaignFactory(status=CampaignStatus.IN_REVIEW, submitted_at=now - timedelta(hours=1))
+    scored = CampaignFactory(status=CampaignStatus.IN_REVIEW, submitted_at=now - timedelta(hours=1))
+    CampaignFactory()  # a draft is not scored
+    tasks.assess_campaign(resubmitted.pk)
+    tasks.assess_campaign(scored.pk)
+    # Changes were requested and the campaign came back after its assessment.
+    Campaign.objects.filter(pk=resubmitted.pk).update(submitted_at=timezone.now())
+
+    assert risk_assess_unscored_in_review() == 2
+    assert RiskAssessment.objects.filter(campaign=unscored).count() == 1
+    assert risk_assess_unscored_in_review() == 0
+    assert RiskAssessment.objects.filter(campaign=scored).count() == 1
+    assert RiskAssessment.objects.filter(campaign=resubmitted).count() == 2
