@@ -15,6 +15,7 @@ Nothing on a request path uses this module.
 """
 
 from collections.abc import Callable
+from functools import partial
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
@@ -23,6 +24,7 @@ from django.db.models import CharField, F, OuterRef, Subquery, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from crowdfund_site.bulk import AnyOf, insert_rows
 from escrow.accounts import backer_funding_code, campaign_escrow_code, pledge_reference
 from escrow.ledger import Posting, ledger_accounts_get_or_create, ledger_post_many
 from escrow.models import AccountKind, GatewayOperation, OperationKind, OperationStatus, TransactionKind
@@ -31,7 +33,8 @@ from projects.models import Campaign
 from .models import Pledge, PledgeStatus, PledgeStatusChange
 from .services import _fingerprint, charge_key, hold_key
 
-SANDBOX_TOKEN = "tok_visa"  # noqa: S105 - a public sandbox test token, not a secret
+TOKEN = "tok_visa"  # noqa: S105 - a public sandbox test token, not a secret
+PLEDGE_COLUMNS = ["backer", "campaign", "amount", "currency", "status", "idempotency_key", "request_fingerprint"]
 
 
 def default_amount(index: int) -> int:
@@ -77,67 +80,54 @@ def held_pledges_create_bulk(
 
 
 def _create_chunk(*, campaign: Campaign, indexes: range, amount: Callable[[int], int], backer_ids: list[int]) -> int:
-    now = timezone.now()
-    pledges = Pledge.objects.bulk_create(
-        Pledge(
-            backer_id=backer_ids[i % len(backer_ids)],
-            campaign_id=campaign.pk,
-            amount=amount(i),
-            currency=campaign.currency,
-            status=PledgeStatus.HELD,
-            idempotency_key=f"bulk-pledge-{i}",
-            request_fingerprint=_fingerprint(
-                campaign_id=campaign.pk,
-                reward_id=None,
-                amount=amount(i),
-                currency=campaign.currency,
-                token=SANDBOX_TOKEN,
-            ),
-            created_at=now,
-            held_at=now,
-        )
-        for i in indexes
+    now, currency = timezone.now(), campaign.currency
+    rows = [(backer_ids[i % len(backer_ids)], amount(i), i) for i in indexes]
+    fingerprint = partial(_fingerprint, campaign_id=campaign.pk, reward_id=None, currency=currency, token=TOKEN)
+    pledge_ids = insert_rows(
+        model=Pledge,
+        fields=[*PLEDGE_COLUMNS, "created_at", "held_at"],
+        rows=[
+            (backer, campaign.pk, value, currency, PledgeStatus.HELD, f"bulk-{i}", fingerprint(amount=value), now, now)
+            for backer, value, i in rows
+        ],
+        returning_ids=True,
     )
-    GatewayOperation.objects.bulk_create(
-        GatewayOperation(
-            kind=OperationKind.CHARGE,
-            idempotency_key=charge_key(p.pk),
-            status=OperationStatus.SUCCEEDED,
-            amount=p.amount,
-            currency=p.currency,
-            token=SANDBOX_TOKEN,
-        )
-        for p in pledges
+    insert_rows(
+        model=GatewayOperation,
+        fields=["kind", "idempotency_key", "status", "amount", "currency", "token", "created_at", "updated_at"],
+        rows=[
+            (OperationKind.CHARGE, charge_key(pledge_id), OperationStatus.SUCCEEDED, value, currency, TOKEN, now, now)
+            for pledge_id, (_, value, _) in zip(pledge_ids, rows, strict=True)
+        ],
     )
     # The charge's key is derived from the pledge id, so the reference can only be filled in now.
     charge_id = GatewayOperation.objects.filter(
         idempotency_key=Concat(Value("charge:pledge:"), Cast(OuterRef("pk"), CharField()))
     ).values("pk")[:1]
-    Pledge.objects.filter(pk__in=[p.pk for p in pledges]).update(
+    Pledge.objects.filter(AnyOf(F("pk"), pledge_ids)).update(
         payment_reference=Concat(Value("ch_"), Cast(Subquery(charge_id), CharField()))
     )
-    PledgeStatusChange.objects.bulk_create(
-        PledgeStatusChange(
-            pledge_id=p.pk, from_status=PledgeStatus.PENDING, to_status=PledgeStatus.HELD, created_at=now
-        )
-        for p in pledges
+    insert_rows(
+        model=PledgeStatusChange,
+        fields=["pledge", "from_status", "to_status", "created_at"],
+        rows=[(pledge_id, PledgeStatus.PENDING, PledgeStatus.HELD, now) for pledge_id in pledge_ids],
     )
     escrow_code = campaign_escrow_code(campaign.pk)
     accounts = ledger_accounts_get_or_create(
         specs=[(escrow_code, AccountKind.ESCROW)]
-        + [(backer_funding_code(p.backer_id), AccountKind.FUNDING_SOURCE) for p in pledges],
-        currency=campaign.currency,
+        + [(backer_funding_code(backer_id), AccountKind.FUNDING_SOURCE) for backer_id, _, _ in rows],
+        currency=currency,
     )
     ledger_post_many(
         postings=[
             Posting(
                 kind=TransactionKind.HOLD,
-                idempotency_key=hold_key(p.pk),
-                reference=pledge_reference(p.pk),
-                currency=p.currency,
-                legs=[(accounts[backer_funding_code(p.backer_id)], -p.amount), (accounts[escrow_code], p.amount)],
+                idempotency_key=hold_key(pledge_id),
+                reference=pledge_reference(pledge_id),
+                currency=currency,
+                legs=[(accounts[backer_funding_code(backer_id)], -value), (accounts[escrow_code], value)],
             )
-            for p in pledges
+            for pledge_id, (backer_id, value, _) in zip(pledge_ids, rows, strict=True)
         ]
     )
-    return sum(p.amount for p in pledges)
+    return sum(value for _, value, _ in rows)
