@@ -54,3 +54,20 @@ def celery_eager():
     app.conf.task_always_eager = True
     yield app
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """A headless Chromium (Debian's) for end-to-end tests against ``live_server``."""
+    from playwright.sync_api import sync_playwright
+
+    from crowdfund_site.tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls a test makes
+    # between browser steps are ordinary blocking calls, which Django must be told are fine.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
