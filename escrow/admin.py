@@ -112,8 +112,21 @@ class GatewayOperationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_amount(obj.amount, obj.currency)
 
 
+class OperationsAdminMixin(ReadOnlyAdminMixin):
+    """Operations pages are for finance staff: the retry permission governs seeing them too."""
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("escrow.retry_operations")
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_retry_permission(request)
+
+    def has_module_permission(self, request):
+        return self.has_retry_permission(request)
+
+
 @admin.register(StuckSettlement)
-class StuckSettlementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class StuckSettlementAdmin(OperationsAdminMixin, admin.ModelAdmin):
     """Campaigns closing (or cancelled) whose settlement has not finished."""
 
     list_display = ("title", "status", "settlement_outcome", "held_pledges", "last_settlement_progress_at")
@@ -135,15 +148,6 @@ class StuckSettlementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         url = reverse("admin:pledges_pledge_changelist") + f"?campaign__id__exact={obj.pk}&status__exact=held"
         return format_html('<a href="{}">{}</a>', url, obj.held)
 
-    def has_retry_permission(self, request):
-        return request.user.has_perm("escrow.retry_operations")
-
-    def has_view_permission(self, request, obj=None):
-        return self.has_retry_permission(request)
-
-    def has_module_permission(self, request):
-        return self.has_retry_permission(request)
-
     @admin.action(description="Retry settlement", permissions=["retry"])
     def retry(self, request, queryset):
         return run_service_action(
@@ -158,7 +162,7 @@ class StuckSettlementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(UnconfirmedRefund)
-class UnconfirmedRefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class UnconfirmedRefundAdmin(OperationsAdminMixin, admin.ModelAdmin):
     """Refunds the ledger records that the gateway has not confirmed yet."""
 
     list_display = ("id", "backer", "campaign", "amount_display", "status", "closed_at")
@@ -171,15 +175,6 @@ class UnconfirmedRefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, obj):
         return obj.amount_display
-
-    def has_retry_permission(self, request):
-        return request.user.has_perm("escrow.retry_operations")
-
-    def has_view_permission(self, request, obj=None):
-        return self.has_retry_permission(request)
-
-    def has_module_permission(self, request):
-        return self.has_retry_permission(request)
 
     @admin.action(description="Send the refund again", permissions=["retry"])
     def retry(self, request, queryset):
