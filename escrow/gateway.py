@@ -115,38 +115,48 @@ class SandboxGateway(PaymentGateway):
     """A processor's test mode, stored in the database (see the module docstring)."""
 
     def charge(self, *, idempotency_key: str, amount: int, currency: str, token: str) -> GatewayResult:
-        with transaction.atomic():
-            op = GatewayOperation.objects.select_for_update().filter(idempotency_key=idempotency_key).first()
-            if op is not None:
-                self._ensure_same(op, OperationKind.CHARGE, amount, currency)
-                if op.status == OperationStatus.FAILED:
-                    # The transient failure is over: the retry goes through.
-                    op.status, op.error_code, op.error_message = OperationStatus.SUCCEEDED, "", ""
-                    op.attempts += 1
-                    op.save(update_fields=["status", "error_code", "error_message", "attempts", "updated_at"])
-                return _result(op)
-            if token == SANDBOX_TRANSIENT_TOKEN:
-                status, code, message = (
-                    OperationStatus.FAILED,
-                    "processing_error",
-                    "The payment processor had a temporary problem. Please try again.",
+        status, code, message = self._charge_outcome(token)
+        try:
+            # A fresh key (the usual case) is one INSERT; the unique key catches a repeat.
+            with transaction.atomic():
+                op = GatewayOperation.objects.create(
+                    kind=OperationKind.CHARGE,
+                    idempotency_key=idempotency_key,
+                    amount=amount,
+                    currency=currency,
+                    token=token,
+                    status=status,
+                    error_code=code,
+                    error_message=message,
                 )
-            elif token in SANDBOX_TOKENS:
-                decline = SANDBOX_TOKENS[token]
-                status = OperationStatus.DECLINED if decline else OperationStatus.SUCCEEDED
-                code, message = decline or ("", "")
-            else:
-                status, code, message = OperationStatus.DECLINED, "invalid_token", "The payment details are not valid."
-            return self._create(
-                kind=OperationKind.CHARGE,
-                idempotency_key=idempotency_key,
-                amount=amount,
-                currency=currency,
-                token=token,
-                status=status,
-                error_code=code,
-                error_message=message,
+            return _result(op)
+        except IntegrityError:
+            pass
+        # A repeated key: answer with the first result, except that a transient failure is over
+        # by now and the retry goes through.
+        with transaction.atomic():
+            op = GatewayOperation.objects.select_for_update().get(idempotency_key=idempotency_key)
+            self._ensure_same(op, OperationKind.CHARGE, amount, currency)
+            if op.status == OperationStatus.FAILED:
+                op.status, op.error_code, op.error_message = OperationStatus.SUCCEEDED, "", ""
+                op.attempts += 1
+                op.save(update_fields=["status", "error_code", "error_message", "attempts", "updated_at"])
+            return _result(op)
+
+    @staticmethod
+    def _charge_outcome(token: str) -> tuple[str, str, str]:
+        """Return (status, error code, message) the sandbox gives a first charge with ``token``."""
+        if token == SANDBOX_TRANSIENT_TOKEN:
+            return (
+                OperationStatus.FAILED,
+                "processing_error",
+                "The payment processor had a temporary problem. Please try again.",
             )
+        if token in SANDBOX_TOKENS:
+            decline = SANDBOX_TOKENS[token]
+            code, message = decline or ("", "")
+            return (OperationStatus.DECLINED if decline else OperationStatus.SUCCEEDED), code, message
+        return OperationStatus.DECLINED, "invalid_token", "The payment details are not valid."
 
     def refund(self, *, idempotency_key: str, charge_reference: str, amount: int) -> GatewayResult:
         return self.refund_many(

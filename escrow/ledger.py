@@ -74,15 +74,15 @@ def ledger_post(*, posting: Posting) -> LedgerTransaction:
     movement of money.
     """
     _check_posting(posting)
-    existing = LedgerTransaction.objects.filter(idempotency_key=posting.idempotency_key).first()
-    if existing is None:
-        try:
-            with transaction.atomic():
-                return _insert_posting(posting)
-        except IntegrityError:
-            existing = LedgerTransaction.objects.filter(idempotency_key=posting.idempotency_key).first()
-            if existing is None:
-                raise
+    # Insert first: a fresh key (the usual case) costs no lookup; a repeated one fails on the
+    # unique key inside a savepoint and is answered with the transaction already posted.
+    try:
+        with transaction.atomic():
+            return _insert_posting(posting)
+    except IntegrityError:
+        existing = LedgerTransaction.objects.filter(idempotency_key=posting.idempotency_key).first()
+        if existing is None:
+            raise
     _ensure_same_posting(existing, posting)
     return existing
 

@@ -54,17 +54,19 @@ def hold_key(pledge_id: int) -> str:
     return f"hold:pledge:{pledge_id}"
 
 
-def pledge_set_status(*, pledge: Pledge, to_status: str, actor=None, reason: str = "") -> Pledge:
+def pledge_set_status(
+    *, pledge: Pledge, to_status: str, actor=None, reason: str = "", save_fields: tuple[str, ...] = ()
+) -> Pledge:
     """Move a locked pledge to ``to_status`` if allowed, and record who, when and why.
 
-    Saves only ``status``; callers save the other fields they change. Raises Conflict.
+    Saves ``status`` and the other fields named in ``save_fields`` (one UPDATE). Raises Conflict.
     """
     ensure_transition_allowed(transitions=PLEDGE_TRANSITIONS, current=pledge.status, target=to_status, what="pledge")
     PledgeStatusChange.objects.create(
         pledge=pledge, from_status=pledge.status, to_status=to_status, actor=actor, reason=reason[:255]
     )
     pledge.status = to_status
-    pledge.save(update_fields=["status"])
+    pledge.save(update_fields=["status", *save_fields])
     return pledge
 
 
@@ -297,8 +299,9 @@ def _pledge_hold(*, pledge: Pledge, actor) -> None:
         )
     )
     pledge.held_at = timezone.now()
-    pledge.save(update_fields=["payment_reference", "held_at"])
-    pledge_set_status(pledge=pledge, to_status=PledgeStatus.HELD, actor=actor)
+    pledge_set_status(
+        pledge=pledge, to_status=PledgeStatus.HELD, actor=actor, save_fields=("payment_reference", "held_at")
+    )
     # Last, so the hot campaign row stays locked for as short a time as possible. The status
     # condition serialises with closing: once a campaign is closing, no pledge joins it.
     counted = Campaign.objects.filter(pk=pledge.campaign_id, status=CampaignStatus.LIVE).update(
