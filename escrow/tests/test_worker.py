@@ -1,8 +1,8 @@
 """Deadlines end to end: real Celery worker and beat processes, a real Redis broker, PostgreSQL.
 
 The processes are started with ``python -m celery`` against the test database, so they see the
-rows these tests commit (``transaction=True``). Every wait is bounded; every process is stopped
-(SIGTERM, then SIGKILL) before the test database is flushed.
+rows these tests commit (``transaction=True``), and read a queue of their own. Every wait is
+bounded; every process is stopped (SIGTERM, then SIGKILL) before the test database is flushed.
 """
 
 import os
@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import quote
@@ -87,25 +88,27 @@ def _test_database_url() -> str:
     return f"postgres://{user}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def _purge_broker() -> None:
-    """Drop queued tasks and the unacknowledged ones a killed worker left for redelivery."""
+def _drop_queue(queue: str) -> None:
     with app.connection_for_write() as conn:
-        app.control.purge(connection=conn)
-        channel = conn.default_channel
-        channel.client.delete(channel.unacked_key, channel.unacked_index_key, channel.unacked_mutex_key)
+        conn.default_channel.queue_delete(queue)
 
 
 @pytest.fixture
 def celery_processes(tmp_path):
-    """Return a function starting ``celery worker`` / ``celery beat`` on the test database."""
+    """Return a function starting ``celery worker`` / ``celery beat`` on the test database.
+
+    They use a queue of their own (``start.send`` sends to it, as beat does), so that test
+    runs sharing the Redis database never take each other's tasks.
+    """
     started: list[CeleryProcess] = []
-    _purge_broker()
+    queue = f"test-worker-{uuid.uuid4().hex[:12]}"
 
     def start(kind: str, **env_overrides: str) -> CeleryProcess:
         env = {
             **os.environ,
             "DATABASE_URL": _test_database_url(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CELERY_TASK_DEFAULT_QUEUE": queue,
             "SECRET_KEY": os.environ.get("SECRET_KEY", "insecure-test-only-key"),
             "DEBUG": "0",
             "PAYMENT_GATEWAY": "escrow.gateway.SandboxGateway",
@@ -122,12 +125,13 @@ def celery_processes(tmp_path):
         return process
 
     start.processes = started
+    start.send = lambda task_name: app.send_task(task_name, queue=queue)
     try:
         yield start
     finally:
         for process in started:
             process.stop()
-        _purge_broker()
+        _drop_queue(queue)
 
 
 def _wait_for(condition: Callable[[], bool], *, what: str, processes: list[CeleryProcess], interval=0.1) -> None:
@@ -212,7 +216,7 @@ def test_a_worker_killed_mid_settlement_is_restarted_and_settles_every_pledge_on
     worker_env = {"SETTLEMENT_BATCH_SIZE": str(BATCH), "SETTLEMENT_STUCK_AFTER_SECONDS": "0"}
 
     worker = celery_processes("worker", **worker_env)
-    app.send_task("escrow.tasks.close_due_campaigns")  # what beat sends every minute
+    celery_processes.send("escrow.tasks.close_due_campaigns")  # what beat sends every minute
     _wait_for(
         lambda: pledges.filter(status=settled_status).count() >= PLEDGES // 4,
         what="settlement to get a quarter of the way",
@@ -226,7 +230,7 @@ def test_a_worker_killed_mid_settlement_is_restarted_and_settles_every_pledge_on
     restarted = celery_processes("worker", **worker_env)
     # The killed worker's task is redelivered only after the broker's visibility timeout; the
     # sweeper (beat runs it every few minutes) finds the stalled campaign and re-enqueues it.
-    app.send_task("escrow.tasks.sweep_settlements")
+    celery_processes.send("escrow.tasks.sweep_settlements")
     _wait_for(
         lambda: Campaign.objects.filter(pk=campaign.pk, settled_at__isnull=False).exists(),
         what="the restarted worker to finish settlement",
