@@ -2,6 +2,8 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 from .models import User
 from .throttle import login_failure_record, login_failures_clear, login_is_blocked
@@ -21,25 +23,30 @@ class PlainLabelsMixin:
 
 class SignupForm(PlainLabelsMixin, forms.Form):
     username = forms.CharField(
+        label=_("Username"),
         max_length=150,
-        help_text="Letters, digits and @ . + - _ only. Shown in your profile address.",
+        help_text=_("Letters, digits and @ . + - _ only. Shown in your profile address."),
         widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
     )
     email = forms.EmailField(
-        help_text="We send receipts and password resets here.",
+        label=_("E-mail"),
+        help_text=_("We send receipts and password resets here."),
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
     display_name = forms.CharField(
-        max_length=80, required=False, help_text="Optional: the name backers and initiators see."
+        label=_("Display name"),
+        max_length=80,
+        required=False,
+        help_text=_("Optional: the name backers and initiators see."),
     )
     password1 = forms.CharField(
-        label="Password",
+        label=_("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 8 characters, not entirely numeric, not a common password.",
+        help_text=_("At least 8 characters, not entirely numeric, not a common password."),
     )
     password2 = forms.CharField(
-        label="Password again",
+        label=_("Password again"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
@@ -48,20 +55,20 @@ class SignupForm(PlainLabelsMixin, forms.Form):
         username = self.cleaned_data["username"].strip()
         User.username_validator(username)
         if User.objects.filter(username__iexact=username).exists():
-            raise forms.ValidationError("That username is taken.")
+            raise forms.ValidationError(_("That username is taken."))
         return username
 
     def clean_email(self) -> str:
         email = User.objects.normalize_email(self.cleaned_data["email"].strip())
         if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this e-mail address already exists. Log in instead?")
+            raise forms.ValidationError(_("An account with this e-mail address already exists. Log in instead?"))
         return email
 
     def clean(self):
         cleaned = super().clean()
         password1, password2 = cleaned.get("password1"), cleaned.get("password2")
         if password1 and password2 and password1 != password2:
-            self.add_error("password2", "The two passwords differ.")
+            self.add_error("password2", _("The two passwords differ."))
         elif password1:
             candidate = User(
                 username=cleaned.get("username", ""),
@@ -80,7 +87,7 @@ class RateLimitedAuthenticationForm(PlainLabelsMixin, AuthenticationForm):
 
     error_messages = {
         **AuthenticationForm.error_messages,
-        "too_many_attempts": "Too many failed log-in attempts. Wait %(minutes)s minutes, or reset your password.",
+        "too_many_attempts": _("Too many failed log-in attempts. Wait %(minutes)s minutes, or reset your password."),
     }
 
     def clean(self):
@@ -103,18 +110,25 @@ class RateLimitedAuthenticationForm(PlainLabelsMixin, AuthenticationForm):
 
 
 class ProfileForm(PlainLabelsMixin, forms.Form):
-    display_name = forms.CharField(max_length=80, required=False, help_text="Shown instead of your username.")
+    display_name = forms.CharField(
+        label=_("Display name"), max_length=80, required=False, help_text=_("Shown instead of your username.")
+    )
     bio = forms.CharField(
+        label=_("About you"),
         required=False,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 5}),
-        help_text="A few words about you, shown on campaigns you start.",
+        help_text=_("A few words about you, shown on campaigns you start."),
     )
-    preferred_language = forms.ChoiceField(choices=lambda: settings.LANGUAGES, label="Language")
+    preferred_language = forms.ChoiceField(choices=lambda: settings.LANGUAGES, label=_("Language"))
 
 
 class EmailPasswordResetForm(PlainLabelsMixin, PasswordResetForm):
-    pass
+    def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs):
+        # The link goes to the account's owner, who may read another language than the
+        # person who typed the address.
+        with translation.override(context["user"].language):
+            super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)
 
 
 class NewPasswordForm(PlainLabelsMixin, SetPasswordForm):

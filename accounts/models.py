@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
@@ -16,6 +17,13 @@ class User(AbstractUser):
     @property
     def public_name(self) -> str:
         return self.display_name or self.username
+
+    @property
+    def language(self) -> str:
+        """Return the language to show this user: their preferred one if the site offers it."""
+        if self.preferred_language in dict(settings.LANGUAGES):
+            return self.preferred_language
+        return settings.LANGUAGE_CODE
 
 
 class AuditEvent(models.Model):

@@ -1,12 +1,27 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.utils.translation import gettext
 
 from .models import AuditEvent, User
 
 
 @transaction.atomic
-def user_create(*, username: str, email: str, password: str | None = None, display_name: str = "") -> User:
-    """Create and return a user with a hashed password (unusable when none is given)."""
-    user = User(username=username, email=email, display_name=display_name)
+def user_create(
+    *,
+    username: str,
+    email: str,
+    password: str | None = None,
+    display_name: str = "",
+    preferred_language: str | None = None,
+) -> User:
+    """Create and return a user with a hashed password (unusable when none is given).
+
+    ``preferred_language`` defaults to the site's language; an unknown one raises ValidationError.
+    """
+    language = preferred_language or settings.LANGUAGE_CODE
+    _check_language(language)
+    user = User(username=username, email=email, display_name=display_name, preferred_language=language)
     if password:
         user.set_password(password)
     else:
@@ -35,9 +50,30 @@ def audit_record(
 @transaction.atomic
 def user_update_profile(*, user: User, display_name: str, bio: str, preferred_language: str) -> User:
     """Change the public profile of ``user`` (name, bio, language); return it. Raises ValidationError."""
+    _check_language(preferred_language)
     user.display_name = display_name.strip()
     user.bio = bio.strip()
     user.preferred_language = preferred_language
     user.full_clean(exclude=["password"])
     user.save(update_fields=["display_name", "bio", "preferred_language"])
+    return user
+
+
+def _check_language(language: str) -> None:
+    # The model field takes any text; only the site's languages make sense in it.
+    if language not in dict(settings.LANGUAGES):
+        raise ValidationError(gettext("Choose one of the languages the site offers."), code="invalid_language")
+
+
+@transaction.atomic
+def user_set_preferred_language(*, user: User, language: str) -> User:
+    """Store ``language`` as the language ``user`` reads the site and e-mails in; return the user.
+
+    Idempotent: saving the language already stored writes nothing. Raises ValidationError for a
+    language the site does not offer.
+    """
+    _check_language(language)
+    if user.preferred_language != language:
+        user.preferred_language = language
+        user.save(update_fields=["preferred_language"])
     return user

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -5,11 +6,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
+from django.views import i18n
 from django.views.decorators.debug import sensitive_post_parameters
 
 from .forms import EmailPasswordResetForm, NewPasswordForm, ProfileForm, RateLimitedAuthenticationForm, SignupForm
-from .services import user_create, user_update_profile
+from .services import user_create, user_set_preferred_language, user_update_profile
 
 
 def _safe_next(request) -> str | None:
@@ -19,6 +23,20 @@ def _safe_next(request) -> str | None:
     ):
         return target
     return None
+
+
+def _language_cookie_set(response, language: str) -> None:
+    """Make the site answer in ``language`` from the next request on, as Django's set_language does."""
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
 
 
 @sensitive_post_parameters("password1", "password2")
@@ -34,12 +52,14 @@ def signup(request):
                 email=data["email"],
                 password=data["password1"],
                 display_name=data["display_name"],
+                # Whoever signs up on the Chinese pages wants Chinese e-mails too.
+                preferred_language=translation.get_language(),
             )
         except ValidationError as error:
             form.add_error(None, error)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, f"Welcome to Crowdfund, {user.public_name}!")
+            messages.success(request, gettext("Welcome to Crowdfund, %(name)s!") % {"name": user.public_name})
             return redirect(_safe_next(request) or "projects:home")
     return render(request, "accounts/user_signup.html", {"form": form, "next": _safe_next(request) or ""})
 
@@ -49,13 +69,19 @@ class LoginView(auth_views.LoginView):
     authentication_form = RateLimitedAuthenticationForm
     redirect_authenticated_user = True
 
+    def form_valid(self, form):
+        """Log in, then show the site in the user's preferred language."""
+        response = super().form_valid(form)
+        _language_cookie_set(response, form.get_user().language)
+        return response
+
 
 class LogoutView(auth_views.LogoutView):
     """Log out on POST only (Django refuses GET), then say so."""
 
     def post(self, request, *args, **kwargs):
         response = super().post(request, *args, **kwargs)
-        messages.info(request, "You are logged out.")
+        messages.info(request, gettext("You are logged out."))
         return response
 
 
@@ -96,6 +122,23 @@ def profile_edit(request):
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            messages.success(request, "Your profile is saved.")
-            return redirect("accounts:profile")
+            # Say it in the language just chosen, which the next page is shown in.
+            translation.activate(user.language)
+            messages.success(request, gettext("Your profile is saved."))
+            response = redirect("accounts:profile")
+            _language_cookie_set(response, user.language)
+            return response
     return render(request, "accounts/user_profile.html", {"form": form})
+
+
+def set_language(request):
+    """Django's language switcher, which also remembers the choice in a signed-in user's profile.
+
+    POST only changes anything (with the CSRF token, as Django's own view); a language the site
+    does not offer is ignored by both.
+    """
+    response = i18n.set_language(request)
+    language = request.POST.get("language") if request.method == "POST" else None
+    if request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        user_set_preferred_language(user=request.user, language=language)
+    return response

@@ -1,12 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.views import set_language
+
 from .health import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # Django's switcher, wrapped so a signed-in user's choice is stored in their profile too.
+    path("i18n/setlang/", set_language, name="set_language"),
     path("api/", include("crowdfund_site.api.urls")),
     path("accounts/", include("accounts.urls")),
     path("pledges/", include("pledges.urls")),

@@ -1,9 +1,11 @@
 import re
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.cache import cache
+from django.test import Client
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
@@ -167,3 +169,94 @@ def test_profile_refuses_an_unknown_language(client):
     response = client.post(reverse("accounts:profile"), {"display_name": "X", "bio": "", "preferred_language": "xx"})
     assert response.status_code == 200
     assert "preferred_language" in response.context["form"].errors
+
+
+@pytest.mark.django_db
+def test_login_page_and_form_errors_in_chinese(client):
+    client.cookies["django_language"] = "zh-hans"
+    page = client.get(reverse("accounts:login")).content.decode()
+    assert "<h1>登录</h1>" in page
+    assert "忘记密码？" in page
+
+    UserFactory(username="grace", email="grace@example.com")
+    response = client.post(
+        reverse("accounts:signup"),
+        {"username": "grace", "email": "g2@example.com", "password1": "a-long-secret-1", "password2": "another-2"},
+    )
+    page = response.content.decode()
+    assert "创建您的账户" in page
+    assert "该用户名已被使用。" in page
+    assert "两次输入的密码不一致。" in page
+
+
+@pytest.mark.django_db
+def test_login_switches_the_site_to_the_preferred_language(client):
+    UserFactory(username="mei", preferred_language="zh-hans")
+    response = client.post(reverse("accounts:login"), {"username": "mei", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "zh-hans"
+    assert "我的支持" in client.get(reverse("accounts:profile")).content.decode()
+
+
+@pytest.mark.django_db
+def test_sign_up_in_chinese_stores_chinese_as_the_preferred_language(client):
+    client.cookies["django_language"] = "zh-hans"
+    response = client.post(
+        reverse("accounts:signup"),
+        {
+            "username": "lin",
+            "email": "lin@example.com",
+            "password1": "analytical-engine-1843",
+            "password2": "analytical-engine-1843",
+        },
+    )
+    assert response.status_code == 302
+    assert get_user_model().objects.get(username="lin").preferred_language == "zh-hans"
+    assert "欢迎加入 Crowdfund，lin！" in client.get(response["Location"]).content.decode()
+
+
+@pytest.mark.django_db
+def test_saving_the_profile_with_another_language_switches_the_site(client):
+    user = UserFactory()
+    client.force_login(user)
+    response = client.post(
+        reverse("accounts:profile"), {"display_name": "", "bio": "", "preferred_language": "zh-hans"}, follow=True
+    )
+    page = response.content.decode()
+    assert '<html lang="zh-hans">' in page
+    assert "个人资料已保存。" in page
+    assert "保存资料" in page
+
+
+@pytest.mark.django_db
+def test_language_switcher_stores_the_choice_of_a_signed_in_user(client):
+    user = UserFactory(preferred_language="en")
+    client.force_login(user)
+    response = client.post(reverse("set_language"), {"language": "zh-hans", "next": "/pledges/"})
+    assert response.status_code == 302
+    assert response["Location"] == "/pledges/"
+    user.refresh_from_db()
+    assert user.preferred_language == "zh-hans"
+
+    client.post(reverse("set_language"), {"language": "xx", "next": "/"})  # not offered: ignored
+    user.refresh_from_db()
+    assert user.preferred_language == "zh-hans"
+
+
+@pytest.mark.django_db
+def test_language_switcher_needs_the_csrf_token():
+    user = UserFactory(preferred_language="en")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = client.post(reverse("set_language"), {"language": "zh-hans"})
+    assert response.status_code == 403
+    user.refresh_from_db()
+    assert user.preferred_language == "en"
+
+
+@pytest.mark.django_db
+def test_password_reset_email_in_the_account_owners_language(client):
+    UserFactory(email="wang@example.com", preferred_language="zh-hans")
+    client.post(reverse("accounts:password_reset"), {"email": "wang@example.com"})
+    assert mail.outbox[0].subject == "重置您的 Crowdfund 密码"
+    assert "请在此设置新密码：" in mail.outbox[0].body
