@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, FloatField, Func, Q, QuerySet
 from django.db.models.functions import Length
 from django.utils import timezone
@@ -479,24 +480,43 @@ def _prior_ratios(campaign: Campaign, rng: np.random.Generator) -> tuple[np.ndar
     return rng.choice(observed, size=FORECAST_BOOTSTRAP), source
 
 
+# Held pledges of one campaign summed per forecast interval; ``held`` is the pledge's hold time in
+# seconds since the epoch, computed by each database as ``EpochSeconds`` does.
+_CUMULATIVE_SQL = (
+    "SELECT CEILING(({held} - %s) * %s), COUNT(*), SUM(amount) FROM pledges_pledge "
+    "WHERE campaign_id = %s AND held_at <= %s AND status IN (%s, %s) GROUP BY 1"
+)
+_CUMULATIVE_SQL_BY_VENDOR = {
+    "postgresql": _CUMULATIVE_SQL.format(held="EXTRACT(EPOCH FROM held_at)::double precision"),
+    "sqlite": _CUMULATIVE_SQL.format(held="((julianday(held_at) - 2440587.5) * 86400.0)"),
+}
+
+
 def _cumulative_pledged(*, campaign_id: int, start: datetime, end: datetime, points: int) -> tuple[int, np.ndarray]:
     """Return (pledges held by ``end``, amount held by each of ``points`` times from ``start`` to ``end``).
 
-    The times are equally spaced and the last is ``end``.
+    The times are equally spaced and the last is ``end``. Interval i (1..points) holds the
+    pledges with edge(i-1) < held_at <= edge(i); a pledge held at or before the start counts
+    from the first point on.
+
+    The database sums the pledges per interval, so a campaign with thousands of pledges sends
+    back at most ``points`` rows. The statement is written out rather than built with the ORM:
+    building the grouped queryset took twice as long as running it, and the forecast has a
+    2 ms budget per campaign.
     """
-    rows = list(
-        Pledge.objects.filter(campaign_id=campaign_id, status__in=COUNTED_STATUSES, held_at__lte=end)
-        .order_by()
-        .values_list(EpochSeconds("held_at"), "amount")
-    )
-    held = _seconds(at for at, _ in rows)
-    amounts = np.array([amount for _, amount in rows], dtype=np.int64)
-    order = np.argsort(held, kind="stable")
-    running = np.concatenate([[0], np.cumsum(amounts[order])])
-    span = (end - start).total_seconds()
-    edges = start.timestamp() + span * np.arange(1, points + 1) / points
-    edges[-1] = end.timestamp()
-    return len(rows), running[np.searchsorted(held[order], edges, side="right")]
+    span = max((end - start).total_seconds(), 1e-9)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CUMULATIVE_SQL_BY_VENDOR[connection.vendor],
+            [start.timestamp(), points / span, campaign_id, end, *COUNTED_STATUSES],
+        )
+        rows = cursor.fetchall()
+    per_interval = np.zeros(points, dtype=np.int64)
+    count = 0
+    for index, pledges, amount in rows:
+        per_interval[min(max(int(index), 1), points) - 1] += amount
+        count += pledges
+    return count, np.cumsum(per_interval)
 
 
 def forecast_for_campaign(campaign: Campaign, *, now: datetime | None = None) -> Forecast:

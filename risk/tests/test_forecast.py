@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
+from pledges.models import Pledge, PledgeStatus
 from projects.tests.factories import CategoryFactory, LiveCampaignFactory
-from risk.selectors import forecast_for_campaign
+from risk.selectors import _cumulative_pledged, forecast_for_campaign
 
 from .factories import closed_campaign_create, pledge_history
 
@@ -91,3 +92,21 @@ def test_an_ended_campaign_is_forecast_as_what_it_raised():
     forecast = forecast_for_campaign(campaign)
 
     assert (forecast.method, forecast.predicted_total, forecast.probability_of_goal) == ("closed", 120_000, 1.0)
+
+
+def test_the_pledged_series_counts_each_held_pledge_once_by_the_time_it_was_held():
+    now = timezone.now()
+    start = now - timedelta(days=4)
+    campaign = LiveCampaignFactory(launched_at=start, deadline=now + timedelta(days=26))
+    held = pledge_history(
+        campaign,
+        times=[start + timedelta(hours=h) for h in (1, 23, 30, 95)] + [now + timedelta(hours=1)],
+        amounts=[100, 200, 400, 800, 1_600],
+    )
+    Pledge.objects.filter(pk=held[2].pk).update(status=PledgeStatus.CANCELLED)
+
+    count, cumulative = _cumulative_pledged(campaign_id=campaign.pk, start=start, end=now, points=4)
+
+    # One point a day: the cancelled pledge and the one held after ``end`` count nowhere.
+    assert count == 3
+    assert cumulative.tolist() == [300, 300, 300, 1_100]
