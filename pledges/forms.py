@@ -4,6 +4,7 @@ import uuid
 from django import forms
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import currency_exponent, format_amount, parse_amount
@@ -145,3 +146,53 @@ class PledgeRewardForm(forms.Form):
     def clean_reward(self):
         reward_id = self.cleaned_data["reward"]
         return None if reward_id is None else self.rewards[reward_id]
+
+
+class PledgeAmountForm(forms.Form):
+    """A new amount for a held pledge and the sandbox card that pays it.
+
+    The whole new amount is charged to this card and the old charge is refunded in full, so the
+    card is asked for whether the amount goes up or down. ``idempotency_key`` works as in
+    ``PledgeForm``: the same form sent twice makes one change.
+    """
+
+    amount = forms.CharField(max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    card_number = PledgeForm.base_fields["card_number"]
+    expiry = PledgeForm.base_fields["expiry"]
+    cvc = PledgeForm.base_fields["cvc"]
+    idempotency_key = forms.CharField(max_length=255, widget=forms.HiddenInput)
+
+    clean_card_number = PledgeForm.clean_card_number
+    clean_expiry = PledgeForm.clean_expiry
+    clean_cvc = PledgeForm.clean_cvc
+
+    def __init__(self, *args, pledge, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.pledge = pledge
+        self.fields["amount"].label = _("New pledge amount (%(currency)s)") % {"currency": pledge.currency}
+        self.fields["card_number"].label = _("Card number")
+        self.fields["expiry"].label = _("Expiry")
+        self.fields["cvc"].label = _("CVC")
+
+    def clean_amount(self) -> int:
+        try:
+            amount = parse_amount(
+                self.cleaned_data["amount"], self.pledge.currency, max_minor=settings.PLEDGE_MAX_MINOR
+            )
+        except InvalidInput as error:
+            raise forms.ValidationError(error.message, code=error.code) from None
+        if amount == self.pledge.amount:
+            raise forms.ValidationError(
+                _("Your pledge is already %(amount)s. Enter a different amount.")
+                % {"amount": self.pledge.amount_display},
+                code="same_amount",
+            )
+        reward = self.pledge.reward
+        if reward is not None and amount < reward.minimum_amount:
+            raise forms.ValidationError(
+                _("The “%(reward)s” reward needs a pledge of at least %(minimum)s. Pick another reward first.")
+                % {"reward": reward.title, "minimum": format_amount(reward.minimum_amount, self.pledge.currency)},
+                code="below_reward_minimum",
+            )
+        return amount

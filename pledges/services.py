@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crowdfund_site.exceptions import (
     Conflict,
@@ -415,6 +416,178 @@ def pledge_change_reward(*, pledge: Pledge, actor, reward: RewardTier | None) ->
         pledge.reward = reward
         pledge.save(update_fields=["reward"])
     return pledge
+
+
+# Failure codes of a replacement pledge that mean "the change was refused", not "the card was declined".
+CHANGE_REFUSED_CODES = {"campaign_not_live", "pledge_not_held", "below_reward_minimum", "sold_out"}
+
+
+def pledge_change_amount(*, pledge: Pledge, actor, amount: int, payment_token: str, idempotency_key: str) -> Pledge:
+    """Change the amount of the backer's held pledge before the deadline; return the pledge that now holds it.
+
+    A change is a swap, not an edit: a replacement pledge for ``amount`` (same backer, campaign and
+    reward) is charged to ``payment_token`` first, outside any lock. Only once that charge has
+    succeeded does one transaction hold the replacement in escrow and cancel the old pledge (its
+    refund posted in the ledger, then sent to the gateway in full). So every pledge still has
+    exactly one charge, one hold and at most one refund of its own amount: settlement, the
+    gateway's "never refund more than was charged" rule and ``ledger_verify`` need nothing new,
+    which a top-up charge or a partial refund on one pledge would break. The reward's slot moves
+    inside that transaction (freed by the old pledge, taken by the replacement), so a limited
+    tier is neither double-counted nor lost, even when this backer holds its last slot. The
+    campaign's total moves by the difference; its backer count stays.
+
+    Whatever fails, the backer keeps exactly one held pledge: a declined card, a campaign that
+    closed meanwhile or an old pledge cancelled meanwhile fail the replacement (its charge, if
+    any, refunded) and leave the old pledge untouched. Idempotent per (backer, idempotency_key):
+    sending the same request again returns the same replacement and charges nothing twice; the
+    same key with another body raises Conflict ``idempotency_key_reused``. If the process dies
+    after the charge, the sweeper holds the replacement as an ordinary pledge (money stays exact);
+    the same request sent again then finishes the swap.
+
+    Only the backer may (anyone else gets NotFound). Raises InvalidInput (amount invalid, unchanged,
+    above PLEDGE_MAX_MINOR or below the reward's minimum), Conflict (pledge not held, campaign
+    closed or past its deadline), PaymentDeclined (old pledge untouched) or PaymentUnavailable
+    (retry with the same key).
+    """
+    key = _clean_idempotency_key(idempotency_key)
+    old = Pledge.objects.select_related("campaign", "reward").get(pk=pledge.pk)
+    if actor is None or actor.pk != old.backer_id:
+        raise NotFound(_("No such pledge."), code="not_found")
+    fingerprint = f"replaces:{old.pk}|{amount}|{old.currency}|{payment_token}"[:255]
+    replacement = Pledge.objects.filter(backer_id=old.backer_id, idempotency_key=key).first()
+    if replacement is None:
+        _pledge_change_amount_check(pledge=old, amount=amount, payment_token=payment_token)
+        replacement = _pledge_replacement_reserve(old=old, amount=amount, key=key, fingerprint=fingerprint)
+    _ensure_same_request(replacement, fingerprint)
+    result = None
+    if replacement.status == PledgeStatus.PENDING:
+        result = _charge(pledge=replacement, token=payment_token)
+    replacement = _pledge_change_amount_complete(old_id=old.pk, new_id=replacement.pk, result=result, actor=actor)
+    if replacement.status == PledgeStatus.FAILED and replacement.failure_code in CHANGE_REFUSED_CODES:
+        raise Conflict(replacement.failure_message, code=replacement.failure_code)
+    return _pledge_outcome(replacement)
+
+
+def _pledge_change_amount_check(*, pledge: Pledge, amount: int, payment_token: str) -> None:
+    """Refuse a change that cannot go through, before anything is written or charged."""
+    if pledge.status != PledgeStatus.HELD:
+        raise Conflict(
+            _("This pledge is %(status)s, so its amount cannot change.")
+            % {"status": pledge.get_status_display().lower()},
+            code="not_held",
+        )
+    if not pledge.campaign.is_open_for_pledges:
+        raise Conflict(_("The campaign has ended, so this pledge can no longer be changed."), code="campaign_closed")
+    check_amount(amount, pledge.currency, max_minor=settings.PLEDGE_MAX_MINOR)
+    if amount == pledge.amount:
+        raise InvalidInput(
+            _("Your pledge is already %(amount)s. Enter a different amount.") % {"amount": pledge.amount_display},
+            code="same_amount",
+            field="amount",
+        )
+    if pledge.reward is not None and amount < pledge.reward.minimum_amount:
+        raise InvalidInput(
+            _("The “%(reward)s” reward needs a pledge of at least %(minimum)s. Pick another reward first.")
+            % {"reward": pledge.reward.title, "minimum": format_amount(pledge.reward.minimum_amount, pledge.currency)},
+            code="below_reward_minimum",
+            field="amount",
+        )
+    if not (payment_token or "").strip():
+        raise InvalidInput(_("Choose a payment method."), code="payment_token_required", field="payment_token")
+
+
+def _pledge_replacement_reserve(*, old: Pledge, amount: int, key: str, fingerprint: str) -> Pledge:
+    """Create the pending replacement; a concurrent request with the same key gets the same one.
+
+    It has no reward while pending: the slot stays with the old pledge until the swap, so failing
+    the replacement (which frees its reward's slot) can never free the old pledge's.
+    """
+    try:
+        with transaction.atomic():
+            return Pledge.objects.create(
+                backer_id=old.backer_id,
+                campaign_id=old.campaign_id,
+                amount=amount,
+                currency=old.currency,
+                idempotency_key=key,
+                request_fingerprint=fingerprint,
+            )
+    except IntegrityError:
+        existing = Pledge.objects.filter(backer_id=old.backer_id, idempotency_key=key).first()
+        if existing is None:
+            raise
+        return existing
+
+
+def _pledge_change_amount_complete(*, old_id: int, new_id: int, result: GatewayResult | None, actor) -> Pledge:
+    """Record the replacement's charge: swap it for the old pledge, or fail it; return it.
+
+    Locks both pledges in id order (the old one is always older), then the campaign row, the
+    order used everywhere in this module.
+    """
+    if result is not None and result.transient:
+        return Pledge.objects.get(pk=new_id)
+    refund_new = refund_old = False
+    with transaction.atomic(durable=True):
+        old, new = Pledge.objects.select_for_update().filter(pk__in=[old_id, new_id]).order_by("pk")
+        if new.status == PledgeStatus.PENDING and not result.ok:
+            _pledge_fail(pledge=new, code=result.code, message=result.message, actor=actor)
+        elif new.status == PledgeStatus.PENDING:
+            new.payment_reference = result.reference
+            try:
+                with transaction.atomic():
+                    _pledge_swap(old=old, new=new, actor=actor, hold=True)
+                refund_old = True
+            except (Conflict, _CampaignNoLongerLive) as error:
+                code = getattr(error, "code", "campaign_not_live")
+                code = "campaign_not_live" if code == "campaign_closed" else code
+                new.refresh_from_db()
+                new.payment_reference = result.reference
+                message = _("%(reason)s The new charge was refunded and your pledge is unchanged.") % {
+                    "reason": getattr(error, "message", _("The campaign has ended."))
+                }
+                _pledge_fail(pledge=new, code=code, message=message, actor=actor)
+                refund_new = True
+        elif new.status == PledgeStatus.HELD and old.status == PledgeStatus.HELD:
+            # The sweeper held the replacement after a crash; finish the swap now if still allowed.
+            try:
+                with transaction.atomic():
+                    _pledge_swap(old=old, new=new, actor=actor, hold=False)
+                refund_old = True
+            except Conflict:
+                pass  # too late: both stay held and settle like any two pledges
+        elif new.status == PledgeStatus.FAILED and result is not None and result.ok:
+            refund_new = True  # failed by the sweeper while the charge went through
+    if refund_new:
+        pledge_send_refund(pledge=new)
+    if refund_old:
+        pledge_send_refund(pledge=old)
+    return new
+
+
+def _pledge_swap(*, old: Pledge, new: Pledge, actor, hold: bool) -> None:
+    """Cancel the locked old pledge and hold the locked replacement, with the reward's slot moving along."""
+    if old.status != PledgeStatus.HELD:
+        raise Conflict(_("This pledge was cancelled or settled meanwhile."), code="pledge_not_held")
+    if old.reward_id is not None:
+        reward = RewardTier.objects.get(pk=old.reward_id)
+        if new.amount < reward.minimum_amount:  # the reward changed meanwhile
+            raise Conflict(
+                _("The “%(reward)s” reward needs a pledge of at least %(minimum)s.")
+                % {"reward": reward.title, "minimum": format_amount(reward.minimum_amount, new.currency)},
+                code="below_reward_minimum",
+            )
+    reason = f"amount changed to {format_amount(new.amount, new.currency)}: replaced by pledge #{new.pk}"
+    # Frees the old pledge's slot and takes its amount off the campaign's total, only while the
+    # campaign is live and before its deadline (else Conflict, and this savepoint rolls back).
+    _pledge_return_to_backer(pledge=old, to_status=PledgeStatus.CANCELLED, actor=actor, reason=reason)
+    # The slot just freed is still locked by this transaction, so taking it back cannot fail.
+    if old.reward_id is not None and not _reward_claim_slot(reward_id=old.reward_id):
+        raise Conflict(_("The reward is sold out."), code="sold_out")
+    new.reward_id = old.reward_id
+    new.save(update_fields=["reward"])
+    if hold:
+        _pledge_hold(pledge=new, actor=actor)
 
 
 def pledge_refund(*, pledge: Pledge, actor, reason: str) -> Pledge:

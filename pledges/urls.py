@@ -10,4 +10,5 @@ urlpatterns = [
     path("<int:pk>/", views.pledge_detail, name="detail"),
     path("<int:pk>/cancel/", views.pledge_cancel_view, name="cancel"),
     path("<int:pk>/reward/", views.pledge_change_reward_view, name="change_reward"),
+    path("<int:pk>/amount/", views.pledge_change_amount_view, name="change_amount"),
 ]

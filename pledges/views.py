@@ -4,6 +4,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from crowdfund_site.exceptions import (
@@ -17,9 +18,16 @@ from crowdfund_site.exceptions import (
 from projects.selectors import campaign_public_get
 from risk.tasks import enqueue_pledge_check
 
-from .forms import PledgeCancelForm, PledgeForm, PledgeRewardForm, amount_as_text, new_idempotency_key
+from .forms import (
+    PledgeAmountForm,
+    PledgeCancelForm,
+    PledgeForm,
+    PledgeRewardForm,
+    amount_as_text,
+    new_idempotency_key,
+)
 from .selectors import pledge_of_backer_get, pledges_of_backer
-from .services import pledge_cancel, pledge_change_reward, pledge_create
+from .services import pledge_cancel, pledge_change_amount, pledge_change_reward, pledge_create
 
 PLEDGES_PER_PAGE = 25
 
@@ -152,3 +160,53 @@ def pledge_change_reward_view(request, pk: int):
             return redirect("pledges:detail", pk=pledge.pk)
     context = {"pledge": pledge, "campaign": pledge.campaign, "form": form}
     return render(request, "pledges/pledge_change_reward.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def pledge_change_amount_view(request, pk: int):
+    """Ask for a new amount and a card (GET), then swap the pledge for one of that amount (POST)."""
+    pledge = pledge_of_backer_get(backer=request.user, pledge_id=pk)
+    if pledge is None:
+        raise Http404("No such pledge")
+    idempotency_key = new_idempotency_key()
+    if request.method == "POST":
+        form = PledgeAmountForm(request.POST, pledge=pledge)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                new = pledge_change_amount(
+                    pledge=pledge,
+                    actor=request.user,
+                    amount=data["amount"],
+                    payment_token=data["card_number"],
+                    idempotency_key=data["idempotency_key"],
+                )
+            except ApplicationError as error:
+                if isinstance(error, PaymentDeclined):
+                    form.add_error(
+                        "card_number",
+                        _("Your card was declined: %(reason)s Your pledge is unchanged. Try another card.")
+                        % {"reason": error.message},
+                    )
+                elif isinstance(error, PaymentUnavailable):
+                    # Keep the key: pressing the button again retries this same change.
+                    idempotency_key = data["idempotency_key"]
+                    form.add_error(None, _("The payment processor had a temporary problem. Press the button again."))
+                else:
+                    form.add_error(error.field if error.field in form.fields else None, error.message)
+            else:
+                enqueue_pledge_check(new.pk, request.META.get("REMOTE_ADDR"))
+                messages.success(
+                    request,
+                    _(
+                        "Your pledge is now %(new)s and is held in escrow. The earlier charge of %(old)s "
+                        "is on its way back to your card."
+                    )
+                    % {"new": new.amount_display, "old": pledge.amount_display},
+                )
+                return redirect("pledges:detail", pk=new.pk)
+    else:
+        form = PledgeAmountForm(initial={"amount": amount_as_text(pledge.amount, pledge.currency)}, pledge=pledge)
+    context = {"pledge": pledge, "campaign": pledge.campaign, "form": form, "idempotency_key": idempotency_key}
+    return render(request, "pledges/pledge_change_amount.html", context)
