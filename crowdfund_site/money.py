@@ -7,6 +7,8 @@ beside an ISO 4217 code. Floats never touch money: parsing goes through ``Decima
 import re
 from decimal import Decimal
 
+from django.utils.translation import gettext
+
 from .exceptions import InvalidInput
 
 # ISO 4217 currencies the platform accepts, with their number of decimal places.
@@ -53,11 +55,19 @@ def parse_amount(text: str | int, currency: str, *, max_minor: int = ABSOLUTE_MA
     if symbol and cleaned.startswith(symbol):
         cleaned = cleaned[len(symbol) :].strip()
     if not PLAIN_NUMBER.fullmatch(cleaned):
-        raise InvalidInput(f"“{text}” is not an amount.", code="invalid_amount", field="amount")
+        raise InvalidInput(
+            gettext("“%(text)s” is not an amount.") % {"text": text}, code="invalid_amount", field="amount"
+        )
     value = Decimal(cleaned)
     if value.as_tuple().exponent < -exponent:
-        places = "no decimals" if exponent == 0 else f"at most {exponent} decimals"
-        raise InvalidInput(f"{currency} amounts have {places}.", code="too_many_decimals", field="amount")
+        if exponent == 0:
+            message = gettext("%(currency)s amounts have no decimals.") % {"currency": currency}
+        else:
+            message = gettext("%(currency)s amounts have at most %(places)d decimals.") % {
+                "currency": currency,
+                "places": exponent,
+            }
+        raise InvalidInput(message, code="too_many_decimals", field="amount")
     return check_amount(int(value.scaleb(exponent)), currency, max_minor=max_minor)
 
 
@@ -66,11 +76,11 @@ def check_amount(minor: int, currency: str, *, max_minor: int = ABSOLUTE_MAX_MIN
     if isinstance(minor, bool) or not isinstance(minor, int):
         raise InvalidInput("Amounts are whole numbers of minor units.", code="invalid_amount", field="amount")
     if minor <= 0:
-        raise InvalidInput("The amount must be more than zero.", code="amount_not_positive", field="amount")
+        raise InvalidInput(gettext("The amount must be more than zero."), code="amount_not_positive", field="amount")
     limit = min(max_minor, ABSOLUTE_MAX_MINOR)
     if minor > limit:
         raise InvalidInput(
-            f"The amount may be at most {format_amount(limit, currency)}.",
+            gettext("The amount may be at most %(limit)s.") % {"limit": format_amount(limit, currency)},
             code="amount_too_large",
             field="amount",
         )

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crowdfund_site.exceptions import InvalidInput
@@ -7,6 +8,16 @@ from crowdfund_site.money import CURRENCY_CHOICES, parse_amount
 from .models import Category, FundingModel
 from .selectors import DiscoverSort
 
+# The discover page's sort labels, in the reader's language.
+SORT_LABELS = {
+    DiscoverSort.RELEVANCE: _("Best match"),
+    DiscoverSort.ENDING: _("Ending soonest"),
+    DiscoverSort.NEWEST: _("Newest"),
+    # xgettext:no-python-format
+    DiscoverSort.MOST_FUNDED: _("Most funded (% of goal)"),
+    DiscoverSort.MOST_BACKED: _("Most backers"),
+}
+
 
 class DiscoverForm(forms.Form):
     """The discover page's search, category and sort; bad values fall back to the defaults."""
@@ -14,16 +25,20 @@ class DiscoverForm(forms.Form):
     q = forms.CharField(
         required=False,
         max_length=100,
-        label="Search",
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Board games, cameras, gardens…"}),
+        label=_("Search"),
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Board games, cameras, gardens…")}),
     )
-    category = forms.ChoiceField(required=False)
-    sort = forms.ChoiceField(required=False, choices=DiscoverSort.CHOICES)
+    category = forms.ChoiceField(label=_("Category"), required=False)
+    sort = forms.ChoiceField(
+        label=_("Sort by"),
+        required=False,
+        choices=[(value, SORT_LABELS.get(value, label)) for value, label in DiscoverSort.CHOICES],
+    )
 
     def __init__(self, *args, categories=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.categories = {c.slug: c for c in categories}
-        self.fields["category"].choices = [("", "All categories")] + [(c.slug, c.name) for c in categories]
+        self.fields["category"].choices = [("", gettext("All categories"))] + [(c.slug, c.name) for c in categories]
 
     def filters(self) -> dict:
         """Return query, category object and sort from the valid part of the input."""
@@ -52,19 +67,24 @@ def _parse_money(text: str, currency: str) -> int:
 class CampaignBasicsForm(PlainLabelsForm):
     """Step 1: what it is and how much it needs."""
 
-    title = forms.CharField(max_length=120, help_text="Short and clear, e.g. “Tiny Dungeon: a pocket roguelike”.")
+    title = forms.CharField(
+        label=_("Title"), max_length=120, help_text=_("Short and clear, e.g. “Tiny Dungeon: a pocket roguelike”.")
+    )
     summary = forms.CharField(
+        label=_("Summary"),
         max_length=280,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="One or two sentences shown on cards and in search results.",
+        help_text=_("One or two sentences shown on cards and in search results."),
     )
-    category = forms.ModelChoiceField(queryset=Category.objects.order_by("name"), empty_label="Choose a category")
-    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="USD")
+    category = forms.ModelChoiceField(
+        label=_("Category"), queryset=Category.objects.order_by("name"), empty_label=_("Choose a category")
+    )
+    currency = forms.ChoiceField(label=_("Currency"), choices=CURRENCY_CHOICES, initial="USD")
     goal = forms.CharField(
-        label="Funding goal",
+        label=_("Funding goal"),
         max_length=24,
         widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "5000.00"}),
-        help_text="In the currency above, e.g. 5000 or 5000.00.",
+        help_text=_("In the currency above, e.g. 5000 or 5000.00."),
     )
 
     def clean(self):
@@ -81,9 +101,9 @@ class CampaignStoryForm(PlainLabelsForm):
     """Step 2: the story backers read."""
 
     description = forms.CharField(
-        label="Story",
+        label=_("Story"),
         widget=forms.Textarea(attrs={"rows": 14}),
-        help_text=(
+        help_text=_(
             "What you are making, who you are, what the money pays for, and the risks. Blank lines start paragraphs."
         ),
     )
@@ -93,33 +113,40 @@ class CampaignFundingForm(PlainLabelsForm):
     """Step 3: how the money is settled and when the campaign runs."""
 
     funding_model = forms.ChoiceField(
+        label=_("Funding model"),
         choices=FundingModel.choices,
         widget=forms.RadioSelect,
-        help_text="All or nothing: backers are refunded if the goal is missed. Flexible: you keep what is raised.",
+        help_text=_("All or nothing: backers are refunded if the goal is missed. Flexible: you keep what is raised."),
     )
     duration_days = forms.IntegerField(
-        label="Duration (days)", min_value=1, max_value=60, help_text="From launch to deadline, 1 to 60 days."
+        label=_("Duration (days)"), min_value=1, max_value=60, help_text=_("From launch to deadline, 1 to 60 days.")
     )
     launch_on_approval = forms.BooleanField(
-        required=False, label="Go live as soon as a reviewer approves", help_text="Otherwise you launch it yourself."
+        required=False,
+        label=_("Go live as soon as a reviewer approves"),
+        help_text=_("Otherwise you launch it yourself."),
     )
 
 
 class RewardForm(PlainLabelsForm):
     """Step 4: one reward tier."""
 
-    title = forms.CharField(max_length=120)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    title = forms.CharField(label=_("Title"), max_length=120)
+    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
     minimum_amount = forms.CharField(
-        label="Minimum pledge", max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"})
+        label=_("Minimum pledge"), max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"})
     )
-    quantity_limit = forms.IntegerField(required=False, min_value=1, help_text="Leave empty for unlimited.")
-    estimated_delivery = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    quantity_limit = forms.IntegerField(
+        label=_("Quantity limit"), required=False, min_value=1, help_text=_("Leave empty for unlimited.")
+    )
+    estimated_delivery = forms.DateField(
+        label=_("Estimated delivery"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def __init__(self, *args, currency: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.currency = currency
-        self.fields["minimum_amount"].label = f"Minimum pledge ({currency})"
+        self.fields["minimum_amount"].label = gettext("Minimum pledge (%(currency)s)") % {"currency": currency}
 
     def clean_minimum_amount(self) -> int:
         return _parse_money(self.cleaned_data["minimum_amount"], self.currency)
@@ -128,12 +155,12 @@ class RewardForm(PlainLabelsForm):
 class CampaignUpdateForm(PlainLabelsForm):
     """News for backers: a title, the text, and who may read it."""
 
-    title = forms.CharField(max_length=140)
+    title = forms.CharField(label=_("Title"), max_length=140)
     body = forms.CharField(
-        label="Update", widget=forms.Textarea(attrs={"rows": 10}), help_text="Blank lines start paragraphs."
+        label=_("Update"), widget=forms.Textarea(attrs={"rows": 10}), help_text=_("Blank lines start paragraphs.")
     )
     backers_only = forms.BooleanField(
-        required=False, label="Backers only", help_text="Others see the title, and that it is for backers."
+        required=False, label=_("Backers only"), help_text=_("Others see the title, and that it is for backers.")
     )
 
 

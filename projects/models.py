@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from crowdfund_site.money import CURRENCY_CHOICES
 
@@ -20,17 +21,17 @@ class Category(models.Model):
 
 
 class CampaignStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    IN_REVIEW = "in_review", "In review"
-    CHANGES_REQUESTED = "changes_requested", "Changes requested"
-    APPROVED = "approved", "Approved"
-    REJECTED = "rejected", "Rejected"
-    LIVE = "live", "Live"
-    CLOSING = "closing", "Closing"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-    SUSPENDED = "suspended", "Suspended"
+    DRAFT = "draft", _("Draft")
+    IN_REVIEW = "in_review", _("In review")
+    CHANGES_REQUESTED = "changes_requested", _("Changes requested")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    LIVE = "live", _("Live")
+    CLOSING = "closing", _("Closing")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+    SUSPENDED = "suspended", _("Suspended")
 
 
 # Every allowed move of a campaign; anything else is refused by the services.
@@ -70,8 +71,8 @@ FINAL_STATUSES = {
 
 
 class FundingModel(models.TextChoices):
-    ALL_OR_NOTHING = "all_or_nothing", "All or nothing"
-    FLEXIBLE = "flexible", "Flexible"
+    ALL_OR_NOTHING = "all_or_nothing", _("All or nothing")
+    FLEXIBLE = "flexible", _("Flexible")
 
 
 class SettlementOutcome(models.TextChoices):

@@ -6,6 +6,8 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crowdfund_site.exceptions import ApplicationError
@@ -140,7 +142,7 @@ def comment_create_view(request, slug: str):
         except ApplicationError as error:
             _apply_error(form, error)
         else:
-            messages.success(request, "Comment posted.")
+            messages.success(request, gettext("Comment posted."))
             return redirect(campaign.get_absolute_url() + "#comments")
     context = _campaign_page_context(request, campaign, comment_form=form)
     return render(request, "projects/campaign_detail.html", context, status=400)
@@ -158,7 +160,7 @@ def campaign_update_new(request, slug: str):
         except ApplicationError as error:
             _apply_error(form, error)
         else:
-            messages.success(request, "Update posted. Your backers are getting it by e-mail.")
+            messages.success(request, gettext("Update posted. Your backers are getting it by e-mail."))
             return redirect(campaign.get_absolute_url() + "#updates")
     return render(request, "projects/campaign_update_form.html", {"campaign": campaign, "form": form})
 
@@ -166,11 +168,11 @@ def campaign_update_new(request, slug: str):
 # --- Initiator: create a campaign in steps, add rewards, submit for review --------------------
 
 STEPS = [
-    ("basics", "Basics"),
-    ("story", "Story"),
-    ("funding", "Funding"),
-    ("rewards", "Rewards"),
-    ("review", "Preview and submit"),
+    ("basics", _("Basics")),
+    ("story", _("Story")),
+    ("funding", _("Funding")),
+    ("rewards", _("Rewards")),
+    ("review", _("Preview and submit")),
 ]
 STEP_FORMS = {"basics": CampaignBasicsForm, "story": CampaignStoryForm, "funding": CampaignFundingForm}
 
@@ -207,7 +209,7 @@ def campaign_start(request):
         except ApplicationError as error:
             _apply_error(form, error)
         else:
-            messages.success(request, "Draft saved. Now tell backers your story.")
+            messages.success(request, gettext("Draft saved. Now tell backers your story."))
             return redirect("projects:campaign_edit", slug=campaign.slug, step="story")
     return render(request, "projects/campaign_form.html", _step_context(None, "basics", form=form))
 
@@ -230,8 +232,8 @@ def campaign_edit(request, slug: str, step: str):
         except ApplicationError as error:
             _apply_error(form, error)
         else:
-            names = [name for name, _ in STEPS]
-            messages.success(request, "Saved.")
+            names = [name for name, _label in STEPS]
+            messages.success(request, gettext("Saved."))
             return redirect(_step_url(campaign, names[names.index(step) + 1]))
     return render(request, "projects/campaign_form.html", _step_context(campaign, step, form=form))
 
@@ -256,7 +258,7 @@ def campaign_rewards(request, slug: str):
         except ApplicationError as error:
             _apply_error(form, error)
         else:
-            messages.success(request, f"Reward “{form.cleaned_data['title']}” added.")
+            messages.success(request, gettext("Reward “%(title)s” added.") % {"title": form.cleaned_data["title"]})
             return redirect("projects:campaign_rewards", slug=campaign.slug)
     return render(
         request,
@@ -277,7 +279,7 @@ def campaign_reward_delete(request, slug: str, reward_id: int):
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"Reward “{reward.title}” removed.")
+        messages.success(request, gettext("Reward “%(title)s” removed.") % {"title": reward.title})
     return redirect("projects:campaign_rewards", slug=campaign.slug)
 
 
@@ -293,7 +295,9 @@ def campaign_review(request, slug: str):
             messages.error(request, error.message)
             return redirect("projects:campaign_review", slug=campaign.slug)
         enqueue_campaign_assessment(campaign.pk)
-        messages.success(request, f"“{campaign.title}” is submitted. A reviewer will look at it soon.")
+        messages.success(
+            request, gettext("“%(title)s” is submitted. A reviewer will look at it soon.") % {"title": campaign.title}
+        )
         return redirect("projects:my_campaigns")
     return render(
         request,
@@ -320,5 +324,5 @@ def campaign_launch_view(request, slug: str):
     except ApplicationError as error:
         messages.error(request, error.message)
         return redirect("projects:my_campaigns")
-    messages.success(request, f"“{campaign.title}” is live. Share it!")
+    messages.success(request, gettext("“%(title)s” is live. Share it!") % {"title": campaign.title})
     return redirect(campaign.get_absolute_url())

@@ -1,11 +1,24 @@
+import ast
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
 from pledges.tests.factories import pledge_held
 from projects.models import CampaignStatus
-from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
+from projects.tests.factories import CampaignFactory, CategoryFactory, LiveCampaignFactory, RewardTierFactory
+
+PO_FILE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
+
+
+@pytest.fixture
+def chinese(client):
+    """Return the test client with the site switched to Simplified Chinese."""
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    return client
 
 
 @pytest.mark.django_db
@@ -45,3 +58,116 @@ def test_receipt_email_in_the_backers_language(live_campaign, celery_eager, djan
     assert len(mail.outbox) == 1
     assert mail.outbox[0].subject == f"您对“{live_campaign.title}”的支持"
     assert "您支持的 $25.00 已由第三方托管" in mail.outbox[0].body
+
+
+def _po_entries(path: Path) -> list[dict]:
+    """Return the .po file's entries as {"flags", "msgid", "msgstr": [...]}; obsolete ones (#~) are left out.
+
+    A small parser rather than a dependency: it knows comments, flags, msgid(_plural), msgstr[n]
+    and continuation lines, which is all makemessages writes.
+    """
+    entries, entry, field = [], None, None
+    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
+        if not line.strip() or line.startswith("#~"):
+            if entry is not None:
+                entries.append(entry)
+            entry, field = None, None
+            continue
+        if entry is None:
+            entry = {"flags": set(), "msgid": "", "msgstr": []}
+        if line.startswith("#,"):
+            entry["flags"].update(flag.strip() for flag in line[2:].split(","))
+        elif line.startswith("#"):
+            continue
+        elif line.startswith(("msgid ", "msgid_plural ", "msgctxt ")):
+            keyword, text = line.split(" ", 1)
+            field = keyword
+            entry[keyword] = ast.literal_eval(text)
+        elif line.startswith("msgstr"):
+            keyword, text = line.split(" ", 1)
+            field = "msgstr"
+            entry["msgstr"].append(ast.literal_eval(text))
+        elif line.startswith('"'):
+            if field == "msgstr":
+                entry["msgstr"][-1] += ast.literal_eval(line)
+            else:
+                entry[field] += ast.literal_eval(line)
+    return entries
+
+
+def test_every_message_has_a_reviewed_chinese_translation():
+    entries = [e for e in _po_entries(PO_FILE) if e["msgid"]]  # the header has an empty msgid
+    assert len(entries) > 300
+    untranslated = [e["msgid"] for e in entries if not all(e["msgstr"])]
+    fuzzy = [e["msgid"] for e in entries if "fuzzy" in e["flags"]]
+    assert untranslated == [], "run makemessages and translate these"
+    assert fuzzy == [], "check these guessed translations and remove the fuzzy flag"
+
+
+def test_compiled_catalogue_is_not_older_than_the_po_file():
+    mo_file = PO_FILE.with_suffix(".mo")
+    assert mo_file.exists()
+    assert mo_file.stat().st_mtime >= PO_FILE.stat().st_mtime - 1, "run compilemessages"
+
+
+@pytest.mark.django_db
+def test_discover_page_in_chinese(chinese):
+    games = CategoryFactory(name="Games", slug="games")
+    LiveCampaignFactory(category=games, backer_count=12, pledged_amount=30_000, goal=40_000)
+    page = chinese.get(reverse("projects:home")).content.decode()
+    assert "<h1>支持您相信的创意</h1>" in page
+    assert "即将截止" in page  # section heading and the sort label
+    assert "进行中的项目" in page
+    assert "1 个项目" in page
+    assert "已筹得 <strong>$300.00</strong>" in page
+    assert "达到目标 $400.00 的 75%" in page
+    assert "12 位支持者" in page
+    assert "全有或全无" in page  # the funding model's label
+    assert "完成度最高（占目标的百分比）" in page
+    assert ">全部类别<" in page
+
+    page = chinese.get(reverse("projects:home"), {"q": "nothing like it"}).content.decode()
+    assert "搜索结果" in page
+    assert "没有匹配的进行中项目" in page
+
+
+@pytest.mark.django_db
+def test_campaign_steps_in_chinese_with_form_errors(chinese):
+    initiator = UserFactory()
+    chinese.force_login(initiator)
+    page = chinese.get(reverse("projects:campaign_start")).content.decode()
+    assert "<h1>发起项目</h1>" in page
+    assert "基本信息" in page
+    assert "筹款目标" in page
+    assert "保存草稿并继续" in page
+
+    category = CategoryFactory()
+    response = chinese.post(
+        reverse("projects:campaign_start"),
+        {"title": "Tiny Dungeon", "summary": "A pocket roguelike.", "category": category.pk, "currency": "JPY"},
+    )
+    assert "该字段是必填项。" in response.content.decode()  # Django's own message, in Chinese too
+    response = chinese.post(
+        reverse("projects:campaign_start"),
+        {"title": "T", "summary": "S", "category": category.pk, "currency": "JPY", "goal": "12.5"},
+    )
+    assert "JPY 金额不能有小数。" in response.content.decode()
+
+    campaign = CampaignFactory(initiator=initiator)
+    page = chinese.get(reverse("projects:campaign_edit", args=[campaign.slug, "funding"])).content.decode()
+    assert "审核通过后立即上线" in page
+    page = chinese.get(reverse("projects:campaign_review", args=[campaign.slug])).content.decode()
+    assert "提交审核" in page
+    assert "目标：$1,000.00，全有或全无，30 天" in page
+
+
+@pytest.mark.django_db
+def test_my_campaigns_in_chinese_with_status_labels(chinese):
+    initiator = UserFactory()
+    CampaignFactory(initiator=initiator, status=CampaignStatus.CHANGES_REQUESTED, review_feedback="More photos.")
+    chinese.force_login(initiator)
+    page = chinese.get(reverse("projects:my_campaigns")).content.decode()
+    assert "<h1>我的项目</h1>" in page
+    assert "需要修改" in page
+    assert "审核员反馈" in page
+    assert "$0.00 / $1,000.00" in page
