@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext
 
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import check_amount, currency_exponent
@@ -87,13 +88,13 @@ def _clean_campaign_fields(fields: dict) -> dict:
     if "title" in cleaned:
         cleaned["title"] = (cleaned["title"] or "").strip()
         if not cleaned["title"]:
-            raise InvalidInput("A campaign needs a title.", code="title_required", field="title")
+            raise InvalidInput(gettext("A campaign needs a title."), code="title_required", field="title")
         if len(cleaned["title"]) > 120:
-            raise InvalidInput("The title may be at most 120 characters.", field="title")
+            raise InvalidInput(gettext("The title may be at most 120 characters."), field="title")
     if "summary" in cleaned:
         cleaned["summary"] = (cleaned["summary"] or "").strip()
         if len(cleaned["summary"]) > 280:
-            raise InvalidInput("The summary may be at most 280 characters.", field="summary")
+            raise InvalidInput(gettext("The summary may be at most 280 characters."), field="summary")
     if "currency" in cleaned:
         currency_exponent(cleaned["currency"])
     if "goal" in cleaned:
@@ -104,12 +105,13 @@ def _clean_campaign_fields(fields: dict) -> dict:
         days = cleaned["duration_days"]
         if not isinstance(days, int) or not MIN_DURATION_DAYS <= days <= MAX_DURATION_DAYS:
             raise InvalidInput(
-                f"A campaign runs for {MIN_DURATION_DAYS} to {MAX_DURATION_DAYS} days.",
+                gettext("A campaign runs for %(min)d to %(max)d days.")
+                % {"min": MIN_DURATION_DAYS, "max": MAX_DURATION_DAYS},
                 code="invalid_duration",
                 field="duration_days",
             )
     if "category" in cleaned and not isinstance(cleaned["category"], Category):
-        raise InvalidInput("Choose a category.", code="category_required", field="category")
+        raise InvalidInput(gettext("Choose a category."), code="category_required", field="category")
     return cleaned
 
 
@@ -157,7 +159,7 @@ def _ensure_initiator(campaign: Campaign, actor) -> None:
 def _ensure_editable(campaign: Campaign) -> None:
     if campaign.status not in EDITABLE_STATUSES:
         raise Conflict(
-            "A campaign can only be edited while it is a draft or changes are requested.",
+            gettext("A campaign can only be edited while it is a draft or changes are requested."),
             code="not_editable",
         )
 
@@ -199,7 +201,7 @@ def campaign_update(*, campaign: Campaign, actor, **fields) -> Campaign:
         # Reward minimums are minor units of the old currency: switching would silently
         # re-price them (100x between USD and JPY).
         raise Conflict(
-            "Remove the reward tiers before changing the currency, then add them again in the new one.",
+            gettext("Remove the reward tiers before changing the currency, then add them again in the new one."),
             code="currency_locked",
             field="currency",
         )
@@ -217,13 +219,13 @@ def _clean_reward_fields(campaign: Campaign, fields: dict) -> dict:
     if "title" in cleaned:
         cleaned["title"] = (cleaned["title"] or "").strip()
         if not cleaned["title"]:
-            raise InvalidInput("A reward needs a title.", code="title_required", field="title")
+            raise InvalidInput(gettext("A reward needs a title."), code="title_required", field="title")
     if "minimum_amount" in cleaned:
         check_amount(cleaned["minimum_amount"], campaign.currency)
     limit = cleaned.get("quantity_limit")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise InvalidInput(
-            "The quantity limit must be at least 1, or empty for unlimited.",
+            gettext("The quantity limit must be at least 1, or empty for unlimited."),
             code="invalid_quantity",
             field="quantity_limit",
         )
@@ -299,7 +301,7 @@ def campaign_submit_for_review(*, campaign: Campaign, actor) -> Campaign:
     _ensure_status(campaign, EDITABLE_STATUSES, "submitted for review")
     if not campaign.summary or not campaign.description.strip():
         raise InvalidInput(
-            "Add a summary and a story before submitting the campaign for review.",
+            gettext("Add a summary and a story before submitting the campaign for review."),
             code="incomplete_campaign",
         )
     campaign_set_status(campaign=campaign, to_status=CampaignStatus.IN_REVIEW, actor=actor)
@@ -452,7 +454,7 @@ def _clean_text(value: str, *, field: str, limit: int, what: str) -> str:
 
 def _ensure_public(campaign: Campaign) -> None:
     if campaign.launched_at is None:
-        raise Conflict("This campaign has not been launched yet.", code="not_launched")
+        raise Conflict(gettext("This campaign has not been launched yet."), code="not_launched")
 
 
 @transaction.atomic
@@ -491,10 +493,10 @@ def comment_create(*, campaign: Campaign, actor, body: str) -> Comment:
     Raises NotAllowed (anyone else), Conflict (not launched) or InvalidInput (empty, too long).
     """
     if actor is None or not actor.is_authenticated:
-        raise NotAllowed("Log in to comment.", code="login_required")
+        raise NotAllowed(gettext("Log in to comment."), code="login_required")
     _ensure_public(campaign)
     if actor.pk != campaign.initiator_id and not user_is_backer(campaign=campaign, user=actor):
-        raise NotAllowed("Only backers and the initiator can comment on this campaign.", code="not_backer")
+        raise NotAllowed(gettext("Only backers and the initiator can comment on this campaign."), code="not_backer")
     return Comment.objects.create(
         campaign=campaign, author=actor, body=_clean_text(body, field="body", limit=COMMENT_MAX, what="comment")
     )
