@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 
 class User(AbstractUser):
@@ -44,3 +45,25 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.object_type} {self.object_id}"
+
+
+class SentEmail(models.Model):
+    """That e-mail ``kind`` about object ``object_id`` went to ``recipient``: a re-run task skips them.
+
+    Inserted just before the message is handed to the mail server (see ``crowdfund_site.emails``);
+    the unique constraint is what makes two runs of the same task send one e-mail, not two.
+    """
+
+    kind = models.CharField(max_length=60, help_text="The e-mail's template name, e.g. pledge_receipt.")
+    object_id = models.BigIntegerField(help_text="What it is about: a pledge, campaign, update or review id.")
+    recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sent_emails")
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "object_id", "recipient"], name="sent_email_once_per_recipient")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id} to {self.recipient_id}"

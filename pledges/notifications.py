@@ -1,9 +1,10 @@
 """E-mails about pledges: receipts, refunds, and how the campaign ended for each backer.
 
-Called by the thin tasks in ``pledges.tasks``; each loads what it needs by id.
+Called by the thin tasks in ``pledges.tasks``; each loads what it needs by id. Each e-mail goes
+to each person once per pledge or campaign, however often its task runs (``emails_send_once``).
 """
 
-from crowdfund_site.emails import email_to, emails_send
+from crowdfund_site.emails import emails_send_once
 from projects.models import Campaign, CampaignStatus
 
 from .models import Pledge, PledgeStatus
@@ -21,7 +22,7 @@ def pledge_receipt_send(*, pledge_id: int) -> int:
     if pledge.status not in (PledgeStatus.HELD, PledgeStatus.RELEASED):
         return 0
     context = {"pledge": pledge, "campaign": pledge.campaign}
-    return emails_send([email_to(user=pledge.backer, template="pledge_receipt", context=context)])
+    return emails_send_once(template="pledge_receipt", object_id=pledge.pk, recipients=[(pledge.backer, context)])
 
 
 def pledge_refund_email_send(*, pledge_id: int) -> int:
@@ -30,7 +31,7 @@ def pledge_refund_email_send(*, pledge_id: int) -> int:
     if pledge.status not in (PledgeStatus.REFUNDED, PledgeStatus.CANCELLED):
         return 0
     context = {"pledge": pledge, "campaign": pledge.campaign}
-    return emails_send([email_to(user=pledge.backer, template="pledge_refunded", context=context)])
+    return emails_send_once(template="pledge_refunded", object_id=pledge.pk, recipients=[(pledge.backer, context)])
 
 
 def campaign_outcome_emails_send(*, campaign_id: int) -> int:
@@ -40,15 +41,22 @@ def campaign_outcome_emails_send(*, campaign_id: int) -> int:
     """
     campaign = Campaign.objects.select_related("initiator").get(pk=campaign_id)
     initiator_template, backer_template = OUTCOME_TEMPLATES.get(campaign.status, (None, None))
-    messages = []
+    sent = 0
     if initiator_template:
-        messages.append(email_to(user=campaign.initiator, template=initiator_template, context={"campaign": campaign}))
+        sent += emails_send_once(
+            template=initiator_template,
+            object_id=campaign.pk,
+            recipients=[(campaign.initiator, {"campaign": campaign})],
+        )
     if backer_template:
-        messages.extend(_backer_messages(campaign, backer_template))
-    return emails_send(messages)
+        sent += emails_send_once(
+            template=backer_template, object_id=campaign.pk, recipients=_backer_recipients(campaign)
+        )
+    return sent
 
 
-def _backer_messages(campaign: Campaign, template: str):
+def _backer_recipients(campaign: Campaign):
+    """Yield (backer, context) once per backer, with the total of their settled pledges."""
     settled = (
         Pledge.objects.filter(campaign=campaign, status__in=(PledgeStatus.RELEASED, PledgeStatus.REFUNDED))
         .select_related("backer")
@@ -58,9 +66,9 @@ def _backer_messages(campaign: Campaign, template: str):
     backer, total = None, 0
     for pledge in settled:
         if backer is not None and pledge.backer_id != backer.pk:
-            yield email_to(user=backer, template=template, context={"campaign": campaign, "amount": total})
+            yield backer, {"campaign": campaign, "amount": total}
             total = 0
         backer = pledge.backer
         total += pledge.amount
     if backer is not None:
-        yield email_to(user=backer, template=template, context={"campaign": campaign, "amount": total})
+        yield backer, {"campaign": campaign, "amount": total}

@@ -1,12 +1,13 @@
 """E-mails about campaigns: review decisions to the initiator, updates to the backers.
 
 Called by the thin tasks in ``projects.tasks``; each loads what it needs by id, so a task that
-runs late sends what is true then.
+runs late sends what is true then. Each e-mail goes to each person once per review decision or
+update, however often its task runs (``emails_send_once``).
 """
 
 from django.contrib.auth import get_user_model
 
-from crowdfund_site.emails import email_to, emails_send
+from crowdfund_site.emails import emails_send_once
 
 from .models import Campaign, CampaignStatus, CampaignUpdate
 from .selectors import BACKER_PLEDGE_STATUSES
@@ -36,14 +37,23 @@ def campaign_review_email_send(*, campaign_id: int, decision: str) -> int:
     if template is None:
         return 0
     campaign = Campaign.objects.select_related("initiator").get(pk=campaign_id)
-    return emails_send([email_to(user=campaign.initiator, template=template, context={"campaign": campaign})])
+    # Keyed by the decision's own record: a campaign can be sent back for changes more than once.
+    decided = campaign.status_changes.filter(to_status=decision).order_by("-created_at", "-id").first()
+    if decided is None:
+        return 0
+    return emails_send_once(
+        template=template, object_id=decided.pk, recipients=[(campaign.initiator, {"campaign": campaign})]
+    )
 
 
 def campaign_update_email_send(*, update_id: int) -> int:
     """E-mail a new update to every backer of its campaign."""
     update = CampaignUpdate.objects.select_related("campaign").get(pk=update_id)
     context = {"campaign": update.campaign, "update": update}
-    return emails_send(
-        email_to(user=backer, template="campaign_update", context=context)
-        for backer in campaign_backers(campaign_id=update.campaign_id).iterator(chunk_size=1_000)
+    return emails_send_once(
+        template="campaign_update",
+        object_id=update.pk,
+        recipients=(
+            (backer, context) for backer in campaign_backers(campaign_id=update.campaign_id).iterator(chunk_size=1_000)
+        ),
     )
