@@ -1,4 +1,4 @@
-"""REST API for campaigns and their reward tiers: one view per operation, on the project services.
+"""REST API for campaigns, their reward tiers, updates and comments: one view per operation, on the services.
 
 Anonymous callers see public campaigns (live or ended); initiators also see their own at every
 stage; campaign staff see all. A campaign the caller may not see is a 404, never a 403.
@@ -6,7 +6,7 @@ stage; campaign staff see all. A campaign the caller may not see is a 404, never
 
 from django.db.models import Q
 from django.urls import path
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -27,11 +27,14 @@ from crowdfund_site.exceptions import Conflict, InvalidInput, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
 from risk.tasks import enqueue_campaign_assessment
 
-from .models import Campaign, CampaignStatus, Category, FundingModel, RewardTier
-from .selectors import campaigns_visible_to
+from .models import Campaign, CampaignStatus, CampaignUpdate, Category, Comment, FundingModel, RewardTier
+from .selectors import campaign_comment_list, campaign_update_list, campaigns_visible_to, user_reads_backer_updates
 from .services import (
+    COMMENT_MAX,
     MAX_DURATION_DAYS,
     MIN_DURATION_DAYS,
+    TEXT_MAX,
+    UPDATE_TITLE_MAX,
     campaign_approve,
     campaign_create,
     campaign_launch,
@@ -39,6 +42,8 @@ from .services import (
     campaign_request_changes,
     campaign_submit_for_review,
     campaign_update,
+    campaign_update_create,
+    comment_create,
     reward_tier_create,
     reward_tier_delete,
     reward_tier_update,
@@ -406,6 +411,131 @@ class RewardDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class CampaignUpdateSerializer(serializers.ModelSerializer):
+    """News from the campaign's initiator."""
+
+    # Context ``reads_backer_updates``: whether the caller may read backers-only bodies.
+    body = serializers.SerializerMethodField(
+        help_text="Null for a backers-only update unless the caller backs the campaign or started it."
+    )
+
+    class Meta:
+        model = CampaignUpdate
+        fields = ["id", "title", "body", "backers_only", "created_at"]
+        read_only_fields = fields
+        extra_kwargs = {"backers_only": {"help_text": "Only backers and the initiator can read the body."}}
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_body(self, update: CampaignUpdate) -> str | None:
+        if update.backers_only and not self.context["reads_backer_updates"]:
+            return None
+        return update.body
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    """A comment by one of the campaign's backers or its initiator."""
+
+    author = serializers.SerializerMethodField(help_text="The author's display name.")
+    # Context ``initiator_id`` marks the initiator's replies without loading the campaign per row.
+    author_is_initiator = serializers.SerializerMethodField(help_text="True for the campaign initiator's replies.")
+
+    class Meta:
+        model = Comment
+        fields = ["id", "author", "author_is_initiator", "body", "created_at"]
+        read_only_fields = fields
+
+    def get_author(self, comment: Comment) -> str:
+        return comment.author.public_name
+
+    def get_author_is_initiator(self, comment: Comment) -> bool:
+        return comment.author_id == self.context["initiator_id"]
+
+
+class CampaignUpdateListCreateApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        title = StrictCharField(max_length=UPDATE_TITLE_MAX)
+        body = StrictCharField(max_length=TEXT_MAX)
+        backers_only = StrictBooleanField(default=False, help_text="Only backers and the initiator read the body.")
+
+    pagination_class = PagePagination
+
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
+
+    @extend_schema(
+        operation_id="campaigns_updates_list",
+        responses={200: CampaignUpdateSerializer(many=True)},
+        description=(
+            "The campaign's updates, newest first, 20 per page. Everyone sees every title; the body of a "
+            "backers-only update is null unless the caller backs the campaign or started it. "
+            "An out-of-range page is a 404."
+        ),
+    )
+    def get(self, request, pk: int):
+        campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(campaign_update_list(campaign=campaign), request, view=self)
+        context = {"reads_backer_updates": user_reads_backer_updates(campaign=campaign, user=request.user)}
+        return paginator.get_paginated_response(CampaignUpdateSerializer(page, many=True, context=context).data)
+
+    @extend_schema(
+        operation_id="campaigns_updates_create",
+        request=InputSerializer,
+        responses={201: CampaignUpdateSerializer, **errors(409)},
+        description=(
+            "Post news on a launched campaign; its backers are e-mailed. Anyone but the initiator is refused "
+            "with 403 `not_initiator`; 409 `not_launched` before the campaign has been live."
+        ),
+    )
+    def post(self, request, pk: int):
+        campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        update = campaign_update_create(campaign=campaign, actor=request.user, **serializer.validated_data)
+        # Only the initiator gets this far, and they read every body.
+        data = CampaignUpdateSerializer(update, context={"reads_backer_updates": True}).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class CommentListCreateApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        body = StrictCharField(max_length=COMMENT_MAX)
+
+    pagination_class = PagePagination
+
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
+
+    @extend_schema(
+        operation_id="campaigns_comments_list",
+        responses={200: CommentSerializer(many=True)},
+        description="The campaign's comments, oldest first, 20 per page. An out-of-range page is a 404.",
+    )
+    def get(self, request, pk: int):
+        campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(campaign_comment_list(campaign=campaign), request, view=self)
+        context = {"initiator_id": campaign.initiator_id}
+        return paginator.get_paginated_response(CommentSerializer(page, many=True, context=context).data)
+
+    @extend_schema(
+        operation_id="campaigns_comments_create",
+        request=InputSerializer,
+        responses={201: CommentSerializer, **errors(409)},
+        description=(
+            "Comment on a launched campaign as one of its backers (a held or paid-out pledge) or its initiator; "
+            "anyone else is refused with 403 `not_backer`. 409 `not_launched` before the campaign has been live."
+        ),
+    )
+    def post(self, request, pk: int):
+        campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        comment = comment_create(campaign=campaign, actor=request.user, body=serializer.validated_data["body"])
+        data = CommentSerializer(comment, context={"initiator_id": campaign.initiator_id}).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
 class CategoryListApi(APIView):
     permission_classes = [AllowAny]
 
@@ -427,4 +557,6 @@ urlpatterns = [
     path("campaigns/<api_id:pk>/reject/", CampaignRejectApi.as_view(), name="campaign_reject"),
     path("campaigns/<api_id:pk>/rewards/", RewardListCreateApi.as_view(), name="campaign_rewards"),
     path("campaigns/<api_id:pk>/rewards/<api_id:reward_pk>/", RewardDetailApi.as_view(), name="campaign_reward"),
+    path("campaigns/<api_id:pk>/updates/", CampaignUpdateListCreateApi.as_view(), name="campaign_updates"),
+    path("campaigns/<api_id:pk>/comments/", CommentListCreateApi.as_view(), name="campaign_comments"),
 ]

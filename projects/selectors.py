@@ -180,3 +180,23 @@ def campaign_comments(*, campaign: Campaign, limit: int = COMMENTS_ON_PAGE) -> l
     """Return the latest ``limit`` comments, oldest first, with their authors (one query)."""
     latest = Comment.objects.filter(campaign=campaign).select_related("author").order_by("-created_at", "-id")[:limit]
     return list(reversed(latest))
+
+
+def user_reads_backer_updates(*, campaign: Campaign, user) -> bool:
+    """Return True if ``user`` may read the bodies of backers-only updates: the initiator or a backer.
+
+    The campaign page applies the same rule; everyone else sees such an update's title only.
+    """
+    if user is not None and user.is_authenticated and user.pk == campaign.initiator_id:
+        return True
+    return user_is_backer(campaign=campaign, user=user)
+
+
+def campaign_update_list(*, campaign: Campaign) -> QuerySet[CampaignUpdate]:
+    """Return the campaign's updates, newest first, as a query a paginator slices (one query a page)."""
+    return CampaignUpdate.objects.filter(campaign=campaign).order_by("-created_at", "-id")
+
+
+def campaign_comment_list(*, campaign: Campaign) -> QuerySet[Comment]:
+    """Return every comment on the campaign, oldest first, with its author, as a query to paginate."""
+    return Comment.objects.filter(campaign=campaign).select_related("author").order_by("created_at", "id")
