@@ -13,6 +13,14 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _pages_rendered_per_request(settings):
+    # Most page tests change data and look at the page again at once, or count the queries of a
+    # render: they need the page rendered, not a visitor's copy. The copies have their own tests
+    # (crowdfund_site/tests/test_page_cache.py) and the end-to-end browser test keeps them on.
+    settings.PAGE_CACHE_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     # The cache outlives a test's database transaction: a pool of live campaigns (or throttle
     # counters) cached by one test would leak rows of a rolled-back database into the next.

@@ -122,6 +122,9 @@ LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=9
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # Campaign cards per page on the discover page.
 DISCOVER_PAGE_SIZE = env.int("DISCOVER_PAGE_SIZE", default=12)
+# Seconds a rendered campaign or discover page is reused for visitors who are not logged in
+# (crowdfund_site/page_cache.py); totals they see may be this old. 0 renders every request.
+PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=10)
 
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",

@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import check_amount, currency_exponent
+from crowdfund_site.page_cache import DISCOVER_GROUP, campaign_page_group, page_cache_invalidate
 from crowdfund_site.transitions import ensure_transition_allowed
 
 from .models import (
@@ -70,6 +71,8 @@ def campaign_set_status(*, campaign: Campaign, to_status: str, actor=None, reaso
     )
     campaign.status = to_status
     campaign.save(update_fields=["status", "updated_at"])
+    # Visitors must see a new state (live, succeeded, cancelled...) at once, not after the cache's timer.
+    page_cache_invalidate(campaign_page_group(campaign.slug), DISCOVER_GROUP)
     return campaign
 
 
@@ -477,6 +480,7 @@ def campaign_update_create(
     )
     update_id = update.pk
     transaction.on_commit(lambda: _enqueue_update_email(update_id))
+    page_cache_invalidate(campaign_page_group(campaign.slug))
     return update
 
 
@@ -497,6 +501,8 @@ def comment_create(*, campaign: Campaign, actor, body: str) -> Comment:
     _ensure_public(campaign)
     if actor.pk != campaign.initiator_id and not user_is_backer(campaign=campaign, user=actor):
         raise NotAllowed(gettext("Only backers and the initiator can comment on this campaign."), code="not_backer")
-    return Comment.objects.create(
+    comment = Comment.objects.create(
         campaign=campaign, author=actor, body=_clean_text(body, field="body", limit=COMMENT_MAX, what="comment")
     )
+    page_cache_invalidate(campaign_page_group(campaign.slug))
+    return comment

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from crowdfund_site.exceptions import ApplicationError
 from crowdfund_site.money import currency_exponent
+from crowdfund_site.page_cache import DISCOVER_GROUP, cache_page_for_visitors, campaign_page_group
 from risk.selectors import live_campaign_pool_cached, recommendations_for
 from risk.tasks import enqueue_campaign_assessment
 
@@ -60,6 +61,7 @@ def amount_text(minor: int, currency: str) -> str:
     return f"{minor // 10**exponent}.{minor % 10**exponent:0{exponent}d}"
 
 
+@cache_page_for_visitors(lambda: DISCOVER_GROUP)
 def home(request):
     """The discover page: ending soon and new campaigns, then every live one, searchable."""
     form = DiscoverForm(request.GET or None, categories=categories_all())
@@ -104,6 +106,7 @@ def _recommended(user) -> list:
     return campaigns
 
 
+@cache_page_for_visitors(campaign_page_group)
 def campaign_detail(request, slug: str):
     campaign = campaign_page_get(slug=slug, viewer=request.user)
     if campaign is None:

@@ -41,8 +41,10 @@ def pledge(page, amount: str, card: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_initiator_creates_reviewer_approves_backers_pledge_campaign_succeeds(live_server, browser):
+def test_initiator_creates_reviewer_approves_backers_pledge_campaign_succeeds(live_server, browser, settings):
     base = live_server.url
+    # As in production: logged-out visitors are served copies of pages rendered moments earlier.
+    settings.PAGE_CACHE_SECONDS = 10
     # An earlier transactional test may have flushed the groups the migrations created.
     call_command("setup_staff_groups", verbosity=0)
     CategoryFactory(name="Games", slug="games")
@@ -122,10 +124,18 @@ def test_initiator_creates_reviewer_approves_backers_pledge_campaign_succeeds(li
     statuses = dict(Pledge.objects.values_list("backer__username", "status"))
     assert statuses == {"bea": PledgeStatus.HELD, "dan": PledgeStatus.FAILED}
 
+    # A visitor who is not logged in looks at the live campaign (and so it is cached for visitors).
+    visitor = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    visitor.goto(base + campaign.get_absolute_url())
+    visitor.wait_for_selector("text=Back this project")
+
     # The deadline passes; the close command settles the campaign.
     Campaign.objects.filter(pk=campaign.pk).update(deadline=timezone.now() - timedelta(seconds=1))
     call_command("close_due_campaigns")
     backer.goto(base + campaign.get_absolute_url())
     backer.wait_for_selector("text=Funded!")
     shot(backer, "09-succeeded")
+    # The visitor sees the outcome at once too, not the copy of the live page.
+    visitor.goto(base + campaign.get_absolute_url())
+    visitor.wait_for_selector("text=Funded!")
     assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.SUCCEEDED
