@@ -23,6 +23,7 @@ pytestmark = pytest.mark.django_db
 def _page_cache_on(settings):
     settings.PAGE_CACHE_SECONDS = 10
 
+
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
