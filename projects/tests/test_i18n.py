@@ -171,3 +171,19 @@ def test_my_campaigns_in_chinese_with_status_labels(chinese):
     assert "需要修改" in page
     assert "审核员反馈" in page
     assert "$0.00 / $1,000.00" in page
+
+
+@pytest.mark.django_db
+def test_update_emails_go_out_in_each_backers_own_language(
+    chinese, live_campaign, celery_eager, django_capture_on_commit_callbacks
+):
+    pledge_held(campaign=live_campaign, backer=UserFactory(email="mei@example.com", preferred_language="zh-hans"))
+    pledge_held(campaign=live_campaign, backer=UserFactory(email="ann@example.com", preferred_language="en"))
+    mail.outbox.clear()
+    chinese.force_login(live_campaign.initiator)  # the initiator writes from the Chinese pages
+    url = reverse("projects:campaign_update_new", kwargs={"slug": live_campaign.slug})
+    with django_capture_on_commit_callbacks(execute=True):
+        chinese.post(url, {"title": "Shipping", "body": "Boxes are ready."})
+    bodies = {message.to[0]: message.body for message in mail.outbox}
+    assert f"您支持的项目“{live_campaign.title}”有新动态" in bodies["mei@example.com"]
+    assert f"There is news from {live_campaign.title}, a project you back" in bodies["ann@example.com"]
