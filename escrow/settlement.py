@@ -367,6 +367,8 @@ def pledges_reconcile(*, now: datetime | None = None, limit: int = 1000) -> dict
 
     - pending for longer than PLEDGE_PENDING_RECONCILE_AFTER: asked of the gateway by their
       charge key, then held, refunded or failed (so no backer is charged without a held pledge);
+      a replacement from a change of amount is swapped in for the pledge it replaces, or failed
+      and refunded, never held beside it;
     - refunds the ledger records but the gateway never confirmed (cancel, staff refund, or a
       charge that arrived after its campaign closed): sent again with the same key.
     """

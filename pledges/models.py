@@ -42,6 +42,16 @@ class Pledge(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     held_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True, help_text="Released, refunded or cancelled.")
+    # Set on the replacement pledge a change of amount creates: once its charge succeeds it is
+    # swapped in for this one, by the request or, after a crash, by the sweeper.
+    replaces = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replaced_by",
+        help_text="The pledge whose amount this one changes.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

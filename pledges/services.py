@@ -441,8 +441,9 @@ def pledge_change_amount(*, pledge: Pledge, actor, amount: int, payment_token: s
     any, refunded) and leave the old pledge untouched. Idempotent per (backer, idempotency_key):
     sending the same request again returns the same replacement and charges nothing twice; the
     same key with another body raises Conflict ``idempotency_key_reused``. If the process dies
-    after the charge, the sweeper holds the replacement as an ordinary pledge (money stays exact);
-    the same request sent again then finishes the swap.
+    after the charge, the same request sent again, or else the sweeper (``pledge_reconcile_pending``,
+    which knows the replacement by its ``replaces`` link), finishes the change exactly as this
+    would have: the same swap, or the same refusal with the new charge refunded.
 
     Only the backer may (anyone else gets NotFound). Raises InvalidInput (amount invalid, unchanged,
     above PLEDGE_MAX_MINOR or below the reward's minimum), Conflict (pledge not held, campaign
@@ -500,13 +501,15 @@ def _pledge_replacement_reserve(*, old: Pledge, amount: int, key: str, fingerpri
     """Create the pending replacement; a concurrent request with the same key gets the same one.
 
     It has no reward while pending: the slot stays with the old pledge until the swap, so failing
-    the replacement (which frees its reward's slot) can never free the old pledge's.
+    the replacement (which frees its reward's slot) can never free the old pledge's. ``replaces``
+    tells the sweeper to finish it as a change, not hold it as a second pledge.
     """
     try:
         with transaction.atomic():
             return Pledge.objects.create(
                 backer_id=old.backer_id,
                 campaign_id=old.campaign_id,
+                replaces=old,
                 amount=amount,
                 currency=old.currency,
                 idempotency_key=key,
@@ -522,14 +525,18 @@ def _pledge_replacement_reserve(*, old: Pledge, amount: int, key: str, fingerpri
 def _pledge_change_amount_complete(*, old_id: int, new_id: int, result: GatewayResult | None, actor) -> Pledge:
     """Record the replacement's charge: swap it for the old pledge, or fail it; return it.
 
-    Locks both pledges in id order (the old one is always older), then the campaign row, the
-    order used everywhere in this module.
+    The one place a change of amount is finished, by ``pledge_change_amount`` and by the sweeper
+    (``pledge_reconcile_pending``) alike. Idempotent: a replacement no longer pending is left as
+    it is (a charge that went through for one already failed is refunded). Locks both pledges in
+    id order (the old one is always older), then the campaign row, the order used everywhere in
+    this module. Refunds are sent to the gateway after the commit.
     """
     if result is not None and result.transient:
         return Pledge.objects.get(pk=new_id)
     refund_new = refund_old = False
     with transaction.atomic(durable=True):
-        old, new = Pledge.objects.select_for_update().filter(pk__in=[old_id, new_id]).order_by("pk")
+        locked = {p.pk: p for p in Pledge.objects.select_for_update().filter(pk__in=[old_id, new_id]).order_by("pk")}
+        old, new = locked[old_id], locked[new_id]
         if new.status == PledgeStatus.PENDING and not result.ok:
             _pledge_fail(pledge=new, code=result.code, message=result.message, actor=actor)
         elif new.status == PledgeStatus.PENDING:
@@ -549,7 +556,8 @@ def _pledge_change_amount_complete(*, old_id: int, new_id: int, result: GatewayR
                 _pledge_fail(pledge=new, code=code, message=message, actor=actor)
                 refund_new = True
         elif new.status == PledgeStatus.HELD and old.status == PledgeStatus.HELD:
-            # The sweeper held the replacement after a crash; finish the swap now if still allowed.
+            # Held as an ordinary pledge by the sweeper before it knew replacements (before the
+            # ``replaces`` link existed); finish the swap now if still allowed.
             try:
                 with transaction.atomic():
                     _pledge_swap(old=old, new=new, actor=actor, hold=False)
@@ -670,9 +678,14 @@ def pledge_reconcile_pending(*, pledge: Pledge) -> Pledge:
 
     Asks the gateway what happened under the pledge's charge key: a successful charge is
     held (or refunded if the campaign closed meanwhile); anything else fails the pledge and
-    frees its reward slot. Idempotent.
+    frees its reward slot. A replacement from ``pledge_change_amount`` finishes its change
+    the same way that does, never becoming a second held pledge: swapped in for the old pledge
+    (returned to the backer), or failed and its charge refunded if the old pledge is no longer
+    held or the campaign no longer takes changes. Idempotent.
     """
     found = get_gateway().find_operation(idempotency_key=charge_key(pledge.pk))
     if found is None:
         found = GatewayResult(ok=False, code="abandoned", message="The payment was never completed.")
+    if pledge.replaces_id is not None:
+        return _pledge_change_amount_complete(old_id=pledge.replaces_id, new_id=pledge.pk, result=found, actor=None)
     return _pledge_record_charge(pledge_id=pledge.pk, result=found)

@@ -208,7 +208,11 @@ def test_the_campaign_closing_during_the_charge_refunds_the_new_charge(live_camp
     assert invariant_problems() == []
 
 
-def test_a_replacement_the_sweeper_held_after_a_crash_is_swapped_on_retry(live_campaign, backer, monkeypatch):
+def test_a_replacement_held_as_an_ordinary_pledge_is_swapped_on_retry(live_campaign, backer, monkeypatch):
+    """Before replacements were linked, the sweeper held one after a crash beside the old pledge.
+
+    (Crashes followed by the sweeper today: test_pledge_change_amount_recovery.py.)
+    """
     old = pledge_held(campaign=live_campaign, backer=backer, amount=3_000)
 
     def crash(**kwargs):
@@ -218,8 +222,9 @@ def test_a_replacement_the_sweeper_held_after_a_crash_is_swapped_on_retry(live_c
     with pytest.raises(ConnectionError):
         change(old, 4_000, key="crashy")
     monkeypatch.undo()
+    Pledge.objects.filter(idempotency_key="crashy").update(replaces=None)  # made before the link existed
     new = Pledge.objects.get(backer=backer, idempotency_key="crashy")
-    services.pledge_reconcile_pending(pledge=new)  # what the sweeper does
+    services.pledge_reconcile_pending(pledge=new)  # what the sweeper then did
     assert Pledge.objects.filter(backer=backer, status=PledgeStatus.HELD).count() == 2
     assert invariant_problems() == []
 
