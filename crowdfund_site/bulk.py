@@ -38,7 +38,12 @@ _PASS_THROUGH = {
 
 
 def insert_rows(
-    *, model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence], returning_ids: bool = False
+    *,
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: Sequence[Sequence],
+    returning_ids: bool = False,
+    skip_conflicts: bool = False,
 ) -> list[int]:
     """Insert ``rows`` (tuples of values for ``fields``) into ``model``'s table.
 
@@ -46,7 +51,9 @@ def insert_rows(
     out gets its field's constant default, its database default, or NULL; one whose default is
     computed (``timezone.now``, ``auto_now``) must be given, so that no row shares a value it
     should not. Runs in the caller's transaction. Returns the new primary keys in row order if
-    ``returning_ids``. Raises ValueError for a column that cannot be left out.
+    ``returning_ids``. With ``skip_conflicts`` a row that a unique constraint already holds is
+    left out (``ON CONFLICT DO NOTHING``) instead of failing the statement, and returns no id.
+    Raises ValueError for a column that cannot be left out.
     """
     if not rows:
         return []
@@ -62,7 +69,8 @@ def insert_rows(
     # Only quoted names from the model's metadata go into the SQL text; every value is a parameter.
     columns = ", ".join(quote(f.column) for f in model_fields)
     head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
-    tail = f" RETURNING {quote(model._meta.pk.column)}" if returning_ids else ""
+    tail = " ON CONFLICT DO NOTHING" if skip_conflicts else ""
+    tail += f" RETURNING {quote(model._meta.pk.column)}" if returning_ids else ""
     if connection.vendor == "postgresql":
         return _insert_unnest(connection, head, tail, model_fields, rows, returning_ids)
     chunk = max(connection.ops.bulk_batch_size(model_fields, rows), 1)

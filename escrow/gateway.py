@@ -14,12 +14,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, OuterRef, Subquery, Sum
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from crowdfund_site.bulk import AnyOf, insert_rows
+from crowdfund_site.db import create_unless_taken
 from crowdfund_site.exceptions import Conflict
 
 from .models import GatewayOperation, OperationKind, OperationStatus
@@ -116,22 +117,20 @@ class SandboxGateway(PaymentGateway):
 
     def charge(self, *, idempotency_key: str, amount: int, currency: str, token: str) -> GatewayResult:
         status, code, message = self._charge_outcome(token)
-        try:
-            # A fresh key (the usual case) is one INSERT; the unique key catches a repeat.
-            with transaction.atomic():
-                op = GatewayOperation.objects.create(
-                    kind=OperationKind.CHARGE,
-                    idempotency_key=idempotency_key,
-                    amount=amount,
-                    currency=currency,
-                    token=token,
-                    status=status,
-                    error_code=code,
-                    error_message=message,
-                )
+        # A fresh key (the usual case) is one INSERT; the unique key catches a repeat.
+        op = create_unless_taken(
+            GatewayOperation,
+            kind=OperationKind.CHARGE,
+            idempotency_key=idempotency_key,
+            amount=amount,
+            currency=currency,
+            token=token,
+            status=status,
+            error_code=code,
+            error_message=message,
+        )
+        if op is not None:
             return _result(op)
-        except IntegrityError:
-            pass
         # A repeated key: answer with the first result, except that a transient failure is over
         # by now and the retry goes through.
         with transaction.atomic():
@@ -253,10 +252,8 @@ class SandboxGateway(PaymentGateway):
         return _result(op)
 
     def _create(self, **fields) -> GatewayResult:
-        try:
-            with transaction.atomic():
-                op = GatewayOperation.objects.create(**fields)
-        except IntegrityError:
+        op = create_unless_taken(GatewayOperation, **fields)
+        if op is None:
             # Another request with the same key won the race: answer with its result.
             op = GatewayOperation.objects.get(idempotency_key=fields["idempotency_key"])
             self._ensure_same(op, fields["kind"], fields["amount"], fields["currency"])

@@ -8,7 +8,7 @@ the same key again returns the first transaction and writes nothing.
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -74,29 +74,33 @@ def ledger_post(*, posting: Posting) -> LedgerTransaction:
     movement of money.
     """
     _check_posting(posting)
-    # Insert first: a fresh key (the usual case) costs no lookup; a repeated one fails on the
-    # unique key inside a savepoint and is answered with the transaction already posted.
-    try:
-        with transaction.atomic():
-            return _insert_posting(posting)
-    except IntegrityError:
-        existing = LedgerTransaction.objects.filter(idempotency_key=posting.idempotency_key).first()
-        if existing is None:
-            raise
-    _ensure_same_posting(existing, posting)
-    return existing
-
-
-def _insert_posting(posting: Posting) -> LedgerTransaction:
-    txn = LedgerTransaction.objects.create(
+    # Insert first, skipping a key already posted: a fresh key (the usual case) costs two
+    # statements and no lookup, and a repeated one needs no savepoint to recover from an error.
+    created_at = timezone.now()
+    inserted = insert_rows(
+        model=LedgerTransaction,
+        fields=["kind", "idempotency_key", "reference", "description", "created_at"],
+        rows=[(posting.kind, posting.idempotency_key, posting.reference, posting.description, created_at)],
+        returning_ids=True,
+        skip_conflicts=True,
+    )
+    if not inserted:
+        existing = LedgerTransaction.objects.get(idempotency_key=posting.idempotency_key)
+        _ensure_same_posting(existing, posting)
+        return existing
+    txn = LedgerTransaction(
+        pk=inserted[0],
         kind=posting.kind,
         idempotency_key=posting.idempotency_key,
         reference=posting.reference,
         description=posting.description,
+        created_at=created_at,
     )
-    LedgerEntry.objects.bulk_create(
-        LedgerEntry(transaction=txn, account=account, amount=amount, currency=posting.currency)
-        for account, amount in posting.legs
+    txn._state.adding = False
+    insert_rows(
+        model=LedgerEntry,
+        fields=["transaction_id", "account_id", "amount", "currency"],
+        rows=[(txn.pk, account.pk, amount, posting.currency) for account, amount in posting.legs],
     )
     return txn
 

@@ -14,10 +14,11 @@ import time
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Case, Exists, F, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crowdfund_site.db import create_unless_taken
 from crowdfund_site.exceptions import (
     Conflict,
     InvalidInput,
@@ -182,26 +183,30 @@ def _pledge_reserve(
                 code="below_reward_minimum",
                 field="amount",
             )
-    try:
-        with transaction.atomic():
-            if reward is not None and not _reward_claim_slot(reward_id=reward.pk):
-                raise Conflict(f"The “{reward.title}” reward is sold out.", code="sold_out", field="reward")
-            return Pledge.objects.create(
-                backer=backer,
-                campaign=campaign,
-                reward=reward,
-                amount=amount,
-                currency=currency,
-                idempotency_key=key,
-                request_fingerprint=fingerprint,
-            )
-    except IntegrityError:
+    fields = {
+        "backer": backer,
+        "campaign": campaign,
+        "reward": reward,
+        "amount": amount,
+        "currency": currency,
+        "idempotency_key": key,
+        "request_fingerprint": fingerprint,
+    }
+    if reward is None:
+        pledge = create_unless_taken(Pledge, **fields)  # one INSERT: no transaction needed around it
+    else:
+        try:
+            with transaction.atomic():
+                if not _reward_claim_slot(reward_id=reward.pk):
+                    raise Conflict(f"The “{reward.title}” reward is sold out.", code="sold_out", field="reward")
+                pledge = Pledge.objects.create(**fields)
+        except IntegrityError:
+            pledge = None
+    if pledge is None:
         # A concurrent request with the same key created the pledge first; ours rolled back
         # (including its reward slot) and answers with that one.
-        existing = Pledge.objects.filter(backer=backer, idempotency_key=key).first()
-        if existing is None:
-            raise
-        return existing
+        pledge = Pledge.objects.get(backer=backer, idempotency_key=key)
+    return pledge
 
 
 def _reward_claim_slot(*, reward_id: int) -> bool:
@@ -251,17 +256,22 @@ def _pledge_record_charge(*, pledge_id: int, result: GatewayResult, actor=None) 
     if result.transient:
         return Pledge.objects.get(pk=pledge_id)
     charged_but_not_held = False
-    with transaction.atomic():
-        pledge = Pledge.objects.select_for_update().get(pk=pledge_id)
-        if pledge.status == PledgeStatus.PENDING and not result.ok:
-            _pledge_fail(pledge=pledge, code=result.code, message=result.message, actor=actor)
-        elif pledge.status == PledgeStatus.PENDING:
-            pledge.payment_reference = result.reference
-            try:
-                with transaction.atomic():
-                    _pledge_hold(pledge=pledge, actor=actor)
-            except _CampaignNoLongerLive:
-                pledge.refresh_from_db()
+    try:
+        with transaction.atomic():
+            pledge = Pledge.objects.select_for_update().get(pk=pledge_id)
+            if pledge.status == PledgeStatus.PENDING and not result.ok:
+                _pledge_fail(pledge=pledge, code=result.code, message=result.message, actor=actor)
+            elif pledge.status == PledgeStatus.PENDING:
+                pledge.payment_reference = result.reference
+                # Raises _CampaignNoLongerLive if the campaign closed meanwhile, which rolls the
+                # whole hold back (no savepoint needed: there is nothing else to keep).
+                _pledge_hold(pledge=pledge, actor=actor)
+            elif pledge.status == PledgeStatus.FAILED and result.ok:
+                charged_but_not_held = True
+    except _CampaignNoLongerLive:
+        with transaction.atomic():
+            pledge = Pledge.objects.select_for_update().get(pk=pledge_id)
+            if pledge.status == PledgeStatus.PENDING:
                 pledge.payment_reference = result.reference
                 _pledge_fail(
                     pledge=pledge,
@@ -269,9 +279,7 @@ def _pledge_record_charge(*, pledge_id: int, result: GatewayResult, actor=None) 
                     message="The campaign closed before the payment completed; the charge was refunded.",
                     actor=actor,
                 )
-                charged_but_not_held = True
-        elif pledge.status == PledgeStatus.FAILED and result.ok:
-            charged_but_not_held = True
+        charged_but_not_held = pledge.status == PledgeStatus.FAILED
     if charged_but_not_held:
         get_gateway().refund(
             idempotency_key=refund_key(pledge.pk), charge_reference=result.reference, amount=pledge.amount
@@ -303,26 +311,30 @@ def _pledge_hold(*, pledge: Pledge, actor) -> None:
     pledge_set_status(
         pledge=pledge, to_status=PledgeStatus.HELD, actor=actor, save_fields=("payment_reference", "held_at")
     )
-    # Last, so the hot campaign row stays locked for as short a time as possible. The status
-    # condition serialises with closing: once a campaign is closing, no pledge joins it.
+    # Last, and as one statement, so the hot campaign row stays locked for as short a time as
+    # possible: it adds the amount, and the backer if this is their first counted pledge here.
+    # The status condition serialises with closing: once a campaign is closing, no pledge joins it.
     counted = Campaign.objects.filter(pk=pledge.campaign_id, status=CampaignStatus.LIVE).update(
-        pledged_amount=F("pledged_amount") + pledge.amount
+        pledged_amount=F("pledged_amount") + pledge.amount,
+        backer_count=F("backer_count")
+        + Case(When(Exists(_other_counted_pledges(pledge)), then=Value(0)), default=Value(1)),
     )
     if counted != 1:
         raise _CampaignNoLongerLive
-    _adjust_backer_count(pledge=pledge, delta=1)
     pledge_id = pledge.pk
     transaction.on_commit(lambda: _enqueue_email("send_pledge_receipt", pledge_id))
 
 
+def _other_counted_pledges(pledge: Pledge):
+    """The backer's other held or released pledges on the same campaign."""
+    return Pledge.objects.filter(
+        campaign_id=pledge.campaign_id, backer_id=pledge.backer_id, status__in=COUNTED_STATUSES
+    ).exclude(pk=pledge.pk)
+
+
 def _adjust_backer_count(*, pledge: Pledge, delta: int) -> None:
     """Count each backer once per campaign, however many pledges they hold there."""
-    others = (
-        Pledge.objects.filter(campaign_id=pledge.campaign_id, backer_id=pledge.backer_id, status__in=COUNTED_STATUSES)
-        .exclude(pk=pledge.pk)
-        .exists()
-    )
-    if not others:
+    if not _other_counted_pledges(pledge).exists():
         Campaign.objects.filter(pk=pledge.campaign_id).update(backer_count=F("backer_count") + delta)
 
 

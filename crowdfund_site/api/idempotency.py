@@ -20,11 +20,11 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
+from crowdfund_site.db import create_unless_taken
 from crowdfund_site.exceptions import Conflict, InvalidInput
 
 from .models import IdempotencyRecord
@@ -70,11 +70,9 @@ def idempotency_claim(*, user, key: str, fingerprint: str) -> tuple[IdempotencyR
     """
     give_up_at = time.monotonic() + WAIT_SECONDS
     while True:
-        try:
-            with transaction.atomic():
-                return IdempotencyRecord.objects.create(user=user, key=key, fingerprint=fingerprint), True
-        except IntegrityError:
-            pass
+        claimed = create_unless_taken(IdempotencyRecord, user=user, key=key, fingerprint=fingerprint)
+        if claimed is not None:
+            return claimed, True
         record = IdempotencyRecord.objects.filter(user=user, key=key).first()
         if record is None:  # released by its owner meanwhile: claim it again
             continue
