@@ -1,4 +1,4 @@
-"""REST API for pledges: create (charge and hold), list and read one's own, cancel, staff refund.
+"""REST API for pledges: create (charge and hold), list and read one's own, change the amount, cancel, staff refund.
 
 Every POST here moves money and needs an ``Idempotency-Key`` header (see
 ``crowdfund_site.api.idempotency``). Another backer's pledge is a 404, never a 403.
@@ -27,7 +27,7 @@ from risk.tasks import enqueue_pledge_check
 
 from .models import Pledge
 from .selectors import pledge_of_backer_get, pledges_of_backer
-from .services import pledge_cancel, pledge_create, pledge_refund
+from .services import pledge_cancel, pledge_change_amount, pledge_create, pledge_refund
 
 
 class PledgeSerializer(serializers.ModelSerializer):
@@ -143,6 +143,51 @@ class PledgeDetailApi(APIView):
         return Response(PledgeSerializer(_own_pledge(request, pk)).data)
 
 
+class PledgeChangeAmountApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        amount = AmountField()
+
+        def get_fields(self):
+            fields = super().get_fields()
+            # The same ceiling as a new pledge, read when the request (or schema) is made.
+            fields["amount"] = AmountField(max_value=settings.PLEDGE_MAX_MINOR)
+            return fields
+
+        payment_token = StrictCharField(
+            max_length=100,
+            help_text="The card charged the new amount. Sandbox: tok_visa, tok_chargeDeclined, ...",
+        )
+
+    @extend_schema(
+        operation_id="pledges_change_amount",
+        parameters=[IDEMPOTENCY_KEY_HEADER],
+        request=InputSerializer,
+        responses={201: PledgeSerializer, **errors(402, 409, 503)},
+        description=(
+            "Change the amount of your held pledge before the deadline. The new amount is charged as a "
+            "replacement pledge, which is returned (a new `id`); only then is the old pledge cancelled and "
+            "refunded in full. A declined card (402) leaves the old pledge untouched. "
+            "400 codes include `same_amount` and `below_reward_minimum`. "
+            "409 codes: `not_held`, `campaign_closed`, `campaign_not_live`, `sold_out`, `idempotency_key_reused`."
+        ),
+    )
+    @idempotent
+    def post(self, request, pk: int):
+        pledge = _own_pledge(request, pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        replacement = pledge_change_amount(
+            pledge=pledge,
+            actor=request.user,
+            amount=data["amount"],
+            payment_token=data["payment_token"],
+            idempotency_key=request.headers[HEADER].strip(),
+        )
+        enqueue_pledge_check(replacement.pk, request.META.get("REMOTE_ADDR"))
+        return Response(_pledge_data(replacement), status=status.HTTP_201_CREATED)
+
+
 class PledgeCancelApi(APIView):
     @extend_schema(
         operation_id="pledges_cancel",
@@ -188,6 +233,7 @@ urlpatterns = [
     path("campaigns/<api_id:pk>/pledges/", PledgeCreateApi.as_view(), name="campaign_pledges"),
     path("pledges/", PledgeListApi.as_view(), name="pledges"),
     path("pledges/<api_id:pk>/", PledgeDetailApi.as_view(), name="pledge"),
+    path("pledges/<api_id:pk>/change-amount/", PledgeChangeAmountApi.as_view(), name="pledge_change_amount"),
     path("pledges/<api_id:pk>/cancel/", PledgeCancelApi.as_view(), name="pledge_cancel"),
     path("pledges/<api_id:pk>/refund/", PledgeRefundApi.as_view(), name="pledge_refund"),
 ]
