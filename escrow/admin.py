@@ -5,8 +5,10 @@ corrections are new transactions posted by services. Operations lists what settl
 unfinished, with retry actions that call settlement services.
 """
 
+import functools
+
 from django.contrib import admin
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -14,9 +16,18 @@ from django.utils.html import format_html
 
 from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline, run_service_action
 from crowdfund_site.money import format_amount
-from projects.models import CampaignStatus
+from projects.admin import CampaignAdmin, CampaignAdminBase
+from projects.models import Campaign, CampaignStatus, CampaignStatusChange
 
-from .models import GatewayOperation, LedgerAccount, LedgerEntry, LedgerTransaction, StuckSettlement, UnconfirmedRefund
+from .models import (
+    GatewayOperation,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    StuckSettlement,
+    SuspendedPastDeadline,
+    UnconfirmedRefund,
+)
 from .settlement import refund_retry, refunds_unconfirmed, settlement_retry
 from .verification import ledger_verify
 
@@ -187,3 +198,68 @@ class UnconfirmedRefundAdmin(OperationsAdminMixin, admin.ModelAdmin):
             perform=lambda p, reason: refund_retry(pledge=p, actor=request.user),
             needs_reason=False,
         )
+
+
+def _on_campaigns(action):
+    """Return ``action`` run on the same rows as plain Campaigns.
+
+    The audit log names the model of the objects it is given; a campaign decision taken from
+    this list must read ``projects.Campaign`` like the same decision taken anywhere else.
+    """
+
+    @functools.wraps(action)
+    def wrapper(modeladmin, request, queryset):
+        return action(modeladmin, request, Campaign.objects.filter(pk__in=queryset.values("pk")).order_by("pk"))
+
+    return wrapper
+
+
+@admin.register(SuspendedPastDeadline)
+class SuspendedPastDeadlineAdmin(OperationsAdminMixin, CampaignAdminBase):
+    """Suspended campaigns past their deadline, whose backers' money waits in escrow for a decision.
+
+    Reinstating returns a campaign to live, and the next run of the close task closes and settles
+    it, its deadline having passed; cancelling refunds every backer. The actions are the campaign
+    list's own, with its permissions (reinstate: moderators; cancel: finance).
+    """
+
+    list_display = (
+        "title",
+        "initiator",
+        "deadline",
+        "raised_display",
+        "backer_count",
+        "suspended_at",
+        "suspended_by",
+        "suspension_reason",
+    )
+    ordering = ("deadline", "id")
+    actions = (_on_campaigns(CampaignAdmin.reinstate), _on_campaigns(CampaignAdmin.cancel))
+
+    def get_queryset(self, request):
+        # The latest suspension as subqueries of the list query: no query per row.
+        suspension = CampaignStatusChange.objects.filter(
+            campaign=OuterRef("pk"), to_status=CampaignStatus.SUSPENDED
+        ).order_by("-created_at", "-id")
+        return (
+            super()
+            .get_queryset(request)
+            .filter(status=CampaignStatus.SUSPENDED, deadline__lte=timezone.now())
+            .annotate(
+                suspended_on=Subquery(suspension.values("created_at")[:1]),
+                suspended_by_name=Subquery(suspension.values("actor__username")[:1]),
+                suspended_why=Subquery(suspension.values("reason")[:1]),
+            )
+        )
+
+    @admin.display(description="Suspended", ordering="suspended_on")
+    def suspended_at(self, obj):
+        return obj.suspended_on
+
+    @admin.display(description="Suspended by")
+    def suspended_by(self, obj):
+        return obj.suspended_by_name
+
+    @admin.display(description="Why")
+    def suspension_reason(self, obj):
+        return obj.suspended_why

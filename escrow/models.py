@@ -183,3 +183,16 @@ class UnconfirmedRefund(Pledge):
         proxy = True
         verbose_name = "refund not confirmed by the gateway"
         verbose_name_plural = "refunds not confirmed by the gateway"
+
+
+class SuspendedPastDeadline(Campaign):
+    """Suspended campaigns whose deadline has passed.
+
+    The beat task closes only live campaigns, so these backers' money stays in escrow until staff
+    reinstate the campaign (it then closes at once) or cancel it (every backer is refunded).
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = "suspended campaign past its deadline"
+        verbose_name_plural = "suspended past deadline"
