@@ -10,11 +10,16 @@ then sets each campaign's running totals from its pledges, as the pledge service
 It then starts gunicorn (gthread, persistent database connections) and, per page, runs
 ``--clients`` threads, each on one keep-alive ``http.client`` connection, for ``--seconds``
 after a short warm-up: the campaign page of a random campaign, or the discover page (first
-page with its sections, a later page, a category, a sort). Exit status 0 only within budget.
+page with its sections, a later page, a category, a sort). Campaigns are picked two ways: all
+equally often (the worst case for the page cache: almost every page is rendered afresh), and
+skewed the way visits to web pages are (Zipf, exponent ``--zipf``, by number of backers: a
+launch-day rush). The workers share a Redis cache as in production (``--cache-url``), and
+logged-out visitors get pages rendered at most ``--page-cache-seconds`` earlier. Exit status 0
+only when every line is within budget.
 
     .venv/bin/python benchmarks/pages.py [--campaigns 10000] [--pledges 1000000] [--clients 16]
-                                         [--seconds 20] [--workers 2] [--threads 4]
-                                         [--database-url URL]
+                                         [--seconds 20] [--workers 2] [--threads 4] [--zipf 1.0]
+                                         [--cache-url URL] [--page-cache-seconds 10] [--database-url URL]
 """
 
 import argparse
@@ -50,6 +55,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per page")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--zipf", type=float, default=1.0, help="exponent of the skewed campaign popularity")
+    parser.add_argument(
+        "--cache-url",
+        default="redis://127.0.0.1:6379/9",
+        help="Django cache shared by the workers, as in production (emptied first); locmemcache:// for none",
+    )
+    parser.add_argument("--page-cache-seconds", type=int, default=10, help="PAGE_CACHE_SECONDS; 0 renders every page")
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL), help="PostgreSQL only"
     )
@@ -231,7 +243,8 @@ def free_port() -> int:
 
 
 def start_gunicorn(args: argparse.Namespace, port: int, log) -> subprocess.Popen:
-    env = {**os.environ, "CONN_MAX_AGE": "600", "LOG_LEVEL": "ERROR", "DEBUG": "false"}
+    env = {**os.environ, "CONN_MAX_AGE": "600", "LOG_LEVEL": "ERROR", "DEBUG": "false", "CACHE_URL": args.cache_url}
+    env["PAGE_CACHE_SECONDS"] = str(args.page_cache_seconds)
     command = [str(Path(sys.executable).with_name("gunicorn")), "crowdfund_site.wsgi", "-b", f"127.0.0.1:{port}"]
     command += ["-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads), "--keep-alive", "30"]
     command += ["--log-level", "error", "--backlog", "2048"]
@@ -250,8 +263,11 @@ def start_gunicorn(args: argparse.Namespace, port: int, log) -> subprocess.Popen
     sys.exit("gunicorn did not start")
 
 
-def run_clients(args, port: int, paths: list[str]) -> tuple[float, list[float], dict]:
-    """GET random ``paths`` from ``args.clients`` threads; return (seconds, latencies, errors by kind)."""
+def run_clients(args, port: int, paths: list[str], weights: list[float] | None) -> tuple[float, list[float], dict]:
+    """GET random ``paths`` from ``args.clients`` threads; return (seconds, latencies, errors by kind).
+
+    ``weights`` (cumulative) skews the choice; None picks every path equally often.
+    """
     latencies: list[list[float]] = [[] for _ in range(args.clients)]
     errors: list[dict] = [{} for _ in range(args.clients)]
     stop = threading.Event()
@@ -261,7 +277,7 @@ def run_clients(args, port: int, paths: list[str]) -> tuple[float, list[float], 
         rng = random.Random(n)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         while not stop.is_set():
-            path = rng.choice(paths)
+            path = rng.choices(paths, cum_weights=weights)[0] if weights else rng.choice(paths)
             started = time.perf_counter()
             try:
                 conn.request("GET", path)
@@ -309,13 +325,34 @@ def page_paths(args: argparse.Namespace) -> dict[str, list[str]]:
 
     from projects.models import Campaign, Category
 
+    # Most backed first: the skewed pattern sends most visitors to the most popular campaigns.
     slugs = list(
-        Campaign.objects.filter(status="live", deadline__gt=timezone.now()).values_list("slug", flat=True)[:50_000]
+        Campaign.objects.filter(status="live", deadline__gt=timezone.now())
+        .order_by("-backer_count", "id")
+        .values_list("slug", flat=True)[:50_000]
     )
     categories = list(Category.objects.values_list("slug", flat=True))
     discover = ["/", "/?page=2", "/?page=20", "/?sort=newest", "/?sort=most_backed"]
     discover += [f"/?category={slug}" for slug in categories]
-    return {"campaign page": [f"/campaigns/{slug}/" for slug in slugs], "discover page": discover}
+    campaign_pages = [f"/campaigns/{slug}/" for slug in slugs]
+    return {
+        "campaign page, uniform": (campaign_pages, None),
+        "campaign page, skewed": (campaign_pages, zipf_weights(len(campaign_pages), args.zipf)),
+        "discover page": (discover, None),
+    }
+
+
+def zipf_weights(count: int, exponent: float) -> list[float]:
+    """Cumulative weights of a Zipf law: the page of rank r is visited in proportion to 1 / r^exponent.
+
+    Visits to web pages follow it roughly with an exponent near 1: with 10,000 campaigns the most
+    popular one gets about a tenth of the visits and the top 100 about half.
+    """
+    total, cumulative = 0.0, []
+    for rank in range(1, count + 1):
+        total += 1 / rank**exponent
+        cumulative.append(total)
+    return cumulative
 
 
 def main() -> None:
@@ -323,13 +360,17 @@ def main() -> None:
     configure_django(args)
     seed(args)
     paths = page_paths(args)
+    if args.cache_url.startswith("redis://"):
+        import redis
+
+        redis.Redis.from_url(args.cache_url).flushdb()  # no pages kept from an earlier run
     port = free_port()
     results = {}
     with tempfile.TemporaryFile() as log:
         server = start_gunicorn(args, port, log)
         try:
-            for name, urls in paths.items():
-                results[name] = run_clients(args, port, urls)
+            for name, (urls, weights) in paths.items():
+                results[name] = run_clients(args, port, urls, weights)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
@@ -337,6 +378,7 @@ def main() -> None:
             tail = io.TextIOWrapper(log, errors="replace").read()[-2000:]
     print(f"data:    {args.campaigns} live campaigns, {args.pledges} pledges (PostgreSQL)")
     print(f"server:  gunicorn {args.workers} workers x {args.threads} threads (gthread), {args.clients} clients")
+    print(f"cache:   {args.cache_url}, pages kept {args.page_cache_seconds} s for logged-out visitors")
     within = True
     for name, (elapsed, latencies, errors) in results.items():
         rate = len(latencies) / elapsed

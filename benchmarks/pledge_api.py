@@ -47,6 +47,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--db-clients", type=int, default=8, help="psycopg clients for the database ceiling")
     parser.add_argument("--db-seconds", type=float, default=10.0, help="how long to measure the ceiling")
     parser.add_argument(
+        "--broker-url",
+        default="redis://127.0.0.1:6379/8",
+        help="Celery broker the server publishes to (emptied first; no worker consumes it)",
+    )
+    parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL), help="PostgreSQL only"
     )
     return parser.parse_args()
@@ -132,6 +137,8 @@ def start_gunicorn(args: argparse.Namespace, port: int, log) -> subprocess.Popen
         "API_THROTTLE_IP": "100000000/min",
         "CONN_MAX_AGE": "600",
         "LOG_LEVEL": "ERROR",
+        # As in production: Celery messages (receipt e-mail, fraud check) go to Redis.
+        "CELERY_BROKER_URL": args.broker_url,
     }
     command = [str(Path(sys.executable).with_name("gunicorn")), "crowdfund_site.wsgi", "-b", f"127.0.0.1:{port}"]
     command += ["-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads), "--keep-alive", "30"]
@@ -251,6 +258,10 @@ def main() -> None:
     args = parse_args()
     configure_django(args)
     campaign_id, tokens = seed(args)
+    if args.broker_url.startswith("redis://"):
+        import redis
+
+        redis.Redis.from_url(args.broker_url).flushdb()  # no messages left from an earlier run
     port = free_port()
     with tempfile.TemporaryFile() as log:
         server = start_gunicorn(args, port, log)
