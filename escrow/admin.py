@@ -236,6 +236,14 @@ class SuspendedPastDeadlineAdmin(OperationsAdminMixin, CampaignAdminBase):
     ordering = ("deadline", "id")
     actions = (_on_campaigns(CampaignAdmin.reinstate), _on_campaigns(CampaignAdmin.cancel))
 
+    def has_view_permission(self, request, obj=None):
+        # Finance, who may cancel and refund, and the moderators who suspend campaigns and alone
+        # may reinstate one: without the list they would not know a decision is waiting.
+        return self.has_retry_permission(request) or request.user.has_perm("projects.suspend_campaign")
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
     def get_queryset(self, request):
         # The latest suspension as subqueries of the list query: no query per row.
         suspension = CampaignStatusChange.objects.filter(
