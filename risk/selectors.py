@@ -50,7 +50,9 @@ class EpochSeconds(Func):
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
     def as_postgresql(self, compiler, connection, **extra_context):
-        template = "EXTRACT(EPOCH FROM %(expressions)s)::double precision"
+        # date_part gives a double directly; EXTRACT computes a numeric first (PostgreSQL 14+),
+        # which made the forecast's one query take half as long again.
+        template = "date_part('epoch', %(expressions)s)"
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
 
@@ -61,7 +63,7 @@ def _seconds(values: Iterable[float | None]) -> np.ndarray:
 
 def _to_minor(value: float) -> int:
     """Round an estimate to whole minor units (forecasts are estimates, never money moved)."""
-    return int(np.rint(value))
+    return round(float(value))  # to the nearest, halves to even as numpy's rint
 
 
 def _chunks(ids: list[int]) -> Iterable[list[int]]:
@@ -487,7 +489,7 @@ _CUMULATIVE_SQL = (
     "WHERE campaign_id = %s AND held_at <= %s AND status IN (%s, %s) GROUP BY 1"
 )
 _CUMULATIVE_SQL_BY_VENDOR = {
-    "postgresql": _CUMULATIVE_SQL.format(held="EXTRACT(EPOCH FROM held_at)::double precision"),
+    "postgresql": _CUMULATIVE_SQL.format(held="date_part('epoch', held_at)"),
     "sqlite": _CUMULATIVE_SQL.format(held="((julianday(held_at) - 2440587.5) * 86400.0)"),
 }
 
