@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from crowdfund_site.money import format_amount
 
@@ -97,12 +98,17 @@ def funding_chart(
     y_ticks = tuple(
         Tick(x=PAD_LEFT - 8, y=y(top * i // 4), label=format_amount(top * i // 4, currency)) for i in range(5)
     )
-    description = f"{format_amount(running, currency)} pledged of a {format_amount(goal, currency)} goal"
+    description = gettext("%(pledged)s pledged of a %(goal)s goal") % {
+        "pledged": format_amount(running, currency),
+        "goal": format_amount(goal, currency),
+    }
     if forecast is not None and forecast.method != "closed":
-        description += (
-            f"; forecast at the deadline {format_amount(forecast.predicted_total, currency)} "
-            f"(between {format_amount(forecast.low, currency)} and {format_amount(forecast.high, currency)})"
-        )
+        description = gettext("%(so_far)s; forecast at the deadline %(total)s (between %(low)s and %(high)s)") % {
+            "so_far": description,
+            "total": format_amount(forecast.predicted_total, currency),
+            "low": format_amount(forecast.low, currency),
+            "high": format_amount(forecast.high, currency),
+        }
     return FundingChart(
         width=WIDTH,
         height=HEIGHT,
@@ -114,7 +120,7 @@ def funding_chart(
         cone_polygon=cone_polygon,
         median_points=median_points,
         goal_y=y(goal),
-        goal_label=f"Goal {format_amount(goal, currency)}",
+        goal_label=gettext("Goal %(goal)s") % {"goal": format_amount(goal, currency)},
         now_x=x(now) if start < now < end else None,
         x_ticks=x_ticks,
         y_ticks=y_ticks,

@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from crowdfund_site.exceptions import ApplicationError
@@ -138,7 +139,10 @@ def campaign_cancel_view(request, slug: str):
         except ApplicationError as error:
             messages.error(request, error.message)
         else:
-            messages.success(request, f"“{campaign.title}” is cancelled. Every backer is being refunded in full.")
+            messages.success(
+                request,
+                _("“%(title)s” is cancelled. Every backer is being refunded in full.") % {"title": campaign.title},
+            )
         return redirect("dashboard:campaign_dashboard", slug=campaign.slug)
     context = {
         "campaign": campaign,

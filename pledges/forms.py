@@ -5,6 +5,7 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import currency_exponent, format_amount, parse_amount
@@ -43,7 +44,7 @@ class PledgeForm(forms.Form):
     reward = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     amount = forms.CharField(max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
     card_number = forms.CharField(
-        label="Card number",
+        label=gettext_lazy("Card number"),
         max_length=30,
         widget=forms.TextInput(
             attrs={
@@ -55,12 +56,12 @@ class PledgeForm(forms.Form):
         ),
     )
     expiry = forms.CharField(
-        label="Expiry",
+        label=gettext_lazy("Expiry"),
         max_length=7,
         widget=forms.TextInput(attrs={"autocomplete": "cc-exp", "placeholder": "MM/YY"}),
     )
     cvc = forms.CharField(
-        label="CVC",
+        label=gettext_lazy("CVC"),
         max_length=4,
         widget=forms.TextInput(attrs={"autocomplete": "cc-csc", "inputmode": "numeric", "placeholder": "123"}),
     )
@@ -71,8 +72,8 @@ class PledgeForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.campaign = campaign
         self.rewards = {r.pk: r for r in rewards}
-        self.fields["reward"].choices = [("", "No reward")] + [(r.pk, r.title) for r in rewards]
-        self.fields["amount"].label = f"Pledge amount ({campaign.currency})"
+        self.fields["reward"].choices = [("", _("No reward"))] + [(r.pk, r.title) for r in rewards]
+        self.fields["amount"].label = _("Pledge amount (%(currency)s)") % {"currency": campaign.currency}
 
     def clean_amount(self) -> int:
         try:
@@ -85,28 +86,28 @@ class PledgeForm(forms.Form):
     def clean_card_number(self) -> str:
         digits = re.sub(r"[\s-]", "", self.cleaned_data["card_number"])
         if not digits.isdigit():
-            raise forms.ValidationError("A card number has digits only.")
+            raise forms.ValidationError(_("A card number has digits only."))
         token = SANDBOX_CARDS.get(digits)
         if token is None:
             raise forms.ValidationError(
-                "This is a test site: real cards are never charged. Use one of the test cards listed below."
+                _("This is a test site: real cards are never charged. Use one of the test cards listed below.")
             )
         return token
 
     def clean_expiry(self) -> str:
         match = EXPIRY.fullmatch(self.cleaned_data["expiry"].strip())
         if not match:
-            raise forms.ValidationError("Write the expiry date as MM/YY, e.g. 12/30.")
+            raise forms.ValidationError(_("Write the expiry date as MM/YY, e.g. 12/30."))
         month, year = int(match.group(1)), 2000 + int(match.group(2))
         today = timezone.localdate()
         if (year, month) < (today.year, today.month):
-            raise forms.ValidationError("This card has expired.")
+            raise forms.ValidationError(_("This card has expired."))
         return f"{month:02d}/{year % 100:02d}"
 
     def clean_cvc(self) -> str:
         cvc = self.cleaned_data["cvc"].strip()
         if not (cvc.isdigit() and len(cvc) in (3, 4)):
-            raise forms.ValidationError("The CVC is the 3 or 4 digits on the back of the card.")
+            raise forms.ValidationError(_("The CVC is the 3 or 4 digits on the back of the card."))
         return cvc
 
     def clean(self):
@@ -116,7 +117,11 @@ class PledgeForm(forms.Form):
         cleaned["reward_tier"] = reward
         if reward is not None and amount is not None and amount < reward.minimum_amount:
             minimum = format_amount(reward.minimum_amount, self.campaign.currency)
-            self.add_error("amount", f"The “{reward.title}” reward needs a pledge of at least {minimum}.")
+            self.add_error(
+                "amount",
+                _("The “%(reward)s” reward needs a pledge of at least %(minimum)s.")
+                % {"reward": reward.title, "minimum": minimum},
+            )
         return cleaned
 
 
@@ -127,18 +132,19 @@ class PledgeCancelForm(forms.Form):
 class PledgeRewardForm(forms.Form):
     """Another reward for a held pledge: one the amount already covers, or none."""
 
-    reward = forms.TypedChoiceField(label="Reward", coerce=int, empty_value=None, required=False)
+    reward = forms.TypedChoiceField(label=gettext_lazy("Reward"), coerce=int, empty_value=None, required=False)
 
     def __init__(self, *args, rewards, pledge, **kwargs):
         super().__init__(*args, **kwargs)
         self.rewards = {reward.pk: reward for reward in rewards}
-        choices = [("", "No reward, just support the project")]
+        choices = [("", _("No reward, just support the project"))]
         for reward in rewards:
-            label = f"{reward.title} ({format_amount(reward.minimum_amount, pledge.currency)} or more)"
+            minimum = format_amount(reward.minimum_amount, pledge.currency)
+            label = _("%(reward)s (%(minimum)s or more)") % {"reward": reward.title, "minimum": minimum}
             if reward.minimum_amount > pledge.amount:
-                label += " — needs a bigger pledge"
+                label = _("%(reward)s — needs a bigger pledge") % {"reward": label}
             elif reward.sold_out and reward.pk != pledge.reward_id:
-                label += " — sold out"
+                label = _("%(reward)s — sold out") % {"reward": label}
             choices.append((reward.pk, label))
         self.fields["reward"].choices = choices
         self.initial.setdefault("reward", pledge.reward_id or "")

@@ -2,18 +2,19 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from crowdfund_site.money import CURRENCY_CHOICES, format_amount
 from projects.models import Campaign, RewardTier
 
 
 class PledgeStatus(models.TextChoices):
-    PENDING = "pending", "Pending payment"
-    HELD = "held", "Held in escrow"
-    RELEASED = "released", "Released to the initiator"
-    REFUNDED = "refunded", "Refunded"
-    CANCELLED = "cancelled", "Cancelled and refunded"
-    FAILED = "failed", "Payment failed"
+    PENDING = "pending", _("Pending payment")
+    HELD = "held", _("Held in escrow")
+    RELEASED = "released", _("Released to the initiator")
+    REFUNDED = "refunded", _("Refunded")
+    CANCELLED = "cancelled", _("Cancelled and refunded")
+    FAILED = "failed", _("Payment failed")
 
 
 # Every allowed move of a pledge; anything else is refused by the services.
@@ -23,6 +24,20 @@ PLEDGE_TRANSITIONS: dict[str, set[str]] = {
 }
 # Pledges whose money is (or was) counted towards the campaign's total.
 COUNTED_STATUSES = (PledgeStatus.HELD, PledgeStatus.RELEASED)
+
+# Why a payment failed, in the reader's language, by failure code. ``failure_message`` keeps the
+# gateway's own words for staff and the API; pages show these instead when the code is known.
+FAILURE_REASONS = {
+    "card_declined": _("The card was declined."),
+    "insufficient_funds": _("The card has insufficient funds."),
+    "campaign_not_live": _("The campaign closed before the payment completed; the charge was refunded."),
+    "abandoned": _("The payment was never completed."),
+}
+
+
+def failure_reason(code: str, message: str) -> str:
+    """Return why a payment failed in the active language; the gateway's ``message`` for an unknown code."""
+    return str(FAILURE_REASONS.get(code, message))
 
 
 class Pledge(models.Model):
@@ -72,6 +87,10 @@ class Pledge(models.Model):
     @property
     def amount_display(self) -> str:
         return format_amount(self.amount, self.currency)
+
+    @property
+    def failure_reason(self) -> str:
+        return failure_reason(self.failure_code, self.failure_message)
 
 
 class PledgeStatusChange(models.Model):

@@ -166,20 +166,21 @@ def _pledge_reserve(
         )
     check_amount(amount, currency, max_minor=settings.PLEDGE_MAX_MINOR)
     if not (payment_token or "").strip():
-        raise InvalidInput("Choose a payment method.", code="payment_token_required", field="payment_token")
+        raise InvalidInput(_("Choose a payment method."), code="payment_token_required", field="payment_token")
     if not campaign.is_open_for_pledges:
-        raise Conflict("This campaign is not taking pledges.", code="campaign_not_live")
+        raise Conflict(_("This campaign is not taking pledges."), code="campaign_not_live")
     if backer.pk == campaign.initiator_id:
-        raise NotAllowed("You cannot back your own campaign.", code="own_campaign")
+        raise NotAllowed(_("You cannot back your own campaign."), code="own_campaign")
     reward = None
     if reward_id is not None:
         reward = RewardTier.objects.filter(pk=reward_id, campaign_id=campaign.pk).first()
         if reward is None:
-            raise InvalidInput("That reward is not part of this campaign.", code="invalid_reward", field="reward")
+            raise InvalidInput(_("That reward is not part of this campaign."), code="invalid_reward", field="reward")
         if amount < reward.minimum_amount:
             minimum = format_amount(reward.minimum_amount, campaign.currency)
             raise InvalidInput(
-                f"The “{reward.title}” reward needs a pledge of at least {minimum}.",
+                _("The “%(reward)s” reward needs a pledge of at least %(minimum)s.")
+                % {"reward": reward.title, "minimum": minimum},
                 code="below_reward_minimum",
                 field="amount",
             )
@@ -198,7 +199,11 @@ def _pledge_reserve(
         try:
             with transaction.atomic():
                 if not _reward_claim_slot(reward_id=reward.pk):
-                    raise Conflict(f"The “{reward.title}” reward is sold out.", code="sold_out", field="reward")
+                    raise Conflict(
+                        _("The “%(reward)s” reward is sold out.") % {"reward": reward.title},
+                        code="sold_out",
+                        field="reward",
+                    )
                 pledge = Pledge.objects.create(**fields)
         except IntegrityError:
             pledge = None
@@ -350,10 +355,10 @@ def _pledge_outcome(pledge: Pledge) -> Pledge:
     if pledge.status == PledgeStatus.FAILED:
         if pledge.failure_code in CAMPAIGN_FAILURE_CODES:
             raise Conflict(pledge.failure_message, code=pledge.failure_code)
-        raise PaymentDeclined(pledge.failure_message or "The payment was declined.", code=pledge.failure_code)
+        raise PaymentDeclined(pledge.failure_message or _("The payment was declined."), code=pledge.failure_code)
     if pledge.status == PledgeStatus.PENDING:
         raise PaymentUnavailable(
-            "The payment processor had a temporary problem. Please try again.", code="payment_processing_error"
+            _("The payment processor had a temporary problem. Please try again."), code="payment_processing_error"
         )
     return pledge
 
@@ -369,7 +374,7 @@ def pledge_cancel(*, pledge: Pledge, actor) -> Pledge:
     with transaction.atomic(durable=True):
         pledge = Pledge.objects.select_for_update().get(pk=pledge.pk)
         if actor is None or actor.pk != pledge.backer_id:
-            raise NotFound("No such pledge.", code="not_found")
+            raise NotFound(_("No such pledge."), code="not_found")
         _pledge_return_to_backer(
             pledge=pledge, to_status=PledgeStatus.CANCELLED, actor=actor, reason="cancelled by backer"
         )
@@ -392,28 +397,37 @@ def pledge_change_reward(*, pledge: Pledge, actor, reward: RewardTier | None) ->
     with transaction.atomic(durable=True):
         pledge = Pledge.objects.select_for_update().get(pk=pledge.pk)
         if actor is None or actor.pk != pledge.backer_id:
-            raise NotFound("No such pledge.", code="not_found")
+            raise NotFound(_("No such pledge."), code="not_found")
         if pledge.status != PledgeStatus.HELD:
             raise Conflict(
-                f"This pledge is {pledge.get_status_display().lower()}, so its reward cannot change.",
+                _("This pledge is %(status)s, so its reward cannot change.")
+                % {"status": pledge.get_status_display().lower()},
                 code="not_held",
             )
         if not Campaign.objects.filter(
             pk=pledge.campaign_id, status=CampaignStatus.LIVE, deadline__gt=timezone.now()
         ).exists():
-            raise Conflict("The campaign has ended, so this pledge can no longer be changed.", code="campaign_closed")
+            raise Conflict(
+                _("The campaign has ended, so this pledge can no longer be changed."), code="campaign_closed"
+            )
         new_id = reward.pk if reward is not None else None
         if new_id == pledge.reward_id:
             return pledge
         if reward is not None:
             reward = RewardTier.objects.filter(pk=new_id, campaign_id=pledge.campaign_id).first()
             if reward is None:
-                raise InvalidInput("That reward is not part of this campaign.", code="invalid_reward", field="reward")
+                raise InvalidInput(
+                    _("That reward is not part of this campaign."), code="invalid_reward", field="reward"
+                )
             if pledge.amount < reward.minimum_amount:
                 minimum = format_amount(reward.minimum_amount, pledge.currency)
                 raise InvalidInput(
-                    f"The “{reward.title}” reward needs a pledge of at least {minimum}; yours is "
-                    f"{format_amount(pledge.amount, pledge.currency)}.",
+                    _("The “%(reward)s” reward needs a pledge of at least %(minimum)s; yours is %(amount)s.")
+                    % {
+                        "reward": reward.title,
+                        "minimum": minimum,
+                        "amount": format_amount(pledge.amount, pledge.currency),
+                    },
                     code="below_reward_minimum",
                     field="reward",
                 )
@@ -423,7 +437,9 @@ def pledge_change_reward(*, pledge: Pledge, actor, reward: RewardTier | None) ->
             _reward_free_slot(reward_id=old_id)
             old_id = None
         if new_id is not None and not _reward_claim_slot(reward_id=new_id):
-            raise Conflict(f"The “{reward.title}” reward is sold out.", code="sold_out", field="reward")
+            raise Conflict(
+                _("The “%(reward)s” reward is sold out.") % {"reward": reward.title}, code="sold_out", field="reward"
+            )
         _reward_free_slot(reward_id=old_id)
         pledge.reward = reward
         pledge.save(update_fields=["reward"])
@@ -639,7 +655,9 @@ def _pledge_return_to_backer(*, pledge: Pledge, to_status: str, actor, reason: s
     else:
         open_campaign = open_campaign.filter(status__in=[CampaignStatus.LIVE, CampaignStatus.SUSPENDED])
     if open_campaign.update(pledged_amount=F("pledged_amount") - pledge.amount) != 1:
-        raise Conflict("The campaign has ended, so this pledge can no longer be changed here.", code="campaign_closed")
+        raise Conflict(
+            _("The campaign has ended, so this pledge can no longer be changed here."), code="campaign_closed"
+        )
     accounts = ledger_accounts_get_or_create(
         specs=[
             (backer_funding_code(pledge.backer_id), AccountKind.FUNDING_SOURCE),

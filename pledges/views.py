@@ -26,6 +26,7 @@ from .forms import (
     amount_as_text,
     new_idempotency_key,
 )
+from .models import failure_reason
 from .selectors import pledge_of_backer_get, pledges_of_backer
 from .services import pledge_cancel, pledge_change_amount, pledge_change_reward, pledge_create
 
@@ -37,15 +38,18 @@ def _pledge_error(form: PledgeForm, error: ApplicationError) -> bool:
     if isinstance(error, PaymentDeclined):
         form.add_error(
             "card_number",
-            f"Your card was declined: {error.message} No money was taken. Try another card.",
+            _("Your card was declined: %(reason)s No money was taken. Try another card.")
+            % {"reason": failure_reason(error.code, error.message)},
         )
     elif isinstance(error, PaymentUnavailable):
-        form.add_error(None, "The payment processor had a temporary problem. Press “Pledge” again to retry.")
+        form.add_error(None, _("The payment processor had a temporary problem. Press “Pledge” again to retry."))
         return True
     elif isinstance(error, Conflict) and error.code == "sold_out":
-        form.add_error("reward", f"{error.message} Choose another reward, or pledge without one.")
+        form.add_error(
+            "reward", _("%(reason)s Choose another reward, or pledge without one.") % {"reason": error.message}
+        )
     elif isinstance(error, Conflict) and error.code == "campaign_not_live":
-        form.add_error(None, "This campaign is no longer taking pledges, so nothing was charged.")
+        form.add_error(None, _("This campaign is no longer taking pledges, so nothing was charged."))
     elif isinstance(error, InvalidInput) and error.field in form.fields:
         form.add_error(error.field, error.message)
     else:
@@ -133,8 +137,11 @@ def pledge_cancel_view(request, pk: int):
         else:
             messages.success(
                 request,
-                f"Your pledge of {pledge.amount_display} to “{pledge.campaign.title}” is cancelled. "
-                "The full amount is on its way back to your card.",
+                _(
+                    "Your pledge of %(amount)s to “%(title)s” is cancelled. "
+                    "The full amount is on its way back to your card."
+                )
+                % {"amount": pledge.amount_display, "title": pledge.campaign.title},
             )
         return redirect("pledges:detail", pk=pledge.pk)
     return render(request, "pledges/pledge_cancel.html", {"pledge": pledge, "campaign": pledge.campaign, "form": form})
@@ -155,8 +162,13 @@ def pledge_change_reward_view(request, pk: int):
         except ApplicationError as error:
             form.add_error("reward" if error.field == "reward" else None, error.message)
         else:
-            chosen = f"“{pledge.reward.title}”" if pledge.reward else "no reward"
-            messages.success(request, f"Your pledge now comes with {chosen}. Your card was not charged again.")
+            if pledge.reward:
+                message = _("Your pledge now comes with “%(reward)s”. Your card was not charged again.") % {
+                    "reward": pledge.reward.title
+                }
+            else:
+                message = _("Your pledge now comes with no reward. Your card was not charged again.")
+            messages.success(request, message)
             return redirect("pledges:detail", pk=pledge.pk)
     context = {"pledge": pledge, "campaign": pledge.campaign, "form": form}
     return render(request, "pledges/pledge_change_reward.html", context)
@@ -187,7 +199,7 @@ def pledge_change_amount_view(request, pk: int):
                     form.add_error(
                         "card_number",
                         _("Your card was declined: %(reason)s Your pledge is unchanged. Try another card.")
-                        % {"reason": error.message},
+                        % {"reason": failure_reason(error.code, error.message)},
                     )
                 elif isinstance(error, PaymentUnavailable):
                     # Keep the key: pressing the button again retries this same change.

@@ -1,10 +1,12 @@
 import ast
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from pledges.tests.factories import pledge_held
@@ -187,3 +189,71 @@ def test_update_emails_go_out_in_each_backers_own_language(
     bodies = {message.to[0]: message.body for message in mail.outbox}
     assert f"您支持的项目“{live_campaign.title}”有新动态" in bodies["mei@example.com"]
     assert f"There is news from {live_campaign.title}, a project you back" in bodies["ann@example.com"]
+
+
+def _pledge_form(**fields) -> dict:
+    card = {"card_number": "4242 4242 4242 4242", "expiry": "12/39", "cvc": "123"}
+    return {**card, "reward": "", "amount": "25.00", "idempotency_key": "form-key-1", **fields}
+
+
+@pytest.mark.django_db
+def test_pledge_flow_in_chinese_with_its_refusals(chinese, live_campaign):
+    mug = RewardTierFactory(campaign=live_campaign, title="Mug", minimum_amount=5_000)
+    signed = RewardTierFactory(campaign=live_campaign, title="Signed copy", quantity_limit=1)
+    pledge_held(campaign=live_campaign, reward=signed)
+    chinese.force_login(UserFactory())
+    url = reverse("pledges:create", kwargs={"slug": live_campaign.slug})
+    page = chinese.get(url).content.decode()
+    assert ">确认支持</button>" in page  # the pledge button
+    assert "1. 选择回报" in page
+    assert "支持金额（USD）" in page
+
+    response = chinese.post(url, _pledge_form(reward=str(mug.pk), amount="10"))
+    assert "“Mug”回报需要至少支持 $50.00。" in response.content.decode()
+    response = chinese.post(url, _pledge_form(reward=str(signed.pk)))
+    assert "“Signed copy”回报已售罄。 请选择其他回报" in response.content.decode()
+    response = chinese.post(url, _pledge_form(card_number="4000 0000 0000 0002"))
+    assert "您的银行卡被拒绝：银行卡被拒绝。 未扣除任何款项" in response.content.decode()
+    response = chinese.post(url, _pledge_form(idempotency_key="form-key-2", expiry="01/20"))
+    assert "该银行卡已过期。" in response.content.decode()
+
+    response = chinese.post(
+        url, _pledge_form(idempotency_key="form-key-3", reward=str(mug.pk), amount="60"), follow=True
+    )
+    page = response.content.decode()
+    assert f"感谢您支持“{live_campaign.title}”！" in page
+    assert "第三方托管中" in page  # the pledge's status
+    page = chinese.get(reverse("pledges:list")).content.decode()
+    assert "<h1>我的支持</h1>" in page
+    assert "更换回报" in page
+
+
+@pytest.mark.django_db
+def test_a_closed_campaign_says_so_in_chinese(chinese):
+    ended = LiveCampaignFactory(deadline=timezone.now() - timedelta(minutes=1))
+    chinese.force_login(UserFactory())
+    page = chinese.get(reverse("pledges:create", kwargs={"slug": ended.slug})).content.decode()
+    assert "本项目目前不接受支持。" in page
+    assert "截止日期已过。" in page
+
+
+@pytest.mark.django_db
+def test_cancel_a_pledge_in_chinese(chinese, live_campaign):
+    pledge = pledge_held(campaign=live_campaign, amount=2_500)
+    chinese.force_login(pledge.backer)
+    url = reverse("pledges:cancel", kwargs={"pk": pledge.pk})
+    assert "要取消支持吗？" in chinese.get(url).content.decode()
+    page = chinese.post(url, follow=True).content.decode()
+    assert f"您对“{live_campaign.title}”的 $25.00 支持已取消" in page
+    assert "已取消并退款" in page
+
+
+@pytest.mark.django_db
+def test_initiator_dashboard_in_chinese(chinese, live_campaign):
+    pledge_held(campaign=live_campaign, amount=9_500)
+    chinese.force_login(live_campaign.initiator)
+    page = chinese.get(reverse("dashboard:campaign_dashboard", kwargs={"slug": live_campaign.slug})).content.decode()
+    assert "支持金额走势" in page
+    assert "下载 CSV" in page
+    assert "取消项目" in page
+    assert "已筹得 $95.00，目标 $1,000.00" in page  # the chart's description
