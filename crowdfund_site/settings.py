@@ -101,6 +101,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Named date formats per language ("DATE_FORMAT" in templates): crowdfund_site/formats/.
+FORMAT_MODULE_PATH = ["crowdfund_site.formats"]
 TIME_ZONE = env("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True

@@ -16,6 +16,7 @@ from django.db import connection
 from django.db.models import Count, FloatField, Func, Q, QuerySet
 from django.db.models.functions import Length
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from crowdfund_site.money import format_amount
 from escrow.gateway import SANDBOX_TOKENS, SANDBOX_TRANSIENT_TOKEN
@@ -469,15 +470,22 @@ def _prior_ratios(campaign: Campaign, rng: np.random.Generator) -> tuple[np.ndar
         .order_by("-deadline")
     )
     rows = list(closed.filter(category_id=campaign.category_id).values_list("pledged_amount", "goal")[:PRIOR_MAX])
-    source = f"{len(rows)} closed campaigns in its category"
+    source = ngettext(
+        "%(count)d closed campaign in its category", "%(count)d closed campaigns in its category", len(rows)
+    ) % {"count": len(rows)}
     if len(rows) < PRIOR_MIN_SIMILAR:
         rows = list(closed.values_list("pledged_amount", "goal")[:PRIOR_MAX])
-        source = f"{len(rows)} closed {campaign.currency} campaigns"
+        source = ngettext(
+            "%(count)d closed %(currency)s campaign", "%(count)d closed %(currency)s campaigns", len(rows)
+        ) % {"count": len(rows), "currency": campaign.currency}
     if len(rows) < PRIOR_MIN_SIMILAR:
         ratios = np.exp(
             np.log(DEFAULT_PRIOR_MEDIAN_RATIO) + DEFAULT_PRIOR_SIGMA * rng.standard_normal(FORECAST_BOOTSTRAP)
         )
-        return ratios, "the platform's default (a typical campaign raises 60% of its goal)"
+        typical = round(DEFAULT_PRIOR_MEDIAN_RATIO * 100)
+        return ratios, gettext("the platform's default (a typical campaign raises %(percent)d%% of its goal)") % {
+            "percent": typical
+        }
     observed = np.array([pledged / goal for pledged, goal in rows])
     return rng.choice(observed, size=FORECAST_BOOTSTRAP), source
 
@@ -555,7 +563,7 @@ def forecast_for_campaign(campaign: Campaign, *, now: datetime | None = None) ->
             amplitude=None,
             rate_per_day=None,
             cone=(ConePoint(at=deadline, low=pledged, median=pledged, high=pledged),),
-            explanation=f"The campaign has ended with {money(pledged)} pledged.",
+            explanation=gettext("The campaign has ended with %(pledged)s pledged.") % {"pledged": money(pledged)},
         )
 
     rng = np.random.default_rng(campaign.pk)
@@ -570,10 +578,10 @@ def forecast_for_campaign(campaign: Campaign, *, now: datetime | None = None) ->
         predicted = max(float(result.fit.at(horizon)), pledged)
         amplitude, rate = result.fit.amplitude, result.fit.rate
         method = "curve"
-        explanation = (
-            f"Fitted to {count} pledges over {elapsed:.1f} days: F(t) = A(1 - e^(-kt)) with "
-            f"A = {money(amplitude)} and k = {rate:.3f} per day; the band is a bootstrap of the residuals."
-        )
+        explanation = gettext(
+            "Fitted to %(count)d pledges over %(days).1f days: F(t) = A(1 - e^(-kt)) with "
+            "A = %(amplitude)s and k = %(rate).3f per day; the band is a bootstrap of the residuals."
+        ) % {"count": count, "days": elapsed, "amplitude": money(amplitude), "rate": rate}
     else:
         ratios, source = _prior_ratios(campaign, rng)
         # The prior campaign raises its total evenly over its run; this one has the rest to go.
@@ -583,10 +591,10 @@ def forecast_for_campaign(campaign: Campaign, *, now: datetime | None = None) ->
         predicted = float(np.median(samples[:, -1]))
         amplitude = rate = None
         method = "prior"
-        explanation = (
-            f"Too few pledges yet to fit this campaign's own curve; based on {source}, "
-            f"with {money(pledged)} already pledged."
-        )
+        explanation = gettext(
+            "Too few pledges yet to fit this campaign's own curve; based on %(source)s, "
+            "with %(pledged)s already pledged."
+        ) % {"source": source, "pledged": money(pledged)}
     low, median, high = np.quantile(samples, [lo_q, 0.5, hi_q], axis=0)
     final = samples[:, -1]
     cone = tuple(
@@ -795,25 +803,33 @@ def _match_components(profile: BackerProfile, pool: CampaignPool, seconds_left: 
 def _reason(profile: BackerProfile, pool: CampaignPool, i: int, advantage: np.ndarray, seconds_left: float) -> str:
     """Say why campaign ``i`` ranks high; ``advantage`` is its contributions minus the pool's mean."""
     category_id = int(pool.category_ids[i])
-    name = pool.category_names.get(category_id, "similar")
+    name = pool.category_names.get(category_id, gettext("similar"))
     count = profile.category_counts.get(category_id, 0)
     if count:
-        return f"because you backed {count} {name} campaign{'s' if count != 1 else ''}"
+        return ngettext(
+            "because you backed %(count)d %(category)s campaign",
+            "because you backed %(count)d %(category)s campaigns",
+            count,
+        ) % {"count": count, "category": name}
     if category_id in profile.interests:
-        return f"because you are interested in {name}"
+        return gettext("because you are interested in %(category)s") % {"category": name}
     strongest = MATCH_COMPONENTS[1 + int(np.argmax(advantage[1:]))]
     funded = int(pool.pledged[i] * 100 // pool.goal[i])
     if strongest == "urgency":
         hours = seconds_left / 3600
-        left = f"{int(hours)} hours" if hours < 48 else f"{int(hours // 24)} days"
-        return f"ending in {left}, {funded}% funded"
+        if hours < 48:
+            left = ngettext("%(count)d hour", "%(count)d hours", int(hours)) % {"count": int(hours)}
+        else:
+            left = ngettext("%(count)d day", "%(count)d days", int(hours // 24)) % {"count": int(hours // 24)}
+        return gettext("ending in %(left)s, %(funded)d%% funded") % {"left": left, "funded": funded}
     if strongest == "progress":
-        return f"{funded}% funded and close to its goal"
+        return gettext("%(funded)d%% funded and close to its goal") % {"funded": funded}
     if strongest == "popularity":
-        return f"popular: {int(pool.backers[i])} backers"
+        backers = int(pool.backers[i])
+        return ngettext("popular: %(count)d backer", "popular: %(count)d backers", backers) % {"count": backers}
     if strongest == "pledge_fit":
-        return "backers here pledge about what you usually do"
-    return f"a low risk of failing ({pool.risk[i]:.0%})"
+        return gettext("backers here pledge about what you usually do")
+    return gettext("a low risk of failing (%(risk)d%%)") % {"risk": round(float(pool.risk[i]) * 100)}
 
 
 def recommendations_rank(

@@ -257,3 +257,35 @@ def test_initiator_dashboard_in_chinese(chinese, live_campaign):
     assert "下载 CSV" in page
     assert "取消项目" in page
     assert "已筹得 $95.00，目标 $1,000.00" in page  # the chart's description
+
+
+@pytest.mark.django_db
+def test_dates_are_written_the_way_each_language_writes_them(client, chinese):
+    deadline = timezone.now().replace(year=timezone.now().year + 1, month=3, day=7, hour=12, minute=30)
+    campaign = LiveCampaignFactory(deadline=deadline)
+    RewardTierFactory(campaign=campaign, estimated_delivery=deadline.date())
+
+    chinese_page = chinese.get(campaign.get_absolute_url()).content.decode()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    english_page = client.get(campaign.get_absolute_url()).content.decode()
+
+    year = deadline.year
+    assert f"7 March {year}, 12:30 UTC" in english_page
+    assert f"Estimated delivery March {year}" in english_page
+    assert f"{year}年3月7日 12:30 UTC" in chinese_page
+    assert f"{year}年3月" in chinese_page
+    assert "March" not in chinese_page
+
+
+@pytest.mark.django_db
+def test_recommendation_reasons_in_chinese(chinese):
+    games = CategoryFactory(name="Games", slug="games")
+    backer = UserFactory()
+    for _ in range(2):
+        pledge_held(campaign=LiveCampaignFactory(category=games), backer=backer)
+    LiveCampaignFactory(category=games, title="Another game")
+    chinese.force_login(backer)
+
+    page = chinese.get("/").content.decode()
+
+    assert "因为您支持过 2 个Games类项目" in page
