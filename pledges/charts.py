@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext
 
 from crowdfund_site.money import format_amount
@@ -130,7 +131,7 @@ def funding_chart(
 
 def _day_label(start: datetime, span: float, i: int) -> str:
     at = timezone.localtime(start + timedelta(seconds=span * i / 4))
-    return f"{at.day} {at:%b}"
+    return date_format(at, "MONTH_DAY_FORMAT")  # in the reader's language: "7 Mar", "3月7日"
 
 
 def _nice_ceiling(value: int) -> int:

@@ -257,6 +257,8 @@ def test_initiator_dashboard_in_chinese(chinese, live_campaign):
     assert "下载 CSV" in page
     assert "取消项目" in page
     assert "已筹得 $95.00，目标 $1,000.00" in page  # the chart's description
+    launched = timezone.localtime(live_campaign.launched_at)
+    assert f"{launched.month}月{launched.day}日</text>" in page  # the chart's first date
 
 
 @pytest.mark.django_db
