@@ -12,7 +12,8 @@ import pytest
 from django.db import connection, transaction
 
 from accounts.tests.factories import UserFactory
-from crowdfund_site.exceptions import ApplicationError, Conflict
+from crowdfund_site.exceptions import Conflict
+from crowdfund_site.tests.concurrency import WAIT_SECONDS, run_together
 from escrow.models import GatewayOperation, OperationKind, OperationStatus
 from escrow.settlement import campaigns_close_due, settlement_run
 from escrow.verification import ledger_verify
@@ -29,35 +30,6 @@ pytestmark = [
         reason="needs PostgreSQL: SQLite serialises writers, so there is no concurrency to test",
     ),
 ]
-
-WAIT_SECONDS = 60
-
-
-def _run_together(calls: list) -> list:
-    """Run every call in its own thread, released at once; return each result or domain error."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index: int, call) -> None:
-        try:
-            barrier.wait(timeout=WAIT_SECONDS)
-            results[index] = call()
-        except BaseException as exc:  # handed to the test thread below
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call), daemon=True) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + WAIT_SECONDS
-    for thread in threads:
-        thread.join(timeout=max(deadline - time.monotonic(), 0))
-    assert not any(t.is_alive() for t in threads), "threads still running: a lock is never released"
-    for result in results:
-        if isinstance(result, BaseException) and not isinstance(result, ApplicationError):
-            raise result
-    return results
 
 
 def _backers(n: int) -> list:
@@ -86,7 +58,7 @@ def test_fifty_backers_racing_for_five_limited_rewards_get_exactly_five():
     reward = RewardTierFactory(campaign=campaign, minimum_amount=2_500, quantity_limit=5)
     backers = _backers(50)
 
-    outcomes = _run_together([_pledge(backer=b, campaign=campaign, amount=2_500, reward=reward) for b in backers])
+    outcomes = run_together([_pledge(backer=b, campaign=campaign, amount=2_500, reward=reward) for b in backers])
 
     held = [o for o in outcomes if isinstance(o, Pledge)]
     refused = [o for o in outcomes if not isinstance(o, Pledge)]
@@ -112,7 +84,7 @@ def test_the_same_pledge_sent_ten_times_at_once_is_made_and_charged_once():
     (backer,) = _backers(1)
     same = _pledge(backer=backer, campaign=campaign, amount=4_000, key="double-click-123", reward=reward)
 
-    outcomes = _run_together([same] * 10)
+    outcomes = run_together([same] * 10)
 
     assert all(isinstance(o, Pledge) for o in outcomes)
     assert len({o.pk for o in outcomes}) == 1
@@ -147,7 +119,7 @@ def test_pledges_racing_the_deadline_are_either_settled_or_refunded_at_once():
     calls = [_pledge(backer=b, campaign=campaign, amount=1_000 + i, key=f"k-{i}") for i, b in enumerate(backers)]
     closer = partial(_close_when_pledges_are_held, campaign, at_least=1)
 
-    *outcomes, claimed = _run_together([*calls, closer])
+    *outcomes, claimed = run_together([*calls, closer])
 
     assert claimed == [campaign.pk]
     accepted = [o for o in outcomes if isinstance(o, Pledge)]
@@ -214,7 +186,7 @@ def test_a_payment_completing_after_the_campaign_closed_is_refunded_not_held():
         finally:
             release.set()
 
-    _, claimed, *outcomes = _run_together([hold_the_ledger, close_while_payments_are_in_flight, *pledges_in_flight])
+    _, claimed, *outcomes = run_together([hold_the_ledger, close_while_payments_are_in_flight, *pledges_in_flight])
 
     assert claimed == [campaign.pk]
     assert all(isinstance(e, Conflict) and e.code == "campaign_not_live" for e in outcomes)

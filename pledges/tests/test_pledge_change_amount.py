@@ -1,6 +1,5 @@
 """Changing the amount of a held pledge: a replacement pledge is charged, then swapped in."""
 
-import threading
 import time
 from datetime import timedelta
 from functools import partial
@@ -12,8 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from crowdfund_site.exceptions import ApplicationError, Conflict, InvalidInput, NotFound, PaymentDeclined
+from crowdfund_site.exceptions import Conflict, InvalidInput, NotFound, PaymentDeclined
 from crowdfund_site.money import allocate
+from crowdfund_site.tests.concurrency import WAIT_SECONDS, run_together
 from escrow.accounts import initiator_payout_code
 from escrow.ledger import account_balances
 from escrow.settlement import campaigns_close_due, settlement_run
@@ -340,34 +340,6 @@ def test_change_amount_page_needs_a_csrf_token_and_post(live_campaign, backer):
 
 # --- Under real concurrency (PostgreSQL) ---------------------------------------------------------
 
-WAIT_SECONDS = 60
-
-
-def _run_together(calls: list) -> list:
-    """Run every call in its own thread and connection, released at once; return results or errors."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index: int, call) -> None:
-        try:
-            barrier.wait(timeout=WAIT_SECONDS)
-            results[index] = call()
-        except BaseException as exc:  # handed to the test thread below
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call), daemon=True) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=WAIT_SECONDS)
-    assert not any(t.is_alive() for t in threads), "threads still running: a lock is never released"
-    for result in results:
-        if isinstance(result, BaseException) and not isinstance(result, ApplicationError):
-            raise result
-    return results
-
 
 def _close_after_a_change(campaign) -> list[int]:
     give_up = time.monotonic() + WAIT_SECONDS
@@ -392,7 +364,7 @@ def test_changes_racing_the_campaign_closing_keep_money_exact(goal):
     olds = [pledge_held(campaign=campaign, backer=b, amount=2_000 + i, reward=reward) for i, b in enumerate(backers)]
     changes = [partial(change, old, 5_000 + 7 * i) for i, old in enumerate(olds)]
 
-    *outcomes, closed = _run_together([*changes, partial(_close_after_a_change, campaign)])
+    *outcomes, closed = run_together([*changes, partial(_close_after_a_change, campaign)])
 
     assert closed == [campaign.pk]
     assert all(isinstance(o, Pledge) or (isinstance(o, Conflict) and o.code == "campaign_not_live") for o in outcomes)
