@@ -38,7 +38,9 @@ class DiscoverForm(forms.Form):
     def __init__(self, *args, categories=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.categories = {c.slug: c for c in categories}
-        self.fields["category"].choices = [("", gettext("All categories"))] + [(c.slug, c.name) for c in categories]
+        self.fields["category"].choices = [("", gettext("All categories"))] + [
+            (c.slug, c.display_name) for c in categories
+        ]
 
     def filters(self) -> dict:
         """Return query, category object and sort from the valid part of the input."""
@@ -64,6 +66,13 @@ def _parse_money(text: str, currency: str) -> int:
         raise forms.ValidationError(error.message, code=error.code) from None
 
 
+class CategoryChoiceField(forms.ModelChoiceField):
+    """Categories by their name in the reader's language."""
+
+    def label_from_instance(self, obj: Category) -> str:
+        return obj.display_name
+
+
 class CampaignBasicsForm(PlainLabelsForm):
     """Step 1: what it is and how much it needs."""
 
@@ -76,7 +85,7 @@ class CampaignBasicsForm(PlainLabelsForm):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("One or two sentences shown on cards and in search results."),
     )
-    category = forms.ModelChoiceField(
+    category = CategoryChoiceField(
         label=_("Category"), queryset=Category.objects.order_by("name"), empty_label=_("Choose a category")
     )
     currency = forms.ChoiceField(label=_("Currency"), choices=CURRENCY_CHOICES, initial="USD")

@@ -3,9 +3,24 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from crowdfund_site.money import CURRENCY_CHOICES
+
+# The categories the platform starts with (migration 0004), named here so that their names get
+# translations; a category staff add later shows its name as written.
+DEFAULT_CATEGORY_NAMES = [
+    gettext_noop("Art"),
+    gettext_noop("Community"),
+    gettext_noop("Design"),
+    gettext_noop("Film"),
+    gettext_noop("Food"),
+    gettext_noop("Games"),
+    gettext_noop("Music"),
+    gettext_noop("Publishing"),
+    gettext_noop("Technology"),
+]
 
 
 class Category(models.Model):
@@ -18,6 +33,11 @@ class Category(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def display_name(self) -> str:
+        """The name in the reader's language, where the catalogue has it."""
+        return gettext(self.name)
 
 
 class CampaignStatus(models.TextChoices):

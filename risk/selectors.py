@@ -803,7 +803,7 @@ def _match_components(profile: BackerProfile, pool: CampaignPool, seconds_left: 
 def _reason(profile: BackerProfile, pool: CampaignPool, i: int, advantage: np.ndarray, seconds_left: float) -> str:
     """Say why campaign ``i`` ranks high; ``advantage`` is its contributions minus the pool's mean."""
     category_id = int(pool.category_ids[i])
-    name = pool.category_names.get(category_id, gettext("similar"))
+    name = gettext(pool.category_names[category_id]) if category_id in pool.category_names else gettext("similar")
     count = profile.category_counts.get(category_id, 0)
     if count:
         return ngettext(

@@ -290,4 +290,6 @@ def test_recommendation_reasons_in_chinese(chinese):
 
     page = chinese.get("/").content.decode()
 
-    assert "因为您支持过 2 个Games类项目" in page
+    # The platform's own categories are named in the reader's language too.
+    assert "因为您支持过 2 个游戏类项目" in page
+    assert '<span class="tag">游戏</span>' in page
