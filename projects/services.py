@@ -167,13 +167,12 @@ def _ensure_editable(campaign: Campaign) -> None:
         )
 
 
-def _ensure_status(campaign: Campaign, allowed: set[str], doing: str) -> None:
+def _ensure_status(campaign: Campaign, allowed: set[str], refusal: str) -> None:
+    """Refuse with ``refusal`` (a sentence with ``%(status)s``) unless the campaign is in ``allowed``."""
     # Several services lead to the same status (live, in review), so each also checks where
     # the campaign comes from: launching must not lift a suspension, for one.
     if campaign.status not in allowed:
-        raise Conflict(
-            f"This campaign is {campaign.status.replace('_', ' ')} and cannot be {doing}.", code="invalid_state"
-        )
+        raise Conflict(refusal % {"status": campaign.get_status_display().lower()}, code="invalid_state")
 
 
 def _ensure_reviewer(reviewer) -> None:
@@ -301,7 +300,9 @@ def campaign_submit_for_review(*, campaign: Campaign, actor) -> Campaign:
     """
     campaign = campaign_lock(campaign_id=campaign.pk)
     _ensure_initiator(campaign, actor)
-    _ensure_status(campaign, EDITABLE_STATUSES, "submitted for review")
+    _ensure_status(
+        campaign, EDITABLE_STATUSES, gettext("This campaign is %(status)s and cannot be submitted for review.")
+    )
     if not campaign.summary or not campaign.description.strip():
         raise InvalidInput(
             gettext("Add a summary and a story before submitting the campaign for review."),
@@ -318,7 +319,7 @@ def _review(*, campaign: Campaign, reviewer, to_status: str, reason: str) -> Cam
     campaign = campaign_lock(campaign_id=campaign.pk)
     if campaign.initiator_id == reviewer.pk:
         raise NotAllowed("Reviewers cannot review their own campaigns.", code="own_campaign")
-    _ensure_status(campaign, {CampaignStatus.IN_REVIEW}, "reviewed")
+    _ensure_status(campaign, {CampaignStatus.IN_REVIEW}, gettext("This campaign is %(status)s and cannot be reviewed."))
     campaign_set_status(campaign=campaign, to_status=to_status, actor=reviewer, reason=reason)
     campaign.reviewed_by = reviewer
     campaign.reviewed_at = timezone.now()
@@ -378,7 +379,7 @@ def campaign_reject(*, campaign: Campaign, reviewer, reason: str) -> Campaign:
 
 
 def _go_live(*, campaign: Campaign, actor, deadline: datetime | None) -> None:
-    _ensure_status(campaign, {CampaignStatus.APPROVED}, "launched")
+    _ensure_status(campaign, {CampaignStatus.APPROVED}, gettext("This campaign is %(status)s and cannot be launched."))
     now = timezone.now()
     if deadline is None:
         deadline = now + timedelta(days=campaign.duration_days)
@@ -427,7 +428,9 @@ def campaign_reinstate(*, campaign: Campaign, actor, reason: str = "") -> Campai
     """
     _ensure_moderator(actor)
     campaign = campaign_lock(campaign_id=campaign.pk)
-    _ensure_status(campaign, {CampaignStatus.SUSPENDED}, "reinstated")
+    _ensure_status(
+        campaign, {CampaignStatus.SUSPENDED}, gettext("This campaign is %(status)s and cannot be reinstated.")
+    )
     suspension = (
         CampaignStatusChange.objects.filter(campaign=campaign, to_status=CampaignStatus.SUSPENDED)
         .order_by("-created_at", "-id")
@@ -444,13 +447,15 @@ TEXT_MAX = 10_000
 COMMENT_MAX = 2_000
 
 
-def _clean_text(value: str, *, field: str, limit: int, what: str) -> str:
+def _clean_text(value: str, *, field: str, limit: int, empty: str, too_long: str) -> str:
+    """Return ``value`` stripped; refuse it empty (``empty``) or over ``limit`` characters (``too_long``,
+    a sentence with ``%(length)s`` and ``%(limit)s``)."""
     value = (value or "").strip()
     if not value:
-        raise InvalidInput(f"Write the {what}.", code="required", field=field)
+        raise InvalidInput(empty, code="required", field=field)
     if len(value) > limit:
         raise InvalidInput(
-            f"The {what} is too long ({len(value):,} of {limit:,} characters).", code="too_long", field=field
+            too_long % {"length": f"{len(value):,}", "limit": f"{limit:,}"}, code="too_long", field=field
         )
     return value
 
@@ -474,8 +479,20 @@ def campaign_update_create(
     update = CampaignUpdate.objects.create(
         campaign=campaign,
         author=actor,
-        title=_clean_text(title, field="title", limit=UPDATE_TITLE_MAX, what="title"),
-        body=_clean_text(body, field="body", limit=TEXT_MAX, what="update"),
+        title=_clean_text(
+            title,
+            field="title",
+            limit=UPDATE_TITLE_MAX,
+            empty=gettext("Write the title."),
+            too_long=gettext("The title is too long (%(length)s of %(limit)s characters)."),
+        ),
+        body=_clean_text(
+            body,
+            field="body",
+            limit=TEXT_MAX,
+            empty=gettext("Write the update."),
+            too_long=gettext("The update is too long (%(length)s of %(limit)s characters)."),
+        ),
         backers_only=bool(backers_only),
     )
     update_id = update.pk
@@ -502,7 +519,15 @@ def comment_create(*, campaign: Campaign, actor, body: str) -> Comment:
     if actor.pk != campaign.initiator_id and not user_is_backer(campaign=campaign, user=actor):
         raise NotAllowed(gettext("Only backers and the initiator can comment on this campaign."), code="not_backer")
     comment = Comment.objects.create(
-        campaign=campaign, author=actor, body=_clean_text(body, field="body", limit=COMMENT_MAX, what="comment")
+        campaign=campaign,
+        author=actor,
+        body=_clean_text(
+            body,
+            field="body",
+            limit=COMMENT_MAX,
+            empty=gettext("Write the comment."),
+            too_long=gettext("The comment is too long (%(length)s of %(limit)s characters)."),
+        ),
     )
     page_cache_invalidate(campaign_page_group(campaign.slug))
     return comment

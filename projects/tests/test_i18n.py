@@ -293,3 +293,16 @@ def test_recommendation_reasons_in_chinese(chinese):
     # The platform's own categories are named in the reader's language too.
     assert "因为您支持过 2 个游戏类项目" in page
     assert '<span class="tag">游戏</span>' in page
+
+
+@pytest.mark.django_db
+def test_a_refused_step_is_explained_in_chinese(chinese):
+    campaign = LiveCampaignFactory()
+    chinese.force_login(campaign.initiator)
+    campaign.initiator.preferred_language = "zh-hans"
+    campaign.initiator.save(update_fields=["preferred_language"])
+
+    launch = reverse("projects:campaign_launch", kwargs={"slug": campaign.slug})
+    page = chinese.post(launch, follow=True).content.decode()
+
+    assert "本项目当前状态为“进行中”，无法上线。" in page
