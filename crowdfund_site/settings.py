@@ -122,6 +122,8 @@ LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=9
 # The log-in rate limit lives in the cache; production shares one (e.g. redis://...) between
 # web processes, the local default is per process.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "crowdfund_site.cache.SharedClientRedisCache"  # see crowdfund_site/cache.py
 # Campaign cards per page on the discover page.
 DISCOVER_PAGE_SIZE = env.int("DISCOVER_PAGE_SIZE", default=12)
 # Seconds a rendered campaign or discover page is reused for visitors who are not logged in
