@@ -261,7 +261,7 @@ def test_the_migration_links_replacements_made_before_the_field(live_campaign, b
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL: SQLite serialises writers")
 def test_the_sweeper_and_a_retry_racing_finish_the_change_once():
-    from pledges.tests.test_pledge_change_amount import _run_together
+    from crowdfund_site.tests.concurrency import run_together
 
     campaign = LiveCampaignFactory(goal=1_000)
     reward = RewardTierFactory(campaign=campaign, minimum_amount=1_000, quantity_limit=8)
@@ -271,7 +271,7 @@ def test_the_sweeper_and_a_retry_racing_finish_the_change_once():
     Pledge.objects.filter(status=PledgeStatus.PENDING).update(created_at=stale)
     retries = [partial(change, old, new.amount, key=new.idempotency_key) for old, new in zip(olds, news, strict=True)]
 
-    *outcomes, _sweep, _again = _run_together([*retries, pledges_reconcile, pledges_reconcile])
+    *outcomes, _sweep, _again = run_together([*retries, pledges_reconcile, pledges_reconcile])
 
     assert [o.pk for o in outcomes] == [n.pk for n in news]
     held = list(Pledge.objects.filter(campaign=campaign, status=PledgeStatus.HELD).order_by("pk"))
