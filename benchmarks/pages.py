@@ -35,9 +35,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from _common import BASE_DIR, free_port, setup_django_on_postgres
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crowdfund_bench_pages"
 BUDGET_REQUESTS_PER_SECOND = 500
 BUDGET_P95_MS = 30
@@ -69,32 +69,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def configure_django(args: argparse.Namespace) -> None:
-    if not args.database_url.startswith(("postgres://", "postgresql://")):
-        sys.exit("The page benchmark runs on PostgreSQL only (--database-url postgres://...).")
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ.setdefault("SECRET_KEY", "benchmark-only-insecure-key")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "crowdfund_site.settings"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    sys.path.insert(0, str(BASE_DIR))
-    create_database(args.database_url)
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def create_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    server = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(server, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+    setup_django_on_postgres(args.database_url, benchmark="page")
 
 
 def _copy(cursor, table: str, columns: list[str], rows) -> None:
@@ -232,14 +207,6 @@ def seed(args: argparse.Namespace) -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     print(f"seed: {args.campaigns} campaigns, {args.pledges} pledges in {time.monotonic() - started:.0f} s")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_gunicorn(args: argparse.Namespace, port: int, log) -> subprocess.Popen:

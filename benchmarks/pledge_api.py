@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from _common import BASE_DIR, free_port, setup_django_on_postgres
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crowdfund_bench_api"
 BUDGET_PLEDGES_PER_SECOND = 500
 BUDGET_P99_MS = 100
@@ -58,32 +59,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def configure_django(args: argparse.Namespace) -> None:
-    if not args.database_url.startswith(("postgres://", "postgresql://")):
-        sys.exit("The pledge API benchmark runs on PostgreSQL only (--database-url postgres://...).")
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ.setdefault("SECRET_KEY", "benchmark-only-insecure-key")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "crowdfund_site.settings"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    sys.path.insert(0, str(BASE_DIR))
-    create_database(args.database_url)
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def create_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    server = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(server, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+    setup_django_on_postgres(args.database_url, benchmark="pledge API")
 
 
 def seed(args: argparse.Namespace) -> tuple[int, list[str]]:
@@ -120,14 +96,6 @@ def seed(args: argparse.Namespace) -> tuple[int, list[str]]:
     )
     tokens = Token.objects.bulk_create([Token(user=u, key=Token.generate_key()) for u in users], batch_size=1000)
     return campaign.pk, [t.key for t in tokens]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_gunicorn(args: argparse.Namespace, port: int, log) -> subprocess.Popen:

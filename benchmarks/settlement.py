@@ -26,9 +26,9 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from _common import BASE_DIR, setup_django_on_postgres
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crowdfund_bench"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/11"
 CELERY_WORKER = [sys.executable, "-m", "celery", "-A", "crowdfund_site", "worker", "--pool=solo", "--loglevel=INFO"]
@@ -54,35 +54,10 @@ def parse_args() -> argparse.Namespace:
 
 def configure_django(args: argparse.Namespace) -> None:
     """Point this process at the benchmark database and broker, creating the database if needed."""
-    if not args.database_url.startswith(("postgres://", "postgresql://")):
-        sys.exit("The settlement benchmark runs on PostgreSQL only (--database-url postgres://...).")
-    os.environ["DATABASE_URL"] = args.database_url
     os.environ["CELERY_BROKER_URL"] = args.broker_url
     # A queue of its own: no one else's worker on the same Redis database can take its tasks.
     os.environ["CELERY_TASK_DEFAULT_QUEUE"] = f"bench-settlement-{os.getpid()}"
-    os.environ.setdefault("SECRET_KEY", "benchmark-only-insecure-key")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "crowdfund_site.settings"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    sys.path.insert(0, str(BASE_DIR))
-    create_database(args.database_url)
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def create_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    server = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(server, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+    setup_django_on_postgres(args.database_url, benchmark="settlement")
 
 
 class Worker:
