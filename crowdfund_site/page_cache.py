@@ -1,12 +1,20 @@
-"""Rendered pages kept for a few seconds for visitors who are not logged in.
+"""Rendered pages kept for visitors who are not logged in.
 
 A launch-day rush is mostly people who are not logged in opening the same campaign page and the
 discover page. Rendering such a page costs several milliseconds of Django per request; serving a
-copy rendered a moment ago costs a cache read. What the copy may get wrong, and for how long:
+copy rendered earlier costs a cache read. When a copy is served, and what it may get wrong:
 
-- Totals (raised, backers, rewards left) and "time left" may be up to ``PAGE_CACHE_SECONDS`` old
-  for logged-out visitors. The pledge flow checks everything again, so a stale "Choose this
-  reward" on a tier that just sold out ends in the pledge page's clear "sold out" message.
+- A copy is never older than ``PAGE_CACHE_MAX_SECONDS`` (60 by default): "time left" is at most
+  that far behind.
+- Totals (raised, backers, rewards left) are at most ``PAGE_CACHE_SECONDS`` (10) behind. While
+  no pledge on a campaign has been held, cancelled, refunded or changed since its page's copy
+  was rendered, the copy is served up to the maximum age, so the many quiet campaigns of a rush
+  are rendered about once a minute. Once their figures move (``page_cache_figures_changed``),
+  the copy is served only until it is ``PAGE_CACHE_SECONDS`` old, so a campaign taking many
+  pledges a second is still rendered at most once per that many seconds. A page without
+  figures of its own (discover) is kept ``PAGE_CACHE_SECONDS``. The pledge flow checks
+  everything again, so a stale "Choose this reward" on a tier that just sold out ends in the
+  pledge page's clear "sold out" message.
 - Anything a person expects to see at once is not left to the timer: a status change (approved,
   live, succeeded, failed, cancelled, suspended), a new update or comment calls
   ``page_cache_invalidate`` for the campaign's page and the discover page after commit, and the
@@ -23,6 +31,7 @@ import hashlib
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 
 from django.conf import settings
@@ -40,6 +49,20 @@ def _generation_key(group: str) -> str:
     return f"page-generation:{group}"
 
 
+def _figures_key(group: str) -> str:
+    return f"page-figures:{group}"
+
+
+def _bump(keys: list[str]) -> None:
+    for key in keys:
+        try:
+            cache.incr(key)
+        except ValueError:
+            # No generation stored (never set, or evicted): start from a number no earlier
+            # copy can carry, so a copy from before the eviction is not taken as current.
+            cache.set(key, time.time_ns(), None)
+
+
 def page_cache_invalidate(*groups: str) -> None:
     """Make the cached copies of the pages in ``groups`` stale, once the current transaction commits.
 
@@ -47,17 +70,28 @@ def page_cache_invalidate(*groups: str) -> None:
     only while the generation it was rendered under is still the current one. After commit, so
     a request running meanwhile cannot store the old state under the new generation.
     """
+    # robust: the pledge or status change has committed; a cache that is down must not turn its
+    # response into an error (the copies then simply age out).
+    transaction.on_commit(lambda: _bump([_generation_key(group) for group in groups]), robust=True)
+
+
+def page_cache_figures_changed(campaign_id: int) -> None:
+    """Note, once the current transaction commits, that the campaign's totals or reward counts moved.
+
+    Copies of its page are then served only while younger than ``PAGE_CACHE_SECONDS``.
+    """
+    if settings.PAGE_CACHE_SECONDS <= 0:
+        return
 
     def bump() -> None:
-        for group in groups:
-            try:
-                cache.incr(_generation_key(group))
-            except ValueError:
-                # No generation stored (never set, or evicted): start from a number no earlier
-                # copy can carry, so a copy from before the eviction is not taken as current.
-                cache.set(_generation_key(group), time.time_ns(), None)
+        from projects.models import Campaign  # projects imports this module
 
-    transaction.on_commit(bump)
+        # The page is known by its URL's slug, which never changes once a campaign exists.
+        slug = Campaign.objects.filter(pk=campaign_id).values_list("slug", flat=True).first()
+        if slug is not None:
+            _bump([_figures_key(campaign_page_group(slug))])
+
+    transaction.on_commit(bump, robust=True)
 
 
 def campaign_page_group(slug: str) -> str:
@@ -65,6 +99,26 @@ def campaign_page_group(slug: str) -> str:
 
 
 DISCOVER_GROUP = "discover"
+
+
+@dataclass(frozen=True)
+class _Copy:
+    generation: int
+    # The generation of the campaign's figures when the page was rendered (read before it was),
+    # or None for a page without figures of its own.
+    figures_generation: int | None
+    rendered_at: float
+    content_type: str
+    content: bytes
+
+    def servable(self, *, generation: int, figures_generation: int | None, now: float) -> bool:
+        if self.generation != generation:
+            return False
+        age = now - self.rendered_at
+        if age < settings.PAGE_CACHE_SECONDS:
+            return True
+        figures_unchanged = self.figures_generation is not None and self.figures_generation == figures_generation
+        return figures_unchanged and age < settings.PAGE_CACHE_MAX_SECONDS
 
 
 def _cacheable(request: HttpRequest) -> bool:
@@ -78,10 +132,11 @@ def _cacheable(request: HttpRequest) -> bool:
 
 def _page_key(request: HttpRequest, group: str) -> str:
     path = hashlib.blake2b(request.get_full_path().encode(), digest_size=16).hexdigest()
-    return f"page:{group}:{getattr(request, 'LANGUAGE_CODE', settings.LANGUAGE_CODE)}:{path}"
+    # "v2": copies are _Copy objects; a different prefix keeps older copies (tuples) from being read.
+    return f"page-v2:{group}:{getattr(request, 'LANGUAGE_CODE', settings.LANGUAGE_CODE)}:{path}"
 
 
-def _stored_copy(response: HttpResponse) -> bytes:
+def _stored_content(response: HttpResponse) -> bytes:
     """Return the page with the CSRF token the rendering put in replaced by the placeholder."""
     content = response.content
     found = _CSRF_FIELD.search(content)
@@ -90,12 +145,14 @@ def _stored_copy(response: HttpResponse) -> bytes:
     return content
 
 
-def cache_page_for_visitors(group_of: Callable[..., str]):
-    """Serve the decorated view's page to logged-out visitors from a short-lived shared copy.
+def cache_page_for_visitors(group_of: Callable[..., str], *, shows_campaign_figures: bool = False):
+    """Serve the decorated view's page to logged-out visitors from a shared copy.
 
     ``group_of`` receives the view's URL arguments and names the group the page belongs to, the
     unit ``page_cache_invalidate`` makes stale: ``lambda slug: campaign_page_group(slug)``.
-    Only complete 200 responses are stored; the copy is per path, query string and language.
+    ``shows_campaign_figures`` says the group is one campaign's page, whose copy is kept while
+    that campaign's figures stand still. Only complete 200 responses are stored; the copy is per
+    path, query string and language.
     """
 
     def decorator(view):
@@ -104,17 +161,33 @@ def cache_page_for_visitors(group_of: Callable[..., str]):
             if not _cacheable(request):
                 return view(request, *args, **kwargs)
             group = group_of(*args, **kwargs)
-            page_key, generation_key = _page_key(request, group), _generation_key(group)
-            found = cache.get_many([page_key, generation_key])
+            page_key, generation_key, figures_key = _page_key(request, group), _generation_key(group), None
+            keys = [page_key, generation_key]
+            if shows_campaign_figures:
+                figures_key = _figures_key(group)
+                keys.append(figures_key)
+            # One read for all three, before rendering: a pledge held while the page renders
+            # then makes the new copy stale instead of being missed by it.
+            found = cache.get_many(keys)
             generation = found.get(generation_key, 0)
-            stored = found.get(page_key)
-            if stored is not None and stored[0] == generation:
-                _, content_type, content = stored
-                return HttpResponse(content.replace(CSRF_PLACEHOLDER, get_token(request).encode()), content_type)
+            figures_generation = found.get(figures_key, 0) if figures_key else None
+            copy: _Copy | None = found.get(page_key)
+            if copy is not None and copy.servable(
+                generation=generation, figures_generation=figures_generation, now=time.time()
+            ):
+                content = copy.content.replace(CSRF_PLACEHOLDER, get_token(request).encode())
+                return HttpResponse(content, copy.content_type)
+            rendered_at = time.time()
             response = view(request, *args, **kwargs)
             if response.status_code == 200 and not response.streaming and not response.cookies:
-                stored = (generation, response["Content-Type"], _stored_copy(response))
-                cache.set(page_key, stored, settings.PAGE_CACHE_SECONDS)
+                copy = _Copy(
+                    generation=generation,
+                    figures_generation=figures_generation,
+                    rendered_at=rendered_at,
+                    content_type=response["Content-Type"],
+                    content=_stored_content(response),
+                )
+                cache.set(page_key, copy, settings.PAGE_CACHE_MAX_SECONDS)
             return response
 
         return wrapper

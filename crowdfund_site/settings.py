@@ -129,6 +129,9 @@ DISCOVER_PAGE_SIZE = env.int("DISCOVER_PAGE_SIZE", default=12)
 # Seconds a rendered campaign or discover page is reused for visitors who are not logged in
 # (crowdfund_site/page_cache.py); totals they see may be this old. 0 renders every request.
 PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=10)
+# A campaign page whose figures have not moved is reused up to this many seconds ("time left"
+# may be this old); never less than PAGE_CACHE_SECONDS.
+PAGE_CACHE_MAX_SECONDS = max(PAGE_CACHE_SECONDS, env.int("PAGE_CACHE_MAX_SECONDS", default=60))
 
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",

@@ -124,12 +124,13 @@ def campaign_page_get(*, slug: str, viewer=None) -> Campaign | None:
     visible = Q(launched_at__isnull=False) | Q(status=CampaignStatus.APPROVED)
     if viewer is not None and viewer.is_authenticated:
         visible |= Q(initiator_id=viewer.pk)
-    return (
-        Campaign.objects.select_related("category", "initiator")
-        .prefetch_related("rewards")
-        .filter(visible, slug=slug)
-        .first()
-    )
+    # get(), not first(): the slug is unique, and the ordering first() adds is work on every render.
+    try:
+        return (
+            Campaign.objects.select_related("category", "initiator").prefetch_related("rewards").get(visible, slug=slug)
+        )
+    except Campaign.DoesNotExist:
+        return None
 
 
 # Campaigns anyone may see: they have been live. Earlier stages are seen by their initiator.

@@ -106,7 +106,7 @@ def _recommended(user) -> list:
     return campaigns
 
 
-@cache_page_for_visitors(campaign_page_group)
+@cache_page_for_visitors(campaign_page_group, shows_campaign_figures=True)
 def campaign_detail(request, slug: str):
     campaign = campaign_page_get(slug=slug, viewer=request.user)
     if campaign is None:
