@@ -100,10 +100,16 @@ def pledge_create(
 ) -> Pledge:
     """Charge the backer and hold ``amount`` in the campaign's escrow; return the held pledge.
 
+    ``campaign`` and ``reward`` are as the caller loaded them for this request: the request is
+    checked against them without reading them again, and the hold itself re-checks, in the
+    same statement that adds the amount, that the campaign is still live (a charge for a
+    campaign that stopped meanwhile is refunded).
+
     Idempotent per (backer, idempotency_key): a retry with the same key and body returns the
-    same pledge (or raises the same refusal) without charging again; the same key with a
-    different body raises Conflict ``idempotency_key_reused``. A limited reward tier is never
-    oversold: its slot is claimed with one conditional UPDATE before the card is charged.
+    same pledge (or raises the same refusal) without charging again, even if the request would
+    be refused now (the campaign closed, the reward sold out); the same key with a different
+    body raises Conflict ``idempotency_key_reused``. A limited reward tier is never oversold:
+    its slot is claimed with one conditional UPDATE before the card is charged.
 
     Raises InvalidInput (amount, currency, reward), NotAllowed (own campaign), Conflict
     (campaign not live, sold out), PaymentDeclined (card declined; the pledge is kept as
@@ -117,18 +123,31 @@ def pledge_create(
         currency=currency,
         token=payment_token,
     )
-    pledge = Pledge.objects.filter(backer=backer, idempotency_key=key).first()
-    if pledge is None:
-        pledge = _pledge_reserve(
+    try:
+        # A new key is the usual case: check and insert straight away, without looking first.
+        _pledge_check_request(
             backer=backer,
-            campaign_id=campaign.pk,
+            campaign=campaign,
             amount=amount,
             currency=currency,
             payment_token=payment_token,
+            reward=reward,
+        )
+        pledge = _pledge_reserve(
+            backer=backer,
+            campaign=campaign,
+            amount=amount,
+            currency=currency,
             key=key,
             fingerprint=fingerprint,
-            reward_id=reward.pk if reward else None,
+            reward=reward,
         )
+    except (InvalidInput, NotAllowed, Conflict):
+        # A retry of a request whose pledge exists answers with that pledge's outcome, even if
+        # the request would be refused now: its campaign closed or its reward sold out since.
+        pledge = Pledge.objects.filter(backer=backer, idempotency_key=key).first()
+        if pledge is None:
+            raise
     _ensure_same_request(pledge, fingerprint)
     if pledge.status == PledgeStatus.PENDING:
         result = _charge(pledge=pledge, token=payment_token)
@@ -145,19 +164,10 @@ def _ensure_same_request(pledge: Pledge, fingerprint: str) -> None:
         )
 
 
-def _pledge_reserve(
-    *,
-    backer,
-    campaign_id: int,
-    amount: int,
-    currency: str,
-    payment_token: str,
-    key: str,
-    fingerprint: str,
-    reward_id: int | None,
-) -> Pledge:
-    """Validate, claim a reward slot and create the pending pledge, in one short transaction."""
-    campaign = Campaign.objects.get(pk=campaign_id)
+def _pledge_check_request(
+    *, backer, campaign: Campaign, amount: int, currency: str, payment_token: str, reward: RewardTier | None
+) -> None:
+    """Refuse a pledge request the campaign (as loaded) cannot take; no database access."""
     currency_exponent(currency)
     if currency != campaign.currency:
         raise InvalidInput(
@@ -172,10 +182,8 @@ def _pledge_reserve(
         raise Conflict(_("This campaign is not taking pledges."), code="campaign_not_live")
     if backer.pk == campaign.initiator_id:
         raise NotAllowed(_("You cannot back your own campaign."), code="own_campaign")
-    reward = None
-    if reward_id is not None:
-        reward = RewardTier.objects.filter(pk=reward_id, campaign_id=campaign.pk).first()
-        if reward is None:
+    if reward is not None:
+        if reward.campaign_id != campaign.pk:
             raise InvalidInput(_("That reward is not part of this campaign."), code="invalid_reward", field="reward")
         if amount < reward.minimum_amount:
             minimum = format_amount(reward.minimum_amount, campaign.currency)
@@ -185,6 +193,24 @@ def _pledge_reserve(
                 code="below_reward_minimum",
                 field="amount",
             )
+
+
+def _pledge_reserve(
+    *,
+    backer,
+    campaign: Campaign,
+    amount: int,
+    currency: str,
+    key: str,
+    fingerprint: str,
+    reward: RewardTier | None,
+) -> Pledge:
+    """Claim a reward slot and create the pending pledge, in one short transaction.
+
+    Returns the backer's pledge with this key: the new one, or the one a concurrent (or
+    earlier) request made first, in which case nothing is claimed. Raises Conflict if the
+    reward is sold out.
+    """
     fields = {
         "backer": backer,
         "campaign": campaign,
@@ -209,8 +235,8 @@ def _pledge_reserve(
         except IntegrityError:
             pledge = None
     if pledge is None:
-        # A concurrent request with the same key created the pledge first; ours rolled back
-        # (including its reward slot) and answers with that one.
+        # A pledge with this key exists (made by an earlier or a concurrent request); ours rolled
+        # back (including its reward slot) and answers with that one.
         pledge = Pledge.objects.get(backer=backer, idempotency_key=key)
     return pledge
 

@@ -184,6 +184,7 @@ def test_only_live_campaigns_take_pledges(backer, status):
 
 def test_a_live_campaign_past_its_deadline_takes_no_pledges(backer, live_campaign):
     type(live_campaign).objects.filter(pk=live_campaign.pk).update(deadline=timezone.now() - timedelta(seconds=1))
+    live_campaign.refresh_from_db()  # as the page or API request loads it
     before = money_state()
     with pytest.raises(Conflict) as refused:
         pledge(backer=backer, campaign=live_campaign)
@@ -192,10 +193,29 @@ def test_a_live_campaign_past_its_deadline_takes_no_pledges(backer, live_campaig
 
 
 def test_a_suspended_campaign_takes_no_pledges(backer, live_campaign, staff):
-    campaign_suspend(campaign=live_campaign, actor=staff, reason="Investigating")
+    suspended = campaign_suspend(campaign=live_campaign, actor=staff, reason="Investigating")
     with pytest.raises(Conflict):
-        pledge(backer=backer, campaign=live_campaign)
+        pledge(backer=backer, campaign=suspended)
     assert not Pledge.objects.exists()
+
+
+def test_a_campaign_that_stops_after_the_request_was_checked_gets_no_pledge_and_the_charge_is_refunded(
+    backer, live_campaign, tier, staff
+):
+    """The campaign as the request loaded it was live; it was suspended before the hold."""
+    campaign_suspend(campaign=live_campaign, actor=staff, reason="Investigating")
+    assert live_campaign.status == CampaignStatus.LIVE  # the request's copy
+
+    with pytest.raises(Conflict) as refused:
+        pledge(backer=backer, campaign=live_campaign, reward=tier, key="late")
+    assert refused.value.code == "campaign_not_live"
+    failed = Pledge.objects.get(backer=backer, idempotency_key="late")
+    assert (failed.status, failed.failure_code) == (PledgeStatus.FAILED, "campaign_not_live")
+    assert net_charged(failed) == 0
+    assert not LedgerTransaction.objects.exists()
+    refresh(live_campaign, tier)
+    assert (live_campaign.pledged_amount, live_campaign.backer_count, tier.claimed_count) == (0, 0, 0)
+    assert invariant_problems() == []
 
 
 def test_initiators_cannot_back_their_own_campaign(live_campaign):
@@ -242,6 +262,50 @@ def test_a_replayed_request_returns_the_same_pledge_without_charging_again(backe
     assert again.status == PledgeStatus.HELD
     assert money_state() == before
     assert GatewayOperation.objects.filter(kind=OperationKind.CHARGE).count() == 1
+
+
+def test_a_retry_after_the_campaign_closed_returns_the_held_pledge(backer, live_campaign, tier):
+    first = pledge(backer=backer, campaign=live_campaign, reward=tier, key="retry-late")
+    type(live_campaign).objects.filter(pk=live_campaign.pk).update(deadline=timezone.now() - timedelta(minutes=1))
+    campaigns_close_due(enqueue_settlement=False)
+    live_campaign.refresh_from_db()
+    assert live_campaign.status == CampaignStatus.CLOSING
+
+    before = money_state()
+    again = pledge(backer=backer, campaign=live_campaign, reward=tier, key="retry-late")
+    assert (again.pk, again.status) == (first.pk, PledgeStatus.HELD)
+    assert money_state() == before
+    # The same key for a different request is still refused as such, not as "not live".
+    with pytest.raises(Conflict) as refused:
+        pledge(backer=backer, campaign=live_campaign, amount=6_000, reward=tier, key="retry-late")
+    assert refused.value.code == "idempotency_key_reused"
+
+
+def test_a_retry_of_a_declined_pledge_after_the_campaign_closed_is_declined_again(backer, live_campaign):
+    with pytest.raises(PaymentDeclined):
+        pledge(backer=backer, campaign=live_campaign, token="tok_chargeDeclined", key="declined-late")
+    type(live_campaign).objects.filter(pk=live_campaign.pk).update(deadline=timezone.now() - timedelta(minutes=1))
+    campaigns_close_due(enqueue_settlement=False)
+    live_campaign.refresh_from_db()
+
+    before = money_state()
+    with pytest.raises(PaymentDeclined) as again:
+        pledge(backer=backer, campaign=live_campaign, token="tok_chargeDeclined", key="declined-late")
+    assert again.value.code == "card_declined"
+    assert money_state() == before
+
+
+def test_a_retry_after_the_reward_sold_out_returns_the_held_pledge(live_campaign, tier):
+    backer = UserFactory()
+    first = pledge(backer=backer, campaign=live_campaign, reward=tier, key="last-slot")
+    refresh(tier)
+    assert tier.sold_out
+    before = money_state()
+    again = pledge(backer=backer, campaign=live_campaign, reward=tier, key="last-slot")
+    assert (again.pk, again.status) == (first.pk, PledgeStatus.HELD)
+    assert money_state() == before
+    refresh(tier)
+    assert tier.claimed_count == 1
 
 
 @pytest.mark.parametrize(
