@@ -5,7 +5,7 @@ discover page. Rendering such a page costs several milliseconds of Django per re
 copy rendered earlier costs a cache read. When a copy is served, and what it may get wrong:
 
 - A copy is never older than ``PAGE_CACHE_MAX_SECONDS`` (60 by default): "time left" is at most
-  that far behind.
+  that far behind. A live campaign's copy is not served past the campaign's deadline.
 - Totals (raised, backers, rewards left) are at most ``PAGE_CACHE_SECONDS`` (10) behind. While
   no pledge on a campaign has been held, cancelled, refunded or changed since its page's copy
   was rendered, the copy is served up to the maximum age, so the many quiet campaigns of a rush
@@ -94,6 +94,16 @@ def page_cache_figures_changed(campaign_id: int) -> None:
     transaction.on_commit(bump, robust=True)
 
 
+def page_cache_expires_at(response: HttpResponse, when) -> HttpResponse:
+    """Mark a page as true only until ``when`` (an aware datetime): no copy of it is served after.
+
+    A live campaign's page says "Back this project" until its deadline; its copy must not say so
+    after it, even before the close task has changed the campaign's status.
+    """
+    response.page_cache_expires_at = when.timestamp()
+    return response
+
+
 def campaign_page_group(slug: str) -> str:
     return f"campaign:{slug}"
 
@@ -108,11 +118,13 @@ class _Copy:
     # or None for a page without figures of its own.
     figures_generation: int | None
     rendered_at: float
+    # When what the page says stops being true on its own (a deadline passes), or None.
+    expires_at: float | None
     content_type: str
     content: bytes
 
     def servable(self, *, generation: int, figures_generation: int | None, now: float) -> bool:
-        if self.generation != generation:
+        if self.generation != generation or (self.expires_at is not None and now >= self.expires_at):
             return False
         age = now - self.rendered_at
         if age < settings.PAGE_CACHE_SECONDS:
@@ -184,6 +196,7 @@ def cache_page_for_visitors(group_of: Callable[..., str], *, shows_campaign_figu
                     generation=generation,
                     figures_generation=figures_generation,
                     rendered_at=rendered_at,
+                    expires_at=getattr(response, "page_cache_expires_at", None),
                     content_type=response["Content-Type"],
                     content=_stored_content(response),
                 )

@@ -12,7 +12,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from crowdfund_site.exceptions import ApplicationError
 from crowdfund_site.money import currency_exponent
-from crowdfund_site.page_cache import DISCOVER_GROUP, cache_page_for_visitors, campaign_page_group
+from crowdfund_site.page_cache import (
+    DISCOVER_GROUP,
+    cache_page_for_visitors,
+    campaign_page_group,
+    page_cache_expires_at,
+)
 from risk.selectors import live_campaign_pool_cached, recommendations_for
 from risk.tasks import enqueue_campaign_assessment
 
@@ -111,7 +116,10 @@ def campaign_detail(request, slug: str):
     campaign = campaign_page_get(slug=slug, viewer=request.user)
     if campaign is None:
         raise Http404("No such campaign")
-    return render(request, "projects/campaign_detail.html", _campaign_page_context(request, campaign))
+    response = render(request, "projects/campaign_detail.html", _campaign_page_context(request, campaign))
+    if campaign.is_open_for_pledges:
+        page_cache_expires_at(response, campaign.deadline)
+    return response
 
 
 def _campaign_page_context(request, campaign, *, comment_form=None) -> dict:

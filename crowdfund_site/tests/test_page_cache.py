@@ -2,12 +2,14 @@
 
 import re
 import time
+from datetime import timedelta
 
 import pytest
 from django.contrib.messages import constants
 from django.contrib.messages.storage.base import Message
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.test import Client, RequestFactory
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from escrow.settlement import campaign_cancel
@@ -160,3 +162,14 @@ def test_a_visitor_with_a_message_waiting_gets_a_fresh_page_with_the_message(cli
     client.cookies[storage.cookie_name] = storage._encode([Message(constants.INFO, "Your password is changed.")])
 
     assert "Your password is changed." in client.get(campaign.get_absolute_url()).content.decode()
+
+
+def test_no_copy_of_a_live_campaign_is_served_after_its_deadline(client):
+    campaign = LiveCampaignFactory(goal=100_000, deadline=timezone.now() + timedelta(seconds=1))
+    assert "Back this project" in client.get(campaign.get_absolute_url()).content.decode()
+
+    time.sleep(1.1)  # the close task has not run: the campaign is still "live" in the database
+
+    page = client.get(campaign.get_absolute_url()).content.decode()
+    assert "Back this project" not in page
+    assert "Funding has ended" in page
