@@ -13,8 +13,8 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, F, Q, Value, When
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -344,18 +344,52 @@ def _pledge_hold(*, pledge: Pledge, actor) -> None:
         pledge=pledge, to_status=PledgeStatus.HELD, actor=actor, save_fields=("payment_reference", "held_at")
     )
     # Last, and as one statement, so the hot campaign row stays locked for as short a time as
-    # possible: it adds the amount, and the backer if this is their first counted pledge here.
-    # The status condition serialises with closing: once a campaign is closing, no pledge joins it.
-    counted = Campaign.objects.filter(pk=pledge.campaign_id, status=CampaignStatus.LIVE).update(
-        pledged_amount=F("pledged_amount") + pledge.amount,
-        backer_count=F("backer_count")
-        + Case(When(Exists(_other_counted_pledges(pledge)), then=Value(0)), default=Value(1)),
-    )
-    if counted != 1:
+    # possible. The status condition serialises with closing: once a campaign is closing, no
+    # pledge joins it.
+    if not _campaign_count_held_pledge(pledge=pledge):
         raise _CampaignNoLongerLive
     page_cache_figures_changed(pledge.campaign_id)
     pledge_id = pledge.pk
     transaction.on_commit(lambda: _enqueue_email("send_pledge_receipt", pledge_id))
+
+
+def _campaign_count_held_pledge(*, pledge: Pledge) -> bool:
+    """Add a newly held pledge to its campaign's totals if the campaign is live; return whether it was.
+
+    One UPDATE adds the amount, and the backer if this is their first counted pledge there. It
+    is the ORM's ``filter(pk=..., status=LIVE).update(pledged_amount=F(...) + amount,
+    backer_count=F(...) + Case(When(Exists(<other counted pledges>), then=0), default=1))``
+    written out: compiling that expression took about 1 ms of CPU on every pledge, a tenth of
+    the whole request.
+    """
+    connection = connections[router.db_for_write(Campaign)]
+    quote = connection.ops.quote_name
+
+    def column(model, name: str) -> str:
+        return quote(model._meta.get_field(name).column)
+
+    pledged, backers = column(Campaign, "pledged_amount"), column(Campaign, "backer_count")
+    # Only quoted names from the models' metadata go into the SQL text; every value is a parameter.
+    sql = (
+        f"UPDATE {quote(Campaign._meta.db_table)} SET {pledged} = {pledged} + %s, "  # noqa: S608
+        f"{backers} = {backers} + CASE WHEN EXISTS (SELECT 1 FROM {quote(Pledge._meta.db_table)} "
+        f"WHERE {column(Pledge, 'campaign')} = %s AND {column(Pledge, 'backer')} = %s "
+        f"AND {column(Pledge, 'status')} IN ({', '.join(['%s'] * len(COUNTED_STATUSES))}) "
+        f"AND {column(Pledge, 'id')} <> %s) THEN 0 ELSE 1 END "
+        f"WHERE {column(Campaign, 'id')} = %s AND {column(Campaign, 'status')} = %s"
+    )
+    params = [
+        pledge.amount,
+        pledge.campaign_id,
+        pledge.backer_id,
+        *[str(status) for status in COUNTED_STATUSES],
+        pledge.pk,
+        pledge.campaign_id,
+        str(CampaignStatus.LIVE),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
 
 
 def _other_counted_pledges(pledge: Pledge):
