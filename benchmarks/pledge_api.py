@@ -273,12 +273,6 @@ SQL_CAMPAIGN_VISIBLE = (
     'OR "projects_campaign"."initiator_id" = %s) AND "projects_campaign"."id" = %s) '
     'ORDER BY "projects_campaign"."created_at" DESC LIMIT 1'
 )
-SQL_PLEDGE_BY_KEY = (
-    f'SELECT {_PLEDGE} FROM "pledges_pledge" '
-    'WHERE ("pledges_pledge"."backer_id" = %s AND "pledges_pledge"."idempotency_key" = %s) '
-    'ORDER BY "pledges_pledge"."created_at" DESC, "pledges_pledge"."id" DESC LIMIT 1'
-)
-SQL_CAMPAIGN_GET = f'SELECT {_CAMPAIGN} FROM "projects_campaign" WHERE "projects_campaign"."id" = %s LIMIT 21'
 SQL_PLEDGE_INSERT = (
     'INSERT INTO "pledges_pledge" ("backer_id", "campaign_id", "reward_id", "amount", "currency", "status", '
     '"idempotency_key", "request_fingerprint", "payment_reference", "failure_code", "failure_message", "created_at", '
@@ -357,9 +351,7 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
     - token + user: DRF token authentication
     - INSERT api_idempotencyrecord: ``@idempotent`` claims the key
     - SELECT campaign + initiator + category: the view finds the campaign the backer may see
-    - SELECT pledge by (backer, key): ``pledge_create`` looks for a retry
-    - SELECT campaign: ``_pledge_reserve`` reads it
-    - INSERT pledge (pending): ``create_unless_taken``
+    - INSERT pledge (pending): ``pledge_create`` inserts straight away (``create_unless_taken``)
     - INSERT escrow_gatewayoperation: the sandbox gateway's charge
     - one transaction (BEGIN ... COMMIT): ``_pledge_record_charge`` / ``_pledge_hold``:
       SELECT pledge FOR UPDATE; SELECT ledger accounts (and, the first time a backer or campaign
@@ -407,8 +399,6 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
         now = datetime.now(UTC)
         record_id = execute(SQL_IDEMPOTENCY_CLAIM, [user_id, key, request_fingerprint, now, now]).fetchone()[0]
         execute(SQL_CAMPAIGN_VISIBLE, [user_id, campaign_id]).fetchall()
-        execute(SQL_PLEDGE_BY_KEY, [user_id, key]).fetchall()
-        execute(SQL_CAMPAIGN_GET, [campaign_id]).fetchall()
         created_at = datetime.now(UTC)
         pledge_id = execute(
             SQL_PLEDGE_INSERT, [user_id, campaign_id, amount, currency, key, pledge_fingerprint, created_at]
