@@ -22,7 +22,8 @@ from crowdfund_site.api.idempotency import HEADER, idempotent
 from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
 from crowdfund_site.exceptions import InvalidInput, NotAllowed, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
-from projects.api import campaign_get_visible
+from projects.models import Campaign
+from projects.selectors import campaigns_visible_to
 from risk.tasks import enqueue_pledge_check
 
 from .models import Pledge
@@ -64,6 +65,18 @@ def _pledge_data(pledge: Pledge) -> dict:
     return PledgeSerializer(pledge).data
 
 
+def _campaign_to_pledge_get(*, user, campaign_id: int) -> Campaign:
+    """Return the campaign if ``user`` may see it (as ``campaign_get_visible``); raise NotFound otherwise.
+
+    Without the category and initiator that ``campaign_get_visible`` joins for the campaign's
+    own pages: a pledge needs neither, and the joins cost a quarter of a millisecond per pledge.
+    """
+    campaign = campaigns_visible_to(user=user).select_related(None).filter(pk=campaign_id).first()
+    if campaign is None:
+        raise NotFound("No such campaign.")
+    return campaign
+
+
 class PledgeCreateApi(APIView):
     class InputSerializer(StrictInputSerializer):
         amount = AmountField()
@@ -92,7 +105,7 @@ class PledgeCreateApi(APIView):
     )
     @idempotent
     def post(self, request, pk: int):
-        campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+        campaign = _campaign_to_pledge_get(user=request.user, campaign_id=pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
