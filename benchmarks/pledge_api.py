@@ -365,6 +365,10 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
     (receipt e-mail) the hold sends to Redis after commit. The replay's clients are threads of
     this process, as for the ceiling. Rows written are as the API writes them (held pledges
     with their hold posting, balanced entries), so ``ledger_verify()`` holds afterwards.
+
+    When the pledge path changes, capture it again rather than edit by reading the code:
+    ``ALTER DATABASE <scratch> SET log_statement = 'all'``, send a few pledges through gunicorn,
+    read the PostgreSQL log (``insert_rows`` bypasses Django's query capture), reset the setting.
     """
     import psycopg
 
