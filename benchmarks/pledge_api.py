@@ -265,10 +265,7 @@ SQL_IDEMPOTENCY_CLAIM = (
     '"created_at", "started_at") VALUES (%s, %s, %s, NULL, \'\', %s, %s) RETURNING "api_idempotencyrecord"."id"'
 )
 SQL_CAMPAIGN_VISIBLE = (
-    f'SELECT {_CAMPAIGN}, {_USER}, "projects_category"."id", "projects_category"."name", "projects_category"."slug" '
-    'FROM "projects_campaign" '
-    'INNER JOIN "accounts_user" ON ("projects_campaign"."initiator_id" = "accounts_user"."id") '
-    'INNER JOIN "projects_category" ON ("projects_campaign"."category_id" = "projects_category"."id") '
+    f'SELECT {_CAMPAIGN} FROM "projects_campaign" '
     "WHERE ((\"projects_campaign\".\"status\" IN ('live', 'closing', 'succeeded', 'failed') "
     'OR "projects_campaign"."initiator_id" = %s) AND "projects_campaign"."id" = %s) '
     'ORDER BY "projects_campaign"."created_at" DESC LIMIT 1'
@@ -320,11 +317,9 @@ SQL_PLEDGE_HELD = (
     'WHERE "pledges_pledge"."id" = %s'
 )
 SQL_CAMPAIGN_TOTALS = (
-    'UPDATE "projects_campaign" SET "pledged_amount" = ("projects_campaign"."pledged_amount" + %s), '
-    '"backer_count" = ("projects_campaign"."backer_count" + CASE WHEN EXISTS(SELECT 1 AS "a" FROM "pledges_pledge" U0 '
-    'WHERE (U0."backer_id" = %s AND U0."campaign_id" = %s AND U0."status" IN (\'held\', \'released\') '
-    'AND NOT (U0."id" = %s)) LIMIT 1) THEN 0 ELSE 1 END) '
-    'WHERE ("projects_campaign"."id" = %s AND "projects_campaign"."status" = \'live\')'
+    'UPDATE "projects_campaign" SET "pledged_amount" = "pledged_amount" + %s, "backer_count" = "backer_count" + '
+    'CASE WHEN EXISTS (SELECT 1 FROM "pledges_pledge" WHERE "campaign_id" = %s AND "backer_id" = %s '
+    'AND "status" IN (%s, %s) AND "id" <> %s) THEN 0 ELSE 1 END WHERE "id" = %s AND "status" = %s'
 )
 SQL_CAMPAIGN_SLUG = (
     'SELECT "projects_campaign"."slug" AS "slug" FROM "projects_campaign" WHERE "projects_campaign"."id" = %s '
@@ -350,7 +345,7 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
     - ``SELECT 1``: the connection health check at the start of a request (CONN_HEALTH_CHECKS)
     - token + user: DRF token authentication
     - INSERT api_idempotencyrecord: ``@idempotent`` claims the key
-    - SELECT campaign + initiator + category: the view finds the campaign the backer may see
+    - SELECT campaign: the view finds it through the visibility selector
     - INSERT pledge (pending): ``pledge_create`` inserts straight away (``create_unless_taken``)
     - INSERT escrow_gatewayoperation: the sandbox gateway's charge
     - one transaction (BEGIN ... COMMIT): ``_pledge_record_charge`` / ``_pledge_hold``:
@@ -437,7 +432,8 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
             held_at = datetime.now(UTC)
             execute(SQL_STATUS_CHANGE, [pledge_id, user_id, datetime.now(UTC)]).fetchone()
             execute(SQL_PLEDGE_HELD, [f"ch_{charge_id}", held_at, pledge_id])
-            counted = execute(SQL_CAMPAIGN_TOTALS, [amount, user_id, campaign_id, pledge_id, campaign_id]).rowcount
+            totals = [amount, campaign_id, user_id, "held", "released", pledge_id, campaign_id, "live"]
+            counted = execute(SQL_CAMPAIGN_TOTALS, totals).rowcount
             if counted != 1:
                 raise RuntimeError(f"campaign {campaign_id} no longer live")
         execute(SQL_CAMPAIGN_SLUG, [campaign_id]).fetchall()
