@@ -23,7 +23,7 @@ from pledges.services import (
     refund_key,
 )
 from pledges.tests.factories import VISA, pledge_held, pledge_left_pending
-from projects.models import CampaignStatus
+from projects.models import Campaign, CampaignStatus
 from projects.services import campaign_suspend
 from projects.tests.factories import CampaignFactory, LiveCampaignFactory, RewardTierFactory
 
@@ -213,6 +213,22 @@ def test_a_campaign_that_stops_after_the_request_was_checked_gets_no_pledge_and_
     assert (failed.status, failed.failure_code) == (PledgeStatus.FAILED, "campaign_not_live")
     assert net_charged(failed) == 0
     assert not LedgerTransaction.objects.exists()
+    refresh(live_campaign, tier)
+    assert (live_campaign.pledged_amount, live_campaign.backer_count, tier.claimed_count) == (0, 0, 0)
+    assert invariant_problems() == []
+
+
+def test_a_campaign_whose_deadline_passes_after_the_request_was_checked_gets_no_pledge(backer, live_campaign, tier):
+    """The deadline passed between the request's check and the hold; the close task has not run yet."""
+    Campaign.objects.filter(pk=live_campaign.pk).update(deadline=timezone.now() - timedelta(seconds=1))
+    assert live_campaign.is_open_for_pledges  # the request's copy
+
+    with pytest.raises(Conflict) as refused:
+        pledge(backer=backer, campaign=live_campaign, reward=tier, key="after-deadline")
+    assert refused.value.code == "campaign_not_live"
+    failed = Pledge.objects.get(backer=backer, idempotency_key="after-deadline")
+    assert failed.status == PledgeStatus.FAILED
+    assert net_charged(failed) == 0
     refresh(live_campaign, tier)
     assert (live_campaign.pledged_amount, live_campaign.backer_count, tier.claimed_count) == (0, 0, 0)
     assert invariant_problems() == []
