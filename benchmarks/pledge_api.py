@@ -316,11 +316,16 @@ SQL_PLEDGE_HELD = (
     'UPDATE "pledges_pledge" SET "status" = \'held\', "payment_reference" = %s, "held_at" = %s '
     'WHERE "pledges_pledge"."id" = %s'
 )
-SQL_CAMPAIGN_TOTALS = (
-    'UPDATE "projects_campaign" SET "pledged_amount" = "pledged_amount" + %s, "backer_count" = "backer_count" + '
-    'CASE WHEN EXISTS (SELECT 1 FROM "pledges_pledge" WHERE "campaign_id" = %s AND "backer_id" = %s '
-    'AND "status" IN (%s, %s) AND "id" <> %s) THEN 0 ELSE 1 END WHERE "id" = %s AND "status" = %s'
-)
+SQL_CAMPAIGN_TOTALS = """
+    UPDATE projects_campaign
+       SET pledged_amount = pledged_amount + %(amount)s,
+           backer_count = backer_count + CASE WHEN EXISTS (
+               SELECT 1 FROM pledges_pledge
+                WHERE campaign_id = %(campaign)s AND backer_id = %(backer)s
+                  AND status IN (%(held)s, %(released)s) AND id <> %(pledge)s
+           ) THEN 0 ELSE 1 END
+     WHERE id = %(campaign)s AND status = %(live)s AND deadline > %(now)s
+"""
 SQL_CAMPAIGN_SLUG = (
     'SELECT "projects_campaign"."slug" AS "slug" FROM "projects_campaign" WHERE "projects_campaign"."id" = %s '
     'ORDER BY "projects_campaign"."created_at" DESC LIMIT 1'
@@ -432,7 +437,8 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
             held_at = datetime.now(UTC)
             execute(SQL_STATUS_CHANGE, [pledge_id, user_id, datetime.now(UTC)]).fetchone()
             execute(SQL_PLEDGE_HELD, [f"ch_{charge_id}", held_at, pledge_id])
-            totals = [amount, campaign_id, user_id, "held", "released", pledge_id, campaign_id, "live"]
+            totals = {"amount": amount, "campaign": campaign_id, "backer": user_id, "pledge": pledge_id}
+            totals |= {"held": "held", "released": "released", "live": "live", "now": datetime.now(UTC)}
             counted = execute(SQL_CAMPAIGN_TOTALS, totals).rowcount
             if counted != 1:
                 raise RuntimeError(f"campaign {campaign_id} no longer live")
