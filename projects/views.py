@@ -36,6 +36,7 @@ from .selectors import (
     campaign_comments,
     campaign_of_initiator_get,
     campaign_page_get,
+    campaign_reward_tiers,
     campaign_updates,
     campaigns_discover,
     campaigns_ending_soon,
@@ -128,7 +129,7 @@ def _campaign_page_context(request, campaign, *, comment_form=None) -> dict:
     is_backer = launched and not is_initiator and user_is_backer(campaign=campaign, user=request.user)
     return {
         "campaign": campaign,
-        "rewards": list(campaign.rewards.all()),
+        "rewards": campaign_reward_tiers(campaign=campaign),
         "is_initiator": is_initiator,
         "is_backer": is_backer,
         "can_read_backer_updates": is_initiator or is_backer,
