@@ -69,6 +69,25 @@ def test_campaign_page_shows_updates_and_escaped_comments(client, live_campaign,
 
 
 @pytest.mark.django_db
+def test_campaign_page_names_the_initiator_and_commenters_by_their_public_names(client):
+    initiator = UserFactory(username="ada", display_name="Ada <Lovelace>")
+    campaign = LiveCampaignFactory(initiator=initiator, goal=100_000)
+    named = pledge_held(campaign=campaign, backer=UserFactory(username="grace", display_name="Grace H.")).backer
+    unnamed = pledge_held(campaign=campaign, backer=UserFactory(username="linus", display_name="")).backer
+    comment_create(campaign=campaign, actor=named, body="First!")
+    comment_create(campaign=campaign, actor=unnamed, body="Second.")
+    comment_create(campaign=campaign, actor=initiator, body="Thank you both.")
+
+    page = client.get(campaign.get_absolute_url()).content.decode()
+
+    assert "by <strong>Ada &lt;Lovelace&gt;</strong>" in page
+    assert "<strong>Grace H.</strong>" in page
+    assert "<strong>linus</strong>" in page  # no display name: the username
+    assert '<strong>Ada &lt;Lovelace&gt;</strong> <span class="pill">Initiator</span>' in page
+    assert page.index("First!") < page.index("Second.") < page.index("Thank you both.")
+
+
+@pytest.mark.django_db
 def test_comment_form_posts_and_refuses_strangers(client, live_campaign, backer):
     url = reverse("projects:comment_create", kwargs={"slug": live_campaign.slug})
     assert client.get(url).status_code in (302, 405)
