@@ -1,4 +1,4 @@
-"""REST API for people: API tokens, the caller's profile and the caller's campaigns."""
+"""REST API for people: API tokens and the caller's profile (their campaigns: ``projects.api``)."""
 
 from django.contrib.auth import authenticate
 from django.urls import path
@@ -9,12 +9,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crowdfund_site.api.fields import PagePagination, StrictCharField, StrictInputSerializer
-from crowdfund_site.api.schema import errors
+from crowdfund_site.api.fields import StrictCharField, StrictInputSerializer
 from crowdfund_site.api.throttles import AuthThrottle, IPThrottle
 from crowdfund_site.api.tokens import api_token_get_or_create
-from projects.api import CampaignSerializer
-from projects.selectors import campaigns_of_initiator
 
 from .services import user_update_profile
 
@@ -86,26 +83,7 @@ class MeApi(APIView):
         return Response(self.OutputSerializer(user).data)
 
 
-class MyCampaignListApi(APIView):
-    class OutputSerializer(CampaignSerializer):
-        class Meta(CampaignSerializer.Meta):
-            fields = [*CampaignSerializer.Meta.fields, "review_feedback"]
-
-    pagination_class = PagePagination
-
-    @extend_schema(
-        operation_id="me_campaigns_list",
-        responses={200: OutputSerializer(many=True), **errors(404)},
-        description="The campaigns the caller started, at every stage, with their running totals.",
-    )
-    def get(self, request):
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(campaigns_of_initiator(user=request.user), request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
-
-
 urlpatterns = [
     path("auth/token/", TokenCreateApi.as_view(), name="auth_token"),
     path("me/", MeApi.as_view(), name="me"),
-    path("me/campaigns/", MyCampaignListApi.as_view(), name="my_campaigns"),
 ]

@@ -50,7 +50,7 @@ class AuditEvent(models.Model):
 class SentEmail(models.Model):
     """That e-mail ``kind`` about object ``object_id`` went to ``recipient``: a re-run task skips them.
 
-    Inserted just before the message is handed to the mail server (see ``crowdfund_site.emails``);
+    Inserted just before the message is handed to the mail server (see ``accounts.emails``);
     the unique constraint is what makes two runs of the same task send one e-mail, not two.
     """
 

@@ -1,3 +1,7 @@
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -31,11 +35,22 @@ def user_create(
     return user
 
 
+# The events recorded while ``audit_events_collect`` runs, so the admin can tell whether the
+# service it called recorded its decision itself.
+_collected_events: ContextVar[list[AuditEvent] | None] = ContextVar("collected_audit_events", default=None)
+
+
 def audit_record(
     *, actor, action: str, obj: models.Model, reason: str = "", outcome: str = "done", details: dict | None = None
 ) -> AuditEvent:
-    """Record one staff action on ``obj``; refusals are recorded too (outcome "refused")."""
-    return AuditEvent.objects.create(
+    """Record one staff decision or money action on ``obj``; return the event.
+
+    Services call it inside their own transaction for every staff decision and money action, so
+    the row is written whatever the interface (admin, API, command) and goes away with an action
+    that is rolled back. Refusals (outcome "refused") are recorded by the interface that shows
+    them, after the service's transaction has been rolled back.
+    """
+    event = AuditEvent.objects.create(
         actor=actor if actor is not None and actor.pk else None,
         action=action,
         object_type=obj._meta.label,
@@ -45,6 +60,21 @@ def audit_record(
         outcome=outcome,
         details=details or {},
     )
+    collected = _collected_events.get()
+    if collected is not None:
+        collected.append(event)
+    return event
+
+
+@contextlib.contextmanager
+def audit_events_collect() -> Iterator[list[AuditEvent]]:
+    """Yield a list that gathers every AuditEvent recorded in the block (in this thread)."""
+    events: list[AuditEvent] = []
+    token = _collected_events.set(events)
+    try:
+        yield events
+    finally:
+        _collected_events.reset(token)
 
 
 @transaction.atomic

@@ -1,79 +1,10 @@
-"""Admin actions that call a service per object, with an optional reason form.
+"""Read-only admin building blocks: staff look at rows, and change them only through actions.
 
-Every attempt is recorded as an AuditEvent (done or refused). A refusal shows the domain
-error's message to the operator and changes nothing for that object.
+Apps' admins (the ledger's too) use these; the actions that call a service and record the
+attempt in the audit log are ``accounts.admin_actions``.
 """
 
-from collections.abc import Callable
-
-from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.db.models import Model, QuerySet
-from django.http import HttpRequest
-from django.template.response import TemplateResponse
-
-from accounts.services import audit_record
-from crowdfund_site.exceptions import ApplicationError
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
-        required=True,
-        help_text="Recorded in the audit log; shown to the initiator or backer where it concerns them.",
-    )
-
-
-def run_service_action(
-    *,
-    modeladmin: admin.ModelAdmin,
-    request: HttpRequest,
-    queryset: QuerySet,
-    action: str,
-    title: str,
-    perform: Callable[[Model, str], object],
-    needs_reason: bool,
-):
-    """Ask for a reason (if needed), then call ``perform(obj, reason)`` for each object."""
-    reason = ""
-    if needs_reason:
-        form = ReasonForm(request.POST if "apply" in request.POST else None)
-        if not form.is_valid():
-            return TemplateResponse(
-                request,
-                "admin/action_with_reason.html",
-                {
-                    **modeladmin.admin_site.each_context(request),
-                    "title": title,
-                    "objects": queryset,
-                    "form": form,
-                    "action": request.POST.get("action"),
-                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                    "opts": modeladmin.model._meta,
-                },
-            )
-        reason = form.cleaned_data["reason"]
-    done = 0
-    for obj in queryset:
-        try:
-            perform(obj, reason)
-        except ApplicationError as error:
-            audit_record(
-                actor=request.user,
-                action=action,
-                obj=obj,
-                reason=reason,
-                outcome="refused",
-                details={"code": error.code, "message": error.message},
-            )
-            modeladmin.message_user(request, f"{obj}: {error.message}", messages.ERROR)
-        else:
-            audit_record(actor=request.user, action=action, obj=obj, reason=reason)
-            done += 1
-    if done:
-        modeladmin.message_user(request, f"{title}: done for {done} of {len(queryset)}.", messages.SUCCESS)
-    return None
+from django.contrib import admin
 
 
 class ReadOnlyAdminMixin:

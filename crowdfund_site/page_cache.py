@@ -75,21 +75,20 @@ def page_cache_invalidate(*groups: str) -> None:
     transaction.on_commit(lambda: _bump([_generation_key(group) for group in groups]), robust=True)
 
 
-def page_cache_figures_changed(campaign_id: int) -> None:
-    """Note, once the current transaction commits, that the campaign's totals or reward counts moved.
+def page_cache_figures_changed(group: Callable[[], str | None]) -> None:
+    """Note, once the current transaction commits, that the figures on a page moved (totals, counts).
 
-    Copies of its page are then served only while younger than ``PAGE_CACHE_SECONDS``.
+    Copies of that page are then served only while younger than ``PAGE_CACHE_SECONDS``. The page's
+    group is named by calling ``group`` after commit (None: no such page), so a caller does not
+    have to read what names the page inside its transaction, and nothing is read with the cache off.
     """
     if settings.PAGE_CACHE_SECONDS <= 0:
         return
 
     def bump() -> None:
-        from projects.models import Campaign  # projects imports this module
-
-        # The page is known by its URL's slug, which never changes once a campaign exists.
-        slug = Campaign.objects.filter(pk=campaign_id).values_list("slug", flat=True).first()
-        if slug is not None:
-            _bump([_figures_key(campaign_page_group(slug))])
+        name = group()
+        if name is not None:
+            _bump([_figures_key(name)])
 
     transaction.on_commit(bump, robust=True)
 

@@ -14,7 +14,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline, run_service_action
+from accounts.admin_actions import run_service_action
+from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline
 from crowdfund_site.money import format_amount
 from projects.admin import CampaignAdmin, CampaignAdminBase
 from projects.models import Campaign, CampaignStatus, CampaignStatusChange

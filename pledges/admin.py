@@ -2,7 +2,8 @@
 
 from django.contrib import admin
 
-from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline, run_service_action
+from accounts.admin_actions import run_service_action
+from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline
 
 from .models import Pledge, PledgeStatusChange
 from .services import pledge_refund

@@ -4,7 +4,7 @@ Called by the thin tasks in ``pledges.tasks``; each loads what it needs by id. E
 to each person once per pledge or campaign, however often its task runs (``emails_send_once``).
 """
 
-from crowdfund_site.emails import emails_send_once
+from accounts.emails import emails_send_once
 from projects.models import Campaign, CampaignStatus
 
 from .models import Pledge, PledgeStatus

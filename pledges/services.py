@@ -28,13 +28,13 @@ from crowdfund_site.exceptions import (
     PaymentUnavailable,
 )
 from crowdfund_site.money import check_amount, currency_exponent, format_amount
-from crowdfund_site.page_cache import page_cache_figures_changed
 from crowdfund_site.transitions import ensure_transition_allowed
 from escrow.accounts import backer_funding_code, campaign_escrow_code, pledge_reference
 from escrow.gateway import GatewayResult, get_gateway
 from escrow.ledger import Posting, ledger_accounts_get_or_create, ledger_post
 from escrow.models import AccountKind, TransactionKind
 from projects.models import Campaign, CampaignStatus, RewardTier
+from projects.services import campaign_figures_changed
 
 from .models import COUNTED_STATUSES, PLEDGE_TRANSITIONS, Pledge, PledgeStatus, PledgeStatusChange
 
@@ -347,7 +347,7 @@ def _pledge_hold(*, pledge: Pledge, actor) -> None:
     # possible.
     if not _campaign_count_held_pledge(pledge=pledge):
         raise _CampaignNoLongerLive
-    page_cache_figures_changed(pledge.campaign_id)
+    campaign_figures_changed(campaign_id=pledge.campaign_id)
     pledge_id = pledge.pk
     transaction.on_commit(lambda: _enqueue_email("send_pledge_receipt", pledge_id))
 
@@ -505,7 +505,7 @@ def pledge_change_reward(*, pledge: Pledge, actor, reward: RewardTier | None) ->
         _reward_free_slot(reward_id=old_id)
         pledge.reward = reward
         pledge.save(update_fields=["reward"])
-        page_cache_figures_changed(pledge.campaign_id)  # the tiers' "left" and "claimed" counts
+        campaign_figures_changed(campaign_id=pledge.campaign_id)  # the tiers' "left" and "claimed" counts
     return pledge
 
 
@@ -746,7 +746,7 @@ def _pledge_return_to_backer(*, pledge: Pledge, to_status: str, actor, reason: s
     pledge_set_status(pledge=pledge, to_status=to_status, actor=actor, reason=reason)
     _adjust_backer_count(pledge=pledge, delta=-1)
     _reward_free_slot(reward_id=pledge.reward_id)
-    page_cache_figures_changed(pledge.campaign_id)
+    campaign_figures_changed(campaign_id=pledge.campaign_id)
     pledge_id = pledge.pk
     transaction.on_commit(lambda: _enqueue_email("send_pledge_refunded", pledge_id))
 

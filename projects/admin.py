@@ -14,8 +14,9 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
+from accounts.admin_actions import run_service_action
 from accounts.services import audit_record
-from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline, run_service_action
+from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline
 from crowdfund_site.exceptions import ApplicationError
 from crowdfund_site.money import format_amount
 from escrow.settlement import campaign_cancel

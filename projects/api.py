@@ -1,4 +1,4 @@
-"""REST API for campaigns, their reward tiers, updates and comments: one view per operation, on the services.
+"""REST API for campaigns (the caller's own too), their reward tiers, updates and comments: one view per operation.
 
 Anonymous callers see public campaigns (live or ended); initiators also see their own at every
 stage; campaign staff see all. A campaign the caller may not see is a 404, never a 403.
@@ -27,8 +27,22 @@ from crowdfund_site.exceptions import Conflict, InvalidInput, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
 from risk.tasks import enqueue_campaign_assessment
 
-from .models import Campaign, CampaignStatus, CampaignUpdate, Category, Comment, FundingModel, RewardTier
-from .selectors import campaign_comment_list, campaign_update_list, campaigns_visible_to, user_reads_backer_updates
+from .models import CampaignStatus, CampaignUpdate, Category, Comment, FundingModel, RewardTier
+from .selectors import (
+    campaign_comment_list,
+    campaign_get_visible,
+    campaign_update_list,
+    campaigns_of_initiator,
+    campaigns_visible_to,
+    user_reads_backer_updates,
+)
+from .serializers import (
+    CampaignDetailSerializer,
+    CampaignSerializer,
+    CategorySerializer,
+    RewardSerializer,
+    campaign_detail_data,
+)
 from .services import (
     COMMENT_MAX,
     MAX_DURATION_DAYS,
@@ -52,14 +66,6 @@ from .services import (
 CAMPAIGN_ORDERINGS = ["created_at", "deadline", "pledged_amount", "goal", "backer_count", "title"]
 
 
-def campaign_get_visible(*, user, campaign_id: int) -> Campaign:
-    """Return the campaign if ``user`` may see it; raise NotFound otherwise."""
-    campaign = campaigns_visible_to(user=user).filter(pk=campaign_id).first()
-    if campaign is None:
-        raise NotFound("No such campaign.")
-    return campaign
-
-
 def _category(category_id: int | None) -> Category | None:
     if category_id is None:
         return None
@@ -67,77 +73,6 @@ def _category(category_id: int | None) -> Category | None:
     if category is None:
         raise InvalidInput("No such category.", code="invalid_category", field="category")
     return category
-
-
-class CategorySerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Category
-        fields = ["id", "slug", "name"]
-
-
-class RewardSerializer(serializers.ModelSerializer):
-    remaining = serializers.IntegerField(allow_null=True, read_only=True, help_text="Empty: unlimited.")
-    sold_out = serializers.BooleanField(read_only=True)
-
-    class Meta:
-        model = RewardTier
-        fields = [
-            "id",
-            "title",
-            "description",
-            "minimum_amount",
-            "quantity_limit",
-            "claimed_count",
-            "remaining",
-            "sold_out",
-            "estimated_delivery",
-        ]
-
-
-class CampaignSerializer(serializers.ModelSerializer):
-    """A campaign as every list shows it: running totals from the row itself, no per-row queries."""
-
-    category = CategorySerializer()
-    initiator = serializers.SerializerMethodField()
-    percent_funded = serializers.IntegerField(read_only=True)
-
-    class Meta:
-        model = Campaign
-        fields = [
-            "id",
-            "slug",
-            "title",
-            "summary",
-            "category",
-            "initiator",
-            "currency",
-            "goal",
-            "pledged_amount",
-            "backer_count",
-            "percent_funded",
-            "funding_model",
-            "status",
-            "duration_days",
-            "launch_on_approval",
-            "launched_at",
-            "deadline",
-            "created_at",
-        ]
-
-    def get_initiator(self, campaign: Campaign) -> str:
-        return campaign.initiator.public_name
-
-
-class CampaignDetailSerializer(CampaignSerializer):
-    rewards = RewardSerializer(many=True, read_only=True)
-
-    class Meta(CampaignSerializer.Meta):
-        fields = [*CampaignSerializer.Meta.fields, "description", "review_feedback", "rewards"]
-
-
-def campaign_detail_data(campaign: Campaign) -> dict:
-    campaign = Campaign.objects.select_related("category", "initiator").prefetch_related("rewards").get(pk=campaign.pk)
-    return CampaignDetailSerializer(campaign).data
 
 
 class CampaignListCreateApi(APIView):
@@ -205,6 +140,24 @@ class CampaignListCreateApi(APIView):
         data = serializer.validated_data
         campaign = campaign_create(initiator=request.user, **{**data, "category": _category(data["category"])})
         return Response(campaign_detail_data(campaign), status=status.HTTP_201_CREATED)
+
+
+class MyCampaignListApi(APIView):
+    class OutputSerializer(CampaignSerializer):
+        class Meta(CampaignSerializer.Meta):
+            fields = [*CampaignSerializer.Meta.fields, "review_feedback"]
+
+    pagination_class = PagePagination
+
+    @extend_schema(
+        operation_id="me_campaigns_list",
+        responses={200: OutputSerializer(many=True), **errors(404)},
+        description="The campaigns the caller started, at every stage, with their running totals.",
+    )
+    def get(self, request):
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(campaigns_of_initiator(user=request.user), request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
 
 class CampaignDetailApi(APIView):
@@ -547,6 +500,7 @@ class CategoryListApi(APIView):
 urlpatterns = [
     path("categories/", CategoryListApi.as_view(), name="categories"),
     path("campaigns/", CampaignListCreateApi.as_view(), name="campaigns"),
+    path("me/campaigns/", MyCampaignListApi.as_view(), name="my_campaigns"),
     path("campaigns/<api_id:pk>/", CampaignDetailApi.as_view(), name="campaign"),
     path("campaigns/<api_id:pk>/submit/", CampaignSubmitApi.as_view(), name="campaign_submit"),
     path("campaigns/<api_id:pk>/launch/", CampaignLaunchApi.as_view(), name="campaign_launch"),

@@ -7,7 +7,7 @@ update, however often its task runs (``emails_send_once``).
 
 from django.contrib.auth import get_user_model
 
-from crowdfund_site.emails import emails_send_once
+from accounts.emails import emails_send_once
 
 from .models import Campaign, CampaignStatus, CampaignUpdate
 from .selectors import BACKER_PLEDGE_STATUSES

@@ -10,6 +10,8 @@ from django.db import connection
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from crowdfund_site.exceptions import NotFound
+
 from .models import Campaign, CampaignStatus, CampaignUpdate, Category, Comment, RewardTier
 
 # A live campaign whose deadline is this close is "ending soon".
@@ -148,6 +150,14 @@ def campaigns_visible_to(*, user) -> QuerySet[Campaign]:
             return campaigns
         return campaigns.filter(Q(status__in=PUBLIC_STATUSES) | Q(initiator=user))
     return campaigns.filter(status__in=PUBLIC_STATUSES)
+
+
+def campaign_get_visible(*, user, campaign_id: int) -> Campaign:
+    """Return the campaign if ``user`` may see it (``campaigns_visible_to``); raise NotFound otherwise."""
+    campaign = campaigns_visible_to(user=user).filter(pk=campaign_id).first()
+    if campaign is None:
+        raise NotFound("No such campaign.")
+    return campaign
 
 
 def campaigns_of_initiator(*, user) -> QuerySet[Campaign]:

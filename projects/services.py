@@ -16,7 +16,12 @@ from django.utils.translation import gettext
 
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import check_amount, currency_exponent
-from crowdfund_site.page_cache import DISCOVER_GROUP, campaign_page_group, page_cache_invalidate
+from crowdfund_site.page_cache import (
+    DISCOVER_GROUP,
+    campaign_page_group,
+    page_cache_figures_changed,
+    page_cache_invalidate,
+)
 from crowdfund_site.transitions import ensure_transition_allowed
 
 from .models import (
@@ -74,6 +79,21 @@ def campaign_set_status(*, campaign: Campaign, to_status: str, actor=None, reaso
     # Visitors must see a new state (live, succeeded, cancelled...) at once, not after the cache's timer.
     page_cache_invalidate(campaign_page_group(campaign.slug), DISCOVER_GROUP)
     return campaign
+
+
+def campaign_figures_changed(*, campaign_id: int) -> None:
+    """Note, once the current transaction commits, that the campaign's totals or reward counts moved.
+
+    Copies of its page are then served only while younger than ``PAGE_CACHE_SECONDS``. The page
+    is known by its slug, read after commit: the pledge services that call this keep the hot
+    campaign row locked for as short a time as they can.
+    """
+
+    def page_group() -> str | None:
+        slug = Campaign.objects.filter(pk=campaign_id).values_list("slug", flat=True).first()
+        return None if slug is None else campaign_page_group(slug)
+
+    page_cache_figures_changed(page_group)
 
 
 def _unique_slug(title: str) -> str:

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.utils.html import format_html_join
 
-from crowdfund_site.admin_actions import run_service_action
+from accounts.admin_actions import run_service_action
 
 from . import services
 from .models import FraudAlert, PledgeRiskCheck, RiskAssessment, RiskModelVersion

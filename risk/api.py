@@ -21,8 +21,9 @@ from crowdfund_site.api.fields import (
 )
 from crowdfund_site.exceptions import InvalidInput, NotAllowed
 from crowdfund_site.money import CURRENCY_CHOICES
-from projects.api import CampaignSerializer, campaign_get_visible
 from projects.models import Campaign
+from projects.selectors import campaign_get_visible
+from projects.serializers import CampaignSerializer
 
 from .selectors import forecast_for_campaign, live_campaign_pool_cached, recommendations_for
 from .services import risk_allocate

@@ -1,4 +1,8 @@
-"""Helpers for API tests: clients signed in with a token, and error-shape assertions."""
+"""Helpers for API tests: clients signed in with a token, error-shape assertions, a served site.
+
+None of them needs an app (``crowdfund_site`` imports none): helpers that build campaigns or
+pledges live in the tests (``crowdfund_site/tests/fuzz.py``).
+"""
 
 import contextlib
 
@@ -26,49 +30,6 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert body["code"] == code, body
     return body
-
-
-def fuzz_data_create() -> dict:
-    """Create what a fuzzer needs to reach past 404s: a signed-in backer, campaigns, rewards, a pledge.
-
-    Returns the backer's token and the ids created, for ``manage.py shell`` in a fresh database.
-    """
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from accounts.services import user_create
-    from pledges.services import pledge_create
-    from projects.models import Campaign, CampaignStatus, Category, RewardTier
-
-    initiator = user_create(username="fuzz-initiator", email="initiator@example.com")
-    backer = user_create(username="fuzz-backer", email="backer@example.com", password="fuzz-password-123")  # noqa: S106
-    category, _ = Category.objects.get_or_create(slug="fuzz-games", defaults={"name": "Fuzz games"})
-    common = {"summary": "Summary.", "description": "Story.", "category": category, "goal": 100_000}
-    live = Campaign.objects.create(
-        initiator=initiator,
-        title="Live",
-        slug="live",
-        status=CampaignStatus.LIVE,
-        launched_at=timezone.now(),
-        deadline=timezone.now() + timedelta(days=30),
-        platform_fee_bps=500,
-        **common,
-    )
-    reward = RewardTier.objects.create(campaign=live, title="Poster", minimum_amount=1, quantity_limit=1000)
-    draft = Campaign.objects.create(initiator=backer, title="Draft", slug="draft", **common)
-    RewardTier.objects.create(campaign=draft, title="Sticker", minimum_amount=100)
-    pledge = pledge_create(
-        backer=backer,
-        campaign=live,
-        amount=2_500,
-        currency="USD",
-        payment_token="tok_visa",  # noqa: S106 - sandbox test token
-        idempotency_key="fuzz-seed",
-        reward=reward,
-    )
-    token, _ = Token.objects.get_or_create(user=backer)
-    return {"token": token.key, "live": live.pk, "draft": draft.pk, "reward": reward.pk, "pledge": pledge.pk}
 
 
 def free_port() -> int:

@@ -19,7 +19,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from crowdfund_site.api.testing import current_database_url, fuzz_data_create, gunicorn_serving
+from crowdfund_site.api.testing import current_database_url, gunicorn_serving
+from crowdfund_site.tests.fuzz import fuzz_data_create
 
 pytest.importorskip("schemathesis")
 
@@ -64,7 +65,7 @@ def fuzz_database(transactional_db, tmp_path):
         seeded = _manage(
             "shell",
             "-c",
-            "import json; from crowdfund_site.api.testing import fuzz_data_create as f; print(json.dumps(f()))",
+            "import json; from crowdfund_site.tests.fuzz import fuzz_data_create as f; print(json.dumps(f()))",
             env=env,
         )
         assert seeded.returncode == 0, seeded.stderr[-3000:]

@@ -1,7 +1,7 @@
 """Plain-text e-mail to people, each in their own language, each sent once.
 
 Notifications compose messages with ``email_to`` and send them with ``emails_send_once``, which
-sends one message per recipient over one connection and records each in ``accounts.SentEmail``,
+sends one message per recipient over one connection and records each in ``SentEmail``,
 so a task that runs twice (a retry, or redelivery after a worker died: tasks use ``acks_late``)
 does not send the same e-mail twice. Templates live in ``templates/emails/<name>_subject.txt``
 and ``<name>_body.txt``.
@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from accounts.models import SentEmail
+from .models import SentEmail
 
 SEND_CHUNK = 200
 

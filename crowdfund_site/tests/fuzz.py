@@ -1,0 +1,49 @@
+"""Data for the API fuzzer (``test_api_schemathesis``): it needs campaigns, rewards and a pledge.
+
+In the tests, not in ``crowdfund_site.api.testing``, because it builds them with the apps'
+services and ``crowdfund_site`` imports no app.
+"""
+
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from accounts.services import user_create
+from pledges.services import pledge_create
+from projects.models import Campaign, CampaignStatus, Category, RewardTier
+
+
+def fuzz_data_create() -> dict:
+    """Create what a fuzzer needs to reach past 404s: a signed-in backer, campaigns, rewards, a pledge.
+
+    Returns the backer's token and the ids created, for ``manage.py shell`` in a fresh database.
+    """
+    initiator = user_create(username="fuzz-initiator", email="initiator@example.com")
+    backer = user_create(username="fuzz-backer", email="backer@example.com", password="fuzz-password-123")
+    category, _ = Category.objects.get_or_create(slug="fuzz-games", defaults={"name": "Fuzz games"})
+    common = {"summary": "Summary.", "description": "Story.", "category": category, "goal": 100_000}
+    live = Campaign.objects.create(
+        initiator=initiator,
+        title="Live",
+        slug="live",
+        status=CampaignStatus.LIVE,
+        launched_at=timezone.now(),
+        deadline=timezone.now() + timedelta(days=30),
+        platform_fee_bps=500,
+        **common,
+    )
+    reward = RewardTier.objects.create(campaign=live, title="Poster", minimum_amount=1, quantity_limit=1000)
+    draft = Campaign.objects.create(initiator=backer, title="Draft", slug="draft", **common)
+    RewardTier.objects.create(campaign=draft, title="Sticker", minimum_amount=100)
+    pledge = pledge_create(
+        backer=backer,
+        campaign=live,
+        amount=2_500,
+        currency="USD",
+        payment_token="tok_visa",
+        idempotency_key="fuzz-seed",
+        reward=reward,
+    )
+    token, _ = Token.objects.get_or_create(user=backer)
+    return {"token": token.key, "live": live.pk, "draft": draft.pk, "reward": reward.pk, "pledge": pledge.pk}
