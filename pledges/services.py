@@ -18,6 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.services import audit_record
 from crowdfund_site.db import create_unless_taken
 from crowdfund_site.exceptions import (
     Conflict,
@@ -692,7 +693,9 @@ def _pledge_swap(*, old: Pledge, new: Pledge, actor, hold: bool) -> None:
 def pledge_refund(*, pledge: Pledge, actor, reason: str) -> Pledge:
     """Refund a held pledge on behalf of the platform (finance staff only, reason required).
 
-    Works while the campaign is live or suspended; settlement handles closed campaigns.
+    Works while the campaign is live or suspended; settlement handles closed campaigns. The
+    refund is recorded in the audit log (who, why, from, to, amount) in the transaction that
+    posts it to the ledger, whichever interface asked.
     """
     reason = (reason or "").strip()
     if actor is None or not actor.has_perm("pledges.refund_pledge"):
@@ -701,7 +704,20 @@ def pledge_refund(*, pledge: Pledge, actor, reason: str) -> Pledge:
         raise InvalidInput("Give a reason for the refund.", code="reason_required", field="reason")
     with transaction.atomic(durable=True):
         pledge = Pledge.objects.select_for_update().get(pk=pledge.pk)
+        from_status = pledge.status
         _pledge_return_to_backer(pledge=pledge, to_status=PledgeStatus.REFUNDED, actor=actor, reason=reason)
+        audit_record(
+            actor=actor,
+            action="pledge_refund",
+            obj=pledge,
+            reason=reason,
+            details={
+                "from": from_status,
+                "to": PledgeStatus.REFUNDED,
+                "amount": pledge.amount,
+                "currency": pledge.currency,
+            },
+        )
     pledge_send_refund(pledge=pledge)
     return pledge
 

@@ -1,7 +1,8 @@
 """Operators' console for campaigns: the review queue, every campaign, and their history.
 
 Nothing here writes a model directly: decisions and moderation call the services in
-``projects.services`` / ``escrow.settlement``, and each attempt is recorded in the audit log.
+``projects.services`` / ``escrow.settlement``, which record each decision in the audit log;
+a refusal is recorded here.
 """
 
 from django.contrib import admin, messages
@@ -285,7 +286,6 @@ class CampaignReviewQueueAdmin(CampaignAdminBase):
             )
             self.message_user(request, error.message, messages.ERROR)
             return HttpResponseRedirect(back)
-        audit_record(actor=request.user, action=action, obj=campaign, reason=reason)
         self.message_user(request, f"{label}: {campaign.title}", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:projects_campaignreviewqueue_changelist"))
 

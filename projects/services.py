@@ -1,9 +1,11 @@
 """Campaign writes: creation, editing, review workflow and launch.
 
 Every function locks the campaign row (``select_for_update``), checks the transition against
-CAMPAIGN_TRANSITIONS and records a CampaignStatusChange. Refusals raise ApplicationError
-subclasses and change nothing. Money-moving transitions (close, cancel) live in
-``escrow.settlement``, the one place that orchestrates campaigns, pledges and the ledger.
+CAMPAIGN_TRANSITIONS and records a CampaignStatusChange; a staff decision (approve, request
+changes, reject, suspend, reinstate) is also recorded in the audit log, in the same transaction,
+whichever interface took it. Refusals raise ApplicationError subclasses and change nothing.
+Money-moving transitions (close, cancel) live in ``escrow.settlement``, the one place that
+orchestrates campaigns, pledges and the ledger.
 """
 
 from datetime import date, datetime, timedelta
@@ -14,6 +16,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext
 
+from accounts.services import audit_record
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import check_amount, currency_exponent
 from crowdfund_site.page_cache import (
@@ -334,19 +337,33 @@ def campaign_submit_for_review(*, campaign: Campaign, actor) -> Campaign:
     return campaign
 
 
-def _review(*, campaign: Campaign, reviewer, to_status: str, reason: str) -> Campaign:
+def _review(*, campaign: Campaign, reviewer, to_status: str, reason: str, action: str) -> Campaign:
     _ensure_reviewer(reviewer)
     campaign = campaign_lock(campaign_id=campaign.pk)
     if campaign.initiator_id == reviewer.pk:
         raise NotAllowed("Reviewers cannot review their own campaigns.", code="own_campaign")
     _ensure_status(campaign, {CampaignStatus.IN_REVIEW}, gettext("This campaign is %(status)s and cannot be reviewed."))
-    campaign_set_status(campaign=campaign, to_status=to_status, actor=reviewer, reason=reason)
+    _decide(campaign=campaign, actor=reviewer, action=action, to_status=to_status, reason=reason)
     campaign.reviewed_by = reviewer
     campaign.reviewed_at = timezone.now()
     campaign.review_feedback = reason
     campaign.save(update_fields=["reviewed_by", "reviewed_at", "review_feedback", "updated_at"])
     campaign_id = campaign.pk
     transaction.on_commit(lambda: _enqueue_review_email(campaign_id, to_status))
+    return campaign
+
+
+def _decide(*, campaign: Campaign, actor, action: str, to_status: str, reason: str) -> Campaign:
+    """Move a locked campaign on a staff member's decision, and record it in the audit log.
+
+    The audit row (who, ``action``, from, to, why) is written in the same transaction, whichever
+    interface took the decision: the admin and the API leave the same row.
+    """
+    from_status = campaign.status
+    campaign_set_status(campaign=campaign, to_status=to_status, actor=actor, reason=reason)
+    audit_record(
+        actor=actor, action=action, obj=campaign, reason=reason, details={"from": from_status, "to": to_status}
+    )
     return campaign
 
 
@@ -370,7 +387,9 @@ def campaign_approve(*, campaign: Campaign, reviewer, note: str = "") -> Campaig
     Raises NotAllowed (not a reviewer, or their own campaign) or Conflict (not in review,
     e.g. approved twice or moved on meanwhile).
     """
-    campaign = _review(campaign=campaign, reviewer=reviewer, to_status=CampaignStatus.APPROVED, reason=note)
+    campaign = _review(
+        campaign=campaign, reviewer=reviewer, to_status=CampaignStatus.APPROVED, reason=note, action="campaign_approve"
+    )
     if campaign.launch_on_approval:
         _go_live(campaign=campaign, actor=reviewer, deadline=None)
     return campaign
@@ -384,6 +403,7 @@ def campaign_request_changes(*, campaign: Campaign, reviewer, reason: str) -> Ca
         reviewer=reviewer,
         to_status=CampaignStatus.CHANGES_REQUESTED,
         reason=_require_reason(reason),
+        action="campaign_request_changes",
     )
 
 
@@ -395,6 +415,7 @@ def campaign_reject(*, campaign: Campaign, reviewer, reason: str) -> Campaign:
         reviewer=reviewer,
         to_status=CampaignStatus.REJECTED,
         reason=_require_reason(reason),
+        action="campaign_reject",
     )
 
 
@@ -434,8 +455,12 @@ def campaign_suspend(*, campaign: Campaign, actor, reason: str) -> Campaign:
     """Stop a campaign from taking pledges pending an investigation (moderators only)."""
     _ensure_moderator(actor)
     campaign = campaign_lock(campaign_id=campaign.pk)
-    return campaign_set_status(
-        campaign=campaign, to_status=CampaignStatus.SUSPENDED, actor=actor, reason=_require_reason(reason)
+    return _decide(
+        campaign=campaign,
+        actor=actor,
+        action="campaign_suspend",
+        to_status=CampaignStatus.SUSPENDED,
+        reason=_require_reason(reason),
     )
 
 
@@ -457,7 +482,7 @@ def campaign_reinstate(*, campaign: Campaign, actor, reason: str = "") -> Campai
         .first()
     )
     previous = suspension.from_status if suspension else CampaignStatus.LIVE
-    return campaign_set_status(campaign=campaign, to_status=previous, actor=actor, reason=reason)
+    return _decide(campaign=campaign, actor=actor, action="campaign_reinstate", to_status=previous, reason=reason)
 
 
 # --- Updates and comments ----------------------------------------------------------------------

@@ -72,7 +72,9 @@ class FraudAlertAdmin(ReadOnlyAdmin):
             queryset=queryset,
             action="fraud_alert_dismiss",
             title="Dismiss fraud alerts",
-            perform=lambda alert, reason: services.risk_fraud_alert_dismiss(alert=alert),
+            perform=lambda alert, reason: services.risk_fraud_alert_dismiss(
+                alert=alert, actor=request.user, reason=reason
+            ),
             needs_reason=True,
         )
 
@@ -84,6 +86,8 @@ class FraudAlertAdmin(ReadOnlyAdmin):
             queryset=queryset,
             action="fraud_alert_confirm",
             title="Confirm fraud alerts",
-            perform=lambda alert, reason: services.risk_fraud_alert_confirm(alert=alert),
+            perform=lambda alert, reason: services.risk_fraud_alert_confirm(
+                alert=alert, actor=request.user, reason=reason
+            ),
             needs_reason=True,
         )

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
+from accounts.services import audit_record
 from crowdfund_site.exceptions import Conflict, InvalidInput
 from crowdfund_site.money import allocate, check_amount
 from pledges.models import Pledge
@@ -246,32 +247,43 @@ def risk_check_recent_pledges(*, now: datetime | None = None, limit: int = RECEN
     return count
 
 
-def _fraud_alert_decide(*, alert: FraudAlert, to_status: str) -> FraudAlert:
+def _fraud_alert_decide(*, alert: FraudAlert, to_status: str, actor, reason: str, action: str) -> FraudAlert:
     with transaction.atomic():
         alert = FraudAlert.objects.select_for_update().get(pk=alert.pk)
         if alert.status != FraudAlertStatus.OPEN:
             raise Conflict(
                 f"This alert was already decided ({alert.get_status_display().lower()}).", code="alert_decided"
             )
+        from_status = alert.status
         alert.status = to_status
         alert.save(update_fields=["status"])
+        audit_record(
+            actor=actor, action=action, obj=alert, reason=reason, details={"from": from_status, "to": to_status}
+        )
     return alert
 
 
-def risk_fraud_alert_dismiss(*, alert: FraudAlert) -> FraudAlert:
-    """Mark an open fraud alert as a false alarm; return it.
+def risk_fraud_alert_dismiss(*, alert: FraudAlert, actor, reason: str = "") -> FraudAlert:
+    """Mark an open fraud alert as a false alarm on ``actor``'s decision; return it.
 
-    Locks the alert row; raises Conflict (``alert_decided``) if it is no longer open. The
-    campaign is left as it is: a campaign suspended automatically is reinstated by a reviewer
-    through the campaign admin, so that decision is recorded on the campaign. The caller records
-    who decided and why (``accounts.services.audit_record``).
+    Locks the alert row; raises Conflict (``alert_decided``) if it is no longer open. Records the
+    decision (who, why, from, to) in the audit log in the same transaction. The campaign is left
+    as it is: a campaign suspended automatically is reinstated by a reviewer through the
+    campaign admin, so that decision is recorded on the campaign.
     """
-    return _fraud_alert_decide(alert=alert, to_status=FraudAlertStatus.DISMISSED)
+    return _fraud_alert_decide(
+        alert=alert, to_status=FraudAlertStatus.DISMISSED, actor=actor, reason=reason, action="fraud_alert_dismiss"
+    )
 
 
-def risk_fraud_alert_confirm(*, alert: FraudAlert) -> FraudAlert:
-    """Mark an open fraud alert as confirmed fraud; return it (see ``risk_fraud_alert_dismiss``)."""
-    return _fraud_alert_decide(alert=alert, to_status=FraudAlertStatus.CONFIRMED)
+def risk_fraud_alert_confirm(*, alert: FraudAlert, actor, reason: str = "") -> FraudAlert:
+    """Mark an open fraud alert as confirmed fraud on ``actor``'s decision; return it.
+
+    See ``risk_fraud_alert_dismiss``: the same lock, refusal and audit row.
+    """
+    return _fraud_alert_decide(
+        alert=alert, to_status=FraudAlertStatus.CONFIRMED, actor=actor, reason=reason, action="fraud_alert_confirm"
+    )
 
 
 # --- Allocation ----------------------------------------------------------------------------------
