@@ -1,4 +1,4 @@
-"""REST API for campaigns (the caller's own too), their reward tiers, updates and comments: one view per operation.
+"""REST API for campaigns, their reward tiers, updates and comments: one view per operation, on the services.
 
 Anonymous callers see public campaigns (live or ended); initiators also see their own at every
 stage; campaign staff see all. A campaign the caller may not see is a 404, never a 403.

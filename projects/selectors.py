@@ -152,14 +152,6 @@ def campaigns_visible_to(*, user) -> QuerySet[Campaign]:
     return campaigns.filter(status__in=PUBLIC_STATUSES)
 
 
-def campaign_get_visible(*, user, campaign_id: int) -> Campaign:
-    """Return the campaign if ``user`` may see it (``campaigns_visible_to``); raise NotFound otherwise."""
-    campaign = campaigns_visible_to(user=user).filter(pk=campaign_id).first()
-    if campaign is None:
-        raise NotFound("No such campaign.")
-    return campaign
-
-
 def campaigns_of_initiator(*, user) -> QuerySet[Campaign]:
     """Return the campaigns ``user`` started, newest first, with their category."""
     return (
@@ -239,3 +231,11 @@ def campaign_update_list(*, campaign: Campaign) -> QuerySet[CampaignUpdate]:
 def campaign_comment_list(*, campaign: Campaign) -> QuerySet[Comment]:
     """Return every comment on the campaign, oldest first, with its author, as a query to paginate."""
     return Comment.objects.filter(campaign=campaign).select_related("author").order_by("created_at", "id")
+
+
+def campaign_get_visible(*, user, campaign_id: int) -> Campaign:
+    """Return the campaign if ``user`` may see it (``campaigns_visible_to``); raise NotFound otherwise."""
+    campaign = campaigns_visible_to(user=user).filter(pk=campaign_id).first()
+    if campaign is None:
+        raise NotFound("No such campaign.")
+    return campaign
