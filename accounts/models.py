@@ -28,7 +28,7 @@ class User(AbstractUser):
 
 
 class AuditEvent(models.Model):
-    """One thing a staff member did in the operators' console: who, when, what, why."""
+    """One staff decision or money action, from the admin, the API or a command: who, when, what, why."""
 
     actor = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="audit_events")
     action = models.CharField(max_length=60)
