@@ -17,30 +17,34 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import CharField, Exists, F, OuterRef, Q, Sum, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
 from crowdfund_site.bulk import AnyOf, insert_rows
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import allocate, format_amount
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
-from pledges.services import pledge_reconcile_pending, pledge_send_refund, refund_key
+from pledges.services import pledge_reconcile_pending, pledge_send_refund
 from projects.models import Campaign, CampaignStatus, FundingModel, SettlementOutcome
 from projects.services import campaign_lock, campaign_set_status
 
-from .accounts import (
-    PLATFORM_REVENUE,
-    backer_funding_code,
-    campaign_escrow_code,
-    campaign_payable_code,
-    campaign_reference,
-    initiator_payout_code,
-    pledge_reference,
-)
 from .gateway import RefundRequest, get_gateway
-from .ledger import Posting, ledger_accounts_get_or_create, ledger_post, ledger_post_many
-from .models import AccountKind, GatewayOperation, OperationStatus, TransactionKind
+from .ledger import ledger_accounts_get_or_create, ledger_post, ledger_post_many
+from .models import GatewayOperation, OperationStatus
+from .vocabulary import (
+    fee_account_specs,
+    fee_posting,
+    initiator_payout_code,
+    payout_account_specs,
+    payout_key,
+    payout_posting,
+    refund_account_specs,
+    refund_key,
+    refund_key_expression,
+    refund_posting,
+    release_account_specs,
+    release_posting,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -212,38 +216,22 @@ def _settle_pledges(*, campaign: Campaign, pledge_ids: list[int]) -> None:
         )
         if not rows:
             return
-        escrow_code = campaign_escrow_code(campaign.pk)
         if refund:
-            specs = [(escrow_code, AccountKind.ESCROW)] + [
-                (backer_funding_code(backer_id), AccountKind.FUNDING_SOURCE) for _, backer_id, _ in rows
-            ]
+            specs = {
+                spec
+                for _, backer_id, _ in rows
+                for spec in refund_account_specs(backer_id=backer_id, campaign_id=campaign.pk)
+            }
         else:
-            specs = [(escrow_code, AccountKind.ESCROW), (campaign_payable_code(campaign.pk), AccountKind.PAYABLE)]
-        accounts = ledger_accounts_get_or_create(specs=specs, currency=campaign.currency)
-        escrow = accounts[escrow_code]
-        postings = []
-        for pledge_id, backer_id, amount in rows:
-            if refund:
-                destination, kind, key = (
-                    accounts[backer_funding_code(backer_id)],
-                    TransactionKind.REFUND,
-                    refund_key(pledge_id),
-                )
-            else:
-                destination, kind, key = (
-                    accounts[campaign_payable_code(campaign.pk)],
-                    TransactionKind.RELEASE,
-                    f"release:pledge:{pledge_id}",
-                )
-            postings.append(
-                Posting(
-                    kind=kind,
-                    idempotency_key=key,
-                    reference=pledge_reference(pledge_id),
-                    currency=campaign.currency,
-                    legs=[(escrow, -amount), (destination, amount)],
-                )
-            )
+            specs = set(release_account_specs(campaign_id=campaign.pk))
+        accounts = ledger_accounts_get_or_create(specs=sorted(specs), currency=campaign.currency)
+        money = {"campaign_id": campaign.pk, "currency": campaign.currency, "accounts": accounts}
+        postings = [
+            refund_posting(pledge_id=pledge_id, backer_id=backer_id, amount=amount, **money)
+            if refund
+            else release_posting(pledge_id=pledge_id, amount=amount, **money)
+            for pledge_id, backer_id, amount in rows
+        ]
         ledger_post_many(postings=postings)
         settled_ids = [row[0] for row in rows]
         # The filter on HELD above is this bulk transition's guard (held -> released/refunded).
@@ -273,7 +261,7 @@ def settlement_finalize(*, campaign_id: int) -> Campaign:
         net = _take_fee(campaign)
         if net:
             result = get_gateway().payout(
-                idempotency_key=f"payout:campaign:{campaign.pk}",
+                idempotency_key=payout_key(campaign.pk),
                 amount=net,
                 currency=campaign.currency,
                 destination=initiator_payout_code(campaign.initiator_id),
@@ -316,36 +304,25 @@ def _take_fee(campaign: Campaign) -> int:
     fee, net = allocate(released, [bps, 10_000 - bps])
     if fee:
         accounts = ledger_accounts_get_or_create(
-            specs=[(campaign_payable_code(campaign.pk), AccountKind.PAYABLE), (PLATFORM_REVENUE, AccountKind.REVENUE)],
-            currency=campaign.currency,
+            specs=fee_account_specs(campaign_id=campaign.pk), currency=campaign.currency
         )
         ledger_post(
-            posting=Posting(
-                kind=TransactionKind.FEE,
-                idempotency_key=f"fee:campaign:{campaign.pk}",
-                reference=campaign_reference(campaign.pk),
+            posting=fee_posting(
+                campaign_id=campaign.pk,
+                fee=fee,
+                released=released,
+                bps=bps,
                 currency=campaign.currency,
-                legs=[(accounts[campaign_payable_code(campaign.pk)], -fee), (accounts[PLATFORM_REVENUE], fee)],
-                description=f"{bps / 100:g} % of {format_amount(released, campaign.currency)}",
+                accounts=accounts,
             )
         )
     return net
 
 
 def _post_payout(campaign: Campaign, net: int) -> None:
-    payable_code, payout_code = campaign_payable_code(campaign.pk), initiator_payout_code(campaign.initiator_id)
-    accounts = ledger_accounts_get_or_create(
-        specs=[(payable_code, AccountKind.PAYABLE), (payout_code, AccountKind.PAYOUT)], currency=campaign.currency
-    )
-    ledger_post(
-        posting=Posting(
-            kind=TransactionKind.PAYOUT,
-            idempotency_key=f"payout:campaign:{campaign.pk}",
-            reference=campaign_reference(campaign.pk),
-            currency=campaign.currency,
-            legs=[(accounts[payable_code], -net), (accounts[payout_code], net)],
-        )
-    )
+    ids = {"campaign_id": campaign.pk, "initiator_id": campaign.initiator_id}
+    accounts = ledger_accounts_get_or_create(specs=payout_account_specs(**ids), currency=campaign.currency)
+    ledger_post(posting=payout_posting(amount=net, currency=campaign.currency, accounts=accounts, **ids))
 
 
 def settlement_find_stuck(*, now: datetime | None = None) -> list[int]:
@@ -410,7 +387,7 @@ def settlement_retry(*, campaign: Campaign, actor) -> Campaign:
 def refunds_unconfirmed():
     """Return pledges whose refund the ledger records but the gateway has not confirmed."""
     refund_confirmed = GatewayOperation.objects.filter(
-        idempotency_key=Concat(Value("refund:pledge:"), Cast(OuterRef("pk"), CharField())),
+        idempotency_key=refund_key_expression(OuterRef("pk")),
         status=OperationStatus.SUCCEEDED,
     )
     return (

@@ -6,13 +6,18 @@ offending rows, for ``manage.py verify_ledger``, the admin and the tests.
 
 from collections import defaultdict
 
-from django.db.models import CharField, Count, Exists, F, OuterRef, Q, Sum, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
 from pledges.models import Pledge, PledgeStatus
 from projects.models import Campaign, CampaignStatus
 
 from .models import AccountKind, GatewayOperation, LedgerEntry, LedgerTransaction, OperationKind, TransactionKind
+from .vocabulary import (
+    PLEDGE_REFERENCE_PREFIX,
+    campaign_id_from_escrow_code,
+    campaign_id_from_payable_code,
+    pledge_reference_expression,
+)
 
 SHOW = 10  # offending rows named per problem
 
@@ -24,9 +29,7 @@ def _ids(rows) -> str:
 
 
 def _pledge_txn(kind: str):
-    return LedgerTransaction.objects.filter(
-        kind=kind, reference=Concat(Value("pledge:"), Cast(OuterRef("pk"), CharField()))
-    )
+    return LedgerTransaction.objects.filter(kind=kind, reference=pledge_reference_expression(OuterRef("pk")))
 
 
 def ledger_verify() -> list[str]:
@@ -66,7 +69,7 @@ def _check_escrow_matches_pledges() -> list[str]:
         .values_list("account__code")
         .annotate(total=Sum("amount"))
     ):
-        escrow[int(code.split(":")[1])] += total
+        escrow[campaign_id_from_escrow_code(code)] += total
     held = defaultdict(int)
     for campaign_id, total in (
         Pledge.objects.filter(status=PledgeStatus.HELD).values_list("campaign_id").annotate(total=Sum("amount"))
@@ -82,7 +85,7 @@ def _check_escrow_matches_pledges() -> list[str]:
         .values_list("account__code")
         .annotate(total=Sum("amount"))
     ):
-        payable[int(code.split(":")[1])] += total
+        payable[campaign_id_from_payable_code(code)] += total
     holding_money = [cid for cid in set(escrow) | set(payable) if escrow[cid] or payable[cid]]
     unsettled_money = Campaign.objects.filter(settled_at__isnull=False, pk__in=holding_money).values_list(
         "pk", flat=True
@@ -132,7 +135,7 @@ def _check_pledges_posted_once() -> list[str]:
             problems.append(f"Pledges {what}: {_ids(bad)}")
     twice = (
         LedgerTransaction.objects.filter(
-            kind__in=[TransactionKind.RELEASE, TransactionKind.REFUND], reference__startswith="pledge:"
+            kind__in=[TransactionKind.RELEASE, TransactionKind.REFUND], reference__startswith=PLEDGE_REFERENCE_PREFIX
         )
         .values("reference")
         .annotate(n=Count("pk"))

@@ -30,10 +30,16 @@ from crowdfund_site.exceptions import (
 )
 from crowdfund_site.money import check_amount, currency_exponent, format_amount
 from crowdfund_site.transitions import ensure_transition_allowed
-from escrow.accounts import backer_funding_code, campaign_escrow_code, pledge_reference
 from escrow.gateway import GatewayResult, get_gateway
-from escrow.ledger import Posting, ledger_accounts_get_or_create, ledger_post
-from escrow.models import AccountKind, TransactionKind
+from escrow.ledger import ledger_accounts_get_or_create, ledger_post
+from escrow.vocabulary import (
+    charge_key,
+    hold_account_specs,
+    hold_posting,
+    refund_account_specs,
+    refund_key,
+    refund_posting,
+)
 from projects.models import Campaign, CampaignStatus, RewardTier
 from projects.services import campaign_figures_changed
 
@@ -44,18 +50,6 @@ logger = logging.getLogger(__name__)
 CHARGE_ATTEMPTS = 3
 # Failure codes that mean "the campaign refused", not "the card was declined".
 CAMPAIGN_FAILURE_CODES = {"campaign_not_live"}
-
-
-def charge_key(pledge_id: int) -> str:
-    return f"charge:pledge:{pledge_id}"
-
-
-def refund_key(pledge_id: int) -> str:
-    return f"refund:pledge:{pledge_id}"
-
-
-def hold_key(pledge_id: int) -> str:
-    return f"hold:pledge:{pledge_id}"
 
 
 def pledge_set_status(
@@ -321,23 +315,11 @@ def _pledge_record_charge(*, pledge_id: int, result: GatewayResult, actor=None) 
 
 
 def _pledge_hold(*, pledge: Pledge, actor) -> None:
-    accounts = ledger_accounts_get_or_create(
-        specs=[
-            (backer_funding_code(pledge.backer_id), AccountKind.FUNDING_SOURCE),
-            (campaign_escrow_code(pledge.campaign_id), AccountKind.ESCROW),
-        ],
-        currency=pledge.currency,
-    )
+    ids = {"backer_id": pledge.backer_id, "campaign_id": pledge.campaign_id}
+    accounts = ledger_accounts_get_or_create(specs=hold_account_specs(**ids), currency=pledge.currency)
     ledger_post(
-        posting=Posting(
-            kind=TransactionKind.HOLD,
-            idempotency_key=hold_key(pledge.pk),
-            reference=pledge_reference(pledge.pk),
-            currency=pledge.currency,
-            legs=[
-                (accounts[backer_funding_code(pledge.backer_id)], -pledge.amount),
-                (accounts[campaign_escrow_code(pledge.campaign_id)], pledge.amount),
-            ],
+        posting=hold_posting(
+            pledge_id=pledge.pk, amount=pledge.amount, currency=pledge.currency, accounts=accounts, **ids
         )
     )
     pledge.held_at = timezone.now()
@@ -737,24 +719,16 @@ def _pledge_return_to_backer(*, pledge: Pledge, to_status: str, actor, reason: s
         raise Conflict(
             _("The campaign has ended, so this pledge can no longer be changed here."), code="campaign_closed"
         )
-    accounts = ledger_accounts_get_or_create(
-        specs=[
-            (backer_funding_code(pledge.backer_id), AccountKind.FUNDING_SOURCE),
-            (campaign_escrow_code(pledge.campaign_id), AccountKind.ESCROW),
-        ],
-        currency=pledge.currency,
-    )
+    ids = {"backer_id": pledge.backer_id, "campaign_id": pledge.campaign_id}
+    accounts = ledger_accounts_get_or_create(specs=refund_account_specs(**ids), currency=pledge.currency)
     ledger_post(
-        posting=Posting(
-            kind=TransactionKind.REFUND,
-            idempotency_key=refund_key(pledge.pk),
-            reference=pledge_reference(pledge.pk),
+        posting=refund_posting(
+            pledge_id=pledge.pk,
+            amount=pledge.amount,
             currency=pledge.currency,
-            legs=[
-                (accounts[campaign_escrow_code(pledge.campaign_id)], -pledge.amount),
-                (accounts[backer_funding_code(pledge.backer_id)], pledge.amount),
-            ],
-            description=reason[:255],
+            accounts=accounts,
+            description=reason,
+            **ids,
         )
     )
     pledge.closed_at = timezone.now()

@@ -25,13 +25,13 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from crowdfund_site.bulk import AnyOf, insert_rows
-from escrow.accounts import backer_funding_code, campaign_escrow_code, pledge_reference
-from escrow.ledger import Posting, ledger_accounts_get_or_create, ledger_post_many
-from escrow.models import AccountKind, GatewayOperation, OperationKind, OperationStatus, TransactionKind
+from escrow.ledger import ledger_accounts_get_or_create, ledger_post_many
+from escrow.models import GatewayOperation, OperationKind, OperationStatus
+from escrow.vocabulary import charge_key, charge_key_expression, hold_account_specs, hold_posting
 from projects.models import Campaign
 
 from .models import Pledge, PledgeStatus, PledgeStatusChange
-from .services import _fingerprint, charge_key, hold_key
+from .services import _fingerprint
 
 TOKEN = "tok_visa"  # noqa: S105 - a public sandbox test token, not a secret
 PLEDGE_COLUMNS = ["backer", "campaign", "amount", "currency", "status", "idempotency_key", "request_fingerprint"]
@@ -101,9 +101,7 @@ def _create_chunk(*, campaign: Campaign, indexes: range, amount: Callable[[int],
         ],
     )
     # The charge's key is derived from the pledge id, so the reference can only be filled in now.
-    charge_id = GatewayOperation.objects.filter(
-        idempotency_key=Concat(Value("charge:pledge:"), Cast(OuterRef("pk"), CharField()))
-    ).values("pk")[:1]
+    charge_id = GatewayOperation.objects.filter(idempotency_key=charge_key_expression(OuterRef("pk"))).values("pk")[:1]
     Pledge.objects.filter(AnyOf(F("pk"), pledge_ids)).update(
         payment_reference=Concat(Value("ch_"), Cast(Subquery(charge_id), CharField()))
     )
@@ -112,20 +110,19 @@ def _create_chunk(*, campaign: Campaign, indexes: range, amount: Callable[[int],
         fields=["pledge", "from_status", "to_status", "created_at"],
         rows=[(pledge_id, PledgeStatus.PENDING, PledgeStatus.HELD, now) for pledge_id in pledge_ids],
     )
-    escrow_code = campaign_escrow_code(campaign.pk)
-    accounts = ledger_accounts_get_or_create(
-        specs=[(escrow_code, AccountKind.ESCROW)]
-        + [(backer_funding_code(backer_id), AccountKind.FUNDING_SOURCE) for backer_id, _, _ in rows],
-        currency=currency,
-    )
+    specs = {
+        spec for backer_id, _, _ in rows for spec in hold_account_specs(backer_id=backer_id, campaign_id=campaign.pk)
+    }
+    accounts = ledger_accounts_get_or_create(specs=sorted(specs), currency=currency)
     ledger_post_many(
         postings=[
-            Posting(
-                kind=TransactionKind.HOLD,
-                idempotency_key=hold_key(pledge_id),
-                reference=pledge_reference(pledge_id),
+            hold_posting(
+                pledge_id=pledge_id,
+                backer_id=backer_id,
+                campaign_id=campaign.pk,
+                amount=value,
                 currency=currency,
-                legs=[(accounts[backer_funding_code(backer_id)], -value), (accounts[escrow_code], value)],
+                accounts=accounts,
             )
             for pledge_id, (backer_id, value, _) in zip(pledge_ids, rows, strict=True)
         ]

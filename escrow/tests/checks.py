@@ -2,12 +2,11 @@
 
 from django.db.models import Count, F, Sum
 
-from escrow.accounts import backer_funding_code, campaign_escrow_code
 from escrow.ledger import account_balances
 from escrow.models import GatewayOperation, LedgerEntry, LedgerTransaction, OperationKind, OperationStatus
 from escrow.verification import ledger_verify
+from escrow.vocabulary import backer_funding_code, campaign_escrow_code, charge_key
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
-from pledges.services import charge_key
 from projects.models import Campaign, CampaignStatus, RewardTier
 
 

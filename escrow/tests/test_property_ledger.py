@@ -21,11 +21,11 @@ from hypothesis.extra.django import TestCase
 from accounts.tests.factories import StaffFactory, UserFactory
 from crowdfund_site.exceptions import ApplicationError, PaymentDeclined
 from crowdfund_site.money import allocate
-from escrow.accounts import PLATFORM_REVENUE, campaign_payable_code, initiator_payout_code
 from escrow.ledger import account_balances
 from escrow.models import GatewayOperation, OperationKind
 from escrow.settlement import campaign_cancel, campaigns_close_due, settlement_run, settlement_run_batch
 from escrow.tests.checks import escrow_balance, invariant_problems, money_state
+from escrow.vocabulary import PLATFORM_REVENUE, campaign_payable_code, initiator_payout_code
 from pledges.models import Pledge, PledgeStatus
 from pledges.services import pledge_cancel, pledge_create, pledge_refund
 from pledges.tests.factories import new_key

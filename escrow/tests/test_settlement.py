@@ -7,7 +7,6 @@ from django.utils import timezone
 from accounts.tests.factories import UserFactory
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import allocate
-from escrow.accounts import PLATFORM_REVENUE, campaign_payable_code, initiator_payout_code
 from escrow.ledger import account_balances
 from escrow.models import GatewayOperation, OperationKind
 from escrow.settlement import (
@@ -19,6 +18,7 @@ from escrow.settlement import (
     settlement_run_batch,
 )
 from escrow.tests.checks import escrow_balance, funding_balance, invariant_problems, money_state, net_charged
+from escrow.vocabulary import PLATFORM_REVENUE, campaign_payable_code, initiator_payout_code
 from pledges.models import PledgeStatus
 from pledges.tests.factories import pledge_held
 from projects.models import Campaign, CampaignStatus, FundingModel, SettlementOutcome

@@ -3,7 +3,6 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from escrow.accounts import PLATFORM_REVENUE, campaign_escrow_code, campaign_payable_code
 from escrow.ledger import Posting, ledger_account_get_or_create, ledger_post
 from escrow.models import (
     AccountKind,
@@ -15,6 +14,7 @@ from escrow.models import (
 )
 from escrow.settlement import campaigns_close_due, settlement_run
 from escrow.verification import ledger_verify
+from escrow.vocabulary import PLATFORM_REVENUE, campaign_escrow_code, campaign_payable_code
 from pledges.models import Pledge, PledgeStatus
 from pledges.tests.factories import pledge_held
 from projects.models import Campaign

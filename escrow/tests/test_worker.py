@@ -23,10 +23,10 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.celery import app
-from escrow.accounts import campaign_escrow_code
 from escrow.ledger import account_balances
 from escrow.models import GatewayOperation, LedgerTransaction, OperationKind, OperationStatus, TransactionKind
 from escrow.verification import ledger_verify
+from escrow.vocabulary import campaign_escrow_code
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
 from pledges.services import pledge_create
 from pledges.testing import held_pledges_create_bulk

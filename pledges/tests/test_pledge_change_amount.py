@@ -14,11 +14,11 @@ from accounts.tests.factories import UserFactory
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotFound, PaymentDeclined
 from crowdfund_site.money import allocate
 from crowdfund_site.tests.concurrency import WAIT_SECONDS, run_together
-from escrow.accounts import initiator_payout_code
 from escrow.ledger import account_balances
 from escrow.settlement import campaigns_close_due, settlement_run
 from escrow.tests.checks import invariant_problems, money_state, net_charged
 from escrow.verification import ledger_verify
+from escrow.vocabulary import initiator_payout_code
 from pledges import services
 from pledges.models import Pledge, PledgeStatus
 from pledges.services import pledge_cancel, pledge_change_amount

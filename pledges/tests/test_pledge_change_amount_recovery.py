@@ -12,12 +12,12 @@ from django.utils import timezone
 
 from crowdfund_site.exceptions import Conflict
 from crowdfund_site.money import allocate
-from escrow.accounts import initiator_payout_code
 from escrow.ledger import account_balances
 from escrow.models import LedgerTransaction, TransactionKind
 from escrow.settlement import campaigns_close_due, pledges_reconcile, settlement_run
 from escrow.tests.checks import charge_of, invariant_problems, money_state, net_charged
 from escrow.verification import ledger_verify
+from escrow.vocabulary import initiator_payout_code
 from pledges import services
 from pledges.models import Pledge, PledgeStatus
 from pledges.services import pledge_cancel, pledge_change_amount, refund_key

@@ -7,12 +7,12 @@ from django.utils import timezone
 from accounts.tests.factories import StaffFactory, UserFactory
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed, NotFound, PaymentDeclined
 from crowdfund_site.money import parse_amount
-from escrow.accounts import backer_funding_code, campaign_escrow_code
 from escrow.gateway import get_gateway
 from escrow.ledger import account_balances
 from escrow.models import GatewayOperation, LedgerTransaction, OperationKind, OperationStatus, TransactionKind
 from escrow.settlement import campaign_cancel, campaigns_close_due, pledges_reconcile
 from escrow.tests.checks import charge_of, escrow_balance, funding_balance, invariant_problems, money_state, net_charged
+from escrow.vocabulary import backer_funding_code, campaign_escrow_code
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
 from pledges.services import (
     charge_key,

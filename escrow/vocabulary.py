@@ -1,0 +1,290 @@
+"""The money vocabulary: every idempotency key, account code and reference the platform uses.
+
+The ledger and the gateway only know strings; this module is the one place that builds them
+from ids, and parses them back, so pledges, settlement, verification and fraud signals agree:
+
+- idempotency keys, one per movement of money and what it is for: ``charge:pledge:<id>``,
+  ``hold:pledge:<id>``, ``refund:pledge:<id>``, ``release:pledge:<id>``, ``fee:campaign:<id>``,
+  ``payout:campaign:<id>``;
+- account codes: ``backer:<id>:funding``, ``campaign:<id>:escrow``, ``campaign:<id>:payable``,
+  ``initiator:<id>:payouts``, ``platform:revenue``;
+- references, naming what a transaction is about: ``pledge:<id>``, ``campaign:<id>``.
+
+It also holds the posting builders (hold, refund, release, fee, payout): each knows which
+accounts a movement touches and which way the money goes. A builder takes ``accounts``, the
+``{code: LedgerAccount}`` that ``ledger_accounts_get_or_create(specs=...)`` returns for the
+matching ``*_account_specs``, so a batch resolves all of its accounts in one query.
+"""
+
+from collections.abc import Mapping
+
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat
+
+from crowdfund_site.money import format_amount
+
+from .ledger import Posting
+from .models import AccountKind, LedgerAccount, TransactionKind
+
+PLATFORM_REVENUE = "platform:revenue"
+
+_PLEDGE = "pledge"
+_CAMPAIGN = "campaign"
+
+
+# --- Idempotency keys -------------------------------------------------------------------------
+
+
+def _key(action: str, subject: str, subject_id: int) -> str:
+    return f"{action}:{subject}:{subject_id}"
+
+
+def _key_prefix(action: str, subject: str) -> str:
+    return f"{action}:{subject}:"
+
+
+def charge_key(pledge_id: int) -> str:
+    """Return the key of the gateway charge for a pledge."""
+    return _key("charge", _PLEDGE, pledge_id)
+
+
+def hold_key(pledge_id: int) -> str:
+    """Return the key of the ledger hold (funding -> escrow) of a pledge."""
+    return _key("hold", _PLEDGE, pledge_id)
+
+
+def refund_key(pledge_id: int) -> str:
+    """Return the key of a pledge's refund, at the gateway and in the ledger alike."""
+    return _key("refund", _PLEDGE, pledge_id)
+
+
+def release_key(pledge_id: int) -> str:
+    """Return the key of the ledger release (escrow -> payable) of a pledge."""
+    return _key("release", _PLEDGE, pledge_id)
+
+
+def fee_key(campaign_id: int) -> str:
+    """Return the key of the platform fee taken on a campaign's released pledges."""
+    return _key("fee", _CAMPAIGN, campaign_id)
+
+
+def payout_key(campaign_id: int) -> str:
+    """Return the key of a campaign's payout to its initiator, at the gateway and in the ledger."""
+    return _key("payout", _CAMPAIGN, campaign_id)
+
+
+CHARGE_KEY_PREFIX = _key_prefix("charge", _PLEDGE)
+
+
+def pledge_id_from_charge_key(key: str) -> int | None:
+    """Return the pledge id in a charge key, or None if ``key`` is not one."""
+    return _id_after(key, CHARGE_KEY_PREFIX)
+
+
+def charge_key_expression(pledge_id):
+    """Return the SQL expression of ``charge_key(<pledge_id expression>)``, e.g. for OuterRef("pk")."""
+    return _concat(CHARGE_KEY_PREFIX, pledge_id)
+
+
+def refund_key_expression(pledge_id):
+    """Return the SQL expression of ``refund_key(<pledge_id expression>)``."""
+    return _concat(_key_prefix("refund", _PLEDGE), pledge_id)
+
+
+# --- Account codes ----------------------------------------------------------------------------
+
+
+def backer_funding_code(backer_id: int) -> str:
+    """Return the account money comes from when a backer pays (their card, seen from here)."""
+    return f"backer:{backer_id}:funding"
+
+
+def campaign_escrow_code(campaign_id: int) -> str:
+    """Return the account holding a campaign's pledges until settlement."""
+    return f"{_CAMPAIGN}:{campaign_id}:escrow"
+
+
+def campaign_payable_code(campaign_id: int) -> str:
+    """Return the account of what a campaign owes its initiator after release."""
+    return f"{_CAMPAIGN}:{campaign_id}:payable"
+
+
+def initiator_payout_code(initiator_id: int) -> str:
+    """Return the account of what left to an initiator's bank (also the payout's destination)."""
+    return f"initiator:{initiator_id}:payouts"
+
+
+def campaign_id_from_escrow_code(code: str) -> int | None:
+    """Return the campaign id of a campaign escrow code, or None if ``code`` is not one."""
+    return _id_between(code, f"{_CAMPAIGN}:", ":escrow")
+
+
+def campaign_id_from_payable_code(code: str) -> int | None:
+    """Return the campaign id of a campaign payable code, or None if ``code`` is not one."""
+    return _id_between(code, f"{_CAMPAIGN}:", ":payable")
+
+
+# --- References -------------------------------------------------------------------------------
+
+PLEDGE_REFERENCE_PREFIX = f"{_PLEDGE}:"
+
+
+def pledge_reference(pledge_id: int) -> str:
+    """Return the reference of a transaction about one pledge."""
+    return f"{PLEDGE_REFERENCE_PREFIX}{pledge_id}"
+
+
+def campaign_reference(campaign_id: int) -> str:
+    """Return the reference of a transaction about a campaign as a whole."""
+    return f"{_CAMPAIGN}:{campaign_id}"
+
+
+def pledge_id_from_reference(reference: str) -> int | None:
+    """Return the pledge id of a pledge reference, or None if ``reference`` is not one."""
+    return _id_after(reference, PLEDGE_REFERENCE_PREFIX)
+
+
+def pledge_reference_expression(pledge_id):
+    """Return the SQL expression of ``pledge_reference(<pledge_id expression>)``."""
+    return _concat(PLEDGE_REFERENCE_PREFIX, pledge_id)
+
+
+# --- Posting builders -------------------------------------------------------------------------
+
+
+def hold_account_specs(*, backer_id: int, campaign_id: int) -> list[tuple[str, str]]:
+    return [
+        (backer_funding_code(backer_id), AccountKind.FUNDING_SOURCE),
+        (campaign_escrow_code(campaign_id), AccountKind.ESCROW),
+    ]
+
+
+refund_account_specs = hold_account_specs
+
+
+def release_account_specs(*, campaign_id: int) -> list[tuple[str, str]]:
+    return [
+        (campaign_escrow_code(campaign_id), AccountKind.ESCROW),
+        (campaign_payable_code(campaign_id), AccountKind.PAYABLE),
+    ]
+
+
+def fee_account_specs(*, campaign_id: int) -> list[tuple[str, str]]:
+    return [(campaign_payable_code(campaign_id), AccountKind.PAYABLE), (PLATFORM_REVENUE, AccountKind.REVENUE)]
+
+
+def payout_account_specs(*, campaign_id: int, initiator_id: int) -> list[tuple[str, str]]:
+    return [
+        (campaign_payable_code(campaign_id), AccountKind.PAYABLE),
+        (initiator_payout_code(initiator_id), AccountKind.PAYOUT),
+    ]
+
+
+def hold_posting(
+    *,
+    pledge_id: int,
+    backer_id: int,
+    campaign_id: int,
+    amount: int,
+    currency: str,
+    accounts: Mapping[str, LedgerAccount],
+) -> Posting:
+    """Return the posting that holds a charged pledge in its campaign's escrow."""
+    return Posting(
+        kind=TransactionKind.HOLD,
+        idempotency_key=hold_key(pledge_id),
+        reference=pledge_reference(pledge_id),
+        currency=currency,
+        legs=[
+            (accounts[backer_funding_code(backer_id)], -amount),
+            (accounts[campaign_escrow_code(campaign_id)], amount),
+        ],
+    )
+
+
+def refund_posting(
+    *,
+    pledge_id: int,
+    backer_id: int,
+    campaign_id: int,
+    amount: int,
+    currency: str,
+    accounts: Mapping[str, LedgerAccount],
+    description: str = "",
+) -> Posting:
+    """Return the posting that gives a held pledge back from escrow to its backer."""
+    return Posting(
+        kind=TransactionKind.REFUND,
+        idempotency_key=refund_key(pledge_id),
+        reference=pledge_reference(pledge_id),
+        currency=currency,
+        legs=[
+            (accounts[campaign_escrow_code(campaign_id)], -amount),
+            (accounts[backer_funding_code(backer_id)], amount),
+        ],
+        description=description[:255],
+    )
+
+
+def release_posting(
+    *, pledge_id: int, campaign_id: int, amount: int, currency: str, accounts: Mapping[str, LedgerAccount]
+) -> Posting:
+    """Return the posting that releases a held pledge from escrow to what the campaign is owed."""
+    return Posting(
+        kind=TransactionKind.RELEASE,
+        idempotency_key=release_key(pledge_id),
+        reference=pledge_reference(pledge_id),
+        currency=currency,
+        legs=[
+            (accounts[campaign_escrow_code(campaign_id)], -amount),
+            (accounts[campaign_payable_code(campaign_id)], amount),
+        ],
+    )
+
+
+def fee_posting(
+    *, campaign_id: int, fee: int, released: int, bps: int, currency: str, accounts: Mapping[str, LedgerAccount]
+) -> Posting:
+    """Return the posting of the platform fee (``bps`` of ``released``) from payable to revenue."""
+    return Posting(
+        kind=TransactionKind.FEE,
+        idempotency_key=fee_key(campaign_id),
+        reference=campaign_reference(campaign_id),
+        currency=currency,
+        legs=[(accounts[campaign_payable_code(campaign_id)], -fee), (accounts[PLATFORM_REVENUE], fee)],
+        description=f"{bps / 100:g} % of {format_amount(released, currency)}",
+    )
+
+
+def payout_posting(
+    *, campaign_id: int, initiator_id: int, amount: int, currency: str, accounts: Mapping[str, LedgerAccount]
+) -> Posting:
+    """Return the posting of what was paid out to the initiator, from the campaign's payable."""
+    return Posting(
+        kind=TransactionKind.PAYOUT,
+        idempotency_key=payout_key(campaign_id),
+        reference=campaign_reference(campaign_id),
+        currency=currency,
+        legs=[
+            (accounts[campaign_payable_code(campaign_id)], -amount),
+            (accounts[initiator_payout_code(initiator_id)], amount),
+        ],
+    )
+
+
+# --- Parsing helpers --------------------------------------------------------------------------
+
+
+def _id_after(text: str, prefix: str) -> int | None:
+    rest = text[len(prefix) :] if text.startswith(prefix) else ""
+    return int(rest) if rest.isascii() and rest.isdigit() else None
+
+
+def _id_between(text: str, prefix: str, suffix: str) -> int | None:
+    if not text.endswith(suffix):
+        return None
+    return _id_after(text[: -len(suffix)], prefix)
+
+
+def _concat(prefix: str, id_expression):
+    return Concat(Value(prefix), Cast(id_expression, CharField()))
