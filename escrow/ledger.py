@@ -70,39 +70,44 @@ def ledger_account_get_or_create(*, code: str, kind: str, currency: str) -> Ledg
 def ledger_post(*, posting: Posting) -> LedgerTransaction:
     """Post one balanced transaction and return it; a repeated key returns the first one.
 
-    Raises LedgerError for an unbalanced posting, or for a key already used for a different
-    movement of money.
+    The header and its entries are written in one database transaction (the caller's, if
+    there is one), so a process killed between them leaves nothing behind and a retry posts
+    the whole transaction. Raises LedgerError for an unbalanced posting, or for a key already
+    used for a different movement of money.
     """
     _check_posting(posting)
-    # Insert first, skipping a key already posted: a fresh key (the usual case) costs two
-    # statements and no lookup, and a repeated one needs no savepoint to recover from an error.
     created_at = timezone.now()
-    inserted = insert_rows(
-        model=LedgerTransaction,
-        fields=["kind", "idempotency_key", "reference", "description", "created_at"],
-        rows=[(posting.kind, posting.idempotency_key, posting.reference, posting.description, created_at)],
-        returning_ids=True,
-        skip_conflicts=True,
-    )
-    if not inserted:
-        existing = LedgerTransaction.objects.get(idempotency_key=posting.idempotency_key)
-        _ensure_same_posting(existing, posting)
-        return existing
-    txn = LedgerTransaction(
-        pk=inserted[0],
-        kind=posting.kind,
-        idempotency_key=posting.idempotency_key,
-        reference=posting.reference,
-        description=posting.description,
-        created_at=created_at,
-    )
-    txn._state.adding = False
-    insert_rows(
-        model=LedgerEntry,
-        fields=["transaction_id", "account_id", "amount", "currency"],
-        rows=[(txn.pk, account.pk, amount, posting.currency) for account, amount in posting.legs],
-    )
-    return txn
+    # No savepoint: nested in a caller's transaction, a failed INSERT fails that transaction,
+    # which is what must happen to a money write that is half done.
+    with transaction.atomic(savepoint=False):
+        # Insert first, skipping a key already posted: a fresh key (the usual case) costs two
+        # statements and no lookup, and a repeated one needs no savepoint to recover from an error.
+        inserted = insert_rows(
+            model=LedgerTransaction,
+            fields=["kind", "idempotency_key", "reference", "description", "created_at"],
+            rows=[(posting.kind, posting.idempotency_key, posting.reference, posting.description, created_at)],
+            returning_ids=True,
+            skip_conflicts=True,
+        )
+        if inserted:
+            insert_rows(
+                model=LedgerEntry,
+                fields=["transaction_id", "account_id", "amount", "currency"],
+                rows=[(inserted[0], account.pk, amount, posting.currency) for account, amount in posting.legs],
+            )
+            txn = LedgerTransaction(
+                pk=inserted[0],
+                kind=posting.kind,
+                idempotency_key=posting.idempotency_key,
+                reference=posting.reference,
+                description=posting.description,
+                created_at=created_at,
+            )
+            txn._state.adding = False
+            return txn
+    existing = LedgerTransaction.objects.get(idempotency_key=posting.idempotency_key)
+    _ensure_same_posting(existing, posting)
+    return existing
 
 
 def _ensure_same_posting(existing: LedgerTransaction, posting: Posting) -> None:
@@ -112,16 +117,21 @@ def _ensure_same_posting(existing: LedgerTransaction, posting: Posting) -> None:
         raise LedgerError(f"Idempotency key {posting.idempotency_key!r} was already used for a different transaction")
 
 
-@transaction.atomic
 def ledger_post_many(*, postings: list[Posting]) -> int:
     """Post many balanced transactions at once; return how many were new.
 
+    All of the batch is written in one database transaction (the caller's, if there is one).
     Keys already posted are skipped, so a batch that is replayed after a crash posts only what
     is missing. Callers must make sure no one else posts the same keys concurrently (settlement
     holds the pledge row locks); a racing duplicate fails the whole batch on the unique key.
     """
     for posting in postings:
         _check_posting(posting)
+    with transaction.atomic(savepoint=False):
+        return _post_fresh(postings)
+
+
+def _post_fresh(postings: list[Posting]) -> int:
     keys = [p.idempotency_key for p in postings]
     posted = LedgerTransaction.objects.filter(AnyOf(F("idempotency_key"), keys))
     already = set(posted.values_list("idempotency_key", flat=True))

@@ -13,6 +13,7 @@ ledger together. Its guarantees:
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -251,30 +252,38 @@ def settlement_finalize(*, campaign_id: int) -> Campaign:
     Release: the platform fee (agreed at launch, split exactly in integers) moves from the
     initiator's payable to platform revenue, the rest is paid out through the gateway, and the
     campaign succeeds. Refund: the campaign fails (a cancelled one stays cancelled).
+
+    The payout is sent first, outside any lock (keyed by campaign, so a retry pays nothing
+    twice); then one transaction, holding the campaign's row lock, posts the fee and the payout
+    and sets the final status: a crash anywhere leaves either all of it or none of it, and the
+    next run finishes the rest. Raises SettlementError if a pledge is still held or the
+    gateway refuses the payout.
     """
     campaign = Campaign.objects.get(pk=campaign_id)
     if not _needs_settlement(campaign):
         return campaign
     if Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.HELD).exists():
         raise SettlementError(f"Campaign {campaign_id} still has held pledges")
-    if campaign.settlement_outcome == SettlementOutcome.RELEASE:
-        net = _take_fee(campaign)
-        if net:
-            result = get_gateway().payout(
-                idempotency_key=payout_key(campaign.pk),
-                amount=net,
-                currency=campaign.currency,
-                destination=initiator_payout_code(campaign.initiator_id),
-            )
-            if not result.ok:
-                raise SettlementError(f"Payout for campaign {campaign.pk} failed: {result.code}")
+    release = campaign.settlement_outcome == SettlementOutcome.RELEASE
+    split = _fee_split(campaign) if release else None
+    if split and split.net:
+        result = get_gateway().payout(
+            idempotency_key=payout_key(campaign.pk),
+            amount=split.net,
+            currency=campaign.currency,
+            destination=initiator_payout_code(campaign.initiator_id),
+        )
+        if not result.ok:
+            raise SettlementError(f"Payout for campaign {campaign.pk} failed: {result.code}")
     with transaction.atomic(durable=True):
         campaign = campaign_lock(campaign_id=campaign_id)
         if not _needs_settlement(campaign):
             return campaign
-        if campaign.settlement_outcome == SettlementOutcome.RELEASE:
-            if net:
-                _post_payout(campaign, net)
+        if release:
+            if split:
+                _post_fee(campaign, split)
+                if split.net:
+                    _post_payout(campaign, split.net)
             campaign_set_status(campaign=campaign, to_status=CampaignStatus.SUCCEEDED, reason="funds released")
         elif campaign.status == CampaignStatus.CLOSING:
             campaign_set_status(campaign=campaign, to_status=CampaignStatus.FAILED, reason="backers refunded")
@@ -295,28 +304,40 @@ def _released_total(campaign_id: int) -> int:
     return total or 0
 
 
-def _take_fee(campaign: Campaign) -> int:
-    """Post the platform fee on everything released; return what is left for the initiator."""
+@dataclass(frozen=True)
+class _FeeSplit:
+    released: int
+    bps: int
+    fee: int
+    net: int
+
+
+def _fee_split(campaign: Campaign) -> _FeeSplit | None:
+    """Return the fee on everything released and what is left for the initiator (None if nothing was)."""
     released = _released_total(campaign.pk)
     if released == 0:
-        return 0
+        return None
     bps = campaign.platform_fee_bps if campaign.platform_fee_bps is not None else settings.PLATFORM_FEE_BPS
     fee, net = allocate(released, [bps, 10_000 - bps])
-    if fee:
-        accounts = ledger_accounts_get_or_create(
-            specs=fee_account_specs(campaign_id=campaign.pk), currency=campaign.currency
+    return _FeeSplit(released=released, bps=bps, fee=fee, net=net)
+
+
+def _post_fee(campaign: Campaign, split: _FeeSplit) -> None:
+    if not split.fee:
+        return
+    accounts = ledger_accounts_get_or_create(
+        specs=fee_account_specs(campaign_id=campaign.pk), currency=campaign.currency
+    )
+    ledger_post(
+        posting=fee_posting(
+            campaign_id=campaign.pk,
+            fee=split.fee,
+            released=split.released,
+            bps=split.bps,
+            currency=campaign.currency,
+            accounts=accounts,
         )
-        ledger_post(
-            posting=fee_posting(
-                campaign_id=campaign.pk,
-                fee=fee,
-                released=released,
-                bps=bps,
-                currency=campaign.currency,
-                accounts=accounts,
-            )
-        )
-    return net
+    )
 
 
 def _post_payout(campaign: Campaign, net: int) -> None:

@@ -52,7 +52,11 @@ def _check_double_entry() -> list[str]:
     )
     if unbalanced.exists():
         problems.append(f"Transactions whose entries do not sum to zero: {_ids(unbalanced)}")
-    thin = LedgerTransaction.objects.annotate(n=Count("entries")).filter(n__lt=2).values_list("pk", flat=True)
+    empty = LedgerTransaction.objects.filter(~Exists(LedgerEntry.objects.filter(transaction=OuterRef("pk"))))
+    empty = empty.values_list("pk", flat=True)
+    if empty.exists():
+        problems.append(f"Transactions without entries: {_ids(empty)}")
+    thin = LedgerTransaction.objects.annotate(n=Count("entries")).filter(n=1).values_list("pk", flat=True)
     if thin.exists():
         problems.append(f"Transactions with fewer than two entries: {_ids(thin)}")
     mixed = LedgerEntry.objects.exclude(currency=F("account__currency")).values_list("pk", flat=True)

@@ -195,3 +195,8 @@ def test_verify_ledger_command_fails_and_names_the_offending_rows(campaign_with_
     assert f"campaign {other.pk}: escrow 7 != held 0" in report
     assert f"Campaigns whose shown total differs from their held pledges: {campaign_with_pledges.pk}" in report
     assert "Ledger OK" not in out.getvalue()
+
+
+def test_a_transaction_without_entries_is_named(campaign_with_pledges):
+    txn = LedgerTransaction.objects.create(kind=TransactionKind.FEE, idempotency_key="header-only", reference="x")
+    assert ledger_verify() == [f"Transactions without entries: {txn.pk}"]
