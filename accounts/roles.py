@@ -32,9 +32,9 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "escrow.view_ledgeraccount",
         "escrow.view_ledgertransaction",
         "escrow.view_ledgerentry",
-        "escrow.verify_ledger",
         "escrow.view_gatewayoperation",
-        "escrow.retry_operations",
+        "settlement.verify_ledger",
+        "settlement.retry_operations",
     ],
 }
 

@@ -511,8 +511,8 @@ def main() -> None:
             server.wait(timeout=30)
     from django.db import connection
 
-    from escrow.verification import ledger_verify
     from projects.models import Campaign
+    from settlement.verification import ledger_verify
 
     campaign = Campaign.objects.get(pk=campaign_id)
     # Each run adds tens of thousands of rows; with statistics from before them PostgreSQL picks

@@ -121,9 +121,9 @@ def seed(*, pledges: int, outcome: str):
     from django.db import connection
     from django.utils import timezone
 
-    from escrow.settlement import campaigns_close_due
     from pledges.testing import held_pledges_create_bulk
     from projects.models import Campaign, CampaignStatus, Category, SettlementOutcome
+    from settlement.services import campaigns_close_due
 
     call_command("flush", interactive=False, verbosity=0)
     initiator = get_user_model().objects.create(username="initiator", email="initiator@example.com")
@@ -154,10 +154,10 @@ def seed(*, pledges: int, outcome: str):
 
 
 def run_once(*, args: argparse.Namespace, pledges: int, outcome: str, log_dir: Path, run: int) -> dict:
-    from escrow.tasks import settle_campaign
-    from escrow.verification import ledger_verify
     from pledges.models import Pledge, PledgeStatus
     from projects.models import Campaign
+    from settlement.tasks import settle_campaign
+    from settlement.verification import ledger_verify
 
     started = time.monotonic()
     campaign = seed(pledges=pledges, outcome=outcome)

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "projects",
     "pledges",
     "escrow",
+    "settlement",
     "risk",
     "crowdfund_site.api",
 ]
@@ -184,11 +185,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 # How often beat sends each periodic task, in seconds (tests shorten them to run beat for real).
 CELERY_BEAT_SCHEDULE = {
     "close-due-campaigns": {
-        "task": "escrow.tasks.close_due_campaigns",
+        "task": "settlement.tasks.close_due_campaigns",
         "schedule": env.float("CLOSE_DUE_CAMPAIGNS_EVERY_SECONDS", default=60.0),
     },
     "sweep-settlements": {
-        "task": "escrow.tasks.sweep_settlements",
+        "task": "settlement.tasks.sweep_settlements",
         "schedule": env.float("SWEEP_SETTLEMENTS_EVERY_SECONDS", default=300.0),
     },
     "refit-review-risk-model": {

@@ -11,8 +11,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crowdfund_site.money import CURRENCY_CHOICES
-from pledges.models import Pledge
-from projects.models import Campaign
 
 
 class LedgerImmutableError(Exception):
@@ -90,7 +88,6 @@ class LedgerTransaction(AppendOnlyModel):
 
     class Meta:
         ordering = ["id"]
-        permissions = [("verify_ledger", "Can run the ledger verification")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.idempotency_key}"
@@ -148,7 +145,6 @@ class GatewayOperation(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        permissions = [("retry_operations", "Can retry stuck settlements and unconfirmed refunds")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="gateway_amount_positive"),
             models.CheckConstraint(
@@ -164,35 +160,3 @@ class GatewayOperation(models.Model):
     def reference(self) -> str:
         prefix = {"charge": "ch", "refund": "re", "payout": "po"}[self.kind]
         return f"{prefix}_{self.pk}"
-
-
-# --- Operations views for the admin -----------------------------------------------------------
-# Settlement (also in this app) is the one place that knows campaigns and pledges; these proxies
-# give operators a list of what settlement left unfinished. The ledger above stays independent.
-
-
-class StuckSettlement(Campaign):
-    class Meta:
-        proxy = True
-        verbose_name = "settlement in progress"
-        verbose_name_plural = "settlements in progress"
-
-
-class UnconfirmedRefund(Pledge):
-    class Meta:
-        proxy = True
-        verbose_name = "refund not confirmed by the gateway"
-        verbose_name_plural = "refunds not confirmed by the gateway"
-
-
-class SuspendedPastDeadline(Campaign):
-    """Suspended campaigns whose deadline has passed.
-
-    The beat task closes only live campaigns, so these backers' money stays in escrow until staff
-    reinstate the campaign (it then closes at once) or cancel it (every backer is refunded).
-    """
-
-    class Meta:
-        proxy = True
-        verbose_name = "suspended campaign past its deadline"
-        verbose_name_plural = "suspended past deadline"

@@ -16,9 +16,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from crowdfund_site.exceptions import ApplicationError
-from escrow.settlement import campaign_cancel
 from projects.models import FINAL_STATUSES, CampaignStatus
 from projects.selectors import campaign_of_initiator_get
+from settlement.services import campaign_cancel
 
 from .charts import funding_chart
 from .forms import PledgeCancelForm, amount_as_text

@@ -1,7 +1,7 @@
 """Operators' console for campaigns: the review queue, every campaign, and their history.
 
 Nothing here writes a model directly: decisions and moderation call the services in
-``projects.services`` / ``escrow.settlement``, which record each decision in the audit log;
+``projects.services`` / ``settlement.services``, which record each decision in the audit log;
 a refusal is recorded here.
 """
 
@@ -20,9 +20,9 @@ from accounts.services import audit_record
 from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline
 from crowdfund_site.exceptions import ApplicationError
 from crowdfund_site.money import format_amount
-from escrow.settlement import campaign_cancel
 from risk.models import RiskAssessment
 from risk.selectors import risk_latest_assessment_for
+from settlement.services import campaign_cancel
 
 from . import services
 from .models import Campaign, CampaignReviewQueue, CampaignStatus, CampaignStatusChange, Category, RewardTier

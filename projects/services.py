@@ -4,7 +4,7 @@ Every function locks the campaign row (``select_for_update``), checks the transi
 CAMPAIGN_TRANSITIONS and records a CampaignStatusChange; a staff decision (approve, request
 changes, reject, suspend, reinstate) is also recorded in the audit log, in the same transaction,
 whichever interface took it. Refusals raise ApplicationError subclasses and change nothing.
-Money-moving transitions (close, cancel) live in ``escrow.settlement``, the one place that
+Money-moving transitions (close, cancel) live in ``settlement.services``, the one place that
 orchestrates campaigns, pledges and the ledger.
 """
 

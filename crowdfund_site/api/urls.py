@@ -4,17 +4,17 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.api import urlpatterns as accounts_api
-from escrow.api import urlpatterns as escrow_api
 from pledges.api import urlpatterns as pledges_api
 from projects.api import urlpatterns as projects_api
 from risk.api import urlpatterns as risk_api
+from settlement.api import urlpatterns as settlement_api
 
 from .errors import api_not_found
 
 app_name = "api"
 
 urlpatterns = [
-    path("v1/", include((accounts_api + projects_api + pledges_api + escrow_api + risk_api, "v1"))),
+    path("v1/", include((accounts_api + projects_api + pledges_api + settlement_api + risk_api, "v1"))),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     # Anything else under /api/ is a JSON 404 in the API's error format, not the HTML page.

@@ -54,7 +54,7 @@ def fuzz_database(transactional_db, tmp_path):
         data = fuzz_data_create()
 
         def verify() -> str:
-            from escrow.verification import ledger_verify
+            from settlement.verification import ledger_verify
 
             return "\n".join(ledger_verify())
 

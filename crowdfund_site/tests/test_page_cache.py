@@ -12,12 +12,12 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from escrow.settlement import campaign_cancel
 from pledges.services import pledge_cancel
 from pledges.tests.factories import pledge_held
 from projects.models import Campaign
 from projects.services import campaign_update_create, comment_create
 from projects.tests.factories import LiveCampaignFactory
+from settlement.services import campaign_cancel
 
 pytestmark = pytest.mark.django_db
 

@@ -17,9 +17,9 @@ from rest_framework.authtoken.models import Token
 from crowdfund_site.api.models import IdempotencyRecord
 from crowdfund_site.api.testing import current_database_url, gunicorn_serving, http_post_json
 from escrow.models import GatewayOperation, OperationKind
-from escrow.verification import ledger_verify
 from pledges.models import Pledge, PledgeStatus
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
+from settlement.verification import ledger_verify
 
 pytestmark = [
     pytest.mark.postgres,

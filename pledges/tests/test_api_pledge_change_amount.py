@@ -5,9 +5,9 @@ from django.core.cache import cache
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.api.testing import api_client, assert_error
-from escrow.verification import ledger_verify
 from pledges.models import Pledge, PledgeStatus
 from pledges.tests.factories import pledge_held
+from settlement.verification import ledger_verify
 
 pytestmark = pytest.mark.django_db
 

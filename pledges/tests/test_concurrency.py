@@ -15,12 +15,12 @@ from accounts.tests.factories import UserFactory
 from crowdfund_site.exceptions import Conflict
 from crowdfund_site.tests.concurrency import WAIT_SECONDS, run_together
 from escrow.models import GatewayOperation, OperationKind, OperationStatus
-from escrow.settlement import campaigns_close_due, settlement_run
-from escrow.verification import ledger_verify
 from pledges.models import Pledge, PledgeStatus
 from pledges.services import pledge_create
 from projects.models import CampaignStatus
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
+from settlement.services import campaigns_close_due, settlement_run
+from settlement.verification import ledger_verify
 
 pytestmark = [
     pytest.mark.postgres,

@@ -9,7 +9,6 @@ from django.utils import timezone
 
 from accounts.models import SentEmail
 from accounts.tests.factories import UserFactory
-from escrow.settlement import campaigns_close_due, settlement_run
 from pledges import tasks as pledge_tasks
 from pledges.notifications import campaign_outcome_emails_send
 from pledges.services import pledge_cancel
@@ -18,6 +17,7 @@ from projects import tasks as project_tasks
 from projects.models import Campaign, CampaignStatus
 from projects.services import campaign_request_changes, campaign_submit_for_review, campaign_update_create
 from projects.tests.factories import CampaignFactory, LiveCampaignFactory
+from settlement.services import campaigns_close_due, settlement_run
 
 pytestmark = pytest.mark.django_db
 

@@ -7,12 +7,12 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from escrow.settlement import campaigns_close_due
 from pledges.services import pledge_cancel
 from pledges.tests.factories import pledge_held
 from projects.models import CampaignStatus
 from projects.services import campaign_approve, campaign_reject, campaign_request_changes
 from projects.tests.factories import CampaignFactory, LiveCampaignFactory, RewardTierFactory
+from settlement.services import campaigns_close_due
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_backer_hears_of_their_refund(live_campaign, backer, django_capture_on_c
 
 @pytest.mark.django_db
 def test_cancelled_campaign_tells_backers_they_are_refunded(django_capture_on_commit_callbacks, outbox):
-    from escrow.settlement import campaign_cancel
+    from settlement.services import campaign_cancel
 
     campaign = LiveCampaignFactory()
     backer = UserFactory(email="cy@example.com")

@@ -15,9 +15,6 @@ from crowdfund_site.exceptions import Conflict, InvalidInput, NotFound, PaymentD
 from crowdfund_site.money import allocate
 from crowdfund_site.tests.concurrency import WAIT_SECONDS, run_together
 from escrow.ledger import account_balances
-from escrow.settlement import campaigns_close_due, settlement_run
-from escrow.tests.checks import invariant_problems, money_state, net_charged
-from escrow.verification import ledger_verify
 from escrow.vocabulary import initiator_payout_code
 from pledges import services
 from pledges.models import Pledge, PledgeStatus
@@ -25,6 +22,9 @@ from pledges.services import pledge_cancel, pledge_change_amount
 from pledges.tests.factories import new_key, pledge_held
 from projects.models import Campaign, CampaignStatus
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
+from settlement.services import campaigns_close_due, settlement_run
+from settlement.tests.checks import invariant_problems, money_state, net_charged
+from settlement.verification import ledger_verify
 
 pytestmark = pytest.mark.django_db
 

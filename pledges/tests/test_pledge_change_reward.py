@@ -6,10 +6,10 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotFound
-from escrow.verification import ledger_verify
 from pledges.services import pledge_cancel, pledge_change_reward
 from pledges.tests.factories import pledge_held
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
+from settlement.verification import ledger_verify
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from crowdfund_site.money import parse_amount
 from escrow.gateway import get_gateway
 from escrow.ledger import account_balances
 from escrow.models import GatewayOperation, LedgerTransaction, OperationKind, OperationStatus, TransactionKind
-from escrow.settlement import campaign_cancel, campaigns_close_due, pledges_reconcile
-from escrow.tests.checks import charge_of, escrow_balance, funding_balance, invariant_problems, money_state, net_charged
 from escrow.vocabulary import backer_funding_code, campaign_escrow_code
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
 from pledges.services import (
@@ -26,6 +24,15 @@ from pledges.tests.factories import VISA, pledge_held, pledge_left_pending
 from projects.models import Campaign, CampaignStatus
 from projects.services import campaign_suspend
 from projects.tests.factories import CampaignFactory, LiveCampaignFactory, RewardTierFactory
+from settlement.services import campaign_cancel, campaigns_close_due, pledges_reconcile
+from settlement.tests.checks import (
+    charge_of,
+    escrow_balance,
+    funding_balance,
+    invariant_problems,
+    money_state,
+    net_charged,
+)
 
 pytestmark = pytest.mark.django_db
 

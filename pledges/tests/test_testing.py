@@ -3,12 +3,12 @@
 import pytest
 
 from escrow.models import GatewayOperation, OperationKind
-from escrow.settlement import campaigns_close_due, settlement_run
-from escrow.verification import ledger_verify
 from pledges.models import Pledge, PledgeStatus
 from pledges.testing import held_pledges_create_bulk
 from projects.models import CampaignStatus
 from projects.tests.factories import LiveCampaignFactory
+from settlement.services import campaigns_close_due, settlement_run
+from settlement.verification import ledger_verify
 
 pytestmark = pytest.mark.django_db
 

@@ -5,12 +5,12 @@ import pytest
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
-from escrow.verification import ledger_verify
 from pledges.dashboard import csv_safe
 from pledges.models import PledgeStatus
 from pledges.tests.factories import pledge_held
 from projects.models import CampaignStatus
 from projects.tests.factories import CampaignFactory, LiveCampaignFactory, RewardTierFactory
+from settlement.verification import ledger_verify
 
 
 def dashboard_url(campaign):

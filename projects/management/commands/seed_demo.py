@@ -13,8 +13,6 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import user_create
-from escrow.settlement import campaigns_close_due, settlement_run
-from escrow.verification import ledger_verify
 from pledges.services import pledge_create
 from projects.models import Campaign, Category, FundingModel
 from projects.services import (
@@ -23,6 +21,8 @@ from projects.services import (
     campaign_submit_for_review,
     reward_tier_create,
 )
+from settlement.services import campaigns_close_due, settlement_run
+from settlement.verification import ledger_verify
 
 DEMO_PASSWORD = "demo-pass-123"  # noqa: S105 - documented demo credential for local use only
 

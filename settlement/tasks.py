@@ -7,7 +7,7 @@ import logging
 
 from celery import shared_task
 
-from . import settlement
+from . import selectors, services
 
 logger = logging.getLogger(__name__)
 
@@ -15,13 +15,13 @@ logger = logging.getLogger(__name__)
 @shared_task(acks_late=True)
 def close_due_campaigns() -> list[int]:
     """Claim campaigns past their deadline; settlement is enqueued for each on commit."""
-    return settlement.campaigns_close_due(enqueue_settlement=True)
+    return services.campaigns_close_due(enqueue_settlement=True)
 
 
 @shared_task(acks_late=True)
 def settle_campaign(campaign_id: int, after_id: int = 0) -> None:
     """Settle one batch of a campaign's pledges (ids above ``after_id``), then queue the next."""
-    next_after_id = settlement.settlement_run_next_batch(campaign_id=campaign_id, after_id=after_id)
+    next_after_id = services.settlement_run_next_batch(campaign_id=campaign_id, after_id=after_id)
     if next_after_id is not None:
         settle_campaign.delay(campaign_id, next_after_id)
 
@@ -29,8 +29,8 @@ def settle_campaign(campaign_id: int, after_id: int = 0) -> None:
 @shared_task(acks_late=True)
 def sweep_settlements() -> dict:
     """Re-enqueue stuck settlements and finish pledges a crash left half done."""
-    stuck = settlement.settlement_find_stuck()
+    stuck = selectors.settlement_find_stuck()
     for campaign_id in stuck:
         logger.warning("Settlement of campaign %s made no progress; re-enqueueing", campaign_id)
         settle_campaign.delay(campaign_id)
-    return {"stuck_campaigns": len(stuck), **settlement.pledges_reconcile()}
+    return {"stuck_campaigns": len(stuck), **services.pledges_reconcile()}

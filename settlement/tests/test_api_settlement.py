@@ -5,10 +5,10 @@ from django.core.cache import cache
 
 from accounts.tests.factories import FinanceFactory, ReviewerFactory, UserFactory
 from crowdfund_site.api.testing import api_client, assert_error
-from escrow.verification import ledger_verify
 from pledges.models import Pledge, PledgeStatus
 from projects.models import CampaignStatus
 from projects.tests.factories import CampaignFactory
+from settlement.verification import ledger_verify
 
 pytestmark = pytest.mark.django_db
 

@@ -8,16 +8,15 @@ from collections import defaultdict
 
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
-from pledges.models import Pledge, PledgeStatus
-from projects.models import Campaign, CampaignStatus
-
-from .models import AccountKind, GatewayOperation, LedgerEntry, LedgerTransaction, OperationKind, TransactionKind
-from .vocabulary import (
+from escrow.models import AccountKind, GatewayOperation, LedgerEntry, LedgerTransaction, OperationKind, TransactionKind
+from escrow.vocabulary import (
     PLEDGE_REFERENCE_PREFIX,
     campaign_id_from_escrow_code,
     campaign_id_from_payable_code,
     pledge_reference_expression,
 )
+from pledges.models import Pledge, PledgeStatus
+from projects.models import Campaign, CampaignStatus
 
 SHOW = 10  # offending rows named per problem
 

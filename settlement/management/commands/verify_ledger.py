@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from escrow.verification import ledger_verify
+from settlement.verification import ledger_verify
 
 
 class Command(BaseCommand):

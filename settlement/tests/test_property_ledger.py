@@ -23,8 +23,6 @@ from crowdfund_site.exceptions import ApplicationError, PaymentDeclined
 from crowdfund_site.money import allocate
 from escrow.ledger import account_balances
 from escrow.models import GatewayOperation, OperationKind
-from escrow.settlement import campaign_cancel, campaigns_close_due, settlement_run, settlement_run_batch
-from escrow.tests.checks import escrow_balance, invariant_problems, money_state
 from escrow.vocabulary import PLATFORM_REVENUE, campaign_payable_code, initiator_payout_code
 from pledges.models import Pledge, PledgeStatus
 from pledges.services import pledge_cancel, pledge_create, pledge_refund
@@ -32,6 +30,8 @@ from pledges.tests.factories import new_key
 from projects.models import Campaign, CampaignStatus, FundingModel, SettlementOutcome
 from projects.services import campaign_reinstate, campaign_suspend
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
+from settlement.services import campaign_cancel, campaigns_close_due, settlement_run, settlement_run_batch
+from settlement.tests.checks import escrow_balance, invariant_problems, money_state
 
 CAMPAIGNS = st.integers(min_value=0, max_value=2)
 # Mostly amounts a backer would pledge; now and then zero, negative or far too large.

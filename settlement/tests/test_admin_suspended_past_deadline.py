@@ -10,17 +10,17 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent
 from accounts.tests.factories import FinanceFactory, ReviewerFactory, StaffFactory, UserFactory
-from escrow.settlement import campaigns_close_due
-from escrow.verification import ledger_verify
 from pledges.models import Pledge, PledgeStatus
 from pledges.tests.factories import pledge_held
 from projects.models import Campaign, CampaignStatus, CampaignStatusChange, Category
 from projects.services import campaign_suspend
 from projects.tests.factories import LiveCampaignFactory
+from settlement.services import campaigns_close_due
+from settlement.verification import ledger_verify
 
 pytestmark = pytest.mark.django_db
 
-URL_NAME = "admin:escrow_suspendedpastdeadline_changelist"
+URL_NAME = "admin:settlement_suspendedpastdeadline_changelist"
 
 
 def admin_action(client, action, ids, **extra):
@@ -71,7 +71,7 @@ def test_finance_and_reviewers_see_it_each_with_their_own_decision(client):
     # Finance may cancel; reinstating stays a moderator's decision.
     assert 'value="cancel"' in page
     assert 'value="reinstate"' not in page
-    detail = client.get(reverse("admin:escrow_suspendedpastdeadline_change", args=[campaign.pk]))
+    detail = client.get(reverse("admin:settlement_suspendedpastdeadline_change", args=[campaign.pk]))
     assert "Reports of fraud on Held money." in detail.content.decode()  # in the status history
 
 

@@ -12,12 +12,12 @@ from django.db import connection
 
 from escrow.ledger import ledger_accounts_get_or_create, ledger_post
 from escrow.models import GatewayOperation, LedgerTransaction, OperationKind, TransactionKind
-from escrow.settlement import campaigns_close_due, settlement_run
-from escrow.verification import ledger_verify
 from escrow.vocabulary import fee_key, hold_account_specs, hold_posting, payout_key
 from pledges.tests.factories import pledge_held
 from projects.models import Campaign, CampaignStatus
 from projects.tests.factories import LiveCampaignFactory
+from settlement.services import campaigns_close_due, settlement_run
+from settlement.verification import ledger_verify
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -25,13 +25,13 @@ from accounts.tests.factories import UserFactory
 from crowdfund_site.celery import app
 from escrow.ledger import account_balances
 from escrow.models import GatewayOperation, LedgerTransaction, OperationKind, OperationStatus, TransactionKind
-from escrow.verification import ledger_verify
 from escrow.vocabulary import campaign_escrow_code
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
 from pledges.services import pledge_create
 from pledges.testing import held_pledges_create_bulk
 from projects.models import Campaign, CampaignStatus
 from projects.tests.factories import LiveCampaignFactory
+from settlement.verification import ledger_verify
 
 pytestmark = [
     pytest.mark.worker,
@@ -216,7 +216,7 @@ def test_a_worker_killed_mid_settlement_is_restarted_and_settles_every_pledge_on
     worker_env = {"SETTLEMENT_BATCH_SIZE": str(BATCH), "SETTLEMENT_STUCK_AFTER_SECONDS": "0"}
 
     worker = celery_processes("worker", **worker_env)
-    celery_processes.send("escrow.tasks.close_due_campaigns")  # what beat sends every minute
+    celery_processes.send("settlement.tasks.close_due_campaigns")  # what beat sends every minute
     _wait_for(
         lambda: pledges.filter(status=settled_status).count() >= PLEDGES // 4,
         what="settlement to get a quarter of the way",
@@ -230,7 +230,7 @@ def test_a_worker_killed_mid_settlement_is_restarted_and_settles_every_pledge_on
     restarted = celery_processes("worker", **worker_env)
     # The killed worker's task is redelivered only after the broker's visibility timeout; the
     # sweeper (beat runs it every few minutes) finds the stalled campaign and re-enqueues it.
-    celery_processes.send("escrow.tasks.sweep_settlements")
+    celery_processes.send("settlement.tasks.sweep_settlements")
     _wait_for(
         lambda: Campaign.objects.filter(pk=campaign.pk, settled_at__isnull=False).exists(),
         what="the restarted worker to finish settlement",

@@ -9,20 +9,20 @@ from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import allocate
 from escrow.ledger import account_balances
 from escrow.models import GatewayOperation, OperationKind
-from escrow.settlement import (
-    campaign_cancel,
-    campaigns_close_due,
-    settlement_finalize,
-    settlement_find_stuck,
-    settlement_run,
-    settlement_run_batch,
-)
-from escrow.tests.checks import escrow_balance, funding_balance, invariant_problems, money_state, net_charged
 from escrow.vocabulary import PLATFORM_REVENUE, campaign_payable_code, initiator_payout_code
 from pledges.models import PledgeStatus
 from pledges.tests.factories import pledge_held
 from projects.models import Campaign, CampaignStatus, FundingModel, SettlementOutcome
 from projects.tests.factories import CampaignFactory, LiveCampaignFactory
+from settlement.selectors import settlement_find_stuck
+from settlement.services import (
+    campaign_cancel,
+    campaigns_close_due,
+    settlement_finalize,
+    settlement_run,
+    settlement_run_batch,
+)
+from settlement.tests.checks import escrow_balance, funding_balance, invariant_problems, money_state, net_charged
 
 pytestmark = pytest.mark.django_db
 

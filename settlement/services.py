@@ -18,21 +18,15 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from crowdfund_site.bulk import AnyOf, insert_rows
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import allocate, format_amount
-from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
-from pledges.services import pledge_reconcile_pending, pledge_send_refund
-from projects.models import Campaign, CampaignStatus, FundingModel, SettlementOutcome
-from projects.services import campaign_lock, campaign_set_status
-
-from .gateway import RefundRequest, get_gateway
-from .ledger import ledger_accounts_get_or_create, ledger_post, ledger_post_many
-from .models import GatewayOperation, OperationStatus
-from .vocabulary import (
+from escrow.gateway import RefundRequest, get_gateway
+from escrow.ledger import ledger_accounts_get_or_create, ledger_post, ledger_post_many
+from escrow.vocabulary import (
     fee_account_specs,
     fee_posting,
     initiator_payout_code,
@@ -41,11 +35,16 @@ from .vocabulary import (
     payout_posting,
     refund_account_specs,
     refund_key,
-    refund_key_expression,
     refund_posting,
     release_account_specs,
     release_posting,
 )
+from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
+from pledges.services import pledge_reconcile_pending, pledge_send_refund
+from projects.models import Campaign, CampaignStatus, FundingModel, SettlementOutcome
+from projects.services import campaign_lock, campaign_set_status
+
+from .selectors import refunds_unconfirmed
 
 logger = logging.getLogger(__name__)
 
@@ -346,20 +345,6 @@ def _post_payout(campaign: Campaign, net: int) -> None:
     ledger_post(posting=payout_posting(amount=net, currency=campaign.currency, accounts=accounts, **ids))
 
 
-def settlement_find_stuck(*, now: datetime | None = None) -> list[int]:
-    """Return ids of campaigns whose settlement made no progress for SETTLEMENT_STUCK_AFTER."""
-    now = now or timezone.now()
-    return list(
-        Campaign.objects.filter(
-            status__in=[CampaignStatus.CLOSING, CampaignStatus.CANCELLED],
-            settled_at__isnull=True,
-            last_settlement_progress_at__lte=now - settings.SETTLEMENT_STUCK_AFTER,
-        )
-        .exclude(settlement_outcome="")
-        .values_list("pk", flat=True)
-    )
-
-
 def pledges_reconcile(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
     """Finish pledges a crash left half done; return how many of each were handled.
 
@@ -396,7 +381,7 @@ def settlement_retry(*, campaign: Campaign, actor) -> Campaign:
     Harmless when a run is already going: settlement is idempotent. Raises NotAllowed, or
     Conflict when there is nothing left to settle.
     """
-    if actor is None or not actor.has_perm("escrow.retry_operations"):
+    if actor is None or not actor.has_perm("settlement.retry_operations"):
         raise NotAllowed("Only finance staff can retry settlements.", code="not_allowed")
     campaign = Campaign.objects.get(pk=campaign.pk)
     if not _needs_settlement(campaign):
@@ -405,24 +390,9 @@ def settlement_retry(*, campaign: Campaign, actor) -> Campaign:
     return campaign
 
 
-def refunds_unconfirmed():
-    """Return pledges whose refund the ledger records but the gateway has not confirmed."""
-    refund_confirmed = GatewayOperation.objects.filter(
-        idempotency_key=refund_key_expression(OuterRef("pk")),
-        status=OperationStatus.SUCCEEDED,
-    )
-    return (
-        Pledge.objects.filter(
-            Q(status__in=[PledgeStatus.CANCELLED, PledgeStatus.REFUNDED]) | Q(status=PledgeStatus.FAILED)
-        )
-        .exclude(payment_reference="")
-        .exclude(Exists(refund_confirmed))
-    )
-
-
 def refund_retry(*, pledge: Pledge, actor) -> Pledge:
     """Send an unconfirmed refund to the gateway again (staff only); raise Conflict if refused."""
-    if actor is None or not actor.has_perm("escrow.retry_operations"):
+    if actor is None or not actor.has_perm("settlement.retry_operations"):
         raise NotAllowed("Only finance staff can retry refunds.", code="not_allowed")
     if not refunds_unconfirmed().filter(pk=pledge.pk).exists():
         raise Conflict("This refund is already confirmed, or none is owed.", code="nothing_to_refund")

@@ -11,9 +11,10 @@ from crowdfund_site.api.fields import StrictCharField, StrictInputSerializer
 from crowdfund_site.api.idempotency import idempotent
 from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
 from crowdfund_site.exceptions import NotAllowed
-from projects.api import CampaignDetailSerializer, campaign_detail_data, campaign_get_visible
+from projects.selectors import campaign_get_visible
+from projects.serializers import CampaignDetailSerializer, campaign_detail_data
 
-from .settlement import campaign_cancel
+from .services import campaign_cancel
 from .verification import ledger_verify
 
 
@@ -54,7 +55,7 @@ class LedgerVerificationApi(APIView):
         description="Check every money invariant of the ledger now (finance staff only).",
     )
     def get(self, request):
-        if not request.user.has_perm("escrow.verify_ledger"):
+        if not request.user.has_perm("settlement.verify_ledger"):
             raise NotAllowed("Only finance staff can verify the ledger.", code="not_staff")
         problems = ledger_verify()
         data = {"ok": not problems, "problems": problems, "checked_at": timezone.now()}

@@ -21,8 +21,8 @@ CHANGELISTS = [
     "admin:escrow_ledgertransaction_changelist",
     "admin:escrow_ledgerentry_changelist",
     "admin:escrow_gatewayoperation_changelist",
-    "admin:escrow_stucksettlement_changelist",
-    "admin:escrow_unconfirmedrefund_changelist",
+    "admin:settlement_stucksettlement_changelist",
+    "admin:settlement_unconfirmedrefund_changelist",
     "admin:accounts_auditevent_changelist",
     "admin:accounts_user_changelist",
 ]

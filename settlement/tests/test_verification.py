@@ -12,13 +12,13 @@ from escrow.models import (
     OperationKind,
     TransactionKind,
 )
-from escrow.settlement import campaigns_close_due, settlement_run
-from escrow.verification import ledger_verify
 from escrow.vocabulary import PLATFORM_REVENUE, campaign_escrow_code, campaign_payable_code
 from pledges.models import Pledge, PledgeStatus
 from pledges.tests.factories import pledge_held
 from projects.models import Campaign
 from projects.tests.factories import LiveCampaignFactory
+from settlement.services import campaigns_close_due, settlement_run
+from settlement.verification import ledger_verify
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from escrow.settlement import campaigns_close_due, settlement_find_stuck, settlement_run
+from settlement.selectors import settlement_find_stuck
+from settlement.services import campaigns_close_due, settlement_run
 
 
 class Command(BaseCommand):

@@ -10,11 +10,11 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from accounts.tests.factories import FinanceFactory, ReviewerFactory, StaffFactory, UserFactory
 from escrow.models import GatewayOperation, LedgerEntry, LedgerTransaction
-from escrow.settlement import campaigns_close_due
-from escrow.verification import ledger_verify
 from pledges.models import PledgeStatus
 from pledges.services import pledge_create
 from projects.models import Campaign, CampaignStatus
+from settlement.services import campaigns_close_due
+from settlement.verification import ledger_verify
 
 
 def admin_action(client, url, action, ids, **extra):
@@ -117,7 +117,7 @@ def test_ledger_accounts_show_their_balances(client, held_pledge):
 @pytest.mark.django_db
 def test_finance_runs_the_ledger_verification_page(client, held_pledge):
     client.force_login(FinanceFactory())
-    url = reverse("admin:escrow_ledger_verify")
+    url = reverse("admin:settlement_ledger_verify")
 
     page = client.post(url).content.decode()
     assert "Ledger OK" in page
@@ -133,9 +133,9 @@ def test_finance_runs_the_ledger_verification_page(client, held_pledge):
 def test_a_reviewer_cannot_run_money_operations(client):
     client.force_login(ReviewerFactory())
 
-    assert "You do not have permission" in client.post(reverse("admin:escrow_ledger_verify")).content.decode()
+    assert "You do not have permission" in client.post(reverse("admin:settlement_ledger_verify")).content.decode()
     assert client.get(reverse("admin:escrow_ledgertransaction_changelist")).status_code == 403
-    assert client.get(reverse("admin:escrow_stucksettlement_changelist")).status_code == 403
+    assert client.get(reverse("admin:settlement_stucksettlement_changelist")).status_code == 403
 
 
 @pytest.mark.django_db
@@ -144,7 +144,7 @@ def test_stuck_settlement_is_listed_and_retried(client, held_pledge, celery_eage
     campaign = held_pledge.campaign
     Campaign.objects.filter(pk=campaign.pk).update(deadline=timezone.now() - timedelta(minutes=1))
     campaigns_close_due(enqueue_settlement=False)  # as if the worker died before settling
-    url = reverse("admin:escrow_stucksettlement_changelist")
+    url = reverse("admin:settlement_stucksettlement_changelist")
 
     assert campaign.title in client.get(url).content.decode()
     with django_capture_on_commit_callbacks(execute=True):
@@ -165,7 +165,7 @@ def test_unconfirmed_refund_is_listed_and_sent_again(client, held_pledge):
     from pledges.services import _pledge_return_to_backer
 
     _pledge_return_to_backer(pledge=held_pledge, to_status=PledgeStatus.CANCELLED, actor=None, reason="test")
-    url = reverse("admin:escrow_unconfirmedrefund_changelist")
+    url = reverse("admin:settlement_unconfirmedrefund_changelist")
     assert f">{held_pledge.pk}<" in client.get(url).content.decode()
 
     admin_action(client, url, "retry", [held_pledge.pk])

@@ -4,10 +4,10 @@ from django.db.models import Count, F, Sum
 
 from escrow.ledger import account_balances
 from escrow.models import GatewayOperation, LedgerEntry, LedgerTransaction, OperationKind, OperationStatus
-from escrow.verification import ledger_verify
 from escrow.vocabulary import backer_funding_code, campaign_escrow_code, charge_key
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
 from projects.models import Campaign, CampaignStatus, RewardTier
+from settlement.verification import ledger_verify
 
 
 def money_state() -> dict:
