@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from accounts.services import audit_record
 from crowdfund_site.bulk import AnyOf, insert_rows
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import allocate, format_amount
@@ -108,8 +109,10 @@ def _held_total(campaign_id: int) -> int:
 def campaign_cancel(*, campaign: Campaign, actor, reason: str = "", enqueue_settlement: bool = True) -> Campaign:
     """Cancel a campaign that has not ended; every held pledge is then refunded.
 
-    The initiator may cancel their own campaign; staff may cancel any, with a reason.
-    Raises NotAllowed, InvalidInput (missing reason) or Conflict (already final or closing).
+    The initiator may cancel their own campaign; staff may cancel any, with a reason. The
+    cancellation and its audit event ("campaign_cancel", who and why) are one transaction,
+    whichever interface asked. Raises NotAllowed, InvalidInput (missing reason) or Conflict
+    (already final or closing).
     """
     reason = (reason or "").strip()
     with transaction.atomic(durable=True):
@@ -130,6 +133,7 @@ def campaign_cancel(*, campaign: Campaign, actor, reason: str = "", enqueue_sett
         if not Pledge.objects.filter(campaign_id=campaign.pk, status=PledgeStatus.HELD).exists():
             campaign.settled_at = timezone.now()
         campaign.save(update_fields=["settlement_outcome", "last_settlement_progress_at", "settled_at", "updated_at"])
+        audit_record(actor=actor, action="campaign_cancel", obj=campaign, reason=reason)
         if enqueue_settlement and campaign.settled_at is None:
             campaign_id = campaign.pk
             transaction.on_commit(lambda: _enqueue_settlement([campaign_id]))
@@ -378,25 +382,33 @@ def pledges_reconcile(*, now: datetime | None = None, limit: int = 1000) -> dict
 def settlement_retry(*, campaign: Campaign, actor) -> Campaign:
     """Queue another settlement run for a campaign whose settlement is unfinished (staff only).
 
-    Harmless when a run is already going: settlement is idempotent. Raises NotAllowed, or
-    Conflict when there is nothing left to settle.
+    Harmless when a run is already going: settlement is idempotent. Records the audit event
+    "settlement_retry". Raises NotAllowed, or Conflict when there is nothing left to settle.
     """
     if actor is None or not actor.has_perm("settlement.retry_operations"):
         raise NotAllowed("Only finance staff can retry settlements.", code="not_allowed")
     campaign = Campaign.objects.get(pk=campaign.pk)
     if not _needs_settlement(campaign):
         raise Conflict("This campaign has nothing left to settle.", code="nothing_to_settle")
+    audit_record(actor=actor, action="settlement_retry", obj=campaign)
     _enqueue_settlement([campaign.pk])
     return campaign
 
 
 def refund_retry(*, pledge: Pledge, actor) -> Pledge:
-    """Send an unconfirmed refund to the gateway again (staff only); raise Conflict if refused."""
+    """Send an unconfirmed refund to the gateway again (staff only); return the pledge.
+
+    Idempotent at the gateway (the refund's key is the pledge's). Records the audit event
+    "refund_retry" once the gateway confirmed. Raises NotAllowed, or Conflict when nothing is
+    owed or the gateway refused.
+    """
     if actor is None or not actor.has_perm("settlement.retry_operations"):
         raise NotAllowed("Only finance staff can retry refunds.", code="not_allowed")
-    if not refunds_unconfirmed().filter(pk=pledge.pk).exists():
+    pledge = refunds_unconfirmed().filter(pk=pledge.pk).first()
+    if pledge is None:
         raise Conflict("This refund is already confirmed, or none is owed.", code="nothing_to_refund")
     result = pledge_send_refund(pledge=pledge)
     if not result.ok:
         raise Conflict(f"The gateway refused the refund: {result.message or result.code}", code="refund_refused")
+    audit_record(actor=actor, action="refund_retry", obj=pledge)
     return pledge

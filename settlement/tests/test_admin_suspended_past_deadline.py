@@ -112,7 +112,9 @@ def test_finance_cancels_and_every_backer_is_refunded(client, celery_eager, djan
     assert campaign.status == CampaignStatus.CANCELLED
     assert campaign.settled_at is not None
     assert set(Pledge.objects.filter(campaign=campaign).values_list("status", flat=True)) == {PledgeStatus.REFUNDED}
-    assert AuditEvent.objects.get(action="campaign_cancel").object_type == "projects.Campaign"
+    assert set(AuditEvent.objects.filter(action="campaign_cancel").values_list("object_type", flat=True)) == {
+        "projects.Campaign"
+    }
     assert "Fraudulent" not in client.get(reverse(URL_NAME)).content.decode()
     assert ledger_verify() == []
 
