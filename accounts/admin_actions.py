@@ -41,8 +41,8 @@ def run_service_action(
     """Ask for a reason (if needed), then call ``perform(obj, reason)`` for each object.
 
     A refusal (ApplicationError) is recorded as ``action`` with outcome "refused". A success is
-    recorded by the service; one that records nothing itself (settlement's retries, until they
-    do) is recorded here as ``action``, so that no staff action goes unrecorded.
+    recorded by the service; one that records nothing itself is recorded here as ``action``, so
+    that no staff action goes unrecorded.
     """
     reason = ""
     if needs_reason:
