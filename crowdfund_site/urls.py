@@ -20,3 +20,9 @@ urlpatterns = [
 admin.site.site_header = "Crowdfund operations"
 admin.site.site_title = "Crowdfund operations"
 admin.site.index_title = "Review, money and audit"
+
+# Under /api/ these answer in the API's error format; elsewhere with Django's pages.
+handler400 = "crowdfund_site.api.errors.bad_request"
+handler403 = "crowdfund_site.api.errors.permission_denied"
+handler404 = "crowdfund_site.api.errors.page_not_found"
+handler500 = "crowdfund_site.api.errors.server_error"
