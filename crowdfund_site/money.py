@@ -31,8 +31,12 @@ CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CNY": "¥", "JPY": "
 # Nothing on the platform may be larger than this, whatever the setting says: it keeps sums of
 # many amounts far inside a signed 64-bit column.
 ABSOLUTE_MAX_MINOR = 10**15
-# A plain decimal number as people write it: no exponent ("1e3"), no NaN or Infinity.
+# A plain decimal number as people write it: no exponent ("1e3"), no NaN or Infinity. Commas
+# only between groups of three digits, as thousands separators: "1,500" and "10,000.50".
 PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+GROUPED_NUMBER = re.compile(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?")
+# A comma where a point belongs ("1,50", "12,5"): the decimal comma of most of Europe.
+DECIMAL_COMMA = re.compile(r"[+-]?[0-9]*,[0-9]{1,2}")
 
 
 def currency_exponent(currency: str) -> int:
@@ -44,19 +48,27 @@ def currency_exponent(currency: str) -> int:
 
 
 def parse_amount(text: str | int, currency: str, *, max_minor: int = ABSOLUTE_MAX_MINOR) -> int:
-    """Return ``text`` (e.g. "12.50" or "1,250") as minor units of ``currency``.
+    """Return ``text`` (e.g. "12.50", "$1,250" or "1,250.00 CHF") as minor units of ``currency``.
 
-    Refuse with InvalidInput: anything that is not a plain decimal number, more decimals than
-    the currency has, zero, negatives, and amounts above ``max_minor``.
+    The decimal separator is a point. A comma is a thousands separator only between groups of
+    three digits ("1,500", "10,000.50"): "1,50" is refused, never read as 150. Refuse with
+    InvalidInput: anything that is not such a number (optionally with the currency's symbol or
+    code), more decimals than the currency has, zero, negatives, and amounts above ``max_minor``.
     """
     exponent = currency_exponent(currency)
-    cleaned = str(text).strip().replace(",", "").replace("_", "")
-    symbol = CURRENCY_SYMBOLS.get(currency)
-    if symbol and cleaned.startswith(symbol):
-        cleaned = cleaned[len(symbol) :].strip()
-    if not PLAIN_NUMBER.fullmatch(cleaned):
+    cleaned = _without_currency(str(text).strip(), currency)
+    if GROUPED_NUMBER.fullmatch(cleaned):
+        cleaned = cleaned.replace(",", "")
+    elif not PLAIN_NUMBER.fullmatch(cleaned):
+        if DECIMAL_COMMA.fullmatch(cleaned) and exponent:
+            message = gettext("Write decimals with a point, e.g. %(example)s; a comma only separates thousands.") % {
+                "example": cleaned.replace(",", ".")
+            }
+            raise InvalidInput(message, code="decimal_comma", field="amount")
         raise InvalidInput(
-            gettext("“%(text)s” is not an amount.") % {"text": text}, code="invalid_amount", field="amount"
+            gettext("“%(text)s” is not an amount. Write it like 1500 or 1,500.00.") % {"text": text},
+            code="invalid_amount",
+            field="amount",
         )
     value = Decimal(cleaned)
     if value.as_tuple().exponent < -exponent:
@@ -69,6 +81,18 @@ def parse_amount(text: str | int, currency: str, *, max_minor: int = ABSOLUTE_MA
             }
         raise InvalidInput(message, code="too_many_decimals", field="amount")
     return check_amount(int(value.scaleb(exponent)), currency, max_minor=max_minor)
+
+
+def _without_currency(text: str, currency: str) -> str:
+    """Return ``text`` without a leading symbol ("$12") or a leading or trailing code ("12 CHF")."""
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    if symbol and text.startswith(symbol):
+        return text[len(symbol) :].strip()
+    if text.upper().startswith(currency):
+        return text[len(currency) :].strip()
+    if text.upper().endswith(currency):
+        return text[: -len(currency)].strip()
+    return text
 
 
 def check_amount(minor: int, currency: str, *, max_minor: int = ABSOLUTE_MAX_MINOR) -> int:

@@ -22,6 +22,11 @@ SANDBOX_CARDS = {
 EXPIRY = re.compile(r"(0[1-9]|1[0-2])\s*/\s*([0-9]{2})")
 
 
+# From this many whole units of any currency (or for an amount written with a thousands
+# separator) the form shows the amount it understood and charges only once the backer confirms it.
+CONFIRM_FROM_UNITS = 1_000
+
+
 def new_idempotency_key() -> str:
     return f"web-{uuid.uuid4()}"
 
@@ -34,7 +39,29 @@ def amount_as_text(minor: int, currency: str) -> str:
     return f"{minor // 10**exponent}.{minor % 10**exponent:0{exponent}d}"
 
 
-class PledgeForm(forms.Form):
+class AmountConfirmationMixin:
+    """An amount form that asks the backer to confirm a large or thousands-separated amount first.
+
+    "1,500" is fifteen hundred here, where a European backer may have meant one and a half: so
+    the form shows "You are pledging $1,500.00" and charges only when ``confirmed_amount`` (a
+    hidden field the confirmation sends back) holds that very amount in minor units.
+    """
+
+    currency: str
+
+    def amount_to_confirm(self) -> str | None:
+        """Return the valid amount as understood ("$1,500.00") if it still needs confirming, else None."""
+        amount = self.cleaned_data.get("amount")
+        if amount is None:
+            return None
+        typed = str(self.data.get(self.add_prefix("amount"), ""))
+        large = amount >= CONFIRM_FROM_UNITS * 10 ** currency_exponent(self.currency)
+        if not ("," in typed or large) or self.cleaned_data.get("confirmed_amount") == str(amount):
+            return None
+        return format_amount(amount, self.currency)
+
+
+class PledgeForm(AmountConfirmationMixin, forms.Form):
     """A pledge to one campaign: optional reward, amount in its currency, a sandbox test card.
 
     ``idempotency_key`` is a hidden value minted when the form is shown; submitting the same
@@ -66,11 +93,13 @@ class PledgeForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "cc-csc", "inputmode": "numeric", "placeholder": "123"}),
     )
     idempotency_key = forms.CharField(max_length=255, widget=forms.HiddenInput)
+    confirmed_amount = forms.CharField(required=False, max_length=24, widget=forms.HiddenInput)
 
     def __init__(self, *args, campaign, rewards, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.campaign = campaign
+        self.currency = campaign.currency
         self.rewards = {r.pk: r for r in rewards}
         self.fields["reward"].choices = [("", _("No reward"))] + [(r.pk, r.title) for r in rewards]
         self.fields["amount"].label = _("Pledge amount (%(currency)s)") % {"currency": campaign.currency}
@@ -154,7 +183,7 @@ class PledgeRewardForm(forms.Form):
         return None if reward_id is None else self.rewards[reward_id]
 
 
-class PledgeAmountForm(forms.Form):
+class PledgeAmountForm(AmountConfirmationMixin, forms.Form):
     """A new amount for a held pledge and the sandbox card that pays it.
 
     The whole new amount is charged to this card and the old charge is refunded in full, so the
@@ -167,6 +196,7 @@ class PledgeAmountForm(forms.Form):
     expiry = PledgeForm.base_fields["expiry"]
     cvc = PledgeForm.base_fields["cvc"]
     idempotency_key = forms.CharField(max_length=255, widget=forms.HiddenInput)
+    confirmed_amount = PledgeForm.base_fields["confirmed_amount"]
 
     clean_card_number = PledgeForm.clean_card_number
     clean_expiry = PledgeForm.clean_expiry
@@ -176,6 +206,7 @@ class PledgeAmountForm(forms.Form):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.pledge = pledge
+        self.currency = pledge.currency
         self.fields["amount"].label = _("New pledge amount (%(currency)s)") % {"currency": pledge.currency}
         self.fields["card_number"].label = _("Card number")
         self.fields["expiry"].label = _("Expiry")

@@ -57,6 +57,13 @@ def _pledge_error(form: PledgeForm, error: ApplicationError) -> bool:
     return False
 
 
+def _confirmation_context(form, amount_to_confirm: str | None) -> dict:
+    """Return what the page needs to ask "You are pledging $1,500.00: confirm?" (empty when nothing to ask)."""
+    if amount_to_confirm is None:
+        return {}
+    return {"amount_to_confirm": amount_to_confirm, "confirmed_amount": str(form.cleaned_data["amount"])}
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def pledge_create_view(request, slug: str):
@@ -67,9 +74,13 @@ def pledge_create_view(request, slug: str):
     rewards = list(campaign.rewards.all())
     is_initiator = request.user.pk == campaign.initiator_id
     idempotency_key = new_idempotency_key()
+    amount_to_confirm = None
     if request.method == "POST":
         form = PledgeForm(request.POST, campaign=campaign, rewards=rewards)
-        if form.is_valid():
+        if form.is_valid() and (amount_to_confirm := form.amount_to_confirm()) is not None:
+            # Nothing is charged yet: the page shows the amount as understood, the same key kept.
+            idempotency_key = form.cleaned_data["idempotency_key"]
+        elif form.is_valid():
             data = form.cleaned_data
             try:
                 pledge = pledge_create(
@@ -100,6 +111,7 @@ def pledge_create_view(request, slug: str):
         "selected_reward": str(form["reward"].value() or ""),
         "idempotency_key": idempotency_key,
         "is_initiator": is_initiator,
+        **_confirmation_context(form, amount_to_confirm),
     }
     return render(request, "pledges/pledge_create.html", context)
 
@@ -182,9 +194,12 @@ def pledge_change_amount_view(request, pk: int):
     if pledge is None:
         raise Http404("No such pledge")
     idempotency_key = new_idempotency_key()
+    amount_to_confirm = None
     if request.method == "POST":
         form = PledgeAmountForm(request.POST, pledge=pledge)
-        if form.is_valid():
+        if form.is_valid() and (amount_to_confirm := form.amount_to_confirm()) is not None:
+            idempotency_key = form.cleaned_data["idempotency_key"]
+        elif form.is_valid():
             data = form.cleaned_data
             try:
                 new = pledge_change_amount(
@@ -220,5 +235,11 @@ def pledge_change_amount_view(request, pk: int):
                 return redirect("pledges:detail", pk=new.pk)
     else:
         form = PledgeAmountForm(initial={"amount": amount_as_text(pledge.amount, pledge.currency)}, pledge=pledge)
-    context = {"pledge": pledge, "campaign": pledge.campaign, "form": form, "idempotency_key": idempotency_key}
+    context = {
+        "pledge": pledge,
+        "campaign": pledge.campaign,
+        "form": form,
+        "idempotency_key": idempotency_key,
+        **_confirmation_context(form, amount_to_confirm),
+    }
     return render(request, "pledges/pledge_change_amount.html", context)

@@ -5,7 +5,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crowdfund_site.exceptions import InvalidInput
-from crowdfund_site.money import ABSOLUTE_MAX_MINOR, allocate, check_amount, format_amount, parse_amount
+from crowdfund_site.money import (
+    ABSOLUTE_MAX_MINOR,
+    CURRENCY_EXPONENTS,
+    allocate,
+    check_amount,
+    format_amount,
+    parse_amount,
+)
 
 
 @pytest.mark.parametrize(
@@ -22,6 +29,10 @@ from crowdfund_site.money import ABSOLUTE_MAX_MINOR, allocate, check_amount, for
         ("1500", "JPY", 1500),
         ("¥1,500", "JPY", 1500),
         (12, "USD", 1200),
+        ("10,000.50", "USD", 1_000_050),
+        ("1,000,000", "USD", 100_000_000),
+        ("1,250.00 CHF", "CHF", 125_000),
+        ("CHF 12", "CHF", 1_200),
     ],
 )
 def test_parse_amount_reads_what_people_type(text, currency, minor):
@@ -49,6 +60,20 @@ def test_parse_amount_reads_what_people_type(text, currency, minor):
         ("12.50", "XYZ", "invalid_currency"),
         ("12.50", "usd", "invalid_currency"),
         ("99999999999999999999", "USD", "amount_too_large"),
+        # A comma is a thousands separator only between groups of three digits.
+        ("1,50", "USD", "decimal_comma"),
+        ("1,5", "EUR", "decimal_comma"),
+        ("€12,99", "EUR", "decimal_comma"),
+        (",50", "USD", "decimal_comma"),
+        ("1,5", "JPY", "invalid_amount"),
+        ("1,2345", "USD", "invalid_amount"),
+        ("12,345,67", "USD", "invalid_amount"),
+        ("1234,567", "USD", "invalid_amount"),
+        ("1,500,", "USD", "invalid_amount"),
+        ("1,,500", "USD", "invalid_amount"),
+        ("1.500,00", "EUR", "invalid_amount"),
+        ("1_000", "USD", "invalid_amount"),
+        ("1 500", "USD", "invalid_amount"),
     ],
 )
 def test_parse_amount_refuses_bad_input_with_a_code_and_a_message(text, currency, code):
@@ -99,9 +124,52 @@ def test_format_amount(minor, currency, shown):
     assert format_amount(minor, currency) == shown
 
 
-@given(minor=st.integers(min_value=1, max_value=ABSOLUTE_MAX_MINOR), currency=st.sampled_from(["USD", "JPY", "EUR"]))
+def test_a_decimal_comma_is_refused_with_a_message_that_shows_the_point():
+    with pytest.raises(InvalidInput) as refused:
+        parse_amount("1,50", "USD")
+    assert "1.50" in refused.value.message
+
+
+@given(
+    minor=st.integers(min_value=1, max_value=ABSOLUTE_MAX_MINOR), currency=st.sampled_from(sorted(CURRENCY_EXPONENTS))
+)
 def test_format_then_parse_gives_the_amount_back(minor, currency):
     assert parse_amount(format_amount(minor, currency), currency) == minor
+
+
+@given(
+    minor=st.integers(min_value=1, max_value=ABSOLUTE_MAX_MINOR), currency=st.sampled_from(sorted(CURRENCY_EXPONENTS))
+)
+def test_amounts_written_with_a_point_and_no_separators_parse_exactly(minor, currency):
+    exponent = CURRENCY_EXPONENTS[currency]
+    text = str(minor) if exponent == 0 else f"{minor // 10**exponent}.{minor % 10**exponent:0{exponent}d}"
+    assert parse_amount(text, currency) == minor
+
+
+@given(
+    whole=st.integers(min_value=0, max_value=10**9),
+    decimals=st.text(alphabet="0123456789", min_size=1, max_size=2),
+    symbol=st.sampled_from(["", "$"]),
+)
+def test_no_decimal_comma_is_ever_read_as_a_hundred_times_the_amount(whole, decimals, symbol):
+    with pytest.raises(InvalidInput) as refused:
+        parse_amount(f"{symbol}{whole},{decimals}", "USD")
+    assert refused.value.code == "decimal_comma"
+
+
+@given(text=st.text(alphabet="0123456789,.", min_size=1, max_size=16))
+def test_commas_are_accepted_only_between_groups_of_three_digits(text):
+    try:
+        minor = parse_amount(text, "USD")
+    except InvalidInput:
+        return
+    whole = text.split(".")[0]
+    if "," in whole:
+        head, *groups = whole.split(",")
+        assert 1 <= len(head) <= 3
+        assert all(len(group) == 3 for group in groups)
+    assert "," not in text.partition(".")[2]
+    assert minor == int(Decimal(text.replace(",", "")) * 100)
 
 
 @pytest.mark.parametrize(
