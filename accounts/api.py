@@ -12,13 +12,15 @@ from rest_framework.views import APIView
 from crowdfund_site.api.fields import StrictCharField, StrictInputSerializer
 from crowdfund_site.api.throttles import AuthThrottle, IPThrottle
 from crowdfund_site.api.tokens import api_token_get_or_create
+from crowdfund_site.bounds import field_max_length
 
+from .models import BIO_MAX_LENGTH, User
 from .services import user_update_profile
 
 
 class TokenCreateApi(APIView):
     class InputSerializer(StrictInputSerializer):
-        username = StrictCharField(max_length=150)
+        username = StrictCharField(max_length=field_max_length(User, "username"))
         password = StrictCharField(max_length=128, style={"input_type": "password"})
 
     class OutputSerializer(serializers.Serializer):
@@ -60,8 +62,10 @@ class MeApi(APIView):
         is_staff = serializers.BooleanField()
 
     class InputSerializer(StrictInputSerializer):
-        display_name = StrictCharField(max_length=80, required=False, allow_blank=True)
-        bio = StrictCharField(max_length=5000, required=False, allow_blank=True)
+        display_name = StrictCharField(
+            max_length=field_max_length(User, "display_name"), required=False, allow_blank=True
+        )
+        bio = StrictCharField(max_length=BIO_MAX_LENGTH, required=False, allow_blank=True)
         preferred_language = serializers.ChoiceField(choices=["en", "zh-hans"], required=False)
 
     @extend_schema(operation_id="me_retrieve", responses={200: OutputSerializer})

@@ -5,7 +5,9 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, Set
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from .models import User
+from crowdfund_site.bounds import field_max_length
+
+from .models import BIO_MAX_LENGTH, User
 from .throttle import login_failure_record, login_failures_clear, login_is_blocked
 
 
@@ -24,18 +26,19 @@ class PlainLabelsMixin:
 class SignupForm(PlainLabelsMixin, forms.Form):
     username = forms.CharField(
         label=_("Username"),
-        max_length=150,
+        max_length=field_max_length(User, "username"),
         help_text=_("Letters, digits and @ . + - _ only. Shown in your profile address."),
         widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
     )
     email = forms.EmailField(
         label=_("E-mail"),
+        max_length=field_max_length(User, "email"),
         help_text=_("We send receipts and password resets here."),
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
     display_name = forms.CharField(
         label=_("Display name"),
-        max_length=80,
+        max_length=field_max_length(User, "display_name"),
         required=False,
         help_text=_("Optional: the name backers and initiators see."),
     )
@@ -111,12 +114,15 @@ class RateLimitedAuthenticationForm(PlainLabelsMixin, AuthenticationForm):
 
 class ProfileForm(PlainLabelsMixin, forms.Form):
     display_name = forms.CharField(
-        label=_("Display name"), max_length=80, required=False, help_text=_("Shown instead of your username.")
+        label=_("Display name"),
+        max_length=field_max_length(User, "display_name"),
+        required=False,
+        help_text=_("Shown instead of your username."),
     )
     bio = forms.CharField(
         label=_("About you"),
         required=False,
-        max_length=2000,
+        max_length=BIO_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 5}),
         help_text=_("A few words about you, shown on campaigns you start."),
     )

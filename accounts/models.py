@@ -3,6 +3,9 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
+# The longest "about you" a person may write, on the profile page and through the API.
+BIO_MAX_LENGTH = 5_000
+
 
 class User(AbstractUser):
     """A person on the platform: initiator, backer, or staff (often more than one)."""

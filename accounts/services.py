@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils.translation import gettext
 
-from .models import AuditEvent, User
+from .models import BIO_MAX_LENGTH, AuditEvent, User
 
 
 @transaction.atomic
@@ -81,6 +81,11 @@ def audit_events_collect() -> Iterator[list[AuditEvent]]:
 def user_update_profile(*, user: User, display_name: str, bio: str, preferred_language: str) -> User:
     """Change the public profile of ``user`` (name, bio, language); return it. Raises ValidationError."""
     _check_language(preferred_language)
+    if len(bio.strip()) > BIO_MAX_LENGTH:
+        raise ValidationError(
+            {"bio": gettext("This may be at most %(limit)s characters.") % {"limit": f"{BIO_MAX_LENGTH:,}"}},
+            code="too_long",
+        )
     user.display_name = display_name.strip()
     user.bio = bio.strip()
     user.preferred_language = preferred_language

@@ -20,13 +20,14 @@ from crowdfund_site.api.fields import (
 )
 from crowdfund_site.api.idempotency import HEADER, idempotent
 from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
+from crowdfund_site.bounds import field_max_length
 from crowdfund_site.exceptions import InvalidInput, NotAllowed, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
 from projects.models import Campaign
 from projects.selectors import campaigns_visible_to
 from risk.tasks import enqueue_pledge_check
 
-from .models import Pledge
+from .models import Pledge, PledgeStatusChange
 from .selectors import pledge_of_backer_get, pledges_of_backer
 from .services import pledge_cancel, pledge_change_amount, pledge_create, pledge_refund
 
@@ -220,7 +221,7 @@ class PledgeCancelApi(APIView):
 
 class PledgeRefundApi(APIView):
     class InputSerializer(StrictInputSerializer):
-        reason = StrictCharField(max_length=255)
+        reason = StrictCharField(max_length=field_max_length(PledgeStatusChange, "reason"))
 
     @extend_schema(
         operation_id="pledges_refund",

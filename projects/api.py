@@ -23,11 +23,26 @@ from crowdfund_site.api.fields import (
     query_params_check,
 )
 from crowdfund_site.api.schema import errors
+from crowdfund_site.bounds import field_max_length
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
 from risk.tasks import enqueue_campaign_assessment
 
-from .models import CampaignStatus, CampaignUpdate, Category, Comment, FundingModel, RewardTier
+from .models import (
+    CAMPAIGN_STORY_MAX_LENGTH,
+    COMMENT_MAX_LENGTH,
+    REVIEW_NOTE_MAX_LENGTH,
+    REWARD_DESCRIPTION_MAX_LENGTH,
+    REWARD_QUANTITY_LIMIT_MAX,
+    UPDATE_BODY_MAX_LENGTH,
+    Campaign,
+    CampaignStatus,
+    CampaignUpdate,
+    Category,
+    Comment,
+    FundingModel,
+    RewardTier,
+)
 from .selectors import (
     campaign_comment_list,
     campaign_get_visible,
@@ -44,11 +59,8 @@ from .serializers import (
     campaign_detail_data,
 )
 from .services import (
-    COMMENT_MAX,
     MAX_DURATION_DAYS,
     MIN_DURATION_DAYS,
-    TEXT_MAX,
-    UPDATE_TITLE_MAX,
     campaign_approve,
     campaign_create,
     campaign_launch,
@@ -93,9 +105,11 @@ class CampaignListCreateApi(APIView):
             return super().to_internal_value(data)
 
     class InputSerializer(StrictInputSerializer):
-        title = StrictCharField(max_length=120)
-        summary = StrictCharField(max_length=280)
-        description = StrictCharField(required=False, allow_blank=True, default="", max_length=20_000)
+        title = StrictCharField(max_length=field_max_length(Campaign, "title"))
+        summary = StrictCharField(max_length=field_max_length(Campaign, "summary"))
+        description = StrictCharField(
+            required=False, allow_blank=True, default="", max_length=CAMPAIGN_STORY_MAX_LENGTH
+        )
         category = IdField()
         currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, default="USD")
         goal = AmountField()
@@ -162,9 +176,9 @@ class MyCampaignListApi(APIView):
 
 class CampaignDetailApi(APIView):
     class InputSerializer(StrictInputSerializer):
-        title = StrictCharField(max_length=120, required=False)
-        summary = StrictCharField(max_length=280, required=False)
-        description = StrictCharField(required=False, allow_blank=True, max_length=20_000)
+        title = StrictCharField(max_length=field_max_length(Campaign, "title"), required=False)
+        summary = StrictCharField(max_length=field_max_length(Campaign, "summary"), required=False)
+        description = StrictCharField(required=False, allow_blank=True, max_length=CAMPAIGN_STORY_MAX_LENGTH)
         category = IdField(required=False)
         currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, required=False)
         goal = AmountField(required=False)
@@ -233,7 +247,7 @@ class CampaignLaunchApi(APIView):
 
 class CampaignApproveApi(APIView):
     class InputSerializer(StrictInputSerializer):
-        note = StrictCharField(required=False, allow_blank=True, default="", max_length=2000)
+        note = StrictCharField(required=False, allow_blank=True, default="", max_length=REVIEW_NOTE_MAX_LENGTH)
 
     @extend_schema(
         operation_id="campaigns_approve",
@@ -251,7 +265,7 @@ class CampaignApproveApi(APIView):
 
 class _ReviewWithReasonApi(APIView):
     class InputSerializer(StrictInputSerializer):
-        reason = StrictCharField(max_length=2000, help_text="What the initiator should know.")
+        reason = StrictCharField(max_length=REVIEW_NOTE_MAX_LENGTH, help_text="What the initiator should know.")
 
     decide = None
 
@@ -291,10 +305,14 @@ class CampaignRejectApi(_ReviewWithReasonApi):
 
 class RewardListCreateApi(APIView):
     class InputSerializer(StrictInputSerializer):
-        title = StrictCharField(max_length=120)
-        description = StrictCharField(required=False, allow_blank=True, default="", max_length=5000)
+        title = StrictCharField(max_length=field_max_length(RewardTier, "title"))
+        description = StrictCharField(
+            required=False, allow_blank=True, default="", max_length=REWARD_DESCRIPTION_MAX_LENGTH
+        )
         minimum_amount = AmountField()
-        quantity_limit = StrictIntegerField(required=False, allow_null=True, default=None, min_value=1, max_value=10**9)
+        quantity_limit = StrictIntegerField(
+            required=False, allow_null=True, default=None, min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
+        )
         estimated_delivery = serializers.DateField(required=False, allow_null=True, default=None)
 
     def get_permissions(self):
@@ -321,10 +339,12 @@ class RewardListCreateApi(APIView):
 
 class RewardDetailApi(APIView):
     class InputSerializer(StrictInputSerializer):
-        title = StrictCharField(max_length=120, required=False)
-        description = StrictCharField(required=False, allow_blank=True, max_length=5000)
+        title = StrictCharField(max_length=field_max_length(RewardTier, "title"), required=False)
+        description = StrictCharField(required=False, allow_blank=True, max_length=REWARD_DESCRIPTION_MAX_LENGTH)
         minimum_amount = AmountField(required=False)
-        quantity_limit = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=10**9)
+        quantity_limit = StrictIntegerField(
+            required=False, allow_null=True, min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
+        )
         estimated_delivery = serializers.DateField(required=False, allow_null=True)
 
     def get_permissions(self):
@@ -406,8 +426,8 @@ class CommentSerializer(serializers.ModelSerializer):
 
 class CampaignUpdateListCreateApi(APIView):
     class InputSerializer(StrictInputSerializer):
-        title = StrictCharField(max_length=UPDATE_TITLE_MAX)
-        body = StrictCharField(max_length=TEXT_MAX)
+        title = StrictCharField(max_length=field_max_length(CampaignUpdate, "title"))
+        body = StrictCharField(max_length=UPDATE_BODY_MAX_LENGTH)
         backers_only = StrictBooleanField(default=False, help_text="Only backers and the initiator read the body.")
 
     pagination_class = PagePagination
@@ -452,7 +472,7 @@ class CampaignUpdateListCreateApi(APIView):
 
 class CommentListCreateApi(APIView):
     class InputSerializer(StrictInputSerializer):
-        body = StrictCharField(max_length=COMMENT_MAX)
+        body = StrictCharField(max_length=COMMENT_MAX_LENGTH)
 
     pagination_class = PagePagination
 

@@ -2,11 +2,24 @@ from django import forms
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crowdfund_site.bounds import field_max_length
 from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import CURRENCY_CHOICES, parse_amount
 
-from .models import Category, FundingModel
+from .models import (
+    CAMPAIGN_STORY_MAX_LENGTH,
+    COMMENT_MAX_LENGTH,
+    REWARD_DESCRIPTION_MAX_LENGTH,
+    REWARD_QUANTITY_LIMIT_MAX,
+    UPDATE_BODY_MAX_LENGTH,
+    Campaign,
+    CampaignUpdate,
+    Category,
+    FundingModel,
+    RewardTier,
+)
 from .selectors import DiscoverSort
+from .services import MAX_DURATION_DAYS, MIN_DURATION_DAYS
 
 # The discover page's sort labels, in the reader's language.
 SORT_LABELS = {
@@ -77,11 +90,13 @@ class CampaignBasicsForm(PlainLabelsForm):
     """Step 1: what it is and how much it needs."""
 
     title = forms.CharField(
-        label=_("Title"), max_length=120, help_text=_("Short and clear, e.g. “Tiny Dungeon: a pocket roguelike”.")
+        label=_("Title"),
+        max_length=field_max_length(Campaign, "title"),
+        help_text=_("Short and clear, e.g. “Tiny Dungeon: a pocket roguelike”."),
     )
     summary = forms.CharField(
         label=_("Summary"),
-        max_length=280,
+        max_length=field_max_length(Campaign, "summary"),
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("One or two sentences shown on cards and in search results."),
     )
@@ -111,6 +126,7 @@ class CampaignStoryForm(PlainLabelsForm):
 
     description = forms.CharField(
         label=_("Story"),
+        max_length=CAMPAIGN_STORY_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 14}),
         help_text=_(
             "What you are making, who you are, what the money pays for, and the risks. Blank lines start paragraphs."
@@ -128,7 +144,10 @@ class CampaignFundingForm(PlainLabelsForm):
         help_text=_("All or nothing: backers are refunded if the goal is missed. Flexible: you keep what is raised."),
     )
     duration_days = forms.IntegerField(
-        label=_("Duration (days)"), min_value=1, max_value=60, help_text=_("From launch to deadline, 1 to 60 days.")
+        label=_("Duration (days)"),
+        min_value=MIN_DURATION_DAYS,
+        max_value=MAX_DURATION_DAYS,
+        help_text=_("From launch to deadline, 1 to 60 days."),
     )
     launch_on_approval = forms.BooleanField(
         required=False,
@@ -140,13 +159,22 @@ class CampaignFundingForm(PlainLabelsForm):
 class RewardForm(PlainLabelsForm):
     """Step 4: one reward tier."""
 
-    title = forms.CharField(label=_("Title"), max_length=120)
-    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    title = forms.CharField(label=_("Title"), max_length=field_max_length(RewardTier, "title"))
+    description = forms.CharField(
+        label=_("Description"),
+        required=False,
+        max_length=REWARD_DESCRIPTION_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
     minimum_amount = forms.CharField(
         label=_("Minimum pledge"), max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"})
     )
     quantity_limit = forms.IntegerField(
-        label=_("Quantity limit"), required=False, min_value=1, help_text=_("Leave empty for unlimited.")
+        label=_("Quantity limit"),
+        required=False,
+        min_value=1,
+        max_value=REWARD_QUANTITY_LIMIT_MAX,
+        help_text=_("Leave empty for unlimited."),
     )
     estimated_delivery = forms.DateField(
         label=_("Estimated delivery"), required=False, widget=forms.DateInput(attrs={"type": "date"})
@@ -164,9 +192,12 @@ class RewardForm(PlainLabelsForm):
 class CampaignUpdateForm(PlainLabelsForm):
     """News for backers: a title, the text, and who may read it."""
 
-    title = forms.CharField(label=_("Title"), max_length=140)
+    title = forms.CharField(label=_("Title"), max_length=field_max_length(CampaignUpdate, "title"))
     body = forms.CharField(
-        label=_("Update"), widget=forms.Textarea(attrs={"rows": 10}), help_text=_("Blank lines start paragraphs.")
+        label=_("Update"),
+        max_length=UPDATE_BODY_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 10}),
+        help_text=_("Blank lines start paragraphs."),
     )
     backers_only = forms.BooleanField(
         required=False, label=_("Backers only"), help_text=_("Others see the title, and that it is for backers.")
@@ -174,4 +205,6 @@ class CampaignUpdateForm(PlainLabelsForm):
 
 
 class CommentForm(PlainLabelsForm):
-    body = forms.CharField(label=_("Your comment"), max_length=2_000, widget=forms.Textarea(attrs={"rows": 3}))
+    body = forms.CharField(
+        label=_("Your comment"), max_length=COMMENT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
+    )

@@ -23,6 +23,18 @@ DEFAULT_CATEGORY_NAMES = [
 ]
 
 
+# Limits of what initiators and backers write, one definition each: the services refuse more,
+# and the web forms and the API take their max_length / max_value from here (or, for a
+# CharField, from its max_length). Text columns have no length of their own.
+CAMPAIGN_STORY_MAX_LENGTH = 20_000
+REWARD_DESCRIPTION_MAX_LENGTH = 5_000
+UPDATE_BODY_MAX_LENGTH = 10_000
+COMMENT_MAX_LENGTH = 2_000
+REVIEW_NOTE_MAX_LENGTH = 2_000
+# A reward's quantity limit: far inside its column (PositiveIntegerField, at most 2**31 - 1).
+REWARD_QUANTITY_LIMIT_MAX = 1_000_000_000
+
+
 class Category(models.Model):
     name = models.CharField(max_length=60, unique=True)
     slug = models.SlugField(max_length=60, unique=True)

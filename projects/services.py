@@ -17,6 +17,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext
 
 from accounts.services import audit_record
+from crowdfund_site.bounds import field_max_length
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import check_amount, currency_exponent
 from crowdfund_site.page_cache import (
@@ -28,8 +29,13 @@ from crowdfund_site.page_cache import (
 from crowdfund_site.transitions import ensure_transition_allowed
 
 from .models import (
+    CAMPAIGN_STORY_MAX_LENGTH,
     CAMPAIGN_TRANSITIONS,
+    COMMENT_MAX_LENGTH,
     EDITABLE_STATUSES,
+    REWARD_DESCRIPTION_MAX_LENGTH,
+    REWARD_QUANTITY_LIMIT_MAX,
+    UPDATE_BODY_MAX_LENGTH,
     Campaign,
     CampaignStatus,
     CampaignStatusChange,
@@ -108,6 +114,17 @@ def _unique_slug(title: str) -> str:
     return slug
 
 
+def _check_length(value: str, *, field: str, limit: int) -> None:
+    """Refuse ``value`` with InvalidInput ``too_long`` if it has more than ``limit`` characters."""
+    if len(value) > limit:
+        raise InvalidInput(
+            gettext("This may be at most %(limit)s characters (it has %(length)s).")
+            % {"limit": f"{limit:,}", "length": f"{len(value):,}"},
+            code="too_long",
+            field=field,
+        )
+
+
 def _clean_campaign_fields(fields: dict) -> dict:
     """Validate campaign fields; return them normalised. Raises InvalidInput."""
     cleaned = dict(fields)
@@ -115,12 +132,13 @@ def _clean_campaign_fields(fields: dict) -> dict:
         cleaned["title"] = (cleaned["title"] or "").strip()
         if not cleaned["title"]:
             raise InvalidInput(gettext("A campaign needs a title."), code="title_required", field="title")
-        if len(cleaned["title"]) > 120:
-            raise InvalidInput(gettext("The title may be at most 120 characters."), field="title")
+        _check_length(cleaned["title"], field="title", limit=field_max_length(Campaign, "title"))
     if "summary" in cleaned:
         cleaned["summary"] = (cleaned["summary"] or "").strip()
-        if len(cleaned["summary"]) > 280:
-            raise InvalidInput(gettext("The summary may be at most 280 characters."), field="summary")
+        _check_length(cleaned["summary"], field="summary", limit=field_max_length(Campaign, "summary"))
+    if "description" in cleaned:
+        cleaned["description"] = cleaned["description"] or ""
+        _check_length(cleaned["description"], field="description", limit=CAMPAIGN_STORY_MAX_LENGTH)
     if "currency" in cleaned:
         currency_exponent(cleaned["currency"])
     if "goal" in cleaned:
@@ -245,12 +263,19 @@ def _clean_reward_fields(campaign: Campaign, fields: dict) -> dict:
         cleaned["title"] = (cleaned["title"] or "").strip()
         if not cleaned["title"]:
             raise InvalidInput(gettext("A reward needs a title."), code="title_required", field="title")
+        _check_length(cleaned["title"], field="title", limit=field_max_length(RewardTier, "title"))
+    if "description" in cleaned:
+        cleaned["description"] = cleaned["description"] or ""
+        _check_length(cleaned["description"], field="description", limit=REWARD_DESCRIPTION_MAX_LENGTH)
     if "minimum_amount" in cleaned:
         check_amount(cleaned["minimum_amount"], campaign.currency)
     limit = cleaned.get("quantity_limit")
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= REWARD_QUANTITY_LIMIT_MAX
+    ):
         raise InvalidInput(
-            gettext("The quantity limit must be at least 1, or empty for unlimited."),
+            gettext("The quantity limit must be from 1 to %(max)s, or empty for unlimited.")
+            % {"max": f"{REWARD_QUANTITY_LIMIT_MAX:,}"},
             code="invalid_quantity",
             field="quantity_limit",
         )
@@ -487,10 +512,6 @@ def campaign_reinstate(*, campaign: Campaign, actor, reason: str = "") -> Campai
 
 # --- Updates and comments ----------------------------------------------------------------------
 
-UPDATE_TITLE_MAX = 140
-TEXT_MAX = 10_000
-COMMENT_MAX = 2_000
-
 
 def _clean_text(value: str, *, field: str, limit: int, empty: str, too_long: str) -> str:
     """Return ``value`` stripped; refuse it empty (``empty``) or over ``limit`` characters (``too_long``,
@@ -527,14 +548,14 @@ def campaign_update_create(
         title=_clean_text(
             title,
             field="title",
-            limit=UPDATE_TITLE_MAX,
+            limit=field_max_length(CampaignUpdate, "title"),
             empty=gettext("Write the title."),
             too_long=gettext("The title is too long (%(length)s of %(limit)s characters)."),
         ),
         body=_clean_text(
             body,
             field="body",
-            limit=TEXT_MAX,
+            limit=UPDATE_BODY_MAX_LENGTH,
             empty=gettext("Write the update."),
             too_long=gettext("The update is too long (%(length)s of %(limit)s characters)."),
         ),
@@ -569,7 +590,7 @@ def comment_create(*, campaign: Campaign, actor, body: str) -> Comment:
         body=_clean_text(
             body,
             field="body",
-            limit=COMMENT_MAX,
+            limit=COMMENT_MAX_LENGTH,
             empty=gettext("Write the comment."),
             too_long=gettext("The comment is too long (%(length)s of %(limit)s characters)."),
         ),

@@ -97,8 +97,9 @@ def test_campaigns_with_the_same_title_get_different_addresses(initiator):
     ("change", "code"),
     [
         ({"title": "   "}, "title_required"),
-        ({"title": "x" * 121}, "invalid"),
-        ({"summary": "x" * 281}, "invalid"),
+        ({"title": "x" * 121}, "too_long"),
+        ({"summary": "x" * 281}, "too_long"),
+        ({"description": "x" * 20_001}, "too_long"),
         ({"currency": "XYZ"}, "invalid_currency"),
         ({"goal": 0}, "amount_not_positive"),
         ({"goal": -100}, "amount_not_positive"),
