@@ -89,6 +89,24 @@ def test_the_token_endpoint_refuses_deep_json_without_credentials():
     assert_error(response, 400, "parse_error")
 
 
+MALFORMED_BODIES = {
+    "invalid_utf8": (b'{"amount": "\xff\xfe"}', "application/json"),
+    "integer_of_5000_digits": ('{"amount": 1' + "0" * 5_000 + "}", "application/json"),
+    "nan": ('{"amount": NaN}', "application/json"),
+    "truncated": ('{"amount": [1, 2', "application/json"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(MALFORMED_BODIES))
+def test_malformed_json_is_a_400_parse_error(live_campaign, backer, shape):
+    body, content_type = MALFORMED_BODIES[shape]
+    response = api_client(backer).post(
+        f"/api/v1/campaigns/{live_campaign.pk}/pledges/", body, content_type=content_type, HTTP_IDEMPOTENCY_KEY=shape
+    )
+    assert_error(response, 400, "parse_error")
+    assert not Pledge.objects.exists()
+
+
 def test_json_as_deep_as_the_limit_is_parsed_and_refused_by_the_serializer(live_campaign, backer):
     amount = _deep_list(depth=MAX_DEPTH - 1)
     response = api_client(backer).post(
