@@ -360,3 +360,18 @@ def test_each_service_takes_text_up_to_its_limit_and_refuses_one_character_more(
     assert not Comment.objects.filter(body=too_long).exists()
     backer.refresh_from_db()
     assert backer.bio != too_long
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("number", [2**63, 10**30])
+def test_web_addresses_with_ids_past_the_columns_are_not_found(initiator_client, number):
+    campaign = CampaignFactory(initiator=initiator_client.user)
+    for url in [
+        f"/pledges/{number}/",
+        f"/pledges/{number}/amount/",
+        f"/pledges/{number}/reward/",
+        f"/pledges/{number}/cancel/",
+    ]:
+        assert initiator_client.get(url).status_code == 404, url
+    delete = reverse("projects:campaign_reward_delete", kwargs={"slug": campaign.slug, "reward_id": number})
+    assert initiator_client.post(delete).status_code == 404
