@@ -75,3 +75,11 @@ def test_changing_a_pledge_to_a_large_amount_is_confirmed_before_anything_is_cha
     old.refresh_from_db()
     assert old.status == PledgeStatus.CANCELLED
     assert Pledge.objects.get(status=PledgeStatus.HELD).amount == 120_000
+
+
+def test_the_confirmation_and_the_decimal_comma_refusal_in_chinese(logged_in, live_campaign, settings):
+    logged_in.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    page = _pledge(logged_in, live_campaign, "1,500").content.decode()
+    assert "您将支持 <strong>$1,500.00</strong>" in page
+    assert "确认：支持 $1,500.00" in page
+    assert "小数请用小数点书写，例如 1.50" in _pledge(logged_in, live_campaign, "1,50").content.decode()
