@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import audit_record
+from crowdfund_site.bounds import field_max_length
 from crowdfund_site.db import create_unless_taken
 from crowdfund_site.exceptions import (
     Conflict,
@@ -684,6 +685,10 @@ def pledge_refund(*, pledge: Pledge, actor, reason: str) -> Pledge:
         raise NotAllowed("Only finance staff can refund pledges.", code="not_staff")
     if not reason:
         raise InvalidInput("Give a reason for the refund.", code="reason_required", field="reason")
+    limit = field_max_length(PledgeStatusChange, "reason")
+    if len(reason) > limit:
+        # The reason is stored with the status change, whose column holds no more.
+        raise InvalidInput(f"The reason may be at most {limit} characters.", code="too_long", field="reason")
     with transaction.atomic(durable=True):
         pledge = Pledge.objects.select_for_update().get(pk=pledge.pk)
         from_status = pledge.status

@@ -375,3 +375,23 @@ def test_web_addresses_with_ids_past_the_columns_are_not_found(initiator_client,
         assert initiator_client.get(url).status_code == 404, url
     delete = reverse("projects:campaign_reward_delete", kwargs={"slug": campaign.slug, "reward_id": number})
     assert initiator_client.post(delete).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_staff_refund_reason_longer_than_its_column_is_refused_in_the_admin(client, live_campaign):
+    from accounts.tests.factories import FinanceFactory
+    from pledges.models import PledgeStatus, PledgeStatusChange
+    from pledges.tests.factories import pledge_held
+
+    pledge = pledge_held(campaign=live_campaign)
+    client.force_login(FinanceFactory())
+    limit = field_max_length(PledgeStatusChange, "reason")
+    response = client.post(
+        reverse("admin:pledges_pledge_changelist"),
+        {"action": "refund", "_selected_action": [str(pledge.pk)], "apply": "1", "reason": "r" * (limit + 1)},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert f"at most {limit} characters" in response.content.decode()
+    pledge.refresh_from_db()
+    assert pledge.status == PledgeStatus.HELD
