@@ -34,6 +34,7 @@ from .models import (
     REVIEW_NOTE_MAX_LENGTH,
     REWARD_DESCRIPTION_MAX_LENGTH,
     REWARD_QUANTITY_LIMIT_MAX,
+    SEARCH_QUERY_MAX_LENGTH,
     UPDATE_BODY_MAX_LENGTH,
     Campaign,
     CampaignStatus,
@@ -92,7 +93,9 @@ class CampaignListCreateApi(APIView):
         status = serializers.ChoiceField(choices=CampaignStatus.choices, required=False)
         category = IdField(required=False)
         funding_model = serializers.ChoiceField(choices=FundingModel.choices, required=False)
-        search = StrictCharField(required=False, max_length=100, help_text="Words in title or summary.")
+        search = StrictCharField(
+            required=False, max_length=SEARCH_QUERY_MAX_LENGTH, help_text="Words in title or summary."
+        )
         ordering = serializers.ChoiceField(
             choices=[*CAMPAIGN_ORDERINGS, *(f"-{o}" for o in CAMPAIGN_ORDERINGS)], required=False
         )

@@ -11,6 +11,7 @@ from .models import (
     COMMENT_MAX_LENGTH,
     REWARD_DESCRIPTION_MAX_LENGTH,
     REWARD_QUANTITY_LIMIT_MAX,
+    SEARCH_QUERY_MAX_LENGTH,
     UPDATE_BODY_MAX_LENGTH,
     Campaign,
     CampaignUpdate,
@@ -37,7 +38,7 @@ class DiscoverForm(forms.Form):
 
     q = forms.CharField(
         required=False,
-        max_length=100,
+        max_length=SEARCH_QUERY_MAX_LENGTH,
         label=_("Search"),
         widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Board games, cameras, gardens…")}),
     )

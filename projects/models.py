@@ -31,6 +31,8 @@ REWARD_DESCRIPTION_MAX_LENGTH = 5_000
 UPDATE_BODY_MAX_LENGTH = 10_000
 COMMENT_MAX_LENGTH = 2_000
 REVIEW_NOTE_MAX_LENGTH = 2_000
+# What the discover page and the API's campaign list search for.
+SEARCH_QUERY_MAX_LENGTH = 100
 # A reward's quantity limit: far inside its column (PositiveIntegerField, at most 2**31 - 1).
 REWARD_QUANTITY_LIMIT_MAX = 1_000_000_000
 

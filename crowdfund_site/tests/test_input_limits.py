@@ -123,6 +123,11 @@ SAME_TEXT_LIMIT = [
 ]
 
 
+def test_the_discover_search_has_the_same_limit_as_the_api_s():
+    api = projects_api.CampaignListCreateApi.FilterSerializer().fields["search"]
+    assert projects_forms.DiscoverForm.base_fields["q"].max_length == api.max_length
+
+
 @pytest.mark.parametrize(("form", "name", "apis"), SAME_TEXT_LIMIT, ids=lambda v: getattr(v, "__name__", v))
 def test_each_text_field_has_one_limit_on_the_web_and_in_the_api(form, name, apis):
     web_limit = form.base_fields[name].max_length
