@@ -11,7 +11,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django.urls import reverse
+from django.urls import URLResolver, get_resolver, reverse
 from rest_framework import serializers
 
 from accounts import api as accounts_api
@@ -52,15 +52,38 @@ def _form_classes() -> list[type[forms.Form]]:
     ]
 
 
+def _api_views(patterns=None) -> list[type]:
+    """Return every API view class the URLconf routes to."""
+    if patterns is None:
+        patterns = get_resolver().url_patterns
+    views = []
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            views += _api_views(pattern.url_patterns)
+        elif getattr(pattern.callback, "cls", None) is not None:
+            views.append(pattern.callback.cls)
+    return views
+
+
 def _input_serializers() -> list[type[serializers.Serializer]]:
+    """Return the request body and query serializers of every API view, nested ones included."""
     classes = []
-    for module in (projects_api, accounts_api):
-        for _name, view in inspect.getmembers(module, inspect.isclass):
-            for attr in ("InputSerializer", "FilterSerializer"):
-                serializer = view.__dict__.get(attr)
-                if serializer is not None:
-                    classes.append(serializer)
+    for view in _api_views():
+        for attr in ("InputSerializer", "FilterSerializer"):
+            serializer = getattr(view, attr, None)
+            if serializer is not None and serializer not in classes:
+                classes.append(serializer)
     return classes
+
+
+def _fields(serializer: serializers.Serializer):
+    for name, field in serializer.fields.items():
+        if isinstance(field, serializers.ListSerializer):
+            field = field.child
+        if isinstance(field, serializers.Serializer):
+            yield from _fields(field)
+        else:
+            yield name, field
 
 
 def test_every_integer_a_web_form_takes_has_bounds_inside_a_32_bit_column():
@@ -80,8 +103,10 @@ def test_every_integer_a_web_form_takes_has_bounds_inside_a_32_bit_column():
 
 @pytest.mark.django_db
 def test_every_integer_the_api_takes_has_bounds():
-    for serializer in _input_serializers():
-        for name, field in serializer().fields.items():
+    serializers_found = _input_serializers()
+    assert len(serializers_found) >= 10
+    for serializer in serializers_found:
+        for name, field in _fields(serializer()):
             if isinstance(field, serializers.IntegerField):
                 assert field.min_value is not None, (serializer, name)
                 assert field.max_value is not None, (serializer, name)
