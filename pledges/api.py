@@ -23,6 +23,7 @@ from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
 from crowdfund_site.bounds import field_max_length
 from crowdfund_site.exceptions import InvalidInput, NotAllowed, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
+from escrow.models import GatewayOperation
 from projects.models import Campaign
 from projects.selectors import campaigns_visible_to
 from risk.tasks import enqueue_pledge_check
@@ -30,6 +31,9 @@ from risk.tasks import enqueue_pledge_check
 from .models import Pledge, PledgeStatusChange
 from .selectors import pledge_of_backer_get, pledges_of_backer
 from .services import pledge_cancel, pledge_change_amount, pledge_create, pledge_refund
+
+# The gateway stores the token with each charge: a longer one is no card, and no row holds it.
+PAYMENT_TOKEN_MAX_LENGTH = field_max_length(GatewayOperation, "token")
 
 
 class PledgeSerializer(serializers.ModelSerializer):
@@ -91,7 +95,7 @@ class PledgeCreateApi(APIView):
         currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, help_text="Must be the campaign's currency.")
         reward = IdField(required=False, allow_null=True, default=None, help_text="A reward tier of this campaign.")
         payment_token = StrictCharField(
-            max_length=100, help_text="Sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, ..."
+            max_length=PAYMENT_TOKEN_MAX_LENGTH, help_text="Sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, ..."
         )
 
     @extend_schema(
@@ -168,7 +172,7 @@ class PledgeChangeAmountApi(APIView):
             return fields
 
         payment_token = StrictCharField(
-            max_length=100,
+            max_length=PAYMENT_TOKEN_MAX_LENGTH,
             help_text="The card charged the new amount. Sandbox: tok_visa, tok_chargeDeclined, ...",
         )
 

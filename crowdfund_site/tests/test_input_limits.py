@@ -425,3 +425,22 @@ def test_a_staff_refund_reason_longer_than_its_column_is_refused_in_the_admin(cl
     assert f"at most {limit} characters" in response.content.decode()
     pledge.refresh_from_db()
     assert pledge.status == PledgeStatus.HELD
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("extra", [0, 1, 36])
+def test_a_payment_token_longer_than_the_gateway_stores_is_refused(backer, live_campaign, extra):
+    from escrow.models import GatewayOperation
+
+    token = "t" * (field_max_length(GatewayOperation, "token") + extra)
+    response = api_client(backer).post(
+        f"/api/v1/campaigns/{live_campaign.pk}/pledges/",
+        {"amount": 1_000, "currency": "USD", "payment_token": token},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=f"long-token-{extra}",
+    )
+    if extra:
+        assert "payment_token" in assert_error(response, 400)["fields"]
+        assert not GatewayOperation.objects.exists()
+    else:  # as long as the column: stored, and declined as no card the sandbox knows
+        assert_error(response, 402)
