@@ -77,7 +77,8 @@ def home(request):
         form.data = form.data.copy()
         form.data["sort"] = DiscoverSort.RELEVANCE if filters["query"] else DiscoverSort.ENDING
         form.is_bound = True
-    page_obj = Paginator(campaigns_discover(**filters), settings.DISCOVER_PAGE_SIZE).get_page(request.GET.get("page"))
+    campaigns = campaigns_discover(user=request.user, **filters)
+    page_obj = Paginator(campaigns, settings.DISCOVER_PAGE_SIZE).get_page(request.GET.get("page"))
     kept = {key: request.GET[key] for key in ("q", "category", "sort") if request.GET.get(key)}
     show_sections = not kept and page_obj.number == 1
     context = {
@@ -88,8 +89,8 @@ def home(request):
         "page_obj": page_obj,
         "page_query": urlencode(kept) + "&" if kept else "",
         "show_sections": show_sections,
-        "ending_soon": list(campaigns_ending_soon()[:SECTION_SIZE]) if show_sections else [],
-        "new_campaigns": list(campaigns_new()[:SECTION_SIZE]) if show_sections else [],
+        "ending_soon": list(campaigns_ending_soon(user=request.user)[:SECTION_SIZE]) if show_sections else [],
+        "new_campaigns": list(campaigns_new(user=request.user)[:SECTION_SIZE]) if show_sections else [],
         "recommended": _recommended(request.user) if show_sections else [],
     }
     return render(request, "projects/home.html", context)
@@ -114,6 +115,7 @@ def _recommended(user) -> list:
 
 @cache_page_for_visitors(campaign_page_group, shows_campaign_figures=True)
 def campaign_detail(request, slug: str):
+    """The campaign's page, for whoever may see it (``campaigns_visible_to``); staff see every stage."""
     campaign = campaign_page_get(slug=slug, viewer=request.user)
     if campaign is None:
         raise Http404("No such campaign")
