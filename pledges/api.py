@@ -69,7 +69,8 @@ def _campaign_to_pledge_get(*, user, campaign_id: int) -> Campaign:
     """Return the campaign if ``user`` may see it (as ``campaign_get_visible``); raise NotFound otherwise.
 
     Without the category and initiator that ``campaign_get_visible`` joins for the campaign's
-    own pages: a pledge needs neither, and the joins cost a quarter of a millisecond per pledge.
+    own pages: a pledge needs neither, and every pledge pays for the joins (benchmarks/README.md,
+    pledge API).
     """
     campaign = campaigns_visible_to(user=user).select_related(None).filter(pk=campaign_id).first()
     if campaign is None:
