@@ -23,7 +23,7 @@ from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
 from crowdfund_site.exceptions import InvalidInput, NotAllowed, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
 from projects.models import Campaign
-from projects.selectors import campaigns_visible_to
+from projects.selectors import campaign_visible_get
 from risk.tasks import enqueue_pledge_check
 
 from .models import Pledge
@@ -72,7 +72,7 @@ def _campaign_to_pledge_get(*, user, campaign_id: int) -> Campaign:
     own pages: a pledge needs neither, and every pledge pays for the joins (benchmarks/README.md,
     pledge API).
     """
-    campaign = campaigns_visible_to(user=user).select_related(None).filter(pk=campaign_id).first()
+    campaign = campaign_visible_get(user=user, with_names=False, pk=campaign_id)
     if campaign is None:
         raise NotFound("No such campaign.")
     return campaign

@@ -126,11 +126,24 @@ def user_sees_every_campaign(user) -> bool:
     return user is not None and user.is_authenticated and user.is_staff and user.has_perm("projects.view_campaign")
 
 
+def _visible_without_backing(user) -> Q:
+    """The visibility rule's clauses that need no look at the user's pledges."""
+    visible = Q(status__in=PUBLIC_STATUSES) | Q(status=CampaignStatus.CANCELLED, launched_at__isnull=False)
+    if user is not None and user.is_authenticated:
+        visible |= Q(initiator_id=user.pk)
+    return visible
+
+
+# Seen by its backers only (besides initiator and staff): a campaign suspended after it went live.
+_SUSPENDED_AFTER_LAUNCH = Q(status=CampaignStatus.SUSPENDED, launched_at__isnull=False)
+
+
 def campaigns_visible_to(*, user) -> QuerySet[Campaign]:
     """Return the campaigns ``user`` may see, with their category and initiator.
 
     The one visibility rule; the campaign page, discover, the API and the admin's preview of
-    the page all start from it, and a campaign left out is a 404 there, never a 403:
+    the page all start from it (one campaign through ``campaign_visible_get``), and a campaign
+    left out is a 404 there, never a 403:
 
     - anyone: ``PUBLIC_STATUSES``, and a cancelled campaign that had been live (its backers were
       refunded; the page says so);
@@ -143,28 +156,54 @@ def campaigns_visible_to(*, user) -> QuerySet[Campaign]:
     campaigns = Campaign.objects.select_related("category", "initiator")
     if user_sees_every_campaign(user):
         return campaigns
-    visible = Q(status__in=PUBLIC_STATUSES) | Q(status=CampaignStatus.CANCELLED, launched_at__isnull=False)
+    visible = _visible_without_backing(user)
     if user is not None and user.is_authenticated:
         pledges = Campaign._meta.get_field("pledges").related_model.objects
         backs_it = Exists(
             pledges.filter(campaign_id=OuterRef("pk"), backer_id=user.pk, status__in=BACKER_PLEDGE_STATUSES)
         )
-        visible |= Q(initiator_id=user.pk) | (Q(status=CampaignStatus.SUSPENDED, launched_at__isnull=False) & backs_it)
+        visible |= _SUSPENDED_AFTER_LAUNCH & backs_it
     return campaigns.filter(visible)
 
 
+def campaign_visible_get(*, user, with_names: bool = True, **lookup) -> Campaign | None:
+    """Return the campaign matching ``lookup`` (a unique field: ``pk=``, ``slug=``) if ``user`` may see it, else None.
+
+    ``campaigns_visible_to`` for one campaign, in two steps so that the common case stays one
+    plain query: the campaign is read if any clause but "backs it" lets ``user`` see it, or if it
+    is suspended after launch, and only then is ``user`` checked for a pledge on it (a second
+    query). The visibility tests hold the two to the same answers. ``with_names``: join the
+    category and initiator the campaign's own pages show (a pledge needs neither).
+    """
+    campaigns = Campaign.objects.select_related("category", "initiator") if with_names else Campaign.objects.all()
+    candidates = (
+        campaigns
+        if user_sees_every_campaign(user)
+        else campaigns.filter(_visible_without_backing(user) | _SUSPENDED_AFTER_LAUNCH)
+    )
+    # get(), not first(): the lookup is unique, and the ordering first() adds is work on every read.
+    try:
+        campaign = candidates.get(**lookup)
+    except Campaign.DoesNotExist:
+        return None
+    needs_backing = (
+        campaign.status == CampaignStatus.SUSPENDED
+        and not user_sees_every_campaign(user)
+        and not (user is not None and user.is_authenticated and user.pk == campaign.initiator_id)
+    )
+    if needs_backing and not user_is_backer(campaign=campaign, user=user):
+        return None
+    return campaign
+
+
 def campaign_page_get(*, slug: str, viewer=None) -> Campaign | None:
-    """Return the campaign for its page if ``viewer`` may see it (``campaigns_visible_to``), else None.
+    """Return the campaign for its page if ``viewer`` may see it (``campaign_visible_get``), else None.
 
     One query with its category and initiator; the page reads the rewards, updates and comments
     with one query each (``campaign_reward_tiers`` and below), so it costs the same few queries
     whatever their number. The page cache is in front of these for visitors.
     """
-    # get(), not first(): the slug is unique, and the ordering first() adds is work on every render.
-    try:
-        return campaigns_visible_to(user=viewer).get(slug=slug)
-    except Campaign.DoesNotExist:
-        return None
+    return campaign_visible_get(user=viewer, slug=slug)
 
 
 def campaigns_of_initiator(*, user) -> QuerySet[Campaign]:
@@ -226,8 +265,8 @@ def campaign_comment_list(*, campaign: Campaign) -> QuerySet[Comment]:
 
 
 def campaign_get_visible(*, user, campaign_id: int) -> Campaign:
-    """Return the campaign if ``user`` may see it (``campaigns_visible_to``); raise NotFound otherwise."""
-    campaign = campaigns_visible_to(user=user).filter(pk=campaign_id).first()
+    """Return the campaign if ``user`` may see it (``campaign_visible_get``); raise NotFound otherwise."""
+    campaign = campaign_visible_get(user=user, pk=campaign_id)
     if campaign is None:
         raise NotFound("No such campaign.")
     return campaign

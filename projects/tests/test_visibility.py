@@ -173,3 +173,25 @@ def test_page_and_api_agree_for_everyone_at_every_stage(factory, status, public)
         api = api_client(user).get(f"/api/v1/campaigns/{campaign.pk}/")
         listed = campaign.pk in {c["id"] for c in api_client(user).get("/api/v1/campaigns/").json()["results"]}
         assert (page.status_code, api.status_code, listed) == ((200, 200, True) if sees else (404, 404, False)), user
+
+
+@pytest.mark.parametrize("status", CampaignStatus.values)
+@pytest.mark.parametrize("launched", [True, False])
+def test_one_campaign_and_the_list_answer_the_same_for_every_viewer(status, launched):
+    from projects.models import Campaign
+    from projects.selectors import campaign_visible_get, campaigns_visible_to
+
+    campaign = LiveCampaignFactory()
+    backer = pledge_held(campaign=campaign).backer
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status=status, launched_at=campaign.launched_at if launched else None
+    )
+    viewers = [None, UserFactory(), backer, campaign.initiator, ReviewerFactory(), StaffFactory()]
+    for user in viewers:
+        one = campaign_visible_get(user=user, pk=campaign.pk) is not None
+        listed = campaigns_visible_to(user=user).filter(pk=campaign.pk).exists()
+        assert one == listed, (status, launched, user)
+    suspended_after_launch = status == CampaignStatus.SUSPENDED and launched
+    if suspended_after_launch:
+        assert campaign_visible_get(user=backer, pk=campaign.pk) is not None
+        assert campaign_visible_get(user=viewers[1], pk=campaign.pk) is None
