@@ -37,33 +37,34 @@ class DiscoverSort:
     ]
 
 
-def campaigns_live(*, user=None) -> QuerySet[Campaign]:
-    """Return the campaigns ``user`` may see that are open for pledges now, ending soonest first."""
-    return campaigns_visible_to(user=user).open_for_pledges().order_by("deadline", "id")
+def campaigns_live() -> QuerySet[Campaign]:
+    """Return the campaigns open for pledges now, ending soonest first, the same for every visitor.
+
+    They are what anyone may see (``campaigns_visible_to`` for a visitor) that takes pledges:
+    every campaign open for pledges is public, so a signed-in person's discover page lists the
+    same ones, and a suspended campaign is listed to nobody.
+    """
+    return campaigns_visible_to(user=None).open_for_pledges().order_by("deadline", "id")
 
 
-def campaigns_ending_soon(*, user=None) -> QuerySet[Campaign]:
+def campaigns_ending_soon() -> QuerySet[Campaign]:
     """Return live campaigns whose deadline is within ENDING_SOON_WITHIN, soonest first."""
-    return campaigns_live(user=user).filter(deadline__lte=timezone.now() + ENDING_SOON_WITHIN)
+    return campaigns_live().filter(deadline__lte=timezone.now() + ENDING_SOON_WITHIN)
 
 
-def campaigns_new(*, user=None) -> QuerySet[Campaign]:
+def campaigns_new() -> QuerySet[Campaign]:
     """Return live campaigns launched within NEW_WITHIN, newest first."""
-    return (
-        campaigns_live(user=user).filter(launched_at__gte=timezone.now() - NEW_WITHIN).order_by("-launched_at", "-id")
-    )
+    return campaigns_live().filter(launched_at__gte=timezone.now() - NEW_WITHIN).order_by("-launched_at", "-id")
 
 
-def campaigns_discover(
-    *, user=None, query: str = "", category: Category | None = None, sort: str = ""
-) -> QuerySet[Campaign]:
-    """Return live campaigns ``user`` may see matching ``query`` in ``category``, ordered by ``sort``.
+def campaigns_discover(*, query: str = "", category: Category | None = None, sort: str = "") -> QuerySet[Campaign]:
+    """Return live campaigns matching ``query`` in ``category``, ordered by ``sort``.
 
     Search is PostgreSQL full-text search (title weighted above summary above story) on
     PostgreSQL, and a case-insensitive substring match elsewhere (SQLite in development).
     Without a query, "relevance" falls back to ending soonest.
     """
-    campaigns = campaigns_live(user=user)
+    campaigns = campaigns_live()
     if category is not None:
         campaigns = campaigns.filter(category=category)
     query = query.strip()

@@ -77,8 +77,7 @@ def home(request):
         form.data = form.data.copy()
         form.data["sort"] = DiscoverSort.RELEVANCE if filters["query"] else DiscoverSort.ENDING
         form.is_bound = True
-    campaigns = campaigns_discover(user=request.user, **filters)
-    page_obj = Paginator(campaigns, settings.DISCOVER_PAGE_SIZE).get_page(request.GET.get("page"))
+    page_obj = Paginator(campaigns_discover(**filters), settings.DISCOVER_PAGE_SIZE).get_page(request.GET.get("page"))
     kept = {key: request.GET[key] for key in ("q", "category", "sort") if request.GET.get(key)}
     show_sections = not kept and page_obj.number == 1
     context = {
@@ -89,8 +88,8 @@ def home(request):
         "page_obj": page_obj,
         "page_query": urlencode(kept) + "&" if kept else "",
         "show_sections": show_sections,
-        "ending_soon": list(campaigns_ending_soon(user=request.user)[:SECTION_SIZE]) if show_sections else [],
-        "new_campaigns": list(campaigns_new(user=request.user)[:SECTION_SIZE]) if show_sections else [],
+        "ending_soon": list(campaigns_ending_soon()[:SECTION_SIZE]) if show_sections else [],
+        "new_campaigns": list(campaigns_new()[:SECTION_SIZE]) if show_sections else [],
         "recommended": _recommended(request.user) if show_sections else [],
     }
     return render(request, "projects/home.html", context)
