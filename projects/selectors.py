@@ -177,11 +177,13 @@ def campaign_visible_get(*, user, with_names: bool = True, **lookup) -> Campaign
     category and initiator the campaign's own pages show (a pledge needs neither).
     """
     campaigns = Campaign.objects.select_related("category", "initiator") if with_names else Campaign.objects.all()
-    candidates = (
-        campaigns
-        if user_sees_every_campaign(user)
-        else campaigns.filter(_visible_without_backing(user) | _SUSPENDED_AFTER_LAUNCH)
-    )
+    signed_in = user is not None and user.is_authenticated
+    if user_sees_every_campaign(user):
+        candidates = campaigns
+    elif signed_in:
+        candidates = campaigns.filter(_visible_without_backing(user) | _SUSPENDED_AFTER_LAUNCH)
+    else:
+        candidates = campaigns.filter(_visible_without_backing(user))
     # get(), not first(): the lookup is unique, and the ordering first() adds is work on every read.
     try:
         campaign = candidates.get(**lookup)
@@ -190,7 +192,7 @@ def campaign_visible_get(*, user, with_names: bool = True, **lookup) -> Campaign
     needs_backing = (
         campaign.status == CampaignStatus.SUSPENDED
         and not user_sees_every_campaign(user)
-        and not (user is not None and user.is_authenticated and user.pk == campaign.initiator_id)
+        and not (signed_in and user.pk == campaign.initiator_id)
     )
     if needs_backing and not user_is_backer(campaign=campaign, user=user):
         return None
