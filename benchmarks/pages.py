@@ -90,7 +90,7 @@ def seed(args: argparse.Namespace) -> None:
     from pledges.models import Pledge
     from projects.models import Campaign, Category
 
-    live = Campaign.objects.filter(status="live", deadline__gt=timezone.now()).count()
+    live = Campaign.objects.open_for_pledges().count()
     if live >= args.campaigns and Pledge.objects.count() >= args.pledges:
         print(f"seed: reusing {live} live campaigns and {Pledge.objects.count()} pledges")
         return
@@ -290,15 +290,12 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def page_paths(args: argparse.Namespace) -> dict[str, list[str]]:
-    from django.utils import timezone
 
     from projects.models import Campaign, Category
 
     # Most backed first: the skewed pattern sends most visitors to the most popular campaigns.
     slugs = list(
-        Campaign.objects.filter(status="live", deadline__gt=timezone.now())
-        .order_by("-backer_count", "id")
-        .values_list("slug", flat=True)[:50_000]
+        Campaign.objects.open_for_pledges().order_by("-backer_count", "id").values_list("slug", flat=True)[:50_000]
     )
     categories = list(Category.objects.values_list("slug", flat=True))
     discover = ["/", "/?page=2", "/?page=20", "/?sort=newest", "/?sort=most_backed"]

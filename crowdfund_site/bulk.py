@@ -130,15 +130,21 @@ def _insert_unnest(connection, head: str, tail: str, model_fields, rows, returni
     """Insert on PostgreSQL: one binary array per column, bound server-side.
 
     Django's cursor binds parameters client-side, quoting every value into the SQL text; a
-    plain psycopg cursor on the same connection (so inside the same transaction) sends the
-    arrays in binary. Its statements bypass Django's query logging and execute wrappers.
+    psycopg cursor of the server-binding kind on the same connection (so inside the same
+    transaction) sends the arrays in binary. It is wrapped the way Django wraps its own cursors,
+    so the statement passes through the execute wrappers, is counted by query logging and
+    ``CaptureQueriesContext`` (``django_assert_num_queries``), and its errors are Django's
+    (``IntegrityError``), like any other statement.
     """
     import psycopg  # the PostgreSQL driver; imported here so SQLite setups need not have it
 
     arrays = ", ".join(f"%b::{f.db_type(connection).split('(')[0]}[]" for f in model_fields)
     sql = f"{head}SELECT * FROM UNNEST({arrays}){tail}"  # noqa: S608 - names only, values are parameters
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    connection.validate_thread_sharing()
+    binding = psycopg.Cursor(connection.connection)
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    with wrap(binding) as cursor:
         cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
         return [r[0] for r in cursor.fetchall()] if returning_ids else []
 

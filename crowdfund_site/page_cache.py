@@ -1,8 +1,9 @@
 """Rendered pages kept for visitors who are not logged in.
 
 A launch-day rush is mostly people who are not logged in opening the same campaign page and the
-discover page. Rendering such a page costs several milliseconds of Django per request; serving a
-copy rendered earlier costs a cache read. When a copy is served, and what it may get wrong:
+discover page. Rendering such a page is a few queries and a template render per request; serving
+a copy rendered earlier is one cache read (what each costs is in benchmarks/README.md, pages).
+When a copy is served, and what it may get wrong:
 
 - A copy is never older than ``PAGE_CACHE_MAX_SECONDS`` (60 by default): "time left" is at most
   that far behind. A live campaign's copy is not served past the campaign's deadline.

@@ -25,7 +25,7 @@ from crowdfund_site.exceptions import InvalidInput, NotAllowed, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
 from escrow.models import GatewayOperation
 from projects.models import Campaign
-from projects.selectors import campaigns_visible_to
+from projects.selectors import campaign_visible_get
 from risk.tasks import enqueue_pledge_check
 
 from .models import Pledge, PledgeStatusChange
@@ -74,9 +74,10 @@ def _campaign_to_pledge_get(*, user, campaign_id: int) -> Campaign:
     """Return the campaign if ``user`` may see it (as ``campaign_get_visible``); raise NotFound otherwise.
 
     Without the category and initiator that ``campaign_get_visible`` joins for the campaign's
-    own pages: a pledge needs neither, and the joins cost a quarter of a millisecond per pledge.
+    own pages: a pledge needs neither, and every pledge pays for the joins (benchmarks/README.md,
+    pledge API).
     """
-    campaign = campaigns_visible_to(user=user).select_related(None).filter(pk=campaign_id).first()
+    campaign = campaign_visible_get(user=user, with_names=False, pk=campaign_id)
     if campaign is None:
         raise NotFound("No such campaign.")
     return campaign

@@ -15,7 +15,7 @@ from crowdfund_site.exceptions import (
     PaymentDeclined,
     PaymentUnavailable,
 )
-from projects.selectors import campaign_public_get
+from projects.selectors import campaign_page_get
 from risk.tasks import enqueue_pledge_check
 
 from .forms import (
@@ -68,7 +68,7 @@ def _confirmation_context(form, amount_to_confirm: str | None) -> dict:
 @require_http_methods(["GET", "POST"])
 def pledge_create_view(request, slug: str):
     """Pick a reward or an amount and pay with a sandbox card; one pledge per form, however often sent."""
-    campaign = campaign_public_get(slug=slug)
+    campaign = campaign_page_get(slug=slug, viewer=request.user)
     if campaign is None:
         raise Http404("No such campaign")
     rewards = list(campaign.rewards.all())

@@ -91,6 +91,12 @@ class CampaignAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     fields = readonly_fields
 
+    def view_on_site(self, obj):
+        # The admin's preview is the campaign's own page, which shows staff every campaign at
+        # every stage (``projects.selectors.campaigns_visible_to``), with a banner saying who
+        # else can see it.
+        return obj.get_absolute_url()
+
     def has_change_permission(self, request, obj=None):
         # The change page is the review page; viewing is governed by the view permission.
         return False

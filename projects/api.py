@@ -1,7 +1,9 @@
 """REST API for campaigns, their reward tiers, updates and comments: one view per operation, on the services.
 
-Anonymous callers see public campaigns (live or ended); initiators also see their own at every
-stage; campaign staff see all. A campaign the caller may not see is a 404, never a 403.
+Who sees which campaign is ``projects.selectors.campaigns_visible_to``, the rule the campaign page
+and discover use too: anyone sees upcoming, live and ended campaigns; a suspended one only its
+backers; initiators their own at every stage; campaign staff all. A campaign the caller may not
+see is a 404, never a 403.
 """
 
 from django.db.models import Q

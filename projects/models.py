@@ -116,6 +116,17 @@ class SettlementOutcome(models.TextChoices):
     REFUND = "refund", "Refund backers"
 
 
+class CampaignQuerySet(models.QuerySet):
+    def open_for_pledges(self, now=None) -> "CampaignQuerySet":
+        """Return the campaigns taking pledges at ``now`` (default: now): live, before their deadline.
+
+        The one statement of the rule; ``Campaign.is_open_for_pledges`` says the same of one
+        loaded campaign. A pledge, a change of amount or reward, and a backer's cancellation
+        are accepted only while it holds.
+        """
+        return self.filter(status=CampaignStatus.LIVE, deadline__gt=now or timezone.now())
+
+
 class Campaign(models.Model):
     initiator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="campaigns")
     title = models.CharField(max_length=120)
@@ -158,6 +169,8 @@ class Campaign(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = CampaignQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -191,6 +204,7 @@ class Campaign(models.Model):
 
     @property
     def is_open_for_pledges(self) -> bool:
+        """Return True if the campaign takes pledges now: ``CampaignQuerySet.open_for_pledges`` for one row."""
         return self.status == CampaignStatus.LIVE and self.deadline is not None and self.deadline > timezone.now()
 
 

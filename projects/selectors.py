@@ -7,7 +7,7 @@ campaign row (``pledged_amount``, ``backer_count``) and join category and initia
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from crowdfund_site.exceptions import NotFound
@@ -38,12 +38,13 @@ class DiscoverSort:
 
 
 def campaigns_live() -> QuerySet[Campaign]:
-    """Return campaigns taking pledges now, ending soonest first."""
-    return (
-        Campaign.objects.filter(status=CampaignStatus.LIVE, deadline__gt=timezone.now())
-        .select_related("category", "initiator")
-        .order_by("deadline", "id")
-    )
+    """Return the campaigns open for pledges now, ending soonest first, the same for every visitor.
+
+    They are what anyone may see (``campaigns_visible_to`` for a visitor) that takes pledges:
+    every campaign open for pledges is public, so a signed-in person's discover page lists the
+    same ones, and a suspended campaign is listed to nobody.
+    """
+    return campaigns_visible_to(user=None).open_for_pledges().order_by("deadline", "id")
 
 
 def campaigns_ending_soon() -> QuerySet[Campaign]:
@@ -105,51 +106,107 @@ def categories_all() -> list[Category]:
     return list(Category.objects.order_by("name"))
 
 
-def campaign_public_get(*, slug: str) -> Campaign | None:
-    """Return a campaign anyone may see (it has been live), or None."""
-    return (
-        Campaign.objects.select_related("category", "initiator")
-        .prefetch_related("rewards")
-        .exclude(launched_at__isnull=True)
-        .filter(slug=slug)
-        .first()
-    )
+# --- Who may see a campaign: the one rule, for the page, discover, the API and the admin preview ---
+
+# Campaigns anyone may see: approved and about to launch ("Upcoming"), live, and ended.
+PUBLIC_STATUSES = (
+    CampaignStatus.APPROVED,
+    CampaignStatus.LIVE,
+    CampaignStatus.CLOSING,
+    CampaignStatus.SUCCEEDED,
+    CampaignStatus.FAILED,
+)
+# Pledge statuses (see pledges.models.PledgeStatus) that make someone a backer, who may comment,
+# read backers-only updates and follow a suspended campaign they have money in; spelled out
+# here because projects does not import pledges.
+BACKER_PLEDGE_STATUSES = ("held", "released")
 
 
-def campaign_page_get(*, slug: str, viewer=None) -> Campaign | None:
-    """Return the campaign for its page, or None if ``viewer`` may not see it.
-
-    Anyone sees a campaign that has been live or is approved and about to launch; its
-    initiator also sees it while it is a draft or in review (a preview). The campaign carries
-    what the page shows of its category and initiator as ``category_name`` and
-    ``initiator_public_name`` (one query, written out like the reads below). The page reads the
-    rewards, updates and comments with one query each (``campaign_reward_tiers`` and below), so
-    it costs the same few queries whatever their number.
-    """
-    viewer_id = viewer.pk if viewer is not None and viewer.is_authenticated else None
-    found = Campaign.objects.raw(
-        "SELECT c.*, cat.name AS category_name, "
-        "COALESCE(NULLIF(u.display_name, ''), u.username) AS initiator_public_name "
-        "FROM projects_campaign c "
-        "JOIN projects_category cat ON cat.id = c.category_id JOIN accounts_user u ON u.id = c.initiator_id "
-        "WHERE c.slug = %s AND (c.launched_at IS NOT NULL OR c.status = %s OR c.initiator_id = %s)",
-        [slug, CampaignStatus.APPROVED.value, viewer_id],
-    )
-    return next(iter(found), None)
+def user_sees_every_campaign(user) -> bool:
+    """Return True for campaign staff (staff with the view permission): they see every campaign, at every stage."""
+    return user is not None and user.is_authenticated and user.is_staff and user.has_perm("projects.view_campaign")
 
 
-# Campaigns anyone may see: they have been live. Earlier stages are seen by their initiator.
-PUBLIC_STATUSES = (CampaignStatus.LIVE, CampaignStatus.CLOSING, CampaignStatus.SUCCEEDED, CampaignStatus.FAILED)
+def _visible_without_backing(user) -> Q:
+    """The visibility rule's clauses that need no look at the user's pledges."""
+    visible = Q(status__in=PUBLIC_STATUSES) | Q(status=CampaignStatus.CANCELLED, launched_at__isnull=False)
+    if user is not None and user.is_authenticated:
+        visible |= Q(initiator_id=user.pk)
+    return visible
+
+
+# Seen by its backers only (besides initiator and staff): a campaign suspended after it went live.
+_SUSPENDED_AFTER_LAUNCH = Q(status=CampaignStatus.SUSPENDED, launched_at__isnull=False)
 
 
 def campaigns_visible_to(*, user) -> QuerySet[Campaign]:
-    """Return the campaigns ``user`` may see: public ones, their own, and all for campaign staff."""
+    """Return the campaigns ``user`` may see, with their category and initiator.
+
+    The one visibility rule; the campaign page, discover, the API and the admin's preview of
+    the page all start from it (one campaign through ``campaign_visible_get``), and a campaign
+    left out is a 404 there, never a 403:
+
+    - anyone: ``PUBLIC_STATUSES``, and a cancelled campaign that had been live (its backers were
+      refunded; the page says so);
+    - a suspended campaign that had been live: only its backers (a held or released pledge),
+      with the page's "paused" notice, since they have money in it; to everyone else it is
+      gone while the platform looks into it;
+    - its initiator: their own campaign at every stage (drafts are their preview);
+    - campaign staff (``user_sees_every_campaign``): every campaign.
+    """
     campaigns = Campaign.objects.select_related("category", "initiator")
+    if user_sees_every_campaign(user):
+        return campaigns
+    visible = _visible_without_backing(user)
     if user is not None and user.is_authenticated:
-        if user.is_staff and user.has_perm("projects.view_campaign"):
-            return campaigns
-        return campaigns.filter(Q(status__in=PUBLIC_STATUSES) | Q(initiator=user))
-    return campaigns.filter(status__in=PUBLIC_STATUSES)
+        pledges = Campaign._meta.get_field("pledges").related_model.objects
+        backs_it = Exists(
+            pledges.filter(campaign_id=OuterRef("pk"), backer_id=user.pk, status__in=BACKER_PLEDGE_STATUSES)
+        )
+        visible |= _SUSPENDED_AFTER_LAUNCH & backs_it
+    return campaigns.filter(visible)
+
+
+def campaign_visible_get(*, user, with_names: bool = True, **lookup) -> Campaign | None:
+    """Return the campaign matching ``lookup`` (a unique field: ``pk=``, ``slug=``) if ``user`` may see it, else None.
+
+    ``campaigns_visible_to`` for one campaign, in two steps so that the common case stays one
+    plain query: the campaign is read if any clause but "backs it" lets ``user`` see it, or if it
+    is suspended after launch, and only then is ``user`` checked for a pledge on it (a second
+    query). The visibility tests hold the two to the same answers. ``with_names``: join the
+    category and initiator the campaign's own pages show (a pledge needs neither).
+    """
+    campaigns = Campaign.objects.select_related("category", "initiator") if with_names else Campaign.objects.all()
+    signed_in = user is not None and user.is_authenticated
+    if user_sees_every_campaign(user):
+        candidates = campaigns
+    elif signed_in:
+        candidates = campaigns.filter(_visible_without_backing(user) | _SUSPENDED_AFTER_LAUNCH)
+    else:
+        candidates = campaigns.filter(_visible_without_backing(user))
+    # get(), not first(): the lookup is unique, and the ordering first() adds is work on every read.
+    try:
+        campaign = candidates.get(**lookup)
+    except Campaign.DoesNotExist:
+        return None
+    needs_backing = (
+        campaign.status == CampaignStatus.SUSPENDED
+        and not user_sees_every_campaign(user)
+        and not (signed_in and user.pk == campaign.initiator_id)
+    )
+    if needs_backing and not user_is_backer(campaign=campaign, user=user):
+        return None
+    return campaign
+
+
+def campaign_page_get(*, slug: str, viewer=None) -> Campaign | None:
+    """Return the campaign for its page if ``viewer`` may see it (``campaign_visible_get``), else None.
+
+    One query with its category and initiator; the page reads the rewards, updates and comments
+    with one query each (``campaign_reward_tiers`` and below), so it costs the same few queries
+    whatever their number. The page cache is in front of these for visitors.
+    """
+    return campaign_visible_get(user=viewer, slug=slug)
 
 
 def campaigns_of_initiator(*, user) -> QuerySet[Campaign]:
@@ -164,9 +221,6 @@ def campaign_of_initiator_get(*, slug: str, initiator) -> Campaign | None:
     return campaigns_of_initiator(user=initiator).prefetch_related("rewards").filter(slug=slug).first()
 
 
-# Pledge statuses (see pledges.models.PledgeStatus) that make someone a backer, who may comment
-# and read backers-only updates; spelled out here because projects does not import pledges.
-BACKER_PLEDGE_STATUSES = ("held", "released")
 COMMENTS_ON_PAGE = 100
 
 
@@ -177,40 +231,20 @@ def user_is_backer(*, campaign: Campaign, user) -> bool:
     return campaign.pledges.filter(backer_id=user.pk, status__in=BACKER_PLEDGE_STATUSES).exists()
 
 
-# The campaign page's reads (``campaign_page_get`` and these) are written out in SQL: on every
-# first render of a campaign page, compiling them through the ORM cost two to three times as
-# much CPU as running them (0.3 to 0.5 ms each against 0.15 to 0.2), and first renders are what
-# a launch-day rush waits on.
-
-
 def campaign_reward_tiers(*, campaign: Campaign) -> list[RewardTier]:
     """Return the campaign's reward tiers, cheapest first (one query)."""
-    return list(
-        RewardTier.objects.raw(
-            "SELECT * FROM projects_rewardtier WHERE campaign_id = %s ORDER BY minimum_amount, id", [campaign.pk]
-        )
-    )
+    return list(RewardTier.objects.filter(campaign=campaign).order_by("minimum_amount", "id"))
 
 
 def campaign_updates(*, campaign: Campaign) -> list[CampaignUpdate]:
     """Return the campaign's updates, newest first (one query); callers hide backers-only bodies."""
-    return list(
-        CampaignUpdate.objects.raw(
-            "SELECT * FROM projects_campaignupdate WHERE campaign_id = %s ORDER BY created_at DESC, id DESC",
-            [campaign.pk],
-        )
-    )
+    return list(CampaignUpdate.objects.filter(campaign=campaign).order_by("-created_at", "-id"))
 
 
 def campaign_comments(*, campaign: Campaign, limit: int = COMMENTS_ON_PAGE) -> list[Comment]:
-    """Return the latest ``limit`` comments, oldest first, each with its ``author_public_name`` (one query)."""
-    latest = Comment.objects.raw(
-        "SELECT c.*, COALESCE(NULLIF(u.display_name, ''), u.username) AS author_public_name "
-        "FROM projects_comment c JOIN accounts_user u ON u.id = c.author_id "
-        "WHERE c.campaign_id = %s ORDER BY c.created_at DESC, c.id DESC LIMIT %s",
-        [campaign.pk, limit],
-    )
-    return list(reversed(list(latest)))
+    """Return the latest ``limit`` comments, oldest first, with their authors (one query)."""
+    latest = Comment.objects.filter(campaign=campaign).select_related("author").order_by("-created_at", "-id")[:limit]
+    return list(reversed(latest))
 
 
 def user_reads_backer_updates(*, campaign: Campaign, user) -> bool:
@@ -234,8 +268,8 @@ def campaign_comment_list(*, campaign: Campaign) -> QuerySet[Comment]:
 
 
 def campaign_get_visible(*, user, campaign_id: int) -> Campaign:
-    """Return the campaign if ``user`` may see it (``campaigns_visible_to``); raise NotFound otherwise."""
-    campaign = campaigns_visible_to(user=user).filter(pk=campaign_id).first()
+    """Return the campaign if ``user`` may see it (``campaign_visible_get``); raise NotFound otherwise."""
+    campaign = campaign_visible_get(user=user, pk=campaign_id)
     if campaign is None:
         raise NotFound("No such campaign.")
     return campaign

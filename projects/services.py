@@ -11,7 +11,8 @@ orchestrates campaigns, pledges and the ledger.
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext
@@ -45,7 +46,7 @@ from .models import (
     FundingModel,
     RewardTier,
 )
-from .selectors import user_is_backer
+from .selectors import BACKER_PLEDGE_STATUSES, user_is_backer
 
 MIN_DURATION_DAYS = 1
 MAX_DURATION_DAYS = 60
@@ -508,6 +509,79 @@ def campaign_reinstate(*, campaign: Campaign, actor, reason: str = "") -> Campai
     )
     previous = suspension.from_status if suspension else CampaignStatus.LIVE
     return _decide(campaign=campaign, actor=actor, action="campaign_reinstate", to_status=previous, reason=reason)
+
+
+# --- Running totals (kept by the pledge services in the same transaction as each pledge) -------
+
+# The ORM expression this statement replaces (``campaign_add_to_totals``):
+#     Campaign.objects.filter(pk=campaign_id).open_for_pledges(now).update(
+#         pledged_amount=F("pledged_amount") + amount,
+#         backer_count=F("backer_count")
+#         + Case(When(Exists(<the backer's other held or released pledges there>), then=0), default=1),
+#     )
+# Written out because building that expression costs the pledge path more CPU than running it
+# (measured in benchmarks/README.md, "Campaign totals"). Its condition is
+# ``CampaignQuerySet.open_for_pledges`` in SQL; a test holds the two to the same answer for
+# every status and both sides of the deadline. The pledges table is named through the
+# campaign's ``pledges`` relation: projects does not import pledges.
+_ADD_TO_TOTALS_SQL = """
+    UPDATE projects_campaign
+       SET pledged_amount = pledged_amount + %(amount)s,
+           backer_count = backer_count + CASE WHEN EXISTS (
+               SELECT 1 FROM {pledge_table}
+                WHERE campaign_id = %(campaign)s AND backer_id = %(backer)s
+                  AND status IN ({backer_statuses}) AND id <> %(pledge)s
+           ) THEN 0 ELSE 1 END
+     WHERE id = %(campaign)s AND status = %(live)s AND deadline > %(now)s
+"""
+
+
+def campaign_add_to_totals(*, campaign_id: int, pledge_id: int, backer_id: int, amount: int) -> bool:
+    """Add a newly held pledge to the campaign's running totals if it is open for pledges; return whether it did.
+
+    One UPDATE adds ``amount``, and the backer unless they already have another held or released
+    pledge there (``BACKER_PLEDGE_STATUSES``). Its condition is the authoritative "open for
+    pledges" check: live (so it serialises with closing and suspending, which change the status
+    under the same row lock) and before the deadline (so nothing joins in the minute before the
+    close task runs). Locks the campaign row until the caller's transaction ends: call it last
+    there, so the hot row stays locked briefly. Raises nothing; False means refused.
+    """
+    connection = connections[router.db_for_write(Campaign)]
+    pledge_table = connection.ops.quote_name(Campaign._meta.get_field("pledges").related_model._meta.db_table)
+    params = {
+        "amount": amount,
+        "campaign": campaign_id,
+        "backer": backer_id,
+        **{f"backer_status_{i}": status for i, status in enumerate(BACKER_PLEDGE_STATUSES)},
+        "pledge": pledge_id,
+        "live": str(CampaignStatus.LIVE),
+        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+    }
+    with connection.cursor() as cursor:
+        statuses = ", ".join(f"%(backer_status_{i})s" for i in range(len(BACKER_PLEDGE_STATUSES)))
+        cursor.execute(_ADD_TO_TOTALS_SQL.format(pledge_table=pledge_table, backer_statuses=statuses), params)
+        return cursor.rowcount == 1
+
+
+# A campaign whose held pledges staff may still refund one by one: settlement has not started.
+REFUNDABLE_STATUSES = (CampaignStatus.LIVE, CampaignStatus.SUSPENDED)
+
+
+def campaign_take_from_totals(*, campaign_id: int, amount: int, open_for_pledges_only: bool) -> bool:
+    """Take a pledge returned to its backer off the campaign's raised amount; return whether it did.
+
+    Refused (False, nothing written) when the campaign is past the point where the pledge could
+    be returned: with ``open_for_pledges_only`` (a backer cancelling) unless it is open for
+    pledges, otherwise (a staff refund) once settlement has started (``REFUNDABLE_STATUSES``).
+    Locks the campaign row until the caller's transaction ends. The backer count is the
+    caller's to adjust, since only it knows the backer's other pledges.
+    """
+    campaigns = Campaign.objects.filter(pk=campaign_id)
+    if open_for_pledges_only:
+        campaigns = campaigns.open_for_pledges()
+    else:
+        campaigns = campaigns.filter(status__in=REFUNDABLE_STATUSES)
+    return campaigns.update(pledged_amount=F("pledged_amount") - amount) == 1
 
 
 # --- Updates and comments ----------------------------------------------------------------------

@@ -114,6 +114,7 @@ def _recommended(user) -> list:
 
 @cache_page_for_visitors(campaign_page_group, shows_campaign_figures=True)
 def campaign_detail(request, slug: str):
+    """The campaign's page, for whoever may see it (``campaigns_visible_to``); staff see every stage."""
     campaign = campaign_page_get(slug=slug, viewer=request.user)
     if campaign is None:
         raise Http404("No such campaign")

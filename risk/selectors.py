@@ -728,7 +728,7 @@ def live_campaign_pool(*, now: datetime | None = None) -> CampaignPool:
     deadline has passed since it was loaded.
     """
     now = now or timezone.now()
-    live = Campaign.objects.filter(status=CampaignStatus.LIVE, deadline__gt=now)
+    live = Campaign.objects.open_for_pledges(now=now)
     rows = list(
         live.order_by("id").values_list(
             "id",

@@ -25,8 +25,13 @@ def _ids(response) -> set[int]:
 
 
 def test_anonymous_list_shows_only_public_campaigns():
-    public = [LiveCampaignFactory(status=s) for s in ("live", "closing", "succeeded", "failed")]
-    hidden = [CampaignFactory(status=s) for s in ("draft", "in_review", "approved", "rejected", "cancelled")]
+    # Upcoming (approved) and ended campaigns are public, as on their pages; a campaign cancelled
+    # after launch too. Drafts, reviews, refusals, withdrawals before launch and suspensions are not
+    # (projects/tests/test_visibility.py has the whole rule).
+    public = [LiveCampaignFactory(status=s) for s in ("live", "closing", "succeeded", "failed", "cancelled")]
+    public.append(CampaignFactory(status="approved"))
+    hidden = [CampaignFactory(status=s) for s in ("draft", "in_review", "rejected", "cancelled")]
+    hidden.append(LiveCampaignFactory(status="suspended"))
 
     ids = _ids(api_client().get("/api/v1/campaigns/"))
 
