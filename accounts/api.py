@@ -4,18 +4,19 @@ from django.contrib.auth import authenticate
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crowdfund_site.api.fields import StrictCharField, StrictInputSerializer
-from crowdfund_site.api.throttles import AuthThrottle, IPThrottle
+from crowdfund_site.api.throttles import AuthThrottle
 from crowdfund_site.api.tokens import api_token_get_or_create
 from crowdfund_site.bounds import field_max_length
 
 from .models import BIO_MAX_LENGTH, User
 from .services import user_update_profile
+from .throttle import LoginBlocked
 
 
 class TokenCreateApi(APIView):
@@ -28,7 +29,7 @@ class TokenCreateApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [AuthThrottle, IPThrottle]
+    throttle_classes = [AuthThrottle]
 
     def get_authenticate_header(self, request) -> str:
         return 'Token realm="api"'
@@ -39,13 +40,20 @@ class TokenCreateApi(APIView):
         responses={200: OutputSerializer},
         auth=[],
         description=(
-            "Exchange a username and password for an API token. 401 `invalid_credentials` if they do not match."
+            "Exchange a username and password for an API token. 401 `invalid_credentials` if they do not match; "
+            "429 `too_many_attempts` while the account (from this address) or the address has failed too often, "
+            "through this endpoint or the web log-in alike."
         ),
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = authenticate(request, **serializer.validated_data)
+        try:
+            user = authenticate(request, **serializer.validated_data)
+        except LoginBlocked as blocked:
+            raise Throttled(
+                wait=blocked.retry_after, detail=str(blocked.messages[0]), code="too_many_attempts"
+            ) from None
         if user is None or not user.is_active:
             raise AuthenticationFailed("Unknown username or wrong password.", code="invalid_credentials")
         return Response({"token": api_token_get_or_create(user=user).key})

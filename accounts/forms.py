@@ -8,11 +8,6 @@ from django.utils.translation import gettext_lazy as _
 from crowdfund_site.bounds import field_max_length
 
 from .models import BIO_MAX_LENGTH, User
-from .throttle import login_failure_record, login_failures_clear, login_is_blocked
-
-
-def client_address(request) -> str:
-    return (request.META.get("REMOTE_ADDR") or "unknown") if request is not None else "unknown"
 
 
 class PlainLabelsMixin:
@@ -86,30 +81,9 @@ class SignupForm(PlainLabelsMixin, forms.Form):
 
 
 class RateLimitedAuthenticationForm(PlainLabelsMixin, AuthenticationForm):
-    """The usual log-in form, refusing to check passwords once too many attempts failed."""
-
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "too_many_attempts": _("Too many failed log-in attempts. Wait %(minutes)s minutes, or reset your password."),
-    }
-
-    def clean(self):
-        username = self.cleaned_data.get("username") or ""
-        address = client_address(self.request)
-        if username and login_is_blocked(username=username, address=address):
-            raise forms.ValidationError(
-                self.error_messages["too_many_attempts"],
-                code="too_many_attempts",
-                params={"minutes": max(settings.LOGIN_FAILURE_WINDOW_SECONDS // 60, 1)},
-            )
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            if username:
-                login_failure_record(username=username, address=address)
-            raise
-        login_failures_clear(username=username, address=address)
-        return cleaned
+    """The usual log-in form. The log-in policy (accounts/throttle.py) is applied by the
+    authentication backend, so this form, the admin's and the API share it; once too many
+    attempts failed, ``authenticate`` raises ``LoginBlocked``, which the form shows as its error."""
 
 
 class ProfileForm(PlainLabelsMixin, forms.Form):

@@ -58,7 +58,7 @@ def signup(request):
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
             messages.success(request, gettext("Welcome to Crowdfund, %(name)s!") % {"name": user.public_name})
             return redirect(_safe_next(request) or "projects:home")
     return render(request, "accounts/user_signup.html", {"form": form, "next": _safe_next(request) or ""})

@@ -91,6 +91,8 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
+# Django's model backend under the log-in policy (LOGIN_FAILURES_*), for every path that checks a password.
+AUTHENTICATION_BACKENDS = ["accounts.backends.LoginPolicyBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -116,13 +118,16 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "projects:home"
 LOGOUT_REDIRECT_URL = "projects:home"
-# Failed log-ins allowed per username and address, and per address alone, in one window.
+# Failed log-ins allowed per username and address, and per address alone, in one window
+# (web form, admin and API token alike: accounts/throttle.py).
 LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
 LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=30)
 LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=900)
 # The log-in rate limit lives in the cache; production shares one (e.g. redis://...) between
 # web processes, the local default is per process.
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+CACHES = {
+    "default": {**env.cache("CACHE_URL", default="locmemcache://"), "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="")}
+}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     CACHES["default"]["BACKEND"] = "crowdfund_site.cache.SharedClientRedisCache"  # see crowdfund_site/cache.py
 # Campaign cards per page on the discover page.
@@ -210,6 +215,10 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Proxies in front of the web processes, whose X-Forwarded-For is trusted for the client's
+# address in every per-address limit (crowdfund_site/ratelimit.py); 0 trusts only REMOTE_ADDR.
+NUM_PROXIES = env.int("NUM_PROXIES", default=env.int("API_NUM_PROXIES", default=0))
+
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first: an unauthenticated API request is answered 401 with a WWW-Authenticate header.
@@ -220,10 +229,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["crowdfund_site.api.parsers.BoundedJSONParser"],
-    "DEFAULT_THROTTLE_CLASSES": [
-        "crowdfund_site.api.throttles.UserThrottle",
-        "crowdfund_site.api.throttles.IPThrottle",
-    ],
+    "DEFAULT_THROTTLE_CLASSES": ["crowdfund_site.api.throttles.ApiThrottle"],
     # Requests per user (anonymous callers: per IP) and per client IP, e.g. "600/min".
     "DEFAULT_THROTTLE_RATES": {
         "user": env("API_THROTTLE_USER", default="600/min"),
@@ -232,8 +238,7 @@ REST_FRAMEWORK = {
     },
     "EXCEPTION_HANDLER": "crowdfund_site.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "crowdfund_site.api.schema.ApiAutoSchema",
-    # Proxies in front of the web processes; 0 trusts only REMOTE_ADDR for per-address throttles.
-    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Crowdfund API",
