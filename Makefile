@@ -1,6 +1,7 @@
 # Two commands for a fresh machine with Python 3.11+:
 #   make run   - set everything up and serve the site with demo data (web + Celery worker + beat)
 #   make test  - lint and run the test suite
+#   make test-quick - the test suite without its slow tests (no lint), for the edit-test loop
 # SQLite and a server-less broker by default; PostgreSQL / Redis when DATABASE_URL /
 # CELERY_BROKER_URL are set.
 
@@ -10,7 +11,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test lint format migrate seed clean
+.PHONY: install run test test-quick lint format migrate seed clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +28,7 @@ seed: migrate
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
 
 run: seed
+	mkdir -p var
 	@echo "Serving on http://127.0.0.1:$(PORT)/  (demo logins in README.md; Ctrl+C stops everything)"
 	DEBUG=$${DEBUG:-1} PORT=$(PORT) $(BIN)/honcho start -f Procfile
 
@@ -37,6 +39,11 @@ lint: install
 
 test: lint
 	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The edit-test loop: everything but the slow tests (schemathesis, browsers, worker processes,
+# parallel HTTP); `make test` still runs them all.
+test-quick: install
+	SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 format: install
 	$(BIN)/ruff format .

@@ -1,4 +1,41 @@
+import os
+
 import pytest
+
+# Tests talk plain http to the servers they start (gunicorn, live_server), as `make run` does:
+# settings' production defaults (DEBUG off) would redirect to https and mark cookies Secure.
+# The environment reaches the processes tests start; the fixture below covers this one, whose
+# settings pytest-django loaded before this file.
+PLAIN_HTTP = {
+    "SECURE_SSL_REDIRECT": False,
+    "SECURE_HSTS_SECONDS": 0,
+    "SESSION_COOKIE_SECURE": False,
+    "CSRF_COOKIE_SECURE": False,
+}
+for _name, _value in PLAIN_HTTP.items():
+    os.environ.setdefault(_name, str(int(_value)))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser and worker-process tests are slow: `make test-quick` (-m "not slow") leaves them out."""
+    for item in items:
+        if item.get_closest_marker("browser") or item.get_closest_marker("worker"):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _plain_http():
+    # Session-wide, so that it is on before live_server (session-scoped) builds its middleware.
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.test import override_settings
+
+    # WhiteNoise serves collectstatic's folder, and warns on every start if it is missing;
+    # production's collectstatic makes it, settings never do.
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+    with override_settings(**PLAIN_HTTP):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +106,7 @@ def browser(monkeypatch):
     """A headless Chromium (Debian's) for end-to-end tests against ``live_server``."""
     from playwright.sync_api import sync_playwright
 
-    from crowdfund_site.tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+    from crowdfund_site.tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PolicyCheckedBrowser
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls a test makes
     # between browser steps are ordinary blocking calls, which Django must be told are fine.
@@ -77,8 +114,11 @@ def browser(monkeypatch):
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
+        checked = PolicyCheckedBrowser(chromium)
+        yield checked
         chromium.close()
+    # Every page ran under the site's Content-Security-Policy: anything it refused is a bug.
+    assert not checked.violations, "Content-Security-Policy violations:\n" + "\n".join(checked.violations)
 
 
 @pytest.fixture(scope="session", autouse=True)

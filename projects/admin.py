@@ -63,6 +63,9 @@ class StatusHistoryInline(ReadOnlyInline):
 
 
 class CampaignAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
+    class Media:
+        css = {"all": ["css/admin.css"]}  # a stylesheet, not style attributes: the CSP refuses those
+
     list_select_related = ("initiator", "category")
     search_fields = ("title", "slug", "initiator__username", "initiator__email")
     inlines = (RewardTierInline, StatusHistoryInline)
@@ -120,7 +123,7 @@ class CampaignAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Story")
     def story(self, obj):
-        return format_html("<div style='white-space: pre-wrap; max-width: 60em'>{}</div>", obj.description)
+        return format_html('<div class="campaign-story">{}</div>', obj.description)
 
     @admin.display(description="Pledges")
     def pledges_link(self, obj):

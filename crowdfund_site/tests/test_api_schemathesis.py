@@ -24,6 +24,8 @@ from crowdfund_site.tests.fuzz import fuzz_data_create
 
 pytest.importorskip("schemathesis")
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(settings.BASE_DIR)
 CONFIG = ROOT / "crowdfund_site" / "api" / "schemathesis.toml"
 MAX_TIME = os.environ.get("SCHEMATHESIS_MAX_TIME", "30")
