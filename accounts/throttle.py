@@ -1,4 +1,5 @@
-"""The log-in policy: one limit on password guesses for every way in (web form, admin, API token).
+"""The log-in policy: one limit on password guesses for every way in (web form, admin, API token);
+and the limit on password reset e-mails.
 
 Failures are counted per (username, client address) and per client address alone, each in a
 fixed window that starts with its first hit (settings LOGIN_FAILURES_*). Past either limit the
@@ -74,3 +75,38 @@ def login_attempt_finish(attempt: LoginAttempt, *, succeeded: bool) -> None:
     if succeeded:
         window_clear(attempt.account_key)
         window_release([attempt.address_key])
+
+
+TOO_MANY_RESETS = _("Too many password reset requests. Wait %(minutes)s minutes and try again.")
+
+
+class PasswordResetsBlocked(ValidationError):
+    """Too many reset e-mails asked for this address, or from this client address."""
+
+    def __init__(self, *, retry_after: float):
+        super().__init__(TOO_MANY_RESETS, code="too_many_resets", params={"minutes": minutes_left(retry_after)})
+        self.retry_after = retry_after
+
+
+def password_reset_request_count(*, email: str, address: str) -> None:
+    """Count one request for a password reset e-mail to ``email`` from ``address``.
+
+    Raises ``PasswordResetsBlocked`` past PASSWORD_RESETS_PER_EMAIL per e-mail address or
+    PASSWORD_RESETS_PER_ADDRESS per client address in PASSWORD_RESET_WINDOW_SECONDS, whether or not
+    an account has that e-mail (so the answer tells nothing about accounts). Atomic, as the log-in
+    policy: nobody can have a mailbox flooded, or the site send mail for them, by asking in parallel.
+    """
+    window = settings.PASSWORD_RESET_WINDOW_SECONDS
+    email_key = limit_key("reset-email", email.strip().lower())
+    address_key = limit_key("reset-address", address)
+    per_email, per_address = window_hit([(email_key, window), (address_key, window)])
+    over = [
+        count.retry_after
+        for count, allowed in (
+            (per_email, settings.PASSWORD_RESETS_PER_EMAIL),
+            (per_address, settings.PASSWORD_RESETS_PER_ADDRESS),
+        )
+        if count.count > allowed
+    ]
+    if over:
+        raise PasswordResetsBlocked(retry_after=max(over))

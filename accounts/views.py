@@ -12,8 +12,11 @@ from django.utils.translation import gettext
 from django.views import i18n
 from django.views.decorators.debug import sensitive_post_parameters
 
+from crowdfund_site.ratelimit import client_address
+
 from .forms import EmailPasswordResetForm, NewPasswordForm, ProfileForm, RateLimitedAuthenticationForm, SignupForm
 from .services import user_create, user_set_preferred_language, user_update_profile
+from .throttle import PasswordResetsBlocked, password_reset_request_count
 
 
 def _safe_next(request) -> str | None:
@@ -91,6 +94,15 @@ class PasswordResetView(auth_views.PasswordResetView):
     email_template_name = "accounts/password_reset_email.txt"
     subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form):
+        """Send the link, within the limits on reset e-mails (accounts/throttle.py)."""
+        try:
+            password_reset_request_count(email=form.cleaned_data["email"], address=client_address(self.request))
+        except PasswordResetsBlocked as blocked:
+            form.add_error(None, blocked)
+            return self.form_invalid(form)
+        return super().form_valid(form)
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

@@ -68,6 +68,11 @@ def _request(url: str, *, data: bytes | None = None, headers: dict) -> tuple[int
         return error.code, error.read().decode(), dict(error.headers)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # the redirect itself is the answer looked at
+
+
 def _in_parallel(send, jobs: list) -> list:
     with ThreadPoolExecutor(max_workers=CONNECTIONS) as pool:
         return list(pool.map(send, jobs))
@@ -121,11 +126,17 @@ def test_api_throttles_let_exactly_the_limit_through_from_16_connections(server_
     assert (per_address.count(200), per_address.count(429)) == (60, 140)
 
 
-def test_log_in_limits_hold_on_every_path_from_16_connections(server_env):
+def test_log_in_and_password_reset_limits_hold_on_every_path_from_16_connections(server_env):
     _users(1, prefix="ada")
     _users(1, prefix="bea")
     _users(48, prefix="guess")
-    env = {**server_env, "LOGIN_FAILURES_PER_ACCOUNT": "5", "LOGIN_FAILURES_PER_ADDRESS": "12"}
+    env = {
+        **server_env,
+        "LOGIN_FAILURES_PER_ACCOUNT": "5",
+        "LOGIN_FAILURES_PER_ADDRESS": "12",
+        "PASSWORD_RESETS_PER_EMAIL": "5",
+        "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+    }
 
     with gunicorn_serving(env=env, workers=3, threads=4) as base:
         # 48 wrong passwords for one account through the token endpoint: 5 are checked.
@@ -157,6 +168,22 @@ def test_log_in_limits_hold_on_every_path_from_16_connections(server_env):
             lambda n: _token_request(base, f"guess{n}", "wrong", "10.5.0.1"), list(range(48))
         )
 
+        # 48 password reset e-mails asked for one address: 5 are sent.
+        def reset(n: int) -> int:
+            body = urllib.parse.urlencode({"email": "bea0@example.com", "csrfmiddlewaretoken": csrf}).encode()
+            form_headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": f"csrftoken={cookie}",
+                "X-Forwarded-For": f"10.6.0.{n}",
+            }
+            request = urllib.request.Request(f"{base}/accounts/password-reset/", data=body, headers=form_headers)  # noqa: S310
+            try:
+                return urllib.request.build_opener(_NoRedirect).open(request, timeout=120).status
+            except urllib.error.HTTPError as answer:
+                return answer.code
+
+        resets = _in_parallel(reset, list(range(48)))
+
     token_statuses = [status for status, _ in token_guesses]
     assert (token_statuses.count(401), token_statuses.count(429)) == (5, 43)
     assert {body["code"] for status, body in token_guesses if status == 429} == {"too_many_attempts"}
@@ -169,3 +196,5 @@ def test_log_in_limits_hold_on_every_path_from_16_connections(server_env):
 
     address_statuses = [status for status, _ in address_guesses]
     assert (address_statuses.count(401), address_statuses.count(429)) == (12, 36)
+
+    assert (resets.count(302), resets.count(200)) == (5, 43)  # sent (redirect to "sent") or refused

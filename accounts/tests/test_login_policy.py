@@ -1,6 +1,7 @@
 """One log-in policy for every path that checks a password: the web form, the admin and the API token."""
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 
 from accounts.tests.factories import StaffFactory, UserFactory
@@ -104,3 +105,30 @@ def test_refused_attempts_do_not_count_against_the_address(settings):
     # ...so the address has 3 failures left for other accounts.
     UserFactory(username="hal")
     assert [_token("hal", "wrong").status_code for _ in range(4)] == [401, 401, 401, 429]
+
+
+def _reset(client, email: str, **extra):
+    return client.post(reverse("accounts:password_reset"), {"email": email}, **extra)
+
+
+def test_reset_e_mails_are_limited_per_e_mail_address_known_or_not(client, settings):
+    settings.PASSWORD_RESETS_PER_EMAIL = 3
+    UserFactory(username="ida", email="ida@example.com")
+    assert [_reset(client, "ida@example.com").status_code for _ in range(3)] == [302] * 3
+    assert len(mail.outbox) == 3
+
+    refused = _reset(client, "IDA@example.com", REMOTE_ADDR="10.0.0.7")
+    unknown = [_reset(client, "nobody@example.com").status_code for _ in range(4)]
+
+    assert refused.status_code == 200
+    assert "Too many password reset requests" in refused.content.decode()
+    assert len(mail.outbox) == 3
+    assert unknown == [302, 302, 302, 200]  # the same answers: they tell nothing about accounts
+
+
+def test_reset_e_mails_are_limited_per_client_address(client, settings):
+    settings.PASSWORD_RESETS_PER_ADDRESS = 4
+    for n in range(4):
+        assert _reset(client, f"someone{n}@example.com").status_code == 302
+    assert "Too many password reset requests" in _reset(client, "another@example.com").content.decode()
+    assert _reset(client, "another@example.com", REMOTE_ADDR="10.0.0.8").status_code == 302
