@@ -1,21 +1,31 @@
-"""Response headers Django has no setting for: Permissions-Policy.
+"""Security headers Django has no setting for: Content-Security-Policy and Permissions-Policy.
 
-(Content-Security-Policy comes from django-csp, Referrer-Policy, HSTS and nosniff from Django's
-SecurityMiddleware; all are configured in settings.)
+(Referrer-Policy, HSTS and nosniff come from Django's SecurityMiddleware.) Both policies are the
+same for every response, so each header is built once from settings when the middleware starts;
+no page needs a nonce or a policy of its own. A response that sets a header keeps its own.
 """
 
 from django.conf import settings
 
 
-class PermissionsPolicyMiddleware:
-    """Send ``settings.PERMISSIONS_POLICY`` with every response that does not set its own."""
+def content_security_policy(directives: dict[str, list[str]]) -> str:
+    """Return the header value for ``{"default-src": ["'self'"], ...}``."""
+    return "; ".join(f"{name} {' '.join(sources)}".strip() for name, sources in directives.items())
+
+
+class SecurityHeadersMiddleware:
+    """Send ``settings.CONTENT_SECURITY_POLICY`` and ``settings.PERMISSIONS_POLICY`` with every response."""
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.policy = settings.PERMISSIONS_POLICY
+        self.headers = {
+            "Content-Security-Policy": content_security_policy(settings.CONTENT_SECURITY_POLICY),
+            "Permissions-Policy": settings.PERMISSIONS_POLICY,
+        }
 
     def __call__(self, request):
         response = self.get_response(request)
-        if self.policy:
-            response.headers.setdefault("Permissions-Policy", self.policy)
+        for name, value in self.headers.items():
+            if value:
+                response.headers.setdefault(name, value)
         return response

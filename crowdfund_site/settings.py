@@ -39,7 +39,7 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
 )
 SECURE_REFERRER_POLICY = env("SECURE_REFERRER_POLICY", default="same-origin")
-# Browser features no page uses are switched off (crowdfund_site/security.py sends the header).
+# Browser features no page uses are switched off.
 PERMISSIONS_POLICY = env(
     "PERMISSIONS_POLICY",
     default=(
@@ -48,19 +48,18 @@ PERMISSIONS_POLICY = env(
     ),
 )
 # Scripts, styles, images, fonts and forms from this site only: no inline script or style, no
-# other host (static files and Swagger UI are served by the site itself). django-csp sends it.
+# other host (static files and Swagger UI are served by the site itself).
 CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
-        "object-src": ["'none'"],
-        "base-uri": ["'self'"],
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
-    },
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
 }
+# crowdfund_site/security.py sends both policies.
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -85,8 +84,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
-    "crowdfund_site.security.PermissionsPolicyMiddleware",
+    "crowdfund_site.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
