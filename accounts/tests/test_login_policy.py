@@ -132,3 +132,10 @@ def test_reset_e_mails_are_limited_per_client_address(client, settings):
         assert _reset(client, f"someone{n}@example.com").status_code == 302
     assert "Too many password reset requests" in _reset(client, "another@example.com").content.decode()
     assert _reset(client, "another@example.com", REMOTE_ADDR="10.0.0.8").status_code == 302
+
+
+def test_the_refusals_speak_the_visitors_language(client):
+    UserFactory(username="jo")
+    for _ in range(5):
+        _web_login(client, "jo", "wrong", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "登录失败次数过多" in _web_login(client, "jo", PASSWORD, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
