@@ -166,8 +166,9 @@ LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=9
 PASSWORD_RESETS_PER_EMAIL = env.int("PASSWORD_RESETS_PER_EMAIL", default=5)
 PASSWORD_RESETS_PER_ADDRESS = env.int("PASSWORD_RESETS_PER_ADDRESS", default=20)
 PASSWORD_RESET_WINDOW_SECONDS = env.int("PASSWORD_RESET_WINDOW_SECONDS", default=3600)
-# The log-in rate limit lives in the cache; production shares one (e.g. redis://...) between
-# web processes, the local default is per process.
+# Every limit (API throttles, log-in and password-reset limits: crowdfund_site/ratelimit.py) and
+# the page cache live in the cache; production shares one (redis://...) between web processes,
+# the local default is per process. CACHE_KEY_PREFIX separates sites or test runs sharing a Redis.
 CACHES = {
     "default": {**env.cache("CACHE_URL", default="locmemcache://"), "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="")}
 }

@@ -139,3 +139,16 @@ def test_the_refusals_speak_the_visitors_language(client):
     for _ in range(5):
         _web_login(client, "jo", "wrong", HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert "登录失败次数过多" in _web_login(client, "jo", PASSWORD, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+
+
+def test_behind_a_proxy_each_client_is_counted_by_its_own_address(client, settings):
+    settings.NUM_PROXIES = 1
+    UserFactory(username="kim")
+    for _ in range(5):
+        _web_login(client, "kim", "wrong", HTTP_X_FORWARDED_FOR="198.51.100.7")
+
+    assert_error(_token("kim", PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.7"), 429, "too_many_attempts")
+    # Another client behind the same proxy (the same REMOTE_ADDR) is not blocked with it.
+    assert _token("kim", PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.8").status_code == 200
+    # A client cannot pick its address: only the address our proxy appended counts.
+    assert_error(_token("kim", PASSWORD, HTTP_X_FORWARDED_FOR="10.0.0.1, 198.51.100.7"), 429, "too_many_attempts")
