@@ -22,10 +22,13 @@ class SecurityHeadersMiddleware:
             "Content-Security-Policy": content_security_policy(settings.CONTENT_SECURITY_POLICY),
             "Permissions-Policy": settings.PERMISSIONS_POLICY,
         }
+        self.debug = settings.DEBUG
 
     def __call__(self, request):
         response = self.get_response(request)
+        # Django's technical 404 and 500 pages (DEBUG only) are styled and scripted inline.
+        debug_page = self.debug and response.status_code in (404, 500)
         for name, value in self.headers.items():
-            if value:
+            if value and not (debug_page and name == "Content-Security-Policy"):
                 response.headers.setdefault(name, value)
         return response

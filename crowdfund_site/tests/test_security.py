@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.http import HttpResponse, HttpResponseNotFound
+from django.test import RequestFactory
 from django.urls import reverse
 
 ROOT = Path(settings.BASE_DIR)
@@ -129,6 +131,18 @@ def test_every_response_carries_a_strict_content_security_policy(client, url):
     assert response["Referrer-Policy"] == "same-origin"
     assert "camera=()" in response["Permissions-Policy"]
     assert "geolocation=()" in response["Permissions-Policy"]
+
+
+def test_djangos_debug_pages_keep_their_inline_styles_in_development(settings):
+    from crowdfund_site.security import SecurityHeadersMiddleware
+
+    settings.DEBUG = True
+    debug_page = SecurityHeadersMiddleware(lambda request: HttpResponseNotFound("<style>...</style>"))
+    page = SecurityHeadersMiddleware(lambda request: HttpResponse("ok"))
+    request = RequestFactory().get("/")
+
+    assert "Content-Security-Policy" not in debug_page(request)
+    assert "Content-Security-Policy" in page(request)
 
 
 @pytest.mark.django_db
