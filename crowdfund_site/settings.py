@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "projects",
     "pledges",
     "escrow",
+    "lending",
     "settlement",
     "risk",
     "crowdfund_site.api",
@@ -194,6 +195,9 @@ SITE_URL = env("SITE_URL", default="http://localhost:8000")
 # --- Money -------------------------------------------------------------------------------
 # Platform fee in basis points of the released total (500 = 5 %).
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=500)
+# Servicing fee of debt campaigns' loans, in basis points a year of the outstanding principal;
+# copied into a campaign's loan terms, so later changes do not apply to terms already set.
+LENDING_SERVICING_FEE_BPS = env.int("LENDING_SERVICING_FEE_BPS", default=100)
 # Largest single pledge, in minor units of the campaign's currency.
 PLEDGE_MAX_MINOR = env.int("PLEDGE_MAX_MINOR", default=10_000_000_00)
 # Dotted path of the payment gateway class; the sandbox behaves like a processor's test mode.

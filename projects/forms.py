@@ -9,6 +9,7 @@ from crowdfund_site.money import CURRENCY_CHOICES, parse_amount
 from .models import (
     CAMPAIGN_STORY_MAX_LENGTH,
     COMMENT_MAX_LENGTH,
+    OFFERED_FUNDING_MODELS,
     REWARD_DESCRIPTION_MAX_LENGTH,
     REWARD_QUANTITY_LIMIT_MAX,
     SEARCH_QUERY_MAX_LENGTH,
@@ -16,7 +17,6 @@ from .models import (
     Campaign,
     CampaignUpdate,
     Category,
-    FundingModel,
     RewardTier,
 )
 from .selectors import DiscoverSort
@@ -140,7 +140,7 @@ class CampaignFundingForm(PlainLabelsForm):
 
     funding_model = forms.ChoiceField(
         label=_("Funding model"),
-        choices=FundingModel.choices,
+        choices=[(model.value, model.label) for model in OFFERED_FUNDING_MODELS],
         widget=forms.RadioSelect,
         help_text=_("All or nothing: backers are refunded if the goal is missed. Flexible: you keep what is raised."),
     )

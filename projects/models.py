@@ -107,6 +107,13 @@ FINAL_STATUSES = {
 class FundingModel(models.TextChoices):
     ALL_OR_NOTHING = "all_or_nothing", _("All or nothing")
     FLEXIBLE = "flexible", _("Flexible")
+    # Backers lend; all-or-nothing while raising, then repaid on a schedule (the lending app).
+    DEBT = "debt", _("Debt (loan)")
+
+
+# What initiators may choose when they create or edit a campaign. Debt campaigns need loan terms,
+# which the campaign forms and API do not take yet (issue 12), so debt is not offered there yet.
+OFFERED_FUNDING_MODELS = (FundingModel.ALL_OR_NOTHING, FundingModel.FLEXIBLE)
 
 
 class SettlementOutcome(models.TextChoices):

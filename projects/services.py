@@ -34,6 +34,7 @@ from .models import (
     CAMPAIGN_TRANSITIONS,
     COMMENT_MAX_LENGTH,
     EDITABLE_STATUSES,
+    OFFERED_FUNDING_MODELS,
     REWARD_DESCRIPTION_MAX_LENGTH,
     REWARD_QUANTITY_LIMIT_MAX,
     UPDATE_BODY_MAX_LENGTH,
@@ -144,7 +145,7 @@ def _clean_campaign_fields(fields: dict) -> dict:
         currency_exponent(cleaned["currency"])
     if "goal" in cleaned:
         check_amount(cleaned["goal"], cleaned.get("currency", "USD"))
-    if "funding_model" in cleaned and cleaned["funding_model"] not in FundingModel.values:
+    if "funding_model" in cleaned and cleaned["funding_model"] not in OFFERED_FUNDING_MODELS:
         raise InvalidInput("Unknown funding model.", code="invalid_funding_model", field="funding_model")
     if "duration_days" in cleaned:
         days = cleaned["duration_days"]

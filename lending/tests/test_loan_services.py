@@ -1,0 +1,212 @@
+"""Loan terms, loans and repayments through the services, as a borrower and lenders see them."""
+
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accounts.models import AuditEvent
+from accounts.tests.factories import StaffFactory, UserFactory
+from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
+from lending.models import Installment, LenderPayout, LoanLender, LoanStatus, LoanTerms, Repayment, RepaymentType
+from lending.services import loan_create, loan_repay, loan_terms_set, loan_write_off
+from projects.models import CampaignStatus, FundingModel
+from projects.tests.factories import CampaignFactory
+
+from .factories import START, loan_funded
+
+pytestmark = pytest.mark.django_db
+
+
+def key() -> str:
+    return f"repay-{uuid.uuid4()}"
+
+
+def terms_of(campaign, **overrides):
+    arguments = {"rate_bps": 900, "term_months": 24, "repayment_type": RepaymentType.ANNUITY, "grace_months": 2}
+    return loan_terms_set(campaign=campaign, actor=campaign.initiator, **(arguments | overrides))
+
+
+def test_the_initiator_sets_terms_with_the_servicing_fee_of_the_day(settings):
+    settings.LENDING_SERVICING_FEE_BPS = 150
+    campaign = CampaignFactory(funding_model=FundingModel.DEBT)
+
+    terms = terms_of(campaign)
+    terms = terms_of(campaign, rate_bps=1000)
+
+    assert (terms.rate_bps, terms.term_months, terms.grace_months, terms.servicing_fee_bps) == (1000, 24, 2, 150)
+    assert LoanTerms.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"rate_bps": -1}, "invalid_rate_bps"),
+        ({"rate_bps": 3601}, "invalid_rate_bps"),
+        ({"term_months": 0}, "invalid_term_months"),
+        ({"term_months": 61}, "invalid_term_months"),
+        ({"grace_months": 7}, "invalid_grace_months"),
+        ({"term_months": 3, "grace_months": 3}, "invalid_grace_months"),
+        ({"repayment_type": "balloon"}, "invalid_repayment_type"),
+    ],
+)
+def test_terms_out_of_range_are_refused_with_the_field_named(overrides, code):
+    campaign = CampaignFactory(funding_model=FundingModel.DEBT)
+
+    with pytest.raises(InvalidInput) as refusal:
+        terms_of(campaign, **overrides)
+
+    assert refusal.value.code == code
+    assert not LoanTerms.objects.exists()
+
+
+def test_terms_are_fixed_once_the_campaign_is_submitted():
+    campaign = CampaignFactory(funding_model=FundingModel.DEBT)
+    terms_of(campaign, rate_bps=800)
+    campaign.status = CampaignStatus.IN_REVIEW
+    campaign.save(update_fields=["status"])
+
+    with pytest.raises(Conflict) as refusal:
+        terms_of(campaign, rate_bps=3000)
+
+    assert refusal.value.code == "terms_fixed"
+    assert LoanTerms.objects.get().rate_bps == 800
+
+
+def test_only_the_initiator_of_a_debt_campaign_sets_terms():
+    campaign = CampaignFactory(funding_model=FundingModel.DEBT)
+    with pytest.raises(NotAllowed):
+        loan_terms_set(
+            campaign=campaign, actor=UserFactory(), rate_bps=100, term_months=6, repayment_type=RepaymentType.BULLET
+        )
+    with pytest.raises(Conflict, match="Only debt campaigns"):
+        terms_of(CampaignFactory())
+
+
+def test_a_funded_campaign_becomes_a_loan_with_its_lenders_and_schedule():
+    loan = loan_funded(amounts=[60_000, 30_000, 10_000])
+
+    assert (loan.status, loan.principal, loan.rate_bps, loan.term_months) == (LoanStatus.REPAYING, 100_000, 1200, 12)
+    assert sorted(LoanLender.objects.values_list("principal", flat=True)) == [10_000, 30_000, 60_000]
+    installments = list(Installment.objects.filter(loan=loan))
+    assert len(installments) == 12
+    assert sum(i.principal for i in installments) == 100_000
+    assert installments[0].due_date == START.replace(month=2)
+    assert loan_create(campaign=loan.campaign, start_date=START) == loan
+
+
+def test_a_partial_repayment_pays_the_fee_then_interest_then_principal_and_lenders_pro_rata():
+    loan = loan_funded(amounts=[60_000, 30_000, 10_000])
+    first = Installment.objects.get(loan=loan, number=1)  # 1,000.00 at 12 %: 10.00 interest, 0.83 fee
+
+    repayment = loan_repay(loan=loan, actor=loan.borrower, amount=5_000, idempotency_key=key())
+
+    assert (repayment.fee, repayment.interest, repayment.principal) == (first.fee, first.interest, 5_000 - 1_083)
+    payouts = {p.share.principal: p.amount for p in LenderPayout.objects.filter(repayment=repayment)}
+    assert sum(payouts.values()) == 5_000 - first.fee
+    # Interest 10.00 splits 6.00/3.00/1.00; principal 39.17 splits 23.502/11.751/3.917 -> 23.51/11.75/3.91.
+    assert payouts == {60_000: 2_951, 30_000: 1_475, 10_000: 491}
+
+
+def test_repaying_everything_pays_each_lender_exactly_what_they_lent_and_closes_the_loan():
+    loan = loan_funded(amounts=[33_333, 33_333, 33_334])
+    owed = sum(i.owed for i in loan.installments.all())
+
+    loan_repay(loan=loan, actor=loan.borrower, amount=owed - 1, idempotency_key=key())
+    loan_repay(loan=loan, actor=loan.borrower, amount=1, idempotency_key=key())
+
+    loan.refresh_from_db()
+    assert loan.status == LoanStatus.REPAID
+    assert [(s.principal_received, s.principal) for s in LoanLender.objects.filter(loan=loan)] == [
+        (33_333, 33_333),
+        (33_333, 33_333),
+        (33_334, 33_334),
+    ]
+    assert loan.income_distributed + loan.fees_collected + loan.principal == owed
+    with pytest.raises(Conflict) as refusal:
+        loan_repay(loan=loan, actor=loan.borrower, amount=1, idempotency_key=key())
+    assert refusal.value.code == "loan_not_payable"
+
+
+@pytest.mark.parametrize(("amount", "code"), [(0, "amount_not_positive"), (-5, "amount_not_positive")])
+def test_a_repayment_of_nothing_is_refused(amount, code):
+    loan = loan_funded(amounts=[10_000])
+
+    with pytest.raises(InvalidInput) as refusal:
+        loan_repay(loan=loan, actor=loan.borrower, amount=amount, idempotency_key=key())
+
+    assert refusal.value.code == code
+    assert not Repayment.objects.exists()
+
+
+def test_a_repayment_above_what_is_owed_is_refused_and_changes_nothing():
+    loan = loan_funded(amounts=[10_000])
+    owed = sum(i.owed for i in loan.installments.all())
+
+    with pytest.raises(InvalidInput, match="more than is owed") as refusal:
+        loan_repay(loan=loan, actor=loan.borrower, amount=owed + 1, idempotency_key=key())
+
+    assert refusal.value.code == "amount_above_owed"
+    assert not Repayment.objects.exists()
+    assert sum(i.owed for i in loan.installments.all()) == owed
+
+
+def test_a_retried_repayment_is_paid_once():
+    loan = loan_funded(amounts=[10_000, 20_000])
+    same = key()
+
+    first = loan_repay(loan=loan, actor=loan.borrower, amount=3_000, idempotency_key=same)
+    again = loan_repay(loan=loan, actor=loan.borrower, amount=3_000, idempotency_key=same)
+
+    assert again == first
+    assert Repayment.objects.count() == 1
+    with pytest.raises(Conflict):
+        loan_repay(loan=loan, actor=loan.borrower, amount=4_000, idempotency_key=same)
+
+
+def test_staff_write_off_a_late_loan_with_a_reason_and_it_is_audited():
+    loan = loan_funded(amounts=[10_000])
+    loan.status = LoanStatus.LATE
+    loan.save(update_fields=["status"])
+    staff = StaffFactory()
+
+    with pytest.raises(NotAllowed):
+        loan_write_off(loan=loan, actor=loan.borrower, reason="nope")
+    with pytest.raises(InvalidInput):
+        loan_write_off(loan=loan, actor=staff, reason=" ")
+    loan = loan_write_off(loan=loan, actor=staff, reason="Borrower insolvent")
+
+    assert loan.status == LoanStatus.WRITTEN_OFF
+    assert AuditEvent.objects.filter(action="loan_write_off", reason="Borrower insolvent").count() == 1
+    with pytest.raises(Conflict):
+        loan_write_off(loan=loan, actor=staff, reason="again")
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    amounts=st.lists(st.integers(1, 500_000), min_size=1, max_size=12),
+    fractions=st.lists(st.fractions(0, 1), min_size=1, max_size=6),
+    repayment_type=st.sampled_from(RepaymentType.values),
+)
+def test_random_lenders_and_repayments_keep_the_invariants(amounts, fractions, repayment_type):
+    loan = loan_funded(amounts=amounts, repayment_type=repayment_type, grace_months=1, rate_bps=3600)
+    for fraction in [*fractions, 1]:
+        owed = sum(i.owed for i in loan.installments.all())
+        repayment = loan_repay(
+            loan=loan, actor=loan.borrower, amount=max(1, int(owed * fraction)), idempotency_key=key()
+        )
+        assert sum(p.amount for p in repayment.payouts.all()) == repayment.amount - repayment.fee
+        loan.refresh_from_db()
+        for share in LoanLender.objects.filter(loan=loan):
+            assert share.principal_received <= share.principal
+            assert abs(share.principal_received * loan.principal - loan.principal_distributed * share.principal) < (
+                loan.principal
+            )
+            assert abs(share.income_received * loan.principal - loan.income_distributed * share.principal) < (
+                loan.principal
+            )
+        if loan.status == LoanStatus.REPAID:
+            break
+    assert loan.status == LoanStatus.REPAID
+    assert list(LoanLender.objects.filter(loan=loan).values_list("principal_received", flat=True)) == amounts
