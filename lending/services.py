@@ -17,6 +17,7 @@ from accounts.services import audit_record
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import check_amount, format_amount
 from crowdfund_site.transitions import ensure_transition_allowed
+from escrow.ledger import ledger_accounts_get_or_create, ledger_post
 from pledges.models import COUNTED_STATUSES, Pledge
 from projects.models import EDITABLE_STATUSES, Campaign, CampaignStatus, FundingModel
 
@@ -38,6 +39,7 @@ from .models import (
     RepaymentKind,
     RepaymentType,
 )
+from .vocabulary import repayment_account_specs, repayment_posting
 
 
 def loan_terms_validate(*, rate_bps: int, term_months: int, repayment_type: str, grace_months: int) -> None:
@@ -192,6 +194,8 @@ def loan_repay(
     lenders by their share of the principal, principal and income (interest and late fees) each
     over its running total (``lending.allocation``), so each lender's totals stay within one
     minor unit of their exact share and the payout lines sum to the amount minus the fee.
+    The split is one ledger transaction, keyed by the repayment: borrower -> the loan's clearing
+    account -> each lender's balance, fee -> platform revenue (``lending.vocabulary``).
     Paying the last of the schedule marks the loan repaid; a late loan with nothing overdue
     left is repaying again.
 
@@ -256,7 +260,8 @@ def loan_repay(
         actor=actor if actor is not None and actor.pk else None,
         created_at=now,
     )
-    _repayment_pay_out(loan=loan, repayment=repayment)
+    payouts = _repayment_pay_out(loan=loan, repayment=repayment)
+    _repayment_post(loan=loan, repayment=repayment, payouts=payouts)
     loan.fees_collected += repayment.fee
     loan.save(update_fields=["principal_distributed", "income_distributed", "fees_collected"])
     audit_record(
@@ -293,6 +298,29 @@ def _repayment_pay_out(*, loan: Loan, repayment: Repayment) -> list[LenderPayout
             payouts.append(LenderPayout(repayment=repayment, share=share, principal=principal, income=income))
     LoanLender.objects.bulk_update(changed, ["principal_received", "income_received"], batch_size=1000)
     return LenderPayout.objects.bulk_create(payouts, batch_size=1000)
+
+
+def _repayment_post(*, loan: Loan, repayment: Repayment, payouts: list[LenderPayout]) -> None:
+    """Post a repayment's split as one ledger transaction (borrower -> clearing -> lenders, fee -> revenue)."""
+    by_lender: dict[int, int] = {}
+    for payout in payouts:
+        by_lender[payout.share.lender_id] = by_lender.get(payout.share.lender_id, 0) + payout.amount
+    accounts = ledger_accounts_get_or_create(
+        specs=repayment_account_specs(loan_id=loan.pk, borrower_id=loan.borrower_id, lender_ids=list(by_lender)),
+        currency=loan.currency,
+    )
+    ledger_post(
+        posting=repayment_posting(
+            repayment_id=repayment.pk,
+            loan_id=loan.pk,
+            borrower_id=loan.borrower_id,
+            amount=repayment.amount,
+            fee=repayment.fee,
+            payouts=list(by_lender.items()),
+            currency=loan.currency,
+            accounts=accounts,
+        )
+    )
 
 
 @transaction.atomic

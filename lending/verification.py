@@ -1,0 +1,135 @@
+"""The lending invariants, checked against the database for ``verify_ledger``.
+
+``lending_verify()`` returns a list of problems (empty when all is well), each naming the
+offending rows:
+
+- a loan's schedule principal sums to the loan;
+- every repayment's payout lines sum to the repayment minus its servicing fee, and its ledger
+  transaction pays each lender exactly their lines and the platform exactly the fee;
+- every loan clearing account is zero after each transaction (so after each distribution);
+- no lender has received more principal than they lent, and every lender's running totals are
+  the sum of their payout lines and within one minor unit of their exact share.
+"""
+
+from collections import defaultdict
+
+from django.db.models import F, Sum
+
+from escrow.models import LedgerEntry, LedgerTransaction
+
+from .models import Installment, LenderPayout, Loan, LoanLender, Repayment
+from .vocabulary import (
+    PLATFORM_REVENUE,
+    REPAYMENT_DISTRIBUTION_KEY_PREFIX,
+    is_loan_clearing_code,
+    lender_balance_code,
+    loan_clearing_code_filter,
+    loan_id_from_clearing_code,
+    repayment_distribution_key,
+)
+
+SHOW = 10  # offending rows named per problem
+
+
+def _ids(rows) -> str:
+    rows = list(rows)
+    return ", ".join(str(r) for r in rows[:SHOW]) + (", ..." if len(rows) > SHOW else "")
+
+
+def lending_verify() -> list[str]:
+    """Return every broken lending invariant as a sentence naming the offending rows."""
+    return _check_schedules() + _check_repayments() + _check_clearing() + _check_lenders()
+
+
+def _check_schedules() -> list[str]:
+    sums = dict(Installment.objects.values_list("loan_id").annotate(total=Sum("principal")))
+    wrong = [
+        loan_id for loan_id, principal in Loan.objects.values_list("pk", "principal") if sums.get(loan_id) != principal
+    ]
+    return [f"Loans whose schedule principal differs from the loan: {_ids(wrong)}"] if wrong else []
+
+
+def _check_repayments() -> list[str]:
+    problems = []
+    paid_out = dict(LenderPayout.objects.values_list("repayment_id").annotate(total=Sum(F("principal") + F("income"))))
+    repayments = list(Repayment.objects.values_list("pk", "amount", "fee", "loan_id"))
+    wrong = [pk for pk, amount, fee, _loan in repayments if paid_out.get(pk, 0) != amount - fee]
+    if wrong:
+        problems.append(f"Repayments whose payouts differ from the repayment minus the fee: {_ids(wrong)}")
+    # The ledger side: each repayment's transaction credits each lender their lines and revenue the fee.
+    expected: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for repayment_id, fee in ((pk, fee) for pk, _amount, fee, _loan in repayments):
+        if fee:
+            expected[repayment_distribution_key(repayment_id)][PLATFORM_REVENUE] += fee
+    for repayment_id, lender_id, amount in LenderPayout.objects.values_list(
+        "repayment_id", "share__lender_id", F("principal") + F("income")
+    ):
+        if amount:
+            expected[repayment_distribution_key(repayment_id)][lender_balance_code(lender_id)] += amount
+    keys = [repayment_distribution_key(pk) for pk, *_ in repayments]
+    posted: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    distributions = {"transaction__idempotency_key__startswith": REPAYMENT_DISTRIBUTION_KEY_PREFIX}
+    for key, code, amount in LedgerEntry.objects.filter(amount__gt=0, **distributions).values_list(
+        "transaction__idempotency_key", "account__code", "amount"
+    ):
+        if not is_loan_clearing_code(code):
+            posted[key][code] += amount
+    missing = set(keys) - set(
+        LedgerTransaction.objects.filter(idempotency_key__startswith=REPAYMENT_DISTRIBUTION_KEY_PREFIX).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    differing = sorted(k for k in keys if k not in missing and posted[k] != expected[k])
+    if missing:
+        problems.append(f"Repayments without their ledger transaction: {_ids(sorted(missing))}")
+    if differing:
+        problems.append(f"Repayment transactions that differ from their payout lines: {_ids(differing)}")
+    return problems
+
+
+def _check_clearing() -> list[str]:
+    per_transaction = (
+        LedgerEntry.objects.filter(**{f"account__{k}": v for k, v in loan_clearing_code_filter().items()})
+        .values_list("transaction_id", "account__code")
+        .annotate(total=Sum("amount"))
+        .exclude(total=0)
+    )
+    wrong = sorted({loan_id_from_clearing_code(code) for _txn, code, _total in per_transaction})
+    return [f"Loans whose clearing account kept money after a transaction: {_ids(wrong)}"] if wrong else []
+
+
+def _check_lenders() -> list[str]:
+    problems = []
+    over = LoanLender.objects.filter(principal_received__gt=F("principal")).values_list("pk", flat=True)
+    if over.exists():
+        problems.append(f"Lenders who received more principal than they lent: {_ids(over)}")
+    lines = {
+        share_id: (principal, income)
+        for share_id, principal, income in LenderPayout.objects.values_list("share_id")
+        .annotate(principal=Sum("principal"), income=Sum("income"))
+        .values_list("share_id", "principal", "income")
+    }
+    shares = LoanLender.objects.values_list(
+        "pk",
+        "principal",
+        "principal_received",
+        "income_received",
+        "loan__principal",
+        "loan__principal_distributed",
+        "loan__income_distributed",
+    )
+    unsummed, off_share = [], []
+    for pk, share, principal_received, income_received, loan, principal_out, income_out in shares:
+        if lines.get(pk, (0, 0)) != (principal_received, income_received):
+            unsummed.append(pk)
+        # Within one unit: |received - distributed * share / loan| < 1, in integers.
+        if (
+            abs(principal_received * loan - principal_out * share) >= loan
+            or abs(income_received * loan - income_out * share) >= loan
+        ):
+            off_share.append(pk)
+    if unsummed:
+        problems.append(f"Lenders whose received totals differ from their payout lines: {_ids(unsummed)}")
+    if off_share:
+        problems.append(f"Lenders more than one unit from their exact share: {_ids(off_share)}")
+    return problems
