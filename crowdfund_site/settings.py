@@ -198,6 +198,13 @@ PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=500)
 # Servicing fee of debt campaigns' loans, in basis points a year of the outstanding principal;
 # copied into a campaign's loan terms, so later changes do not apply to terms already set.
 LENDING_SERVICING_FEE_BPS = env.int("LENDING_SERVICING_FEE_BPS", default=100)
+# Days after a due date before an unpaid installment makes its loan late and takes a late fee:
+# the greater of a fixed amount (whole units of the loan's currency) and a share of the installment.
+LENDING_LATE_GRACE_DAYS = env.int("LENDING_LATE_GRACE_DAYS", default=15)
+LENDING_LATE_FEE_FIXED_UNITS = env.int("LENDING_LATE_FEE_FIXED_UNITS", default=15)
+LENDING_LATE_FEE_BPS = env.int("LENDING_LATE_FEE_BPS", default=500)
+# Days past due at which a late loan defaults (180 for a Kiva-like mode).
+LENDING_DEFAULT_DAYS = env.int("LENDING_DEFAULT_DAYS", default=120)
 # Largest single pledge, in minor units of the campaign's currency.
 PLEDGE_MAX_MINOR = env.int("PLEDGE_MAX_MINOR", default=10_000_000_00)
 # Dotted path of the payment gateway class; the sandbox behaves like a processor's test mode.
@@ -261,6 +268,10 @@ CELERY_BEAT_SCHEDULE = {
     "assess-review-queue": {
         "task": "risk.tasks.assess_review_queue",
         "schedule": env.float("ASSESS_REVIEW_QUEUE_EVERY_SECONDS", default=300.0),
+    },
+    "assess-late-loans": {
+        "task": "lending.tasks.assess_late_loans",
+        "schedule": env.float("LENDING_ASSESS_LATE_EVERY_SECONDS", default=3600.0),
     },
 }
 

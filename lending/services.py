@@ -7,15 +7,17 @@ their results.
 """
 
 import datetime
+from fractions import Fraction
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import audit_record
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
-from crowdfund_site.money import check_amount, format_amount
+from crowdfund_site.money import check_amount, currency_exponent, format_amount
 from crowdfund_site.transitions import ensure_transition_allowed
 from escrow.ledger import ledger_accounts_get_or_create, ledger_post
 from pledges.models import COUNTED_STATUSES, Pledge
@@ -321,6 +323,57 @@ def _repayment_post(*, loan: Loan, repayment: Repayment, payouts: list[LenderPay
             accounts=accounts,
         )
     )
+
+
+def late_fee_for(*, installment_total: int, currency: str) -> int:
+    """Return the late fee of a missed installment: the greater of the fixed fee and its share of it."""
+    fixed = settings.LENDING_LATE_FEE_FIXED_UNITS * 10 ** currency_exponent(currency)
+    return max(fixed, schedules.round_half_even(Fraction(installment_total * settings.LENDING_LATE_FEE_BPS, 10_000)))
+
+
+def loans_assess_late(*, today: datetime.date, limit: int = 100) -> dict[str, int]:
+    """Charge late fees and move loans to late or defaulted as their installments go unpaid; bounded.
+
+    An installment still owed ``LENDING_LATE_GRACE_DAYS`` after its due date takes one late fee
+    (``late_fee_for``, paid to the lenders with the rest) and makes a repaying loan late; a late
+    loan whose oldest unpaid installment is ``LENDING_DEFAULT_DAYS`` past due defaults. Each loan
+    is claimed with ``select_for_update(skip_locked=True)`` in its own transaction, so two workers
+    never assess the same loan and running it twice charges nothing twice. Returns counts.
+    """
+    late_before = today - datetime.timedelta(days=settings.LENDING_LATE_GRACE_DAYS)
+    default_before = today - datetime.timedelta(days=settings.LENDING_DEFAULT_DAYS)
+    due = (
+        Installment.objects.filter(
+            loan__status__in=[LoanStatus.REPAYING, LoanStatus.LATE], due_date__lt=late_before, paid_at__isnull=True
+        )
+        .filter(Q(late_fee=0) | Q(loan__status=LoanStatus.LATE, due_date__lte=default_before))
+        .values_list("loan_id", flat=True)
+        .distinct()
+        .order_by("loan_id")[:limit]
+    )
+    counts = {"late_fees": 0, "late": 0, "defaulted": 0}
+    for loan_id in list(due):
+        with transaction.atomic():
+            loan = Loan.objects.select_for_update(skip_locked=True).filter(pk=loan_id).first()
+            if loan is None or loan.status not in {LoanStatus.REPAYING, LoanStatus.LATE}:
+                continue
+            missed = list(loan.installments.filter(due_date__lt=late_before, paid_at__isnull=True).order_by("number"))
+            for installment in missed:
+                if not installment.late_fee:
+                    installment.late_fee = late_fee_for(installment_total=installment.total, currency=loan.currency)
+                    installment.save(update_fields=["late_fee"])
+                    counts["late_fees"] += 1
+            if missed and loan.status == LoanStatus.REPAYING:
+                loan_set_status(loan=loan, to_status=LoanStatus.LATE, reason=f"installment {missed[0].number} unpaid")
+                counts["late"] += 1
+            if missed and missed[0].due_date <= default_before:
+                loan_set_status(
+                    loan=loan,
+                    to_status=LoanStatus.DEFAULTED,
+                    reason=f"{settings.LENDING_DEFAULT_DAYS} days past due",
+                )
+                counts["defaulted"] += 1
+    return counts
 
 
 @transaction.atomic

@@ -1,6 +1,7 @@
 """Loan terms, loans and repayments through the services, as a borrower and lenders see them."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -9,8 +10,17 @@ from hypothesis import strategies as st
 from accounts.models import AuditEvent
 from accounts.tests.factories import StaffFactory, UserFactory
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
-from lending.models import Installment, LenderPayout, LoanLender, LoanStatus, LoanTerms, Repayment, RepaymentType
-from lending.services import loan_create, loan_repay, loan_terms_set, loan_write_off
+from lending.models import (
+    Installment,
+    LenderPayout,
+    LoanLender,
+    LoanStatus,
+    LoanTerms,
+    Repayment,
+    RepaymentKind,
+    RepaymentType,
+)
+from lending.services import loan_create, loan_repay, loan_terms_set, loan_write_off, loans_assess_late
 from projects.models import CampaignStatus, FundingModel
 from projects.tests.factories import CampaignFactory
 
@@ -210,3 +220,49 @@ def test_random_lenders_and_repayments_keep_the_invariants(amounts, fractions, r
             break
     assert loan.status == LoanStatus.REPAID
     assert list(LoanLender.objects.filter(loan=loan).values_list("principal_received", flat=True)) == amounts
+
+
+def days_after(installment_number: int, days: int):
+    return Installment.objects.get(number=installment_number).due_date + timedelta(days=days)
+
+
+def test_an_installment_unpaid_past_the_grace_period_makes_the_loan_late_with_one_late_fee():
+    loan = loan_funded(amounts=[100_000])  # 88.85 + 0.83 fee due on the first due date
+
+    assert loans_assess_late(today=days_after(1, 15)) == {"late_fees": 0, "late": 0, "defaulted": 0}
+    assert loans_assess_late(today=days_after(1, 16)) == {"late_fees": 1, "late": 1, "defaulted": 0}
+    assert loans_assess_late(today=days_after(1, 17)) == {"late_fees": 0, "late": 0, "defaulted": 0}
+
+    loan.refresh_from_db()
+    first = Installment.objects.get(number=1)
+    assert loan.status == LoanStatus.LATE
+    assert first.late_fee == 15_00  # 5 % of 89.68 is less than the fixed 15.00
+
+
+def test_the_late_fee_is_five_percent_of_a_large_installment_and_is_paid_to_the_lenders():
+    loan = loan_funded(amounts=[600_000, 400_000])
+    loans_assess_late(today=days_after(1, 16))
+    first = Installment.objects.get(loan=loan, number=1)
+    assert first.late_fee == round((first.principal + first.interest + first.fee) * 0.05)
+
+    repayment = loan_repay(loan=loan, actor=loan.borrower, amount=first.owed, idempotency_key=key())
+
+    loan.refresh_from_db()
+    assert repayment.late_fee == first.late_fee
+    assert loan.income_distributed == first.interest + first.late_fee
+    assert loan.status == LoanStatus.REPAYING  # caught up
+
+
+def test_a_loan_late_for_120_days_defaults_and_still_takes_recoveries():
+    loan = loan_funded(amounts=[10_000, 30_000])
+    loans_assess_late(today=days_after(1, 16))
+    assert loans_assess_late(today=days_after(1, 119))["defaulted"] == 0
+    assert loans_assess_late(today=days_after(1, 120))["defaulted"] == 1
+    loan.refresh_from_db()
+    assert loan.status == LoanStatus.DEFAULTED
+
+    recovery = loan_repay(
+        loan=loan, actor=StaffFactory(), amount=2_000, idempotency_key=key(), kind=RepaymentKind.RECOVERY
+    )
+
+    assert sum(p.amount for p in recovery.payouts.all()) == 2_000 - recovery.fee
