@@ -1,0 +1,91 @@
+"""Admin for loans: read-only rows, and staff decisions through actions that call the services."""
+
+from django.contrib import admin
+
+from accounts.admin_actions import run_service_action
+from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline
+from crowdfund_site.money import format_amount
+
+from . import services
+from .models import Installment, LenderPayout, Loan, LoanLender, LoanStatusChange, LoanTerms, Repayment
+
+
+class InstallmentInline(ReadOnlyInline):
+    model = Installment
+    fields = ("number", "due_date", "principal", "interest", "fee", "late_fee", "owed", "paid_at")
+    readonly_fields = fields
+
+
+class LoanLenderInline(ReadOnlyInline):
+    model = LoanLender
+    fields = ("lender", "principal", "principal_received", "income_received")
+    readonly_fields = fields
+
+
+class RepaymentInline(ReadOnlyInline):
+    model = Repayment
+    fields = ("created_at", "kind", "amount", "fee", "late_fee", "interest", "principal", "actor")
+    readonly_fields = fields
+
+
+class StatusChangeInline(ReadOnlyInline):
+    model = LoanStatusChange
+    fields = ("created_at", "from_status", "to_status", "actor", "reason")
+    readonly_fields = fields
+
+
+@admin.register(Loan)
+class LoanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "campaign", "borrower", "status", "principal_shown", "outstanding_shown", "created_at")
+    list_filter = ("status", "currency", "repayment_type")
+    search_fields = ("campaign__title", "borrower__username")
+    readonly_fields = [f.name for f in Loan._meta.fields]
+    inlines = [InstallmentInline, RepaymentInline, LoanLenderInline, StatusChangeInline]
+    actions = ["mark_defaulted", "write_off"]
+
+    @admin.display(description="Principal")
+    def principal_shown(self, loan: Loan) -> str:
+        return format_amount(loan.principal, loan.currency)
+
+    @admin.display(description="Outstanding principal")
+    def outstanding_shown(self, loan: Loan) -> str:
+        return format_amount(loan.outstanding_principal, loan.currency)
+
+    def has_manage_permission(self, request) -> bool:
+        return request.user.has_perm("lending.manage_loans")
+
+    @admin.action(description="Mark defaulted (still takes recoveries)", permissions=["manage"])
+    def mark_defaulted(self, request, queryset):
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="loan_mark_defaulted",
+            title="Mark loans defaulted",
+            perform=lambda loan, reason: services.loan_mark_defaulted(loan=loan, actor=request.user, reason=reason),
+            needs_reason=True,
+        )
+
+    @admin.action(description="Write off", permissions=["manage"])
+    def write_off(self, request, queryset):
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="loan_write_off",
+            title="Write off loans",
+            perform=lambda loan, reason: services.loan_write_off(loan=loan, actor=request.user, reason=reason),
+            needs_reason=True,
+        )
+
+
+@admin.register(LoanTerms)
+class LoanTermsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("campaign", "rate_bps", "term_months", "repayment_type", "grace_months", "servicing_fee_bps")
+    list_filter = ("repayment_type",)
+
+
+@admin.register(LenderPayout)
+class LenderPayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "repayment", "share", "principal", "income")
+    list_select_related = ("repayment", "share__lender", "share__loan")
