@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("pledges/", include("pledges.urls")),
     path("campaigns/", include("pledges.dashboard_urls")),
+    path("loans/", include("lending.urls")),
     path("", include("projects.urls")),
 ]
 

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "lending"
+
+urlpatterns = [
+    path("", views.loan_list, name="list"),
+    path("preview/<slug:slug>/", views.schedule_preview, name="schedule_preview"),
+]
