@@ -207,18 +207,82 @@ def loan_repay(
     take payments, or the key was used for another amount), changing nothing.
     """
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
-    existing = Repayment.objects.filter(idempotency_key=idempotency_key).first()
+    existing = _repayment_already_made(loan=loan, idempotency_key=idempotency_key)
     if existing is not None:
-        if existing.loan_id != loan.pk or existing.amount != amount:
+        if existing.amount != amount:
             raise Conflict(_("This payment key was already used for another payment."), code="idempotency_conflict")
         return existing
     check_amount(amount, loan.currency)
+    _ensure_payable(loan)
+    installments = [i for i in loan.installments.order_by("number") if i.owed]
+    return _loan_apply_payment(
+        loan=loan, installments=installments, actor=actor, amount=amount, idempotency_key=idempotency_key, kind=kind
+    )
+
+
+@transaction.atomic(durable=True)
+def loan_pay_off(*, loan: Loan, actor, today: datetime.date, idempotency_key: str) -> Repayment:
+    """Repay a loan in full early: what is due, all remaining principal, interest and fee to ``today``.
+
+    Installments due by ``today`` are owed in full; the one running on ``today`` charges its
+    interest and servicing fee only for the days elapsed of its month (half-even), and the later
+    ones none; those installments are changed to say so. The payment is then applied and paid
+    out like any repayment (``loan_repay``), and the loan is repaid. Idempotent by
+    ``idempotency_key``. Locks the loan row. Raises Conflict if the loan takes no payments or
+    the key was used for another payment.
+    """
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    existing = _repayment_already_made(loan=loan, idempotency_key=idempotency_key)
+    if existing is not None:
+        return existing
+    _ensure_payable(loan)
+    installments = list(loan.installments.order_by("number"))
+    period_start = loan.start_date
+    waived = []
+    for installment in installments:
+        if installment.due_date > today:
+            period_days = (installment.due_date - period_start).days
+            elapsed = min(max((today - period_start).days, 0), period_days)
+            interest = schedules.round_half_even(Fraction(installment.interest * elapsed, period_days))
+            fee = schedules.round_half_even(Fraction(installment.fee * elapsed, period_days))
+            # What was already paid of it stays paid; only the rest of the month is waived.
+            installment.interest = max(interest, installment.interest_paid)
+            installment.fee = max(fee, installment.fee_paid)
+            waived.append(installment)
+            period_start = today  # later months have not begun: nothing accrues on them
+        else:
+            period_start = installment.due_date
+    Installment.objects.bulk_update(waived, ["interest", "fee"])
+    unpaid = [i for i in installments if i.owed]
+    return _loan_apply_payment(
+        loan=loan,
+        installments=unpaid,
+        actor=actor,
+        amount=sum(i.owed for i in unpaid),
+        idempotency_key=idempotency_key,
+        kind=RepaymentKind.REPAYMENT,
+    )
+
+
+def _repayment_already_made(*, loan: Loan, idempotency_key: str) -> Repayment | None:
+    existing = Repayment.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None and existing.loan_id != loan.pk:
+        raise Conflict(_("This payment key was already used for another payment."), code="idempotency_conflict")
+    return existing
+
+
+def _ensure_payable(loan: Loan) -> None:
     if loan.status not in PAYABLE_STATUSES:
         raise Conflict(
             _("This loan is %(status)s and takes no more payments.") % {"status": loan.get_status_display().lower()},
             code="loan_not_payable",
         )
-    installments = [i for i in loan.installments.order_by("number") if i.owed]
+
+
+def _loan_apply_payment(
+    *, loan: Loan, installments: list[Installment], actor, amount: int, idempotency_key: str, kind: str
+) -> Repayment:
+    """Apply ``amount`` to the locked loan's unpaid ``installments`` (oldest first), pay it out, record it."""
     owed = sum(i.owed for i in installments)
     if amount > owed:
         raise InvalidInput(

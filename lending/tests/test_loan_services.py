@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import timedelta
+from fractions import Fraction
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +21,14 @@ from lending.models import (
     RepaymentKind,
     RepaymentType,
 )
-from lending.services import loan_create, loan_repay, loan_terms_set, loan_write_off, loans_assess_late
+from lending.services import (
+    loan_create,
+    loan_pay_off,
+    loan_repay,
+    loan_terms_set,
+    loan_write_off,
+    loans_assess_late,
+)
 from projects.models import CampaignStatus, FundingModel
 from projects.tests.factories import CampaignFactory
 
@@ -243,7 +251,7 @@ def test_the_late_fee_is_five_percent_of_a_large_installment_and_is_paid_to_the_
     loan = loan_funded(amounts=[600_000, 400_000])
     loans_assess_late(today=days_after(1, 16))
     first = Installment.objects.get(loan=loan, number=1)
-    assert first.late_fee == round((first.principal + first.interest + first.fee) * 0.05)
+    assert first.late_fee == round(Fraction(first.principal + first.interest + first.fee, 20))
 
     repayment = loan_repay(loan=loan, actor=loan.borrower, amount=first.owed, idempotency_key=key())
 
@@ -266,3 +274,23 @@ def test_a_loan_late_for_120_days_defaults_and_still_takes_recoveries():
     )
 
     assert sum(p.amount for p in recovery.payouts.all()) == 2_000 - recovery.fee
+
+
+def test_paying_off_early_charges_interest_and_fee_to_date_only_and_repays_every_lender():
+    loan = loan_funded(amounts=[50_000, 50_000])  # 1,000.00 at 12 % over 12 months, from 15 January
+    first = Installment.objects.get(loan=loan, number=1)
+    loan_repay(loan=loan, actor=loan.borrower, amount=first.owed, idempotency_key=key())
+    second = Installment.objects.get(loan=loan, number=2)  # due 15 March, 28 days after 15 February
+    outstanding = 100_000 - first.principal
+    today = second.due_date - timedelta(days=14)
+
+    payoff = loan_pay_off(loan=loan, actor=loan.borrower, today=today, idempotency_key="payoff")
+
+    assert payoff.principal == outstanding
+    assert payoff.interest == round(Fraction(second.interest, 2))
+    assert payoff.fee == round(Fraction(second.fee, 2))
+    assert payoff.amount == outstanding + payoff.interest + payoff.fee
+    loan.refresh_from_db()
+    assert loan.status == LoanStatus.REPAID
+    assert list(LoanLender.objects.filter(loan=loan).values_list("principal_received", flat=True)) == [50_000] * 2
+    assert loan_pay_off(loan=loan, actor=loan.borrower, today=today, idempotency_key="payoff") == payoff
