@@ -10,6 +10,10 @@ from ids, and parses them back, so pledges, settlement, verification and fraud s
   ``initiator:<id>:payouts``, ``platform:revenue``;
 - references, naming what a transaction is about: ``pledge:<id>``, ``campaign:<id>``.
 
+Loans (the lending app) have their own section: the key ``distribute:repayment:<id>``, the
+accounts ``borrower:<user id>:funding``, ``loan:<id>:clearing`` and ``lender:<user id>:balance``,
+the reference ``loan:<id>``, and the repayment posting builder.
+
 It also holds the posting builders (hold, refund, release, fee, payout): each knows which
 accounts a movement touches and which way the money goes. A builder takes ``accounts``, the
 ``{code: LedgerAccount}`` that ``ledger_accounts_get_or_create(specs=...)`` returns for the
@@ -269,6 +273,94 @@ def payout_posting(
             (accounts[campaign_payable_code(campaign_id)], -amount),
             (accounts[initiator_payout_code(initiator_id)], amount),
         ],
+    )
+
+
+# --- Loans ------------------------------------------------------------------------------------
+# A repayment is one transaction: borrower -> the loan's clearing account -> each lender's
+# balance (what the platform holds for them until they withdraw), fee -> platform revenue.
+
+REPAYMENT_DISTRIBUTION_KEY_PREFIX = _key_prefix("distribute", "repayment")
+_LOAN_CLEARING_PREFIX, _LOAN_CLEARING_SUFFIX = "loan:", ":clearing"
+
+
+def repayment_distribution_key(repayment_id: int) -> str:
+    """Return the key of the ledger transaction that splits a loan repayment."""
+    return _key("distribute", "repayment", repayment_id)
+
+
+def loan_reference(loan_id: int) -> str:
+    """Return the reference of a transaction about a loan."""
+    return f"loan:{loan_id}"
+
+
+def borrower_funding_code(borrower_id: int) -> str:
+    """Return the account a borrower's repayments come from (their card, seen from here)."""
+    return f"borrower:{borrower_id}:funding"
+
+
+def loan_clearing_code(loan_id: int) -> str:
+    """Return the account each repayment of a loan passes through; zero after every transaction."""
+    return f"{_LOAN_CLEARING_PREFIX}{loan_id}{_LOAN_CLEARING_SUFFIX}"
+
+
+def lender_balance_code(lender_id: int) -> str:
+    """Return the account of what the platform holds for a lender until they withdraw it."""
+    return f"lender:{lender_id}:balance"
+
+
+def is_loan_clearing_code(code: str) -> bool:
+    """Return whether ``code`` names a loan clearing account."""
+    return code.startswith(_LOAN_CLEARING_PREFIX) and code.endswith(_LOAN_CLEARING_SUFFIX)
+
+
+def loan_id_from_clearing_code(code: str) -> int | None:
+    """Return the loan id of a loan clearing code, or None if ``code`` is not one."""
+    return _id_between(code, _LOAN_CLEARING_PREFIX, _LOAN_CLEARING_SUFFIX)
+
+
+def loan_clearing_code_filter() -> dict[str, str]:
+    """Return ORM lookups on a ledger account's ``code`` that match loan clearing accounts."""
+    return {"code__startswith": _LOAN_CLEARING_PREFIX, "code__endswith": _LOAN_CLEARING_SUFFIX}
+
+
+def repayment_account_specs(*, loan_id: int, borrower_id: int, lender_ids: list[int]) -> list[tuple[str, str]]:
+    return [
+        (borrower_funding_code(borrower_id), AccountKind.FUNDING_SOURCE),
+        (loan_clearing_code(loan_id), AccountKind.ESCROW),
+        (PLATFORM_REVENUE, AccountKind.REVENUE),
+        *((lender_balance_code(lender_id), AccountKind.PAYABLE) for lender_id in lender_ids),
+    ]
+
+
+def repayment_posting(
+    *,
+    repayment_id: int,
+    loan_id: int,
+    borrower_id: int,
+    amount: int,
+    fee: int,
+    payouts: list[tuple[int, int]],
+    currency: str,
+    accounts: Mapping[str, LedgerAccount],
+) -> Posting:
+    """Return the one posting of a loan repayment; ``payouts`` are non-zero ``(lender id, amount)`` pairs.
+
+    The payouts sum to ``amount - fee``. The clearing account takes the whole amount and gives it
+    all on, so it is zero after the transaction.
+    """
+    clearing = accounts[loan_clearing_code(loan_id)]
+    legs = [(accounts[borrower_funding_code(borrower_id)], -amount), (clearing, amount), (clearing, -amount)]
+    if fee:
+        legs.append((accounts[PLATFORM_REVENUE], fee))
+    legs += [(accounts[lender_balance_code(lender_id)], paid) for lender_id, paid in payouts]
+    return Posting(
+        # There is no loan kind of transaction yet: a repayment is paid out to the lenders' balances.
+        kind=TransactionKind.PAYOUT,
+        idempotency_key=repayment_distribution_key(repayment_id),
+        reference=loan_reference(loan_id),
+        currency=currency,
+        legs=legs,
     )
 
 

@@ -20,6 +20,7 @@ from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import check_amount, currency_exponent, format_amount
 from crowdfund_site.transitions import ensure_transition_allowed
 from escrow.ledger import ledger_accounts_get_or_create, ledger_post
+from escrow.vocabulary import repayment_account_specs, repayment_posting
 from pledges.models import COUNTED_STATUSES, Pledge
 from projects.models import EDITABLE_STATUSES, Campaign, CampaignStatus, FundingModel
 
@@ -41,7 +42,6 @@ from .models import (
     RepaymentKind,
     RepaymentType,
 )
-from .vocabulary import repayment_account_specs, repayment_posting
 
 
 def loan_terms_validate(*, rate_bps: int, term_months: int, repayment_type: str, grace_months: int) -> None:
@@ -197,7 +197,7 @@ def loan_repay(
     over its running total (``lending.allocation``), so each lender's totals stay within one
     minor unit of their exact share and the payout lines sum to the amount minus the fee.
     The split is one ledger transaction, keyed by the repayment: borrower -> the loan's clearing
-    account -> each lender's balance, fee -> platform revenue (``lending.vocabulary``).
+    account -> each lender's balance, fee -> platform revenue (``escrow.vocabulary``).
     Paying the last of the schedule marks the loan repaid; a late loan with nothing overdue
     left is repaying again.
 

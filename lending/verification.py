@@ -16,9 +16,7 @@ from collections import defaultdict
 from django.db.models import F, Sum
 
 from escrow.models import LedgerEntry, LedgerTransaction
-
-from .models import Installment, LenderPayout, Loan, LoanLender, Repayment
-from .vocabulary import (
+from escrow.vocabulary import (
     PLATFORM_REVENUE,
     REPAYMENT_DISTRIBUTION_KEY_PREFIX,
     is_loan_clearing_code,
@@ -27,6 +25,8 @@ from .vocabulary import (
     loan_id_from_clearing_code,
     repayment_distribution_key,
 )
+
+from .models import Installment, LenderPayout, Loan, LoanLender, Repayment
 
 SHOW = 10  # offending rows named per problem
 

@@ -40,6 +40,8 @@ from escrow.vocabulary import (
     release_account_specs,
     release_posting,
 )
+from lending.selectors import loan_terms_of
+from lending.services import loan_create
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
 from pledges.services import pledge_reconcile_pending, pledge_send_refund
 from projects.models import Campaign, CampaignStatus, FundingModel, SettlementOutcome
@@ -261,6 +263,10 @@ def settlement_finalize(*, campaign_id: int) -> Campaign:
     and sets the final status: a crash anywhere leaves either all of it or none of it, and the
     next run finishes the rest. Raises SettlementError if a pledge is still held or the
     gateway refuses the payout.
+
+    A debt campaign's payout disburses its loan: the same transaction creates the loan with its
+    lenders and schedule (``lending.services.loan_create``); one without loan terms raises
+    SettlementError before anything is paid out.
     """
     campaign = Campaign.objects.get(pk=campaign_id)
     if not _needs_settlement(campaign):
@@ -268,6 +274,9 @@ def settlement_finalize(*, campaign_id: int) -> Campaign:
     if Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.HELD).exists():
         raise SettlementError(f"Campaign {campaign_id} still has held pledges")
     release = campaign.settlement_outcome == SettlementOutcome.RELEASE
+    if release and campaign.funding_model == FundingModel.DEBT and loan_terms_of(campaign=campaign) is None:
+        # Its loan is made from its terms: refuse before any money leaves for the borrower.
+        raise SettlementError(f"Debt campaign {campaign_id} has no loan terms")
     split = _fee_split(campaign) if release else None
     if split and split.net:
         result = get_gateway().payout(
@@ -288,6 +297,9 @@ def settlement_finalize(*, campaign_id: int) -> Campaign:
                 if split.net:
                     _post_payout(campaign, split.net)
             campaign_set_status(campaign=campaign, to_status=CampaignStatus.SUCCEEDED, reason="funds released")
+            if campaign.funding_model == FundingModel.DEBT:
+                # The payout above disbursed the loan; its lenders and schedule start today.
+                loan_create(campaign=campaign, start_date=timezone.localdate())
         elif campaign.status == CampaignStatus.CLOSING:
             campaign_set_status(campaign=campaign, to_status=CampaignStatus.FAILED, reason="backers refunded")
         campaign.settled_at = timezone.now()

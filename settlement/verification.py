@@ -15,6 +15,7 @@ from escrow.vocabulary import (
     campaign_id_from_payable_code,
     pledge_reference_expression,
 )
+from lending.verification import lending_verify
 from pledges.models import Pledge, PledgeStatus
 from projects.models import Campaign, CampaignStatus
 
@@ -38,6 +39,7 @@ def ledger_verify() -> list[str]:
     problems += _check_escrow_matches_pledges()
     problems += _check_pledges_posted_once()
     problems += _check_gateway()
+    problems += lending_verify()
     return problems
 
 

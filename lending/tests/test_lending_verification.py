@@ -7,16 +7,16 @@ from django.db.models import F
 
 from escrow.ledger import Posting, ledger_accounts_get_or_create, ledger_post
 from escrow.models import AccountKind, LedgerEntry, TransactionKind
-from lending.models import Installment, LenderPayout, LoanLender, Repayment
-from lending.services import loan_repay
-from lending.verification import lending_verify
-from lending.vocabulary import (
+from escrow.vocabulary import (
     PLATFORM_REVENUE,
     borrower_funding_code,
     lender_balance_code,
     loan_clearing_code,
     repayment_distribution_key,
 )
+from lending.models import Installment, LenderPayout, LoanLender, Repayment
+from lending.services import loan_repay
+from lending.verification import lending_verify
 
 from .factories import loan_funded
 
