@@ -20,6 +20,7 @@ accounts a movement touches and which way the money goes. A builder takes ``acco
 matching ``*_account_specs``, so a batch resolves all of its accounts in one query.
 """
 
+import hashlib
 from collections.abc import Mapping
 
 from django.db.models import CharField, Value
@@ -287,6 +288,18 @@ _LOAN_CLEARING_PREFIX, _LOAN_CLEARING_SUFFIX = "loan:", ":clearing"
 def repayment_distribution_key(repayment_id: int) -> str:
     """Return the key of the ledger transaction that splits a loan repayment."""
     return _key("distribute", "repayment", repayment_id)
+
+
+def repayment_charge_key(loan_id: int, client_key: str) -> str:
+    """Return the gateway key of a borrower's card payment on a loan, from the client's own key."""
+    # The client's key may be long and any text: a digest keeps the gateway's key short and plain.
+    digest = hashlib.sha256(client_key.encode()).hexdigest()[:40]
+    return f"charge:loan:{loan_id}:{digest}"
+
+
+def repayment_refund_key(loan_id: int, client_key: str) -> str:
+    """Return the gateway key that gives back a card payment the loan could not take after all."""
+    return "refund:" + repayment_charge_key(loan_id, client_key).removeprefix("charge:")
 
 
 def loan_reference(loan_id: int) -> str:

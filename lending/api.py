@@ -2,18 +2,25 @@
 
 from django.urls import path
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crowdfund_site.api.fields import AmountField, StrictInputSerializer, StrictIntegerField, query_params_check
-from crowdfund_site.api.schema import errors
+from crowdfund_site.api.fields import (
+    AmountField,
+    StrictCharField,
+    StrictInputSerializer,
+    StrictIntegerField,
+    query_params_check,
+)
+from crowdfund_site.api.idempotency import HEADER, idempotent
+from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
 from projects.selectors import campaign_get_visible
 
 from .models import MAX_GRACE_MONTHS, MAX_RATE_BPS, MAX_TERM_MONTHS, RepaymentType
-from .selectors import lender_loan_summaries, loan_schedule_preview
-from .services import loan_terms_set
+from .selectors import lender_loan_summaries, loan_of_borrower_get, loan_schedule_preview
+from .services import loan_repay_by_card, loan_terms_set
 
 
 class LoanTermsSerializer(serializers.Serializer):
@@ -93,6 +100,50 @@ class LoanSchedulePreviewApi(APIView):
         return Response(self.OutputSerializer(preview).data)
 
 
+class RepaymentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    loan = serializers.IntegerField(source="loan_id")
+    amount = serializers.IntegerField()
+    fee = serializers.IntegerField(help_text="Servicing fee, kept by the platform.")
+    late_fee = serializers.IntegerField()
+    interest = serializers.IntegerField()
+    principal = serializers.IntegerField()
+    to_lenders = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class LoanRepaymentApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        amount = AmountField(help_text="What to pay now, in minor units; at most what is owed.")
+        payment_token = StrictCharField(max_length=100, help_text="Sandbox: tok_visa, tok_chargeDeclined, ...")
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="loans_repayments_create",
+        parameters=[IDEMPOTENCY_KEY_HEADER],
+        request=InputSerializer,
+        responses={201: RepaymentSerializer, **errors(402, 409, 503)},
+        description=(
+            "The borrower pays on their loan by card: fees, then interest, then principal of the oldest "
+            "installment, paid out to the lenders at once. 400 `amount_above_owed`; 409 `loan_not_payable`."
+        ),
+    )
+    @idempotent
+    def post(self, request, pk: int):
+        loan = loan_of_borrower_get(borrower=request.user, loan_id=pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        repayment = loan_repay_by_card(
+            loan=loan,
+            actor=request.user,
+            amount=serializer.validated_data["amount"],
+            payment_token=serializer.validated_data["payment_token"],
+            idempotency_key=request.headers[HEADER].strip(),
+        )
+        return Response(RepaymentSerializer(repayment).data, status=status.HTTP_201_CREATED)
+
+
 class MyLoansApi(APIView):
     class OutputSerializer(serializers.Serializer):
         loan = serializers.IntegerField(source="share.loan_id")
@@ -122,4 +173,5 @@ urlpatterns = [
     path("campaigns/<api_id:pk>/loan-terms/", LoanTermsApi.as_view(), name="campaign_loan_terms"),
     path("campaigns/<api_id:pk>/loan-schedule/", LoanSchedulePreviewApi.as_view(), name="campaign_loan_schedule"),
     path("me/loans/", MyLoansApi.as_view(), name="my_loans"),
+    path("loans/<api_id:pk>/repayments/", LoanRepaymentApi.as_view(), name="loan_repayments"),
 ]

@@ -220,13 +220,15 @@ class Repayment(models.Model):
     interest = models.BigIntegerField()
     late_fee = models.BigIntegerField()
     principal = models.BigIntegerField()
-    idempotency_key = models.CharField(max_length=255, unique=True)
+    # Chosen by the payer (or the service), per loan: a retry with the same key returns this repayment.
+    idempotency_key = models.CharField(max_length=255)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["loan", "id"]
         constraints = [
+            models.UniqueConstraint(fields=["loan", "idempotency_key"], name="repayment_idempotency_key_unique"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="repayment_amount_positive"),
             models.CheckConstraint(
                 condition=Q(amount=F("fee") + F("interest") + F("late_fee") + F("principal")),

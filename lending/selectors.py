@@ -10,7 +10,7 @@ from crowdfund_site.exceptions import NotFound
 from projects.models import Campaign, FundingModel
 
 from . import schedules
-from .models import Installment, LoanLender, LoanStatus, LoanTerms
+from .models import Installment, Loan, LoanLender, LoanStatus, LoanTerms
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,14 @@ def loan_schedule_preview(*, campaign: Campaign, amount: int, start: datetime.da
         start=start or timezone.localdate(),
     )
     return SchedulePreview(terms=terms, currency=campaign.currency, amount=amount, installments=installments)
+
+
+def loan_of_borrower_get(*, borrower, loan_id: int) -> Loan:
+    """Return the borrower's own loan; raise NotFound for anyone else's (never say it exists)."""
+    loan = Loan.objects.filter(pk=loan_id, borrower=borrower).first()
+    if loan is None:
+        raise NotFound("No such loan.")
+    return loan
 
 
 @dataclass(frozen=True)

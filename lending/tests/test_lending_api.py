@@ -6,7 +6,8 @@ import pytest
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.api.testing import api_client, assert_error
-from lending.models import LoanTerms
+from escrow.models import GatewayOperation, OperationKind
+from lending.models import LoanTerms, Repayment
 from lending.services import loan_repay
 from projects.models import CampaignStatus, FundingModel
 from projects.tests.factories import CampaignFactory, LiveCampaignFactory
@@ -90,3 +91,59 @@ def test_a_lender_sees_their_loans_with_what_they_received():
     assert (row["principal_lent"], row["outstanding"]) == (25_000, 25_000 - row["principal_received"])
     assert row["principal_received"] + row["income_received"] == share.payouts.get().amount
     assert api_client(UserFactory()).get("/api/v1/me/loans/").json() == []
+
+
+def repay(client, loan, amount, *, key="k-1", card="tok_visa"):
+    return client.post(
+        f"/api/v1/loans/{loan.pk}/repayments/",
+        {"amount": amount, "payment_token": card},
+        format="json",
+        headers={"Idempotency-Key": key},
+    )
+
+
+def test_the_borrower_repays_by_card_once_per_key_and_the_lenders_are_paid_at_once():
+    loan = loan_funded(amounts=[60_000, 40_000])
+    client = api_client(loan.borrower)
+
+    response = repay(client, loan, 10_000)
+    again = repay(client, loan, 10_000)
+
+    assert response.status_code == 201
+    assert again.json() == response.json()
+    data = response.json()
+    assert data["amount"] == 10_000
+    assert data["to_lenders"] == 10_000 - data["fee"]
+    assert Repayment.objects.count() == 1
+    charges = GatewayOperation.objects.filter(kind=OperationKind.CHARGE, amount=10_000)
+    assert charges.count() == 1
+    assert sum(p.amount for p in Repayment.objects.get().payouts.all()) == data["to_lenders"]
+
+
+def test_a_declined_card_pays_nothing():
+    loan = loan_funded(amounts=[10_000])
+
+    response = repay(api_client(loan.borrower), loan, 1_000, card="tok_chargeDeclined")
+
+    assert response.status_code == 402
+    assert not Repayment.objects.exists()
+
+
+def test_a_repayment_above_what_is_owed_is_refused_before_any_charge():
+    loan = loan_funded(amounts=[10_000])
+    owed = sum(i.owed for i in loan.installments.all())
+
+    response = repay(api_client(loan.borrower), loan, owed + 1)
+
+    assert assert_error(response, 400, "amount_above_owed")
+    assert not GatewayOperation.objects.filter(kind=OperationKind.CHARGE, amount=owed + 1).exists()
+
+
+def test_repaying_a_repaid_loan_is_a_409_and_someone_elses_loan_a_404():
+    loan = loan_funded(amounts=[10_000])
+    owed = sum(i.owed for i in loan.installments.all())
+    client = api_client(loan.borrower)
+    assert repay(client, loan, owed, key="all").status_code == 201
+
+    assert_error(repay(client, loan, 1, key="more"), 409, "loan_not_payable")
+    assert_error(repay(api_client(UserFactory()), loan, 1, key="other"), 404)

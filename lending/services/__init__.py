@@ -1,0 +1,35 @@
+"""Writes of the lending app: loan terms, loans, schedules, repayments and payouts to lenders.
+
+Every function here is the one way its change is made; each runs in one transaction and says what
+it locks and raises. Amounts are integers in the loan currency's minor unit. The exact splits
+live in ``lending.schedules`` and ``lending.allocation`` (pure functions); these modules store
+their results. By topic: ``terms``, ``loans`` (creation, states, late and default) and
+``repayments``.
+"""
+
+from .loans import (
+    late_fee_for,
+    loan_create,
+    loan_mark_defaulted,
+    loan_schedule,
+    loan_set_status,
+    loan_write_off,
+    loans_assess_late,
+)
+from .repayments import loan_pay_off, loan_repay, loan_repay_by_card
+from .terms import loan_terms_set, loan_terms_validate
+
+__all__ = [
+    "late_fee_for",
+    "loan_create",
+    "loan_mark_defaulted",
+    "loan_pay_off",
+    "loan_repay",
+    "loan_repay_by_card",
+    "loan_schedule",
+    "loan_set_status",
+    "loan_terms_set",
+    "loan_terms_validate",
+    "loan_write_off",
+    "loans_assess_late",
+]

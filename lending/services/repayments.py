@@ -1,0 +1,293 @@
+"""Repayments: applied to the schedule, paid out to the lenders over running totals, posted to the ledger."""
+
+import datetime
+import time
+from fractions import Fraction
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.services import audit_record
+from crowdfund_site.exceptions import (
+    ApplicationError,
+    Conflict,
+    InvalidInput,
+    NotAllowed,
+    PaymentDeclined,
+    PaymentUnavailable,
+)
+from crowdfund_site.money import check_amount, format_amount
+from escrow.gateway import GatewayResult, get_gateway
+from escrow.ledger import ledger_accounts_get_or_create, ledger_post
+from escrow.vocabulary import (
+    repayment_account_specs,
+    repayment_charge_key,
+    repayment_posting,
+    repayment_refund_key,
+)
+
+from .. import allocation, schedules
+from ..models import (
+    PAYABLE_STATUSES,
+    Installment,
+    LenderPayout,
+    Loan,
+    LoanLender,
+    LoanStatus,
+    Repayment,
+    RepaymentKind,
+)
+from .loans import loan_set_status
+
+# Tries of a card charge that fails transiently, with the same key (so at most one charge).
+CHARGE_ATTEMPTS = 3
+
+
+@transaction.atomic(durable=True)
+def loan_repay(
+    *, loan: Loan, actor, amount: int, idempotency_key: str, kind: str = RepaymentKind.REPAYMENT
+) -> Repayment:
+    """Pay ``amount`` on a loan and pay it out to the lenders; return the repayment.
+
+    The amount pays, installment by installment from the oldest, late fee, servicing fee,
+    interest, then principal. The servicing fee is the platform's; the rest is split among the
+    lenders by their share of the principal, principal and income (interest and late fees) each
+    over its running total (``lending.allocation``), so each lender's totals stay within one
+    minor unit of their exact share and the payout lines sum to the amount minus the fee.
+    The split is one ledger transaction, keyed by the repayment: borrower -> the loan's clearing
+    account -> each lender's balance, fee -> platform revenue (``escrow.vocabulary``).
+    Paying the last of the schedule marks the loan repaid; a late loan with nothing overdue
+    left is repaying again.
+
+    Idempotent by ``idempotency_key``: the same key and amount return the first repayment.
+    Locks the loan row (lenders and installments are only written under it).
+    Raises InvalidInput (amount not positive, or more than is owed), Conflict (the loan does not
+    take payments, or the key was used for another amount), changing nothing.
+    """
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    existing = _repayment_already_made(loan=loan, idempotency_key=idempotency_key)
+    if existing is not None:
+        if existing.amount != amount:
+            raise Conflict(_("This payment key was already used for another payment."), code="idempotency_conflict")
+        return existing
+    check_amount(amount, loan.currency)
+    _ensure_payable(loan)
+    installments = [i for i in loan.installments.order_by("number") if i.owed]
+    return _loan_apply_payment(
+        loan=loan, installments=installments, actor=actor, amount=amount, idempotency_key=idempotency_key, kind=kind
+    )
+
+
+@transaction.atomic(durable=True)
+def loan_pay_off(*, loan: Loan, actor, today: datetime.date, idempotency_key: str) -> Repayment:
+    """Repay a loan in full early: what is due, all remaining principal, interest and fee to ``today``.
+
+    Installments due by ``today`` are owed in full; the one running on ``today`` charges its
+    interest and servicing fee only for the days elapsed of its month (half-even), and the later
+    ones none; those installments are changed to say so. The payment is then applied and paid
+    out like any repayment (``loan_repay``), and the loan is repaid. Idempotent by
+    ``idempotency_key``. Locks the loan row. Raises Conflict if the loan takes no payments or
+    the key was used for another payment.
+    """
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    existing = _repayment_already_made(loan=loan, idempotency_key=idempotency_key)
+    if existing is not None:
+        return existing
+    _ensure_payable(loan)
+    installments = list(loan.installments.order_by("number"))
+    period_start = loan.start_date
+    waived = []
+    for installment in installments:
+        if installment.due_date > today:
+            period_days = (installment.due_date - period_start).days
+            elapsed = min(max((today - period_start).days, 0), period_days)
+            interest = schedules.round_half_even(Fraction(installment.interest * elapsed, period_days))
+            fee = schedules.round_half_even(Fraction(installment.fee * elapsed, period_days))
+            # What was already paid of it stays paid; only the rest of the month is waived.
+            installment.interest = max(interest, installment.interest_paid)
+            installment.fee = max(fee, installment.fee_paid)
+            waived.append(installment)
+            period_start = today  # later months have not begun: nothing accrues on them
+        else:
+            period_start = installment.due_date
+    Installment.objects.bulk_update(waived, ["interest", "fee"])
+    unpaid = [i for i in installments if i.owed]
+    return _loan_apply_payment(
+        loan=loan,
+        installments=unpaid,
+        actor=actor,
+        amount=sum(i.owed for i in unpaid),
+        idempotency_key=idempotency_key,
+        kind=RepaymentKind.REPAYMENT,
+    )
+
+
+def loan_repay_by_card(*, loan: Loan, actor, amount: int, payment_token: str, idempotency_key: str) -> Repayment:
+    """Charge the borrower's card ``amount`` and apply it to their loan (``loan_repay``); return the repayment.
+
+    Checked first, without locks: the actor is the borrower, the amount is positive and at most
+    what is owed, the loan takes payments. The card is then charged outside any lock, keyed by
+    loan and ``idempotency_key``, so a retry charges nothing twice and records the first charge;
+    then the payment is recorded. If recording is refused after all (a payment racing this one
+    left less owed), the charge is refunded and the refusal raised. Raises NotAllowed,
+    InvalidInput, Conflict, PaymentDeclined (the card was declined) and PaymentUnavailable.
+    """
+    existing = Repayment.objects.filter(idempotency_key=idempotency_key, loan_id=loan.pk).first()
+    if existing is not None:
+        return loan_repay(loan=loan, actor=actor, amount=amount, idempotency_key=idempotency_key)
+    if actor is None or actor.pk != loan.borrower_id:
+        raise NotAllowed(_("Only the borrower repays this loan."), code="not_borrower")
+    check_amount(amount, loan.currency)
+    loan.refresh_from_db()
+    _ensure_payable(loan)
+    owed = sum(i.owed for i in loan.installments.all())
+    if amount > owed:
+        raise InvalidInput(
+            _("That is more than is owed: at most %(owed)s.") % {"owed": format_amount(owed, loan.currency)},
+            code="amount_above_owed",
+            field="amount",
+        )
+    gateway = get_gateway()
+    charge_key = repayment_charge_key(loan.pk, idempotency_key)
+    result = GatewayResult(ok=False, transient=True)
+    for attempt in range(CHARGE_ATTEMPTS):
+        result = gateway.charge(idempotency_key=charge_key, amount=amount, currency=loan.currency, token=payment_token)
+        if not result.transient:
+            break
+        time.sleep(0.05 * (attempt + 1))
+    if result.transient:
+        raise PaymentUnavailable(_("The payment service is not answering; try again shortly."))
+    if not result.ok:
+        raise PaymentDeclined(result.message or _("The card was declined."), code=result.code or "card_declined")
+    try:
+        return loan_repay(loan=loan, actor=actor, amount=amount, idempotency_key=idempotency_key)
+    except ApplicationError:
+        gateway.refund(
+            idempotency_key=repayment_refund_key(loan.pk, idempotency_key),
+            charge_reference=result.reference,
+            amount=amount,
+        )
+        raise
+
+
+def _repayment_already_made(*, loan: Loan, idempotency_key: str) -> Repayment | None:
+    return Repayment.objects.filter(loan=loan, idempotency_key=idempotency_key).first()
+
+
+def _ensure_payable(loan: Loan) -> None:
+    if loan.status not in PAYABLE_STATUSES:
+        raise Conflict(
+            _("This loan is %(status)s and takes no more payments.") % {"status": loan.get_status_display().lower()},
+            code="loan_not_payable",
+        )
+
+
+def _loan_apply_payment(
+    *, loan: Loan, installments: list[Installment], actor, amount: int, idempotency_key: str, kind: str
+) -> Repayment:
+    """Apply ``amount`` to the locked loan's unpaid ``installments`` (oldest first), pay it out, record it."""
+    owed = sum(i.owed for i in installments)
+    if amount > owed:
+        raise InvalidInput(
+            _("That is more than is owed: at most %(owed)s.") % {"owed": format_amount(owed, loan.currency)},
+            code="amount_above_owed",
+            field="amount",
+        )
+    dues = [
+        allocation.InstallmentDue(
+            late_fee=i.late_fee - i.late_fee_paid,
+            fee=i.fee - i.fee_paid,
+            interest=i.interest - i.interest_paid,
+            principal=i.principal - i.principal_paid,
+        )
+        for i in installments
+    ]
+    now = timezone.now()
+    applications = allocation.repayment_apply(amount=amount, dues=dues)
+    touched = []
+    for application in applications:
+        installment = installments[application.index]
+        installment.late_fee_paid += application.late_fee
+        installment.fee_paid += application.fee
+        installment.interest_paid += application.interest
+        installment.principal_paid += application.principal
+        if not installment.owed:
+            installment.paid_at = now
+        touched.append(installment)
+    Installment.objects.bulk_update(
+        touched, ["late_fee_paid", "fee_paid", "interest_paid", "principal_paid", "paid_at"]
+    )
+    repayment = Repayment.objects.create(
+        loan=loan,
+        kind=kind,
+        amount=amount,
+        fee=sum(a.fee for a in applications),
+        interest=sum(a.interest for a in applications),
+        late_fee=sum(a.late_fee for a in applications),
+        principal=sum(a.principal for a in applications),
+        idempotency_key=idempotency_key,
+        actor=actor if actor is not None and actor.pk else None,
+        created_at=now,
+    )
+    payouts = _repayment_pay_out(loan=loan, repayment=repayment)
+    _repayment_post(loan=loan, repayment=repayment, payouts=payouts)
+    loan.fees_collected += repayment.fee
+    loan.save(update_fields=["principal_distributed", "income_distributed", "fees_collected"])
+    audit_record(
+        actor=actor,
+        action="loan_repay",
+        obj=loan,
+        details={"repayment": repayment.pk, "amount": amount, "kind": kind},
+    )
+    if amount == owed:
+        loan_set_status(loan=loan, to_status=LoanStatus.REPAID, actor=actor, reason="repaid in full")
+    elif loan.status == LoanStatus.LATE and not any(i.owed and i.due_date < now.date() for i in installments):
+        loan_set_status(loan=loan, to_status=LoanStatus.REPAYING, actor=actor, reason="caught up")
+    return repayment
+
+
+def _repayment_pay_out(*, loan: Loan, repayment: Repayment) -> list[LenderPayout]:
+    """Write the lenders' payout lines of a repayment and move their and the loan's running totals."""
+    shares = list(LoanLender.objects.filter(loan=loan).order_by("id"))
+    weights = [s.principal for s in shares]
+    loan.principal_distributed += repayment.principal
+    loan.income_distributed += repayment.interest + repayment.late_fee
+    principal_parts = allocation.distribution_step(
+        shares=weights, paid=[s.principal_received for s in shares], distributed=loan.principal_distributed
+    )
+    income_parts = allocation.distribution_step(
+        shares=weights, paid=[s.income_received for s in shares], distributed=loan.income_distributed
+    )
+    payouts, changed = [], []
+    for share, principal, income in zip(shares, principal_parts, income_parts, strict=True):
+        if principal or income:
+            share.principal_received += principal
+            share.income_received += income
+            changed.append(share)
+            payouts.append(LenderPayout(repayment=repayment, share=share, principal=principal, income=income))
+    LoanLender.objects.bulk_update(changed, ["principal_received", "income_received"], batch_size=1000)
+    return LenderPayout.objects.bulk_create(payouts, batch_size=1000)
+
+
+def _repayment_post(*, loan: Loan, repayment: Repayment, payouts: list[LenderPayout]) -> None:
+    """Post a repayment's split as one ledger transaction (borrower -> clearing -> lenders, fee -> revenue)."""
+    by_lender: dict[int, int] = {}
+    for payout in payouts:
+        by_lender[payout.share.lender_id] = by_lender.get(payout.share.lender_id, 0) + payout.amount
+    accounts = ledger_accounts_get_or_create(
+        specs=repayment_account_specs(loan_id=loan.pk, borrower_id=loan.borrower_id, lender_ids=list(by_lender)),
+        currency=loan.currency,
+    )
+    ledger_post(
+        posting=repayment_posting(
+            repayment_id=repayment.pk,
+            loan_id=loan.pk,
+            borrower_id=loan.borrower_id,
+            amount=repayment.amount,
+            fee=repayment.fee,
+            payouts=list(by_lender.items()),
+            currency=loan.currency,
+            accounts=accounts,
+        )
+    )
