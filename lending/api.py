@@ -16,6 +16,8 @@ from crowdfund_site.api.fields import (
 )
 from crowdfund_site.api.idempotency import HEADER, idempotent
 from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
+from crowdfund_site.bounds import field_max_length
+from escrow.models import GatewayOperation
 from projects.selectors import campaign_get_visible
 
 from .models import MAX_GRACE_MONTHS, MAX_RATE_BPS, MAX_TERM_MONTHS, RepaymentType
@@ -115,7 +117,10 @@ class RepaymentSerializer(serializers.Serializer):
 class LoanRepaymentApi(APIView):
     class InputSerializer(StrictInputSerializer):
         amount = AmountField(help_text="What to pay now, in minor units; at most what is owed.")
-        payment_token = StrictCharField(max_length=100, help_text="Sandbox: tok_visa, tok_chargeDeclined, ...")
+        payment_token = StrictCharField(
+            max_length=field_max_length(GatewayOperation, "token"),
+            help_text="Sandbox: tok_visa, tok_chargeDeclined, ...",
+        )
 
     permission_classes = [IsAuthenticated]
 
