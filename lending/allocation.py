@@ -17,6 +17,7 @@ their floor whose next whole unit falls due soonest (the smallest ``(floor + 1) 
 is earliest-deadline-first scheduling of every lender's whole units, which never misses one.
 """
 
+import datetime
 from dataclasses import dataclass
 from functools import cmp_to_key
 
@@ -106,3 +107,29 @@ def repayment_apply(*, amount: int, dues: list[InstallmentDue]) -> list[Applicat
         if application.total:
             applications.append(application)
     return applications
+
+
+def xirr(flows: list[tuple[datetime.date, int]]) -> float | None:
+    """Return the annual rate at which ``flows`` (date, signed amount) are worth nothing today, or None.
+
+    The lender's realised return: what they lent (negative) and received (positive), by date. A
+    rate is a ratio, not money, so it is found in floating point (bisection between -99.99 % and
+    +1,000 % a year); None when there is no such rate (nothing received yet, or no sign change).
+    """
+    if not flows or all(amount >= 0 for _, amount in flows) or all(amount <= 0 for _, amount in flows):
+        return None
+    start = min(day for day, _ in flows)
+
+    def value(rate: float) -> float:
+        return sum(amount / (1 + rate) ** ((day - start).days / 365) for day, amount in flows)
+
+    low, high = -0.9999, 10.0
+    if value(low) * value(high) > 0:
+        return None
+    for _ in range(200):
+        middle = (low + high) / 2
+        if value(low) * value(middle) <= 0:
+            high = middle
+        else:
+            low = middle
+    return (low + high) / 2

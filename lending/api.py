@@ -162,6 +162,9 @@ class MyLoansApi(APIView):
         outstanding = serializers.IntegerField()
         next_due_date = serializers.DateField(allow_null=True)
         days_late = serializers.IntegerField()
+        realised_return = serializers.FloatField(
+            allow_null=True, help_text="XIRR of what was lent and received, a year's rate (0.08 is 8 %)."
+        )
 
     permission_classes = [IsAuthenticated]
 

@@ -1,6 +1,7 @@
 """Reads of the lending app shared by pages and the API."""
 
 import datetime
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db.models import Prefetch
@@ -9,8 +10,8 @@ from django.utils import timezone
 from crowdfund_site.exceptions import NotFound
 from projects.models import Campaign, FundingModel
 
-from . import schedules
-from .models import Installment, Loan, LoanLender, LoanStatus, LoanTerms
+from . import allocation, schedules
+from .models import Installment, LenderPayout, Loan, LoanLender, LoanStatus, LoanTerms
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,38 @@ def loan_of_borrower_get(*, borrower, loan_id: int) -> Loan:
 
 
 @dataclass(frozen=True)
+class StatementRow:
+    """One payout a lender received, for their yearly statement."""
+
+    day: datetime.date
+    campaign: str
+    loan_id: int
+    currency: str
+    principal: int
+    income: int
+
+
+def lender_statement(*, user, year: int) -> list[StatementRow]:
+    """Return every payout ``user`` received in ``year`` (by the payout's local date), oldest first."""
+    payouts = (
+        LenderPayout.objects.filter(share__lender=user, repayment__created_at__year=year)
+        .select_related("repayment__loan__campaign")
+        .order_by("repayment__created_at", "id")
+    )
+    return [
+        StatementRow(
+            day=timezone.localdate(p.repayment.created_at),
+            campaign=p.repayment.loan.campaign.title,
+            loan_id=p.repayment.loan_id,
+            currency=p.repayment.loan.currency,
+            principal=p.principal,
+            income=p.income,
+        )
+        for p in payouts
+    ]
+
+
+@dataclass(frozen=True)
 class LenderLoanSummary:
     """One loan as its lender sees it in "My loans"; amounts in minor units of ``currency``."""
 
@@ -80,19 +113,30 @@ class LenderLoanSummary:
     income_received: int
     next_due_date: datetime.date | None
     days_late: int
+    realised_return: float | None  # XIRR, a year's rate; None until something was received
 
     @property
     def outstanding(self) -> int:
         return self.principal_lent - self.principal_received
+
+    @property
+    def realised_return_percent(self) -> str | None:
+        """Return the realised return as a percentage with one decimal, e.g. "8.3"."""
+        return None if self.realised_return is None else f"{self.realised_return * 100:.1f}"
 
 
 def lender_loan_summaries(*, user, today: datetime.date | None = None) -> list[LenderLoanSummary]:
     """Return the loans ``user`` lent to, newest first, each with what they lent and received."""
     today = today or timezone.localdate()
     unpaid = Installment.objects.filter(paid_at__isnull=True).order_by("number")
+    received = defaultdict(list)
+    for share_id, created_at, principal, income in LenderPayout.objects.filter(share__lender=user).values_list(
+        "share_id", "repayment__created_at", "principal", "income"
+    ):
+        received[share_id].append((timezone.localdate(created_at), principal + income))
     shares = (
         LoanLender.objects.filter(lender=user)
-        .select_related("loan", "loan__campaign")
+        .select_related("loan", "loan__campaign", "pledge")
         .prefetch_related(Prefetch("loan__installments", queryset=unpaid, to_attr="unpaid"))
         .order_by("-loan__created_at", "-loan_id")
     )
@@ -112,6 +156,10 @@ def lender_loan_summaries(*, user, today: datetime.date | None = None) -> list[L
                 income_received=share.income_received,
                 next_due_date=next_due,
                 days_late=max(0, (today - next_due).days) if next_due and running else 0,
+                realised_return=allocation.xirr(
+                    [(timezone.localdate(share.pledge.held_at or share.pledge.created_at), -share.principal)]
+                    + received[share.pk]
+                ),
             )
         )
     return summaries

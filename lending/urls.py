@@ -7,4 +7,5 @@ app_name = "lending"
 urlpatterns = [
     path("", views.loan_list, name="list"),
     path("preview/<slug:slug>/", views.schedule_preview, name="schedule_preview"),
+    path("statement/<int:year>.csv", views.loan_statement, name="statement"),
 ]

@@ -1,5 +1,6 @@
 """Payouts to lenders stay within one unit of their exact share, never go back, and sum exactly."""
 
+import datetime
 import itertools
 import random
 
@@ -7,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lending.allocation import InstallmentDue, distribution_step, repayment_apply
+from lending.allocation import InstallmentDue, distribution_step, repayment_apply, xirr
 
 
 def run_distribution(shares, amounts):
@@ -137,3 +138,11 @@ def test_any_repayment_is_applied_whole_and_in_order(dues, fraction):
     for earlier, later in itertools.pairwise(applications):
         assert earlier.total == dues[earlier.index].total
         assert later.index > earlier.index
+
+
+def test_xirr_of_a_year_at_ten_percent_is_ten_percent_and_none_without_returns():
+    lent, repaid = datetime.date(2027, 1, 1), datetime.date(2028, 1, 1)
+
+    assert xirr([(lent, -100_00), (repaid, 110_00)]) == pytest.approx(0.10, abs=1e-6)
+    assert xirr([(lent, -100_00), (repaid, 90_00)]) == pytest.approx(-0.10, abs=1e-6)
+    assert xirr([(lent, -100_00)]) is None

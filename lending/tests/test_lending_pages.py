@@ -1,9 +1,13 @@
 """The lending pages through the test client, in English and Simplified Chinese."""
 
+import csv
+import io
 import uuid
+from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from lending.services import loan_repay
@@ -74,3 +78,25 @@ def test_my_loans_needs_sign_in_and_is_empty_for_someone_who_lent_nothing(client
     assert client.get("/loans/").status_code == 302
     client.force_login(UserFactory())
     assert "You have not lent to any loan yet." in client.get("/loans/").content.decode()
+
+
+def test_a_lender_downloads_a_yearly_statement_of_what_they_received(client):
+    loan = loan_funded(amounts=[40_000, 60_000])
+    loan.campaign.title = "=HYPERLINK(1)"
+    loan.campaign.save(update_fields=["title"])
+    repayment = loan_repay(loan=loan, actor=loan.borrower, amount=20_000, idempotency_key=str(uuid.uuid4()))
+    share = loan.lenders.get(principal=40_000)
+    payout = share.payouts.get()
+    client.force_login(share.lender)
+    year = timezone.localdate(repayment.created_at).year
+
+    response = client.get(f"/loans/statement/{year}.csv")
+
+    assert response["Content-Type"].startswith("text/csv")
+    header, row = list(csv.reader(io.StringIO(response.content.decode())))
+    assert header == ["date", "campaign", "loan", "currency", "principal", "interest_and_fees"]
+    assert row[1] == "'=HYPERLINK(1)"  # not a formula in a spreadsheet
+    assert row[3:] == ["USD", f"{Decimal(payout.principal).scaleb(-2):f}", f"{Decimal(payout.income).scaleb(-2):f}"]
+    empty = client.get(f"/loans/statement/{year - 1}.csv").content.decode().splitlines()
+    assert len(empty) == 1
+    assert "Realised return" in client.get("/loans/").content.decode()
