@@ -11,7 +11,6 @@ the loan exactly and the outstanding balance never increases.
 import calendar
 import datetime
 from dataclasses import dataclass
-from fractions import Fraction
 
 # A year of basis points charged monthly: the monthly rate of ``bps`` is ``bps / MONTHLY_BPS_DENOMINATOR``.
 MONTHLY_BPS_DENOMINATOR = 12 * 10_000
@@ -43,23 +42,32 @@ class ScheduledInstallment:
         return self.principal + self.interest
 
 
-def round_half_even(value: Fraction) -> int:
-    """Return ``value`` rounded to the nearest integer, ties to even (Python's ``round``)."""
-    return round(value)
+def divide_half_even(numerator: int, denominator: int) -> int:
+    """Return ``numerator / denominator`` rounded to the nearest integer, ties to even (exact integers)."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    quotient, remainder = divmod(numerator, denominator)
+    if 2 * remainder > denominator or (2 * remainder == denominator and quotient % 2):
+        quotient += 1
+    return quotient
 
 
 def monthly_charge(balance: int, bps: int) -> int:
     """Return a month of ``bps`` a year on ``balance``, rounded half-even."""
-    return round_half_even(Fraction(balance * bps, MONTHLY_BPS_DENOMINATOR))
+    return divide_half_even(balance * bps, MONTHLY_BPS_DENOMINATOR)
 
 
-def annuity_payment(*, principal: int, rate_bps: int, months: int) -> Fraction:
-    """Return the exact equal monthly payment that repays ``principal`` with interest in ``months``."""
+def annuity_payment(*, principal: int, rate_bps: int, months: int) -> int:
+    """Return the equal monthly payment that repays ``principal`` with interest in ``months``, half-even.
+
+    With the monthly rate r = b / D: P r (1 + r)^m / ((1 + r)^m - 1) = P b (D + b)^m / (D ((D + b)^m - D^m)),
+    worked out in integers, exactly.
+    """
     if rate_bps == 0:
-        return Fraction(principal, months)
-    rate = Fraction(rate_bps, MONTHLY_BPS_DENOMINATOR)
-    growth = (1 + rate) ** months
-    return principal * rate * growth / (growth - 1)
+        return divide_half_even(principal, months)
+    d = MONTHLY_BPS_DENOMINATOR
+    grown = (d + rate_bps) ** months
+    return divide_half_even(principal * rate_bps * grown, d * (grown - d**months))
 
 
 def schedule_build(
@@ -89,9 +97,9 @@ def schedule_build(
         raise ValueError("fee_bps must not be negative")
     amortising = term_months - grace_months
     if repayment_type == ANNUITY:
-        payment = round_half_even(annuity_payment(principal=principal, rate_bps=rate_bps, months=amortising))
+        payment = annuity_payment(principal=principal, rate_bps=rate_bps, months=amortising)
     elif repayment_type == EQUAL_PRINCIPAL:
-        step = round_half_even(Fraction(principal, amortising))
+        step = divide_half_even(principal, amortising)
     installments = []
     balance = principal
     for number in range(1, term_months + 1):

@@ -1,7 +1,6 @@
 """Loans: made from a funded debt campaign with lenders and schedule; their states, late fees and default."""
 
 import datetime
-from fractions import Fraction
 
 from django.conf import settings
 from django.db import transaction
@@ -118,7 +117,7 @@ def loan_schedule(*, loan: Loan) -> list[schedules.ScheduledInstallment]:
 def late_fee_for(*, installment_total: int, currency: str) -> int:
     """Return the late fee of a missed installment: the greater of the fixed fee and its share of it."""
     fixed = settings.LENDING_LATE_FEE_FIXED_UNITS * 10 ** currency_exponent(currency)
-    return max(fixed, schedules.round_half_even(Fraction(installment_total * settings.LENDING_LATE_FEE_BPS, 10_000)))
+    return max(fixed, schedules.divide_half_even(installment_total * settings.LENDING_LATE_FEE_BPS, 10_000))
 
 
 def loans_assess_late(*, today: datetime.date, limit: int = 100) -> dict[str, int]:

@@ -2,7 +2,6 @@
 
 import datetime
 import time
-from fractions import Fraction
 
 from django.db import transaction
 from django.utils import timezone
@@ -102,8 +101,8 @@ def loan_pay_off(*, loan: Loan, actor, today: datetime.date, idempotency_key: st
         if installment.due_date > today:
             period_days = (installment.due_date - period_start).days
             elapsed = min(max((today - period_start).days, 0), period_days)
-            interest = schedules.round_half_even(Fraction(installment.interest * elapsed, period_days))
-            fee = schedules.round_half_even(Fraction(installment.fee * elapsed, period_days))
+            interest = schedules.divide_half_even(installment.interest * elapsed, period_days)
+            fee = schedules.divide_half_even(installment.fee * elapsed, period_days)
             # What was already paid of it stays paid; only the rest of the month is waived.
             installment.interest = max(interest, installment.interest_paid)
             installment.fee = max(fee, installment.fee_paid)

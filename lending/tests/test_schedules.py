@@ -2,12 +2,22 @@
 
 import datetime
 import itertools
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lending.schedules import ANNUITY, BULLET, EQUAL_PRINCIPAL, REPAYMENT_TYPES, add_months, schedule_build
+from lending.schedules import (
+    ANNUITY,
+    BULLET,
+    EQUAL_PRINCIPAL,
+    REPAYMENT_TYPES,
+    add_months,
+    annuity_payment,
+    divide_half_even,
+    schedule_build,
+)
 
 
 def test_annuity_of_a_thousand_at_twelve_percent_pays_88_85_a_month():
@@ -117,3 +127,17 @@ def test_any_schedule_repays_the_loan_exactly_and_the_balance_never_rises(
     # Interest is a month of the rate on what was outstanding, to the nearest unit.
     for before, installment in zip(balances, schedule, strict=False):
         assert abs(installment.interest * 120_000 - before * rate_bps) <= 60_000
+
+
+@given(numerator=st.integers(-(10**12), 10**12), denominator=st.integers(1, 10**6))
+def test_integer_half_even_division_agrees_with_exact_rounding(numerator, denominator):
+    assert divide_half_even(numerator, denominator) == round(Fraction(numerator, denominator))
+
+
+@given(principal=st.integers(1, 10**9), rate_bps=st.integers(1, 3600), months=st.integers(1, 60))
+def test_the_annuity_payment_is_the_exact_formula_rounded_half_even(principal, rate_bps, months):
+    rate = Fraction(rate_bps, 120_000)
+    growth = (1 + rate) ** months
+    assert annuity_payment(principal=principal, rate_bps=rate_bps, months=months) == round(
+        principal * rate * growth / (growth - 1)
+    )
