@@ -7,6 +7,7 @@ Safe to run again: it does nothing once the demo initiator exists.
 import random
 from datetime import date, timedelta
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -68,6 +69,8 @@ class Command(BaseCommand):
                 Campaign.objects.filter(pk=campaign.pk).update(deadline=timezone.now() - timedelta(minutes=1))
         for campaign_id in campaigns_close_due(enqueue_settlement=False):
             settlement_run(campaign_id=campaign_id)
+        # Debt campaigns and their loans, lent by the people made here (lending's own command).
+        call_command("seed_lending_demo")
         problems = ledger_verify()
         if problems:
             raise RuntimeError(f"Demo data broke the ledger: {problems}")

@@ -1,0 +1,22 @@
+"""The demo data has a debt campaign raising, a loan repaying with payments and a late one."""
+
+import pytest
+from django.core.management import call_command
+
+from lending.models import Loan, LoanStatus
+from projects.models import Campaign, CampaignStatus, FundingModel
+from settlement.verification import ledger_verify
+
+
+@pytest.mark.django_db
+def test_the_demo_has_a_loan_raising_one_repaying_and_one_late():
+    call_command("seed_demo")
+
+    debt = Campaign.objects.filter(funding_model=FundingModel.DEBT)
+    assert debt.filter(status=CampaignStatus.LIVE).count() == 1
+    statuses = sorted(Loan.objects.values_list("status", flat=True))
+    assert statuses == [LoanStatus.LATE, LoanStatus.REPAYING]
+    assert Loan.objects.get(status=LoanStatus.REPAYING).repayments.count() == 3
+    assert ledger_verify() == []
+    call_command("seed_lending_demo")  # a second run adds nothing
+    assert Loan.objects.count() == 2
