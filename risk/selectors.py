@@ -491,14 +491,21 @@ def _prior_ratios(campaign: Campaign, rng: np.random.Generator) -> tuple[np.ndar
 
 
 # Held pledges of one campaign summed per forecast interval; ``held`` is the pledge's hold time in
-# seconds since the epoch, computed by each database as ``EpochSeconds`` does.
+# seconds since the epoch, computed by each database as ``EpochSeconds`` does. The ORM expression
+# it stands for:
+#     Pledge.objects.filter(campaign_id=..., held_at__lte=end, status__in=COUNTED_STATUSES)
+#     .annotate(interval=Ceil((EpochSeconds("held_at") - start) * scale)).values("interval")
+#     .annotate(Count("id"), Sum("amount"))
 _CUMULATIVE_SQL = (
     "SELECT CEILING(({held} - %s) * %s), COUNT(*), SUM(amount) FROM pledges_pledge "
-    "WHERE campaign_id = %s AND held_at <= %s AND status IN (%s, %s) GROUP BY 1"
+    "WHERE campaign_id = %s AND held_at <= %s AND status IN ({statuses}) GROUP BY 1"
 )
+_STATUS_PLACEHOLDERS = ", ".join(["%s"] * len(COUNTED_STATUSES))
 _CUMULATIVE_SQL_BY_VENDOR = {
-    "postgresql": _CUMULATIVE_SQL.format(held="date_part('epoch', held_at)"),
-    "sqlite": _CUMULATIVE_SQL.format(held="((julianday(held_at) - 2440587.5) * 86400.0)"),
+    "postgresql": _CUMULATIVE_SQL.format(held="date_part('epoch', held_at)", statuses=_STATUS_PLACEHOLDERS),
+    "sqlite": _CUMULATIVE_SQL.format(
+        held="((julianday(held_at) - 2440587.5) * 86400.0)", statuses=_STATUS_PLACEHOLDERS
+    ),
 }
 
 
@@ -515,10 +522,13 @@ def _cumulative_pledged(*, campaign_id: int, start: datetime, end: datetime, poi
     2 ms budget per campaign.
     """
     span = max((end - start).total_seconds(), 1e-9)
+    # ``end`` goes through the database's own conversion, as the ORM's would: SQLite stores UTC
+    # text, and an aware datetime in another zone compared as given would be hours off.
+    held_by = connection.ops.adapt_datetimefield_value(end)
     with connection.cursor() as cursor:
         cursor.execute(
             _CUMULATIVE_SQL_BY_VENDOR[connection.vendor],
-            [start.timestamp(), points / span, campaign_id, end, *COUNTED_STATUSES],
+            [start.timestamp(), points / span, campaign_id, held_by, *map(str, COUNTED_STATUSES)],
         )
         rows = cursor.fetchall()
     per_interval = np.zeros(points, dtype=np.int64)

@@ -1,6 +1,7 @@
 """Funding forecasts for campaigns: fitted to their own pledges, or from similar campaigns."""
 
 from datetime import timedelta
+from datetime import timezone as dt_timezone
 
 import numpy as np
 import pytest
@@ -110,3 +111,16 @@ def test_the_pledged_series_counts_each_held_pledge_once_by_the_time_it_was_held
     # One point a day: the cancelled pledge and the one held after ``end`` count nowhere.
     assert count == 3
     assert cumulative.tolist() == [300, 300, 300, 1_100]
+
+
+def test_a_pledge_held_an_hour_ago_counts_whatever_time_zone_now_is_given_in():
+    pacific = dt_timezone(timedelta(hours=-8))
+    now = timezone.now().astimezone(pacific)
+    start = now - timedelta(days=2)
+    campaign = LiveCampaignFactory(launched_at=start, deadline=now + timedelta(days=28))
+    pledge_history(campaign, times=[now - timedelta(hours=1)], amounts=[2_500])
+
+    count, cumulative = _cumulative_pledged(campaign_id=campaign.pk, start=start, end=now, points=4)
+
+    assert (count, int(cumulative[-1])) == (1, 2_500)
+    assert forecast_for_campaign(campaign, now=now).pledged == 2_500
