@@ -7,9 +7,12 @@ key returns the first result and moves no money again. Calls are made outside an
 The sandbox behaves like a processor's test mode, keeping its records in the database:
 ``tok_visa`` / ``tok_mastercard`` succeed; ``tok_chargeDeclined`` and ``tok_insufficientFunds`` are
 declined with distinct codes; ``tok_processingError`` fails transiently once per key and
-succeeds when retried; refunds can never exceed what was charged.
+succeeds when retried; refunds can never exceed what was charged. ``tok_card_<name>`` is a test
+card of its own: it is charged like ``tok_visa`` and, unlike the public test tokens everybody
+shares, has a card fingerprint (the same for the same name), as a real processor's charge carries.
 """
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -33,6 +36,9 @@ class GatewayResult:
     code: str = ""
     message: str = ""
     transient: bool = False
+    # A charge's card, as the processor identifies it: a stable hash of the card number (never
+    # the token), the same whoever pays with that card; "" when the processor names no card.
+    card_fingerprint: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,14 @@ SANDBOX_TOKENS = {
     "tok_insufficientFunds": ("insufficient_funds", "The card has insufficient funds."),
 }
 SANDBOX_TRANSIENT_TOKEN = "tok_processingError"  # noqa: S105 - a public test token, not a secret
+SANDBOX_CARD_PREFIX = "tok_card_"
+
+
+def _card_fingerprint(token: str) -> str:
+    """Return the sandbox's fingerprint of the card behind ``token``; "" for the shared test tokens."""
+    if not token.startswith(SANDBOX_CARD_PREFIX) or token == SANDBOX_CARD_PREFIX:
+        return ""
+    return "fp_" + hashlib.sha256(token.encode()).hexdigest()[:24]
 
 
 def _result(op: GatewayOperation) -> GatewayResult:
@@ -93,6 +107,7 @@ def _result(op: GatewayOperation) -> GatewayResult:
         code=op.error_code,
         message=op.error_message,
         transient=op.status == OperationStatus.FAILED,
+        card_fingerprint=_card_fingerprint(op.token) if op.kind == OperationKind.CHARGE else "",
     )
 
 
@@ -151,6 +166,8 @@ class SandboxGateway(PaymentGateway):
                 "processing_error",
                 "The payment processor had a temporary problem. Please try again.",
             )
+        if _card_fingerprint(token):
+            return OperationStatus.SUCCEEDED, "", ""
         if token in SANDBOX_TOKENS:
             decline = SANDBOX_TOKENS[token]
             code, message = decline or ("", "")

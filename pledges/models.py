@@ -54,6 +54,10 @@ class Pledge(models.Model):
     payment_reference = models.CharField(max_length=64, blank=True)
     failure_code = models.CharField(max_length=40, blank=True)
     failure_message = models.CharField(max_length=255, blank=True)
+    # The processor's fingerprint of the card charged (``GatewayResult.card_fingerprint``), kept
+    # whether the charge went through or not: fraud signals look for one card across accounts.
+    # The database default lets the bulk inserts of tests and benchmarks leave it out.
+    card_fingerprint = models.CharField(max_length=64, blank=True, default="", db_default="")
     created_at = models.DateTimeField(default=timezone.now)
     held_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True, help_text="Released, refunded or cancelled.")
@@ -78,6 +82,12 @@ class Pledge(models.Model):
             # Settlement walks one campaign's held pledges in id order, batch by batch.
             models.Index(fields=["campaign", "status", "id"], name="pledge_campaign_status_id"),
             models.Index(fields=["status", "created_at"], name="pledge_status_created"),
+            # Fraud signals: the pledges made with one card (most pledges have none recorded).
+            models.Index(
+                fields=["card_fingerprint", "created_at"],
+                name="pledge_card_created",
+                condition=~Q(card_fingerprint=""),
+            ),
         ]
         permissions = [("refund_pledge", "Can refund held pledges")]
 

@@ -287,6 +287,7 @@ def _pledge_record_charge(*, pledge_id: int, result: GatewayResult, actor=None) 
     try:
         with transaction.atomic():
             pledge = Pledge.objects.select_for_update().get(pk=pledge_id)
+            pledge.card_fingerprint = result.card_fingerprint  # saved by the hold or the fail
             if pledge.status == PledgeStatus.PENDING and not result.ok:
                 _pledge_fail(pledge=pledge, code=result.code, message=result.message, actor=actor)
             elif pledge.status == PledgeStatus.PENDING:
@@ -301,6 +302,7 @@ def _pledge_record_charge(*, pledge_id: int, result: GatewayResult, actor=None) 
             pledge = Pledge.objects.select_for_update().get(pk=pledge_id)
             if pledge.status == PledgeStatus.PENDING:
                 pledge.payment_reference = result.reference
+                pledge.card_fingerprint = result.card_fingerprint
                 _pledge_fail(
                     pledge=pledge,
                     code="campaign_not_live",
@@ -325,7 +327,10 @@ def _pledge_hold(*, pledge: Pledge, actor) -> None:
     )
     pledge.held_at = timezone.now()
     pledge_set_status(
-        pledge=pledge, to_status=PledgeStatus.HELD, actor=actor, save_fields=("payment_reference", "held_at")
+        pledge=pledge,
+        to_status=PledgeStatus.HELD,
+        actor=actor,
+        save_fields=("payment_reference", "card_fingerprint", "held_at"),
     )
     # Last, and as one statement, so the hot campaign row stays locked for as short a time as
     # possible.
@@ -354,7 +359,7 @@ def _adjust_backer_count(*, pledge: Pledge, delta: int) -> None:
 def _pledge_fail(*, pledge: Pledge, code: str, message: str, actor=None) -> None:
     pledge.failure_code = code[:40]
     pledge.failure_message = message[:255]
-    pledge.save(update_fields=["failure_code", "failure_message", "payment_reference"])
+    pledge.save(update_fields=["failure_code", "failure_message", "payment_reference", "card_fingerprint"])
     pledge_set_status(pledge=pledge, to_status=PledgeStatus.FAILED, actor=actor, reason=code)
     _reward_free_slot(reward_id=pledge.reward_id)
 
@@ -572,6 +577,8 @@ def _pledge_change_amount_complete(*, old_id: int, new_id: int, result: GatewayR
     with transaction.atomic(durable=True):
         locked = {p.pk: p for p in Pledge.objects.select_for_update().filter(pk__in=[old_id, new_id]).order_by("pk")}
         old, new = locked[old_id], locked[new_id]
+        if result is not None:
+            new.card_fingerprint = result.card_fingerprint  # saved by the hold or the fail
         if new.status == PledgeStatus.PENDING and not result.ok:
             _pledge_fail(pledge=new, code=result.code, message=result.message, actor=actor)
         elif new.status == PledgeStatus.PENDING:
@@ -585,6 +592,7 @@ def _pledge_change_amount_complete(*, old_id: int, new_id: int, result: GatewayR
                 code = "campaign_not_live" if code == "campaign_closed" else code
                 new.refresh_from_db()
                 new.payment_reference = result.reference
+                new.card_fingerprint = result.card_fingerprint
                 message = _("%(reason)s The new charge was refunded and your pledge is unchanged.") % {
                     "reason": getattr(error, "message", _("The campaign has ended."))
                 }

@@ -6,8 +6,9 @@ legitimate); naive Bayes adds the log-ratios to the prior log-odds of fraud. The
 set by hand, documented below, and chosen so that ordinary behaviour (a pledge or two an hour,
 a mistyped card once) has a ratio at or below 1 and raises nothing.
 
-A signal whose input is unknown (no IP address given, a shared sandbox test card) is skipped:
-it counts as a ratio of 1, and the evaluation says it was not available.
+A signal whose input is unknown (no IP address given, no card fingerprint from the processor,
+as for the sandbox's shared test tokens) is skipped: it counts as a ratio of 1, and the
+evaluation says it was not available.
 
 Levels:
 - probability >= ``ALERT_THRESHOLD``: a FraudAlert for admins;

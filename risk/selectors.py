@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, FloatField, Func, Q, QuerySet
@@ -19,10 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from crowdfund_site.money import format_amount
-from escrow.gateway import SANDBOX_TOKENS, SANDBOX_TRANSIENT_TOKEN
-from escrow.models import GatewayOperation, OperationKind
 from pledges.models import COUNTED_STATUSES, Pledge, PledgeStatus
-from pledges.services import charge_key
 from projects.models import Campaign, CampaignStatus, Category, RewardTier
 
 from . import fraud, review
@@ -304,43 +300,13 @@ def _latest_probabilities(campaigns: QuerySet[Campaign]) -> dict[int, float]:
 # --- Fraud ---------------------------------------------------------------------------------------
 
 
-def _shared_tokens() -> frozenset[str]:
-    """Payment tokens that identify no single card (the sandbox's public test tokens)."""
-    default = [*SANDBOX_TOKENS, SANDBOX_TRANSIENT_TOKEN]
-    return frozenset(getattr(settings, "RISK_SHARED_PAYMENT_TOKENS", default))
-
-
-def pledge_card_token(*, pledge_id: int) -> str | None:
-    """Return the card token the pledge was charged with, or None if it identifies no card."""
-    token = (
-        GatewayOperation.objects.filter(idempotency_key=charge_key(pledge_id), kind=OperationKind.CHARGE)
-        .values_list("token", flat=True)
-        .first()
-    )
-    if not token or token in _shared_tokens():
-        return None
-    return token
-
-
-def _pledge_ids_charged_with(token: str, *, since: datetime | None = None) -> list[int]:
-    charges = GatewayOperation.objects.filter(
-        kind=OperationKind.CHARGE, token=token, idempotency_key__startswith="charge:pledge:"
-    )
-    if since is not None:
-        charges = charges.filter(created_at__gte=since)
-    ids = []
-    for key in charges.values_list("idempotency_key", flat=True):
-        number = key.rsplit(":", 1)[1]
-        if number.isdigit():
-            ids.append(int(number))
-    return ids
-
-
 def pledge_fraud_evaluation(*, pledge: Pledge, ip: str | None = None) -> fraud.FraudEvaluation:
     """Measure every fraud signal around ``pledge`` and combine them (see ``risk.fraud``).
 
     Windows end at the pledge's creation, so evaluating the same pledge later gives the same
-    answer. Without ``ip`` the IP signals are skipped; with a sandbox test token, the card ones.
+    answer. Everything comes from our own records of what the processor answered: declines
+    from the pledges' failure codes, the card from the fingerprint the charge result carried.
+    Without ``ip`` the IP signals are skipped; without a card fingerprint, the card ones.
     """
     t0 = pledge.created_at
     hour_ago = t0 - fraud.VELOCITY_WINDOW
@@ -357,12 +323,10 @@ def pledge_fraud_evaluation(*, pledge: Pledge, ip: str | None = None) -> fraud.F
         .count()
     )
 
-    token = pledge_card_token(pledge_id=pledge.pk)
-    if token is not None:
+    card = pledge.card_fingerprint
+    if card:
         card_pledges = Pledge.objects.filter(
-            pk__in=_pledge_ids_charged_with(token, since=t0 - fraud.CARD_SHARING_WINDOW),
-            created_at__gte=t0 - fraud.CARD_SHARING_WINDOW,
-            created_at__lte=t0,
+            card_fingerprint=card, created_at__gte=t0 - fraud.CARD_SHARING_WINDOW, created_at__lte=t0
         )
         values["card_velocity"] = card_pledges.filter(created_at__gte=hour_ago).count()
         values["card_shared"] = (
@@ -372,12 +336,7 @@ def pledge_fraud_evaluation(*, pledge: Pledge, ip: str | None = None) -> fraud.F
             .distinct()
             .count()
         )
-        initiator_keys = [
-            charge_key(pk) for pk in Pledge.objects.filter(backer_id=initiator_id).values_list("pk", flat=True)
-        ]
-        values["initiator_card"] = int(
-            GatewayOperation.objects.filter(idempotency_key__in=initiator_keys, token=token).exists()
-        )
+        values["initiator_card"] = int(Pledge.objects.filter(backer_id=initiator_id, card_fingerprint=card).exists())
 
     if ip:
         values["ip_shared"] = (

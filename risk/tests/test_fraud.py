@@ -1,5 +1,6 @@
 """Fraud signals on pledges: card testing and self-backing raise alerts, ordinary pledging none."""
 
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -7,7 +8,11 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.exceptions import PaymentDeclined
-from pledges.tests.factories import pledge_held
+from escrow.gateway import GatewayResult, PaymentGateway
+from escrow.models import GatewayOperation
+from pledges.models import Pledge, PledgeStatus
+from pledges.services import pledge_change_amount
+from pledges.tests.factories import new_key, pledge_held
 from projects.models import CampaignStatus, CampaignStatusChange
 from projects.tests.factories import LiveCampaignFactory
 from risk import tasks
@@ -18,6 +23,12 @@ from risk.services import risk_check_pledge, risk_check_recent_pledges
 from .factories import pledge_history
 
 pytestmark = pytest.mark.django_db
+
+# Sandbox test cards of their own: each has a card fingerprint, unlike the public test tokens
+# (tok_visa, ...) that every test shares and that therefore name no one's card.
+INITIATORS_CARD = "tok_card_initiator"
+ANOTHER_CARD = "tok_card_honest_backer"
+SHARED_CARD = "tok_card_shared"
 
 
 def _declined(*, campaign, backer, card="tok_chargeDeclined"):
@@ -61,13 +72,12 @@ def test_ordinary_pledging_raises_no_alert(live_campaign):
     assert risk_check_recent_pledges() == 0
 
 
-def test_an_initiator_backing_their_own_campaign_with_their_card_gets_it_suspended(settings):
-    settings.RISK_SHARED_PAYMENT_TOKENS = []  # let the sandbox's test cards stand for distinct real cards
+def test_an_initiator_backing_their_own_campaign_with_their_card_gets_it_suspended():
     initiator = UserFactory()
     own = LiveCampaignFactory(initiator=initiator)
-    pledge_held(campaign=LiveCampaignFactory(), backer=initiator, token="tok_mastercard")
-    honest = pledge_held(campaign=own, token="tok_visa")
-    sock_puppet = pledge_held(campaign=own, token="tok_mastercard")
+    pledge_held(campaign=LiveCampaignFactory(), backer=initiator, token=INITIATORS_CARD)
+    honest = pledge_held(campaign=own, token=ANOTHER_CARD)
+    sock_puppet = pledge_held(campaign=own, token=INITIATORS_CARD)
 
     risk_check_pledge(pledge=honest)
     risk_check_pledge(pledge=sock_puppet)
@@ -134,13 +144,98 @@ def test_the_task_checks_a_pledge_by_id_and_keeps_the_ip_for_later_checks(live_c
     assert probability < 0.01
 
 
-def test_one_card_used_by_several_accounts_is_reported(settings, live_campaign):
-    settings.RISK_SHARED_PAYMENT_TOKENS = []
+def test_one_card_used_by_several_accounts_is_reported(live_campaign):
     for _ in range(2):
-        pledge_held(campaign=LiveCampaignFactory(), token="tok_mastercard")
-    third = pledge_held(campaign=live_campaign, token="tok_mastercard")
+        pledge_held(campaign=LiveCampaignFactory(), token=SHARED_CARD)
+    third = pledge_held(campaign=live_campaign, token=SHARED_CARD)
 
     evaluation = pledge_fraud_evaluation(pledge=third)
 
     assert evaluation.signals_json()["card_shared"]["value"] == 2
     assert "2 other backer accounts used this card." in evaluation.reasons
+
+
+def test_the_public_test_tokens_name_no_card_so_their_signals_are_skipped(live_campaign):
+    for _ in range(3):
+        pledge_held(campaign=LiveCampaignFactory(), backer=live_campaign.initiator, token="tok_visa")
+    pledge = pledge_held(campaign=live_campaign, token="tok_visa")
+
+    signals = pledge_fraud_evaluation(pledge=pledge).signals_json()
+
+    assert pledge.card_fingerprint == ""
+    assert signals["card_shared"]["value"] is None
+    assert signals["initiator_card"]["value"] is None
+
+
+class OtherProcessor(PaymentGateway):
+    """A second processor, not the sandbox: it keeps no records of its own (nothing for risk to
+    read but what the platform recorded) and says which card it charged by a fingerprint of the
+    token. A token starting with "declined" is declined."""
+
+    def charge(self, *, idempotency_key: str, amount: int, currency: str, token: str) -> GatewayResult:
+        card = "other_" + hashlib.sha256(token.encode()).hexdigest()[:16]
+        if token.startswith("declined"):
+            return GatewayResult(ok=False, code="do_not_honor", message="Declined.", card_fingerprint=card)
+        return GatewayResult(ok=True, reference=f"other_{idempotency_key}", card_fingerprint=card)
+
+    def refund(self, *, idempotency_key: str, charge_reference: str, amount: int) -> GatewayResult:
+        return GatewayResult(ok=True, reference=f"other_{idempotency_key}")
+
+    def payout(self, *, idempotency_key: str, amount: int, currency: str, destination: str) -> GatewayResult:
+        return GatewayResult(ok=True, reference=f"other_{idempotency_key}")
+
+    def find_operation(self, *, idempotency_key: str) -> GatewayResult | None:
+        return None
+
+
+@pytest.fixture
+def other_processor(settings):
+    settings.PAYMENT_GATEWAY = f"{__name__}.OtherProcessor"
+
+
+@pytest.mark.usefixtures("other_processor")
+def test_card_signals_work_with_a_processor_that_is_not_the_sandbox():
+    initiator = UserFactory()
+    own = LiveCampaignFactory(initiator=initiator)
+    pledge_held(campaign=LiveCampaignFactory(), backer=initiator, token="card-of-the-initiator")
+    for _ in range(2):
+        pledge_held(campaign=LiveCampaignFactory(), token="card-of-the-initiator")
+    sock_puppet = pledge_held(campaign=own, token="card-of-the-initiator")
+
+    check = risk_check_pledge(pledge=sock_puppet)
+
+    assert GatewayOperation.objects.count() == 0  # the sandbox was not involved
+    assert check.signals["card_shared"]["value"] == 2
+    alert = FraudAlert.objects.get()
+    assert "The campaign's initiator has paid with this card." in alert.reasons
+    assert alert.campaign_suspended
+
+
+@pytest.mark.usefixtures("other_processor")
+def test_card_testing_is_seen_in_declines_from_a_processor_that_is_not_the_sandbox(live_campaign):
+    tester = UserFactory()
+    for i in range(4):
+        _declined(campaign=live_campaign, backer=tester, card=f"declined-card-{i}")
+    working_card = pledge_held(campaign=live_campaign, backer=tester, token="stolen-card")
+
+    risk_check_pledge(pledge=working_card)
+
+    assert "4 declined cards in the hour before." in FraudAlert.objects.get().reasons
+
+
+@pytest.mark.usefixtures("other_processor")
+def test_the_card_the_processor_names_is_recorded_on_held_declined_and_changed_pledges(live_campaign):
+    card = OtherProcessor().charge(idempotency_key="probe", amount=1, currency="USD", token="card-a").card_fingerprint
+    held = pledge_held(campaign=live_campaign, token="card-a")
+    _declined(campaign=live_campaign, backer=held.backer, card="declined-card-a")
+
+    changed = pledge_change_amount(
+        pledge=held, actor=held.backer, amount=held.amount + 1_000, payment_token="card-b", idempotency_key=new_key()
+    )
+
+    declined = Pledge.objects.get(backer=held.backer, status=PledgeStatus.FAILED)
+    held.refresh_from_db()
+    assert held.card_fingerprint == card
+    assert declined.card_fingerprint.startswith("other_")
+    assert changed.status == PledgeStatus.HELD
+    assert changed.card_fingerprint not in ("", card)
