@@ -218,10 +218,6 @@ class CurveForecast:
     fit: CurveFit
     samples: np.ndarray  # (n_boot, len(times)): plausible values of F at ``times``
 
-    def quantiles(self, q: list[float]) -> np.ndarray:
-        """Return the ``q`` quantiles of F at each of ``times``, shape (len(q), len(times))."""
-        return np.quantile(self.samples, q, axis=0)
-
 
 def forecast_saturating(
     t: np.ndarray,

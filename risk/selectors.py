@@ -23,7 +23,7 @@ from projects.models import Campaign, CampaignStatus, Category, RewardTier
 
 from . import fraud, review
 from .algorithms import LogisticModel, forecast_saturating, poisson_z, score_recommendations, top_k
-from .models import FraudAlert, FraudAlertStatus, PledgeRiskCheck, RiskAssessment, RiskModelVersion
+from .models import PledgeRiskCheck, RiskAssessment, RiskModelVersion
 
 DAY = 86_400.0
 # Ids per query: far below every database's limit on bound parameters.
@@ -366,13 +366,6 @@ def pledge_fraud_evaluation(*, pledge: Pledge, ip: str | None = None) -> fraud.F
     return fraud.evaluate(values)
 
 
-def fraud_alerts_open() -> QuerySet[FraudAlert]:
-    """Return the fraud alerts nobody has looked at yet, newest first."""
-    return FraudAlert.objects.filter(status=FraudAlertStatus.OPEN).select_related(
-        "campaign", "backer", "risk_check__pledge"
-    )
-
-
 # --- Funding forecast ----------------------------------------------------------------------------
 
 # The curve is fitted once a campaign has this many pledges over at least this long; before
@@ -621,10 +614,6 @@ class BackerProfile:
     usual_currency: str | None
     risk_tolerance: float  # 0: avoid risky campaigns, 1: indifferent to risk
     backed_campaign_ids: frozenset[int]
-
-    @property
-    def is_cold(self) -> bool:
-        return not self.category_counts and not self.interests
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ the same pledge, returns what is already stored.
 """
 
 import logging
-import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
@@ -305,23 +304,3 @@ def risk_allocate(*, total: int, currency: str, weights: Mapping[int, int]) -> d
             field="weights",
         )
     return dict(zip(weights, allocate(total, values), strict=True))
-
-
-def risk_allocate_by_scores(
-    *, total: int, currency: str, scores: Mapping[int, float], resolution: int = 1_000_000
-) -> dict[int, int]:
-    """Like ``risk_allocate``, for real-valued scores (e.g. recommendation scores).
-
-    Scores become integer weights with ``resolution`` steps for the largest score; the parts
-    still add up to ``total`` exactly. Raises InvalidInput for negative, infinite or all-zero scores.
-    """
-    values = [float(s) for s in scores.values()]
-    if not values or any(not math.isfinite(s) or s < 0 for s in values) or max(values) == 0:
-        raise InvalidInput(
-            "Scores must be finite, none negative, and at least one above zero.",
-            code="invalid_weights",
-            field="weights",
-        )
-    top = max(values)
-    weights = {key: round(score / top * resolution) for key, score in zip(scores, values, strict=True)}
-    return risk_allocate(total=total, currency=currency, weights=weights)

@@ -21,8 +21,8 @@ def test_noisy_data_gives_a_wider_band_that_still_covers_the_truth():
     noisy = truth + np.random.default_rng(7).normal(0, 1_500, t.size)
     deadline = np.array([30.0])
 
-    clean = forecast_saturating(t, truth, deadline, rng=np.random.default_rng(1)).quantiles([0.05, 0.95])[:, 0]
-    rough = forecast_saturating(t, noisy, deadline, rng=np.random.default_rng(1)).quantiles([0.05, 0.95])[:, 0]
+    clean = np.quantile(forecast_saturating(t, truth, deadline, rng=np.random.default_rng(1)).samples, [0.05, 0.95])
+    rough = np.quantile(forecast_saturating(t, noisy, deadline, rng=np.random.default_rng(1)).samples, [0.05, 0.95])
 
     assert rough[1] - rough[0] > 10 * (clean[1] - clean[0] + 1)
     assert rough[0] <= 50_000 * (1 - np.exp(-0.15 * 30)) <= rough[1]

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crowdfund_site.exceptions import InvalidInput
-from risk.services import risk_allocate, risk_allocate_by_scores
+from risk.services import risk_allocate
 
 weights_strategy = st.dictionaries(
     st.integers(min_value=1, max_value=10**9), st.integers(min_value=0, max_value=10**12), min_size=1, max_size=30
@@ -22,20 +22,6 @@ def test_the_parts_always_add_up_to_the_whole_and_follow_the_weights(total, weig
     for key, part in parts.items():
         exact_floor = total * weights[key] // weight_sum
         assert exact_floor <= part <= exact_floor + 1
-
-
-@given(
-    total=st.integers(min_value=1, max_value=10**12),
-    scores=st.dictionaries(
-        st.integers(min_value=1, max_value=10**6), st.floats(min_value=0, max_value=1e6), min_size=1, max_size=20
-    ).filter(lambda s: max(s.values()) > 0),
-)
-def test_splitting_by_real_valued_scores_is_exact_too(total, scores):
-    parts = risk_allocate_by_scores(total=total, currency="USD", scores=scores)
-
-    assert sum(parts.values()) == total
-    best = max(scores, key=scores.get)
-    assert parts[best] >= max(parts.values()) - 1  # ties in rounding may hand the last unit elsewhere
 
 
 def test_a_remainder_goes_to_the_largest_fractions():
