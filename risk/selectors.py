@@ -48,7 +48,7 @@ class EpochSeconds(Func):
 
     def as_postgresql(self, compiler, connection, **extra_context):
         # date_part gives a double directly; EXTRACT computes a numeric first (PostgreSQL 14+),
-        # which made the forecast's one query take half as long again.
+        # which is slower (measured in benchmarks/README.md, risk section).
         template = "date_part('epoch', %(expressions)s)"
         return self.as_sql(compiler, connection, template=template, **extra_context)
 
@@ -469,9 +469,9 @@ def _cumulative_pledged(*, campaign_id: int, start: datetime, end: datetime, poi
     from the first point on.
 
     The database sums the pledges per interval, so a campaign with thousands of pledges sends
-    back at most ``points`` rows. The statement is written out rather than built with the ORM:
-    building the grouped queryset took twice as long as running it, and the forecast has a
-    2 ms budget per campaign.
+    back at most ``points`` rows. The statement is written out rather than built with the ORM
+    because building the grouped queryset cost more than running it, against the forecast's
+    budget per campaign (``benchmarks/risk.py``; figures in benchmarks/README.md).
     """
     span = max((end - start).total_seconds(), 1e-9)
     # ``end`` goes through the database's own conversion, as the ORM's would: SQLite stores UTC
