@@ -1,6 +1,6 @@
 """Fraud signals on pledges and how they combine, by Bayes' rule, into one probability.
 
-Each signal is a number measured around one pledge (``selectors.pledge_fraud_evaluation``
+Each signal is a number measured around one pledge (``risk.selectors.pledge_fraud_evaluation``
 measures them). A step table turns it into a likelihood ratio P(value | fraud) / P(value |
 legitimate); naive Bayes adds the log-ratios to the prior log-odds of fraud. The ratios are
 set by hand, documented below, and chosen so that ordinary behaviour (a pledge or two an hour,

@@ -1,7 +1,7 @@
 """The review risk model's features, its documented prior, and its reasons in words.
 
 A campaign is described by ``FEATURES`` (one number each, computed by
-``selectors.campaign_review_features``). The model is a logistic regression of "the campaign
+``risk.selectors.campaign_review_features``). The model is a logistic regression of "the campaign
 failed" on these numbers, fitted on the platform's own closed campaigns. Until there are
 ``MIN_TRAINING_CAMPAIGNS`` of them (with at least ``MIN_PER_CLASS`` of each outcome), it uses the
 prior below: weights chosen by hand from what is commonly reported about reward crowdfunding

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from pledges.models import Pledge, PledgeStatus
 from projects.tests.factories import CategoryFactory, LiveCampaignFactory
-from risk.selectors import _cumulative_pledged, forecast_for_campaign
+from risk.selectors import forecast_for_campaign
+from risk.selectors.forecasts import _cumulative_pledged
 
 from .factories import closed_campaign_create, pledge_history
 
