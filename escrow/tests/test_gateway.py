@@ -169,3 +169,18 @@ def test_payouts_are_idempotent(gateway):
     with pytest.raises(GatewayKeyReused):
         gateway.payout(idempotency_key="payout:1", amount=9_000, currency="USD", destination="initiator:1:payouts")
     assert GatewayOperation.objects.filter(kind=OperationKind.PAYOUT).count() == 1
+
+
+def test_a_charge_names_its_card_by_a_fingerprint_and_the_shared_test_tokens_name_none(gateway):
+    first = charge(gateway, key="charge:1", token="tok_card_alice")
+    again = charge(gateway, key="charge:2", token="tok_card_alice")
+    other = charge(gateway, key="charge:3", token="tok_card_bob")
+    shared = [charge(gateway, key=f"charge:{token}", token=token) for token in ("tok_visa", "tok_chargeDeclined")]
+
+    assert first.ok
+    assert first.card_fingerprint
+    assert "alice" not in first.card_fingerprint
+    assert again.card_fingerprint == first.card_fingerprint != other.card_fingerprint
+    assert [r.card_fingerprint for r in shared] == ["", ""]
+    assert gateway.find_operation(idempotency_key="charge:1").card_fingerprint == first.card_fingerprint
+    assert charge(gateway, key="charge:1", token="tok_card_alice") == first
