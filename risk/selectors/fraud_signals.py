@@ -10,6 +10,13 @@ from ..algorithms import poisson_z
 from ..models import PledgeRiskCheck
 
 
+def _pledges_with_card(card: str):
+    """Return the pledges charged to the card with fingerprint ``card`` (not empty)."""
+    # The redundant exclude repeats the partial index's condition, so SQLite uses the index too
+    # (it cannot tell from a bound value that ``card`` is not empty).
+    return Pledge.objects.filter(card_fingerprint=card).exclude(card_fingerprint="")
+
+
 def pledge_fraud_evaluation(*, pledge: Pledge, ip: str | None = None) -> fraud.FraudEvaluation:
     """Measure every fraud signal around ``pledge`` and combine them (see ``risk.fraud``).
 
@@ -35,8 +42,8 @@ def pledge_fraud_evaluation(*, pledge: Pledge, ip: str | None = None) -> fraud.F
 
     card = pledge.card_fingerprint
     if card:
-        card_pledges = Pledge.objects.filter(
-            card_fingerprint=card, created_at__gte=t0 - fraud.CARD_SHARING_WINDOW, created_at__lte=t0
+        card_pledges = _pledges_with_card(card).filter(
+            created_at__gte=t0 - fraud.CARD_SHARING_WINDOW, created_at__lte=t0
         )
         values["card_velocity"] = card_pledges.filter(created_at__gte=hour_ago).count()
         values["card_shared"] = (
@@ -46,7 +53,7 @@ def pledge_fraud_evaluation(*, pledge: Pledge, ip: str | None = None) -> fraud.F
             .distinct()
             .count()
         )
-        values["initiator_card"] = int(Pledge.objects.filter(backer_id=initiator_id, card_fingerprint=card).exists())
+        values["initiator_card"] = int(_pledges_with_card(card).filter(backer_id=initiator_id).exists())
 
     if ip:
         values["ip_shared"] = (
