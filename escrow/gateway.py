@@ -36,8 +36,9 @@ class GatewayResult:
     code: str = ""
     message: str = ""
     transient: bool = False
-    # A charge's card, as the processor identifies it: a stable hash of the card number (never
-    # the token), the same whoever pays with that card; "" when the processor names no card.
+    # A charge's card as the processor identifies it (e.g. Stripe's ``card.fingerprint``): the
+    # same for one card number whoever pays with it, never the payment token; at most 64
+    # characters; "" when the processor names no card.
     card_fingerprint: str = ""
 
 
