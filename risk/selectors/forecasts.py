@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from crowdfund_site.money import format_amount
-from pledges.models import COUNTED_STATUSES
+from pledges.models import COUNTED_STATUSES, Pledge
 from projects.models import Campaign
 
 from ..algorithms import forecast_saturating
@@ -96,14 +96,16 @@ def _prior_ratios(campaign: Campaign, rng: np.random.Generator) -> tuple[np.ndar
 #     .annotate(interval=Ceil((EpochSeconds("held_at") - start) * scale)).values("interval")
 #     .annotate(Count("id"), Sum("amount"))
 _CUMULATIVE_SQL = (
-    "SELECT CEILING(({held} - %s) * %s), COUNT(*), SUM(amount) FROM pledges_pledge "
+    "SELECT CEILING(({held} - %s) * %s), COUNT(*), SUM(amount) FROM {table} "
     "WHERE campaign_id = %s AND held_at <= %s AND status IN ({statuses}) GROUP BY 1"
 )
 _STATUS_PLACEHOLDERS = ", ".join(["%s"] * len(COUNTED_STATUSES))
 _CUMULATIVE_SQL_BY_VENDOR = {
-    "postgresql": _CUMULATIVE_SQL.format(held="date_part('epoch', held_at)", statuses=_STATUS_PLACEHOLDERS),
+    "postgresql": _CUMULATIVE_SQL.format(
+        held="date_part('epoch', held_at)", table=Pledge._meta.db_table, statuses=_STATUS_PLACEHOLDERS
+    ),
     "sqlite": _CUMULATIVE_SQL.format(
-        held="((julianday(held_at) - 2440587.5) * 86400.0)", statuses=_STATUS_PLACEHOLDERS
+        held="((julianday(held_at) - 2440587.5) * 86400.0)", table=Pledge._meta.db_table, statuses=_STATUS_PLACEHOLDERS
     ),
 }
 
