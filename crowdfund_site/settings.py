@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "pledges",
     "escrow",
     "lending",
+    "matching",
     "settlement",
     "risk",
     "crowdfund_site.api",

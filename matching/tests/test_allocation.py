@@ -1,0 +1,193 @@
+"""The allocation math: known values from the issue and properties for random rounds."""
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matching.allocation import (
+    Contribution,
+    default_quadratic_cap,
+    fixed_ratio,
+    pro_rata,
+    quadratic,
+    quadratic_weights,
+    split_capped,
+)
+
+POOL = 1_000_000  # 10,000.00
+
+
+def _issue_round():
+    return [Contribution(1, backer, 1000) for backer in range(100)] + [
+        Contribution(2, 1000 + backer, 10_000) for backer in range(10)
+    ]
+
+
+def test_quadratic_known_values_without_cap():
+    assert quadratic_weights(_issue_round()) == {1: 9_900_000, 2: 900_000}  # 99,000.00 and 9,000.00
+    result = quadratic(pool=POOL, contributions=_issue_round())
+    assert result.allocations == {1: 916_667, 2: 83_333}
+    assert result.left == 0
+
+
+def test_quadratic_known_values_with_the_default_cap():
+    result = quadratic(pool=POOL, contributions=_issue_round(), per_campaign_cap=default_quadratic_cap(POOL))
+    assert result.allocations == {1: 100_000, 2: 100_000}
+    assert result.left == 800_000
+
+
+def test_quadratic_adds_a_backers_gifts_up_before_the_square_root():
+    one_gift = [Contribution(1, 1, 10_000), Contribution(1, 2, 10_000), Contribution(2, 3, 10_000)]
+    one_gift += [Contribution(2, 4, 10_000)]
+    split = [Contribution(1, 1, 100) for _ in range(100)] + one_gift[1:]
+    assert (
+        quadratic(pool=POOL, contributions=split).allocations
+        == quadratic(pool=POOL, contributions=one_gift).allocations
+    )
+
+
+def test_quadratic_ignores_small_gifts_and_the_initiator():
+    rows = [Contribution(1, 1, 5000), Contribution(1, 2, 5000), Contribution(2, 3, 5000), Contribution(2, 4, 5000)]
+    # The initiator of campaign 1 (user 9) gives a lot, and many give 0.99 each: none of it counts.
+    rows += [Contribution(1, 9, 900_000)] + [Contribution(1, 100 + b, 99) for b in range(50)]
+    result = quadratic(pool=1000, contributions=rows, excluded={1: [9]})
+    assert result.allocations == {1: 500, 2: 500}
+
+
+def test_cap_excess_is_redistributed_until_no_campaign_is_over():
+    # Shares 600, 300, 100 of 1,000 with a cap of 350: 350, then 650 shared 3:1 -> 487.5 > 350,
+    # so 350, 350 and the last gets 300.
+    assert split_capped(pool=1000, weights={1: 6, 2: 3, 3: 1}, cap=350) == {1: 350, 2: 350, 3: 300}
+    assert split_capped(pool=1000, weights={1: 6, 2: 3, 3: 1}, cap=200) == {1: 200, 2: 200, 3: 200}
+
+
+def test_largest_remainder_leaves_no_dust():
+    result = split_capped(pool=100, weights={1: 1, 2: 1, 3: 1}, cap=None)
+    assert sorted(result.values()) == [33, 33, 34]
+
+
+def test_fixed_ratio_goteo_caps():
+    # 1:1 up to 50.00 per contribution, 80.00 per backer per campaign and 150.00 per campaign.
+    rows = [
+        Contribution(1, 1, 10_000, sequence=1),  # 100.00 -> 50.00
+        Contribution(1, 1, 10_000, sequence=2),  # backer cap left 30.00
+        Contribution(1, 2, 2_000, sequence=3),  # 20.00
+        Contribution(1, 3, 10_000, sequence=4),  # campaign cap left 50.00
+        Contribution(1, 4, 10_000, sequence=5),  # campaign cap reached
+        Contribution(2, 5, 3_000, sequence=6),  # 30.00, and then the pool is empty
+        Contribution(2, 6, 3_000, sequence=7),
+    ]
+    result = fixed_ratio(
+        pool=18_000, contributions=rows, per_contribution_cap=5_000, per_backer_cap=8_000, per_campaign_cap=15_000
+    )
+    assert result.allocations == {1: 15_000, 2: 3_000}
+    assert result.left == 0
+
+
+def test_fixed_ratio_does_not_match_the_initiator_and_takes_the_ratio():
+    rows = [Contribution(1, 7, 1000, sequence=1), Contribution(1, 8, 1001, sequence=2)]
+    assert fixed_ratio(pool=10_000, contributions=rows, ratio_bps=20_000, excluded={1: {7}}).allocations == {1: 2002}
+
+
+def test_pro_rata_globalgiving_day():
+    # A day's 1,000.00 shared over what three campaigns raised that day: 300, 200 and 500.
+    rows = [Contribution(1, 1, 30_000), Contribution(2, 2, 20_000), Contribution(3, 3, 25_000)]
+    rows += [Contribution(3, 4, 25_000)]
+    assert pro_rata(pool=100_000, contributions=rows).allocations == {1: 30_000, 2: 20_000, 3: 50_000}
+    capped = pro_rata(pool=100_000, contributions=rows, per_campaign_cap=40_000)
+    assert capped.allocations == {1: 36_000, 2: 24_000, 3: 40_000}
+
+
+# --- Properties -------------------------------------------------------------------------------
+
+MODES = ["fixed_ratio", "pro_rata", "quadratic"]
+
+
+@st.composite
+def rounds(draw):
+    n_campaigns = draw(st.integers(1, 12))
+    n_backers = draw(st.integers(1, 15))
+    rows = draw(
+        st.lists(
+            st.builds(
+                Contribution,
+                campaign_id=st.integers(1, n_campaigns),
+                backer_id=st.integers(1, n_backers),
+                amount=st.integers(1, 50_000),
+                sequence=st.integers(0, 50),
+            ),
+            min_size=1,
+            max_size=60,
+        )
+    )
+    pool = draw(st.integers(0, 500_000))
+    cap = draw(st.none() | st.integers(0, 200_000))
+    contribution_cap = draw(st.none() | st.integers(1, 20_000))
+    return rows, pool, cap, contribution_cap
+
+
+def _run(mode, rows, pool, cap, contribution_cap):
+    if mode == "fixed_ratio":
+        # The backer cap never above the contribution cap: otherwise splitting a gift would raise
+        # its match up to the backer cap, which is what a per-contribution cap means.
+        return fixed_ratio(
+            pool=pool,
+            contributions=rows,
+            per_contribution_cap=contribution_cap,
+            per_backer_cap=contribution_cap,
+            per_campaign_cap=cap,
+        )
+    if mode == "pro_rata":
+        return pro_rata(pool=pool, contributions=rows, per_campaign_cap=cap)
+    return quadratic(pool=pool, contributions=rows, per_campaign_cap=cap)
+
+
+@settings(max_examples=150, deadline=None)
+@given(round_=rounds(), mode=st.sampled_from(MODES))
+def test_every_mode_sums_exactly_and_respects_the_caps(round_, mode):
+    rows, pool, cap, contribution_cap = round_
+    result = _run(mode, rows, pool, cap, contribution_cap)
+    assert all(isinstance(v, int) and v > 0 for v in result.allocations.values())
+    assert 0 <= result.allocated <= pool
+    if cap is not None:
+        assert all(v <= cap for v in result.allocations.values())
+    if mode == "fixed_ratio":
+        if contribution_cap is not None:
+            backers = {(r.campaign_id, r.backer_id) for r in rows}
+            assert result.allocated <= contribution_cap * len(backers)
+        if result.left:
+            # The pool was not what stopped it: a bigger pool matches the same.
+            assert _run(mode, rows, pool * 2 + 1, cap, contribution_cap).allocations == result.allocations
+    elif result.left:
+        # Money stays in the pool only when every campaign that could take some (a positive
+        # weight: in quadratic funding, a single backer's campaign has none) is at its cap.
+        weights = quadratic_weights(rows) if mode == "quadratic" else {r.campaign_id: 1 for r in rows}
+        assert not weights or cap is not None
+        assert all(result.allocations.get(cid, 0) == cap for cid in weights)
+
+
+@settings(max_examples=150, deadline=None)
+@given(round_=rounds(), mode=st.sampled_from(MODES), data=st.data())
+def test_splitting_a_contribution_never_raises_its_campaigns_match(round_, mode, data):
+    rows, pool, cap, contribution_cap = round_
+    i = data.draw(st.integers(0, len(rows) - 1))
+    gift = rows[i]
+    pieces = data.draw(st.integers(2, 5))
+    if gift.amount < pieces:
+        return
+    parts = [gift.amount // pieces] * pieces
+    parts[0] += gift.amount - sum(parts)
+    split = rows[:i] + [Contribution(gift.campaign_id, gift.backer_id, p, gift.sequence) for p in parts] + rows[i + 1 :]
+    before = _run(mode, rows, pool, cap, contribution_cap).allocations.get(gift.campaign_id, 0)
+    after = _run(mode, split, pool, cap, contribution_cap).allocations.get(gift.campaign_id, 0)
+    assert after <= before
+
+
+@settings(max_examples=100, deadline=None)
+@given(round_=rounds(), mode=st.sampled_from(MODES), seed=st.integers(0, 2**32))
+def test_the_order_of_contributions_does_not_matter(round_, mode, seed):
+    rows, pool, cap, contribution_cap = round_
+    shuffled = rows[:]
+    random.Random(seed).shuffle(shuffled)
+    assert _run(mode, shuffled, pool, cap, contribution_cap) == _run(mode, rows, pool, cap, contribution_cap)
