@@ -393,3 +393,153 @@ def _id_between(text: str, prefix: str, suffix: str) -> int | None:
 
 def _concat(prefix: str, id_expression):
     return Concat(Value(prefix), Cast(id_expression, CharField()))
+
+
+# --- Matching pools ---------------------------------------------------------------------------
+# A sponsor's pool is charged through the gateway (``charge:pool:<id>``) and deposited in its own
+# account (``deposit:pool:<id>``, sponsor funding -> ``pool:<id>:funds``). Paying a round moves
+# its allocations pool -> campaign escrows in one transaction (``allocate:round:<id>``); each
+# allocation then settles with its campaign: released to the campaign's payable
+# (``release:allocation:<id>``) or returned to the pool (``return:allocation:<id>``).
+
+_POOL = "pool"
+_ROUND = "round"
+_ALLOCATION = "allocation"
+
+
+def pool_charge_key(pool_id: int) -> str:
+    """Return the key of the gateway charge that funds a pool."""
+    return _key("charge", _POOL, pool_id)
+
+
+def pool_deposit_key(pool_id: int) -> str:
+    """Return the key of the ledger deposit (sponsor funding -> pool) of a pool's charge."""
+    return _key("deposit", _POOL, pool_id)
+
+
+def round_allocate_key(round_id: int) -> str:
+    """Return the key of the one transaction that pays a round's allocations into campaign escrows."""
+    return _key("allocate", _ROUND, round_id)
+
+
+def allocation_release_key(allocation_id: int) -> str:
+    """Return the key of the release (escrow -> payable) of a campaign's matched money."""
+    return _key("release", _ALLOCATION, allocation_id)
+
+
+def allocation_return_key(allocation_id: int) -> str:
+    """Return the key of the return (campaign escrow -> pool) of matched money of a failed campaign."""
+    return _key("return", _ALLOCATION, allocation_id)
+
+
+def sponsor_funding_code(sponsor_id: int) -> str:
+    """Return the account a sponsor's money comes from (their card, seen from here)."""
+    return f"sponsor:{sponsor_id}:funding"
+
+
+def pool_funds_code(pool_id: int) -> str:
+    """Return the account holding a pool's money until it is allocated (or given back)."""
+    return f"{_POOL}:{pool_id}:funds"
+
+
+def pool_id_from_funds_code(code: str) -> int | None:
+    """Return the pool id of a pool funds code, or None if ``code`` is not one."""
+    return _id_between(code, f"{_POOL}:", ":funds")
+
+
+def pool_reference(pool_id: int) -> str:
+    """Return the reference of a transaction about a pool as a whole."""
+    return f"{_POOL}:{pool_id}"
+
+
+def round_reference(round_id: int) -> str:
+    """Return the reference of a transaction about a matching round."""
+    return f"{_ROUND}:{round_id}"
+
+
+def allocation_reference(allocation_id: int) -> str:
+    """Return the reference of a transaction about one campaign's matched money."""
+    return f"{_ALLOCATION}:{allocation_id}"
+
+
+def pool_deposit_account_specs(*, sponsor_id: int, pool_id: int) -> list[tuple[str, str]]:
+    return [
+        (sponsor_funding_code(sponsor_id), AccountKind.FUNDING_SOURCE),
+        (pool_funds_code(pool_id), AccountKind.ESCROW),
+    ]
+
+
+def round_allocate_account_specs(*, pool_id: int, campaign_ids: list[int]) -> list[tuple[str, str]]:
+    return [(pool_funds_code(pool_id), AccountKind.ESCROW)] + [
+        (campaign_escrow_code(cid), AccountKind.ESCROW) for cid in campaign_ids
+    ]
+
+
+def allocation_settle_account_specs(*, pool_id: int, campaign_id: int) -> list[tuple[str, str]]:
+    return [
+        (pool_funds_code(pool_id), AccountKind.ESCROW),
+        (campaign_escrow_code(campaign_id), AccountKind.ESCROW),
+        (campaign_payable_code(campaign_id), AccountKind.PAYABLE),
+    ]
+
+
+def pool_deposit_posting(
+    *, pool_id: int, sponsor_id: int, amount: int, currency: str, accounts: Mapping[str, LedgerAccount]
+) -> Posting:
+    """Return the posting that puts a sponsor's charged money in their pool."""
+    return Posting(
+        kind=TransactionKind.HOLD,
+        idempotency_key=pool_deposit_key(pool_id),
+        reference=pool_reference(pool_id),
+        currency=currency,
+        legs=[(accounts[sponsor_funding_code(sponsor_id)], -amount), (accounts[pool_funds_code(pool_id)], amount)],
+    )
+
+
+def round_allocate_posting(
+    *, round_id: int, pool_id: int, allocations: Mapping[int, int], currency: str, accounts: Mapping[str, LedgerAccount]
+) -> Posting:
+    """Return the one posting that moves a round's ``{campaign id: amount}`` from the pool to escrows."""
+    legs = [(accounts[campaign_escrow_code(cid)], amount) for cid, amount in sorted(allocations.items())]
+    return Posting(
+        kind=TransactionKind.HOLD,
+        idempotency_key=round_allocate_key(round_id),
+        reference=round_reference(round_id),
+        currency=currency,
+        legs=[(accounts[pool_funds_code(pool_id)], -sum(allocations.values())), *legs],
+    )
+
+
+def allocation_release_posting(
+    *, allocation_id: int, campaign_id: int, amount: int, currency: str, accounts: Mapping[str, LedgerAccount]
+) -> Posting:
+    """Return the posting that releases matched money with its succeeded campaign's pledges."""
+    return Posting(
+        kind=TransactionKind.RELEASE,
+        idempotency_key=allocation_release_key(allocation_id),
+        reference=allocation_reference(allocation_id),
+        currency=currency,
+        legs=[
+            (accounts[campaign_escrow_code(campaign_id)], -amount),
+            (accounts[campaign_payable_code(campaign_id)], amount),
+        ],
+    )
+
+
+def allocation_return_posting(
+    *,
+    allocation_id: int,
+    pool_id: int,
+    campaign_id: int,
+    amount: int,
+    currency: str,
+    accounts: Mapping[str, LedgerAccount],
+) -> Posting:
+    """Return the posting that gives a failed campaign's matched money back to its pool."""
+    return Posting(
+        kind=TransactionKind.REFUND,
+        idempotency_key=allocation_return_key(allocation_id),
+        reference=allocation_reference(allocation_id),
+        currency=currency,
+        legs=[(accounts[campaign_escrow_code(campaign_id)], -amount), (accounts[pool_funds_code(pool_id)], amount)],
+    )

@@ -42,6 +42,7 @@ from escrow.vocabulary import (
 )
 from lending.selectors import loan_terms_of
 from lending.services import loan_create
+from matching.services import campaign_matched_in_escrow, campaign_matched_released, matching_campaign_settle
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
 from pledges.services import pledge_reconcile_pending, pledge_send_refund
 from projects.models import Campaign, CampaignStatus, FundingModel, SettlementOutcome
@@ -133,6 +134,7 @@ def campaign_cancel(*, campaign: Campaign, actor, reason: str = "", enqueue_sett
         campaign.settlement_outcome = SettlementOutcome.REFUND
         campaign.last_settlement_progress_at = timezone.now()
         if not Pledge.objects.filter(campaign_id=campaign.pk, status=PledgeStatus.HELD).exists():
+            matching_campaign_settle(campaign=campaign, release=False)
             campaign.settled_at = timezone.now()
         campaign.save(update_fields=["settlement_outcome", "last_settlement_progress_at", "settled_at", "updated_at"])
         audit_record(actor=actor, action="campaign_cancel", obj=campaign, reason=reason)
@@ -291,6 +293,9 @@ def settlement_finalize(*, campaign_id: int) -> Campaign:
         campaign = campaign_lock(campaign_id=campaign_id)
         if not _needs_settlement(campaign):
             return campaign
+        # Matched money follows the campaign: released with its pledges (the fee is on both) or
+        # returned to its pools.
+        matching_campaign_settle(campaign=campaign, release=release)
         if release:
             if split:
                 _post_fee(campaign, split)
@@ -316,7 +321,8 @@ def _enqueue_outcome_emails(campaign_id: int) -> None:
 
 def _released_total(campaign_id: int) -> int:
     total = Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.RELEASED).aggregate(t=Sum("amount"))["t"]
-    return total or 0
+    matched = campaign_matched_in_escrow(campaign_id=campaign_id) + campaign_matched_released(campaign_id=campaign_id)
+    return (total or 0) + matched
 
 
 @dataclass(frozen=True)

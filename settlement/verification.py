@@ -14,8 +14,10 @@ from escrow.vocabulary import (
     campaign_id_from_escrow_code,
     campaign_id_from_payable_code,
     pledge_reference_expression,
+    pool_id_from_funds_code,
 )
 from lending.verification import lending_verify
+from matching.models import Allocation, AllocationOutcome, Pool
 from pledges.models import Pledge, PledgeStatus
 from projects.models import Campaign, CampaignStatus
 
@@ -40,6 +42,7 @@ def ledger_verify() -> list[str]:
     problems += _check_pledges_posted_once()
     problems += _check_gateway()
     problems += lending_verify()
+    problems += _check_pools()
     return problems
 
 
@@ -74,15 +77,29 @@ def _check_escrow_matches_pledges() -> list[str]:
         .values_list("account__code")
         .annotate(total=Sum("amount"))
     ):
-        escrow[campaign_id_from_escrow_code(code)] += total
+        campaign_id = campaign_id_from_escrow_code(code)
+        if campaign_id is not None:  # a matching pool's funds are checked by _check_pools
+            escrow[campaign_id] += total
     held = defaultdict(int)
     for campaign_id, total in (
         Pledge.objects.filter(status=PledgeStatus.HELD).values_list("campaign_id").annotate(total=Sum("amount"))
     ):
         held[campaign_id] = total
-    wrong = sorted(cid for cid in set(escrow) | set(held) if escrow[cid] != held[cid])
+    # Matched money paid into a campaign's escrow stays there until the campaign settles.
+    matched = defaultdict(int)
+    for campaign_id, total in (
+        Allocation.objects.filter(paid_at__isnull=False, settled_at__isnull=True)
+        .values_list("campaign_id")
+        .annotate(total=Sum("amount"))
+    ):
+        matched[campaign_id] = total
+    wrong = sorted(cid for cid in set(escrow) | set(held) | set(matched) if escrow[cid] != held[cid] + matched[cid])
     if wrong:
-        details = ", ".join(f"campaign {cid}: escrow {escrow[cid]} != held {held[cid]}" for cid in wrong[:SHOW])
+        details = ", ".join(
+            f"campaign {cid}: escrow {escrow[cid]} != held {held[cid]}"
+            + (f" + matched {matched[cid]}" if matched[cid] else "")
+            for cid in wrong[:SHOW]
+        )
         problems.append(f"Escrow balance differs from the held pledges: {details}")
     payable = defaultdict(int)
     for code, total in (
@@ -162,3 +179,40 @@ def _check_gateway() -> list[str]:
     if mismatched.exists():
         return [f"Gateway charges whose refunded amount disagrees with their refunds: {_ids(mismatched)}"]
     return []
+
+
+def _check_pools() -> list[str]:
+    """A pool's balance is its deposit minus what rounds paid out of it plus what came back."""
+    balances = defaultdict(int)
+    for code, total in (
+        LedgerEntry.objects.filter(account__kind=AccountKind.ESCROW, account__code__startswith="pool:")
+        .values_list("account__code")
+        .annotate(total=Sum("amount"))
+    ):
+        pool_id = pool_id_from_funds_code(code)
+        if pool_id is not None:
+            balances[pool_id] += total
+    paid = defaultdict(int)
+    returned = defaultdict(int)
+    for pool_id, outcome, total in (
+        Allocation.objects.filter(paid_at__isnull=False)
+        .values_list("round__pool_id", "outcome")
+        .annotate(total=Sum("amount"))
+    ):
+        paid[pool_id] += total
+        if outcome == AllocationOutcome.RETURNED:
+            returned[pool_id] += total
+    deposits = dict(Pool.objects.filter(funded_at__isnull=False).values_list("pk", "amount"))
+    problems = []
+    pools = sorted(set(balances) | set(paid) | set(deposits))
+    wrong = [p for p in pools if balances[p] != deposits.get(p, 0) - paid[p] + returned[p]]
+    if wrong:
+        details = ", ".join(
+            f"pool {p}: balance {balances[p]} != deposit {deposits.get(p, 0)} - paid {paid[p]} + returned {returned[p]}"
+            for p in wrong[:SHOW]
+        )
+        problems.append(f"Pool balance differs from deposits minus allocations plus returns: {details}")
+    over = [p for p in pools if paid[p] > deposits.get(p, 0) or balances[p] < 0]
+    if over:
+        problems.append(f"Pools that allocated more than they hold: {_ids(over)}")
+    return problems

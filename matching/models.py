@@ -1,0 +1,150 @@
+"""Matching pools: a sponsor's money, the rounds it is shared in, and what each campaign got.
+
+A pool's money lives in its own ledger account (``escrow.vocabulary.pool_funds_code``); these
+rows say what it is for and record each round's frozen allocation. Balances come from the
+ledger, never from here.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crowdfund_site.money import CURRENCY_CHOICES, format_amount
+from projects.models import Campaign, Category
+
+# The group whose members may put up pools; staff may create one on a sponsor's behalf.
+SPONSORS_GROUP = "Sponsors"
+
+
+class PoolMode(models.TextChoices):
+    FIXED_RATIO = "fixed_ratio", _("Fixed ratio")
+    PRO_RATA = "pro_rata", _("Pro rata")
+    QUADRATIC = "quadratic", _("Quadratic funding")
+
+
+class Pool(models.Model):
+    sponsor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="matching_pools")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=140, unique=True)
+    description = models.TextField(blank=True)
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    amount = models.BigIntegerField(help_text="What the sponsor puts in, in minor units.")
+    mode = models.CharField(max_length=20, choices=PoolMode.choices)
+    # fixed_ratio: the match per unit given, in basis points (10000 = 1:1).
+    ratio_bps = models.PositiveIntegerField(default=10_000)
+    per_contribution_cap = models.BigIntegerField(null=True, blank=True)
+    per_backer_cap = models.BigIntegerField(null=True, blank=True, help_text="Per backer per campaign.")
+    per_campaign_cap = models.BigIntegerField(null=True, blank=True)
+    # quadratic: contributions below this do not count.
+    minimum_contribution = models.BigIntegerField(default=100)
+    categories = models.ManyToManyField(Category, blank=True, related_name="matching_pools")
+    campaigns = models.ManyToManyField(
+        Campaign, blank=True, related_name="matching_pools", help_text="Approved by staff; with categories, either."
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    payment_reference = models.CharField(max_length=64, blank=True)
+    funded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="matching_pool_amount_positive"),
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="matching_pool_dates"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def amount_display(self) -> str:
+        return format_amount(self.amount, self.currency)
+
+
+class RoundStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    ENDED = "ended", _("Ended, results frozen")
+    CHALLENGE = "challenge", _("Published, in the challenge window")
+    PAID = "paid", _("Paid")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+# Every allowed move of a round; anything else is refused by the services.
+ROUND_TRANSITIONS: dict[str, set[str]] = {
+    RoundStatus.OPEN: {RoundStatus.ENDED, RoundStatus.CANCELLED},
+    RoundStatus.ENDED: {RoundStatus.CHALLENGE, RoundStatus.CANCELLED},
+    RoundStatus.CHALLENGE: {RoundStatus.PAID, RoundStatus.CANCELLED},
+}
+
+
+class Round(models.Model):
+    pool = models.ForeignKey(Pool, on_delete=models.PROTECT, related_name="rounds")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=RoundStatus.choices, default=RoundStatus.OPEN)
+    challenge_ends_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="matching_round_dates"),
+        ]
+        permissions = [("pay_round", "Can pay matching rounds")]
+
+    def __str__(self) -> str:
+        return f"{self.pool} {self.starts_at:%Y-%m-%d} – {self.ends_at:%Y-%m-%d}"
+
+
+class RoundStatusChange(models.Model):
+    """An append-only record of one round transition: who, when, from, to, why."""
+
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=10, choices=RoundStatus.choices)
+    to_status = models.CharField(max_length=10, choices=RoundStatus.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.round_id}: {self.from_status} -> {self.to_status}"
+
+
+class AllocationOutcome(models.TextChoices):
+    RELEASED = "released", _("Released with the campaign's funds")
+    RETURNED = "returned", _("Returned to the pool")
+    NOT_PAID = "not_paid", _("Not paid: the campaign closed before the round was paid")
+
+
+class Allocation(models.Model):
+    """What one campaign is matched in one round, frozen when the round ends."""
+
+    round = models.ForeignKey(Round, on_delete=models.PROTECT, related_name="allocations")
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="matching_allocations")
+    amount = models.BigIntegerField()
+    # The inputs behind it, for the published results.
+    contributions = models.PositiveIntegerField(default=0)
+    backers = models.PositiveIntegerField(default=0)
+    raised = models.BigIntegerField(default=0)
+    paid_at = models.DateTimeField(null=True, blank=True, help_text="When it moved into the campaign's escrow.")
+    outcome = models.CharField(max_length=10, choices=AllocationOutcome.choices, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["round", "-amount", "campaign"]
+        constraints = [
+            models.UniqueConstraint(fields=["round", "campaign"], name="matching_allocation_once_per_round"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="matching_allocation_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.amount}"

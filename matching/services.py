@@ -1,0 +1,492 @@
+"""Matching services: pools funded by sponsors, rounds that share them, matched money settling.
+
+Guarantees:
+
+- A pool is checked whole before anything is written (a positive amount, caps within it, dates
+  in order, a sponsor who may sponsor and does not match their own campaign); a refusal writes
+  nothing. Its money is charged through the gateway, outside any lock and keyed by pool, and
+  deposited in the pool's own ledger account by an idempotent posting.
+- A round moves through ``ROUND_TRANSITIONS`` only, each move under the round's row lock and
+  recorded (who, when, from, to, why). Ending it freezes the allocation; paying it moves every
+  allocation pool -> campaign escrow in one ledger transaction keyed by round, so a round is
+  paid once whatever is retried.
+- Matched money follows its campaign: ``matching_campaign_settle`` (called by settlement while
+  it holds the campaign's lock) releases it with the campaign's funds or returns it to the pool.
+"""
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.services import audit_record
+from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed, PaymentDeclined, PaymentUnavailable
+from crowdfund_site.money import check_amount, currency_exponent, format_amount
+from crowdfund_site.transitions import ensure_transition_allowed
+from escrow.gateway import get_gateway
+from escrow.ledger import account_balance, ledger_accounts_get_or_create, ledger_post
+from escrow.vocabulary import (
+    allocation_release_posting,
+    allocation_return_posting,
+    allocation_settle_account_specs,
+    pool_charge_key,
+    pool_deposit_account_specs,
+    pool_deposit_posting,
+    pool_funds_code,
+    round_allocate_account_specs,
+    round_allocate_posting,
+)
+from pledges.models import COUNTED_STATUSES, Pledge
+from projects.models import Campaign, CampaignStatus, Category
+
+from . import allocation as math
+from .models import (
+    ROUND_TRANSITIONS,
+    SPONSORS_GROUP,
+    Allocation,
+    AllocationOutcome,
+    Pool,
+    PoolMode,
+    Round,
+    RoundStatus,
+    RoundStatusChange,
+)
+
+CHALLENGE_WINDOW = timedelta(days=3)
+
+
+def _may_sponsor(user) -> bool:
+    return user is not None and user.is_active and user.groups.filter(name=SPONSORS_GROUP).exists()
+
+
+def _is_staff(user) -> bool:
+    return user is not None and user.is_active and (user.is_staff or user.is_superuser)
+
+
+def _check_cap(value: int | None, *, pool_amount: int, currency: str, field: str) -> int | None:
+    if value is None:
+        return None
+    check_amount(value, currency)
+    if value > pool_amount:
+        raise InvalidInput(
+            f"A cap of {format_amount(value, currency)} is more than the pool, {format_amount(pool_amount, currency)}.",
+            code="cap_above_pool",
+            field=field,
+        )
+    return value
+
+
+def _check_dates(starts_at: datetime, ends_at: datetime) -> None:
+    if ends_at <= starts_at:
+        raise InvalidInput("The end must come after the start.", code="ends_before_start", field="ends_at")
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:120] or "pool"
+    slug, n = base, 1
+    while Pool.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def pool_create(
+    *,
+    actor,
+    sponsor,
+    name: str,
+    currency: str,
+    amount: int,
+    mode: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    description: str = "",
+    ratio_bps: int = math.RATIO_ONE_TO_ONE_BPS,
+    per_contribution_cap: int | None = None,
+    per_backer_cap: int | None = None,
+    per_campaign_cap: int | None = None,
+    minimum_contribution: int = math.DEFAULT_QUADRATIC_MINIMUM,
+    categories: list[Category] | tuple = (),
+    campaigns: list[Campaign] | tuple = (),
+) -> Pool:
+    """Create an unfunded pool for ``sponsor``; ``pool_fund`` then charges it. Return the pool.
+
+    ``actor`` is the sponsor, or staff acting on their behalf. A quadratic pool without a
+    per-campaign cap gets the default (10 % of the pool). Everything is checked before the one
+    transaction that writes the pool, its eligibility and the audit event.
+
+    Raises InvalidInput (amount, currency, caps above the pool, dates, mode, no eligibility),
+    NotAllowed (not a sponsor, acting for someone else, a campaign of the sponsor's own).
+    """
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("Give the pool a name.", code="name_required", field="name")
+    currency_exponent(currency)
+    check_amount(amount, currency)
+    if mode not in PoolMode.values:
+        raise InvalidInput(f"Unknown matching mode {mode!r}.", code="invalid_mode", field="mode")
+    if actor is None or (actor.pk != sponsor.pk and not _is_staff(actor)):
+        raise NotAllowed("Only the sponsor or platform staff can create this pool.", code="not_allowed")
+    if not _may_sponsor(sponsor):
+        raise NotAllowed("Only members of the Sponsors group can put up a matching pool.", code="not_a_sponsor")
+    _check_dates(starts_at, ends_at)
+    if mode == PoolMode.FIXED_RATIO and not (isinstance(ratio_bps, int) and 0 < ratio_bps <= 100 * 10_000):
+        raise InvalidInput("The ratio is a positive number of basis points.", code="invalid_ratio", field="ratio_bps")
+    if mode == PoolMode.QUADRATIC and per_campaign_cap is None:
+        per_campaign_cap = math.default_quadratic_cap(amount)
+    caps = {
+        "per_contribution_cap": per_contribution_cap,
+        "per_backer_cap": per_backer_cap,
+        "per_campaign_cap": per_campaign_cap,
+    }
+    for field, value in caps.items():
+        caps[field] = _check_cap(value, pool_amount=amount, currency=currency, field=field)
+    check_amount(minimum_contribution, currency)
+    campaigns = list(campaigns)
+    categories = list(categories)
+    if not campaigns and not categories:
+        raise InvalidInput("Say which campaigns the pool matches.", code="eligibility_required", field="campaigns")
+    own = [c for c in campaigns if c.initiator_id == sponsor.pk]
+    if own:
+        raise NotAllowed("A sponsor cannot match their own campaign.", code="own_campaign", field="campaigns")
+    if any(c.currency != currency for c in campaigns):
+        raise InvalidInput("Every campaign of a pool raises in the pool's currency.", code="currency_mismatch")
+    with transaction.atomic(durable=True):
+        pool = Pool.objects.create(
+            sponsor=sponsor,
+            name=name,
+            slug=_unique_slug(name),
+            description=description,
+            currency=currency,
+            amount=amount,
+            mode=mode,
+            ratio_bps=ratio_bps,
+            minimum_contribution=minimum_contribution,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            **caps,
+        )
+        pool.categories.set(categories)
+        pool.campaigns.set(campaigns)
+        audit_record(actor=actor, action="matching_pool_create", obj=pool, details={"amount": amount})
+    return pool
+
+
+def pool_fund(*, pool: Pool, actor, payment_token: str) -> Pool:
+    """Charge the sponsor for the pool and deposit it in the pool's ledger account; return the pool.
+
+    Idempotent: the gateway charge and the deposit are keyed by pool, so a retry (or a second
+    call on a funded pool) charges nothing again. The charge happens outside any lock; the
+    deposit, the pool's funded mark and the audit event are one transaction under the pool's lock.
+    Raises NotAllowed (not the sponsor or staff), PaymentDeclined, PaymentUnavailable (retry).
+    """
+    if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
+        raise NotAllowed("Only the sponsor or platform staff can fund this pool.", code="not_allowed")
+    if pool.funded_at is not None:
+        return pool
+    result = get_gateway().charge(
+        idempotency_key=pool_charge_key(pool.pk), amount=pool.amount, currency=pool.currency, token=payment_token
+    )
+    if not result.ok:
+        if result.transient:
+            raise PaymentUnavailable(result.message or "The payment service is unavailable; try again.")
+        raise PaymentDeclined(result.message or "The card was declined.", code=result.code or None)
+    with transaction.atomic(durable=True):
+        pool = Pool.objects.select_for_update().get(pk=pool.pk)
+        if pool.funded_at is not None:
+            return pool
+        ids = {"sponsor_id": pool.sponsor_id, "pool_id": pool.pk}
+        accounts = ledger_accounts_get_or_create(specs=pool_deposit_account_specs(**ids), currency=pool.currency)
+        ledger_post(posting=pool_deposit_posting(amount=pool.amount, currency=pool.currency, accounts=accounts, **ids))
+        pool.payment_reference = result.reference
+        pool.funded_at = timezone.now()
+        pool.save(update_fields=["payment_reference", "funded_at"])
+        audit_record(actor=actor, action="matching_pool_fund", obj=pool, details={"amount": pool.amount})
+    return pool
+
+
+def pool_balance(*, pool: Pool) -> int:
+    """Return what the pool's ledger account holds now."""
+    accounts = ledger_accounts_get_or_create(
+        specs=pool_deposit_account_specs(sponsor_id=pool.sponsor_id, pool_id=pool.pk), currency=pool.currency
+    )
+    return account_balance(account=accounts[pool_funds_code(pool.pk)])
+
+
+def round_create(*, pool: Pool, actor, starts_at: datetime, ends_at: datetime) -> Round:
+    """Open a round of a funded pool between ``starts_at`` and ``ends_at``; return it.
+
+    Raises NotAllowed (not the sponsor or staff), InvalidInput (ends before it starts),
+    Conflict (the pool is not funded yet).
+    """
+    if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
+        raise NotAllowed("Only the sponsor or platform staff can open a round.", code="not_allowed")
+    _check_dates(starts_at, ends_at)
+    with transaction.atomic(durable=True):
+        pool = Pool.objects.select_for_update().get(pk=pool.pk)
+        if pool.funded_at is None:
+            raise Conflict("The pool is not funded yet.", code="pool_not_funded")
+        matching_round = Round.objects.create(pool=pool, starts_at=starts_at, ends_at=ends_at)
+        audit_record(actor=actor, action="matching_round_create", obj=matching_round)
+    return matching_round
+
+
+def round_set_status(*, matching_round: Round, to_status: str, actor=None, reason: str = "") -> Round:
+    """Move a locked round to ``to_status`` if the transitions table allows it, and record the move.
+
+    The caller holds the round's row lock inside a transaction. Raises Conflict otherwise.
+    """
+    ensure_transition_allowed(
+        transitions=ROUND_TRANSITIONS, current=matching_round.status, target=to_status, what="round"
+    )
+    RoundStatusChange.objects.create(
+        round=matching_round,
+        from_status=matching_round.status,
+        to_status=to_status,
+        actor=actor if actor is not None and actor.pk else None,
+        reason=reason[:255],
+    )
+    matching_round.status = to_status
+    matching_round.save(update_fields=["status", "challenge_ends_at", "paid_at"])
+    return matching_round
+
+
+def _round_lock(round_id: int) -> Round:
+    return Round.objects.select_for_update().select_related("pool").get(pk=round_id)
+
+
+def eligible_campaigns(*, pool: Pool):
+    """Return the campaigns a pool matches: its categories or its list, never the sponsor's own."""
+    return Campaign.objects.filter(Q(category__in=pool.categories.all()) | Q(pk__in=pool.campaigns.all())).exclude(
+        initiator_id=pool.sponsor_id
+    )
+
+
+def round_contributions(*, matching_round: Round, now: datetime | None = None):
+    """Return the pledges that count in a round, as (campaign, backer, amount, pledge id) rows.
+
+    Pledges held or released, in the pool's currency, made during the round, to eligible campaigns
+    that will still be live when the challenge window ends (the money must reach their escrow
+    before they settle).
+    """
+    now = now or timezone.now()
+    pool = matching_round.pool
+    campaigns = eligible_campaigns(pool=pool).filter(
+        status=CampaignStatus.LIVE, deadline__gt=now + CHALLENGE_WINDOW, currency=pool.currency
+    )
+    return (
+        Pledge.objects.filter(
+            campaign__in=campaigns,
+            status__in=COUNTED_STATUSES,
+            currency=pool.currency,
+            created_at__gte=matching_round.starts_at,
+            created_at__lt=matching_round.ends_at,
+        )
+        .order_by("id")
+        .values_list("campaign_id", "backer_id", "amount", "id")
+    )
+
+
+def round_compute(*, matching_round: Round, now: datetime | None = None) -> tuple[math.AllocationResult, dict]:
+    """Return the round's allocation by the pool's mode, and per campaign (contributions, backers, raised)."""
+    pool = matching_round.pool
+    rows = list(round_contributions(matching_round=matching_round, now=now))
+    contributions = math.Contributions.of(math.Contribution(*row) for row in rows)
+    initiators = dict(Campaign.objects.filter(pk__in={r[0] for r in rows}).values_list("pk", "initiator_id"))
+    excluded = {cid: {initiator} for cid, initiator in initiators.items()}
+    if pool.mode == PoolMode.FIXED_RATIO:
+        result = math.fixed_ratio(
+            pool=pool.amount,
+            contributions=contributions,
+            ratio_bps=pool.ratio_bps,
+            per_contribution_cap=pool.per_contribution_cap,
+            per_backer_cap=pool.per_backer_cap,
+            per_campaign_cap=pool.per_campaign_cap,
+            excluded=excluded,
+        )
+    elif pool.mode == PoolMode.PRO_RATA:
+        result = math.pro_rata(
+            pool=pool.amount, contributions=contributions, per_campaign_cap=pool.per_campaign_cap, excluded=excluded
+        )
+    else:
+        result = math.quadratic(
+            pool=pool.amount,
+            contributions=contributions,
+            per_campaign_cap=pool.per_campaign_cap,
+            minimum=pool.minimum_contribution,
+            excluded=excluded,
+        )
+    stats: dict[int, tuple[int, int, int]] = {}
+    for cid in result.allocations:
+        mine = [r for r in rows if r[0] == cid and r[1] != initiators.get(cid)]
+        stats[cid] = (len(mine), len({r[1] for r in mine}), sum(r[2] for r in mine))
+    return result, stats
+
+
+def round_end(*, matching_round: Round, actor=None, now: datetime | None = None) -> Round:
+    """End an open round whose time is up: freeze its allocation into rows; return the round.
+
+    Runs under the round's lock; running it again on an ended round raises Conflict. Raises
+    Conflict (not open, or not over yet).
+    """
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        matching_round = _round_lock(matching_round.pk)
+        if matching_round.status == RoundStatus.OPEN and now < matching_round.ends_at:
+            raise Conflict("The round has not ended yet.", code="round_not_over")
+        ensure_transition_allowed(
+            transitions=ROUND_TRANSITIONS, current=matching_round.status, target=RoundStatus.ENDED, what="round"
+        )
+        result, stats = round_compute(matching_round=matching_round, now=now)
+        Allocation.objects.bulk_create(
+            [
+                Allocation(
+                    round=matching_round,
+                    campaign_id=cid,
+                    amount=amount,
+                    contributions=stats[cid][0],
+                    backers=stats[cid][1],
+                    raised=stats[cid][2],
+                )
+                for cid, amount in result.allocations.items()
+            ]
+        )
+        round_set_status(
+            matching_round=matching_round,
+            to_status=RoundStatus.ENDED,
+            actor=actor,
+            reason=f"{len(result.allocations)} campaigns matched, {result.left} left in the pool",
+        )
+    return matching_round
+
+
+def round_publish(*, matching_round: Round, actor=None, now: datetime | None = None) -> Round:
+    """Publish an ended round's results and open its challenge window (3 days); return the round."""
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        matching_round = _round_lock(matching_round.pk)
+        matching_round.challenge_ends_at = now + CHALLENGE_WINDOW
+        round_set_status(matching_round=matching_round, to_status=RoundStatus.CHALLENGE, actor=actor)
+    return matching_round
+
+
+def round_pay(*, matching_round: Round, actor, now: datetime | None = None) -> Round:
+    """Pay a round whose challenge window is over: pool -> campaign escrows in one ledger transaction.
+
+    Holds the round's lock, then the campaigns' locks in id order (the lock settlement takes to
+    close a campaign): a campaign no longer live at this point gets nothing (its allocation is
+    marked not paid and the money stays in the pool), so matched money never reaches a campaign
+    that is being settled. Raises NotAllowed (not staff), Conflict (not in the challenge
+    window, window not over, already paid, the pool holds less than the round).
+    """
+    if not _is_staff(actor) or not actor.has_perm("matching.pay_round"):
+        raise NotAllowed("Only finance staff can pay a matching round.", code="not_allowed")
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        matching_round = _round_lock(matching_round.pk)
+        ensure_transition_allowed(
+            transitions=ROUND_TRANSITIONS, current=matching_round.status, target=RoundStatus.PAID, what="round"
+        )
+        if matching_round.challenge_ends_at and now < matching_round.challenge_ends_at:
+            raise Conflict("The challenge window is not over yet.", code="challenge_window_open")
+        pool = matching_round.pool
+        allocations = list(matching_round.allocations.order_by("campaign_id"))
+        live = set(
+            Campaign.objects.select_for_update()
+            .filter(pk__in=[a.campaign_id for a in allocations], status=CampaignStatus.LIVE, settled_at__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        paying = {a.campaign_id: a.amount for a in allocations if a.campaign_id in live}
+        total = sum(paying.values())
+        if total > pool_balance(pool=pool):
+            raise Conflict("The pool holds less than this round allocates.", code="pool_short")
+        if paying:
+            accounts = ledger_accounts_get_or_create(
+                specs=round_allocate_account_specs(pool_id=pool.pk, campaign_ids=sorted(paying)),
+                currency=pool.currency,
+            )
+            ledger_post(
+                posting=round_allocate_posting(
+                    round_id=matching_round.pk,
+                    pool_id=pool.pk,
+                    allocations=paying,
+                    currency=pool.currency,
+                    accounts=accounts,
+                )
+            )
+        Allocation.objects.filter(round=matching_round, campaign_id__in=paying).update(paid_at=now)
+        Allocation.objects.filter(round=matching_round).exclude(campaign_id__in=paying).update(
+            outcome=AllocationOutcome.NOT_PAID, settled_at=now
+        )
+        matching_round.paid_at = now
+        round_set_status(
+            matching_round=matching_round,
+            to_status=RoundStatus.PAID,
+            actor=actor,
+            reason=f"{format_amount(total, pool.currency)} to {len(paying)} campaigns",
+        )
+        audit_record(actor=actor, action="matching_round_pay", obj=matching_round, details={"amount": total})
+    return matching_round
+
+
+def round_cancel(*, matching_round: Round, actor, reason: str) -> Round:
+    """Cancel a round that is not paid; nothing leaves the pool. Raises NotAllowed, InvalidInput, Conflict."""
+    if not _is_staff(actor):
+        raise NotAllowed("Only platform staff can cancel a matching round.", code="not_allowed")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Give a reason for cancelling.", code="reason_required", field="reason")
+    with transaction.atomic(durable=True):
+        matching_round = _round_lock(matching_round.pk)
+        round_set_status(matching_round=matching_round, to_status=RoundStatus.CANCELLED, actor=actor, reason=reason)
+        audit_record(actor=actor, action="matching_round_cancel", obj=matching_round, reason=reason)
+    return matching_round
+
+
+def campaign_matched_in_escrow(*, campaign_id: int) -> int:
+    """Return the matched money a campaign holds in escrow: paid to it and not yet settled."""
+    held = Allocation.objects.filter(campaign_id=campaign_id, paid_at__isnull=False, settled_at__isnull=True)
+    return held.aggregate(t=Sum("amount"))["t"] or 0
+
+
+def campaign_matched_released(*, campaign_id: int) -> int:
+    """Return the matched money released with a campaign's funds."""
+    released = Allocation.objects.filter(campaign_id=campaign_id, outcome=AllocationOutcome.RELEASED)
+    return released.aggregate(t=Sum("amount"))["t"] or 0
+
+
+def matching_campaign_settle(*, campaign: Campaign, release: bool) -> int:
+    """Release a settling campaign's matched money to its payable, or return it to the pools; return the amount.
+
+    Settlement calls it inside its finishing transaction, holding the campaign's row lock, so
+    no round can pay into the campaign meanwhile. Each allocation's posting is keyed by the
+    allocation: running it again moves nothing twice.
+    """
+    now = timezone.now()
+    moved = 0
+    allocations = list(
+        Allocation.objects.select_for_update()
+        .filter(campaign_id=campaign.pk, paid_at__isnull=False, settled_at__isnull=True)
+        .select_related("round__pool")
+        .order_by("id")
+    )
+    for allocation in allocations:
+        pool = allocation.round.pool
+        accounts = ledger_accounts_get_or_create(
+            specs=allocation_settle_account_specs(pool_id=pool.pk, campaign_id=campaign.pk), currency=pool.currency
+        )
+        money = {"allocation_id": allocation.pk, "campaign_id": campaign.pk, "amount": allocation.amount}
+        if release:
+            ledger_post(posting=allocation_release_posting(currency=pool.currency, accounts=accounts, **money))
+        else:
+            ledger_post(
+                posting=allocation_return_posting(pool_id=pool.pk, currency=pool.currency, accounts=accounts, **money)
+            )
+        allocation.outcome = AllocationOutcome.RELEASED if release else AllocationOutcome.RETURNED
+        allocation.settled_at = now
+        allocation.save(update_fields=["outcome", "settled_at"])
+        moved += allocation.amount
+    return moved
