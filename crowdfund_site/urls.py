@@ -15,6 +15,7 @@ urlpatterns = [
     path("pledges/", include("pledges.urls")),
     path("campaigns/", include("pledges.dashboard_urls")),
     path("loans/", include("lending.urls")),
+    path("matching/", include("matching.urls")),
     path("", include("projects.urls")),
 ]
 

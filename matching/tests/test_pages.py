@@ -1,0 +1,56 @@
+"""The public pool page and the "matched by" line on a campaign's page."""
+
+import pytest
+from django.urls import reverse
+
+from matching.models import PoolMode
+from matching.tests.factories import funded_pool, open_round
+from matching.tests.test_services import pay
+from pledges.tests.factories import pledge_held
+from projects.tests.factories import LiveCampaignFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def paid_round():
+    a = LiveCampaignFactory(title="Street choir")
+    b = LiveCampaignFactory(title="Tool library")
+    pool = funded_pool(name="City culture fund", amount=100_000, campaigns=[a, b], per_campaign_cap=100_000)
+    matching_round = open_round(pool)
+    for _ in range(4):
+        pledge_held(campaign=a, amount=2_500)
+    for _ in range(2):
+        pledge_held(campaign=b, amount=5_000)
+    return pool, pay(matching_round), a, b
+
+
+def test_the_pool_page_shows_the_rules_and_each_campaigns_match(client, paid_round):
+    pool, _round, _a, _b = paid_round
+    page = client.get(reverse("matching:pool_detail", args=[pool.slug])).content.decode()
+    assert "City culture fund" in page
+    assert "Quadratic funding" in page
+    assert "Street choir" in page
+    assert "$750.00" in page
+    assert "$250.00" in page
+    assert "$0.00" in page  # left in the pool
+
+
+def test_an_unfunded_or_unknown_pool_is_a_404(client):
+    assert client.get(reverse("matching:pool_detail", args=["nope"])).status_code == 404
+
+
+def test_the_campaign_page_says_who_matched_it_and_how_much(client, paid_round):
+    pool, _round, a, _b = paid_round
+    page = client.get(a.get_absolute_url()).content.decode()
+    assert f"Matched by {pool.sponsor.public_name}" in page
+    assert "$750.00" in page
+    assert reverse("matching:pool_detail", args=[pool.slug]) in page
+
+
+def test_an_open_round_shows_no_match_yet(client):
+    campaign = LiveCampaignFactory()
+    pool = funded_pool(mode=PoolMode.PRO_RATA, campaigns=[campaign])
+    open_round(pool)
+    pledge_held(campaign=campaign)
+    assert "Matched by" not in client.get(campaign.get_absolute_url()).content.decode()
