@@ -85,6 +85,9 @@ class Round(models.Model):
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     status = models.CharField(max_length=10, choices=RoundStatus.choices, default=RoundStatus.OPEN)
+    # When it ended: eligibility (campaigns live past the challenge window) is judged as of then,
+    # also when an exclusion recomputes the allocation.
+    ended_at = models.DateTimeField(null=True, blank=True)
     challenge_ends_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -117,6 +120,23 @@ class RoundStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.round_id}: {self.from_status} -> {self.to_status}"
+
+
+class RoundExclusion(models.Model):
+    """A contribution staff found fraudulent in a round's challenge window: it no longer counts."""
+
+    round = models.ForeignKey(Round, on_delete=models.PROTECT, related_name="exclusions")
+    pledge = models.ForeignKey("pledges.Pledge", on_delete=models.PROTECT, related_name="matching_exclusions")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["round", "pledge"], name="matching_exclusion_once")]
+
+    def __str__(self) -> str:
+        return f"{self.round_id}: pledge {self.pledge_id}"
 
 
 class AllocationOutcome(models.TextChoices):

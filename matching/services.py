@@ -14,6 +14,7 @@ Guarantees:
   it holds the campaign's lock) releases it with the campaign's funds or returns it to the pool.
 """
 
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -50,6 +51,7 @@ from .models import (
     Pool,
     PoolMode,
     Round,
+    RoundExclusion,
     RoundStatus,
     RoundStatusChange,
 )
@@ -249,7 +251,7 @@ def round_set_status(*, matching_round: Round, to_status: str, actor=None, reaso
         reason=reason[:255],
     )
     matching_round.status = to_status
-    matching_round.save(update_fields=["status", "challenge_ends_at", "paid_at"])
+    matching_round.save(update_fields=["status", "ended_at", "challenge_ends_at", "paid_at"])
     return matching_round
 
 
@@ -269,9 +271,9 @@ def round_contributions(*, matching_round: Round, now: datetime | None = None):
 
     Pledges held or released, in the pool's currency, made during the round, to eligible campaigns
     that will still be live when the challenge window ends (the money must reach their escrow
-    before they settle).
+    before they settle), as of when the round ended; not those staff excluded.
     """
-    now = now or timezone.now()
+    now = now or matching_round.ended_at or timezone.now()
     pool = matching_round.pool
     campaigns = eligible_campaigns(pool=pool).filter(
         status=CampaignStatus.LIVE, deadline__gt=now + CHALLENGE_WINDOW, currency=pool.currency
@@ -284,6 +286,7 @@ def round_contributions(*, matching_round: Round, now: datetime | None = None):
             created_at__gte=matching_round.starts_at,
             created_at__lt=matching_round.ends_at,
         )
+        .exclude(pk__in=RoundExclusion.objects.filter(round=matching_round).values("pledge_id"))
         .order_by("id")
         .values_list("campaign_id", "backer_id", "amount", "id")
     )
@@ -318,10 +321,15 @@ def round_compute(*, matching_round: Round, now: datetime | None = None) -> tupl
             minimum=pool.minimum_contribution,
             excluded=excluded,
         )
-    stats: dict[int, tuple[int, int, int]] = {}
-    for cid in result.allocations:
-        mine = [r for r in rows if r[0] == cid and r[1] != initiators.get(cid)]
-        stats[cid] = (len(mine), len({r[1] for r in mine}), sum(r[2] for r in mine))
+    counts: dict[int, int] = defaultdict(int)
+    backers: dict[int, set[int]] = defaultdict(set)
+    raised: dict[int, int] = defaultdict(int)
+    for campaign_id, backer_id, amount, _pledge_id in rows:
+        if backer_id != initiators.get(campaign_id):
+            counts[campaign_id] += 1
+            backers[campaign_id].add(backer_id)
+            raised[campaign_id] += amount
+    stats = {cid: (counts[cid], len(backers[cid]), raised[cid]) for cid in result.allocations}
     return result, stats
 
 
@@ -339,25 +347,66 @@ def round_end(*, matching_round: Round, actor=None, now: datetime | None = None)
         ensure_transition_allowed(
             transitions=ROUND_TRANSITIONS, current=matching_round.status, target=RoundStatus.ENDED, what="round"
         )
-        result, stats = round_compute(matching_round=matching_round, now=now)
-        Allocation.objects.bulk_create(
-            [
-                Allocation(
-                    round=matching_round,
-                    campaign_id=cid,
-                    amount=amount,
-                    contributions=stats[cid][0],
-                    backers=stats[cid][1],
-                    raised=stats[cid][2],
-                )
-                for cid, amount in result.allocations.items()
-            ]
-        )
+        matching_round.ended_at = now
+        result = _round_freeze(matching_round)
         round_set_status(
             matching_round=matching_round,
             to_status=RoundStatus.ENDED,
             actor=actor,
             reason=f"{len(result.allocations)} campaigns matched, {result.left} left in the pool",
+        )
+    return matching_round
+
+
+def _round_freeze(matching_round: Round) -> math.AllocationResult:
+    """Compute the round's allocation and store it as its rows, replacing any earlier ones."""
+    result, stats = round_compute(matching_round=matching_round)
+    Allocation.objects.filter(round=matching_round).delete()
+    Allocation.objects.bulk_create(
+        [
+            Allocation(
+                round=matching_round,
+                campaign_id=cid,
+                amount=amount,
+                contributions=stats[cid][0],
+                backers=stats[cid][1],
+                raised=stats[cid][2],
+            )
+            for cid, amount in result.allocations.items()
+        ]
+    )
+    return result
+
+
+def round_exclude_contribution(*, matching_round: Round, pledge: Pledge, actor, reason: str) -> Round:
+    """Exclude a contribution found fraudulent from a round in its challenge window and recompute.
+
+    Staff only, with a reason; the exclusion, the recomputed allocation and the audit event are
+    one transaction under the round's lock. Excluding the same pledge again changes nothing.
+    Raises NotAllowed (not staff), InvalidInput (no reason, a pledge not in the round), Conflict
+    (the round is not in its challenge window).
+    """
+    if not _is_staff(actor):
+        raise NotAllowed("Only platform staff can exclude contributions.", code="not_allowed")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Give a reason for excluding it.", code="reason_required", field="reason")
+    with transaction.atomic(durable=True):
+        matching_round = _round_lock(matching_round.pk)
+        if matching_round.status != RoundStatus.CHALLENGE:
+            raise Conflict("Contributions can be excluded only in the challenge window.", code="invalid_state")
+        if RoundExclusion.objects.filter(round=matching_round, pledge=pledge).exists():
+            return matching_round
+        if not round_contributions(matching_round=matching_round).filter(pk=pledge.pk).exists():
+            raise InvalidInput("That pledge does not count in this round.", code="not_in_round", field="pledge")
+        RoundExclusion.objects.create(round=matching_round, pledge=pledge, actor=actor, reason=reason[:255])
+        _round_freeze(matching_round)
+        audit_record(
+            actor=actor,
+            action="matching_contribution_exclude",
+            obj=matching_round,
+            reason=reason,
+            details={"pledge": pledge.pk},
         )
     return matching_round
 

@@ -5,13 +5,23 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.models import AuditEvent
 from accounts.tests.factories import StaffFactory, UserFactory
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed, PaymentDeclined
 from escrow.ledger import Posting, account_balances, ledger_accounts_get_or_create, ledger_post
 from escrow.models import AccountKind, LedgerTransaction, TransactionKind
 from escrow.vocabulary import PLATFORM_REVENUE, initiator_payout_code, pool_funds_code, sponsor_funding_code
 from matching.models import Allocation, AllocationOutcome, Pool, PoolMode, Round, RoundStatus
-from matching.services import pool_balance, pool_create, pool_fund, round_create, round_end, round_pay, round_publish
+from matching.services import (
+    pool_balance,
+    pool_create,
+    pool_fund,
+    round_create,
+    round_end,
+    round_exclude_contribution,
+    round_pay,
+    round_publish,
+)
 from matching.tests.factories import funded_pool, open_round, sponsor_create
 from pledges.tests.factories import pledge_held
 from projects.models import CampaignStatus
@@ -260,3 +270,37 @@ def test_verify_ledger_names_a_pool_whose_balance_is_off():
     problems = invariant_problems()
     assert any("Pool balance differs" in p and f"pool {pool.pk}" in p for p in problems)
     assert any("allocated more than they hold" in p for p in problems)
+
+
+# --- Challenge window -----------------------------------------------------------------------------
+
+
+def test_staff_exclude_a_fraudulent_contribution_and_the_round_is_recomputed(two_campaigns):
+    _pool, matching_round, a, b = two_campaigns
+    later = matching_round.ends_at + timedelta(seconds=1)
+    round_end(matching_round=matching_round, now=later)
+    round_publish(matching_round=matching_round, now=later)
+    staff = StaffFactory()
+    # Without one of B's two backers, B has a single backer and no quadratic weight left.
+    pledge = b.pledges.first()
+    round_exclude_contribution(
+        matching_round=matching_round, pledge=pledge, actor=staff, reason="one card, many backers"
+    )
+    assert dict(Allocation.objects.values_list("campaign_id", "amount")) == {a.pk: 100_000}
+    event = AuditEvent.objects.get(action="matching_contribution_exclude")
+    assert (event.actor, event.reason, event.details) == (staff, "one card, many backers", {"pledge": pledge.pk})
+    with pytest.raises(InvalidInput):
+        round_exclude_contribution(matching_round=matching_round, pledge=pledge, actor=staff, reason=" ")
+    round_pay(matching_round=matching_round, actor=staff, now=later + timedelta(days=3))
+    assert escrow_balance(a) == 10_000 + 100_000
+    assert escrow_balance(b) == 10_000
+    assert invariant_problems() == []
+
+
+def test_contributions_cannot_be_excluded_outside_the_challenge_window(two_campaigns):
+    _pool, matching_round, _a, b = two_campaigns
+    with pytest.raises(Conflict):
+        round_exclude_contribution(
+            matching_round=matching_round, pledge=b.pledges.first(), actor=StaffFactory(), reason="fraud"
+        )
+    assert not Allocation.objects.exists()
