@@ -1,9 +1,14 @@
 """The public pool page and the "matched by" line on a campaign's page."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from matching.models import PoolMode
+from accounts.tests.factories import StaffFactory
+from matching.models import PoolMode, Round, RoundStatus
+from matching.services import round_end, round_publish
 from matching.tests.factories import funded_pool, open_round
 from matching.tests.test_services import pay
 from pledges.tests.factories import pledge_held
@@ -54,3 +59,23 @@ def test_an_open_round_shows_no_match_yet(client):
     open_round(pool)
     pledge_held(campaign=campaign)
     assert "Matched by" not in client.get(campaign.get_absolute_url()).content.decode()
+
+
+def test_finance_staff_pay_a_round_from_the_admin(client, paid_round):
+    pool, _paid, _a, _b = paid_round
+    client.force_login(StaffFactory())
+    assert client.get(reverse("admin:matching_round_changelist")).status_code == 200
+    assert client.get(reverse("admin:matching_pool_change", args=[pool.pk])).status_code == 200
+    campaign = LiveCampaignFactory()
+    other = funded_pool(campaigns=[campaign], per_campaign_cap=100_000)
+    matching_round = open_round(other)
+    for _ in range(2):
+        pledge_held(campaign=campaign, amount=5_000)
+    later = matching_round.ends_at + timedelta(seconds=1)
+    ended = round_end(matching_round=matching_round, now=later)
+    round_publish(matching_round=ended, now=timezone.now() - timedelta(days=4))  # its window is over
+    response = client.post(
+        reverse("admin:matching_round_changelist"), {"action": "pay", "_selected_action": [matching_round.pk]}
+    )
+    assert response.status_code == 302
+    assert Round.objects.get(pk=matching_round.pk).status == RoundStatus.PAID
