@@ -197,7 +197,11 @@ def pro_rata(
 
 
 def quadratic_weights(
-    contributions, *, minimum: int = DEFAULT_QUADRATIC_MINIMUM, excluded: Mapping[int, Iterable[int]] | None = None
+    contributions,
+    *,
+    minimum: int = DEFAULT_QUADRATIC_MINIMUM,
+    excluded: Mapping[int, Iterable[int]] | None = None,
+    pairwise_damping: int | None = None,
 ) -> dict[int, int]:
     """Return each campaign's quadratic weight, (sum of sqrt of each backer's total)^2 - total.
 
@@ -205,6 +209,11 @@ def quadratic_weights(
     A backer's contributions to a campaign are added up before the square root. The square
     roots are summed in (campaign, backer) order, whatever order the contributions came in, and
     each weight is rounded to a whole minor unit, so the weights are the same on every run.
+
+    With ``pairwise_damping`` (M, in minor units: Gitcoin's M = 25 is 2,500 cents), the weight
+    is Gitcoin's pairwise-bounded form instead: the sum over pairs of the campaign's backers of
+    sqrt(a_i a_j) * M / (M + k_ij), where k_ij is that sum taken over every campaign the pair
+    both backed, so backers who always give together count for less.
     """
     c = _as_contributions(contributions)
     counted = _counted(c, excluded) & (c.amount >= minimum)
@@ -216,10 +225,41 @@ def quadratic_weights(
     np.add.at(totals, inverse.reshape(-1), c.amount[counted])
     # ``pairs`` is sorted by campaign then backer: each campaign's backers are one run.
     campaigns, starts = np.unique(pairs[0], return_index=True)
-    root_sums = np.add.reduceat(np.sqrt(totals.astype(np.float64)), starts)
-    plain_sums = np.add.reduceat(totals, starts)
-    weights = np.rint(np.maximum(root_sums * root_sums - plain_sums, 0.0))
+    roots = np.sqrt(totals.astype(np.float64))
+    if pairwise_damping is not None:
+        weights = np.rint(_pairwise_weights(pairs[1], roots, starts, pairwise_damping))
+    else:
+        root_sums = np.add.reduceat(roots, starts)
+        plain_sums = np.add.reduceat(totals, starts)
+        weights = np.rint(np.maximum(root_sums * root_sums - plain_sums, 0.0))
     return {cid: int(w) for cid, w in zip(campaigns.tolist(), weights.tolist(), strict=True) if w > 0}
+
+
+def _pairwise_weights(backers: np.ndarray, roots: np.ndarray, starts: np.ndarray, damping: int) -> np.ndarray:
+    """Return each campaign's pairwise-bounded weight; rows are (campaign, backer) runs from ``starts``.
+
+    Work and memory grow with the sum over campaigns of their backers squared.
+    """
+    ends = np.append(starts[1:], len(backers))
+    pair_keys, pair_values, pair_campaign = [], [], []
+    n_backers = int(backers.max()) + 1
+    for index, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        if end - start < 2:
+            continue
+        first, second = np.triu_indices(end - start, 1)
+        b, r = backers[start:end], roots[start:end]
+        pair_keys.append(b[first] * n_backers + b[second])
+        pair_values.append(r[first] * r[second])
+        pair_campaign.append(np.full(len(first), index))
+    weights = np.zeros(len(starts), dtype=np.float64)
+    if not pair_keys:
+        return weights
+    keys, values, campaign = np.concatenate(pair_keys), np.concatenate(pair_values), np.concatenate(pair_campaign)
+    _unique, inverse = np.unique(keys, return_inverse=True)
+    coordination = np.bincount(inverse, weights=values)
+    damped = values * damping / (damping + coordination[inverse])
+    # Each unordered pair stands for both (i, j) and (j, i).
+    return 2 * np.bincount(campaign, weights=damped, minlength=len(starts))
 
 
 def quadratic(
@@ -229,13 +269,14 @@ def quadratic(
     per_campaign_cap: int | None = None,
     minimum: int = DEFAULT_QUADRATIC_MINIMUM,
     excluded: Mapping[int, Iterable[int]] | None = None,
+    pairwise_damping: int | None = None,
 ) -> AllocationResult:
     """Share ``pool`` in proportion to the campaigns' quadratic weights, within the per-campaign cap.
 
     ``per_campaign_cap`` is in minor units (``default_quadratic_cap(pool)`` is the issue's 10 %);
-    None means no cap.
+    None means no cap. ``pairwise_damping`` as in ``quadratic_weights``.
     """
-    weights = quadratic_weights(contributions, minimum=minimum, excluded=excluded)
+    weights = quadratic_weights(contributions, minimum=minimum, excluded=excluded, pairwise_damping=pairwise_damping)
     return AllocationResult(pool=pool, allocations=split_capped(pool=pool, weights=weights, cap=per_campaign_cap))
 
 

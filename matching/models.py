@@ -39,6 +39,11 @@ class Pool(models.Model):
     per_campaign_cap = models.BigIntegerField(null=True, blank=True)
     # quadratic: contributions below this do not count.
     minimum_contribution = models.BigIntegerField(default=100)
+    pairwise_damping = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Quadratic only: Gitcoin's pairwise M in minor units (2500 = 25.00); empty for none.",
+    )
     categories = models.ManyToManyField(Category, blank=True, related_name="matching_pools")
     campaigns = models.ManyToManyField(
         Campaign, blank=True, related_name="matching_pools", help_text="Approved by staff; with categories, either."

@@ -110,6 +110,7 @@ def pool_create(
     per_backer_cap: int | None = None,
     per_campaign_cap: int | None = None,
     minimum_contribution: int = math.DEFAULT_QUADRATIC_MINIMUM,
+    pairwise_damping: int | None = None,
     categories: list[Category] | tuple = (),
     campaigns: list[Campaign] | tuple = (),
 ) -> Pool:
@@ -146,6 +147,8 @@ def pool_create(
     for field, value in caps.items():
         caps[field] = _check_cap(value, pool_amount=amount, currency=currency, field=field)
     check_amount(minimum_contribution, currency)
+    if pairwise_damping is not None:
+        check_amount(pairwise_damping, currency)
     campaigns = list(campaigns)
     categories = list(categories)
     if not campaigns and not categories:
@@ -166,6 +169,7 @@ def pool_create(
             mode=mode,
             ratio_bps=ratio_bps,
             minimum_contribution=minimum_contribution,
+            pairwise_damping=pairwise_damping,
             starts_at=starts_at,
             ends_at=ends_at,
             **caps,
@@ -320,6 +324,7 @@ def round_compute(*, matching_round: Round, now: datetime | None = None) -> tupl
             per_campaign_cap=pool.per_campaign_cap,
             minimum=pool.minimum_contribution,
             excluded=excluded,
+            pairwise_damping=pool.pairwise_damping,
         )
     counts: dict[int, int] = defaultdict(int)
     backers: dict[int, set[int]] = defaultdict(set)

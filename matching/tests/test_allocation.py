@@ -191,3 +191,28 @@ def test_the_order_of_contributions_does_not_matter(round_, mode, seed):
     shuffled = rows[:]
     random.Random(seed).shuffle(shuffled)
     assert _run(mode, shuffled, pool, cap, contribution_cap) == _run(mode, rows, pool, cap, contribution_cap)
+
+
+def test_pairwise_damping_discounts_backers_who_always_give_together():
+    # x and y give 100.00 each to campaigns 1 and 2; u and v give the same to campaign 3 only.
+    rows = [Contribution(c, b, 10_000) for c in (1, 2) for b in (1, 2)]
+    rows += [Contribution(3, b, 10_000) for b in (3, 4)]
+    assert quadratic_weights(rows) == {1: 20_000, 2: 20_000, 3: 20_000}
+    # M = 25.00: k_xy = 200.00, so 200.00 * 25 / 225 = 22.22; k_uv = 100.00, so 200.00 * 25 / 125 = 40.00.
+    assert quadratic_weights(rows, pairwise_damping=2_500) == {1: 2_222, 2: 2_222, 3: 4_000}
+    result = quadratic(pool=10_000, contributions=rows, pairwise_damping=2_500)
+    # 10,000 shared 2,222 : 2,222 : 4,000; the one cent left over goes to the earlier tie.
+    assert result.allocations == {1: 2_632, 2: 2_631, 3: 4_737}
+
+
+@settings(max_examples=60, deadline=None)
+@given(round_=rounds(), data=st.data())
+def test_pairwise_damping_keeps_sums_exact_and_never_raises_a_weight(round_, data):
+    rows, pool, cap, _ = round_
+    damping = data.draw(st.integers(1, 10_000))
+    plain = quadratic_weights(rows)
+    damped = quadratic_weights(rows, pairwise_damping=damping)
+    assert all(damped.get(cid, 0) <= weight + 1 for cid, weight in plain.items())
+    result = quadratic(pool=pool, contributions=rows, per_campaign_cap=cap, pairwise_damping=damping)
+    assert result.allocated <= pool
+    assert cap is None or all(v <= cap for v in result.allocations.values())

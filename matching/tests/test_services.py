@@ -304,3 +304,17 @@ def test_contributions_cannot_be_excluded_outside_the_challenge_window(two_campa
             matching_round=matching_round, pledge=b.pledges.first(), actor=StaffFactory(), reason="fraud"
         )
     assert not Allocation.objects.exists()
+
+
+def test_a_pool_with_pairwise_damping_discounts_a_pair_who_back_everything_together():
+    a, b, c = (LiveCampaignFactory() for _ in range(3))
+    pool = funded_pool(amount=10_000, campaigns=[a, b, c], per_campaign_cap=10_000, pairwise_damping=2_500)
+    matching_round = open_round(pool)
+    x, y = UserFactory(), UserFactory()
+    for campaign in (a, b):
+        for backer in (x, y):
+            pledge_held(campaign=campaign, backer=backer, amount=10_000)
+    for _ in range(2):
+        pledge_held(campaign=c, amount=10_000)
+    pay(matching_round)
+    assert dict(Allocation.objects.values_list("campaign_id", "amount")) == {a.pk: 2_632, b.pk: 2_631, c.pk: 4_737}
