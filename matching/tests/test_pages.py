@@ -79,3 +79,12 @@ def test_finance_staff_pay_a_round_from_the_admin(client, paid_round):
     )
     assert response.status_code == 302
     assert Round.objects.get(pk=matching_round.pk).status == RoundStatus.PAID
+
+
+def test_the_pool_page_and_the_matched_by_line_in_chinese(client, paid_round):
+    pool, _round, a, _b = paid_round
+    client.cookies["django_language"] = "zh-hans"
+    page = client.get(reverse("matching:pool_detail", args=[pool.slug]), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "二次方配捐" in page.content.decode()
+    campaign_page = client.get(a.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert f"{pool.sponsor.public_name} 配捐" in campaign_page
