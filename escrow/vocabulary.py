@@ -400,7 +400,8 @@ def _concat(prefix: str, id_expression):
 # account (``deposit:pool:<id>``, sponsor funding -> ``pool:<id>:funds``). Paying a round moves
 # its allocations pool -> campaign escrows in one transaction (``allocate:round:<id>``); each
 # allocation then settles with its campaign: released to the campaign's payable
-# (``release:allocation:<id>``) or returned to the pool (``return:allocation:<id>``).
+# (``release:allocation:<id>``) or returned to the pool (``return:allocation:<id>``). What is
+# left when the pool closes goes back to the sponsor (``refund:pool:<id>``).
 
 _POOL = "pool"
 _ROUND = "round"
@@ -415,6 +416,11 @@ def pool_charge_key(pool_id: int) -> str:
 def pool_deposit_key(pool_id: int) -> str:
     """Return the key of the ledger deposit (sponsor funding -> pool) of a pool's charge."""
     return _key("deposit", _POOL, pool_id)
+
+
+def pool_refund_key(pool_id: int) -> str:
+    """Return the key of what is left in a pool going back to its sponsor, at the gateway and in the ledger."""
+    return _key("refund", _POOL, pool_id)
 
 
 def round_allocate_key(round_id: int) -> str:
@@ -542,4 +548,17 @@ def allocation_return_posting(
         reference=allocation_reference(allocation_id),
         currency=currency,
         legs=[(accounts[campaign_escrow_code(campaign_id)], -amount), (accounts[pool_funds_code(pool_id)], amount)],
+    )
+
+
+def pool_refund_posting(
+    *, pool_id: int, sponsor_id: int, amount: int, currency: str, accounts: Mapping[str, LedgerAccount]
+) -> Posting:
+    """Return the posting that gives what is left in a closed pool back to its sponsor."""
+    return Posting(
+        kind=TransactionKind.REFUND,
+        idempotency_key=pool_refund_key(pool_id),
+        reference=pool_reference(pool_id),
+        currency=currency,
+        legs=[(accounts[pool_funds_code(pool_id)], -amount), (accounts[sponsor_funding_code(sponsor_id)], amount)],
     )

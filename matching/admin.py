@@ -10,7 +10,7 @@ from accounts.admin_actions import run_service_action
 from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline
 
 from .models import Allocation, Pool, Round, RoundExclusion, RoundStatusChange
-from .services import round_cancel, round_end, round_pay, round_publish
+from .services import pool_close, round_cancel, round_end, round_pay, round_publish
 
 
 class RoundInline(ReadOnlyInline):
@@ -26,6 +26,22 @@ class PoolAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("sponsor",)
     search_fields = ("name", "sponsor__username")
     inlines = (RoundInline,)
+    actions = ("close",)
+
+    def has_close_permission(self, request):
+        return request.user.has_perm("matching.pay_round")
+
+    @admin.action(description="Close the pool and give what is left back to the sponsor", permissions=["close"])
+    def close(self, request, queryset):
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="matching_pool_close",
+            title="Close pool",
+            perform=lambda pool, reason: pool_close(pool=pool, actor=request.user),
+            needs_reason=False,
+        )
 
 
 class AllocationInline(ReadOnlyInline):

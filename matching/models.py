@@ -52,6 +52,11 @@ class Pool(models.Model):
     ends_at = models.DateTimeField()
     payment_reference = models.CharField(max_length=64, blank=True)
     funded_at = models.DateTimeField(null=True, blank=True)
+    # Closing fixes what is left (no round runs any more, no matched money can come back), then
+    # it is refunded to the sponsor.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    leftover = models.BigIntegerField(default=0, help_text="What was left at closing and went back to the sponsor.")
+    leftover_returned_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

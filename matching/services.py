@@ -36,6 +36,8 @@ from escrow.vocabulary import (
     pool_deposit_account_specs,
     pool_deposit_posting,
     pool_funds_code,
+    pool_refund_key,
+    pool_refund_posting,
     round_allocate_account_specs,
     round_allocate_posting,
 )
@@ -221,6 +223,58 @@ def pool_balance(*, pool: Pool) -> int:
     return account_balance(account=accounts[pool_funds_code(pool.pk)])
 
 
+def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
+    """Close a pool past its end and give what is left back to the sponsor; return the pool.
+
+    First, under the pool's lock, it checks that no round is running or waiting to be paid and
+    that no matched money is still in a campaign's escrow (it could come back), then fixes the
+    amount left and marks the pool closed (no round can open after). Then the gateway refunds
+    that much of the sponsor's charge, outside any lock, and the refund is posted pool ->
+    sponsor. Both steps are keyed by pool: a retry after a crash finishes the job and moves
+    nothing twice. Raises NotAllowed (not the sponsor or staff), Conflict (not over, rounds or
+    matched money outstanding), PaymentUnavailable (retry).
+    """
+    if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
+        raise NotAllowed("Only the sponsor or platform staff can close this pool.", code="not_allowed")
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        pool = Pool.objects.select_for_update().get(pk=pool.pk)
+        if pool.leftover_returned_at is not None:
+            return pool
+        if pool.closed_at is None:
+            if pool.funded_at is None or now < pool.ends_at:
+                raise Conflict("The pool has not ended yet.", code="pool_not_over")
+            if pool.rounds.filter(status__in=[RoundStatus.OPEN, RoundStatus.ENDED, RoundStatus.CHALLENGE]).exists():
+                raise Conflict("A round of this pool is not finished.", code="round_outstanding")
+            unsettled = Allocation.objects.filter(round__pool=pool, paid_at__isnull=False, settled_at__isnull=True)
+            if unsettled.exists():
+                raise Conflict("Matched money is still with campaigns that have not settled.", code="match_outstanding")
+            pool.closed_at = now
+            pool.leftover = pool_balance(pool=pool)
+            pool.save(update_fields=["closed_at", "leftover"])
+            audit_record(actor=actor, action="matching_pool_close", obj=pool, details={"leftover": pool.leftover})
+    if pool.leftover:
+        result = get_gateway().refund(
+            idempotency_key=pool_refund_key(pool.pk), charge_reference=pool.payment_reference, amount=pool.leftover
+        )
+        if not result.ok:
+            raise PaymentUnavailable(result.message or "The refund did not go through; try again.")
+    with transaction.atomic(durable=True):
+        pool = Pool.objects.select_for_update().get(pk=pool.pk)
+        if pool.leftover_returned_at is None:
+            if pool.leftover:
+                ids = {"sponsor_id": pool.sponsor_id, "pool_id": pool.pk}
+                accounts = ledger_accounts_get_or_create(
+                    specs=pool_deposit_account_specs(**ids), currency=pool.currency
+                )
+                ledger_post(
+                    posting=pool_refund_posting(amount=pool.leftover, currency=pool.currency, accounts=accounts, **ids)
+                )
+            pool.leftover_returned_at = timezone.now()
+            pool.save(update_fields=["leftover_returned_at"])
+    return pool
+
+
 def round_create(*, pool: Pool, actor, starts_at: datetime, ends_at: datetime) -> Round:
     """Open a round of a funded pool between ``starts_at`` and ``ends_at``; return it.
 
@@ -234,6 +288,8 @@ def round_create(*, pool: Pool, actor, starts_at: datetime, ends_at: datetime) -
         pool = Pool.objects.select_for_update().get(pk=pool.pk)
         if pool.funded_at is None:
             raise Conflict("The pool is not funded yet.", code="pool_not_funded")
+        if pool.closed_at is not None:
+            raise Conflict("The pool is closed.", code="pool_closed")
         matching_round = Round.objects.create(pool=pool, starts_at=starts_at, ends_at=ends_at)
         audit_record(actor=actor, action="matching_round_create", obj=matching_round)
     return matching_round

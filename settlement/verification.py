@@ -182,7 +182,10 @@ def _check_gateway() -> list[str]:
 
 
 def _check_pools() -> list[str]:
-    """A pool's balance is its deposit minus what rounds paid out of it plus what came back."""
+    """A pool's balance is its deposit minus what rounds paid out of it plus what came back.
+
+    (Minus what was left at closing, once refunded to the sponsor.)
+    """
     balances = defaultdict(int)
     for code, total in (
         LedgerEntry.objects.filter(account__kind=AccountKind.ESCROW, account__code__startswith="pool:")
@@ -202,7 +205,11 @@ def _check_pools() -> list[str]:
         paid[pool_id] += total
         if outcome == AllocationOutcome.RETURNED:
             returned[pool_id] += total
-    deposits = dict(Pool.objects.filter(funded_at__isnull=False).values_list("pk", "amount"))
+    funded = Pool.objects.filter(funded_at__isnull=False).values_list(
+        "pk", "amount", "leftover", "leftover_returned_at"
+    )
+    gross = {pk: amount for pk, amount, _leftover, _returned in funded}
+    deposits = {pk: amount - (leftover if returned else 0) for pk, amount, leftover, returned in funded}
     problems = []
     pools = sorted(set(balances) | set(paid) | set(deposits))
     wrong = [p for p in pools if balances[p] != deposits.get(p, 0) - paid[p] + returned[p]]
@@ -212,7 +219,7 @@ def _check_pools() -> list[str]:
             for p in wrong[:SHOW]
         )
         problems.append(f"Pool balance differs from deposits minus allocations plus returns: {details}")
-    over = [p for p in pools if paid[p] > deposits.get(p, 0) or balances[p] < 0]
+    over = [p for p in pools if paid[p] - returned[p] > gross.get(p, 0) or balances[p] < 0]
     if over:
         problems.append(f"Pools that allocated more than they hold: {_ids(over)}")
     return problems

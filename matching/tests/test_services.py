@@ -9,11 +9,12 @@ from accounts.models import AuditEvent
 from accounts.tests.factories import StaffFactory, UserFactory
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed, PaymentDeclined
 from escrow.ledger import Posting, account_balances, ledger_accounts_get_or_create, ledger_post
-from escrow.models import AccountKind, LedgerTransaction, TransactionKind
+from escrow.models import AccountKind, GatewayOperation, LedgerTransaction, OperationKind, TransactionKind
 from escrow.vocabulary import PLATFORM_REVENUE, initiator_payout_code, pool_funds_code, sponsor_funding_code
 from matching.models import Allocation, AllocationOutcome, Pool, PoolMode, Round, RoundStatus
 from matching.services import (
     pool_balance,
+    pool_close,
     pool_create,
     pool_fund,
     round_create,
@@ -318,3 +319,47 @@ def test_a_pool_with_pairwise_damping_discounts_a_pair_who_back_everything_toget
         pledge_held(campaign=c, amount=10_000)
     pay(matching_round)
     assert dict(Allocation.objects.values_list("campaign_id", "amount")) == {a.pk: 2_632, b.pk: 2_631, c.pk: 4_737}
+
+
+# --- Closing a pool ---------------------------------------------------------------------------
+
+
+def test_what_is_left_goes_back_to_the_sponsor_when_the_pool_closes(two_campaigns):
+    pool, matching_round, a, b = two_campaigns
+    pay(matching_round)
+    close_and_settle(a)
+    close_and_settle(b)  # fails: its 250.00 comes back to the pool
+    after_the_end = pool.ends_at + timedelta(seconds=1)
+
+    pool = pool_close(pool=pool, actor=pool.sponsor, now=after_the_end)
+
+    assert (pool.leftover, pool_balance(pool=pool)) == (25_000, 0)
+    assert balance(sponsor_funding_code(pool.sponsor_id)) == -100_000 + 25_000
+    refund = GatewayOperation.objects.get(kind=OperationKind.REFUND, idempotency_key=f"refund:pool:{pool.pk}")
+    assert refund.amount == 25_000
+    assert invariant_problems() == []
+    # Closing again moves nothing; no round opens on a closed pool.
+    before = LedgerTransaction.objects.count()
+    pool_close(pool=pool, actor=pool.sponsor, now=after_the_end)
+    assert LedgerTransaction.objects.count() == before
+    with pytest.raises(Conflict) as refused:
+        open_round(pool)
+    assert refused.value.code == "pool_closed"
+
+
+def test_a_pool_does_not_close_early_or_while_its_money_can_still_come_back(two_campaigns):
+    pool, matching_round, _a, _b = two_campaigns
+    after_the_end = pool.ends_at + timedelta(seconds=1)
+    with pytest.raises(Conflict) as early:
+        pool_close(pool=pool, actor=pool.sponsor, now=pool.ends_at - timedelta(seconds=1))
+    assert early.value.code == "pool_not_over"
+    with pytest.raises(Conflict) as running:
+        pool_close(pool=pool, actor=pool.sponsor, now=after_the_end)
+    assert running.value.code == "round_outstanding"
+    pay(matching_round)
+    with pytest.raises(Conflict) as outstanding:
+        pool_close(pool=pool, actor=pool.sponsor, now=after_the_end)
+    assert outstanding.value.code == "match_outstanding"
+    pool.refresh_from_db()
+    assert pool.closed_at is None
+    assert invariant_problems() == []
