@@ -1,10 +1,24 @@
-"""Matching reads for pages and the API: public pools, their rounds' results, a campaign's matches."""
+"""Matching reads: pools' balances, rounds' contributions and allocations, a campaign's matches.
 
+The services freeze and pay what ``round_compute`` returns; pages and the API show the rest.
+"""
+
+from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
+from django.utils import timezone
 
-from .models import Allocation, AllocationOutcome, Pool, Round, RoundStatus
+from escrow.ledger import account_balance, ledger_accounts_get_or_create
+from escrow.vocabulary import pool_deposit_account_specs, pool_funds_code
+from pledges.models import COUNTED_STATUSES, Pledge
+from projects.models import Campaign, CampaignStatus
+
+from . import allocation as math
+from .models import Allocation, AllocationOutcome, Pool, PoolMode, Round, RoundExclusion, RoundStatus
+
+CHALLENGE_WINDOW = timedelta(days=3)
 
 # Rounds whose results are frozen and may be shown (and, once paid, are money in escrow).
 PUBLISHED_ROUND_STATUSES = (RoundStatus.CHALLENGE, RoundStatus.PAID)
@@ -70,3 +84,166 @@ def campaign_matched_by(*, campaign_id: int) -> list[CampaignMatch]:
         )
         for row in rows
     ]
+
+
+def pool_balance(*, pool: Pool) -> int:
+    """Return what the pool's ledger account holds now."""
+    accounts = ledger_accounts_get_or_create(
+        specs=pool_deposit_account_specs(sponsor_id=pool.sponsor_id, pool_id=pool.pk), currency=pool.currency
+    )
+    return account_balance(account=accounts[pool_funds_code(pool.pk)])
+
+
+def eligible_campaigns(*, pool: Pool):
+    """Return the campaigns a pool matches: its categories or its list, never the sponsor's own."""
+    return Campaign.objects.filter(Q(category__in=pool.categories.all()) | Q(pk__in=pool.campaigns.all())).exclude(
+        initiator_id=pool.sponsor_id
+    )
+
+
+def round_contributions(*, matching_round: Round, now: datetime | None = None):
+    """Return the pledges that count in a round, as (campaign, backer, amount, pledge id) rows.
+
+    Pledges held or released, in the pool's currency, made during the round, to eligible campaigns
+    that will still be live when the challenge window ends (the money must reach their escrow
+    before they settle), as of when the round ended; not those staff excluded.
+    """
+    now = now or matching_round.ended_at or timezone.now()
+    pool = matching_round.pool
+    campaigns = eligible_campaigns(pool=pool).filter(
+        status=CampaignStatus.LIVE, deadline__gt=now + CHALLENGE_WINDOW, currency=pool.currency
+    )
+    return (
+        Pledge.objects.filter(
+            campaign__in=campaigns,
+            status__in=COUNTED_STATUSES,
+            currency=pool.currency,
+            created_at__gte=matching_round.starts_at,
+            created_at__lt=matching_round.ends_at,
+        )
+        .exclude(pk__in=RoundExclusion.objects.filter(round=matching_round).values("pledge_id"))
+        .order_by("id")
+        .values_list("campaign_id", "backer_id", "amount", "id")
+    )
+
+
+def round_compute(*, matching_round: Round, now: datetime | None = None) -> tuple[math.AllocationResult, dict]:
+    """Return the round's allocation by the pool's mode, and per campaign (contributions, backers, raised)."""
+    rows = list(round_contributions(matching_round=matching_round, now=now))
+    initiators = _initiators({r[0] for r in rows})
+    result = _allocate(matching_round.pool, rows, initiators)
+    counts: dict[int, int] = defaultdict(int)
+    backers: dict[int, set[int]] = defaultdict(set)
+    raised: dict[int, int] = defaultdict(int)
+    for campaign_id, backer_id, amount, _pledge_id in rows:
+        if backer_id != initiators.get(campaign_id):
+            counts[campaign_id] += 1
+            backers[campaign_id].add(backer_id)
+            raised[campaign_id] += amount
+    stats = {cid: (counts[cid], len(backers[cid]), raised[cid]) for cid in result.allocations}
+    return result, stats
+
+
+def _initiators(campaign_ids) -> dict[int, int]:
+    return dict(Campaign.objects.filter(pk__in=campaign_ids).values_list("pk", "initiator_id"))
+
+
+def _allocate(pool: Pool, rows: list[tuple[int, int, int, int]], initiators: dict[int, int]) -> math.AllocationResult:
+    """Return the allocation of ``pool`` over (campaign, backer, amount, sequence) rows by its mode."""
+    contributions = math.Contributions.of(math.Contribution(*row) for row in rows)
+    excluded = {cid: {initiator} for cid, initiator in initiators.items()}
+    if pool.mode == PoolMode.FIXED_RATIO:
+        return math.fixed_ratio(
+            pool=pool.amount,
+            contributions=contributions,
+            ratio_bps=pool.ratio_bps,
+            per_contribution_cap=pool.per_contribution_cap,
+            per_backer_cap=pool.per_backer_cap,
+            per_campaign_cap=pool.per_campaign_cap,
+            excluded=excluded,
+        )
+    if pool.mode == PoolMode.PRO_RATA:
+        return math.pro_rata(
+            pool=pool.amount, contributions=contributions, per_campaign_cap=pool.per_campaign_cap, excluded=excluded
+        )
+    return math.quadratic(
+        pool=pool.amount,
+        contributions=contributions,
+        per_campaign_cap=pool.per_campaign_cap,
+        minimum=pool.minimum_contribution,
+        excluded=excluded,
+        pairwise_damping=pool.pairwise_damping,
+    )
+
+
+@dataclass(frozen=True)
+class MatchEstimate:
+    pool: Pool
+    low: int
+    high: int
+
+
+def match_estimates(*, campaign: Campaign, amount: int, backer_id: int | None = None) -> list[MatchEstimate]:
+    """Return what giving ``amount`` to ``campaign`` now would add to its match, per open round, as a range.
+
+    ``high`` is the match it adds if the round ended now; ``low`` is what it adds if as much
+    again were given by as many others before the round ends (each contribution repeated by a
+    new backer), since matching can fall as others give. Both come from the same exact
+    allocation the round's end uses, run with and without the new contribution. A backer who
+    already gave is counted as giving more (their gifts are added up before the square root).
+    Reads one query per open round the campaign is eligible for, plus one for the initiators.
+    """
+    now = timezone.now()
+    rounds = Round.objects.filter(
+        status=RoundStatus.OPEN, starts_at__lte=now, ends_at__gt=now, pool__in=_pools_matching(campaign)
+    ).select_related("pool")
+    estimates = []
+    for matching_round in rounds:
+        rows = list(round_contributions(matching_round=matching_round, now=now))
+        if campaign.pk not in {r[0] for r in rows} and not _eligible_now(matching_round, campaign, now):
+            continue
+        initiators = _initiators({r[0] for r in rows} | {campaign.pk})
+        if backer_id == campaign.initiator_id:
+            estimates.append(MatchEstimate(pool=matching_round.pool, low=0, high=0))
+            continue
+        giver = backer_id if backer_id is not None else -1  # a backer not in the round
+        new = (campaign.pk, giver, amount, 2**62)
+        high = _added(matching_round.pool, rows, new, initiators, campaign.pk)
+        offset = max((r[1] for r in rows), default=0) + 1
+        doubled = rows + [(c, b + offset, a, seq + 2**61) for c, b, a, seq in rows]
+        low = _added(matching_round.pool, doubled, new, initiators, campaign.pk)
+        estimates.append(MatchEstimate(pool=matching_round.pool, low=min(low, high), high=max(low, high)))
+    return estimates
+
+
+def _added(pool: Pool, rows, new, initiators, campaign_id: int) -> int:
+    before = _allocate(pool, rows, initiators).allocations.get(campaign_id, 0) if rows else 0
+    after = _allocate(pool, [*rows, new], initiators).allocations.get(campaign_id, 0)
+    return max(after - before, 0)
+
+
+def _pools_matching(campaign: Campaign):
+    return Pool.objects.filter(
+        Q(categories=campaign.category_id) | Q(campaigns=campaign), funded_at__isnull=False
+    ).exclude(sponsor_id=campaign.initiator_id)
+
+
+def _eligible_now(matching_round: Round, campaign: Campaign, now: datetime) -> bool:
+    return (
+        campaign.status == CampaignStatus.LIVE
+        and campaign.currency == matching_round.pool.currency
+        and campaign.deadline is not None
+        and campaign.deadline > now + CHALLENGE_WINDOW
+    )
+
+
+def campaign_matched_in_escrow(*, campaign_id: int) -> int:
+    """Return the matched money a campaign holds in escrow: paid to it and not yet settled."""
+    held = Allocation.objects.filter(campaign_id=campaign_id, paid_at__isnull=False, settled_at__isnull=True)
+    return held.aggregate(t=Sum("amount"))["t"] or 0
+
+
+def campaign_matched_released(*, campaign_id: int) -> int:
+    """Return the matched money released with a campaign's funds."""
+    released = Allocation.objects.filter(campaign_id=campaign_id, outcome=AllocationOutcome.RELEASED)
+    return released.aggregate(t=Sum("amount"))["t"] or 0

@@ -14,11 +14,9 @@ Guarantees:
   it holds the campaign's lock) releases it with the campaign's funds or returns it to the pool.
 """
 
-from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -27,7 +25,7 @@ from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed, Paymen
 from crowdfund_site.money import check_amount, currency_exponent, format_amount
 from crowdfund_site.transitions import ensure_transition_allowed
 from escrow.gateway import get_gateway
-from escrow.ledger import account_balance, ledger_accounts_get_or_create, ledger_post
+from escrow.ledger import ledger_accounts_get_or_create, ledger_post
 from escrow.vocabulary import (
     allocation_release_posting,
     allocation_return_posting,
@@ -35,13 +33,12 @@ from escrow.vocabulary import (
     pool_charge_key,
     pool_deposit_account_specs,
     pool_deposit_posting,
-    pool_funds_code,
     pool_refund_key,
     pool_refund_posting,
     round_allocate_account_specs,
     round_allocate_posting,
 )
-from pledges.models import COUNTED_STATUSES, Pledge
+from pledges.models import Pledge
 from projects.models import Campaign, CampaignStatus, Category
 
 from . import allocation as math
@@ -57,8 +54,7 @@ from .models import (
     RoundStatus,
     RoundStatusChange,
 )
-
-CHALLENGE_WINDOW = timedelta(days=3)
+from .selectors import CHALLENGE_WINDOW, pool_balance, round_compute, round_contributions
 
 
 def _may_sponsor(user) -> bool:
@@ -215,14 +211,6 @@ def pool_fund(*, pool: Pool, actor, payment_token: str) -> Pool:
     return pool
 
 
-def pool_balance(*, pool: Pool) -> int:
-    """Return what the pool's ledger account holds now."""
-    accounts = ledger_accounts_get_or_create(
-        specs=pool_deposit_account_specs(sponsor_id=pool.sponsor_id, pool_id=pool.pk), currency=pool.currency
-    )
-    return account_balance(account=accounts[pool_funds_code(pool.pk)])
-
-
 def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
     """Close a pool past its end and give what is left back to the sponsor; return the pool.
 
@@ -317,81 +305,6 @@ def round_set_status(*, matching_round: Round, to_status: str, actor=None, reaso
 
 def _round_lock(round_id: int) -> Round:
     return Round.objects.select_for_update().select_related("pool").get(pk=round_id)
-
-
-def eligible_campaigns(*, pool: Pool):
-    """Return the campaigns a pool matches: its categories or its list, never the sponsor's own."""
-    return Campaign.objects.filter(Q(category__in=pool.categories.all()) | Q(pk__in=pool.campaigns.all())).exclude(
-        initiator_id=pool.sponsor_id
-    )
-
-
-def round_contributions(*, matching_round: Round, now: datetime | None = None):
-    """Return the pledges that count in a round, as (campaign, backer, amount, pledge id) rows.
-
-    Pledges held or released, in the pool's currency, made during the round, to eligible campaigns
-    that will still be live when the challenge window ends (the money must reach their escrow
-    before they settle), as of when the round ended; not those staff excluded.
-    """
-    now = now or matching_round.ended_at or timezone.now()
-    pool = matching_round.pool
-    campaigns = eligible_campaigns(pool=pool).filter(
-        status=CampaignStatus.LIVE, deadline__gt=now + CHALLENGE_WINDOW, currency=pool.currency
-    )
-    return (
-        Pledge.objects.filter(
-            campaign__in=campaigns,
-            status__in=COUNTED_STATUSES,
-            currency=pool.currency,
-            created_at__gte=matching_round.starts_at,
-            created_at__lt=matching_round.ends_at,
-        )
-        .exclude(pk__in=RoundExclusion.objects.filter(round=matching_round).values("pledge_id"))
-        .order_by("id")
-        .values_list("campaign_id", "backer_id", "amount", "id")
-    )
-
-
-def round_compute(*, matching_round: Round, now: datetime | None = None) -> tuple[math.AllocationResult, dict]:
-    """Return the round's allocation by the pool's mode, and per campaign (contributions, backers, raised)."""
-    pool = matching_round.pool
-    rows = list(round_contributions(matching_round=matching_round, now=now))
-    contributions = math.Contributions.of(math.Contribution(*row) for row in rows)
-    initiators = dict(Campaign.objects.filter(pk__in={r[0] for r in rows}).values_list("pk", "initiator_id"))
-    excluded = {cid: {initiator} for cid, initiator in initiators.items()}
-    if pool.mode == PoolMode.FIXED_RATIO:
-        result = math.fixed_ratio(
-            pool=pool.amount,
-            contributions=contributions,
-            ratio_bps=pool.ratio_bps,
-            per_contribution_cap=pool.per_contribution_cap,
-            per_backer_cap=pool.per_backer_cap,
-            per_campaign_cap=pool.per_campaign_cap,
-            excluded=excluded,
-        )
-    elif pool.mode == PoolMode.PRO_RATA:
-        result = math.pro_rata(
-            pool=pool.amount, contributions=contributions, per_campaign_cap=pool.per_campaign_cap, excluded=excluded
-        )
-    else:
-        result = math.quadratic(
-            pool=pool.amount,
-            contributions=contributions,
-            per_campaign_cap=pool.per_campaign_cap,
-            minimum=pool.minimum_contribution,
-            excluded=excluded,
-            pairwise_damping=pool.pairwise_damping,
-        )
-    counts: dict[int, int] = defaultdict(int)
-    backers: dict[int, set[int]] = defaultdict(set)
-    raised: dict[int, int] = defaultdict(int)
-    for campaign_id, backer_id, amount, _pledge_id in rows:
-        if backer_id != initiators.get(campaign_id):
-            counts[campaign_id] += 1
-            backers[campaign_id].add(backer_id)
-            raised[campaign_id] += amount
-    stats = {cid: (counts[cid], len(backers[cid]), raised[cid]) for cid in result.allocations}
-    return result, stats
 
 
 def round_end(*, matching_round: Round, actor=None, now: datetime | None = None) -> Round:
@@ -554,18 +467,6 @@ def round_cancel(*, matching_round: Round, actor, reason: str) -> Round:
         round_set_status(matching_round=matching_round, to_status=RoundStatus.CANCELLED, actor=actor, reason=reason)
         audit_record(actor=actor, action="matching_round_cancel", obj=matching_round, reason=reason)
     return matching_round
-
-
-def campaign_matched_in_escrow(*, campaign_id: int) -> int:
-    """Return the matched money a campaign holds in escrow: paid to it and not yet settled."""
-    held = Allocation.objects.filter(campaign_id=campaign_id, paid_at__isnull=False, settled_at__isnull=True)
-    return held.aggregate(t=Sum("amount"))["t"] or 0
-
-
-def campaign_matched_released(*, campaign_id: int) -> int:
-    """Return the matched money released with a campaign's funds."""
-    released = Allocation.objects.filter(campaign_id=campaign_id, outcome=AllocationOutcome.RELEASED)
-    return released.aggregate(t=Sum("amount"))["t"] or 0
 
 
 def matching_campaign_settle(*, campaign: Campaign, release: bool) -> int:

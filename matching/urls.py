@@ -5,5 +5,6 @@ from . import views
 app_name = "matching"
 
 urlpatterns = [
+    path("estimate/<slug:slug>/", views.match_estimate, name="match_estimate"),
     path("<slug:slug>/", views.pool_detail, name="pool_detail"),
 ]

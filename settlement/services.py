@@ -42,7 +42,8 @@ from escrow.vocabulary import (
 )
 from lending.selectors import loan_terms_of
 from lending.services import loan_create
-from matching.services import campaign_matched_in_escrow, campaign_matched_released, matching_campaign_settle
+from matching.selectors import campaign_matched_in_escrow, campaign_matched_released
+from matching.services import matching_campaign_settle
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
 from pledges.services import pledge_reconcile_pending, pledge_send_refund
 from projects.models import Campaign, CampaignStatus, FundingModel, SettlementOutcome

@@ -88,3 +88,46 @@ def test_the_pool_page_and_the_matched_by_line_in_chinese(client, paid_round):
     assert "二次方配捐" in page.content.decode()
     campaign_page = client.get(a.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert f"{pool.sponsor.public_name} 配捐" in campaign_page
+
+
+# --- Live estimate ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def running_round():
+    a = LiveCampaignFactory()
+    b = LiveCampaignFactory()
+    pool = funded_pool(amount=100_000, campaigns=[a, b], per_campaign_cap=100_000)
+    open_round(pool)
+    for _ in range(4):
+        pledge_held(campaign=a, amount=2_500)
+    for _ in range(2):
+        pledge_held(campaign=b, amount=5_000)
+    return pool, a, b
+
+
+def test_the_estimate_is_a_range_that_allows_for_others_giving(client, running_round):
+    pool, _a, b = running_round
+    answer = client.get(reverse("matching:match_estimate", args=[b.slug]), {"amount": "10.00"}).json()
+    (estimate,) = answer["estimates"]
+    assert estimate["pool"] == pool.name
+    # Now B gets 250.00 of 1,000.00 (weights 300.00 : 100.00). A third backer's 10.00 lifts B's
+    # weight to (2 sqrt(5000) + sqrt(1000))^2 - 11000 = 18,944 cents, so B would get
+    # 1000.00 x 18,944 / 48,944 = 387.05: the 10.00 adds 137.05 if the round ended now.
+    assert estimate["high"] == 38_705 - 25_000
+    assert 0 < estimate["low"] < estimate["high"]
+    assert "can fall as others give" in answer["note"]
+    assert estimate["text"].startswith("Your $10.00 adds about $")
+
+
+def test_the_estimate_refuses_a_bad_amount_with_a_clear_message(client, running_round):
+    _pool, a, _b = running_round
+    response = client.get(reverse("matching:match_estimate", args=[a.slug]), {"amount": "-3"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "amount_not_positive"
+
+
+def test_a_campaign_outside_any_open_round_has_no_estimate(client):
+    campaign = LiveCampaignFactory()
+    answer = client.get(reverse("matching:match_estimate", args=[campaign.slug]), {"amount": "10"}).json()
+    assert answer["estimates"] == []
