@@ -85,6 +85,31 @@ def main() -> None:
         lambda: quadratic(pool=POOL, contributions=contributions, per_campaign_cap=POOL // 100, excluded=initiators),
         args.repeat,
     )
+
+    # The live estimate (matching.selectors.match_estimates) runs the allocation with and without
+    # the new gift, on the round as it is and on the round doubled: four allocations.
+    def with_gift(c: Contributions) -> Contributions:
+        return Contributions(
+            np.append(c.campaign, 1),
+            np.append(c.backer, 10**9),
+            np.append(c.amount, 1_000),
+            np.append(c.sequence, 10**12),
+        )
+
+    c = contributions
+    doubled = Contributions(
+        np.concatenate([c.campaign, c.campaign]),
+        np.concatenate([c.backer, c.backer + 10**6]),
+        np.concatenate([c.amount, c.amount]),
+        np.concatenate([c.sequence, c.sequence + 10**6]),
+    )
+
+    def estimate():
+        for rows in (contributions, with_gift(contributions), doubled, with_gift(doubled)):
+            result = quadratic(pool=POOL, contributions=rows, per_campaign_cap=cap, excluded=initiators)
+        return result
+
+    measure("live estimate, its allocations only (no database)", estimate, args.repeat)
     measure(
         "pro rata, 1 % cap",
         lambda: pro_rata(pool=POOL, contributions=contributions, per_campaign_cap=POOL // 100, excluded=initiators),
