@@ -74,6 +74,7 @@ class Command(BaseCommand):
         problems = ledger_verify()
         if problems:
             raise RuntimeError(f"Demo data broke the ledger: {problems}")
+        call_command("seed_matching_demo", stdout=self.stdout)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready. Log in as admin / initiator / backer1..backer8 with password {DEMO_PASSWORD}"

@@ -1,0 +1,77 @@
+"""Demo matching pools on top of ``seed_demo``'s campaigns: a running quadratic round and a fixed-ratio pool.
+
+Safe to run again: it does nothing once the demo sponsor exists. Goes through the real services
+(the pools are charged through the sandbox gateway into their own ledger accounts).
+"""
+
+from datetime import timedelta
+
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import user_create
+from matching.models import SPONSORS_GROUP, PoolMode
+from matching.services import pool_create, pool_fund, round_create
+from projects.models import Campaign, CampaignStatus, Category
+from settlement.verification import ledger_verify
+
+DEMO_PASSWORD = "demo-pass-123"  # noqa: S105 - documented demo credential for local use only
+TOKEN = "tok_visa"  # noqa: S105 - a public sandbox test token, not a secret
+
+
+class Command(BaseCommand):
+    help = "Create a demo sponsor with a quadratic and a fixed-ratio matching pool (once)."
+
+    def handle(self, *args, **options):
+        if User.objects.filter(username="sponsor").exists():
+            self.stdout.write("Matching demo already present; nothing to do.")
+            return
+        live = list(Campaign.objects.filter(status=CampaignStatus.LIVE, currency="USD").order_by("pk"))
+        if not live:
+            self.stdout.write("No live campaigns to match; run seed_demo first.")
+            return
+        sponsor = user_create(
+            username="sponsor",
+            email="sponsor@example.com",
+            password=DEMO_PASSWORD,
+            display_name="Northern Arts Council",
+        )
+        sponsor.groups.add(Group.objects.get_or_create(name=SPONSORS_GROUP)[0])
+        now = timezone.now()
+        quadratic = pool_create(
+            actor=sponsor,
+            sponsor=sponsor,
+            name="Northern Arts quadratic fund",
+            description="Many small gifts count for more than a few large ones.",
+            currency="USD",
+            amount=500_000,
+            mode=PoolMode.QUADRATIC,
+            starts_at=now - timedelta(days=2),
+            ends_at=now + timedelta(days=60),
+            categories=list(Category.objects.filter(campaigns__in=live).distinct()),
+        )
+        pool_fund(pool=quadratic, actor=sponsor, payment_token=TOKEN)
+        round_create(pool=quadratic, actor=sponsor, starts_at=now - timedelta(days=2), ends_at=now + timedelta(days=14))
+        fixed = pool_create(
+            actor=sponsor,
+            sponsor=sponsor,
+            name="Makers' 1:1 match",
+            description="Every gift doubled, up to 50.00 per backer.",
+            currency="USD",
+            amount=200_000,
+            mode=PoolMode.FIXED_RATIO,
+            per_contribution_cap=5_000,
+            per_backer_cap=5_000,
+            per_campaign_cap=100_000,
+            starts_at=now - timedelta(days=2),
+            ends_at=now + timedelta(days=60),
+            campaigns=live[:2],
+        )
+        pool_fund(pool=fixed, actor=sponsor, payment_token=TOKEN)
+        round_create(pool=fixed, actor=sponsor, starts_at=now - timedelta(days=2), ends_at=now + timedelta(days=14))
+        problems = ledger_verify()
+        if problems:
+            raise RuntimeError(f"Matching demo broke the ledger: {problems}")
+        self.stdout.write(self.style.SUCCESS("Matching demo ready: sponsor / demo-pass-123, pools at /matching/."))
