@@ -247,3 +247,34 @@ def campaign_matched_released(*, campaign_id: int) -> int:
     """Return the matched money released with a campaign's funds."""
     released = Allocation.objects.filter(campaign_id=campaign_id, outcome=AllocationOutcome.RELEASED)
     return released.aggregate(t=Sum("amount"))["t"] or 0
+
+
+def round_published_get(*, pool: Pool, round_id: int) -> Round | None:
+    """Return a round of ``pool`` whose results are published, or None."""
+    return pool.rounds.filter(pk=round_id, status__in=PUBLISHED_ROUND_STATUSES).first()
+
+
+def round_inputs(*, matching_round: Round):
+    """Return the contributions behind a round's published allocations, for its CSV.
+
+    One row per pledge made in the round to a campaign it matched: (pledge id, campaign id,
+    backer id, amount, created at, initiator?, excluded?); backers are pseudonymised by the view.
+    """
+    pool = matching_round.pool
+    campaign_ids = matching_round.allocations.values("campaign_id")
+    excluded = set(matching_round.exclusions.values_list("pledge_id", flat=True))
+    rows = (
+        Pledge.objects.filter(
+            campaign_id__in=campaign_ids,
+            status__in=COUNTED_STATUSES,
+            currency=pool.currency,
+            created_at__gte=matching_round.starts_at,
+            created_at__lt=matching_round.ends_at,
+        )
+        .order_by("campaign_id", "id")
+        .values_list("pk", "campaign_id", "backer_id", "amount", "created_at", "campaign__initiator_id")
+    )
+    return [
+        (pk, campaign_id, backer_id, amount, created_at, backer_id == initiator_id, pk in excluded)
+        for pk, campaign_id, backer_id, amount, created_at, initiator_id in rows
+    ]

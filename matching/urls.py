@@ -7,4 +7,5 @@ app_name = "matching"
 urlpatterns = [
     path("estimate/<slug:slug>/", views.match_estimate, name="match_estimate"),
     path("<slug:slug>/", views.pool_detail, name="pool_detail"),
+    path("<slug:slug>/rounds/<int:round_id>/<str:part>.csv", views.round_csv, name="round_csv"),
 ]

@@ -1,8 +1,11 @@
 """Public matching pages: a pool with its rules and results, and the live estimate for an amount."""
 
-from django.http import Http404, JsonResponse
+import csv
+
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -10,7 +13,14 @@ from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import format_amount, parse_amount
 from projects.selectors import campaign_page_get
 
-from .selectors import match_estimates, pool_balance, pool_public_get, pool_rounds_with_results
+from .selectors import (
+    match_estimates,
+    pool_balance,
+    pool_public_get,
+    pool_rounds_with_results,
+    round_inputs,
+    round_published_get,
+)
 
 
 def pool_detail(request, slug: str):
@@ -59,3 +69,62 @@ def match_estimate(request, slug: str):
             ],
         }
     )
+
+
+def _pseudonym(round_id: int, backer_id: int) -> str:
+    # Stable within a round, so a backer's gifts can be added up, and unlinkable across rounds.
+    return salted_hmac("matching.round.backer", f"{round_id}:{backer_id}").hexdigest()[:16]
+
+
+def _why_not_counted(*, by_initiator: bool, excluded: bool, below: bool) -> str:
+    if by_initiator:
+        return "initiator"
+    if excluded:
+        return "excluded"
+    return "under the minimum" if below else ""
+
+
+@require_GET
+def round_csv(request, slug: str, round_id: int, part: str):
+    """Return a published round's inputs (every contribution) or results (every allocation) as CSV."""
+    pool = pool_public_get(slug=slug)
+    matching_round = round_published_get(pool=pool, round_id=round_id) if pool else None
+    if matching_round is None or part not in ("inputs", "results"):
+        raise Http404("No such published round")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{pool.slug}-round-{round_id}-{part}.csv"'
+    writer = csv.writer(response)
+    if part == "inputs":
+        writer.writerow(["pledge", "campaign", "backer", "amount_minor", "currency", "created_at", "counts", "why_not"])
+        minimum = pool.minimum_contribution if pool.mode == "quadratic" else 0
+        for pk, campaign_id, backer_id, amount, created_at, by_initiator, excluded in round_inputs(
+            matching_round=matching_round
+        ):
+            why_not = _why_not_counted(by_initiator=by_initiator, excluded=excluded, below=amount < minimum)
+            writer.writerow(
+                [
+                    pk,
+                    campaign_id,
+                    _pseudonym(round_id, backer_id),
+                    amount,
+                    pool.currency,
+                    created_at.isoformat(),
+                    "no" if why_not else "yes",
+                    why_not,
+                ]
+            )
+    else:
+        writer.writerow(["campaign", "title", "contributions", "backers", "raised_minor", "matched_minor", "currency"])
+        for allocation in matching_round.allocations.select_related("campaign").order_by("-amount", "campaign_id"):
+            writer.writerow(
+                [
+                    allocation.campaign_id,
+                    allocation.campaign.title,
+                    allocation.contributions,
+                    allocation.backers,
+                    allocation.raised,
+                    allocation.amount,
+                    pool.currency,
+                ]
+            )
+    return response

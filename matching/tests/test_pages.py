@@ -131,3 +131,26 @@ def test_a_campaign_outside_any_open_round_has_no_estimate(client):
     campaign = LiveCampaignFactory()
     answer = client.get(reverse("matching:match_estimate", args=[campaign.slug]), {"amount": "10"}).json()
     assert answer["estimates"] == []
+
+
+def test_a_published_round_publishes_every_input_and_output_as_csv(client, paid_round):
+    pool, matching_round, a, _b = paid_round
+    results = client.get(reverse("matching:round_csv", args=[pool.slug, matching_round.pk, "results"]))
+    lines = results.content.decode().splitlines()
+    assert lines[0].startswith("campaign,title,contributions,backers,raised_minor,matched_minor")
+    assert f"{a.pk},{a.title},4,4,10000,75000,USD" in lines
+    inputs = client.get(reverse("matching:round_csv", args=[pool.slug, matching_round.pk, "inputs"]))
+    rows = inputs.content.decode().splitlines()[1:]
+    assert len(rows) == 6
+    assert all(row.endswith(",yes,") for row in rows)
+    # Backers are pseudonyms, not user ids or names.
+    backer_column = {row.split(",")[2] for row in rows}
+    assert len(backer_column) == 6
+    assert all(len(b) == 16 for b in backer_column)
+
+
+def test_an_open_rounds_csv_is_not_published(client):
+    campaign = LiveCampaignFactory()
+    pool = funded_pool(mode=PoolMode.PRO_RATA, campaigns=[campaign])
+    matching_round = open_round(pool)
+    assert client.get(reverse("matching:round_csv", args=[pool.slug, matching_round.pk, "results"])).status_code == 404
