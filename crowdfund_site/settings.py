@@ -250,6 +250,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "settlement.tasks.close_due_campaigns",
         "schedule": env.float("CLOSE_DUE_CAMPAIGNS_EVERY_SECONDS", default=60.0),
     },
+    "end-due-matching-rounds": {
+        "task": "matching.tasks.end_due_rounds",
+        "schedule": env.float("END_DUE_MATCHING_ROUNDS_EVERY_SECONDS", default=60.0),
+    },
     "sweep-settlements": {
         "task": "settlement.tasks.sweep_settlements",
         "schedule": env.float("SWEEP_SETTLEMENTS_EVERY_SECONDS", default=300.0),

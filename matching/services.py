@@ -332,6 +332,39 @@ def round_end(*, matching_round: Round, actor=None, now: datetime | None = None)
     return matching_round
 
 
+def rounds_end_due(*, now: datetime | None = None, limit: int = 20) -> list[int]:
+    """End the open rounds whose time is up and publish their results; return their ids.
+
+    Each round is claimed with ``select_for_update(skip_locked=True)`` and ended, frozen and put
+    in its challenge window in its own transaction, so two workers never end the same round and
+    a worker killed halfway leaves every round either open or published.
+    """
+    now = now or timezone.now()
+    done: list[int] = []
+    for _ in range(limit):
+        with transaction.atomic(durable=True):
+            matching_round = (
+                Round.objects.select_for_update(skip_locked=True)
+                .select_related("pool")
+                .filter(status=RoundStatus.OPEN, ends_at__lte=now)
+                .order_by("ends_at", "id")
+                .first()
+            )
+            if matching_round is None:
+                break
+            matching_round.ended_at = now
+            result = _round_freeze(matching_round)
+            round_set_status(
+                matching_round=matching_round,
+                to_status=RoundStatus.ENDED,
+                reason=f"{len(result.allocations)} campaigns matched, {result.left} left in the pool",
+            )
+            matching_round.challenge_ends_at = now + CHALLENGE_WINDOW
+            round_set_status(matching_round=matching_round, to_status=RoundStatus.CHALLENGE, reason="results published")
+            done.append(matching_round.pk)
+    return done
+
+
 def _round_freeze(matching_round: Round) -> math.AllocationResult:
     """Compute the round's allocation and store it as its rows, replacing any earlier ones."""
     result, stats = round_compute(matching_round=matching_round)

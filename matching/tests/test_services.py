@@ -22,6 +22,7 @@ from matching.services import (
     round_exclude_contribution,
     round_pay,
     round_publish,
+    rounds_end_due,
 )
 from matching.tests.factories import funded_pool, open_round, sponsor_create
 from pledges.tests.factories import pledge_held
@@ -363,3 +364,17 @@ def test_a_pool_does_not_close_early_or_while_its_money_can_still_come_back(two_
     pool.refresh_from_db()
     assert pool.closed_at is None
     assert invariant_problems() == []
+
+
+def test_rounds_whose_time_is_up_are_ended_and_published_by_the_periodic_task(two_campaigns):
+    _pool, matching_round, a, _b = two_campaigns
+    not_due = open_round(funded_pool(campaigns=[a]), hours=5)
+    later = matching_round.ends_at + timedelta(seconds=1)
+    assert rounds_end_due(now=matching_round.ends_at - timedelta(seconds=1)) == []
+    assert rounds_end_due(now=later) == [matching_round.pk]
+    matching_round.refresh_from_db()
+    assert matching_round.status == RoundStatus.CHALLENGE
+    assert matching_round.challenge_ends_at == later + timedelta(days=3)
+    assert Allocation.objects.filter(round=matching_round).count() == 2
+    assert Round.objects.get(pk=not_due.pk).status == RoundStatus.OPEN
+    assert rounds_end_due(now=later) == []
