@@ -13,7 +13,8 @@ from crowdfund_site.exceptions import Conflict
 from crowdfund_site.tests.concurrency import run_together
 from escrow.models import LedgerTransaction
 from matching.models import Allocation, AllocationOutcome, Round, RoundStatus
-from matching.services import pool_balance, round_end, round_pay, round_publish
+from matching.selectors import pool_balance
+from matching.services import round_end, round_pay, round_publish
 from matching.tests.factories import funded_pool, open_round
 from pledges.tests.factories import pledge_held
 from projects.models import Campaign

@@ -12,8 +12,8 @@ from escrow.ledger import Posting, account_balances, ledger_accounts_get_or_crea
 from escrow.models import AccountKind, GatewayOperation, LedgerTransaction, OperationKind, TransactionKind
 from escrow.vocabulary import PLATFORM_REVENUE, initiator_payout_code, pool_funds_code, sponsor_funding_code
 from matching.models import Allocation, AllocationOutcome, Pool, PoolMode, Round, RoundStatus
+from matching.selectors import pool_balance
 from matching.services import (
-    pool_balance,
     pool_close,
     pool_create,
     pool_fund,

@@ -1,0 +1,237 @@
+"""Pools: created and checked whole, funded through the gateway, closed with the rest given back."""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.services import audit_record
+from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed, PaymentDeclined, PaymentUnavailable
+from crowdfund_site.money import check_amount, currency_exponent, format_amount
+from escrow.gateway import get_gateway
+from escrow.ledger import ledger_accounts_get_or_create, ledger_post
+from escrow.vocabulary import (
+    pool_charge_key,
+    pool_deposit_account_specs,
+    pool_deposit_posting,
+    pool_refund_key,
+    pool_refund_posting,
+)
+from projects.models import Campaign, Category
+
+from .. import allocation as math
+from ..models import (
+    SPONSORS_GROUP,
+    Allocation,
+    Pool,
+    PoolMode,
+    RoundStatus,
+)
+from ..selectors import pool_balance
+
+
+def _may_sponsor(user) -> bool:
+    return user is not None and user.is_active and user.groups.filter(name=SPONSORS_GROUP).exists()
+
+
+def _is_staff(user) -> bool:
+    return user is not None and user.is_active and (user.is_staff or user.is_superuser)
+
+
+def _check_cap(value: int | None, *, pool_amount: int, currency: str, field: str) -> int | None:
+    if value is None:
+        return None
+    check_amount(value, currency)
+    if value > pool_amount:
+        raise InvalidInput(
+            f"A cap of {format_amount(value, currency)} is more than the pool, {format_amount(pool_amount, currency)}.",
+            code="cap_above_pool",
+            field=field,
+        )
+    return value
+
+
+def _check_dates(starts_at: datetime, ends_at: datetime) -> None:
+    if ends_at <= starts_at:
+        raise InvalidInput("The end must come after the start.", code="ends_before_start", field="ends_at")
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:120] or "pool"
+    slug, n = base, 1
+    while Pool.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def pool_create(
+    *,
+    actor,
+    sponsor,
+    name: str,
+    currency: str,
+    amount: int,
+    mode: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    description: str = "",
+    ratio_bps: int = math.RATIO_ONE_TO_ONE_BPS,
+    per_contribution_cap: int | None = None,
+    per_backer_cap: int | None = None,
+    per_campaign_cap: int | None = None,
+    minimum_contribution: int = math.DEFAULT_QUADRATIC_MINIMUM,
+    pairwise_damping: int | None = None,
+    categories: list[Category] | tuple = (),
+    campaigns: list[Campaign] | tuple = (),
+) -> Pool:
+    """Create an unfunded pool for ``sponsor``; ``pool_fund`` then charges it. Return the pool.
+
+    ``actor`` is the sponsor, or staff acting on their behalf. A quadratic pool without a
+    per-campaign cap gets the default (10 % of the pool). Everything is checked before the one
+    transaction that writes the pool, its eligibility and the audit event.
+
+    Raises InvalidInput (amount, currency, caps above the pool, dates, mode, no eligibility),
+    NotAllowed (not a sponsor, acting for someone else, a campaign of the sponsor's own).
+    """
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("Give the pool a name.", code="name_required", field="name")
+    currency_exponent(currency)
+    check_amount(amount, currency)
+    if mode not in PoolMode.values:
+        raise InvalidInput(f"Unknown matching mode {mode!r}.", code="invalid_mode", field="mode")
+    if actor is None or (actor.pk != sponsor.pk and not _is_staff(actor)):
+        raise NotAllowed("Only the sponsor or platform staff can create this pool.", code="not_allowed")
+    if not _may_sponsor(sponsor):
+        raise NotAllowed("Only members of the Sponsors group can put up a matching pool.", code="not_a_sponsor")
+    _check_dates(starts_at, ends_at)
+    if mode == PoolMode.FIXED_RATIO and not (isinstance(ratio_bps, int) and 0 < ratio_bps <= 100 * 10_000):
+        raise InvalidInput("The ratio is a positive number of basis points.", code="invalid_ratio", field="ratio_bps")
+    if mode == PoolMode.QUADRATIC and per_campaign_cap is None:
+        per_campaign_cap = math.default_quadratic_cap(amount)
+    caps = {
+        "per_contribution_cap": per_contribution_cap,
+        "per_backer_cap": per_backer_cap,
+        "per_campaign_cap": per_campaign_cap,
+    }
+    for field, value in caps.items():
+        caps[field] = _check_cap(value, pool_amount=amount, currency=currency, field=field)
+    check_amount(minimum_contribution, currency)
+    if pairwise_damping is not None:
+        check_amount(pairwise_damping, currency)
+    campaigns = list(campaigns)
+    categories = list(categories)
+    if not campaigns and not categories:
+        raise InvalidInput("Say which campaigns the pool matches.", code="eligibility_required", field="campaigns")
+    own = [c for c in campaigns if c.initiator_id == sponsor.pk]
+    if own:
+        raise NotAllowed("A sponsor cannot match their own campaign.", code="own_campaign", field="campaigns")
+    if any(c.currency != currency for c in campaigns):
+        raise InvalidInput("Every campaign of a pool raises in the pool's currency.", code="currency_mismatch")
+    with transaction.atomic(durable=True):
+        pool = Pool.objects.create(
+            sponsor=sponsor,
+            name=name,
+            slug=_unique_slug(name),
+            description=description,
+            currency=currency,
+            amount=amount,
+            mode=mode,
+            ratio_bps=ratio_bps,
+            minimum_contribution=minimum_contribution,
+            pairwise_damping=pairwise_damping,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            **caps,
+        )
+        pool.categories.set(categories)
+        pool.campaigns.set(campaigns)
+        audit_record(actor=actor, action="matching_pool_create", obj=pool, details={"amount": amount})
+    return pool
+
+
+def pool_fund(*, pool: Pool, actor, payment_token: str) -> Pool:
+    """Charge the sponsor for the pool and deposit it in the pool's ledger account; return the pool.
+
+    Idempotent: the gateway charge and the deposit are keyed by pool, so a retry (or a second
+    call on a funded pool) charges nothing again. The charge happens outside any lock; the
+    deposit, the pool's funded mark and the audit event are one transaction under the pool's lock.
+    Raises NotAllowed (not the sponsor or staff), PaymentDeclined, PaymentUnavailable (retry).
+    """
+    if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
+        raise NotAllowed("Only the sponsor or platform staff can fund this pool.", code="not_allowed")
+    if pool.funded_at is not None:
+        return pool
+    result = get_gateway().charge(
+        idempotency_key=pool_charge_key(pool.pk), amount=pool.amount, currency=pool.currency, token=payment_token
+    )
+    if not result.ok:
+        if result.transient:
+            raise PaymentUnavailable(result.message or "The payment service is unavailable; try again.")
+        raise PaymentDeclined(result.message or "The card was declined.", code=result.code or None)
+    with transaction.atomic(durable=True):
+        pool = Pool.objects.select_for_update().get(pk=pool.pk)
+        if pool.funded_at is not None:
+            return pool
+        ids = {"sponsor_id": pool.sponsor_id, "pool_id": pool.pk}
+        accounts = ledger_accounts_get_or_create(specs=pool_deposit_account_specs(**ids), currency=pool.currency)
+        ledger_post(posting=pool_deposit_posting(amount=pool.amount, currency=pool.currency, accounts=accounts, **ids))
+        pool.payment_reference = result.reference
+        pool.funded_at = timezone.now()
+        pool.save(update_fields=["payment_reference", "funded_at"])
+        audit_record(actor=actor, action="matching_pool_fund", obj=pool, details={"amount": pool.amount})
+    return pool
+
+
+def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
+    """Close a pool past its end and give what is left back to the sponsor; return the pool.
+
+    First, under the pool's lock, it checks that no round is running or waiting to be paid and
+    that no matched money is still in a campaign's escrow (it could come back), then fixes the
+    amount left and marks the pool closed (no round can open after). Then the gateway refunds
+    that much of the sponsor's charge, outside any lock, and the refund is posted pool ->
+    sponsor. Both steps are keyed by pool: a retry after a crash finishes the job and moves
+    nothing twice. Raises NotAllowed (not the sponsor or staff), Conflict (not over, rounds or
+    matched money outstanding), PaymentUnavailable (retry).
+    """
+    if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
+        raise NotAllowed("Only the sponsor or platform staff can close this pool.", code="not_allowed")
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        pool = Pool.objects.select_for_update().get(pk=pool.pk)
+        if pool.leftover_returned_at is not None:
+            return pool
+        if pool.closed_at is None:
+            if pool.funded_at is None or now < pool.ends_at:
+                raise Conflict("The pool has not ended yet.", code="pool_not_over")
+            if pool.rounds.filter(status__in=[RoundStatus.OPEN, RoundStatus.ENDED, RoundStatus.CHALLENGE]).exists():
+                raise Conflict("A round of this pool is not finished.", code="round_outstanding")
+            unsettled = Allocation.objects.filter(round__pool=pool, paid_at__isnull=False, settled_at__isnull=True)
+            if unsettled.exists():
+                raise Conflict("Matched money is still with campaigns that have not settled.", code="match_outstanding")
+            pool.closed_at = now
+            pool.leftover = pool_balance(pool=pool)
+            pool.save(update_fields=["closed_at", "leftover"])
+            audit_record(actor=actor, action="matching_pool_close", obj=pool, details={"leftover": pool.leftover})
+    if pool.leftover:
+        result = get_gateway().refund(
+            idempotency_key=pool_refund_key(pool.pk), charge_reference=pool.payment_reference, amount=pool.leftover
+        )
+        if not result.ok:
+            raise PaymentUnavailable(result.message or "The refund did not go through; try again.")
+    with transaction.atomic(durable=True):
+        pool = Pool.objects.select_for_update().get(pk=pool.pk)
+        if pool.leftover_returned_at is None:
+            if pool.leftover:
+                ids = {"sponsor_id": pool.sponsor_id, "pool_id": pool.pk}
+                accounts = ledger_accounts_get_or_create(
+                    specs=pool_deposit_account_specs(**ids), currency=pool.currency
+                )
+                ledger_post(
+                    posting=pool_refund_posting(amount=pool.leftover, currency=pool.currency, accounts=accounts, **ids)
+                )
+            pool.leftover_returned_at = timezone.now()
+            pool.save(update_fields=["leftover_returned_at"])
+    return pool
