@@ -167,6 +167,9 @@ class Allocation(models.Model):
     raised = models.BigIntegerField(default=0)
     paid_at = models.DateTimeField(null=True, blank=True, help_text="When it moved into the campaign's escrow.")
     outcome = models.CharField(max_length=10, choices=AllocationOutcome.choices, blank=True)
+    # What went back to the pool at settlement: all of it when the campaign failed, the part its
+    # cancelled or refunded pledges no longer earn when it succeeded.
+    returned_amount = models.BigIntegerField(default=0)
     settled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

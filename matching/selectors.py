@@ -7,18 +7,20 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from escrow.ledger import account_balance, ledger_accounts_get_or_create
 from escrow.vocabulary import pool_deposit_account_specs, pool_funds_code
-from pledges.models import COUNTED_STATUSES, Pledge
+from pledges.models import COUNTED_STATUSES, Pledge, PledgeStatus
 from projects.models import Campaign, CampaignStatus
 
 from . import allocation as math
 from .models import Allocation, AllocationOutcome, Pool, PoolMode, Round, RoundExclusion, RoundStatus
 
 CHALLENGE_WINDOW = timedelta(days=3)
+# Pledges that were held at some point: what a paid round counted, whatever happened since.
+CHARGED_STATUSES = (PledgeStatus.HELD, PledgeStatus.RELEASED, PledgeStatus.REFUNDED, PledgeStatus.CANCELLED)
 
 # Rounds whose results are frozen and may be shown (and, once paid, are money in escrow).
 PUBLISHED_ROUND_STATUSES = (RoundStatus.CHALLENGE, RoundStatus.PAID)
@@ -71,7 +73,8 @@ def campaign_matched_by(*, campaign_id: int) -> list[CampaignMatch]:
             "round__pool__sponsor__display_name",
             "round__pool__sponsor__username",
         )
-        .annotate(total=Sum("amount"))
+        .annotate(total=Sum(F("amount") - F("returned_amount")))
+        .filter(total__gt=0)
         .order_by("-total", "round__pool__slug")
     )
     return [
@@ -237,16 +240,45 @@ def _eligible_now(matching_round: Round, campaign: Campaign, now: datetime) -> b
     )
 
 
-def campaign_matched_in_escrow(*, campaign_id: int) -> int:
-    """Return the matched money a campaign holds in escrow: paid to it and not yet settled."""
-    held = Allocation.objects.filter(campaign_id=campaign_id, paid_at__isnull=False, settled_at__isnull=True)
-    return held.aggregate(t=Sum("amount"))["t"] or 0
+def allocation_earned(*, allocation: Allocation) -> int:
+    """Return how much of a paid allocation its campaign still earns when it settles.
+
+    Matched money follows the pledges it matched: the round is computed again with this
+    campaign's pledges as they count now (one cancelled or refunded since the round was paid no
+    longer does) and every other paid campaign's as they were when paid (every charged pledge,
+    whatever happened to it since), and the campaign earns the smaller of what it was paid and
+    what it would get. Once the campaign is closing its pledges no longer change, so the answer
+    is the same for the fee computed before settlement's last transaction and the release in it.
+    """
+    matching_round = allocation.round
+    pool = matching_round.pool
+    others = matching_round.allocations.filter(paid_at__isnull=False).exclude(pk=allocation.pk)
+    rows = list(
+        Pledge.objects.filter(
+            Q(campaign_id=allocation.campaign_id, status__in=COUNTED_STATUSES)
+            | Q(campaign_id__in=others.values("campaign_id"), status__in=CHARGED_STATUSES),
+            currency=pool.currency,
+            created_at__gte=matching_round.starts_at,
+            created_at__lt=matching_round.ends_at,
+        )
+        .exclude(pk__in=RoundExclusion.objects.filter(round=matching_round).values("pledge_id"))
+        .order_by("id")
+        .values_list("campaign_id", "backer_id", "amount", "id")
+    )
+    if not any(row[0] == allocation.campaign_id for row in rows):
+        return 0
+    now = _allocate(pool, rows, _initiators({row[0] for row in rows})).allocations.get(allocation.campaign_id, 0)
+    return min(allocation.amount, now)
 
 
-def campaign_matched_released(*, campaign_id: int) -> int:
-    """Return the matched money released with a campaign's funds."""
-    released = Allocation.objects.filter(campaign_id=campaign_id, outcome=AllocationOutcome.RELEASED)
-    return released.aggregate(t=Sum("amount"))["t"] or 0
+def campaign_matched_to_release(*, campaign_id: int) -> int:
+    """Return the matched money a succeeding campaign releases: what it still earns, or released already."""
+    unsettled = Allocation.objects.filter(campaign_id=campaign_id, paid_at__isnull=False, settled_at__isnull=True)
+    earned = sum(allocation_earned(allocation=a) for a in unsettled.select_related("round__pool"))
+    released = Allocation.objects.filter(campaign_id=campaign_id, outcome=AllocationOutcome.RELEASED).aggregate(
+        t=Sum(F("amount") - F("returned_amount"))
+    )["t"]
+    return earned + (released or 0)
 
 
 def round_published_get(*, pool: Pool, round_id: int) -> Round | None:

@@ -42,7 +42,7 @@ from escrow.vocabulary import (
 )
 from lending.selectors import loan_terms_of
 from lending.services import loan_create
-from matching.selectors import campaign_matched_in_escrow, campaign_matched_released
+from matching.selectors import campaign_matched_to_release
 from matching.services import matching_campaign_settle
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
 from pledges.services import pledge_reconcile_pending, pledge_send_refund
@@ -322,8 +322,7 @@ def _enqueue_outcome_emails(campaign_id: int) -> None:
 
 def _released_total(campaign_id: int) -> int:
     total = Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.RELEASED).aggregate(t=Sum("amount"))["t"]
-    matched = campaign_matched_in_escrow(campaign_id=campaign_id) + campaign_matched_released(campaign_id=campaign_id)
-    return (total or 0) + matched
+    return (total or 0) + campaign_matched_to_release(campaign_id=campaign_id)
 
 
 @dataclass(frozen=True)

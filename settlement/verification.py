@@ -17,7 +17,7 @@ from escrow.vocabulary import (
     pool_id_from_funds_code,
 )
 from lending.verification import lending_verify
-from matching.models import Allocation, AllocationOutcome, Pool
+from matching.models import Allocation, Pool
 from pledges.models import Pledge, PledgeStatus
 from projects.models import Campaign, CampaignStatus
 
@@ -197,14 +197,13 @@ def _check_pools() -> list[str]:
             balances[pool_id] += total
     paid = defaultdict(int)
     returned = defaultdict(int)
-    for pool_id, outcome, total in (
+    for pool_id, total, back in (
         Allocation.objects.filter(paid_at__isnull=False)
-        .values_list("round__pool_id", "outcome")
-        .annotate(total=Sum("amount"))
+        .values_list("round__pool_id")
+        .annotate(total=Sum("amount"), back=Sum("returned_amount"))
     ):
         paid[pool_id] += total
-        if outcome == AllocationOutcome.RETURNED:
-            returned[pool_id] += total
+        returned[pool_id] += back
     funded = Pool.objects.filter(funded_at__isnull=False).values_list(
         "pk", "amount", "leftover", "leftover_returned_at"
     )

@@ -14,13 +14,17 @@ from ..models import (
     Allocation,
     AllocationOutcome,
 )
+from ..selectors import allocation_earned
 
 
 def matching_campaign_settle(*, campaign: Campaign, release: bool) -> int:
-    """Release a settling campaign's matched money to its payable, or return it to the pools; return the amount.
+    """Release a settling campaign's matched money to its payable, or return it to the pools.
 
-    Settlement calls it inside its finishing transaction, holding the campaign's row lock, so
-    no round can pay into the campaign meanwhile. Each allocation's posting is keyed by the
+    Return what is released. A succeeding campaign releases what its allocations still earn
+    (``allocation_earned``: the match of pledges cancelled or refunded since the round was paid
+    goes back to the pool); a failing one returns everything. Settlement calls it inside its
+    finishing transaction, holding the campaign's row lock, so no round can pay into the
+    campaign meanwhile. Each allocation's posting is keyed by the
     allocation: running it again moves nothing twice.
     """
     now = timezone.now()
@@ -36,15 +40,21 @@ def matching_campaign_settle(*, campaign: Campaign, release: bool) -> int:
         accounts = ledger_accounts_get_or_create(
             specs=allocation_settle_account_specs(pool_id=pool.pk, campaign_id=campaign.pk), currency=pool.currency
         )
-        money = {"allocation_id": allocation.pk, "campaign_id": campaign.pk, "amount": allocation.amount}
-        if release:
-            ledger_post(posting=allocation_release_posting(currency=pool.currency, accounts=accounts, **money))
-        else:
+        earned = allocation_earned(allocation=allocation) if release else 0
+        ids = {"allocation_id": allocation.pk, "campaign_id": campaign.pk}
+        if earned:
             ledger_post(
-                posting=allocation_return_posting(pool_id=pool.pk, currency=pool.currency, accounts=accounts, **money)
+                posting=allocation_release_posting(amount=earned, currency=pool.currency, accounts=accounts, **ids)
             )
-        allocation.outcome = AllocationOutcome.RELEASED if release else AllocationOutcome.RETURNED
+        if allocation.amount - earned:
+            ledger_post(
+                posting=allocation_return_posting(
+                    pool_id=pool.pk, amount=allocation.amount - earned, currency=pool.currency, accounts=accounts, **ids
+                )
+            )
+        allocation.outcome = AllocationOutcome.RELEASED if earned else AllocationOutcome.RETURNED
+        allocation.returned_amount = allocation.amount - earned
         allocation.settled_at = now
-        allocation.save(update_fields=["outcome", "settled_at"])
-        moved += allocation.amount
+        allocation.save(update_fields=["outcome", "returned_amount", "settled_at"])
+        moved += earned
     return moved

@@ -25,6 +25,7 @@ from matching.services import (
     rounds_end_due,
 )
 from matching.tests.factories import funded_pool, open_round, sponsor_create
+from pledges.services import pledge_cancel
 from pledges.tests.factories import pledge_held
 from projects.models import CampaignStatus
 from projects.tests.factories import LiveCampaignFactory
@@ -378,3 +379,28 @@ def test_rounds_whose_time_is_up_are_ended_and_published_by_the_periodic_task(tw
     assert Allocation.objects.filter(round=matching_round).count() == 2
     assert Round.objects.get(pk=not_due.pk).status == RoundStatus.OPEN
     assert rounds_end_due(now=later) == []
+
+
+def test_the_match_of_a_pledge_cancelled_after_payment_goes_back_to_the_pool():
+    a = LiveCampaignFactory(goal=5_000, platform_fee_bps=500)
+    b = LiveCampaignFactory(goal=100_000)
+    pool = funded_pool(amount=100_000, campaigns=[a, b], per_campaign_cap=100_000)
+    matching_round = open_round(pool)
+    pledges = [pledge_held(campaign=a, amount=2_500) for _ in range(4)]
+    for _ in range(2):
+        pledge_held(campaign=b, amount=5_000)
+    pay(matching_round)
+    pledge_cancel(pledge=pledges[0], actor=pledges[0].backer)
+
+    a = close_and_settle(a)
+
+    # Three backers of 25.00 against B's two of 50.00: weights 150.00 : 100.00, so A earns
+    # 600.00 of the 750.00 it was paid and 150.00 goes back to the pool.
+    allocation = Allocation.objects.get(campaign=a)
+    assert (allocation.outcome, allocation.returned_amount) == (AllocationOutcome.RELEASED, 15_000)
+    assert pool_balance(pool=pool) == 15_000
+    # The fee is on the 75.00 still pledged and the 600.00 matched.
+    assert balance(PLATFORM_REVENUE) == 3_375
+    assert balance(initiator_payout_code(a.initiator_id)) == 67_500 - 3_375
+    assert escrow_balance(a) == 0
+    assert invariant_problems() == []
