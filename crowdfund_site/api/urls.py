@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts.api import urlpatterns as accounts_api
 from lending.api import urlpatterns as lending_api
+from matching.api import urlpatterns as matching_api
 from pledges.api import urlpatterns as pledges_api
 from projects.api import urlpatterns as projects_api
 from risk.api import urlpatterns as risk_api
@@ -15,7 +16,7 @@ from .errors import api_not_found
 app_name = "api"
 
 urlpatterns = [
-    path("v1/", include((accounts_api + projects_api + pledges_api + lending_api + settlement_api + risk_api, "v1"))),
+    path("v1/", include((accounts_api + projects_api + pledges_api + lending_api + matching_api + settlement_api + risk_api, "v1"))),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file (?script): no inline script under the CSP.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
