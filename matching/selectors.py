@@ -310,3 +310,34 @@ def round_inputs(*, matching_round: Round):
         (pk, campaign_id, backer_id, amount, created_at, backer_id == initiator_id, pk in excluded)
         for pk, campaign_id, backer_id, amount, created_at, initiator_id in rows
     ]
+
+
+@dataclass(frozen=True)
+class PoolDashboard:
+    deposited: int
+    left: int
+    paid: int
+    kept: int
+    returned: int
+    contributions: int
+    campaigns: int
+    rounds: list
+
+
+def pool_dashboard(*, pool: Pool) -> PoolDashboard:
+    """Return a sponsor's view of their pool: money in, paid, kept, back, left, and who it reached."""
+    allocations = Allocation.objects.filter(round__pool=pool, round__status__in=PUBLISHED_ROUND_STATUSES)
+    totals = allocations.filter(paid_at__isnull=False).aggregate(
+        paid=Sum("amount"), returned=Sum("returned_amount"), contributions=Sum("contributions")
+    )
+    paid, returned = totals["paid"] or 0, totals["returned"] or 0
+    return PoolDashboard(
+        deposited=pool.amount if pool.funded_at else 0,
+        left=pool_balance(pool=pool),
+        paid=paid,
+        kept=paid - returned,
+        returned=returned,
+        contributions=totals["contributions"] or 0,
+        campaigns=allocations.filter(paid_at__isnull=False).values("campaign_id").distinct().count(),
+        rounds=pool_rounds_with_results(pool=pool),
+    )

@@ -7,5 +7,6 @@ app_name = "matching"
 urlpatterns = [
     path("estimate/<slug:slug>/", views.match_estimate, name="match_estimate"),
     path("<slug:slug>/", views.pool_detail, name="pool_detail"),
+    path("<slug:slug>/dashboard/", views.pool_dashboard_view, name="pool_dashboard"),
     path("<slug:slug>/rounds/<int:round_id>/<str:part>.csv", views.round_csv, name="round_csv"),
 ]

@@ -2,6 +2,7 @@
 
 import csv
 
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -16,6 +17,7 @@ from projects.selectors import campaign_page_get
 from .selectors import (
     match_estimates,
     pool_balance,
+    pool_dashboard,
     pool_public_get,
     pool_rounds_with_results,
     round_inputs,
@@ -32,6 +34,15 @@ def pool_detail(request, slug: str):
         "matching/pool_detail.html",
         {"pool": pool, "left": pool_balance(pool=pool), "rounds": pool_rounds_with_results(pool=pool)},
     )
+
+
+@login_required
+def pool_dashboard_view(request, slug: str):
+    """The sponsor's dashboard of their pool (staff may look too; anyone else gets a 404)."""
+    pool = pool_public_get(slug=slug)
+    if pool is None or not (request.user.pk == pool.sponsor_id or request.user.is_staff):
+        raise Http404("No such pool")
+    return render(request, "matching/pool_dashboard.html", {"pool": pool, "dashboard": pool_dashboard(pool=pool)})
 
 
 @require_GET

@@ -1,18 +1,20 @@
 """The public pool page and the "matched by" line on a campaign's page."""
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.tests.factories import StaffFactory
+from accounts.tests.factories import StaffFactory, UserFactory
 from matching.models import PoolMode, Round, RoundStatus
 from matching.services import round_end, round_publish
 from matching.tests.factories import funded_pool, open_round
 from matching.tests.test_services import pay
 from pledges.tests.factories import pledge_held
 from projects.tests.factories import LiveCampaignFactory
+from settlement.tests.test_settlement import close_and_settle
 
 pytestmark = pytest.mark.django_db
 
@@ -154,3 +156,21 @@ def test_an_open_rounds_csv_is_not_published(client):
     pool = funded_pool(mode=PoolMode.PRO_RATA, campaigns=[campaign])
     matching_round = open_round(pool)
     assert client.get(reverse("matching:round_csv", args=[pool.slug, matching_round.pk, "results"])).status_code == 404
+
+
+def test_the_sponsor_sees_their_pools_dashboard_and_no_one_else_does(client, paid_round):
+    pool, _round, a, b = paid_round
+    close_and_settle(a)
+    close_and_settle(b)  # both miss their 1,000.00 goal: the 750.00 and 250.00 matched come back
+    url = reverse("matching:pool_dashboard", args=[pool.slug])
+    assert client.get(url).status_code == 302  # to the log-in page
+    client.force_login(UserFactory())
+    assert client.get(url).status_code == 404
+    client.force_login(pool.sponsor)
+    page = client.get(url).content.decode()
+    figures = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", page))
+    assert figures["Put in"] == figures["Paid to campaigns"] == "$1,000.00"
+    assert figures["Kept by campaigns that succeeded"] == "$0.00"
+    assert figures["Come back from campaigns that failed"] == figures["Left"] == "$1,000.00"
+    assert (figures["Contributions matched"], figures["Campaigns reached"]) == ("6", "2")
+    assert "$750.00 came back" in page
