@@ -16,7 +16,12 @@ from .errors import api_not_found
 app_name = "api"
 
 urlpatterns = [
-    path("v1/", include((accounts_api + projects_api + pledges_api + lending_api + matching_api + settlement_api + risk_api, "v1"))),
+    path(
+        "v1/",
+        include(
+            (accounts_api + projects_api + pledges_api + lending_api + matching_api + settlement_api + risk_api, "v1")
+        ),
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file (?script): no inline script under the CSP.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
