@@ -13,7 +13,7 @@ from django.utils import timezone
 from escrow.ledger import account_balance, ledger_accounts_get_or_create
 from escrow.vocabulary import pool_deposit_account_specs, pool_funds_code
 from pledges.models import COUNTED_STATUSES, Pledge, PledgeStatus
-from projects.models import Campaign, CampaignStatus
+from projects.models import Campaign, CampaignStatus, FundingModel
 
 from . import allocation as math
 from .models import Allocation, AllocationOutcome, Pool, PoolMode, Round, RoundExclusion, RoundStatus
@@ -98,10 +98,13 @@ def pool_balance(*, pool: Pool) -> int:
 
 
 def eligible_campaigns(*, pool: Pool):
-    """Return the campaigns a pool matches: its categories or its list, never the sponsor's own."""
-    return Campaign.objects.filter(Q(category__in=pool.categories.all()) | Q(pk__in=pool.campaigns.all())).exclude(
-        initiator_id=pool.sponsor_id
-    )
+    """Return the campaigns a pool matches: its categories or its list, never the sponsor's own.
+
+    Debt campaigns are never matched: their money is a loan repaid to its lenders, and a sponsor
+    is not one of them.
+    """
+    campaigns = Campaign.objects.filter(Q(category__in=pool.categories.all()) | Q(pk__in=pool.campaigns.all()))
+    return campaigns.exclude(initiator_id=pool.sponsor_id).exclude(funding_model=FundingModel.DEBT)
 
 
 def round_contributions(*, matching_round: Round, now: datetime | None = None):
@@ -234,6 +237,7 @@ def _pools_matching(campaign: Campaign):
 def _eligible_now(matching_round: Round, campaign: Campaign, now: datetime) -> bool:
     return (
         campaign.status == CampaignStatus.LIVE
+        and campaign.funding_model != FundingModel.DEBT
         and campaign.currency == matching_round.pool.currency
         and campaign.deadline is not None
         and campaign.deadline > now + CHALLENGE_WINDOW

@@ -18,7 +18,7 @@ from escrow.vocabulary import (
     pool_refund_key,
     pool_refund_posting,
 )
-from projects.models import Campaign, Category
+from projects.models import Campaign, Category, FundingModel
 
 from .. import allocation as math
 from ..models import (
@@ -128,6 +128,8 @@ def pool_create(
     own = [c for c in campaigns if c.initiator_id == sponsor.pk]
     if own:
         raise NotAllowed("A sponsor cannot match their own campaign.", code="own_campaign", field="campaigns")
+    if any(c.funding_model == FundingModel.DEBT for c in campaigns):
+        raise InvalidInput("Loans (debt campaigns) are not matched.", code="debt_campaign", field="campaigns")
     if any(c.currency != currency for c in campaigns):
         raise InvalidInput("Every campaign of a pool raises in the pool's currency.", code="currency_mismatch")
     with transaction.atomic(durable=True):

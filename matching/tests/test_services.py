@@ -27,7 +27,7 @@ from matching.services import (
 from matching.tests.factories import funded_pool, open_round, sponsor_create
 from pledges.services import pledge_cancel
 from pledges.tests.factories import pledge_held
-from projects.models import CampaignStatus
+from projects.models import CampaignStatus, FundingModel
 from projects.tests.factories import LiveCampaignFactory
 from settlement.services import campaign_cancel, settlement_run
 from settlement.tests.checks import escrow_balance, invariant_problems
@@ -404,3 +404,19 @@ def test_the_match_of_a_pledge_cancelled_after_payment_goes_back_to_the_pool():
     assert balance(initiator_payout_code(a.initiator_id)) == 67_500 - 3_375
     assert escrow_balance(a) == 0
     assert invariant_problems() == []
+
+
+def test_debt_campaigns_are_never_matched():
+    loan = LiveCampaignFactory(funding_model=FundingModel.DEBT)
+    sponsor = sponsor_create()
+    with pytest.raises(InvalidInput) as refused:
+        pool_create(**_pool_kwargs(sponsor, campaigns=[loan]))
+    assert refused.value.code == "debt_campaign"
+    other = LiveCampaignFactory(category=loan.category)
+    pool = funded_pool(sponsor=sponsor, categories=[loan.category], per_campaign_cap=100_000)
+    matching_round = open_round(pool)
+    for campaign in (loan, other):
+        for _ in range(2):
+            pledge_held(campaign=campaign, amount=5_000)
+    pay(matching_round)
+    assert dict(Allocation.objects.values_list("campaign_id", "amount")) == {other.pk: 100_000}
