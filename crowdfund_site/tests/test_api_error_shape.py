@@ -95,7 +95,9 @@ def _post_over_a_socket(base_url: str, body: bytes) -> tuple[int, dict]:
         response = http.client.HTTPResponse(sock)
         response.begin()
         answer = response.status, json.loads(response.read())
-        sock.shutdown(socket.SHUT_RDWR)
+        # The server may have closed its end already (ENOTCONN): the upload thread is done then too.
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
         sender.join(timeout=60)
     return answer
 
