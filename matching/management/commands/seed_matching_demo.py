@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -74,4 +75,5 @@ class Command(BaseCommand):
         problems = ledger_verify()
         if problems:
             raise RuntimeError(f"Matching demo broke the ledger: {problems}")
-        self.stdout.write(self.style.SUCCESS("Matching demo ready: sponsor / demo-pass-123, pools at /matching/."))
+        pages = ", ".join(reverse("matching:pool_detail", args=[pool.slug]) for pool in (quadratic, fixed))
+        self.stdout.write(self.style.SUCCESS(f"Matching demo ready: sponsor / demo-pass-123, pools at {pages}"))
