@@ -1,6 +1,12 @@
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests check what holds, not how fast: on a loaded 2-core CI machine Hypothesis's
+# default 200 ms deadline per example fails tests whose properties all held.
+settings.register_profile("crowdfund", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("crowdfund")
 
 # Tests talk plain http to the servers they start (gunicorn, live_server), as `make run` does:
 # settings' production defaults (DEBUG off) would redirect to https and mark cookies Secure.

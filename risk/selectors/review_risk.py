@@ -161,7 +161,9 @@ def campaign_review_features(
 
     matrix = np.column_stack(
         [
-            np.log1p(np.maximum((as_of - joined) / DAY, 0.0)),
+            # Whole days: an unsubmitted campaign is measured as of now, and a fraction of a day
+            # would make every re-scoring differ (and store a new assessment) for no reason.
+            np.log1p(np.maximum(np.floor((as_of - joined) / DAY), 0.0)),
             np.array(email_verified, dtype=float),
             np.log1p(previous_ok),
             np.log1p(previous_failed),
