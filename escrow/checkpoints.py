@@ -1,8 +1,8 @@
 """Tamper-evident ledger: seal committed transactions into chained checkpoints, and check them.
 
 Each transaction (its id, kind, idempotency key, reference, description, created time and every
-entry's id, account code, amount and currency) has a canonical serialisation, a compact JSON
-array, whose SHA-256 is its digest. A checkpoint covers the transactions after the previous
+entry's id, account code, amount and currency) has a canonical serialisation
+(``canonical_transaction``), whose SHA-256 is its digest. A checkpoint covers the transactions after the previous
 checkpoint, in id order, and its hash is the SHA-256 of the previous hash and their digests: a
 later change to any sealed row, an entry added to a sealed transaction or a transaction slipped
 into a sealed range changes the recomputed hash of its checkpoint. The newest hash is shown on
@@ -14,7 +14,6 @@ it reads. Its only lock is its own, so that two workers never seal at the same t
 """
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -50,11 +49,39 @@ _ROW_FIELDS = (
 SHOW = 10  # transactions named per problem
 
 
-def transaction_digests(*, after_id: int, up_to_id: int) -> Iterator[tuple[int, bytes]]:
-    """Yield (id, SHA-256 digest) of every transaction with ``after_id < id <= up_to_id``, in id order.
+def transaction_digests(*, after_id: int, up_to_id: int) -> list[tuple[int, bytes]]:
+    """Return (id, SHA-256 digest) of every transaction with ``after_id < id <= up_to_id``, in id order.
 
-    One query with the entries and their account codes; the caller bounds the range, and so the memory.
+    The caller bounds the range, and so the memory. On PostgreSQL the database serialises and
+    hashes (``_digests_sql``); elsewhere Python does the same from the rows (``canonical_transaction``).
     """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_digests_sql(), [after_id, up_to_id, after_id, up_to_id])
+            return [(txn_id, bytes(digest)) for txn_id, digest in cursor.fetchall()]
+    return list(_digests_python(after_id=after_id, up_to_id=up_to_id))
+
+
+def _field(value) -> str:
+    text = str(value)
+    return f"{len(text)}:{text};"
+
+
+def canonical_transaction(header: tuple, entries: list[tuple]) -> bytes:
+    """Return the canonical serialisation of a transaction, the bytes its digest is taken of.
+
+    ``header`` is (id, kind, idempotency key, reference, description, created time in microseconds
+    since the epoch), each entry (id, account code, amount, currency), entries in id order. Every
+    field is written as ``<length>:<text>;`` (the length in characters), so no text can pass for
+    another field, whatever it contains.
+    """
+    parts = ["T", *map(_field, header)]
+    for entry in entries:
+        parts += ["E", *map(_field, entry)]
+    return "".join(parts).encode()
+
+
+def _digests_python(*, after_id: int, up_to_id: int) -> Iterator[tuple[int, bytes]]:
     rows = (
         LedgerTransaction.objects.filter(pk__gt=after_id, pk__lte=up_to_id)
         .order_by("pk", "entries__id")
@@ -65,18 +92,51 @@ def transaction_digests(*, after_id: int, up_to_id: int) -> Iterator[tuple[int, 
     for txn_id, kind, key, reference, description, created_at, entry_id, code, amount, currency in rows:
         if current is None or current[0] != txn_id:
             if current is not None:
-                yield current[0], _digest(current, entries)
+                yield current[0], hashlib.sha256(canonical_transaction(current, entries)).digest()
             current = (txn_id, kind, key, reference, description, (created_at - _EPOCH) // _MICROSECOND)
             entries = []
         if entry_id is not None:
             entries.append((entry_id, code, amount, currency))
     if current is not None:
-        yield current[0], _digest(current, entries)
+        yield current[0], hashlib.sha256(canonical_transaction(current, entries)).digest()
 
 
-def _digest(header: tuple, entries: list) -> bytes:
-    canonical = json.dumps([*header, entries], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).digest()
+def _sql_field(expression: str) -> str:
+    return f"length(({expression})::text)::text || ':' || ({expression})::text || ';'"
+
+
+def _digests_sql() -> str:
+    """Return the PostgreSQL query of ``_digests_python``: the same bytes, hashed by the database.
+
+    Hand-written because the ORM's rows cost more to read than to hash: Django's timestamptz
+    loader and one row per entry made sealing 1,000,000 transactions several times slower than
+    its budget (benchmarks/README.md). The ORM query it replaces is ``_digests_python``'s;
+    tests hold the two to the same digests. EXTRACT gives an exact numeric on PostgreSQL >= 14.
+    """
+    entry = "'E' || " + " || ".join(_sql_field(c) for c in ("e.id", "a.code", "e.amount", "e.currency"))
+    header = "'T' || " + " || ".join(
+        _sql_field(c)
+        for c in (
+            "t.id",
+            "t.kind",
+            "t.idempotency_key",
+            "t.reference",
+            "t.description",
+            "(EXTRACT(EPOCH FROM t.created_at) * 1000000)::bigint",
+        )
+    )
+    return f"""
+        WITH entries AS (
+            SELECT e.transaction_id, string_agg({entry}, '' ORDER BY e.id) AS text
+            FROM escrow_ledgerentry e JOIN escrow_ledgeraccount a ON a.id = e.account_id
+            WHERE e.transaction_id > %s AND e.transaction_id <= %s
+            GROUP BY e.transaction_id
+        )
+        SELECT t.id, sha256(convert_to({header} || COALESCE(entries.text, ''), 'UTF8'))
+        FROM escrow_ledgertransaction t LEFT JOIN entries ON entries.transaction_id = t.id
+        WHERE t.id > %s AND t.id <= %s
+        ORDER BY t.id
+    """  # noqa: S608 - built from the constant column names above; the ids are parameters
 
 
 def checkpoint_hash(*, previous_hash: str, digests: list[bytes]) -> str:

@@ -1,11 +1,27 @@
 """Sealed checkpoints: chained over the ledger in id order, and any later change to a sealed row is named."""
 
+import hashlib
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from django.db import connection
 
-from escrow.checkpoints import checkpoint_latest, checkpoints_verify, ledger_seal
+from escrow.checkpoints import (
+    canonical_transaction,
+    checkpoint_latest,
+    checkpoints_verify,
+    ledger_seal,
+    transaction_digests,
+)
 from escrow.ledger import Posting, ledger_accounts_get_or_create, ledger_post
-from escrow.models import AccountKind, LedgerCheckpoint, LedgerEntry, LedgerImmutableError, TransactionKind
+from escrow.models import (
+    AccountKind,
+    LedgerCheckpoint,
+    LedgerEntry,
+    LedgerImmutableError,
+    LedgerTransaction,
+    TransactionKind,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +182,36 @@ def test_a_rewritten_checkpoint_is_named(accounts):
     assert "Checkpoint 1: its hash does not match the transactions" in problems[0]
     assert problems[1] == "Checkpoint 2 does not follow checkpoint 1 in the chain"
     assert first.hash != "f" * 64
+
+
+def test_digests_are_the_sha256_of_the_canonical_text_on_every_database(accounts):
+    """On PostgreSQL the database builds the text; it must be byte for byte what Python builds."""
+    ids = post_holds(accounts, 2)
+    fee = ledger_post(
+        posting=Posting(
+            kind=TransactionKind.FEE,
+            idempotency_key="fee:campaign:1",
+            reference="campaign:1",
+            currency="USD",
+            legs=[(accounts["campaign:1:escrow"], -5), (accounts["backer:1:funding"], 5)],
+            description="5 % of ¥1,000 — 支持者; 3:x;E",  # non-ASCII, and text that looks like fields
+        )
+    )
+    expected = []
+    for txn in LedgerTransaction.objects.filter(pk__in=[*ids, fee.pk]).order_by("pk"):
+        micros = (txn.created_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        header = (txn.pk, txn.kind, txn.idempotency_key, txn.reference, txn.description, micros)
+        entries = [(e.pk, e.account.code, e.amount, e.currency) for e in txn.entries.order_by("pk")]
+        expected.append((txn.pk, hashlib.sha256(canonical_transaction(header, entries)).digest()))
+
+    assert transaction_digests(after_id=0, up_to_id=fee.pk) == expected
+    assert transaction_digests(after_id=ids[0], up_to_id=ids[1]) == expected[1:2]
+
+
+def test_the_canonical_text_cannot_be_confused_by_what_fields_contain():
+    one = canonical_transaction((1, "hold", "a;", "b", "", 0), [])
+    other = canonical_transaction((1, "hold", "a", ";b", "", 0), [])
+    assert one != other
+    assert canonical_transaction((7, "fee", "k", "r", "d", 5), [(9, "c", -3, "USD")]) == (
+        b"T1:7;3:fee;1:k;1:r;1:d;1:5;E1:9;1:c;2:-3;3:USD;"
+    )
