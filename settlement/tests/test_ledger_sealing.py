@@ -55,3 +55,12 @@ def test_verify_ledger_fails_naming_a_sealed_transaction_changed_in_the_database
     with pytest.raises(CommandError, match="1 ledger invariant"):
         call_command("verify_ledger", stderr=err)
     assert f"sealed transactions changed since they were sealed: {hold.pk}" in err.getvalue()
+
+
+def test_staff_see_the_checkpoints_and_cannot_change_them(admin_client, live_campaign):
+    pledge_held(campaign=live_campaign, amount=5_000)
+    seal_ledger()
+    page = admin_client.get("/admin/escrow/ledgercheckpoint/")
+    assert page.status_code == 200
+    assert checkpoint_latest().hash in page.content.decode()
+    assert admin_client.get("/admin/escrow/ledgercheckpoint/add/").status_code == 403
