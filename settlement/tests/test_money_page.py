@@ -8,10 +8,13 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.tests.factories import StaffFactory
 from escrow.checkpoints import checkpoint_latest, ledger_seal
 from escrow.ledger import Posting, ledger_accounts_get_or_create, ledger_post
 from escrow.models import TransactionKind
 from escrow.vocabulary import campaign_escrow_code, campaign_payable_code, release_account_specs
+from matching.services import round_end, round_pay, round_publish
+from matching.tests.factories import funded_pool, open_round
 from pledges.models import Pledge
 from pledges.tests.factories import pledge_held
 from projects.models import Campaign, CampaignStatus
@@ -201,3 +204,21 @@ def test_an_unknown_campaign_is_a_404_not_a_500(client):
     assert client.get("/campaigns/no-such-campaign/money/ledger.csv").status_code == 404
     assert client.get("/api/v1/campaigns/999999/money/").status_code == 404
     assert client.post(reverse("settlement:campaign_money", args=["x"])).status_code == 405
+
+
+def test_matched_money_is_shown_apart_from_what_backers_raised(client):
+    campaign = LiveCampaignFactory(goal=10_000)
+    pool = funded_pool(amount=100_000, campaigns=[campaign], per_campaign_cap=100_000)
+    matching_round = open_round(pool)
+    for _ in range(4):
+        pledge_held(campaign=campaign, amount=2_500)
+    round_end(matching_round=matching_round, now=matching_round.ends_at + timedelta(seconds=1))
+    round_publish(matching_round=matching_round, now=timezone.now() - timedelta(days=4))
+    round_pay(matching_round=matching_round, actor=StaffFactory())
+
+    money = campaign_money(campaign=campaign)
+    assert money.raised == 10_000
+    assert money.matched > 0
+    assert money.held == money.raised + money.matched
+    page = money_page(client, campaign).content.decode()
+    assert "matched by sponsors" in page
