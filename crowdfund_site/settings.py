@@ -214,6 +214,15 @@ PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="escrow.gateway.SandboxGateway"
 SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=1000)
 # A campaign that made no settlement progress for this long is re-enqueued by the sweeper.
 SETTLEMENT_STUCK_AFTER = timedelta(seconds=env.int("SETTLEMENT_STUCK_AFTER_SECONDS", default=300))
+# Days without news (an update, counted from success) after which a succeeded campaign's initiator
+# is reminded to post one, its backers are told, and staff see it among the silent campaigns.
+SILENCE_REMIND_INITIATOR_DAYS = env.int("SILENCE_REMIND_INITIATOR_DAYS", default=21)
+SILENCE_REMIND_BACKERS_DAYS = env.int("SILENCE_REMIND_BACKERS_DAYS", default=28)
+SILENCE_STAFF_LIST_DAYS = env.int("SILENCE_STAFF_LIST_DAYS", default=60)
+# How many ledger transactions one sealed checkpoint covers (escrow.checkpoints), and how many
+# checkpoints one run of the sealing task makes at most (beat runs it again soon after).
+LEDGER_CHECKPOINT_BATCH_SIZE = env.int("LEDGER_CHECKPOINT_BATCH_SIZE", default=10_000)
+LEDGER_CHECKPOINTS_PER_RUN = env.int("LEDGER_CHECKPOINTS_PER_RUN", default=100)
 # A pledge still pending this long after creation is reconciled with the gateway.
 PLEDGE_PENDING_RECONCILE_AFTER = timedelta(seconds=env.int("PLEDGE_PENDING_RECONCILE_AFTER_SECONDS", default=600))
 
@@ -253,6 +262,14 @@ CELERY_BEAT_SCHEDULE = {
     "end-due-matching-rounds": {
         "task": "matching.tasks.end_due_rounds",
         "schedule": env.float("END_DUE_MATCHING_ROUNDS_EVERY_SECONDS", default=60.0),
+    },
+    "send-silence-reminders": {
+        "task": "projects.tasks.send_silence_reminders",
+        "schedule": env.float("SEND_SILENCE_REMINDERS_EVERY_SECONDS", default=3600.0),
+    },
+    "seal-ledger": {
+        "task": "settlement.tasks.seal_ledger",
+        "schedule": env.float("SEAL_LEDGER_EVERY_SECONDS", default=60.0),
     },
     "sweep-settlements": {
         "task": "settlement.tasks.sweep_settlements",

@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("pledges/", include("pledges.urls")),
     path("campaigns/", include("pledges.dashboard_urls")),
+    path("campaigns/", include("settlement.urls")),
     path("loans/", include("lending.urls")),
     path("matching/", include("matching.urls")),
     path("", include("projects.urls")),

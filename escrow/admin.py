@@ -11,7 +11,7 @@ from django.db.models import Count, Max, Q, Sum
 from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline
 from crowdfund_site.money import format_amount
 
-from .models import GatewayOperation, LedgerAccount, LedgerEntry, LedgerTransaction
+from .models import GatewayOperation, LedgerAccount, LedgerCheckpoint, LedgerEntry, LedgerTransaction
 
 
 @admin.register(LedgerAccount)
@@ -81,3 +81,32 @@ class GatewayOperationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, obj):
         return format_amount(obj.amount, obj.currency)
+
+
+@admin.register(LedgerCheckpoint)
+class LedgerCheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The sealed checkpoints, newest first; ``verify_ledger`` recomputes them."""
+
+    list_display = (
+        "sequence",
+        "hash",
+        "first_transaction_id",
+        "last_transaction_id",
+        "transaction_count",
+        "created_at",
+    )
+    fields = (
+        "sequence",
+        "hash",
+        "previous_hash",
+        "first_transaction_id",
+        "last_transaction_id",
+        "transaction_count",
+        "sealed_total",
+        "created_at",
+    )
+    readonly_fields = fields
+    ordering = ("-sequence",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("digests")

@@ -160,3 +160,35 @@ class GatewayOperation(models.Model):
     def reference(self) -> str:
         prefix = {"charge": "ch", "refund": "re", "payout": "po"}[self.kind]
         return f"{prefix}_{self.pk}"
+
+
+class LedgerCheckpoint(AppendOnlyModel):
+    """A seal over the ledger transactions after the previous checkpoint, up to ``last_transaction_id``.
+
+    ``hash`` is the SHA-256 of the previous checkpoint's hash and the digests of the transactions
+    it covers (with their entries), in id order, so changing, adding or removing any sealed row
+    changes every hash from there on. ``digests`` keeps the first bytes of each transaction's
+    digest, in id order, so that verification can name the transaction that changed.
+    ``escrow.checkpoints`` seals and verifies them; like the ledger, they are append-only.
+    """
+
+    sequence = models.PositiveBigIntegerField(unique=True)
+    previous_hash = models.CharField(max_length=64, blank=True, help_text="Empty for the first checkpoint.")
+    first_transaction_id = models.BigIntegerField()
+    last_transaction_id = models.BigIntegerField(unique=True)
+    transaction_count = models.PositiveIntegerField()
+    sealed_total = models.PositiveBigIntegerField(help_text="Transactions sealed by this and every earlier checkpoint.")
+    digests = models.BinaryField()
+    hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["sequence"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(first_transaction_id__lte=models.F("last_transaction_id")), name="checkpoint_range_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.sequence} ({self.hash[:12]})"

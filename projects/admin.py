@@ -5,6 +5,9 @@ Nothing here writes a model directly: decisions and moderation call the services
 a refusal is recorded here.
 """
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, JSONField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -25,7 +28,18 @@ from risk.selectors import risk_latest_assessment_for
 from settlement.services import campaign_cancel
 
 from . import services
-from .models import Campaign, CampaignReviewQueue, CampaignStatus, CampaignStatusChange, Category, RewardTier
+from .models import (
+    Campaign,
+    CampaignReviewQueue,
+    CampaignStatus,
+    CampaignStatusChange,
+    Category,
+    RewardTier,
+    SilenceReminder,
+    SilenceReminderStatus,
+    SilentCampaign,
+)
+from .selectors import campaigns_silent_since
 
 
 @admin.register(Category)
@@ -319,3 +333,41 @@ class CampaignReviewQueueAdmin(CampaignAdminBase):
             "risk_assessment": risk_latest_assessment_for([campaign.pk]).get(campaign.pk),
         }
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(SilentCampaign)
+class SilentCampaignAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Succeeded campaigns with no update for SILENCE_STAFF_LIST_DAYS days, quietest first."""
+
+    list_display = ("title", "initiator", "last_news_at", "silent_for", "reminders_sent", "money_page")
+    search_fields = ("title", "initiator__username", "initiator__email")
+    list_select_related = ("initiator",)
+
+    def get_queryset(self, request):
+        before = timezone.now() - timedelta(days=settings.SILENCE_STAFF_LIST_DAYS)
+        sent = SilenceReminder.objects.filter(campaign_id=OuterRef("pk"), status=SilenceReminderStatus.SENT).values(
+            "campaign_id"
+        )
+        reminders = sent.annotate(n=Count("pk")).values("n")
+        return (
+            campaigns_silent_since(before=before)
+            .select_related("initiator")
+            .annotate(reminders=Coalesce(Subquery(reminders), Value(0)))
+            .order_by("last_news_at", "id")
+        )
+
+    @admin.display(description="Last news", ordering="last_news_at")
+    def last_news_at(self, obj):
+        return obj.last_news_at
+
+    @admin.display(description="Silent for")
+    def silent_for(self, obj):
+        return timesince(obj.last_news_at, timezone.now())
+
+    @admin.display(description="Reminders sent")
+    def reminders_sent(self, obj):
+        return obj.reminders
+
+    @admin.display(description="Where the money is")
+    def money_page(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("settlement:campaign_money", args=[obj.slug]), "money page")

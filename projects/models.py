@@ -309,3 +309,58 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.author_id} on {self.campaign_id}"
+
+
+class SilentCampaign(Campaign):
+    """Succeeded campaigns with no update for a long while, as their own list in the admin."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "silent campaign"
+        verbose_name_plural = "silent campaigns"
+
+
+class SilenceReminderKind(models.TextChoices):
+    INITIATOR = "initiator", "The initiator, to post an update"
+    BACKERS = "backers", "The backers, that there has been no news"
+
+
+class SilenceReminderStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Being sent"
+    SENT = "sent", "Sent"
+    SKIPPED = "skipped", "Skipped (news came first)"
+
+
+class SilenceReminder(models.Model):
+    """One reminder that a succeeded campaign has gone quiet, due once per silence.
+
+    A silence is counted from the campaign's last news (its success or its latest update,
+    ``silent_since``): the unique constraint gives each kind of reminder one row per silence,
+    and a new update starts a new silence. ``projects.reminders`` creates the rows that fell due
+    and sends them, claiming each with ``select_for_update(skip_locked=True)``.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="silence_reminders")
+    kind = models.CharField(max_length=10, choices=SilenceReminderKind.choices)
+    silent_since = models.DateTimeField()
+    due_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=10, choices=SilenceReminderStatus.choices, default=SilenceReminderStatus.PENDING
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.PositiveIntegerField(default=0, help_text="E-mails sent.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-due_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "kind", "silent_since"], name="silence_reminder_once_per_silence"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "due_at"], name="silence_reminder_due")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} reminder for campaign {self.campaign_id} ({self.status})"

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from accounts.emails import emails_send_once
 
-from .models import Campaign, CampaignStatus, CampaignUpdate
+from .models import Campaign, CampaignStatus, CampaignUpdate, SilenceReminder, SilenceReminderKind
 from .selectors import BACKER_PLEDGE_STATUSES
 
 REVIEW_TEMPLATES = {
@@ -57,3 +57,19 @@ def campaign_update_email_send(*, update_id: int) -> int:
             (backer, context) for backer in campaign_backers(campaign_id=update.campaign_id).iterator(chunk_size=1_000)
         ),
     )
+
+
+SILENCE_TEMPLATES = {
+    SilenceReminderKind.INITIATOR: "campaign_silent_initiator",
+    SilenceReminderKind.BACKERS: "campaign_silent_backers",
+}
+
+
+def silence_reminder_email_send(*, reminder: SilenceReminder, campaign: Campaign) -> int:
+    """E-mail a silence reminder: the initiator to post an update, or every backer that there is no news."""
+    context = {"campaign": campaign, "silent_since": reminder.silent_since}
+    if reminder.kind == SilenceReminderKind.INITIATOR:
+        recipients = iter([(campaign.initiator, context)])
+    else:
+        recipients = ((b, context) for b in campaign_backers(campaign_id=campaign.pk).iterator(chunk_size=1_000))
+    return emails_send_once(template=SILENCE_TEMPLATES[reminder.kind], object_id=reminder.pk, recipients=recipients)

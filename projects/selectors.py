@@ -4,15 +4,16 @@ Every list here is one query whatever its length: cards read the running totals 
 campaign row (``pledged_amount``, ``backer_count``) and join category and initiator.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from crowdfund_site.exceptions import NotFound
 
-from .models import Campaign, CampaignStatus, CampaignUpdate, Category, Comment, RewardTier
+from .models import Campaign, CampaignStatus, CampaignStatusChange, CampaignUpdate, Category, Comment, RewardTier
 
 # A live campaign whose deadline is this close is "ending soon".
 ENDING_SOON_WITHIN = timedelta(days=3)
@@ -273,3 +274,27 @@ def campaign_get_visible(*, user, campaign_id: int) -> Campaign:
     if campaign is None:
         raise NotFound("No such campaign.")
     return campaign
+
+
+def campaigns_succeeded_with_last_news() -> QuerySet[Campaign]:
+    """Return succeeded campaigns annotated with ``last_news_at``: their latest update, or their success if later.
+
+    The one statement of how long a campaign has been quiet, for the reminders and the staff's
+    list of silent campaigns. Success is when the campaign's status became succeeded (its
+    settlement, or its deadline, for a campaign with no recorded change).
+    """
+    succeeded_at = CampaignStatusChange.objects.filter(
+        campaign_id=OuterRef("pk"), to_status=CampaignStatus.SUCCEEDED
+    ).order_by("-created_at", "-id")
+    latest_update = CampaignUpdate.objects.filter(campaign_id=OuterRef("pk")).order_by("-created_at", "-id")
+    succeeded = Coalesce(Subquery(succeeded_at.values("created_at")[:1]), "settled_at", "deadline")
+    return (
+        Campaign.objects.filter(status=CampaignStatus.SUCCEEDED)
+        .annotate(succeeded_at=succeeded, latest_update_at=Subquery(latest_update.values("created_at")[:1]))
+        .annotate(last_news_at=Greatest(Coalesce("latest_update_at", "succeeded_at"), "succeeded_at"))
+    )
+
+
+def campaigns_silent_since(*, before: datetime) -> QuerySet[Campaign]:
+    """Return succeeded campaigns whose last news (``campaigns_succeeded_with_last_news``) is ``before`` or older."""
+    return campaigns_succeeded_with_last_news().filter(last_news_at__lte=before)

@@ -1,8 +1,8 @@
-"""Celery tasks for campaigns: thin wrappers that send e-mails by id."""
+"""Celery tasks for campaigns: thin wrappers that send e-mails by id, and the silence reminders beat sends."""
 
 from celery import shared_task
 
-from . import notifications
+from . import notifications, reminders
 
 EMAIL_TASK_OPTIONS = {"acks_late": True, "autoretry_for": (OSError,), "retry_backoff": True, "max_retries": 5}
 
@@ -15,3 +15,10 @@ def send_campaign_review_email(campaign_id: int, decision: str) -> int:
 @shared_task(**EMAIL_TASK_OPTIONS)
 def send_campaign_update_email(update_id: int) -> int:
     return notifications.campaign_update_email_send(update_id=update_id)
+
+
+@shared_task(**EMAIL_TASK_OPTIONS)
+def send_silence_reminders() -> int:
+    """Create the reminders that fell due and send them, each once (two workers at once included)."""
+    reminders.silence_reminders_create_due()
+    return reminders.silence_reminders_send_due()

@@ -6,6 +6,9 @@ All tasks are safe to run twice or at the same time: the services they call are 
 import logging
 
 from celery import shared_task
+from django.conf import settings
+
+from escrow.checkpoints import ledger_seal
 
 from . import selectors, services
 
@@ -34,3 +37,11 @@ def sweep_settlements() -> dict:
         logger.warning("Settlement of campaign %s made no progress; re-enqueueing", campaign_id)
         settle_campaign.delay(campaign_id)
     return {"stuck_campaigns": len(stuck), **services.pledges_reconcile()}
+
+
+@shared_task(acks_late=True)
+def seal_ledger() -> int:
+    """Seal new ledger transactions into checkpoints; a second worker running it at once returns at once."""
+    return ledger_seal(
+        batch_size=settings.LEDGER_CHECKPOINT_BATCH_SIZE, max_checkpoints=settings.LEDGER_CHECKPOINTS_PER_RUN
+    )

@@ -8,6 +8,7 @@ from collections import defaultdict
 
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
+from escrow.checkpoints import checkpoints_verify
 from escrow.models import AccountKind, GatewayOperation, LedgerEntry, LedgerTransaction, OperationKind, TransactionKind
 from escrow.vocabulary import (
     PLEDGE_REFERENCE_PREFIX,
@@ -43,6 +44,7 @@ def ledger_verify() -> list[str]:
     problems += _check_gateway()
     problems += lending_verify()
     problems += _check_pools()
+    problems += _check_checkpoints()
     return problems
 
 
@@ -222,3 +224,8 @@ def _check_pools() -> list[str]:
     if over:
         problems.append(f"Pools that allocated more than they hold: {_ids(over)}")
     return problems
+
+
+def _check_checkpoints() -> list[str]:
+    """Every sealed checkpoint still matches the ledger rows it sealed (``escrow.checkpoints``)."""
+    return checkpoints_verify()
