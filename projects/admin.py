@@ -6,6 +6,7 @@ a refusal is recorded here.
 """
 
 from django.contrib import admin, messages
+from django.core.files.storage import default_storage
 from django.db.models import Count, JSONField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
@@ -19,6 +20,7 @@ from accounts.admin_actions import run_service_action
 from accounts.services import audit_record
 from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline
 from crowdfund_site.exceptions import ApplicationError
+from crowdfund_site.images import rendition_name
 from crowdfund_site.money import format_amount
 from risk.models import RiskAssessment
 from risk.selectors import risk_latest_assessment_for
@@ -26,6 +28,21 @@ from settlement.services import campaign_cancel
 
 from . import services
 from .models import Campaign, CampaignReviewQueue, CampaignStatus, CampaignStatusChange, Category, RewardTier
+
+
+def _thumbnail(descriptor: dict, css_class: str) -> str:
+    """Return a stored picture's smallest JPEG as an <img> for admin pages ("" for none)."""
+    if not descriptor:
+        return ""
+    width = min(descriptor["widths"])
+    return format_html(
+        '<img src="{}" alt="{}" class="{}" width="{}" height="{}" loading="lazy">',
+        default_storage.url(rendition_name(descriptor["key"], width, "jpg")),
+        descriptor.get("alt", ""),
+        css_class,
+        width,
+        round(descriptor["height"] * width / descriptor["width"]),
+    )
 
 
 @admin.register(Category)
@@ -70,6 +87,7 @@ class CampaignAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("title", "slug", "initiator__username", "initiator__email")
     inlines = (RewardTierInline, StatusHistoryInline)
     readonly_fields = (
+        "cover_preview",
         "title",
         "slug",
         "initiator",
@@ -91,6 +109,7 @@ class CampaignAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
         "settlement_outcome",
         "settled_at",
         "pledges_link",
+        "gallery_preview",
     )
     fields = readonly_fields
 
@@ -113,6 +132,18 @@ class CampaignAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_cancel_permission(self, request):
         return request.user.has_perm("projects.cancel_campaign")
 
+    @admin.display(description="Cover")
+    def cover_thumbnail(self, obj):
+        return _thumbnail(obj.cover, "admin-thumb") or "—"
+
+    @admin.display(description="Cover")
+    def cover_preview(self, obj):
+        return _thumbnail(obj.cover, "admin-cover") or "No cover"
+
+    @admin.display(description="Gallery")
+    def gallery_preview(self, obj):
+        return format_html_join(" ", "{}", ((_thumbnail(p, "admin-thumb"),) for p in obj.gallery)) or "—"
+
     @admin.display(description="Goal", ordering="goal")
     def goal_display(self, obj):
         return format_amount(obj.goal, obj.currency)
@@ -134,6 +165,7 @@ class CampaignAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(Campaign)
 class CampaignAdmin(CampaignAdminBase):
     list_display = (
+        "cover_thumbnail",
         "title",
         "initiator",
         "status",
@@ -197,6 +229,7 @@ class CampaignReviewQueueAdmin(CampaignAdminBase):
     """Campaigns waiting for a decision, oldest submission first."""
 
     list_display = (
+        "cover_thumbnail",
         "title",
         "initiator",
         "category",
