@@ -176,6 +176,7 @@ class CampaignAdmin(CampaignAdminBase):
         "backer_count",
         "deadline",
     )
+    list_display_links = ("title",)  # the title, not the thumbnail before it, opens the campaign
     list_filter = ("status", "funding_model", "category", ("deadline", admin.DateFieldListFilter))
     date_hierarchy = "created_at"
     actions = ("suspend", "reinstate", "cancel")
@@ -241,6 +242,7 @@ class CampaignReviewQueueAdmin(CampaignAdminBase):
         "risk",
         "risk_reasons_display",
     )
+    list_display_links = ("title",)
     list_filter = ("funding_model", "category")
     ordering = ("submitted_at", "id")
     change_form_template = "admin/projects/campaign_review.html"
