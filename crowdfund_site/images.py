@@ -222,6 +222,19 @@ def image_store(*, upload, shape: Shape, folder: str, alt: str, storage) -> dict
     }
 
 
+def rendition_url(descriptor: dict, width: int, fmt: str, *, storage, base: str | None = None) -> str:
+    """Return the URL of one size; pass ``base`` (``storage.url(descriptor["key"])``) to reuse it.
+
+    A storage's ``url`` costs tens of microseconds and a page shows dozens of sizes, so the sizes
+    share one call: their names only add a suffix to the key. A storage whose URLs carry a query
+    string (signed URLs) is asked for each one.
+    """
+    base = storage.url(descriptor["key"]) if base is None else base
+    if "?" in base:
+        return storage.url(rendition_name(descriptor["key"], width, fmt))
+    return f"{base}-{width}.{'webp' if fmt == 'webp' else 'jpg'}"
+
+
 def image_delete(*, descriptor: dict, storage) -> None:
     """Delete every size of a stored picture (missing files are fine)."""
     if not descriptor:

@@ -4,7 +4,7 @@ from django.core.files.storage import default_storage
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from crowdfund_site.images import rendition_name
+from crowdfund_site.images import rendition_url
 
 from .models import Campaign, Category, RewardTier
 
@@ -36,13 +36,13 @@ class PictureSerializer(serializers.Serializer):
 
     @extend_schema_field(PictureSizeSerializer(many=True))
     def get_sizes(self, descriptor: dict) -> list[dict]:
-        key, widest = descriptor["key"], descriptor["width"]
+        widest, base = descriptor["width"], default_storage.url(descriptor["key"])
         return [
             {
                 "width": width,
                 "height": max(1, round(descriptor["height"] * width / widest)),
-                "webp": default_storage.url(rendition_name(key, width, "webp")),
-                "jpeg": default_storage.url(rendition_name(key, width, "jpg")),
+                "webp": rendition_url(descriptor, width, "webp", storage=default_storage, base=base),
+                "jpeg": rendition_url(descriptor, width, "jpg", storage=default_storage, base=base),
             }
             for width in descriptor["widths"]
         ]

@@ -268,3 +268,16 @@ def test_api_gallery_add_and_remove(api, draft):
     assert api.delete(f"/api/v1/campaigns/{draft.pk}/gallery/{token}/").status_code == 404
     draft.refresh_from_db()
     assert draft.gallery == []
+
+
+def test_signed_storage_urls_are_asked_for_each_size():
+    from crowdfund_site.images import rendition_url
+
+    class SignedStorage:  # what S3 with query-string auth answers: a signature per name
+        def url(self, name):
+            return f"https://bucket.example/{name}?signature={len(name)}"
+
+    descriptor = {"key": "campaigns/1/cover/abc", "widths": [400], "width": 400, "height": 225}
+    assert rendition_url(descriptor, 400, "webp", storage=SignedStorage()) == (
+        "https://bucket.example/campaigns/1/cover/abc-400.webp?signature=30"
+    )
