@@ -141,3 +141,9 @@ def _close_stray_test_database_sessions(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture(autouse=True)
+def _media_in_a_temporary_folder(settings, tmp_path_factory):
+    # Uploaded pictures go to a fresh folder per test, never to var/media/.
+    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))

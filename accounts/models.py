@@ -14,6 +14,8 @@ class User(AbstractUser):
     bio = models.TextField(blank=True)
     preferred_language = models.CharField(max_length=10, default="en")
     email_verified = models.BooleanField(default=False)
+    # The avatar's descriptor (crowdfund_site.images.image_store); empty for none.
+    avatar = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return self.display_name or self.username

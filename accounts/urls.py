@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import avatar_views, views
 
 app_name = "accounts"
 
@@ -17,4 +17,5 @@ urlpatterns = [
     ),
     path("password-reset/done/", views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("profile/", views.profile_edit, name="profile"),
+    path("profile/picture/", avatar_views.avatar_upload, name="avatar_upload"),
 ]

@@ -91,7 +91,11 @@ def _constant_defaults(model: type[models.Model], given: list) -> dict:
     for field in model._meta.concrete_fields:
         if field.primary_key or field in given or field.db_default is not NOT_PROVIDED:
             continue
-        computed = (field.has_default() and callable(field.default)) or getattr(field, "auto_now", False)
+        # An empty dict or list (a JSON column's usual default) is the same for every row.
+        empty_container = field.default in (dict, list)
+        computed = (field.has_default() and callable(field.default) and not empty_container) or getattr(
+            field, "auto_now", False
+        )
         if computed or getattr(field, "auto_now_add", False):
             raise ValueError(f"insert_rows: give {model.__name__}.{field.name} a value; its default is computed")
         if field.has_default() or (not field.null and field.empty_strings_allowed):

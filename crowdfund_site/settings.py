@@ -6,6 +6,7 @@ server-less filesystem broker. Production and CI set DATABASE_URL and CELERY_BRO
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -49,11 +50,15 @@ PERMISSIONS_POLICY = env(
 )
 # Scripts, styles, images, fonts and forms from this site only: no inline script or style, no
 # other host (static files and Swagger UI are served by the site itself).
+# Where browsers fetch uploaded pictures (see "Uploaded pictures" below); a CDN's origin joins img-src.
+MEDIA_URL = env("MEDIA_URL", default="/media/")
+_MEDIA_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(MEDIA_URL)) if "://" in MEDIA_URL else ""
 CONTENT_SECURITY_POLICY = {
     "default-src": ["'self'"],
     "script-src": ["'self'"],
     "style-src": ["'self'"],
-    "img-src": ["'self'", "data:"],
+    # Pictures come from MEDIA_URL's host when it is a CDN's absolute address.
+    "img-src": ["'self'", "data:", *([_MEDIA_ORIGIN] if _MEDIA_ORIGIN else [])],
     "object-src": ["'none'"],
     "base-uri": ["'self'"],
     "form-action": ["'self'"],
@@ -155,6 +160,19 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"  # filled by collectstatic for production
+
+# --- Uploaded pictures (crowdfund_site/images.py) -------------------------------------------
+# Saved through Django's storage API: files under var/media/ by default; MEDIA_STORAGE_BACKEND names
+# any other storage class (e.g. "storages.backends.s3.S3Storage" from django-storages, configured
+# by its own AWS_* / GS_* settings), and MEDIA_URL is where browsers fetch them (a CDN's address).
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
+STORAGES = {
+    "default": {"BACKEND": env("MEDIA_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# The app serves MEDIA_ROOT itself in development (`make run`); in production the web server or
+# the CDN does (README.md, "Pictures").
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=DEBUG)
 
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "projects:home"

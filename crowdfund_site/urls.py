@@ -1,9 +1,13 @@
+import re
+
+from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from accounts.views import set_language
 
 from .health import healthz
+from .media import media_serve
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -19,6 +23,10 @@ urlpatterns = [
     path("matching/", include("matching.urls")),
     path("", include("projects.urls")),
 ]
+if not settings.MEDIA_URL.startswith(("http://", "https://", "//")):
+    # Answers only while SERVE_MEDIA is on (development); see crowdfund_site/media.py.
+    media_prefix = re.escape(settings.MEDIA_URL.strip("/"))
+    urlpatterns.insert(0, re_path(rf"^{media_prefix}/(?P<path>.*)$", media_serve, name="media"))
 
 admin.site.site_header = "Crowdfund operations"
 admin.site.site_title = "Crowdfund operations"

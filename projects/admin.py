@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.files.storage import default_storage
 from django.db.models import Count, JSONField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
@@ -22,6 +23,7 @@ from accounts.admin_actions import run_service_action
 from accounts.services import audit_record
 from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline
 from crowdfund_site.exceptions import ApplicationError
+from crowdfund_site.images import rendition_name
 from crowdfund_site.money import format_amount
 from risk.models import RiskAssessment
 from risk.selectors import risk_latest_assessment_for
@@ -40,6 +42,21 @@ from .models import (
     SilentCampaign,
 )
 from .selectors import campaigns_silent_since
+
+
+def _thumbnail(descriptor: dict, css_class: str) -> str:
+    """Return a stored picture's smallest JPEG as an <img> for admin pages ("" for none)."""
+    if not descriptor:
+        return ""
+    width = min(descriptor["widths"])
+    return format_html(
+        '<img src="{}" alt="{}" class="{}" width="{}" height="{}" loading="lazy">',
+        default_storage.url(rendition_name(descriptor["key"], width, "jpg")),
+        descriptor.get("alt", ""),
+        css_class,
+        width,
+        round(descriptor["height"] * width / descriptor["width"]),
+    )
 
 
 @admin.register(Category)
@@ -84,6 +101,7 @@ class CampaignAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("title", "slug", "initiator__username", "initiator__email")
     inlines = (RewardTierInline, StatusHistoryInline)
     readonly_fields = (
+        "cover_preview",
         "title",
         "slug",
         "initiator",
@@ -105,6 +123,7 @@ class CampaignAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
         "settlement_outcome",
         "settled_at",
         "pledges_link",
+        "gallery_preview",
     )
     fields = readonly_fields
 
@@ -127,6 +146,18 @@ class CampaignAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_cancel_permission(self, request):
         return request.user.has_perm("projects.cancel_campaign")
 
+    @admin.display(description="Cover")
+    def cover_thumbnail(self, obj):
+        return _thumbnail(obj.cover, "admin-thumb") or "—"
+
+    @admin.display(description="Cover")
+    def cover_preview(self, obj):
+        return _thumbnail(obj.cover, "admin-cover") or "No cover"
+
+    @admin.display(description="Gallery")
+    def gallery_preview(self, obj):
+        return format_html_join(" ", "{}", ((_thumbnail(p, "admin-thumb"),) for p in obj.gallery)) or "—"
+
     @admin.display(description="Goal", ordering="goal")
     def goal_display(self, obj):
         return format_amount(obj.goal, obj.currency)
@@ -148,6 +179,7 @@ class CampaignAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(Campaign)
 class CampaignAdmin(CampaignAdminBase):
     list_display = (
+        "cover_thumbnail",
         "title",
         "initiator",
         "status",
@@ -158,6 +190,7 @@ class CampaignAdmin(CampaignAdminBase):
         "backer_count",
         "deadline",
     )
+    list_display_links = ("title",)  # the title, not the thumbnail before it, opens the campaign
     list_filter = ("status", "funding_model", "category", ("deadline", admin.DateFieldListFilter))
     date_hierarchy = "created_at"
     actions = ("suspend", "reinstate", "cancel")
@@ -211,6 +244,7 @@ class CampaignReviewQueueAdmin(CampaignAdminBase):
     """Campaigns waiting for a decision, oldest submission first."""
 
     list_display = (
+        "cover_thumbnail",
         "title",
         "initiator",
         "category",
@@ -222,6 +256,7 @@ class CampaignReviewQueueAdmin(CampaignAdminBase):
         "risk",
         "risk_reasons_display",
     )
+    list_display_links = ("title",)
     list_filter = ("funding_model", "category")
     ordering = ("submitted_at", "id")
     change_form_template = "admin/projects/campaign_review.html"

@@ -46,6 +46,7 @@ from .models import (
     FundingModel,
     RewardTier,
 )
+from .picture_api import urlpatterns as picture_urlpatterns
 from .selectors import (
     campaign_comment_list,
     campaign_get_visible,
@@ -539,3 +540,5 @@ urlpatterns = [
     path("campaigns/<api_id:pk>/updates/", CampaignUpdateListCreateApi.as_view(), name="campaign_updates"),
     path("campaigns/<api_id:pk>/comments/", CommentListCreateApi.as_view(), name="campaign_comments"),
 ]
+# Picture uploads (multipart) live in their own module.
+urlpatterns += picture_urlpatterns

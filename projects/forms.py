@@ -4,11 +4,13 @@ from django.utils.translation import gettext_lazy as _
 
 from crowdfund_site.bounds import field_max_length
 from crowdfund_site.exceptions import InvalidInput
+from crowdfund_site.images import ACCEPT_ATTRIBUTE
 from crowdfund_site.money import CURRENCY_CHOICES, parse_amount
 
 from .models import (
     CAMPAIGN_STORY_MAX_LENGTH,
     COMMENT_MAX_LENGTH,
+    IMAGE_ALT_MAX_LENGTH,
     OFFERED_FUNDING_MODELS,
     REWARD_DESCRIPTION_MAX_LENGTH,
     REWARD_QUANTITY_LIMIT_MAX,
@@ -208,4 +210,19 @@ class CampaignUpdateForm(PlainLabelsForm):
 class CommentForm(PlainLabelsForm):
     body = forms.CharField(
         label=_("Your comment"), max_length=COMMENT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class PictureForm(PlainLabelsForm):
+    """One picture and the words that describe it (cover, gallery, reward); projects.media checks the file."""
+
+    image = forms.FileField(
+        label=_("Picture"),
+        widget=forms.ClearableFileInput(attrs={"accept": ACCEPT_ATTRIBUTE}),
+        help_text=_("JPEG, PNG or WebP, at most 10 MB and 40 megapixels."),
+    )
+    alt = forms.CharField(
+        label=_("Description for people who cannot see it"),
+        max_length=IMAGE_ALT_MAX_LENGTH,
+        help_text=_("A few words: what is in the picture, e.g. “The board game laid out on a table”."),
     )

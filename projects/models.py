@@ -35,6 +35,9 @@ REVIEW_NOTE_MAX_LENGTH = 2_000
 SEARCH_QUERY_MAX_LENGTH = 100
 # A reward's quantity limit: far inside its column (PositiveIntegerField, at most 2**31 - 1).
 REWARD_QUANTITY_LIMIT_MAX = 1_000_000_000
+# Pictures (projects/media.py): the gallery's size and the longest text describing one picture.
+GALLERY_MAX_IMAGES = 10
+IMAGE_ALT_MAX_LENGTH = 200
 
 
 class Category(models.Model):
@@ -173,6 +176,13 @@ class Campaign(models.Model):
     settlement_outcome = models.CharField(max_length=10, choices=SettlementOutcome.choices, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)
     last_settlement_progress_at = models.DateTimeField(null=True, blank=True)
+    # The cover picture's descriptor (crowdfund_site.images.image_store: key, widths, width,
+    # height, alt), kept on the row so that cards and pages show it without another query.
+    # Empty: no cover yet (required to submit for review).
+    cover = models.JSONField(default=dict, blank=True)
+    # The gallery: up to GALLERY_MAX_IMAGES such descriptors in the initiator's order, on the row
+    # for the same reason. A picture is named by its ``token`` (the last part of its key).
+    gallery = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -223,6 +233,8 @@ class RewardTier(models.Model):
     quantity_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: unlimited.")
     claimed_count = models.PositiveIntegerField(default=0)
     estimated_delivery = models.DateField(null=True, blank=True)
+    # Its picture's descriptor (as Campaign.cover); empty for none.
+    image = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["minimum_amount", "id"]

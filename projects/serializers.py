@@ -1,6 +1,10 @@
 """How campaigns read in the API, shared by every app's API that answers with campaigns."""
 
+from django.core.files.storage import default_storage
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from crowdfund_site.images import rendition_url
 
 from .models import Campaign, Category, RewardTier
 
@@ -11,7 +15,45 @@ class CategorySerializer(serializers.ModelSerializer):
         fields = ["id", "slug", "name"]
 
 
+class PictureSizeSerializer(serializers.Serializer):
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    webp = serializers.CharField(help_text="URL of this size as WebP.")
+    jpeg = serializers.CharField(help_text="URL of this size as JPEG.")
+
+
+class PictureSerializer(serializers.Serializer):
+    """A stored picture (a descriptor from ``crowdfund_site.images.image_store``) with its sizes' URLs."""
+
+    token = serializers.SerializerMethodField(help_text="The picture's name within its campaign.")
+    alt = serializers.CharField()
+    width = serializers.IntegerField(help_text="Of the widest size.")
+    height = serializers.IntegerField(help_text="Of the widest size.")
+    sizes = serializers.SerializerMethodField()
+
+    def get_token(self, descriptor: dict) -> str:
+        return descriptor["key"].rsplit("/", 1)[-1]
+
+    @extend_schema_field(PictureSizeSerializer(many=True))
+    def get_sizes(self, descriptor: dict) -> list[dict]:
+        widest, base = descriptor["width"], default_storage.url(descriptor["key"])
+        return [
+            {
+                "width": width,
+                "height": max(1, round(descriptor["height"] * width / widest)),
+                "webp": rendition_url(descriptor, width, "webp", storage=default_storage, base=base),
+                "jpeg": rendition_url(descriptor, width, "jpg", storage=default_storage, base=base),
+            }
+            for width in descriptor["widths"]
+        ]
+
+
+def _picture_or_none(descriptor: dict) -> dict | None:
+    return PictureSerializer(descriptor).data if descriptor else None
+
+
 class RewardSerializer(serializers.ModelSerializer):
+    image = serializers.SerializerMethodField()
     remaining = serializers.IntegerField(allow_null=True, read_only=True, help_text="Empty: unlimited.")
     sold_out = serializers.BooleanField(read_only=True)
 
@@ -27,7 +69,12 @@ class RewardSerializer(serializers.ModelSerializer):
             "remaining",
             "sold_out",
             "estimated_delivery",
+            "image",
         ]
+
+    @extend_schema_field(PictureSerializer(allow_null=True))
+    def get_image(self, reward: RewardTier) -> dict | None:
+        return _picture_or_none(reward.image)
 
 
 class CampaignSerializer(serializers.ModelSerializer):
@@ -36,6 +83,7 @@ class CampaignSerializer(serializers.ModelSerializer):
     category = CategorySerializer()
     initiator = serializers.SerializerMethodField()
     percent_funded = serializers.IntegerField(read_only=True)
+    cover = serializers.SerializerMethodField()
 
     class Meta:
         model = Campaign
@@ -58,7 +106,12 @@ class CampaignSerializer(serializers.ModelSerializer):
             "launched_at",
             "deadline",
             "created_at",
+            "cover",
         ]
+
+    @extend_schema_field(PictureSerializer(allow_null=True))
+    def get_cover(self, campaign: Campaign) -> dict | None:
+        return _picture_or_none(campaign.cover)
 
     def get_initiator(self, campaign: Campaign) -> str:
         return campaign.initiator.public_name
@@ -66,9 +119,10 @@ class CampaignSerializer(serializers.ModelSerializer):
 
 class CampaignDetailSerializer(CampaignSerializer):
     rewards = RewardSerializer(many=True, read_only=True)
+    gallery = PictureSerializer(many=True, read_only=True)
 
     class Meta(CampaignSerializer.Meta):
-        fields = [*CampaignSerializer.Meta.fields, "description", "review_feedback", "rewards"]
+        fields = [*CampaignSerializer.Meta.fields, "description", "review_feedback", "rewards", "gallery"]
 
 
 def campaign_detail_data(campaign: Campaign) -> dict:

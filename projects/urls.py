@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import picture_views, views
 
 app_name = "projects"
 
@@ -10,6 +10,21 @@ urlpatterns = [
     path("my-campaigns/", views.my_campaigns, name="my_campaigns"),
     path("campaigns/<slug:slug>/", views.campaign_detail, name="campaign_detail"),
     path("campaigns/<slug:slug>/edit/<str:step>/", views.campaign_edit, name="campaign_edit"),
+    path("campaigns/<slug:slug>/pictures/", picture_views.campaign_pictures, name="campaign_pictures"),
+    path("campaigns/<slug:slug>/pictures/cover/", picture_views.campaign_cover_upload, name="campaign_cover_upload"),
+    path(
+        "campaigns/<slug:slug>/pictures/gallery/", picture_views.campaign_gallery_upload, name="campaign_gallery_upload"
+    ),
+    path(
+        "campaigns/<slug:slug>/pictures/gallery/<slug:token>/delete/",
+        picture_views.campaign_gallery_delete,
+        name="campaign_gallery_delete",
+    ),
+    path(
+        "campaigns/<slug:slug>/rewards/<int:reward_id>/picture/",
+        picture_views.reward_image_upload,
+        name="reward_image_upload",
+    ),
     path("campaigns/<slug:slug>/rewards/", views.campaign_rewards, name="campaign_rewards"),
     path(
         "campaigns/<slug:slug>/rewards/<int:reward_id>/delete/",

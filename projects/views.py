@@ -28,6 +28,7 @@ from .forms import (
     CampaignUpdateForm,
     CommentForm,
     DiscoverForm,
+    PictureForm,
     RewardForm,
 )
 from .models import EDITABLE_STATUSES
@@ -183,6 +184,7 @@ def campaign_update_new(request, slug: str):
 STEPS = [
     ("basics", _("Basics")),
     ("story", _("Story")),
+    ("pictures", _("Pictures")),
     ("funding", _("Funding")),
     ("rewards", _("Rewards")),
     ("review", _("Preview and submit")),
@@ -252,6 +254,8 @@ def campaign_edit(request, slug: str, step: str):
 
 
 def _step_url(campaign, step: str) -> str:
+    if step == "pictures":
+        return reverse("projects:campaign_pictures", kwargs={"slug": campaign.slug})
     if step == "rewards":
         return reverse("projects:campaign_rewards", kwargs={"slug": campaign.slug})
     if step == "review":
@@ -273,10 +277,13 @@ def campaign_rewards(request, slug: str):
         else:
             messages.success(request, gettext("Reward “%(title)s” added.") % {"title": form.cleaned_data["title"]})
             return redirect("projects:campaign_rewards", slug=campaign.slug)
+    rewards = list(campaign.rewards.all())
+    for reward in rewards:
+        reward.picture_form = PictureForm(prefix=f"reward-{reward.pk}")
     return render(
         request,
         "projects/campaign_rewards.html",
-        _step_context(campaign, "rewards", form=form, rewards=list(campaign.rewards.all())),
+        _step_context(campaign, "rewards", form=form, rewards=rewards),
     )
 
 

@@ -50,7 +50,8 @@ def _manage(*args: str, env: dict) -> subprocess.CompletedProcess:
 def fuzz_database(transactional_db, tmp_path):
     """Return (server environment, seed data, ledger check) for a fresh, seeded database."""
     # Tasks run inside the server against the same database, never through a shared broker.
-    env = {**UNTHROTTLED, "CELERY_TASK_ALWAYS_EAGER": "1", "CONN_MAX_AGE": "0"}
+    # Pictures the fuzzer manages to upload go to the test's own folder.
+    env = {**UNTHROTTLED, "CELERY_TASK_ALWAYS_EAGER": "1", "CONN_MAX_AGE": "0", "MEDIA_ROOT": str(tmp_path / "media")}
     if connection.vendor == "postgresql":
         env["DATABASE_URL"] = current_database_url()
         data = fuzz_data_create()

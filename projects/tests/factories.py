@@ -17,6 +17,10 @@ class CategoryFactory(factory.django.DjangoModelFactory):
     slug = factory.LazyAttribute(lambda c: c.name.lower().replace(" ", "-"))
 
 
+# A cover's descriptor as projects.media stores it; its files do not exist (pages only link them).
+TEST_COVER = {"key": "test/cover", "widths": [400, 800], "width": 800, "height": 450, "alt": "The thing, pictured"}
+
+
 class CampaignFactory(factory.django.DjangoModelFactory):
     """A draft campaign; use ``LiveCampaignFactory`` for one taking pledges."""
 
@@ -32,6 +36,7 @@ class CampaignFactory(factory.django.DjangoModelFactory):
     currency = "USD"
     goal = 100_000
     duration_days = 30
+    cover = factory.LazyFunction(lambda: dict(TEST_COVER))
     # Tests exercise approval and launch as separate steps unless they ask otherwise.
     launch_on_approval = False
 

@@ -6,6 +6,7 @@ from django.urls import reverse
 from accounts.tests.factories import UserFactory
 from projects.models import Campaign, CampaignStatus
 from projects.tests.factories import CampaignFactory, CategoryFactory, RewardTierFactory
+from projects.tests.pictures import upload
 
 
 @pytest.fixture
@@ -35,10 +36,16 @@ def test_create_a_campaign_in_steps_and_submit_it(client, initiator):
     edit = reverse("projects:campaign_edit", kwargs={"slug": campaign.slug, "step": "basics"})
     assert 'value="5000.50"' in client.get(edit).content.decode()
 
-    client.post(
+    response = client.post(
         reverse("projects:campaign_edit", kwargs={"slug": campaign.slug, "step": "story"}),
         {"description": "Twelve tiles and two heroes."},
     )
+    assert response["Location"] == reverse("projects:campaign_pictures", kwargs={"slug": campaign.slug})
+    response = client.post(
+        reverse("projects:campaign_cover_upload", kwargs={"slug": campaign.slug}),
+        {"cover-image": upload(), "cover-alt": "Twelve tiles on a table"},
+    )
+    assert response.status_code == 302
     response = client.post(
         reverse("projects:campaign_edit", kwargs={"slug": campaign.slug, "step": "funding"}),
         {"funding_model": "flexible", "duration_days": "21", "launch_on_approval": "on"},

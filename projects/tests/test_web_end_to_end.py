@@ -14,6 +14,7 @@ from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS
 from pledges.models import Pledge, PledgeStatus
 from projects.models import Campaign, CampaignStatus
 from projects.tests.factories import CategoryFactory
+from projects.tests.pictures import picture_bytes
 
 PASSWORD = "correct-horse-battery"
 pytestmark = BROWSER_MARKS
@@ -41,10 +42,11 @@ def pledge(page, amount: str, card: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_initiator_creates_reviewer_approves_backers_pledge_campaign_succeeds(live_server, browser, settings):
+def test_initiator_creates_reviewer_approves_backers_pledge_campaign_succeeds(live_server, browser, settings, tmp_path):
     base = live_server.url
     # As in production: logged-out visitors are served copies of pages rendered moments earlier.
     settings.PAGE_CACHE_SECONDS = 10
+    settings.SERVE_MEDIA = True
     # An earlier transactional test may have flushed the groups the migrations created.
     call_command("setup_staff_groups", verbosity=0)
     CategoryFactory(name="Games", slug="games")
@@ -70,6 +72,13 @@ def test_initiator_creates_reviewer_approves_backers_pledge_campaign_succeeds(li
     page.click("text=Save draft and continue")
     page.fill("#id_description", "Twelve tiles, two heroes, one dungeon.\n\nPrinted and packed in Lisbon.")
     page.click("text=Save and continue")
+    cover = tmp_path / "cover.jpg"
+    cover.write_bytes(picture_bytes(1600, 900))
+    page.set_input_files("#id_cover-image", str(cover))
+    page.fill("#id_cover-alt", "The tin and its twelve tiles")
+    page.click("text=Upload the cover")
+    page.wait_for_selector("text=Cover saved.")
+    page.click("text=Continue to funding")
     page.check("input[name=funding_model][value=all_or_nothing]")
     page.fill("#id_duration_days", "30")
     page.check("#id_launch_on_approval")

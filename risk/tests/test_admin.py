@@ -9,6 +9,7 @@ from accounts.models import AuditEvent
 from accounts.tests.factories import FinanceFactory, ReviewerFactory, UserFactory
 from crowdfund_site.exceptions import PaymentDeclined
 from pledges.tests.factories import pledge_held
+from projects.admin import CampaignReviewQueueAdmin
 from projects.models import CampaignStatus
 from projects.tests.factories import CampaignFactory, CategoryFactory, LiveCampaignFactory
 from risk.models import FraudAlert, FraudAlertStatus
@@ -70,7 +71,9 @@ def test_the_review_queue_shows_each_campaigns_risk_and_top_reasons(client):
     assert f"{assessment.probability:.0%}" in page
     assert escape(assessment.reasons[0]) in page
     assert "not scored yet" in page
-    riskiest_first = client.get(reverse("admin:projects_campaignreviewqueue_changelist"), {"o": "-9"})
+    # The admin sorts by a column's number (from 1) in list_display.
+    risk_column = CampaignReviewQueueAdmin.list_display.index("risk") + 1
+    riskiest_first = client.get(reverse("admin:projects_campaignreviewqueue_changelist"), {"o": f"-{risk_column}"})
     assert [c.pk for c in riskiest_first.context["cl"].result_list] == [scored.pk, unscored.pk]
 
 

@@ -16,6 +16,8 @@ from accounts.models import User
 from lending.models import Installment, Loan, RepaymentType
 from lending.services import loan_repay, loan_terms_set, loans_assess_late
 from pledges.services import pledge_create
+from projects.demo_pictures import demo_picture
+from projects.media import campaign_cover_set
 from projects.models import Campaign, Category, FundingModel
 from projects.services import campaign_approve, campaign_create, campaign_submit_for_review
 from settlement.services import campaigns_close_due, settlement_run
@@ -79,6 +81,12 @@ class Command(BaseCommand):
         Campaign.objects.filter(pk=campaign.pk).update(funding_model=FundingModel.DEBT)
         campaign.refresh_from_db()
         loan_terms_set(campaign=campaign, actor=initiator, rate_bps=rate, term_months=months, repayment_type=kind)
+        campaign_cover_set(
+            campaign=campaign,
+            actor=initiator,
+            upload=demo_picture(title=title, category_slug=category.slug),
+            alt=f"{title}: the cover picture",
+        )
         campaign_submit_for_review(campaign=campaign, actor=initiator)
         return campaign_approve(campaign=campaign, reviewer=staff, note="Terms are clear.")
 
