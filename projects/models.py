@@ -309,3 +309,7 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.author_id} on {self.campaign_id}"
+
+
+# Milestones are a package of their own; imported here so Django registers their models.
+from projects.milestones.models import Milestone, MilestoneStatusChange, MilestoneVote  # noqa: E402, F401

@@ -15,3 +15,18 @@ def send_campaign_review_email(campaign_id: int, decision: str) -> int:
 @shared_task(**EMAIL_TASK_OPTIONS)
 def send_campaign_update_email(update_id: int) -> int:
     return notifications.campaign_update_email_send(update_id=update_id)
+
+
+@shared_task(**EMAIL_TASK_OPTIONS)
+def send_milestone_emails(event: str, milestone_id: int) -> int:
+    from .milestones.notifications import milestone_emails_send
+
+    return milestone_emails_send(event=event, milestone_id=milestone_id)
+
+
+@shared_task(acks_late=True)
+def close_due_milestone_votes() -> list[int]:
+    """Close the backers' votes whose seven days are over (beat sends this every few minutes)."""
+    from .milestones.services import milestone_votes_close_due
+
+    return milestone_votes_close_due()
