@@ -35,6 +35,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "escrow.view_gatewayoperation",
         "settlement.verify_ledger",
         "settlement.retry_operations",
+        "projects.view_milestone",
         "projects.sign_off_milestone",
         "projects.declare_milestone_failure",
     ],
