@@ -29,6 +29,7 @@ from crowdfund_site.page_cache import (
 )
 from crowdfund_site.transitions import ensure_transition_allowed
 
+from .milestones.services import milestone_plan_required_check
 from .models import (
     CAMPAIGN_STORY_MAX_LENGTH,
     CAMPAIGN_TRANSITIONS,
@@ -358,6 +359,7 @@ def campaign_submit_for_review(*, campaign: Campaign, actor) -> Campaign:
             gettext("Add a summary and a story before submitting the campaign for review."),
             code="incomplete_campaign",
         )
+    milestone_plan_required_check(campaign=campaign)
     campaign_set_status(campaign=campaign, to_status=CampaignStatus.IN_REVIEW, actor=actor)
     campaign.submitted_at = timezone.now()
     campaign.save(update_fields=["submitted_at", "updated_at"])

@@ -18,7 +18,7 @@ from accounts.services import audit_record
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import allocate, format_amount
 from crowdfund_site.transitions import ensure_transition_allowed
-from projects.models import EDITABLE_STATUSES, Campaign, CampaignStatus
+from projects.models import EDITABLE_STATUSES, Campaign, CampaignStatus, FundingModel
 
 from .models import MILESTONE_TRANSITIONS, Milestone, MilestoneStatus, MilestoneStatusChange, MilestoneVote
 from .selectors import backer_vote_weight, campaign_released_pledged, milestone_vote_tally
@@ -118,6 +118,8 @@ def milestones_plan_replace(*, campaign: Campaign, plan: list[MilestoneInput]) -
     """
     if campaign.status not in EDITABLE_STATUSES:
         raise Conflict(_("Milestones can only be changed before review."), code="not_editable")
+    if plan and campaign.funding_model == FundingModel.DEBT:
+        raise InvalidInput(_("A loan is disbursed whole: debt campaigns have no milestones."), code="debt_milestones")
     cleaned = milestone_plan_validate(plan=plan, goal=campaign.goal)
     Milestone.objects.filter(campaign=campaign).delete()
     return Milestone.objects.bulk_create(
@@ -446,3 +448,28 @@ def _notify(event: str, milestone_id: int) -> None:
     from projects.tasks import send_milestone_emails  # tasks import services
 
     send_milestone_emails.delay(event, milestone_id)
+
+
+@transaction.atomic
+def campaign_create_with_milestones(*, initiator, milestones: list[MilestoneInput], **fields) -> Campaign:
+    """Create a draft campaign and its milestone plan together (``campaign_create`` + the plan); return it.
+
+    Nothing is created when either is refused (InvalidInput).
+    """
+    from projects.services import campaign_create  # projects.services checks plans at submission
+
+    campaign = campaign_create(initiator=initiator, **fields)
+    if milestones or settings.MILESTONES_REQUIRED_ABOVE_GOAL:
+        milestones_plan_replace(campaign=campaign, plan=milestones)
+    return campaign
+
+
+def milestone_plan_required_check(*, campaign: Campaign) -> None:
+    """Raise InvalidInput if the campaign's goal requires milestones and it has none."""
+    required_above = settings.MILESTONES_REQUIRED_ABOVE_GOAL
+    if required_above and campaign.goal > required_above and not Milestone.objects.filter(campaign=campaign).exists():
+        raise InvalidInput(
+            _("Campaigns with a goal this size must plan their milestones."),
+            code="milestones_required",
+            field="milestones",
+        )
