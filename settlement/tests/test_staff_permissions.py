@@ -41,10 +41,10 @@ BEFORE = {
         ]
     ),
 }
-# Staged release (milestones) came later: Finance signs tranches off and may declare failure
-# (``setup_staff_groups`` gives existing groups these).
+# Staged release (milestones) came later: both groups see plans, Finance signs tranches off and
+# may declare failure (``setup_staff_groups`` gives existing groups these).
 NOW = {
-    **BEFORE,
+    REVIEWERS: sorted([*BEFORE[REVIEWERS], "Can view milestone"]),
     FINANCE: sorted(
         [
             *BEFORE[FINANCE],
