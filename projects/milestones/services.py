@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from accounts.services import audit_record
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import allocate, format_amount
+from crowdfund_site.page_cache import campaign_page_group, page_cache_invalidate
 from crowdfund_site.transitions import ensure_transition_allowed
 from projects.models import EDITABLE_STATUSES, Campaign, CampaignStatus, FundingModel
 
@@ -162,6 +163,10 @@ def milestone_set_status(*, milestone: Milestone, to_status: str, actor=None, re
     )
     milestone.status = to_status
     milestone.save()
+    # Visitors must see the new state at once, not after the page cache's timer.
+    slug = Campaign.objects.filter(pk=milestone.campaign_id).values_list("slug", flat=True).first()
+    if slug:
+        page_cache_invalidate(campaign_page_group(slug))
     return milestone
 
 
