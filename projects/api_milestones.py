@@ -122,9 +122,9 @@ class MilestoneProofApi(APIView):
         description="Submit proof (initiator); opens the backers' seven-day vote.",
     )
     def post(self, request, pk: int, milestone_pk: int):
-        milestone = _milestone(request, pk, milestone_pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        milestone = _milestone(request, pk, milestone_pk)
         milestone = milestone_submit_proof(milestone=milestone, actor=request.user, **serializer.validated_data)
         return Response(MilestoneSerializer(milestone).data)
 
@@ -144,9 +144,9 @@ class MilestoneVoteApi(APIView):
         description="Vote on the proof (backers only, once per round), weighted by what you pledged.",
     )
     def post(self, request, pk: int, milestone_pk: int):
-        milestone = _milestone(request, pk, milestone_pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        milestone = _milestone(request, pk, milestone_pk)
         vote = milestone_vote(milestone=milestone, backer=request.user, **serializer.validated_data)
         return Response(self.OutputSerializer(vote).data, status=status.HTTP_201_CREATED)
 
@@ -162,9 +162,9 @@ class MilestoneExtensionApi(APIView):
         description="Move the milestone's due date once, by at most 90 days after its target (initiator).",
     )
     def post(self, request, pk: int, milestone_pk: int):
-        milestone = _milestone(request, pk, milestone_pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        milestone = _milestone(request, pk, milestone_pk)
         milestone = milestone_extend(milestone=milestone, actor=request.user, **serializer.validated_data)
         return Response(MilestoneSerializer(milestone).data)
 
