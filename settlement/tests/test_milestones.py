@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 
 from accounts.models import AuditEvent
@@ -228,3 +229,27 @@ def test_an_overdue_milestone_gets_one_extension_and_past_it_the_rest_is_refunde
     assert refunded_at_gateway(Pledge.objects.get(campaign=campaign)) == 7_000
     assert RemainderRefund.objects.get(campaign=campaign).cause == RemainderCause.OVERDUE
     assert ledger_verify() == []
+
+
+def test_backers_are_asked_to_vote_and_the_initiator_hears_the_result_once(
+    celery_eager, django_capture_on_commit_callbacks
+):
+    campaign = campaign_with_milestones([3_000, 7_000])
+    backers = [UserFactory(), UserFactory()]
+    for backer in backers:
+        pledge_held(campaign=campaign, backer=backer, amount=5_000)
+    second = succeed(campaign).milestones.get(position=2)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        second = open_vote(second)
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(b.email for b in backers)
+    assert all("vote on a milestone's proof" in m.subject for m in mail.outbox)
+    assert "It works: photos" in mail.outbox[0].body
+    milestone_vote(milestone=second, backer=backers[0], approve=True)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        close_vote(second)
+        milestone_votes_close_due(now=timezone.now() + timedelta(days=8))  # a second run sends nothing new
+    assert [(m.to[0], m.subject) for m in mail.outbox] == [
+        (campaign.initiator.email, f'Backers approved "{second.title}"')
+    ]
