@@ -76,3 +76,16 @@ def test_proof_and_a_backers_vote_through_the_campaign_page(client, language, he
     stranger = client.post(f"/campaigns/{campaign.slug}/milestones/{second.pk}/vote/", {"approve": "yes"}, follow=True)
     assert stranger.status_code == 200
     assert MilestoneVote.objects.count() == 1
+
+
+def test_the_campaign_page_with_milestones_runs_a_constant_number_of_queries(client, django_assert_max_num_queries):
+    campaign = campaign_with_milestones([1_000] * 2 + [2_000] * 4)
+    backer = UserFactory()
+    pledge_held(campaign=campaign, backer=backer, amount=5_000)
+    campaign = succeed(campaign)
+    client.force_login(backer)
+    # The page's own (6 + 3 signed in) and the milestones section's vote weight and votes.
+    with django_assert_max_num_queries(11):
+        page = client.get(campaign.get_absolute_url())
+    assert page.status_code == 200
+    assert page.content.decode().count('class="milestone milestone-') == 6
