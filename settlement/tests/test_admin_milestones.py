@@ -3,15 +3,23 @@
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from accounts.tests.factories import UserFactory
+from accounts.tests.factories import ReviewerFactory, UserFactory
 from pledges.tests.factories import pledge_held
 from projects.milestones.models import MilestoneStatus
-from projects.milestones.services import milestone_submit_proof, milestone_vote, milestone_votes_close_due
-from settlement.tests.milestone_helpers import campaign_with_milestones, finance_user, succeed
+from projects.milestones.services import (
+    milestone_submit_proof,
+    milestone_vote,
+    milestone_votes_close_due,
+    milestones_plan_set,
+)
+from projects.models import CampaignStatus
+from projects.tests.factories import CampaignFactory
+from settlement.tests.milestone_helpers import campaign_with_milestones, finance_user, plan, succeed
 
 pytestmark = pytest.mark.django_db
 
@@ -62,3 +70,16 @@ def test_rejecting_asks_for_a_reason_first(client):
     client.post(changelist, {"action": "reject", "_selected_action": [milestone.pk], "apply": "1", "reason": "Blurry"})
     milestone.refresh_from_db()
     assert (milestone.status, milestone.decision_reason) == (MilestoneStatus.REJECTED, "Blurry")
+
+
+def test_reviewers_see_the_milestone_plan_at_review(client):
+    call_command("setup_staff_groups", verbosity=0)
+    campaign = CampaignFactory(description="A story.")
+    milestones_plan_set(campaign=campaign, actor=campaign.initiator, plan=plan([2_000, 8_000]))
+    type(campaign).objects.filter(pk=campaign.pk).update(status=CampaignStatus.IN_REVIEW)
+    client.force_login(ReviewerFactory())
+    page = client.get(reverse("admin:projects_campaignreviewqueue_change", args=[campaign.pk]))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "Photos of step 2" in body
+    assert "80 %" in body
