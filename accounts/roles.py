@@ -15,6 +15,7 @@ _COMMON = [
     "projects.view_campaign",
     "projects.view_rewardtier",
     "projects.view_campaignstatuschange",
+    "projects.view_milestone",
 ]
 
 GROUP_PERMISSIONS: dict[str, list[str]] = {
@@ -35,6 +36,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "escrow.view_gatewayoperation",
         "settlement.verify_ledger",
         "settlement.retry_operations",
+        "projects.sign_off_milestone",
+        "projects.declare_milestone_failure",
     ],
 }
 

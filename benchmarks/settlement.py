@@ -1,8 +1,12 @@
 """Settlement benchmark: one worker settles one very large campaign; how fast, in how much memory.
 
 Budget: >= 5,000 pledges/s (220,000 pledges in <= 45 s) with the worker's peak RSS <= 300 MB,
-on 2 cores, for both outcomes (refund every backer, release to the initiator); and sealing
-1,000,000 ledger transactions into checkpoints at >= 50,000 transactions/s (``bench_sealing``).
+on 2 cores, for both outcomes (refund every backer, release to the initiator), and for the refund
+of the remainder of a campaign with milestones (outcome ``remainder``: a 30 % / 70 % plan, the
+first tranche released at success, then the initiator abandons and the 70 % left is refunded pro
+rata to every pledge; timed from the abandonment, which fixes the split, until the last batch);
+and sealing 1,000,000 ledger transactions into checkpoints at >= 50,000 transactions/s
+(``bench_sealing``).
 
 Each run uses its own PostgreSQL database (``crowdfund_bench`` by default, created and migrated
 here) and a Redis queue of its own (on database 11 by default). It seeds N held pledges on one campaign with
@@ -12,7 +16,7 @@ beat's ``close_due_campaigns`` enqueues) until the campaign is settled: every ba
 through the broker as in production. Then it reads the worker's peak RSS (VmHWM) and runs
 ``ledger_verify()``. The same is done at N/10 to show how time scales. Seeding is not timed.
 
-    .venv/bin/python benchmarks/settlement.py [--pledges 220000] [--outcomes refund,release]
+    .venv/bin/python benchmarks/settlement.py [--pledges 220000] [--outcomes refund,release,remainder]
                                               [--repeat 1] [--no-scaling] [--batch-size N]
                                               [--seal-transactions 1000000]
                                               [--database-url URL] [--broker-url URL] [--log-dir DIR]
@@ -38,12 +42,15 @@ CELERY_WORKER += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
 BUDGET_PLEDGES_PER_SECOND = 5_000
 BUDGET_PEAK_RSS_MB = 300
 BUDGET_SEALED_PER_SECOND = 50_000
+REMAINDER = "remainder"
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pledges", type=int, default=220_000, help="pledges on the campaign (default 220,000)")
-    parser.add_argument("--outcomes", default="refund,release", help="comma separated: refund, release")
+    parser.add_argument(
+        "--outcomes", default="refund,release,remainder", help="comma separated: refund, release, remainder"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per outcome and size; medians are reported")
     parser.add_argument("--no-scaling", action="store_true", help="skip the run at N/10")
     parser.add_argument("--batch-size", type=int, default=None, help="SETTLEMENT_BATCH_SIZE for the worker")
@@ -74,6 +81,7 @@ class Worker:
         env = {**os.environ, "LOG_LEVEL": "WARNING", "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend"}
         if args.batch_size:
             env["SETTLEMENT_BATCH_SIZE"] = str(args.batch_size)
+            env["REMAINDER_REFUND_BATCH_SIZE"] = str(args.batch_size)
         self.log_path = log_dir / f"{name}.log"
         with open(self.log_path, "wb") as log:
             self.popen = subprocess.Popen(
@@ -147,15 +155,35 @@ def seed(*, pledges: int, outcome: str):
         deadline=now + timedelta(days=1),
         platform_fee_bps=500,
     )
+    if outcome == REMAINDER:
+        from projects.milestones.models import Milestone
+
+        for position, share in enumerate([3_000, 7_000], start=1):
+            Milestone.objects.create(
+                campaign=campaign,
+                position=position,
+                title=f"Step {position}",
+                proof_required="Photos",
+                target_date=timezone.localdate() + timedelta(days=30 * position),
+                share_bps=share,
+            )
     total = held_pledges_create_bulk(campaign=campaign, count=pledges, chunk_size=10_000)
     # Release when the goal is reached, refund when it is missed.
-    goal = 1 if outcome == SettlementOutcome.RELEASE else total + 1
+    goal = 1 if outcome != SettlementOutcome.REFUND else total + 1
     Campaign.objects.filter(pk=campaign.pk).update(goal=goal, deadline=timezone.now() - timedelta(seconds=1))
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")  # settle against fresh statistics, as autovacuum would give
     assert campaigns_close_due(enqueue_settlement=False) == [campaign.pk]
     campaign.refresh_from_db()
-    assert campaign.settlement_outcome == outcome
+    assert campaign.settlement_outcome == (SettlementOutcome.RELEASE if outcome == REMAINDER else outcome)
+    if outcome == REMAINDER:
+        # Success (not timed here: that is the release line), then fresh statistics again.
+        from settlement.services import settlement_run
+
+        settlement_run(campaign_id=campaign.pk)
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+    campaign.refresh_from_db()
     return campaign
 
 
@@ -172,9 +200,17 @@ def run_once(*, args: argparse.Namespace, pledges: int, outcome: str, log_dir: P
     worker = Worker(args=args, log_dir=log_dir, name=f"bench-{outcome}-{pledges}-{run}")
     try:
         enqueued = time.time()
-        settle_campaign.delay(campaign.pk)
+        if outcome == REMAINDER:
+            from settlement.models import RemainderCause, RemainderRefund
+            from settlement.remainder import remainder_refund_start
+
+            remainder_refund_start(campaign=campaign, actor=campaign.initiator, cause=RemainderCause.ABANDONED)
+            done = RemainderRefund.objects.filter(campaign_id=campaign.pk).values_list("finished_at", flat=True)
+        else:
+            settle_campaign.delay(campaign.pk)
+            done = Campaign.objects.filter(pk=campaign.pk).values_list("settled_at", flat=True)
         give_up = time.monotonic() + max(300, pledges / 500)
-        while (settled_at := Campaign.objects.values_list("settled_at", flat=True).get(pk=campaign.pk)) is None:
+        while (settled_at := done.get()) is None:
             if worker.popen.poll() is not None or time.monotonic() > give_up:
                 sys.exit(f"Settlement did not finish:\n{worker.log_path.read_text(errors='replace')[-3000:]}")
             time.sleep(0.05)
@@ -189,6 +225,12 @@ def run_once(*, args: argparse.Namespace, pledges: int, outcome: str, log_dir: P
     settled = Pledge.objects.filter(campaign_id=campaign.pk, status=to_status).count()
     if settled != pledges:
         problems.append(f"only {settled} of {pledges} pledges {to_status}")
+    if outcome == REMAINDER:
+        from escrow.models import LedgerTransaction
+
+        parts = LedgerTransaction.objects.filter(reference__startswith="remainder:pledge:").count()
+        if parts != pledges:
+            problems.append(f"only {parts} of {pledges} pledges got their part of the remainder")
     return {
         "outcome": outcome,
         "pledges": pledges,

@@ -244,6 +244,22 @@ LEDGER_CHECKPOINTS_PER_RUN = env.int("LEDGER_CHECKPOINTS_PER_RUN", default=100)
 # A pledge still pending this long after creation is reconciled with the gateway.
 PLEDGE_PENDING_RECONCILE_AFTER = timedelta(seconds=env.int("PLEDGE_PENDING_RECONCILE_AFTER_SECONDS", default=600))
 
+# --- Milestones (staged release) ----------------------------------------------------------
+# The first tranche, released at success, is at most this share of what was raised (bps).
+MILESTONE_FIRST_TRANCHE_MAX_BPS = env.int("MILESTONE_FIRST_TRANCHE_MAX_BPS", default=3000)
+# Campaigns whose goal is above this (minor units) must plan milestones; 0: never required.
+MILESTONES_REQUIRED_ABOVE_GOAL = env.int("MILESTONES_REQUIRED_ABOVE_GOAL", default=0)
+MILESTONE_VOTE_DAYS = env.int("MILESTONE_VOTE_DAYS", default=7)
+# A vote passes with this share of the amount voted approving and this turnout of what was pledged.
+MILESTONE_VOTE_APPROVE_BPS = env.int("MILESTONE_VOTE_APPROVE_BPS", default=5000)
+MILESTONE_VOTE_TURNOUT_BPS = env.int("MILESTONE_VOTE_TURNOUT_BPS", default=1000)
+MILESTONE_MAX_RESUBMISSIONS = env.int("MILESTONE_MAX_RESUBMISSIONS", default=2)
+MILESTONE_MAX_EXTENSION_DAYS = env.int("MILESTONE_MAX_EXTENSION_DAYS", default=90)
+# Days an overdue milestone waits for its extension before the rest is refunded.
+MILESTONE_OVERDUE_GRACE_DAYS = env.int("MILESTONE_OVERDUE_GRACE_DAYS", default=30)
+# How many pledges one transaction of a refund of the remainder handles.
+REMAINDER_REFUND_BATCH_SIZE = env.int("REMAINDER_REFUND_BATCH_SIZE", default=2000)
+
 # --- Celery --------------------------------------------------------------------------------
 BROKER_FOLDER = BASE_DIR / "var" / "broker"
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
@@ -308,6 +324,18 @@ CELERY_BEAT_SCHEDULE = {
     "assess-review-queue": {
         "task": "risk.tasks.assess_review_queue",
         "schedule": env.float("ASSESS_REVIEW_QUEUE_EVERY_SECONDS", default=300.0),
+    },
+    "close-due-milestone-votes": {
+        "task": "projects.tasks.close_due_milestone_votes",
+        "schedule": env.float("CLOSE_MILESTONE_VOTES_EVERY_SECONDS", default=300.0),
+    },
+    "detect-overdue-milestones": {
+        "task": "settlement.tasks.detect_overdue_milestones",
+        "schedule": env.float("DETECT_OVERDUE_MILESTONES_EVERY_SECONDS", default=3600.0),
+    },
+    "release-signed-off-tranches": {
+        "task": "settlement.tasks.release_signed_off_tranches",
+        "schedule": env.float("RELEASE_TRANCHES_EVERY_SECONDS", default=300.0),
     },
     "assess-late-loans": {
         "task": "lending.tasks.assess_late_loans",

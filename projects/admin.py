@@ -30,6 +30,7 @@ from risk.selectors import risk_latest_assessment_for
 from settlement.services import campaign_cancel
 
 from . import services
+from .milestones.models import Milestone
 from .models import (
     Campaign,
     CampaignReviewQueue,
@@ -93,13 +94,26 @@ class StatusHistoryInline(ReadOnlyInline):
     verbose_name_plural = "Status history"
 
 
+class MilestoneInline(ReadOnlyInline):
+    """The milestone plan, for reviewers at review and Finance after success."""
+
+    model = Milestone
+    fields = ("position", "title", "proof_required", "target_date", "share_display", "status", "amount")
+    readonly_fields = fields
+    verbose_name_plural = "Milestones (staged release)"
+
+    @admin.display(description="share")
+    def share_display(self, obj):
+        return f"{obj.share_bps / 100:g} %"
+
+
 class CampaignAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
     class Media:
         css = {"all": ["css/admin.css"]}  # a stylesheet, not style attributes: the CSP refuses those
 
     list_select_related = ("initiator", "category")
     search_fields = ("title", "slug", "initiator__username", "initiator__email")
-    inlines = (RewardTierInline, StatusHistoryInline)
+    inlines = (RewardTierInline, MilestoneInline, StatusHistoryInline)
     readonly_fields = (
         "cover_preview",
         "title",

@@ -30,6 +30,9 @@ from crowdfund_site.exceptions import Conflict, InvalidInput, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
 from risk.tasks import enqueue_campaign_assessment
 
+from .api_milestones import MilestoneInputSerializer, plan_from
+from .api_milestones import urlpatterns as milestone_urlpatterns
+from .milestones.services import MAX_MILESTONES, campaign_create_with_milestones
 from .models import (
     CAMPAIGN_STORY_MAX_LENGTH,
     COMMENT_MAX_LENGTH,
@@ -66,7 +69,6 @@ from .services import (
     MAX_DURATION_DAYS,
     MIN_DURATION_DAYS,
     campaign_approve,
-    campaign_create,
     campaign_launch,
     campaign_reject,
     campaign_request_changes,
@@ -122,6 +124,12 @@ class CampaignListCreateApi(APIView):
         funding_model = serializers.ChoiceField(choices=FundingModel.choices, default=FundingModel.ALL_OR_NOTHING)
         duration_days = StrictIntegerField(min_value=MIN_DURATION_DAYS, max_value=MAX_DURATION_DAYS, default=30)
         launch_on_approval = StrictBooleanField(default=True)
+        milestones = MilestoneInputSerializer(
+            many=True,
+            required=False,
+            max_length=MAX_MILESTONES,
+            help_text="Staged release: 1 to 8 milestones, shares summing to 10,000 bps.",
+        )
 
     pagination_class = PagePagination
 
@@ -157,8 +165,11 @@ class CampaignListCreateApi(APIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        campaign = campaign_create(initiator=request.user, **{**data, "category": _category(data["category"])})
+        data = dict(serializer.validated_data)
+        plan = plan_from(data.pop("milestones", []))
+        campaign = campaign_create_with_milestones(
+            initiator=request.user, milestones=plan, **{**data, "category": _category(data["category"])}
+        )
         return Response(campaign_detail_data(campaign), status=status.HTTP_201_CREATED)
 
 
@@ -542,3 +553,4 @@ urlpatterns = [
 ]
 # Picture uploads (multipart) live in their own module.
 urlpatterns += picture_urlpatterns
+urlpatterns += milestone_urlpatterns

@@ -376,3 +376,7 @@ class SilenceReminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} reminder for campaign {self.campaign_id} ({self.status})"
+
+
+# Milestones are a package of their own; imported here so Django registers their models.
+from projects.milestones.models import Milestone, MilestoneStatusChange, MilestoneVote  # noqa: E402, F401

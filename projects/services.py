@@ -29,6 +29,7 @@ from crowdfund_site.page_cache import (
 )
 from crowdfund_site.transitions import ensure_transition_allowed
 
+from .milestones.services import milestone_plan_required_check
 from .models import (
     CAMPAIGN_STORY_MAX_LENGTH,
     CAMPAIGN_TRANSITIONS,
@@ -362,6 +363,7 @@ def campaign_submit_for_review(*, campaign: Campaign, actor) -> Campaign:
         raise InvalidInput(
             gettext("Add a cover picture before submitting the campaign for review."), code="cover_required"
         )
+    milestone_plan_required_check(campaign=campaign)
     campaign_set_status(campaign=campaign, to_status=CampaignStatus.IN_REVIEW, actor=actor)
     campaign.submitted_at = timezone.now()
     campaign.save(update_fields=["submitted_at", "updated_at"])

@@ -22,3 +22,18 @@ def send_silence_reminders() -> int:
     """Create the reminders that fell due and send them, each once (two workers at once included)."""
     reminders.silence_reminders_create_due()
     return reminders.silence_reminders_send_due()
+
+
+@shared_task(**EMAIL_TASK_OPTIONS)
+def send_milestone_emails(event: str, milestone_id: int) -> int:
+    from .milestones.notifications import milestone_emails_send
+
+    return milestone_emails_send(event=event, milestone_id=milestone_id)
+
+
+@shared_task(acks_late=True)
+def close_due_milestone_votes() -> list[int]:
+    """Close the backers' votes whose seven days are over (beat sends this every few minutes)."""
+    from .milestones.services import milestone_votes_close_due
+
+    return milestone_votes_close_due()

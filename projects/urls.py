@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import picture_views, views
+from . import picture_views, views, views_milestones
 
 app_name = "projects"
 
@@ -35,4 +35,21 @@ urlpatterns = [
     path("campaigns/<slug:slug>/launch/", views.campaign_launch_view, name="campaign_launch"),
     path("campaigns/<slug:slug>/updates/new/", views.campaign_update_new, name="campaign_update_new"),
     path("campaigns/<slug:slug>/comments/", views.comment_create_view, name="comment_create"),
+    path("campaigns/<slug:slug>/milestones/", views_milestones.campaign_milestones_edit, name="campaign_milestones"),
+    path(
+        "campaigns/<slug:slug>/milestones/<int:milestone_id>/proof/",
+        views_milestones.milestone_proof,
+        name="milestone_proof",
+    ),
+    path(
+        "campaigns/<slug:slug>/milestones/<int:milestone_id>/vote/",
+        views_milestones.milestone_vote_view,
+        name="milestone_vote",
+    ),
+    path(
+        "campaigns/<slug:slug>/milestones/<int:milestone_id>/extend/",
+        views_milestones.milestone_extend_view,
+        name="milestone_extend",
+    ),
+    path("campaigns/<slug:slug>/abandon/", views_milestones.campaign_abandon, name="campaign_abandon"),
 ]

@@ -204,3 +204,6 @@ class SuspendedPastDeadlineAdmin(OperationsAdminMixin, CampaignAdminBase):
     @admin.display(description="Why")
     def suspension_reason(self, obj):
         return obj.suspended_why
+
+
+from . import admin_milestones  # noqa: E402, F401  (registers the milestones console)

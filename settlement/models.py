@@ -1,8 +1,14 @@
-"""Settlement keeps no tables of its own: its state lives on campaigns, pledges and the ledger.
+"""Settlement's state lives on campaigns, pledges and the ledger, but for one table.
 
-These proxies give operators lists of what settlement left unfinished, and carry the finance
-permissions that settlement's services check.
+``RemainderRefund`` is the progress of refunding what a campaign with milestones never released
+(its cursor makes the batches resumable). The proxies give operators lists of what settlement
+left unfinished, and carry the finance permissions that settlement's services check.
 """
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from pledges.models import Pledge
 from projects.models import Campaign
@@ -37,3 +43,48 @@ class SuspendedPastDeadline(Campaign):
         proxy = True
         verbose_name = "suspended campaign past its deadline"
         verbose_name_plural = "suspended past deadline"
+
+
+class RemainderCause(models.TextChoices):
+    ABANDONED = "abandoned", _("Abandoned by the initiator")
+    OVERDUE = "overdue", _("A milestone is overdue past its extension")
+    DECLARED_FAILED = "declared_failed", _("Declared failed by staff")
+
+
+class RemainderRefund(models.Model):
+    """Refunding, pro rata, what a campaign with milestones had not released when it ended.
+
+    The split is fixed when it starts: each released pledge gets ``amount * pledge / pledged_total``
+    rounded down, and the units left over go one each to the largest remainders (earlier pledges
+    win ties); ``threshold_*`` is the last pledge that gets one, so any batch computes its own
+    parts exactly. ``after_pledge_id`` is how far the batches have come, moved in the transaction
+    that posts them.
+    """
+
+    campaign = models.OneToOneField("projects.Campaign", on_delete=models.PROTECT, related_name="remainder_refund")
+    cause = models.CharField(max_length=20, choices=RemainderCause.choices)
+    reason = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    amount = models.BigIntegerField(help_text="What is refunded, in minor units.")
+    pledged_total = models.BigIntegerField(help_text="What the released pledges add up to (the split's weights).")
+    threshold_remainder = models.BigIntegerField(null=True, blank=True)
+    threshold_pledge_id = models.BigIntegerField(null=True, blank=True)
+    after_pledge_id = models.BigIntegerField(default=0)
+    refunded_amount = models.BigIntegerField(default=0)
+    refunded_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_progress_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0, amount__lte=models.F("pledged_total")),
+                name="remainder_refund_within_pledged",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"remainder of campaign {self.campaign_id}"

@@ -13,7 +13,6 @@ ledger together. Its guarantees:
 """
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -24,7 +23,7 @@ from django.utils import timezone
 from accounts.services import audit_record
 from crowdfund_site.bulk import AnyOf, insert_rows
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
-from crowdfund_site.money import allocate, format_amount
+from crowdfund_site.money import format_amount
 from escrow.gateway import RefundRequest, get_gateway
 from escrow.ledger import ledger_accounts_get_or_create, ledger_post, ledger_post_many
 from escrow.vocabulary import (
@@ -40,16 +39,18 @@ from escrow.vocabulary import (
     release_account_specs,
     release_posting,
 )
+from escrow.vocabulary_tranches import staged_release_account_specs, staged_release_posting
 from lending.selectors import loan_terms_of
 from lending.services import loan_create
-from matching.selectors import campaign_matched_to_release
 from matching.services import matching_campaign_settle
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
 from pledges.services import pledge_reconcile_pending, pledge_send_refund
+from projects.milestones.selectors import campaign_has_milestones
 from projects.models import Campaign, CampaignStatus, FundingModel, SettlementOutcome
 from projects.services import campaign_lock, campaign_set_status
 
 from .selectors import refunds_unconfirmed
+from .tranches import FeeSplit, amount_released_at_success, fee_split, tranches_post_first
 
 logger = logging.getLogger(__name__)
 
@@ -225,6 +226,8 @@ def _settle_pledges(*, campaign: Campaign, pledge_ids: list[int]) -> None:
         )
         if not rows:
             return
+        # A campaign with milestones releases its pledges into staged escrow, not to its payable.
+        staged = not refund and campaign_has_milestones(campaign_id=campaign.pk)
         if refund:
             specs = {
                 spec
@@ -232,13 +235,14 @@ def _settle_pledges(*, campaign: Campaign, pledge_ids: list[int]) -> None:
                 for spec in refund_account_specs(backer_id=backer_id, campaign_id=campaign.pk)
             }
         else:
-            specs = set(release_account_specs(campaign_id=campaign.pk))
+            specs = set((staged_release_account_specs if staged else release_account_specs)(campaign_id=campaign.pk))
         accounts = ledger_accounts_get_or_create(specs=sorted(specs), currency=campaign.currency)
         money = {"campaign_id": campaign.pk, "currency": campaign.currency, "accounts": accounts}
+        release = staged_release_posting if staged else release_posting
         postings = [
             refund_posting(pledge_id=pledge_id, backer_id=backer_id, amount=amount, **money)
             if refund
-            else release_posting(pledge_id=pledge_id, amount=amount, **money)
+            else release(pledge_id=pledge_id, amount=amount, **money)
             for pledge_id, backer_id, amount in rows
         ]
         ledger_post_many(postings=postings)
@@ -298,6 +302,8 @@ def settlement_finalize(*, campaign_id: int) -> Campaign:
         # returned to its pools.
         matching_campaign_settle(campaign=campaign, release=release)
         if release:
+            # With milestones, only the first tranche of the staged pledges goes to the payable now.
+            tranches_post_first(campaign=campaign)
             if split:
                 _post_fee(campaign, split)
                 if split.net:
@@ -320,30 +326,12 @@ def _enqueue_outcome_emails(campaign_id: int) -> None:
     send_campaign_outcome_emails.delay(campaign_id)
 
 
-def _released_total(campaign_id: int) -> int:
-    total = Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.RELEASED).aggregate(t=Sum("amount"))["t"]
-    return (total or 0) + campaign_matched_to_release(campaign_id=campaign_id)
+def _fee_split(campaign: Campaign) -> FeeSplit | None:
+    """Return the fee on what is released at success and what is left for the initiator (None if nothing is)."""
+    return fee_split(campaign=campaign, released=amount_released_at_success(campaign=campaign))
 
 
-@dataclass(frozen=True)
-class _FeeSplit:
-    released: int
-    bps: int
-    fee: int
-    net: int
-
-
-def _fee_split(campaign: Campaign) -> _FeeSplit | None:
-    """Return the fee on everything released and what is left for the initiator (None if nothing was)."""
-    released = _released_total(campaign.pk)
-    if released == 0:
-        return None
-    bps = campaign.platform_fee_bps if campaign.platform_fee_bps is not None else settings.PLATFORM_FEE_BPS
-    fee, net = allocate(released, [bps, 10_000 - bps])
-    return _FeeSplit(released=released, bps=bps, fee=fee, net=net)
-
-
-def _post_fee(campaign: Campaign, split: _FeeSplit) -> None:
+def _post_fee(campaign: Campaign, split: FeeSplit) -> None:
     if not split.fee:
         return
     accounts = ledger_accounts_get_or_create(

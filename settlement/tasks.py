@@ -10,7 +10,7 @@ from django.conf import settings
 
 from escrow.checkpoints import ledger_seal
 
-from . import selectors, services
+from . import remainder, selectors, services, tranches
 
 logger = logging.getLogger(__name__)
 
@@ -45,3 +45,27 @@ def seal_ledger() -> int:
     return ledger_seal(
         batch_size=settings.LEDGER_CHECKPOINT_BATCH_SIZE, max_checkpoints=settings.LEDGER_CHECKPOINTS_PER_RUN
     )
+
+
+@shared_task(acks_late=True)
+def refund_remainder(campaign_id: int) -> None:
+    """Refund one batch of a campaign's remainder, then queue the next."""
+    if remainder.remainder_refund_run_next_batch(campaign_id=campaign_id):
+        refund_remainder.delay(campaign_id)
+
+
+@shared_task(acks_late=True)
+def detect_overdue_milestones() -> dict:
+    """Mark overdue milestones, end campaigns overdue past the extension, re-enqueue stalled refunds."""
+    ended = remainder.milestones_end_overdue()
+    stuck = remainder.remainder_refunds_stuck()
+    for campaign_id in stuck:
+        logger.warning("Refund of the remainder of campaign %s made no progress; re-enqueueing", campaign_id)
+        refund_remainder.delay(campaign_id)
+    return {"ended": len(ended), "stuck_remainder_refunds": len(stuck)}
+
+
+@shared_task(acks_late=True)
+def release_signed_off_tranches() -> list[int]:
+    """Release tranches Finance signed off whose release did not happen at once (a crash, a refused payout)."""
+    return tranches.tranches_release_signed_off()

@@ -17,10 +17,22 @@ from escrow.vocabulary import (
     pledge_reference_expression,
     pool_id_from_funds_code,
 )
+from escrow.vocabulary_tranches import (
+    REMAINDER_REFERENCE_PREFIX,
+    campaign_id_from_staged_code,
+    milestone_reference,
+    pledge_id_from_remainder_reference,
+    tranche_fee_key,
+    tranche_release_key,
+)
 from lending.verification import lending_verify
 from matching.models import Allocation, Pool
 from pledges.models import Pledge, PledgeStatus
+from projects.milestones.models import Milestone, MilestoneStatus
 from projects.models import Campaign, CampaignStatus
+
+from .models import RemainderRefund
+from .tranches import fee_split
 
 SHOW = 10  # offending rows named per problem
 
@@ -45,6 +57,7 @@ def ledger_verify() -> list[str]:
     problems += lending_verify()
     problems += _check_pools()
     problems += _check_checkpoints()
+    problems += _check_staged_release()
     return problems
 
 
@@ -229,3 +242,105 @@ def _check_pools() -> list[str]:
 def _check_checkpoints() -> list[str]:
     """Every sealed checkpoint still matches the ledger rows it sealed (``escrow.checkpoints``)."""
     return checkpoints_verify()
+
+
+def _check_staged_release() -> list[str]:
+    """Campaigns with milestones: staged escrow, tranches and the refund of the remainder agree.
+
+    - staged escrow = what was released into it (the released pledges) - tranches released -
+      parts of the remainder refunded: what is neither released nor refunded;
+    - each released tranche was posted once, for its amount, with the fee on it alone; no other
+      milestone has a release posting (together with a zero payable after each tranche, released
+      + refunded + fees = raised);
+    - a pledge's part of the remainder is at most what it paid, and only released pledges have one;
+    - a finished refund of the remainder left nothing in staged escrow but signed-off tranches.
+    """
+    problems = []
+    staged = defaultdict(int)
+    for code, total in (
+        LedgerEntry.objects.filter(account__kind=AccountKind.ESCROW, account__code__endswith=":staged")
+        .values_list("account__code")
+        .annotate(total=Sum("amount"))
+    ):
+        campaign_id = campaign_id_from_staged_code(code)
+        if campaign_id is not None:
+            staged[campaign_id] += total
+    milestones = list(Milestone.objects.filter(amount__isnull=False).select_related("campaign"))
+    campaign_ids = sorted(set(staged) | {m.campaign_id for m in milestones})
+    raised = defaultdict(int)
+    for campaign_id, total in (
+        Pledge.objects.filter(campaign_id__in=campaign_ids, status=PledgeStatus.RELEASED)
+        .values_list("campaign_id")
+        .annotate(total=Sum("amount"))
+    ):
+        raised[campaign_id] = total
+    refunded = defaultdict(int)
+    refunded_by_pledge = defaultdict(int)
+    for reference, campaign_code, total in (
+        LedgerEntry.objects.filter(
+            transaction__kind=TransactionKind.REFUND,
+            transaction__reference__startswith=REMAINDER_REFERENCE_PREFIX,
+            amount__lt=0,
+        )
+        .values_list("transaction__reference", "account__code")
+        .annotate(total=Sum("amount"))
+    ):
+        refunded[campaign_id_from_staged_code(campaign_code)] += -total
+        refunded_by_pledge[pledge_id_from_remainder_reference(reference)] += -total
+    released = defaultdict(int)
+    for m in milestones:
+        if m.status == MilestoneStatus.RELEASED:
+            released[m.campaign_id] += m.amount
+    wrong = [c for c in campaign_ids if staged[c] != raised[c] - released[c] - refunded[c]]
+    if wrong:
+        details = ", ".join(
+            f"campaign {c}: staged {staged[c]} != raised {raised[c]} - released {released[c]} - refunded {refunded[c]}"
+            for c in wrong[:SHOW]
+        )
+        problems.append(f"Staged escrow differs from what is neither released nor refunded: {details}")
+    posted = dict(
+        LedgerEntry.objects.filter(
+            transaction__kind__in=[TransactionKind.RELEASE, TransactionKind.FEE],
+            transaction__reference__startswith="milestone:",
+            amount__gt=0,
+        )
+        .values_list("transaction__idempotency_key")
+        .annotate(total=Sum("amount"))
+    )
+    bad_tranches = []
+    for m in milestones:
+        release = posted.get(tranche_release_key(m.pk), 0)
+        expected = m.amount if m.status == MilestoneStatus.RELEASED else 0
+        fee = posted.get(tranche_fee_key(m.pk), 0)
+        split = fee_split(campaign=m.campaign, released=m.amount) if m.position > 1 and expected else None
+        if release != expected or fee != (split.fee if split else 0):
+            bad_tranches.append(milestone_reference(m.pk))
+    if bad_tranches:
+        problems.append(f"Tranches whose release or fee differs from their milestone: {_ids(bad_tranches)}")
+    pledges = (
+        dict(Pledge.objects.filter(pk__in=list(refunded_by_pledge)).values_list("pk", "amount"))
+        if refunded_by_pledge
+        else {}
+    )
+    statuses = (
+        dict(Pledge.objects.filter(pk__in=list(refunded_by_pledge)).values_list("pk", "status"))
+        if refunded_by_pledge
+        else {}
+    )
+    over = sorted(
+        p
+        for p, total in refunded_by_pledge.items()
+        if total > pledges.get(p, 0) or statuses.get(p) != PledgeStatus.RELEASED
+    )
+    if over:
+        problems.append(f"Pledges refunded more of the remainder than they paid (or not released): {_ids(over)}")
+    for job in RemainderRefund.objects.filter(finished_at__isnull=False):
+        left = sum(
+            m.amount for m in milestones if m.campaign_id == job.campaign_id and m.status == MilestoneStatus.APPROVED
+        )
+        if staged[job.campaign_id] != left or refunded[job.campaign_id] != job.amount:
+            problems.append(
+                f"Campaign {job.campaign_id}: refund of the remainder finished with {staged[job.campaign_id]} "
+                f"in staged escrow and {refunded[job.campaign_id]} of {job.amount} refunded"
+            )
+    return problems

@@ -83,6 +83,8 @@ class Command(BaseCommand):
             settlement_run(campaign_id=campaign_id)
         # Debt campaigns and their loans, lent by the people made here (lending's own command).
         call_command("seed_lending_demo")
+        # A campaign in the middle of its milestones (one tranche released, one being voted on).
+        call_command("seed_milestones_demo", stdout=self.stdout)
         problems = ledger_verify()
         if problems:
             raise RuntimeError(f"Demo data broke the ledger: {problems}")
