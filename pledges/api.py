@@ -18,7 +18,7 @@ from crowdfund_site.api.fields import (
     StrictCharField,
     StrictInputSerializer,
 )
-from crowdfund_site.api.idempotency import HEADER, idempotent
+from crowdfund_site.api.idempotency import HEADER, idempotency_key_of, idempotent
 from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
 from crowdfund_site.bounds import field_max_length
 from crowdfund_site.exceptions import InvalidInput, NotAllowed, NotFound
@@ -109,8 +109,10 @@ class PledgeCreateApi(APIView):
             "409 codes: `sold_out`, `campaign_not_live`, `idempotency_key_reused`. 403 `own_campaign`."
         ),
     )
-    @idempotent
+    # Not ``@idempotent``: the pledge's own key (unique per backer) answers a retry with the same
+    # pledge or refusal, so a second record of the same request would only cost two statements.
     def post(self, request, pk: int):
+        idempotency_key = idempotency_key_of(request)
         campaign = _campaign_to_pledge_get(user=request.user, campaign_id=pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -126,7 +128,7 @@ class PledgeCreateApi(APIView):
             amount=data["amount"],
             currency=data["currency"],
             payment_token=data["payment_token"],
-            idempotency_key=request.headers[HEADER].strip(),
+            idempotency_key=idempotency_key,
             reward=reward,
         )
         enqueue_pledge_check(pledge.pk, request.META.get("REMOTE_ADDR"))
