@@ -1,7 +1,9 @@
 """REST API for pledges: create (charge and hold), list and read one's own, change the amount, cancel, staff refund.
 
 Every POST here moves money and needs an ``Idempotency-Key`` header (see
-``crowdfund_site.api.idempotency``). Another backer's pledge is a 404, never a 403.
+``crowdfund_site.api.idempotency``). A new pledge keeps the key itself (unique per backer), so
+``pledge_create`` answers a retry; the other POSTs store their response. Another backer's pledge
+is a 404, never a 403.
 """
 
 from django.conf import settings
