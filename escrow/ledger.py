@@ -120,8 +120,10 @@ def ledger_post(*, posting: Posting) -> LedgerTransaction:
 
     The header and its entries are written in one database transaction (the caller's, if
     there is one), so a process killed between them leaves nothing behind and a retry posts
-    the whole transaction. Raises LedgerError for an unbalanced posting, or for a key already
-    used for a different movement of money.
+    the whole transaction. On PostgreSQL they are one statement, which also checks each leg's
+    account id against its code and currency (ids from ``ledger_accounts_get_or_create_cached``
+    may be stale). Raises LedgerError for an unbalanced posting, or for a key already used for a
+    different movement of money.
     """
     _check_posting(posting)
     created_at = timezone.now()
