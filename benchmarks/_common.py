@@ -3,9 +3,12 @@
 The benchmarks run as scripts (``python benchmarks/<name>.py``), so this folder is on the path.
 """
 
+import contextlib
 import os
+import re
 import socket
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -53,3 +56,123 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# Where this machine's PostgreSQL writes its log (log_line_prefix names the user@database).
+SERVER_LOG = "/var/log/postgresql/postgresql-15-main.log"
+
+
+@contextlib.contextmanager
+def statements_logged(database_url: str):
+    """Log every statement sent to ``database_url``'s database by connections opened inside the block.
+
+    Yields a function ``count(send)`` that calls ``send()`` and returns how many statements the
+    server logged for this database meanwhile (BEGIN and COMMIT included, as the server sees
+    them), or None if the log cannot be read. Only connections opened after the block starts
+    are logged (``log_statement`` is read at connection start): start the server inside it.
+    """
+    import psycopg
+
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/")
+    server = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    marker = re.compile(rf"@{re.escape(name)} LOG:  (statement|execute [^:]*): ")
+
+    def count(send) -> int | None:
+        try:
+            start = os.path.getsize(SERVER_LOG)
+        except OSError:
+            send()
+            return None
+        send()
+        time.sleep(0.5)  # the server writes its log asynchronously to us
+        with open(SERVER_LOG, "rb") as log:
+            log.seek(start)
+            text = log.read().decode(errors="replace")
+        return sum(1 for line in text.splitlines() if marker.search(line))
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE \"{name}\" SET log_statement = 'all'")
+    try:
+        yield count
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" RESET log_statement')
+
+
+def start_gunicorn(
+    *, port: int, log, env: dict, workers: int, threads: int, ready_path: str = "/healthz/reference/row"
+):
+    """Start gunicorn as in production (gthread workers, keep-alive) and wait until it answers."""
+    import http.client
+    import subprocess
+
+    command = [str(Path(sys.executable).with_name("gunicorn")), "crowdfund_site.wsgi", "-b", f"127.0.0.1:{port}"]
+    command += ["-w", str(workers), "-k", "gthread", "--threads", str(threads), "--keep-alive", "30"]
+    command += ["--log-level", "error", "--backlog", "2048"]
+    server = subprocess.Popen(command, cwd=BASE_DIR, env={**os.environ, **env}, stdout=log, stderr=log)
+    give_up_at = time.monotonic() + 60
+    while time.monotonic() < give_up_at:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", ready_path)
+            if conn.getresponse().status == 200:
+                conn.close()
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    sys.exit("gunicorn did not start")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def reference_lines(*, port: int, clients: int, seconds: float) -> dict[str, tuple[float, float, int]]:
+    """Measure the reference pages through a running server: {name: (req/s, p95 ms, errors)}.
+
+    The cheapest Django page reading one row, and a page served from the page cache's copy
+    (crowdfund_site/health.py), each from ``clients`` keep-alive threads for ``seconds``.
+    """
+    import http.client
+    import threading
+
+    found = {}
+    for name, path in (("one-row view", "/healthz/reference/row"), ("page-cache copy", "/healthz/reference/copy")):
+        latencies: list[list[float]] = [[] for _ in range(clients)]
+        errors = [0] * clients
+        stop = threading.Event()
+
+        def client(n: int, path=path, latencies=latencies, errors=errors, stop=stop) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            while not stop.is_set():
+                started = time.perf_counter()
+                try:
+                    conn.request("GET", path)
+                    response = conn.getresponse()
+                    response.read()
+                    ok = response.status == 200
+                except (OSError, http.client.HTTPException):
+                    ok = False
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                if ok:
+                    latencies[n].append(time.perf_counter() - started)
+                else:
+                    errors[n] += 1
+            conn.close()
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        for thread in threads:
+            thread.start()
+        started = time.monotonic()
+        time.sleep(seconds)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+        merged = [x for per in latencies for x in per]
+        found[name] = (len(merged) / elapsed, percentile(merged, 0.95) * 1000, sum(errors))
+    return found

@@ -1,6 +1,8 @@
 """Pledge API benchmark: one hot campaign, 16 concurrent clients over HTTP to gunicorn + PostgreSQL.
 
-Budget: >= 500 pledges/s, p99 <= 100 ms, 0 errors, and at least 0.15 of the raw database ceiling.
+Budget (issue 17): the replay of our pledge's SQL >= 0.25 of the raw database ceiling, the API over
+HTTP >= 0.35 of that replay in the same run, 0 errors, p99 <= 250 ms. Statements per new pledge of a
+backer seen before, counted from the PostgreSQL server log: <= 10.
 
 It uses its own PostgreSQL database (``crowdfund_bench_api`` by default, created and migrated
 here). It creates one live campaign and N backers with API tokens, starts gunicorn (gthread
@@ -21,7 +23,6 @@ alone allows, and how much of that the API reaches.
 
 import argparse
 import contextlib
-import hashlib
 import http.client
 import json
 import os
@@ -36,12 +37,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from _common import BASE_DIR, free_port, setup_django_on_postgres
+from _common import BASE_DIR, free_port, setup_django_on_postgres, statements_logged
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crowdfund_bench_api"
-BUDGET_PLEDGES_PER_SECOND = 500
-BUDGET_P99_MS = 100
-BUDGET_RATIO = 0.15
+BUDGET_P99_MS = 250
+BUDGET_REPLAY_OF_CEILING = 0.25
+BUDGET_API_OF_REPLAY = 0.35
+BUDGET_STATEMENTS = 10
 
 
 def parse_args() -> argparse.Namespace:
@@ -245,24 +247,12 @@ _CAMPAIGN = _columns(
     "launch_on_approval launched_at deadline submitted_at reviewed_at reviewed_by_id review_feedback pledged_amount "
     "backer_count platform_fee_bps settlement_outcome settled_at last_settlement_progress_at created_at updated_at",
 )
-_PLEDGE = _columns(
-    "pledges_pledge",
-    "id backer_id campaign_id reward_id amount currency status idempotency_key request_fingerprint payment_reference "
-    "failure_code failure_message created_at held_at closed_at replaces_id",
-)
-_ACCOUNT = _columns("escrow_ledgeraccount", "id code kind currency name created_at")
-
 # One API pledge's statements as the server log shows them (log_statement = 'all', a steady
 # gunicorn worker, a backer who has pledged before), in order, with Django's own SQL text.
-SQL_HEALTH_CHECK = "SELECT 1"
 SQL_TOKEN_USER = (
     f'SELECT "authtoken_token"."key", "authtoken_token"."user_id", "authtoken_token"."created", {_USER} '
     'FROM "authtoken_token" INNER JOIN "accounts_user" ON ("authtoken_token"."user_id" = "accounts_user"."id") '
     'WHERE "authtoken_token"."key" = %s LIMIT 21'
-)
-SQL_IDEMPOTENCY_CLAIM = (
-    'INSERT INTO "api_idempotencyrecord" ("user_id", "key", "fingerprint", "response_status", "response_body", '
-    '"created_at", "started_at") VALUES (%s, %s, %s, NULL, \'\', %s, %s) RETURNING "api_idempotencyrecord"."id"'
 )
 SQL_CAMPAIGN_VISIBLE = (
     f'SELECT {_CAMPAIGN} FROM "projects_campaign" '
@@ -272,10 +262,10 @@ SQL_CAMPAIGN_VISIBLE = (
 )
 SQL_PLEDGE_INSERT = (
     'INSERT INTO "pledges_pledge" ("backer_id", "campaign_id", "reward_id", "amount", "currency", "status", '
-    '"idempotency_key", "request_fingerprint", "payment_reference", "failure_code", "failure_message", "created_at", '
-    '"held_at", "closed_at", "replaces_id") '
-    "VALUES (%s, %s, NULL, %s, %s, 'pending', %s, %s, '', '', '', %s, NULL, NULL, NULL) "
-    'RETURNING "pledges_pledge"."id"'
+    '"idempotency_key", "request_fingerprint", "payment_reference", "failure_code", "failure_message", '
+    '"card_fingerprint", "created_at", "held_at", "closed_at", "replaces_id") '
+    "VALUES (%s, %s, NULL, %s, %s, 'pending', %s, %s, '', '', '', '', %s, NULL, NULL, NULL) "
+    'RETURNING "pledges_pledge"."id", "pledges_pledge"."card_fingerprint"'
 )
 SQL_GATEWAY_CHARGE = (
     'INSERT INTO "escrow_gatewayoperation" ("kind", "idempotency_key", "status", "amount", "currency", "token", '
@@ -284,56 +274,24 @@ SQL_GATEWAY_CHARGE = (
     "VALUES ('charge', %s, 'succeeded', %s, %s, %s, '', NULL, 0, '', '', 1, %s, %s) "
     'RETURNING "escrow_gatewayoperation"."id"'
 )
-SQL_PLEDGE_LOCK = f'SELECT {_PLEDGE} FROM "pledges_pledge" WHERE "pledges_pledge"."id" = %s LIMIT 21 FOR UPDATE'
-SQL_ACCOUNTS = (
-    f'SELECT {_ACCOUNT} FROM "escrow_ledgeraccount" '
-    'WHERE ("escrow_ledgeraccount"."code" = ANY(%s) AND "escrow_ledgeraccount"."currency" = %s) '
-    'ORDER BY "escrow_ledgeraccount"."code" ASC'
-)
-SQL_ACCOUNT_CREATE = (  # what bulk_create sends for one row; for more, SQL_ACCOUNTS_CREATE
-    'INSERT INTO "escrow_ledgeraccount" ("code", "kind", "currency", "name", "created_at") '
-    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
-)
-SQL_ACCOUNTS_CREATE = (
-    'INSERT INTO "escrow_ledgeraccount" ("code", "kind", "currency", "name", "created_at") '
-    "SELECT * FROM UNNEST((%s)::varchar[], (%s)::varchar[], (%s)::varchar[], (%s)::varchar[], "
-    "(%s)::timestamp with time zone[]) ON CONFLICT DO NOTHING"
-)
-SQL_LEDGER_TRANSACTION = (
-    'INSERT INTO "escrow_ledgertransaction" ("kind", "idempotency_key", "reference", "description", "created_at") '
-    "SELECT * FROM UNNEST(%b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], "
-    '%b::timestamp with time zone[]) ON CONFLICT DO NOTHING RETURNING "id"'
-)
-SQL_LEDGER_ENTRIES = (
-    'INSERT INTO "escrow_ledgerentry" ("transaction_id", "account_id", "amount", "currency") '
-    "SELECT * FROM UNNEST(%b::bigint[], %b::bigint[], %b::bigint[], %b::varchar[])"
+SQL_PLEDGE_HELD = (
+    'UPDATE "pledges_pledge" SET "status" = %s, "payment_reference" = %s, "card_fingerprint" = %s, '
+    '"held_at" = %s WHERE ("pledges_pledge"."id" = %s AND "pledges_pledge"."status" = %s)'
 )
 SQL_STATUS_CHANGE = (
     'INSERT INTO "pledges_pledgestatuschange" ("pledge_id", "from_status", "to_status", "actor_id", "reason", '
     "\"created_at\") VALUES (%s, 'pending', 'held', %s, '', %s) RETURNING \"pledges_pledgestatuschange\".\"id\""
 )
-SQL_PLEDGE_HELD = (
-    'UPDATE "pledges_pledge" SET "status" = \'held\', "payment_reference" = %s, "held_at" = %s '
-    'WHERE "pledges_pledge"."id" = %s'
-)
 SQL_CAMPAIGN_TOTALS = """
     UPDATE projects_campaign
        SET pledged_amount = pledged_amount + %(amount)s,
            backer_count = backer_count + CASE WHEN EXISTS (
-               SELECT 1 FROM pledges_pledge
+               SELECT 1 FROM "pledges_pledge"
                 WHERE campaign_id = %(campaign)s AND backer_id = %(backer)s
                   AND status IN (%(held)s, %(released)s) AND id <> %(pledge)s
            ) THEN 0 ELSE 1 END
      WHERE id = %(campaign)s AND status = %(live)s AND deadline > %(now)s
 """
-SQL_CAMPAIGN_SLUG = (
-    'SELECT "projects_campaign"."slug" AS "slug" FROM "projects_campaign" WHERE "projects_campaign"."id" = %s '
-    'ORDER BY "projects_campaign"."created_at" DESC LIMIT 1'
-)
-SQL_IDEMPOTENCY_DONE = (
-    'UPDATE "api_idempotencyrecord" SET "response_status" = %s, "response_body" = %s '
-    'WHERE "api_idempotencyrecord"."id" = %s'
-)
 
 
 def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: list[str]) -> tuple[float, float, float]:
@@ -343,44 +301,53 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
 
     Each iteration sends what one ``POST /api/v1/campaigns/{id}/pledges/`` sends PostgreSQL, in
     the same transactions and over the same protocol (Django binds its parameters client-side,
-    so a ``ClientCursor``; ``insert_rows`` sends binary arrays from a plain psycopg cursor), with
-    fresh values: new idempotency keys, the pledge id from RETURNING, backers and tokens in
-    rotation. Autocommit unless noted:
+    so a ``ClientCursor``), with fresh values: new idempotency keys, the pledge id from
+    RETURNING, backers and tokens in rotation. Autocommit unless noted:
 
-    - ``SELECT 1``: the connection health check at the start of a request (CONN_HEALTH_CHECKS)
     - token + user: DRF token authentication
-    - INSERT api_idempotencyrecord: ``@idempotent`` claims the key
     - SELECT campaign: the view finds it through the visibility selector
-    - INSERT pledge (pending): ``pledge_create`` inserts straight away (``create_unless_taken``)
+    - INSERT pledge (pending): ``pledge_create`` inserts straight away (``create_unless_taken``);
+      its key, unique per backer, is the request's idempotency
     - INSERT escrow_gatewayoperation: the sandbox gateway's charge
-    - one transaction (BEGIN ... COMMIT): ``_pledge_record_charge`` / ``_pledge_hold``:
-      SELECT pledge FOR UPDATE; SELECT ledger accounts (and, the first time a backer or campaign
-      is seen, INSERT the missing ones ON CONFLICT DO NOTHING and SELECT them); INSERT the
-      ledger transaction and its two entries (``ledger_post``, raw psycopg); INSERT the status
-      change; UPDATE the pledge to held; UPDATE the campaign's total and backer count
-    - SELECT campaign slug: the response serialiser
-    - UPDATE api_idempotencyrecord with the response
+    - one transaction (BEGIN ... COMMIT), ``_pledge_hold_if_pending``: UPDATE the pledge to held
+      where still pending; the ledger transaction and its entries in one statement
+      (``escrow.ledger._POST_SQL``, with the account ids the cache holds); INSERT the status
+      change; UPDATE the campaign's total and backer count
 
-    Left out, because it is not database work: the page-cache bump and the Celery message
-    (receipt e-mail) the hold sends to Redis after commit. The replay's clients are threads of
-    this process, as for the ceiling. Rows written are as the API writes them (held pledges
-    with their hold posting, balanced entries), so ``ledger_verify()`` holds afterwards.
+    Left out, because it is not database work: the Redis reads and writes (account ids, the
+    page-cache bump) and the Celery messages (receipt e-mail, fraud check). The replay's clients
+    are threads of this process, as for the ceiling. Rows written are as the API writes them
+    (held pledges with their hold posting, balanced entries), so ``ledger_verify()`` holds.
 
-    When the pledge path changes, capture it again rather than edit by reading the code:
-    ``ALTER DATABASE <scratch> SET log_statement = 'all'``, send a few pledges through gunicorn,
-    read the PostgreSQL log (``insert_rows`` bypasses Django's query capture), reset the setting.
+    When the pledge path changes, capture it again rather than edit by reading the code: the
+    benchmark's "statements per pledge" line counts the server log (``_common.statements_logged``);
+    ``ALTER DATABASE <scratch> SET log_statement = 'all'`` and read the log for the text.
     """
     import psycopg
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+
+    from escrow.ledger import _POST_SQL, ledger_accounts_get_or_create
+    from escrow.models import LedgerAccount, LedgerEntry, LedgerTransaction
+    from escrow.vocabulary import hold_account_specs
 
     url = urlunsplit(urlsplit(args.database_url)._replace(scheme="postgresql"))
     amount, currency, token = 2_500, "USD", "tok_visa"  # the API run's body
-    body = {"amount": amount, "currency": currency, "reward": None, "payment_token": token}
-    path = f"/api/v1/campaigns/{campaign_id}/pledges/"
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    request_fingerprint = hashlib.sha256(f"POST {path}\n{canonical}".encode()).hexdigest()
     pledge_fingerprint = f"{campaign_id}||{amount}|{currency}|{token}"
-    with psycopg.connect(url) as conn:
-        slug = conn.execute("SELECT slug FROM projects_campaign WHERE id = %s", [campaign_id]).fetchone()[0]
+    quote = connection.ops.quote_name
+    sql_post = _POST_SQL.format(
+        account=quote(LedgerAccount._meta.db_table),
+        transaction=quote(LedgerTransaction._meta.db_table),
+        entry=quote(LedgerEntry._meta.db_table),
+    )
+    # The account ids the API reads from the cache for a backer seen before (not timed).
+    user_of = dict(Token.objects.filter(key__in=tokens).values_list("key", "user_id"))
+    specs = {
+        spec for user_id in user_of.values() for spec in hold_account_specs(backer_id=user_id, campaign_id=campaign_id)
+    }
+    account_ids = {
+        code: a.pk for code, a in ledger_accounts_get_or_create(specs=sorted(specs), currency=currency).items()
+    }
     run = f"{time.time_ns()}"
     counts = [0] * args.db_clients
     statements = [0] * args.db_clients
@@ -391,17 +358,13 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
     def one_pledge(conn, n: int, i: int) -> int:
         sent = 0
 
-        def execute(sql: str, params=(), cursor=None):
+        def execute(sql: str, params=()):
             nonlocal sent
             sent += 1
-            return (cursor or conn).execute(sql, params)
+            return conn.execute(sql, params)
 
-        raw = psycopg.Cursor(conn)  # what insert_rows opens on Django's connection
         key = f"replay-{run}-{n}-{i}"
-        execute(SQL_HEALTH_CHECK).fetchall()
         user_id = execute(SQL_TOKEN_USER, [tokens[(n + i * args.db_clients) % len(tokens)]]).fetchall()[0][1]
-        now = datetime.now(UTC)
-        record_id = execute(SQL_IDEMPOTENCY_CLAIM, [user_id, key, request_fingerprint, now, now]).fetchone()[0]
         execute(SQL_CAMPAIGN_VISIBLE, [user_id, campaign_id]).fetchall()
         created_at = datetime.now(UTC)
         pledge_id = execute(
@@ -412,50 +375,34 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
         charge_id = execute(SQL_GATEWAY_CHARGE, charge).fetchone()[0]
         sent += 2  # BEGIN and COMMIT
         with conn.transaction():
-            execute(SQL_PLEDGE_LOCK, [pledge_id]).fetchall()
+            held = execute(SQL_PLEDGE_HELD, ["held", f"ch_{charge_id}", "", datetime.now(UTC), pledge_id, "pending"])
+            if held.rowcount != 1:
+                raise RuntimeError(f"pledge {pledge_id} was not pending")
             funding, escrow = f"backer:{user_id}:funding", f"campaign:{campaign_id}:escrow"
-            kinds = {funding: "funding_source", escrow: "escrow"}
-            accounts = {row[1]: row[0] for row in execute(SQL_ACCOUNTS, [list(kinds), currency]).fetchall()}
-            missing = [code for code in kinds if code not in accounts]
-            if missing:
-                now = datetime.now(UTC)
-                columns = [missing, [kinds[c] for c in missing], [currency] * len(missing), [""] * len(missing)]
-                if len(missing) == 1:
-                    execute(SQL_ACCOUNT_CREATE, [column[0] for column in columns] + [now])
-                else:
-                    execute(SQL_ACCOUNTS_CREATE, [*columns, [now] * len(missing)])
-                accounts |= {row[1]: row[0] for row in execute(SQL_ACCOUNTS, [missing, currency]).fetchall()}
             reference = f"pledge:{pledge_id}"
-            execute(
-                SQL_LEDGER_TRANSACTION,
-                [["hold"], [f"hold:{reference}"], [reference], [""], [datetime.now(UTC)]],
-                cursor=raw,
-            )
-            txn_id = raw.fetchone()[0]
-            legs = [[txn_id, txn_id], [accounts[funding], accounts[escrow]], [-amount, amount], [currency, currency]]
-            execute(SQL_LEDGER_ENTRIES, legs, cursor=raw)
-            held_at = datetime.now(UTC)
+            matched, txn_id = execute(
+                sql_post,
+                {
+                    "account_ids": [account_ids[funding], account_ids[escrow]],
+                    "codes": [funding, escrow],
+                    "amounts": [-amount, amount],
+                    "currency": currency,
+                    "kind": "hold",
+                    "key": f"hold:{reference}",
+                    "reference": reference,
+                    "description": "",
+                    "created_at": datetime.now(UTC),
+                    "leg_count": 2,
+                },
+            ).fetchone()
+            if matched != 2 or txn_id is None:
+                raise RuntimeError(f"the hold of pledge {pledge_id} was not posted")
             execute(SQL_STATUS_CHANGE, [pledge_id, user_id, datetime.now(UTC)]).fetchone()
-            execute(SQL_PLEDGE_HELD, [f"ch_{charge_id}", held_at, pledge_id])
             totals = {"amount": amount, "campaign": campaign_id, "backer": user_id, "pledge": pledge_id}
             totals |= {"held": "held", "released": "released", "live": "live", "now": datetime.now(UTC)}
             counted = execute(SQL_CAMPAIGN_TOTALS, totals).rowcount
             if counted != 1:
                 raise RuntimeError(f"campaign {campaign_id} no longer live")
-        execute(SQL_CAMPAIGN_SLUG, [campaign_id]).fetchall()
-        response = {
-            "id": pledge_id,
-            "campaign": {"id": campaign_id, "slug": slug, "title": "Hot campaign"},
-            "reward": None,
-            "amount": amount,
-            "currency": currency,
-            "status": "held",
-            "failure_code": "",
-            "created_at": created_at.isoformat().replace("+00:00", "Z"),
-            "held_at": held_at.isoformat().replace("+00:00", "Z"),
-            "closed_at": None,
-        }
-        execute(SQL_IDEMPOTENCY_DONE, [201, json.dumps(response, separators=(",", ":")), record_id])
         return sent
 
     def client(n: int) -> None:
@@ -488,6 +435,39 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
     return done / elapsed, sum(statements) / max(done, 1), cpu / elapsed
 
 
+def statements_per_pledge(args: argparse.Namespace, *, campaign_id: int, token: str, log) -> int | None:
+    """Count, in the server log, the statements of one API pledge of a backer seen before.
+
+    On a gunicorn of its own (one worker, one thread, production settings) started while the
+    server logs every statement of this database; after a few warm-up pledges (the worker opens
+    its connection, the backer's ledger accounts exist).
+    """
+    body = json.dumps({"amount": 2_500, "currency": "USD", "reward": None, "payment_token": "tok_visa"})
+    path = f"/api/v1/campaigns/{campaign_id}/pledges/"
+
+    def pledge(conn) -> None:
+        headers = {"Content-Type": "application/json", "Authorization": f"Token {token}"}
+        conn.request("POST", path, body=body, headers={**headers, "Idempotency-Key": f"count-{time.time_ns()}"})
+        response = conn.getresponse()
+        response.read()
+        if response.status != 201:
+            sys.exit(f"the counted pledge was answered {response.status}")
+
+    with statements_logged(args.database_url) as count:
+        port = free_port()
+        server = start_gunicorn(argparse.Namespace(**{**vars(args), "workers": 1, "threads": 1}), port, log)
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            for _ in range(3):
+                pledge(conn)
+            counted = count(lambda: pledge(conn))
+            conn.close()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+    return counted
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -509,6 +489,9 @@ def main() -> None:
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
+        # On a campaign of its own, so that the API run's total stays its own.
+        count_campaign_id = hot_campaign_create(slug=f"hot-campaign-count-{time.time_ns()}")
+        statements = statements_per_pledge(args, campaign_id=count_campaign_id, token=tokens[0], log=log)
     from django.db import connection
 
     from projects.models import Campaign
@@ -523,38 +506,43 @@ def main() -> None:
     ceiling = database_ceiling(args)
     # After the checks above, and on a campaign of its own, so the API's figures stay its own.
     replay_campaign_id = hot_campaign_create(slug=f"hot-campaign-replay-{time.time_ns()}")
-    replay, statements, replay_client_cpu = pledge_sql_replay(args, campaign_id=replay_campaign_id, tokens=tokens)
+    replay, replay_statements, replay_client_cpu = pledge_sql_replay(
+        args, campaign_id=replay_campaign_id, tokens=tokens
+    )
 
     rate = args.pledges / elapsed
     p50 = statistics.median(latencies) * 1000
     p99 = percentile(latencies, 0.99) * 1000
     error_count = sum(errors.values())
-    ratio = rate / ceiling
+    of_ceiling, of_replay = replay / ceiling, rate / replay
     print(f"pledges:            {args.pledges} from {args.clients} clients, {len(tokens)} backers, one campaign")
     print(f"server:             gunicorn {args.workers} workers x {args.threads} threads (gthread), PostgreSQL")
     print(f"elapsed:            {elapsed:.1f} s")
-    print(f"pledges/s:          {rate:.0f}   (budget >= {BUDGET_PLEDGES_PER_SECOND})")
+    print(f"API:                {rate:.0f} pledges/s over HTTP")
     print(f"latency p50 / p99:  {p50:.1f} / {p99:.1f} ms   (budget p99 <= {BUDGET_P99_MS} ms)")
     print(f"errors:             {error_count} {errors or ''}  (budget 0)")
     print(f"campaign total:     {campaign.pledged_amount} (expected {(args.pledges - error_count) * 2_500})")
     print(f"ledger_verify():    {'OK' if not problems else problems[:3]}")
     print(f"database ceiling:   {ceiling:.0f} tx/s (INSERT + UPDATE hot row, {args.db_clients} psycopg clients)")
-    print(f"ratio:              {ratio:.3f}   (budget >= {BUDGET_RATIO})")
     print(
         f"pledge SQL replay:  {replay:.0f} pledges/s (our pledge's own SQL, no Python web stack; "
-        f"{statements:.1f} statements each)"
+        f"{replay_statements:.1f} statements each)"
     )
     print(f"  clients:          {args.db_clients} psycopg clients, using {replay_client_cpu:.2f} of a core themselves")
-    print(f"  of the ceiling:   {replay / ceiling:.3f}")
+    print(f"  of the ceiling:   {of_ceiling:.3f}   (budget >= {BUDGET_REPLAY_OF_CEILING})")
+    print(f"API of the replay:  {of_replay:.3f}   (budget >= {BUDGET_API_OF_REPLAY})")
+    shown = "unreadable log" if statements is None else statements
     print(
-        f"  API reaches:      {rate / replay:.3f} of it   (the budget's {BUDGET_PLEDGES_PER_SECOND}/s would be "
-        f"{BUDGET_PLEDGES_PER_SECOND / replay:.3f} of it)"
+        f"statements:         {shown} per pledge of a backer seen before (server log, BEGIN and COMMIT "
+        f"included; budget <= {BUDGET_STATEMENTS})"
     )
     within = (
-        rate >= BUDGET_PLEDGES_PER_SECOND
-        and p99 <= BUDGET_P99_MS
+        p99 <= BUDGET_P99_MS
         and error_count == 0
-        and ratio >= BUDGET_RATIO
+        and of_ceiling >= BUDGET_REPLAY_OF_CEILING
+        and of_replay >= BUDGET_API_OF_REPLAY
+        and statements is not None
+        and statements <= BUDGET_STATEMENTS
         and not problems
     )
     print("within budget" if within else "OVER BUDGET")

@@ -1,10 +1,18 @@
-"""Health check for load balancers and monitors: is the database and the broker reachable?"""
+"""Health check for load balancers and monitors: is the database and the broker reachable?
+
+Also the two reference pages the HTTP benchmarks measure beside their own figures, through the
+same gunicorn in the same run, so that budgets can be ratios that survive a noisy machine: the
+cheapest Django page that reads a database row, and a page served from the page cache's copy.
+"""
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from kombu import Connection
+
+from .page_cache import cache_page_for_visitors
 
 
 def _database_ok() -> bool:
@@ -34,3 +42,16 @@ def healthz(request):
         {"status": "ok" if healthy else "unavailable", **{k: "ok" if v else "down" for k, v in checks.items()}},
         status=200 if healthy else 503,
     )
+
+
+@never_cache
+def reference_one_row(request):
+    """The least a page reading the database can cost here: one indexed row, a few bytes back."""
+    first = get_user_model().objects.order_by("pk").values_list("pk", flat=True).first()
+    return HttpResponse(f"{first or 0}\n", content_type="text/plain")
+
+
+@cache_page_for_visitors(lambda: "reference")
+def reference_page_copy(request):
+    """A page logged-out visitors get from the page cache's copy (after its first render)."""
+    return HttpResponse("reference\n", content_type="text/plain")

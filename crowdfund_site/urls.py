@@ -6,12 +6,14 @@ from django.urls import include, path, re_path
 
 from accounts.views import set_language
 
-from .health import healthz
+from .health import healthz, reference_one_row, reference_page_copy
 from .media import media_serve
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("healthz/reference/row", reference_one_row, name="reference_one_row"),
+    path("healthz/reference/copy", reference_page_copy, name="reference_page_copy"),
     # Django's switcher, wrapped so a signed-in user's choice is stored in their profile too.
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/", include("crowdfund_site.api.urls")),

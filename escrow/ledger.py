@@ -5,10 +5,12 @@ Each posting has an idempotency key derived from what it is for ("refund:pledge:
 the same key again returns the first transaction and writes nothing.
 """
 
+import contextlib
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from django.db import transaction
+from django.core.cache import cache
+from django.db import connections, router, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -62,6 +64,52 @@ def ledger_accounts_get_or_create(*, specs: list[tuple[str, str]], currency: str
     return accounts
 
 
+# Account ids never change, so any process may reuse one it (or another process) looked up.
+ACCOUNT_IDS_CACHE_SECONDS = 24 * 3600
+
+
+def _account_cache_key(code: str, currency: str) -> str:
+    return f"ledger-account:{currency}:{code}"
+
+
+def ledger_accounts_get_or_create_cached(*, specs: list[tuple[str, str]], currency: str) -> dict[str, LedgerAccount]:
+    """Return {code: account} as ``ledger_accounts_get_or_create``, reusing ids already looked up.
+
+    Only for legs of ``ledger_post``, which checks every id against its code and currency in the
+    statement that posts it and looks a stale one up again (an account whose creation rolled
+    back, a test database emptied), so a wrong id can never reach an entry. The ids are shared
+    through the cache (``CACHE_URL``) by every process. On databases where ``ledger_post``
+    cannot check them in the same statement (SQLite), this is ``ledger_accounts_get_or_create``.
+    """
+    if connections[router.db_for_write(LedgerAccount)].vendor != "postgresql":
+        return ledger_accounts_get_or_create(specs=specs, currency=currency)
+    wanted = dict(specs)
+    keys = {_account_cache_key(code, currency): code for code in wanted}
+    try:
+        known = cache.get_many(list(keys))
+    except Exception:
+        known = {}
+    accounts = {}
+    for key, account_id in known.items():
+        code = keys[key]
+        accounts[code] = LedgerAccount(pk=account_id, code=code, kind=wanted[code], currency=currency)
+        accounts[code]._state.adding = False
+    missing = [(code, kind) for code, kind in wanted.items() if code not in accounts]
+    if missing:
+        found = ledger_accounts_get_or_create(specs=missing, currency=currency)
+        accounts.update(found)
+        with contextlib.suppress(Exception):  # a hint not kept is looked up next time
+            cache.set_many(
+                {_account_cache_key(code, currency): a.pk for code, a in found.items()}, ACCOUNT_IDS_CACHE_SECONDS
+            )
+    return accounts
+
+
+def _accounts_forget(*, accounts: list[LedgerAccount]) -> None:
+    with contextlib.suppress(Exception):  # ledger_post checks every id it is given anyway
+        cache.delete_many([_account_cache_key(a.code, a.currency) for a in accounts])
+
+
 def ledger_account_get_or_create(*, code: str, kind: str, currency: str) -> LedgerAccount:
     """Return the account ``code`` in ``currency``, creating it if needed."""
     return ledger_accounts_get_or_create(specs=[(code, kind)], currency=currency)[code]
@@ -72,31 +120,31 @@ def ledger_post(*, posting: Posting) -> LedgerTransaction:
 
     The header and its entries are written in one database transaction (the caller's, if
     there is one), so a process killed between them leaves nothing behind and a retry posts
-    the whole transaction. Raises LedgerError for an unbalanced posting, or for a key already
-    used for a different movement of money.
+    the whole transaction. On PostgreSQL they are one statement, which also checks each leg's
+    account id against its code and currency (ids from ``ledger_accounts_get_or_create_cached``
+    may be stale). Raises LedgerError for an unbalanced posting, or for a key already used for a
+    different movement of money.
     """
     _check_posting(posting)
     created_at = timezone.now()
+    connection = connections[router.db_for_write(LedgerTransaction)]
     # No savepoint: nested in a caller's transaction, a failed INSERT fails that transaction,
     # which is what must happen to a money write that is half done.
     with transaction.atomic(savepoint=False):
-        # Insert first, skipping a key already posted: a fresh key (the usual case) costs two
-        # statements and no lookup, and a repeated one needs no savepoint to recover from an error.
-        inserted = insert_rows(
-            model=LedgerTransaction,
-            fields=["kind", "idempotency_key", "reference", "description", "created_at"],
-            rows=[(posting.kind, posting.idempotency_key, posting.reference, posting.description, created_at)],
-            returning_ids=True,
-            skip_conflicts=True,
-        )
-        if inserted:
-            insert_rows(
-                model=LedgerEntry,
-                fields=["transaction_id", "account_id", "amount", "currency"],
-                rows=[(inserted[0], account.pk, amount, posting.currency) for account, amount in posting.legs],
-            )
+        if connection.vendor == "postgresql":
+            txn_id = _post_in_one_statement(connection, posting, created_at)
+            if txn_id is _STALE_ACCOUNTS:
+                # Nothing was written: look the accounts up again and post with their real ids.
+                legs = [account for account, _ in posting.legs]
+                _accounts_forget(accounts=legs)
+                fresh = ledger_accounts_get_or_create(specs=[(a.code, a.kind) for a in legs], currency=posting.currency)
+                posting = replace(posting, legs=[(fresh[account.code], amount) for account, amount in posting.legs])
+                txn_id = _post_in_one_statement(connection, posting, created_at)
+        else:
+            txn_id = _post_in_two_statements(posting, created_at)
+        if txn_id is not None:
             txn = LedgerTransaction(
-                pk=inserted[0],
+                pk=txn_id,
                 kind=posting.kind,
                 idempotency_key=posting.idempotency_key,
                 reference=posting.reference,
@@ -108,6 +156,82 @@ def ledger_post(*, posting: Posting) -> LedgerTransaction:
     existing = LedgerTransaction.objects.get(idempotency_key=posting.idempotency_key)
     _ensure_same_posting(existing, posting)
     return existing
+
+
+_STALE_ACCOUNTS = object()
+
+# The transaction and its entries in one round trip (PostgreSQL's data-modifying WITH). Each leg's
+# account id is joined to its code and currency, and the transaction row is only written when every
+# leg matched, so an id reused from ledger_accounts_get_or_create_cached that is no longer right
+# writes nothing. The ORM equivalent is two statements after a lookup:
+#   LedgerTransaction.objects.create(...); LedgerEntry.objects.bulk_create([...]) (skipping a key
+#   already posted), with the accounts read by LedgerAccount.objects.filter(code__in=..., currency=...).
+_POST_SQL = """
+WITH legs AS (
+    SELECT account.id AS account_id, leg.amount, leg.position
+      FROM unnest(%(account_ids)s::bigint[], %(codes)s::varchar[], %(amounts)s::bigint[])
+           WITH ORDINALITY AS leg (account_id, code, amount, position)
+      JOIN {account} AS account
+        ON account.id = leg.account_id AND account.code = leg.code AND account.currency = %(currency)s
+), txn AS (
+    INSERT INTO {transaction} (kind, idempotency_key, reference, description, created_at)
+    SELECT %(kind)s, %(key)s, %(reference)s, %(description)s, %(created_at)s
+     WHERE (SELECT count(*) FROM legs) = %(leg_count)s
+        ON CONFLICT DO NOTHING
+    RETURNING id
+), entries AS (
+    INSERT INTO {entry} (transaction_id, account_id, amount, currency)
+    SELECT txn.id, legs.account_id, legs.amount, %(currency)s FROM txn, legs ORDER BY legs.position
+)
+SELECT (SELECT count(*) FROM legs), (SELECT id FROM txn)
+"""
+
+
+def _post_in_one_statement(connection, posting: Posting, created_at):
+    """Post on PostgreSQL; return the new transaction's id, None if the key was posted, or _STALE_ACCOUNTS."""
+    quote = connection.ops.quote_name
+    sql = _POST_SQL.format(
+        account=quote(LedgerAccount._meta.db_table),
+        transaction=quote(LedgerTransaction._meta.db_table),
+        entry=quote(LedgerEntry._meta.db_table),
+    )
+    params = {
+        "account_ids": [account.pk for account, _ in posting.legs],
+        "codes": [account.code for account, _ in posting.legs],
+        "amounts": [amount for _, amount in posting.legs],
+        "currency": posting.currency,
+        "kind": posting.kind,
+        "key": posting.idempotency_key,
+        "reference": posting.reference,
+        "description": posting.description,
+        "created_at": created_at,
+        "leg_count": len(posting.legs),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        matched, txn_id = cursor.fetchone()
+    if matched != len(posting.legs):
+        return _STALE_ACCOUNTS
+    return txn_id
+
+
+def _post_in_two_statements(posting: Posting, created_at) -> int | None:
+    """Post elsewhere: insert the header first, skipping a key already posted, then its entries."""
+    inserted = insert_rows(
+        model=LedgerTransaction,
+        fields=["kind", "idempotency_key", "reference", "description", "created_at"],
+        rows=[(posting.kind, posting.idempotency_key, posting.reference, posting.description, created_at)],
+        returning_ids=True,
+        skip_conflicts=True,
+    )
+    if not inserted:
+        return None
+    insert_rows(
+        model=LedgerEntry,
+        fields=["transaction_id", "account_id", "amount", "currency"],
+        rows=[(inserted[0], account.pk, amount, posting.currency) for account, amount in posting.legs],
+    )
+    return inserted[0]
 
 
 def _ensure_same_posting(existing: LedgerTransaction, posting: Posting) -> None:

@@ -1,7 +1,9 @@
 """REST API for pledges: create (charge and hold), list and read one's own, change the amount, cancel, staff refund.
 
 Every POST here moves money and needs an ``Idempotency-Key`` header (see
-``crowdfund_site.api.idempotency``). Another backer's pledge is a 404, never a 403.
+``crowdfund_site.api.idempotency``). A new pledge keeps the key itself (unique per backer), so
+``pledge_create`` answers a retry; the other POSTs store their response. Another backer's pledge
+is a 404, never a 403.
 """
 
 from django.conf import settings
@@ -18,7 +20,7 @@ from crowdfund_site.api.fields import (
     StrictCharField,
     StrictInputSerializer,
 )
-from crowdfund_site.api.idempotency import HEADER, idempotent
+from crowdfund_site.api.idempotency import HEADER, idempotency_key_of, idempotent
 from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
 from crowdfund_site.bounds import field_max_length
 from crowdfund_site.exceptions import InvalidInput, NotAllowed, NotFound
@@ -109,8 +111,10 @@ class PledgeCreateApi(APIView):
             "409 codes: `sold_out`, `campaign_not_live`, `idempotency_key_reused`. 403 `own_campaign`."
         ),
     )
-    @idempotent
+    # Not ``@idempotent``: the pledge's own key (unique per backer) answers a retry with the same
+    # pledge or refusal, so a second record of the same request would only cost two statements.
     def post(self, request, pk: int):
+        idempotency_key = idempotency_key_of(request)
         campaign = _campaign_to_pledge_get(user=request.user, campaign_id=pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -126,7 +130,7 @@ class PledgeCreateApi(APIView):
             amount=data["amount"],
             currency=data["currency"],
             payment_token=data["payment_token"],
-            idempotency_key=request.headers[HEADER].strip(),
+            idempotency_key=idempotency_key,
             reward=reward,
         )
         enqueue_pledge_check(pledge.pk, request.META.get("REMOTE_ADDR"))

@@ -32,7 +32,7 @@ from crowdfund_site.exceptions import (
 from crowdfund_site.money import check_amount, currency_exponent, format_amount
 from crowdfund_site.transitions import ensure_transition_allowed
 from escrow.gateway import GatewayResult, get_gateway
-from escrow.ledger import ledger_accounts_get_or_create, ledger_post
+from escrow.ledger import ledger_accounts_get_or_create, ledger_accounts_get_or_create_cached, ledger_post
 from escrow.vocabulary import (
     charge_key,
     hold_account_specs,
@@ -147,7 +147,7 @@ def pledge_create(
     _ensure_same_request(pledge, fingerprint)
     if pledge.status == PledgeStatus.PENDING:
         result = _charge(pledge=pledge, token=payment_token)
-        pledge = _pledge_record_charge(pledge_id=pledge.pk, result=result, actor=backer)
+        pledge = _pledge_record_charge(pledge_id=pledge.pk, result=result, actor=backer, pending=pledge)
     return _pledge_outcome(pledge)
 
 
@@ -189,6 +189,10 @@ def _pledge_check_request(
                 code="below_reward_minimum",
                 field="amount",
             )
+        if reward.sold_out:
+            # Known full as loaded: refuse before writing or charging anything. The conditional
+            # UPDATE of _reward_claim_slot stays the authoritative check for the last slots.
+            raise _sold_out(reward)
 
 
 def _pledge_reserve(
@@ -222,11 +226,7 @@ def _pledge_reserve(
         try:
             with transaction.atomic():
                 if not _reward_claim_slot(reward_id=reward.pk):
-                    raise Conflict(
-                        _("The “%(reward)s” reward is sold out.") % {"reward": reward.title},
-                        code="sold_out",
-                        field="reward",
-                    )
+                    raise _sold_out(reward)
                 pledge = Pledge.objects.create(**fields)
         except IntegrityError:
             pledge = None
@@ -235,6 +235,12 @@ def _pledge_reserve(
         # back (including its reward slot) and answers with that one.
         pledge = Pledge.objects.get(backer=backer, idempotency_key=key)
     return pledge
+
+
+def _sold_out(reward: RewardTier) -> Conflict:
+    return Conflict(
+        _("The “%(reward)s” reward is sold out.") % {"reward": reward.title}, code="sold_out", field="reward"
+    )
 
 
 def _reward_claim_slot(*, reward_id: int) -> bool:
@@ -274,15 +280,27 @@ class _CampaignNoLongerLive(Exception):
     pass
 
 
-def _pledge_record_charge(*, pledge_id: int, result: GatewayResult, actor=None) -> Pledge:
+def _pledge_record_charge(
+    *, pledge_id: int, result: GatewayResult, actor=None, pending: Pledge | None = None
+) -> Pledge:
     """Record the gateway's answer for a pending pledge: hold it in escrow, or fail it.
 
     A charge that went through for a campaign that closed meanwhile (or for a pledge already
     failed by reconciliation) is refunded at the gateway, so no backer pays without a held
-    pledge. A transient failure leaves the pledge pending for a retry.
+    pledge. A transient failure leaves the pledge pending for a retry. ``pending`` is the
+    pledge as the caller has it (pending when loaded): a successful charge then holds it
+    without reading it again, unless someone else got to it first.
     """
     if result.transient:
         return Pledge.objects.get(pk=pledge_id)
+    if pending is not None and result.ok:
+        try:
+            with transaction.atomic():
+                held = _pledge_hold_if_pending(pledge=pending, result=result, actor=actor)
+        except _CampaignNoLongerLive:
+            held = False  # rolled back: the pledge is still pending, and failed below
+        if held:
+            return pending
     charged_but_not_held = False
     try:
         with transaction.atomic():
@@ -317,28 +335,67 @@ def _pledge_record_charge(*, pledge_id: int, result: GatewayResult, actor=None) 
     return pledge
 
 
-def _pledge_hold(*, pledge: Pledge, actor) -> None:
+def _pledge_hold_if_pending(*, pledge: Pledge, result: GatewayResult, actor) -> bool:
+    """Hold ``pledge`` for its successful charge if it is still pending; return whether it did.
+
+    The pending -> held transition without reading the pledge first: one conditional UPDATE
+    both checks the status under the row lock and writes it (what ``select_for_update`` then
+    ``pledge_set_status`` do in two statements). False (nothing written) if another request or
+    the sweeper got to the pledge first. Raises _CampaignNoLongerLive (roll back) like
+    ``_pledge_hold``. Call inside a transaction.
+    """
+    ensure_transition_allowed(
+        transitions=PLEDGE_TRANSITIONS, current=PledgeStatus.PENDING, target=PledgeStatus.HELD, what="pledge"
+    )
+    held_at = timezone.now()
+    marked = Pledge.objects.filter(pk=pledge.pk, status=PledgeStatus.PENDING).update(
+        status=PledgeStatus.HELD,
+        payment_reference=result.reference,
+        card_fingerprint=result.card_fingerprint,
+        held_at=held_at,
+    )
+    if not marked:
+        return False
+    pledge.status, pledge.held_at = PledgeStatus.HELD, held_at
+    pledge.payment_reference, pledge.card_fingerprint = result.reference, result.card_fingerprint
+    _pledge_hold(pledge=pledge, actor=actor, marked_held=True)
+    return True
+
+
+def _pledge_hold(*, pledge: Pledge, actor, marked_held: bool = False) -> None:
+    """Post the hold, move the locked pledge to held and add it to the campaign's totals.
+
+    With ``marked_held`` the pledge row already says held (``_pledge_hold_if_pending``), and only
+    the status change is recorded. Raises _CampaignNoLongerLive if the campaign stopped taking
+    pledges: the caller's transaction must roll back.
+    """
     ids = {"backer_id": pledge.backer_id, "campaign_id": pledge.campaign_id}
-    accounts = ledger_accounts_get_or_create(specs=hold_account_specs(**ids), currency=pledge.currency)
+    accounts = ledger_accounts_get_or_create_cached(specs=hold_account_specs(**ids), currency=pledge.currency)
     ledger_post(
         posting=hold_posting(
             pledge_id=pledge.pk, amount=pledge.amount, currency=pledge.currency, accounts=accounts, **ids
         )
     )
-    pledge.held_at = timezone.now()
-    pledge_set_status(
-        pledge=pledge,
-        to_status=PledgeStatus.HELD,
-        actor=actor,
-        save_fields=("payment_reference", "card_fingerprint", "held_at"),
-    )
+    if marked_held:
+        PledgeStatusChange.objects.create(
+            pledge=pledge, from_status=PledgeStatus.PENDING, to_status=PledgeStatus.HELD, actor=actor
+        )
+    else:
+        pledge.held_at = timezone.now()
+        pledge_set_status(
+            pledge=pledge,
+            to_status=PledgeStatus.HELD,
+            actor=actor,
+            save_fields=("payment_reference", "card_fingerprint", "held_at"),
+        )
     # Last, and as one statement, so the hot campaign row stays locked for as short a time as
     # possible.
     if not campaign_add_to_totals(
         campaign_id=pledge.campaign_id, pledge_id=pledge.pk, backer_id=pledge.backer_id, amount=pledge.amount
     ):
         raise _CampaignNoLongerLive
-    campaign_figures_changed(campaign_id=pledge.campaign_id)
+    campaign = pledge.campaign if Pledge.campaign.is_cached(pledge) else None
+    campaign_figures_changed(campaign_id=pledge.campaign_id, slug=campaign.slug if campaign else None)
     pledge_id = pledge.pk
     transaction.on_commit(lambda: _enqueue_email("send_pledge_receipt", pledge_id))
 

@@ -93,17 +93,18 @@ def campaign_set_status(*, campaign: Campaign, to_status: str, actor=None, reaso
     return campaign
 
 
-def campaign_figures_changed(*, campaign_id: int) -> None:
+def campaign_figures_changed(*, campaign_id: int, slug: str | None = None) -> None:
     """Note, once the current transaction commits, that the campaign's totals or reward counts moved.
 
     Copies of its page are then served only while younger than ``PAGE_CACHE_SECONDS``. The page
-    is known by its slug, read after commit: the pledge services that call this keep the hot
-    campaign row locked for as short a time as they can.
+    is known by its slug: pass it if already loaded (a campaign's slug never changes);
+    otherwise it is read after commit, so the pledge services that call this keep the
+    hot campaign row locked for as short a time as they can.
     """
 
     def page_group() -> str | None:
-        slug = Campaign.objects.filter(pk=campaign_id).values_list("slug", flat=True).first()
-        return None if slug is None else campaign_page_group(slug)
+        known = slug or Campaign.objects.filter(pk=campaign_id).values_list("slug", flat=True).first()
+        return None if known is None else campaign_page_group(known)
 
     page_cache_figures_changed(page_group)
 

@@ -49,6 +49,15 @@ def request_fingerprint(*, method: str, path: str, data) -> str:
     return hashlib.sha256(f"{method} {path}\n{body}".encode()).hexdigest()
 
 
+def idempotency_key_of(request) -> str:
+    """Return the request's Idempotency-Key; raise InvalidInput if it is missing or malformed.
+
+    For an endpoint whose own rows carry the key under a unique constraint (a pledge), which
+    then answers a retry itself instead of through ``idempotent``'s stored response.
+    """
+    return _clean_key(request.headers.get(HEADER))
+
+
 def _clean_key(key: str | None) -> str:
     key = (key or "").strip()
     if not re.fullmatch(KEY_PATTERN, key):

@@ -53,3 +53,11 @@ def test_campaign_page_shows_story_and_is_404_for_drafts(client):
     assert page.status_code == 200
     assert "Built &lt;b&gt;by hand&lt;/b&gt;." in page.content.decode()  # user content is escaped
     assert client.get(draft.get_absolute_url()).status_code == 404
+
+
+def test_the_benchmarks_reference_pages_answer(client, django_user_model):
+    user = django_user_model.objects.create(username="first")
+
+    assert client.get("/healthz/reference/row").content == f"{user.pk}\n".encode()
+    first, copy = client.get("/healthz/reference/copy"), client.get("/healthz/reference/copy")
+    assert first.content == copy.content == b"reference\n"

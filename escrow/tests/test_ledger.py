@@ -1,13 +1,17 @@
 import pytest
+from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from escrow.ledger import (
     LedgerError,
     Posting,
+    _account_cache_key,
     account_balance,
     account_balances,
     ledger_account_get_or_create,
     ledger_accounts_get_or_create,
+    ledger_accounts_get_or_create_cached,
     ledger_post,
     ledger_post_many,
 )
@@ -200,3 +204,51 @@ def test_postgresql_refuses_raw_sql_that_changes_the_ledger(accounts, sql):
     assert rows() == (1, 2)
     assert sorted(LedgerEntry.objects.values_list("amount", flat=True)) == [-2_500, 2_500]
     assert LedgerTransaction.objects.get().description == ""
+
+
+# --- Account ids reused across requests (ledger_accounts_get_or_create_cached) ------------------
+
+
+SPECS = [("backer:1:funding", AccountKind.FUNDING_SOURCE), ("campaign:1:escrow", AccountKind.ESCROW)]
+
+
+def test_cached_accounts_are_the_accounts_and_post_like_looked_up_ones(accounts):
+    cache.clear()
+    first = ledger_accounts_get_or_create_cached(specs=SPECS, currency="USD")
+    again = ledger_accounts_get_or_create_cached(specs=SPECS, currency="USD")
+
+    assert {code: a.pk for code, a in first.items()} == {code: a.pk for code, a in again.items()}
+    assert {code: a.pk for code, a in again.items()} == {code: accounts[code].pk for code, _ in SPECS}
+    ledger_post(posting=hold(again))
+    assert account_balance(account=accounts["campaign:1:escrow"]) == 2_500
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="ids are reused only where ledger_post checks them")
+def test_a_stale_cached_id_is_never_posted_to(accounts):
+    # As if the id were cached from an account whose creation rolled back, or from an emptied
+    # database whose ids now name other accounts: here, the payable account's id for the escrow.
+    cache.clear()
+    ledger_accounts_get_or_create_cached(specs=SPECS, currency="USD")
+    cache.set(_account_cache_key("campaign:1:escrow", "USD"), accounts["campaign:1:payable"].pk)
+    stale = ledger_accounts_get_or_create_cached(specs=SPECS, currency="USD")
+    assert stale["campaign:1:escrow"].pk == accounts["campaign:1:payable"].pk
+
+    ledger_post(posting=hold(stale))
+
+    assert account_balance(account=accounts["campaign:1:escrow"]) == 2_500
+    assert account_balance(account=accounts["campaign:1:payable"]) == 0
+    fixed = ledger_accounts_get_or_create_cached(specs=SPECS, currency="USD")
+    assert fixed["campaign:1:escrow"].pk == accounts["campaign:1:escrow"].pk
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="one statement needs a data-modifying WITH")
+def test_a_posting_is_one_statement_on_postgresql_and_a_repeat_writes_nothing(accounts):
+    with CaptureQueriesContext(connection) as captured:
+        first = ledger_post(posting=hold(accounts))
+    assert len(captured.captured_queries) == 1
+    assert sorted(first.entries.values_list("amount", flat=True)) == [-2_500, 2_500]
+
+    again = ledger_post(posting=hold(accounts))
+
+    assert again.pk == first.pk
+    assert rows() == (1, 2)

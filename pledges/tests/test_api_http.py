@@ -96,7 +96,7 @@ def test_20_concurrent_replays_of_one_pledge_make_one_pledge_and_20_identical_re
     assert {status for status, _ in responses} == {201}
     assert len({raw for _, raw in responses}) == 1, "every replay must get the first response, byte for byte"
     assert Pledge.objects.count() == 1
-    assert IdempotencyRecord.objects.count() == 1
+    assert not IdempotencyRecord.objects.exists()  # the pledge's own key answers the retries
     assert GatewayOperation.objects.filter(kind=OperationKind.CHARGE).count() == 1
     campaign.refresh_from_db()
     assert campaign.pledged_amount == 4_200

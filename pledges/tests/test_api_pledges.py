@@ -6,7 +6,11 @@ from django.core.cache import cache
 from accounts.tests.factories import FinanceFactory, UserFactory
 from crowdfund_site.api.models import IdempotencyRecord
 from crowdfund_site.api.testing import api_client, assert_error
+from escrow.gateway import get_gateway
+from escrow.models import GatewayOperation, OperationKind
+from escrow.vocabulary import charge_key
 from pledges.models import Pledge, PledgeStatus
+from pledges.tests.factories import pledge_left_pending
 from projects.models import CampaignStatus
 from projects.tests.factories import CampaignFactory, LiveCampaignFactory, RewardTierFactory
 from settlement.verification import ledger_verify
@@ -49,10 +53,25 @@ def test_same_key_and_body_returns_the_first_response_without_charging_again(bac
 
     assert again.status_code == 201
     assert again.content == first.content
-    assert again["Idempotent-Replayed"] == "true"
     assert Pledge.objects.count() == 1
+    assert GatewayOperation.objects.filter(kind=OperationKind.CHARGE).count() == 1
     live_campaign.refresh_from_db()
     assert live_campaign.pledged_amount == 2_500
+
+
+def test_a_pledge_a_dead_request_left_charged_but_not_held_is_held_by_the_retry(backer, live_campaign):
+    stale = pledge_left_pending(campaign=live_campaign, backer=backer, amount=2_500)
+    # The process died after the charge went through, before the hold was written.
+    get_gateway().charge(idempotency_key=charge_key(stale.pk), amount=2_500, currency="USD", token="tok_visa")
+
+    retried = _post_pledge(api_client(backer), live_campaign, key=stale.idempotency_key)
+
+    assert retried.status_code == 201
+    assert (retried.json()["id"], retried.json()["status"]) == (stale.pk, PledgeStatus.HELD)
+    assert GatewayOperation.objects.filter(kind=OperationKind.CHARGE).count() == 1
+    live_campaign.refresh_from_db()
+    assert live_campaign.pledged_amount == 2_500
+    assert ledger_verify() == []
 
 
 def test_same_key_with_a_different_body_is_refused(backer, live_campaign):

@@ -151,7 +151,8 @@ def _waiting_on_ledger_lock() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO \"escrow_ledgertransaction\"%'"
+            # The hold's posting, one statement (WITH ... INSERT INTO "escrow_ledgertransaction" ...).
+            "AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO \"escrow_ledgertransaction\"%'"
         )
         return cursor.fetchone()[0]
 

@@ -1,0 +1,66 @@
+"""What one API pledge costs the database, pinned: the pledge's work is the platform's pledge ceiling.
+
+Counted as the database sees them, BEGIN and COMMIT included. ``benchmarks/pledge_api.py`` counts
+the same from the PostgreSQL server log through gunicorn, which also shows the connection
+health check that the test client never sends.
+"""
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.tests.factories import UserFactory
+from crowdfund_site.api.testing import api_client
+from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
+
+# A backer seen before, no reward: token + user, campaign, INSERT pending pledge, the sandbox
+# gateway's charge, then BEGIN, UPDATE pledge to held, ledger transaction + entries, status
+# change, UPDATE campaign totals, COMMIT. (Issue 17: 17 statements before, budget 10.)
+# SQLite has no data-modifying WITH: the ledger posts its accounts' lookup, header and entries apart.
+STATEMENTS_PER_PLEDGE = {"postgresql": 10, "sqlite": 12}
+# The sold-out answer for a tier already known to be full: token + user, campaign, reward, and
+# the lookup that answers a retry of a request whose pledge exists. Nothing is written.
+STATEMENTS_PER_SOLD_OUT = 4
+
+
+def statements_counted():
+    """Capture what is sent; Django's capture also shows BEGIN and COMMIT (``debug_transaction``)."""
+    return CaptureQueriesContext(connection)
+
+
+def _pledge(client, campaign, key: str, reward=None):
+    body = {"amount": 5_000, "currency": "USD", "reward": reward, "payment_token": "tok_visa"}
+    return client.post(f"/api/v1/campaigns/{campaign.pk}/pledges/", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_pledge_of_a_backer_seen_before_costs_ten_statements():
+    cache.clear()
+    campaign = LiveCampaignFactory()
+    client = api_client(UserFactory())
+    assert _pledge(client, campaign, "first").status_code == 201  # the backer's ledger account is made
+
+    with statements_counted() as sent:
+        response = _pledge(client, campaign, "second")
+
+    assert response.status_code == 201, response.content
+    statements = [q["sql"] for q in sent.captured_queries]
+    assert len(statements) == STATEMENTS_PER_PLEDGE[connection.vendor], "\n".join(statements)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sold_out_answer_writes_nothing_and_costs_four_statements():
+    cache.clear()
+    campaign = LiveCampaignFactory()
+    reward = RewardTierFactory(campaign=campaign, minimum_amount=5_000, quantity_limit=1)
+    assert _pledge(api_client(UserFactory()), campaign, "first", reward=reward.pk).status_code == 201
+
+    late = api_client(UserFactory())
+
+    with statements_counted() as sent:
+        response = _pledge(late, campaign, "late", reward=reward.pk)
+
+    assert (response.status_code, response.json()["code"]) == (409, "sold_out")
+    statements = [q["sql"] for q in sent.captured_queries]
+    assert len(statements) == STATEMENTS_PER_SOLD_OUT, "\n".join(statements)
