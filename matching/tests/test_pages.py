@@ -74,6 +74,17 @@ def test_a_campaign_nobody_matched_costs_its_page_one_query_on_allocations(djang
         assert campaigns_matched_by(campaign_ids=[campaign.pk]) == {}
 
 
+def test_discover_cards_carry_the_matched_by_badge(client, paid_round):
+    pool, _round, _a, _b = paid_round
+    LiveCampaignFactory(title="Quiet bakery")
+    page = client.get(reverse("projects:home")).content.decode()
+    badges = re.findall(r'<p class="matched-by">(.*?)</p>', page)
+    assert f"Matched by {pool.sponsor.public_name}: <strong>$750.00</strong>" in badges
+    assert f"Matched by {pool.sponsor.public_name}: <strong>$250.00</strong>" in badges
+    card = page[page.index("Quiet bakery") :]
+    assert "matched-by" not in card[: card.index("</li>")]
+
+
 def test_an_open_round_shows_no_match_yet(client):
     campaign = LiveCampaignFactory()
     pool = funded_pool(mode=PoolMode.PRO_RATA, campaigns=[campaign])
