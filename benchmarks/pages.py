@@ -1,7 +1,9 @@
 """Page benchmark: the campaign page and the discover page under 16 concurrent clients.
 
 Budget, for each page: >= 500 requests/s, p95 <= 30 ms, 0 errors, with 10,000 campaigns and
-1,000,000 pledges on PostgreSQL, served by gunicorn on 2 cores.
+1,000,000 pledges on PostgreSQL, served by gunicorn on 2 cores. Each page line also prints its
+rate and p95 as ratios to the one-row reference line below (issue 17: budgets as ratios, to be
+set from a run that meets the absolute budget; figures run by run in benchmarks/README.md).
 
 Each run uses its own PostgreSQL database (``crowdfund_bench_pages`` by default, created and
 migrated here). Seeding (not timed, skipped when the database already holds enough) writes
@@ -14,12 +16,20 @@ page with its sections, a later page, a category, a sort). Campaigns are picked 
 equally often (the worst case for the page cache: almost every page is rendered afresh), and
 skewed the way visits to web pages are (Zipf, exponent ``--zipf``, by number of backers: a
 launch-day rush). The workers share a Redis cache as in production (``--cache-url``), and
-logged-out visitors get pages rendered at most ``--page-cache-seconds`` earlier. Exit status 0
-only when every line is within budget.
+logged-out visitors get pages rendered at most ``--page-cache-seconds`` earlier.
+
+Two reference lines run first, in the same run and through the same gunicorn (issue 17: the
+machine's speed swings about 2x between runs, so each page is also stated as a ratio to them):
+a minimal Django view that reads one row (``/bench/row/<pk>`` of a random campaign, mounted by
+``benchmarks/pages_reference.py`` beside the site's own URLs), and the page cache's copy path
+(every client asks for the same campaign page, so all but the first are served from its copy).
+The one-row view is measured again after the pages, and the ratios use the mean of the two.
+Exit status 0 only when every page line is within its absolute budget.
 
     .venv/bin/python benchmarks/pages.py [--campaigns 10000] [--pledges 1000000] [--clients 16]
                                          [--seconds 20] [--workers 2] [--threads 4] [--zipf 1.0]
                                          [--cache-url URL] [--page-cache-seconds 10] [--database-url URL]
+                                         [--lines row,copy,uniform,skewed,discover]
 """
 
 import argparse
@@ -34,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from _common import BASE_DIR, free_port, setup_django_on_postgres
@@ -44,6 +55,19 @@ BUDGET_P95_MS = 30
 WARM_UP_SECONDS = 3
 BACKERS = 50_000
 INITIATORS = 2_000
+# The lines a run measures, by short name; the two references first, so each page line can be
+# read as a ratio to them.
+LINES = {
+    "row": "reference: one-row view",
+    "row-after": "reference: one-row, again",
+    "copy": "reference: page-cache copy",
+    "uniform": "campaign page, uniform",
+    "skewed": "campaign page, skewed",
+    "discover": "discover page",
+}
+REFERENCE_LINES = ("row", "copy", "row-after")
+# What --lines may name; "row-after" follows by itself whenever "row" and another line run.
+CHOSEN_LINES = [name for name in LINES if name != "row-after"]
 REWARD_TIERS = (("Thanks", 1_000, None), ("Early bird", 2_500, 100), ("Deluxe", 10_000, 20))
 
 
@@ -65,6 +89,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--page-cache-max-seconds", type=int, default=60, help="PAGE_CACHE_MAX_SECONDS")
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL), help="PostgreSQL only"
+    )
+    parser.add_argument(
+        "--lines",
+        default=",".join(CHOSEN_LINES),
+        help=f"which lines to run, in this order, from {','.join(CHOSEN_LINES)}",
     )
     return parser.parse_args()
 
@@ -214,6 +243,9 @@ def start_gunicorn(args: argparse.Namespace, port: int, log) -> subprocess.Popen
     env = {**os.environ, "CONN_MAX_AGE": "600", "LOG_LEVEL": "ERROR", "DEBUG": "false", "CACHE_URL": args.cache_url}
     env["PAGE_CACHE_SECONDS"] = str(args.page_cache_seconds)
     env["PAGE_CACHE_MAX_SECONDS"] = str(args.page_cache_max_seconds)
+    # The site's settings and URLs, plus the one-row reference view (benchmarks/pages_reference.py).
+    env["DJANGO_SETTINGS_MODULE"] = "pages_reference"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BASE_DIR / "benchmarks"), env.get("PYTHONPATH")]))
     command = [str(Path(sys.executable).with_name("gunicorn")), "crowdfund_site.wsgi", "-b", f"127.0.0.1:{port}"]
     command += ["-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads), "--keep-alive", "30"]
     command += ["--log-level", "error", "--backlog", "2048"]
@@ -289,23 +321,31 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-def page_paths(args: argparse.Namespace) -> dict[str, list[str]]:
-
+def page_paths(args: argparse.Namespace) -> dict[str, tuple[list[str], list[float] | None]]:
+    """Return, per line's short name, the paths its clients request and their cumulative weights (None: uniform)."""
     from projects.models import Campaign, Category
 
     # Most backed first: the skewed pattern sends most visitors to the most popular campaigns.
-    slugs = list(
-        Campaign.objects.open_for_pledges().order_by("-backer_count", "id").values_list("slug", flat=True)[:50_000]
-    )
+    live = Campaign.objects.open_for_pledges().order_by("-backer_count", "id")
+    slugs = list(live.values_list("slug", flat=True)[:50_000])
+    ids = list(live.values_list("pk", flat=True)[:50_000])
     categories = list(Category.objects.values_list("slug", flat=True))
     discover = ["/", "/?page=2", "/?page=20", "/?sort=newest", "/?sort=most_backed"]
     discover += [f"/?category={slug}" for slug in categories]
     campaign_pages = [f"/campaigns/{slug}/" for slug in slugs]
-    return {
-        "campaign page, uniform": (campaign_pages, None),
-        "campaign page, skewed": (campaign_pages, zipf_weights(len(campaign_pages), args.zipf)),
-        "discover page": (discover, None),
+    paths = {
+        "row": ([f"/bench/row/{pk}" for pk in ids], None),
+        "copy": (campaign_pages[:1], None),
+        "uniform": (campaign_pages, None),
+        "skewed": (campaign_pages, zipf_weights(len(campaign_pages), args.zipf)),
+        "discover": (discover, None),
     }
+    chosen = {name: paths[name] for name in args.lines.split(",")}
+    if "row" in chosen and len(chosen) > 1:
+        # Measured again at the end: the machine's load moves during a run, and the ratios use
+        # the mean of the two, so the pages are judged against the machine as it was around them.
+        chosen["row-after"] = paths["row"]
+    return chosen
 
 
 def zipf_weights(count: int, exponent: float) -> list[float]:
@@ -330,6 +370,9 @@ def empty_cache(args: argparse.Namespace) -> None:
 
 def main() -> None:
     args = parse_args()
+    unknown = set(args.lines.split(",")) - set(CHOSEN_LINES)
+    if unknown:
+        sys.exit(f"unknown lines: {', '.join(sorted(unknown))} (choose from {', '.join(CHOSEN_LINES)})")
     configure_django(args)
     seed(args)
     paths = page_paths(args)
@@ -352,22 +395,51 @@ def main() -> None:
         f"cache:   {args.cache_url}, emptied before each line; logged-out visitors get copies up to "
         f"{args.page_cache_seconds} s old, {args.page_cache_max_seconds} s while a campaign's figures stand still"
     )
+    print(f"load:    {os.getloadavg()[0]:.1f} (1-minute load average at the end of the run)")
+    measured = {name: summary(*result) for name, result in results.items()}
+    row = measured.get("row")
+    if row is not None and "row-after" in measured:
+        after = measured["row-after"]
+        row = Line(
+            rate=(row.rate + after.rate) / 2, p50=(row.p50 + after.p50) / 2, p95=(row.p95 + after.p95) / 2, errors=0
+        )
     within = True
-    for name, (elapsed, latencies, errors) in results.items():
-        rate = len(latencies) / elapsed
-        p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
-        p95 = percentile(latencies, 0.95) * 1000
-        error_count = sum(errors.values())
-        ok = rate >= BUDGET_REQUESTS_PER_SECOND and p95 <= BUDGET_P95_MS and error_count == 0
-        within &= ok
+    for name, line in measured.items():
+        verdict = ""
+        if name not in REFERENCE_LINES:
+            ok = line.rate >= BUDGET_REQUESTS_PER_SECOND and line.p95 <= BUDGET_P95_MS and line.errors == 0
+            within &= ok
+            verdict = "ok" if ok else "OVER BUDGET"
+        ratios = ""
+        if row is not None and not name.startswith("row"):
+            ratios = f"  = {line.rate / row.rate:5.2f} x row rate, p95 {line.p95 / row.p95:5.2f} x row p95"
         print(
-            f"{name:14s} {rate:7.0f} req/s   p50 {p50:6.1f} ms   p95 {p95:6.1f} ms   errors {error_count} "
-            f"{errors or ''}  {'ok' if ok else 'OVER BUDGET'}"
+            f"{LINES[name]:27s} {line.rate:7.0f} req/s   p50 {line.p50:6.1f} ms   p95 {line.p95:6.1f} ms   "
+            f"errors {line.errors} {line.error_kinds or ''}{ratios}  {verdict}"
         )
     if not within and tail.strip():
         print("gunicorn log tail:\n" + tail)
     print("within budget" if within else "OVER BUDGET")
     sys.exit(0 if within else 1)
+
+
+@dataclass(frozen=True)
+class Line:
+    rate: float
+    p50: float
+    p95: float
+    errors: int
+    error_kinds: dict | None = None
+
+
+def summary(elapsed: float, latencies: list[float], errors: dict) -> Line:
+    return Line(
+        rate=len(latencies) / elapsed,
+        p50=statistics.median(latencies) * 1000 if latencies else float("nan"),
+        p95=percentile(latencies, 0.95) * 1000,
+        errors=sum(errors.values()),
+        error_kinds=errors,
+    )
 
 
 if __name__ == "__main__":

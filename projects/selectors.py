@@ -234,17 +234,19 @@ def user_is_backer(*, campaign: Campaign, user) -> bool:
 
 def campaign_reward_tiers(*, campaign: Campaign) -> list[RewardTier]:
     """Return the campaign's reward tiers, cheapest first (one query)."""
-    return list(RewardTier.objects.filter(campaign=campaign).order_by("minimum_amount", "id"))
+    return list(RewardTier.objects.filter(campaign_id=campaign.pk).order_by("minimum_amount", "id"))
 
 
 def campaign_updates(*, campaign: Campaign) -> list[CampaignUpdate]:
     """Return the campaign's updates, newest first (one query); callers hide backers-only bodies."""
-    return list(CampaignUpdate.objects.filter(campaign=campaign).order_by("-created_at", "-id"))
+    return list(CampaignUpdate.objects.filter(campaign_id=campaign.pk).order_by("-created_at", "-id"))
 
 
 def campaign_comments(*, campaign: Campaign, limit: int = COMMENTS_ON_PAGE) -> list[Comment]:
     """Return the latest ``limit`` comments, oldest first, with their authors (one query)."""
-    latest = Comment.objects.filter(campaign=campaign).select_related("author").order_by("-created_at", "-id")[:limit]
+    latest = (
+        Comment.objects.filter(campaign_id=campaign.pk).select_related("author").order_by("-created_at", "-id")[:limit]
+    )
     return list(reversed(latest))
 
 

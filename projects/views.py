@@ -18,6 +18,7 @@ from crowdfund_site.page_cache import (
     campaign_page_group,
     page_cache_expires_at,
 )
+from matching.selectors import campaigns_matched_by
 from risk.selectors import live_campaign_pool_cached, recommendations_for
 from risk.tasks import enqueue_campaign_assessment
 
@@ -79,8 +80,15 @@ def home(request):
         form.data["sort"] = DiscoverSort.RELEVANCE if filters["query"] else DiscoverSort.ENDING
         form.is_bound = True
     page_obj = Paginator(campaigns_discover(**filters), settings.DISCOVER_PAGE_SIZE).get_page(request.GET.get("page"))
+    page_obj.object_list = list(page_obj.object_list)
     kept = {key: request.GET[key] for key in ("q", "category", "sort") if request.GET.get(key)}
     show_sections = not kept and page_obj.number == 1
+    sections = {
+        "ending_soon": list(campaigns_ending_soon()[:SECTION_SIZE]) if show_sections else [],
+        "new_campaigns": list(campaigns_new()[:SECTION_SIZE]) if show_sections else [],
+        "recommended": _recommended(request.user) if show_sections else [],
+    }
+    _attach_matches(page_obj.object_list, *sections.values())
     context = {
         "form": form,
         "categories": list(form.categories.values()),
@@ -89,11 +97,17 @@ def home(request):
         "page_obj": page_obj,
         "page_query": urlencode(kept) + "&" if kept else "",
         "show_sections": show_sections,
-        "ending_soon": list(campaigns_ending_soon()[:SECTION_SIZE]) if show_sections else [],
-        "new_campaigns": list(campaigns_new()[:SECTION_SIZE]) if show_sections else [],
-        "recommended": _recommended(request.user) if show_sections else [],
+        **sections,
     }
     return render(request, "projects/home.html", context)
+
+
+def _attach_matches(*card_lists) -> None:
+    """Give each campaign on the cards its ``matches`` (who matched it, how much) for the card's badge, in one query."""
+    campaigns = [campaign for cards in card_lists for campaign in cards]
+    matches = campaigns_matched_by(campaign_ids={campaign.pk for campaign in campaigns})
+    for campaign in campaigns:
+        campaign.matches = matches.get(campaign.pk, [])
 
 
 def _recommended(user) -> list:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import StaffFactory, UserFactory
 from matching.models import PoolMode, Round, RoundStatus
+from matching.selectors import campaigns_matched_by
 from matching.services import round_end, round_publish
 from matching.tests.factories import funded_pool, open_round
 from matching.tests.test_services import pay
@@ -53,6 +54,35 @@ def test_the_campaign_page_says_who_matched_it_and_how_much(client, paid_round):
     assert f"Matched by {pool.sponsor.public_name}" in page
     assert "$750.00" in page
     assert reverse("matching:pool_detail", args=[pool.slug]) in page
+
+
+def test_the_matches_of_many_campaigns_are_read_together(paid_round, django_assert_num_queries):
+    pool, _round, a, b = paid_round
+    unmatched = LiveCampaignFactory()
+    with django_assert_num_queries(2):
+        matches = campaigns_matched_by(campaign_ids=[a.pk, b.pk, unmatched.pk])
+    assert set(matches) == {a.pk, b.pk}
+    assert [(m.pool_slug, m.sponsor_name, m.amount) for m in matches[a.pk]] == [
+        (pool.slug, pool.sponsor.public_name, 75_000)
+    ]
+    assert [m.amount for m in matches[b.pk]] == [25_000]
+
+
+def test_a_campaign_nobody_matched_costs_its_page_one_query_on_allocations(django_assert_num_queries):
+    campaign = LiveCampaignFactory()
+    with django_assert_num_queries(1):
+        assert campaigns_matched_by(campaign_ids=[campaign.pk]) == {}
+
+
+def test_discover_cards_carry_the_matched_by_badge(client, paid_round):
+    pool, _round, _a, _b = paid_round
+    LiveCampaignFactory(title="Quiet bakery")
+    page = client.get(reverse("projects:home")).content.decode()
+    badges = re.findall(r'<p class="matched-by">(.*?)</p>', page)
+    assert f"Matched by {pool.sponsor.public_name}: <strong>$750.00</strong>" in badges
+    assert f"Matched by {pool.sponsor.public_name}: <strong>$250.00</strong>" in badges
+    card = page[page.index("Quiet bakery") :]
+    assert "matched-by" not in card[: card.index("</li>")]
 
 
 def test_an_open_round_shows_no_match_yet(client):
