@@ -265,3 +265,57 @@ class LenderPayout(models.Model):
     @property
     def amount(self) -> int:
         return self.principal + self.income
+
+
+class LenderProfile(models.Model):
+    """What a lender declares for the investor limits (``LENDING_INVESTOR_POLICY``), per user."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lender_profile")
+    # reg_cf: an accredited investor; ecsp: a sophisticated investor. Either lends without limits.
+    accredited = models.BooleanField(default=False)
+    knowledge_test_passed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Lender profile of {self.user}"
+
+
+class LenderDeclaration(models.Model):
+    """A lender's declared yearly income and net worth in one currency (limits are never converted)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lender_declarations")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    annual_income = models.BigIntegerField(help_text="Minor units of the currency.")
+    net_worth = models.BigIntegerField(help_text="Minor units of the currency.")
+    declared_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["user", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "currency"], name="lender_declaration_per_currency"),
+            models.CheckConstraint(
+                condition=Q(annual_income__gte=0, net_worth__gte=0), name="lender_declaration_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.currency}"
+
+
+class LendingConsent(models.Model):
+    """A lender's explicit consent, after the risk warning, to lend up to ``amount`` to one campaign."""
+
+    lender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lending_consents")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="lending_consents")
+    amount = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["lender", "campaign"]
+        constraints = [
+            models.UniqueConstraint(fields=["lender", "campaign"], name="lending_consent_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="lending_consent_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lender} consents to lend {format_amount(self.amount, self.campaign.currency)}"

@@ -345,7 +345,7 @@ def reward_tier_delete(*, reward: RewardTier, actor) -> None:
 def campaign_submit_for_review(*, campaign: Campaign, actor) -> Campaign:
     """Send a draft (or a revised campaign) to the reviewers; only its initiator may.
 
-    Refuses an incomplete campaign (no summary or story) with InvalidInput, and one that is
+    Refuses an incomplete campaign (no summary or story, or a loan without terms) with InvalidInput, and one that is
     not a draft or awaiting changes with Conflict.
     """
     campaign = campaign_lock(campaign_id=campaign.pk)
@@ -357,6 +357,12 @@ def campaign_submit_for_review(*, campaign: Campaign, actor) -> Campaign:
         raise InvalidInput(
             gettext("Add a summary and a story before submitting the campaign for review."),
             code="incomplete_campaign",
+        )
+    # The reverse accessor of lending's LoanTerms: projects sits below lending and imports none of it.
+    if campaign.funding_model == FundingModel.DEBT and not hasattr(campaign, "loan_terms"):
+        raise InvalidInput(
+            gettext("Set the loan terms (interest rate, term, repayment) before submitting a loan for review."),
+            code="loan_terms_required",
         )
     campaign_set_status(campaign=campaign, to_status=CampaignStatus.IN_REVIEW, actor=actor)
     campaign.submitted_at = timezone.now()
