@@ -97,6 +97,8 @@ class Loan(models.Model):
     income_distributed = models.BigIntegerField(default=0, help_text="Interest and late fees paid out.")
     fees_collected = models.BigIntegerField(default=0, help_text="Servicing fees kept by the platform.")
     start_date = models.DateField(null=True, blank=True, help_text="Installments fall due monthly from here.")
+    # The borrower's saved payment method, charged on each due date (blank: they pay by hand).
+    autopay_token = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -319,3 +321,41 @@ class LendingConsent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lender} consents to lend {format_amount(self.amount, self.campaign.currency)}"
+
+
+class DueWorkKind(models.TextChoices):
+    REMINDER_7_DAYS = "reminder_7d", _("Reminder 7 days before")
+    REMINDER_1_DAY = "reminder_1d", _("Reminder 1 day before")
+    CHARGE = "charge", _("Charge the saved payment method")
+    CHARGE_FAILED_NOTICE = "charge_failed", _("Notice of a failed charge")
+
+
+class LoanDueWork(models.Model):
+    """One piece of time-driven work on an installment: a reminder, the automatic charge, a notice.
+
+    Rows are made with the schedule (and a notice per failed charge); beat's worker claims due
+    ones with ``select_for_update(skip_locked=True)`` and marks them done, so each happens once.
+    A charge in flight keeps its repayment key in ``pending_key`` and pushes ``due_at`` a lease
+    ahead: a worker killed mid-charge is retried with the same key, which charges nothing twice.
+    """
+
+    installment = models.ForeignKey(Installment, on_delete=models.CASCADE, related_name="due_work")
+    kind = models.CharField(max_length=16, choices=DueWorkKind.choices)
+    attempt = models.PositiveSmallIntegerField(default=0, help_text="Charges tried; for a notice, which one failed.")
+    due_at = models.DateTimeField()
+    pending_key = models.CharField(max_length=100, blank=True)
+    pending_amount = models.BigIntegerField(default=0)
+    last_error = models.CharField(max_length=255, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [
+            models.Index(fields=["due_at", "id"], condition=Q(done_at__isnull=True), name="loan_due_work_pending")
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["installment", "kind", "attempt"], name="loan_due_work_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of installment {self.installment_id}"

@@ -7,6 +7,7 @@ their results. By topic: ``terms``, ``loans`` (creation, states, late and defaul
 ``repayments``.
 """
 
+from .collections import loan_autopay_set, loans_run_due_work
 from .investor_limits import (
     lender_knowledge_test_take,
     lender_limit_check,
@@ -32,6 +33,7 @@ __all__ = [
     "lender_limit_check",
     "lender_profile_update",
     "lending_consent_give",
+    "loan_autopay_set",
     "loan_create",
     "loan_mark_defaulted",
     "loan_pay_off",
@@ -43,4 +45,5 @@ __all__ = [
     "loan_terms_validate",
     "loan_write_off",
     "loans_assess_late",
+    "loans_run_due_work",
 ]
