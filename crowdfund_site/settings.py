@@ -228,6 +228,18 @@ LENDING_LATE_FEE_FIXED_UNITS = env.int("LENDING_LATE_FEE_FIXED_UNITS", default=1
 LENDING_LATE_FEE_BPS = env.int("LENDING_LATE_FEE_BPS", default=500)
 # Days past due at which a late loan defaults (180 for a Kiva-like mode).
 LENDING_DEFAULT_DAYS = env.int("LENDING_DEFAULT_DAYS", default=120)
+# Charges of a borrower's saved payment method on a due date: tries in all, days between them.
+LENDING_AUTOPAY_ATTEMPTS = env.int("LENDING_AUTOPAY_ATTEMPTS", default=3)
+LENDING_AUTOPAY_RETRY_DAYS = env.int("LENDING_AUTOPAY_RETRY_DAYS", default=3)
+# Investor limits on lending (lending.services.investor_limits): "reg_cf" (US Regulation
+# Crowdfunding as amended in 2021), "ecsp" (EU Regulation 2020/1503) or "none".
+LENDING_INVESTOR_POLICY = env("LENDING_INVESTOR_POLICY", default="none")
+# Per currency, in whole units, never converted: reg_cf's income / net worth threshold, the floor
+# of a limit under it and the cap over it; ecsp's amount above which a lender must consent.
+LENDING_REG_CF_LIMITS = env.json(
+    "LENDING_REG_CF_LIMITS", default={"USD": {"threshold": 124_000, "floor": 2_500, "cap": 124_000}}
+)
+LENDING_ECSP_CONSENT_ABOVE = env.json("LENDING_ECSP_CONSENT_ABOVE", default={"EUR": 1_000})
 # Largest single pledge, in minor units of the campaign's currency.
 PLEDGE_MAX_MINOR = env.int("PLEDGE_MAX_MINOR", default=10_000_000_00)
 # Dotted path of the payment gateway class; the sandbox behaves like a processor's test mode.
@@ -344,6 +356,10 @@ CELERY_BEAT_SCHEDULE = {
     "assess-late-loans": {
         "task": "lending.tasks.assess_late_loans",
         "schedule": env.float("LENDING_ASSESS_LATE_EVERY_SECONDS", default=3600.0),
+    },
+    "run-loan-due-work": {
+        "task": "lending.tasks.run_loan_due_work",
+        "schedule": env.float("LENDING_DUE_WORK_EVERY_SECONDS", default=300.0),
     },
 }
 

@@ -302,6 +302,11 @@ def repayment_refund_key(loan_id: int, client_key: str) -> str:
     return "refund:" + repayment_charge_key(loan_id, client_key).removeprefix("charge:")
 
 
+def autopay_repayment_key(installment_id: int, attempt: int) -> str:
+    """Return the repayment key of the ``attempt``-th automatic charge of an installment's due amount."""
+    return f"autopay:installment:{installment_id}:{attempt}"
+
+
 def loan_reference(loan_id: int) -> str:
     """Return the reference of a transaction about a loan."""
     return f"loan:{loan_id}"

@@ -7,7 +7,19 @@ from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline
 from crowdfund_site.money import format_amount
 
 from . import services
-from .models import Installment, LenderPayout, Loan, LoanLender, LoanStatusChange, LoanTerms, Repayment
+from .models import (
+    Installment,
+    LenderDeclaration,
+    LenderPayout,
+    LenderProfile,
+    LendingConsent,
+    Loan,
+    LoanDueWork,
+    LoanLender,
+    LoanStatusChange,
+    LoanTerms,
+    Repayment,
+)
 
 
 class InstallmentInline(ReadOnlyInline):
@@ -89,3 +101,29 @@ class LoanTermsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class LenderPayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "repayment", "share", "principal", "income")
     list_select_related = ("repayment", "share__lender", "share__loan")
+
+
+@admin.register(LoanDueWork)
+class LoanDueWorkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Reminders, automatic charges and notices: what beat has done and what is still due."""
+
+    list_display = ("id", "installment", "kind", "attempt", "due_at", "done_at", "last_error")
+    list_filter = ("kind", ("done_at", admin.EmptyFieldListFilter))
+    list_select_related = ("installment",)
+
+
+@admin.register(LenderProfile)
+class LenderProfileAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("user", "accredited", "knowledge_test_passed_at", "updated_at")
+    list_filter = ("accredited",)
+
+
+@admin.register(LenderDeclaration)
+class LenderDeclarationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("user", "currency", "annual_income", "net_worth", "declared_at")
+    list_filter = ("currency",)
+
+
+@admin.register(LendingConsent)
+class LendingConsentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("lender", "campaign", "amount", "created_at")

@@ -5,3 +5,12 @@ class LendingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "lending"
     verbose_name = "Lending"
+
+    def ready(self) -> None:
+        from pledges.pledge_checks import pledge_check_register
+        from projects.models import FundingModel
+
+        from .services.investor_limits import lender_limit_check
+
+        # A debt campaign's pledges pass the lender's investor limit; others pay nothing for it.
+        pledge_check_register(funding_model=FundingModel.DEBT, check=lender_limit_check)

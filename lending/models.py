@@ -97,6 +97,8 @@ class Loan(models.Model):
     income_distributed = models.BigIntegerField(default=0, help_text="Interest and late fees paid out.")
     fees_collected = models.BigIntegerField(default=0, help_text="Servicing fees kept by the platform.")
     start_date = models.DateField(null=True, blank=True, help_text="Installments fall due monthly from here.")
+    # The borrower's saved payment method, charged on each due date (blank: they pay by hand).
+    autopay_token = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -265,3 +267,95 @@ class LenderPayout(models.Model):
     @property
     def amount(self) -> int:
         return self.principal + self.income
+
+
+class LenderProfile(models.Model):
+    """What a lender declares for the investor limits (``LENDING_INVESTOR_POLICY``), per user."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lender_profile")
+    # reg_cf: an accredited investor; ecsp: a sophisticated investor. Either lends without limits.
+    accredited = models.BooleanField(default=False)
+    knowledge_test_passed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Lender profile of {self.user}"
+
+
+class LenderDeclaration(models.Model):
+    """A lender's declared yearly income and net worth in one currency (limits are never converted)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lender_declarations")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    annual_income = models.BigIntegerField(help_text="Minor units of the currency.")
+    net_worth = models.BigIntegerField(help_text="Minor units of the currency.")
+    declared_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["user", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "currency"], name="lender_declaration_per_currency"),
+            models.CheckConstraint(
+                condition=Q(annual_income__gte=0, net_worth__gte=0), name="lender_declaration_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.currency}"
+
+
+class LendingConsent(models.Model):
+    """A lender's explicit consent, after the risk warning, to lend up to ``amount`` to one campaign."""
+
+    lender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lending_consents")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="lending_consents")
+    amount = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["lender", "campaign"]
+        constraints = [
+            models.UniqueConstraint(fields=["lender", "campaign"], name="lending_consent_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="lending_consent_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lender} consents to lend {format_amount(self.amount, self.campaign.currency)}"
+
+
+class DueWorkKind(models.TextChoices):
+    REMINDER_7_DAYS = "reminder_7d", _("Reminder 7 days before")
+    REMINDER_1_DAY = "reminder_1d", _("Reminder 1 day before")
+    CHARGE = "charge", _("Charge the saved payment method")
+    CHARGE_FAILED_NOTICE = "charge_failed", _("Notice of a failed charge")
+
+
+class LoanDueWork(models.Model):
+    """One piece of time-driven work on an installment: a reminder, the automatic charge, a notice.
+
+    Rows are made with the schedule (and a notice per failed charge); beat's worker claims due
+    ones with ``select_for_update(skip_locked=True)`` and marks them done, so each happens once.
+    A charge in flight keeps its repayment key in ``pending_key`` and pushes ``due_at`` a lease
+    ahead: a worker killed mid-charge is retried with the same key, which charges nothing twice.
+    """
+
+    installment = models.ForeignKey(Installment, on_delete=models.CASCADE, related_name="due_work")
+    kind = models.CharField(max_length=16, choices=DueWorkKind.choices)
+    attempt = models.PositiveSmallIntegerField(default=0, help_text="Charges tried; for a notice, which one failed.")
+    due_at = models.DateTimeField()
+    pending_key = models.CharField(max_length=100, blank=True)
+    pending_amount = models.BigIntegerField(default=0)
+    last_error = models.CharField(max_length=255, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [
+            models.Index(fields=["due_at", "id"], condition=Q(done_at__isnull=True), name="loan_due_work_pending")
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["installment", "kind", "attempt"], name="loan_due_work_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of installment {self.installment_id}"

@@ -10,7 +10,7 @@ the loan exactly and the outstanding balance never increases.
 
 import calendar
 import datetime
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # A year of basis points charged monthly: the monthly rate of ``bps`` is ``bps / MONTHLY_BPS_DENOMINATOR``.
 MONTHLY_BPS_DENOMINATOR = 12 * 10_000
@@ -21,9 +21,8 @@ BULLET = "bullet"
 REPAYMENT_TYPES = (ANNUITY, EQUAL_PRINCIPAL, BULLET)
 
 
-@dataclass(frozen=True)
-class ScheduledInstallment:
-    """One month of a schedule; amounts in minor units."""
+class ScheduledInstallment(NamedTuple):
+    """One month of a schedule; amounts in minor units (a tuple: schedules of many loans are built fast)."""
 
     number: int  # 1-based
     due_date: datetime.date | None
@@ -134,7 +133,9 @@ def add_months(day: datetime.date, months: int) -> datetime.date:
     """Return the date ``months`` after ``day``: the same day of the month, or that month's last."""
     month_index = day.month - 1 + months
     year, month = day.year + month_index // 12, month_index % 12 + 1
-    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+    if day.day <= 28:  # every month has it
+        return datetime.date(year, month, day.day)
+    return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def _check(*, principal: int, rate_bps: int, term_months: int, grace_months: int) -> None:

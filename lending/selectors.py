@@ -4,6 +4,7 @@ import datetime
 from collections import defaultdict
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import timezone
 
@@ -11,7 +12,16 @@ from crowdfund_site.exceptions import NotFound
 from projects.models import Campaign, FundingModel
 
 from . import allocation, schedules
-from .models import Installment, LenderPayout, Loan, LoanLender, LoanStatus, LoanTerms
+from .models import (
+    Installment,
+    LenderDeclaration,
+    LenderPayout,
+    LenderProfile,
+    Loan,
+    LoanLender,
+    LoanStatus,
+    LoanTerms,
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,53 @@ def loan_schedule_preview(*, campaign: Campaign, amount: int, start: datetime.da
         start=start or timezone.localdate(),
     )
     return SchedulePreview(terms=terms, currency=campaign.currency, amount=amount, installments=installments)
+
+
+@dataclass(frozen=True)
+class BorrowerSchedulePreview:
+    """What a borrower of ``amount`` would repay each month under typed terms, servicing fee included."""
+
+    currency: str
+    amount: int
+    installments: list[schedules.ScheduledInstallment]
+
+    @property
+    def total_interest(self) -> int:
+        return sum(i.interest for i in self.installments)
+
+    @property
+    def total_fee(self) -> int:
+        return sum(i.fee for i in self.installments)
+
+    @property
+    def total(self) -> int:
+        return self.amount + self.total_interest + self.total_fee
+
+
+def loan_terms_preview(
+    *,
+    currency: str,
+    amount: int,
+    rate_bps: int,
+    term_months: int,
+    repayment_type: str,
+    grace_months: int,
+    start: datetime.date | None = None,
+) -> BorrowerSchedulePreview:
+    """Return the borrower's schedule of ``amount`` under terms not saved yet (validated by the caller).
+
+    The servicing fee is today's ``LENDING_SERVICING_FEE_BPS``, the one the terms would copy.
+    """
+    installments = schedules.schedule_build(
+        principal=amount,
+        rate_bps=rate_bps,
+        term_months=term_months,
+        repayment_type=repayment_type,
+        grace_months=grace_months,
+        fee_bps=settings.LENDING_SERVICING_FEE_BPS,
+        start=start or timezone.localdate(),
+    )
+    return BorrowerSchedulePreview(currency=currency, amount=amount, installments=installments)
 
 
 def loan_of_borrower_get(*, borrower, loan_id: int) -> Loan:
@@ -163,3 +220,9 @@ def lender_loan_summaries(*, user, today: datetime.date | None = None) -> list[L
             )
         )
     return summaries
+
+
+def lender_profile_of(*, user) -> tuple[LenderProfile | None, list[LenderDeclaration]]:
+    """Return the lender's profile (or None) and their declarations, one per currency."""
+    profile = LenderProfile.objects.filter(user=user).first()
+    return profile, list(LenderDeclaration.objects.filter(user=user).order_by("currency"))

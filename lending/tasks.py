@@ -3,10 +3,16 @@
 from celery import shared_task
 from django.utils import timezone
 
-from .services import loans_assess_late
+from .services import loans_assess_late, loans_run_due_work
 
 
 @shared_task(acks_late=True)
 def assess_late_loans() -> dict[str, int]:
     """Charge late fees and mark late or defaulted loans, one bounded batch; harmless to run twice."""
     return loans_assess_late(today=timezone.localdate())
+
+
+@shared_task(acks_late=True)
+def run_loan_due_work() -> dict[str, int]:
+    """Send due reminders and charge due installments, one bounded batch; harmless to run twice."""
+    return loans_run_due_work()

@@ -8,4 +8,6 @@ urlpatterns = [
     path("", views.loan_list, name="list"),
     path("preview/<slug:slug>/", views.schedule_preview, name="schedule_preview"),
     path("statement/<int:year>.csv", views.loan_statement, name="statement"),
+    path("profile/", views.lender_profile, name="profile"),
+    path("consent/<slug:slug>/", views.lending_consent, name="consent"),
 ]

@@ -1,19 +1,31 @@
-"""Pages of the lending app: a debt campaign's schedule preview and the lender's "My loans"."""
+"""Pages of the lending app: a debt campaign's schedule preview, the lender's "My loans" and profile."""
 
 import csv
 from decimal import Decimal
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.utils.translation import gettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crowdfund_site.exceptions import ApplicationError
 from crowdfund_site.money import currency_exponent, parse_amount
 from projects.selectors import campaigns_visible_to
 
-from .selectors import lender_loan_summaries, lender_statement, loan_schedule_preview, loan_terms_of
+from .forms import KnowledgeTestForm, LenderProfileForm, LendingConsentForm
+from .selectors import (
+    lender_loan_summaries,
+    lender_profile_of,
+    lender_statement,
+    loan_schedule_preview,
+    loan_terms_of,
+)
+from .services import lender_knowledge_test_take, lender_profile_update, lending_consent_give
+from .services.investor_limits import knowledge_test_valid
 
 DEFAULT_PREVIEW_UNITS = 100  # whole units of the currency shown before a visitor picks an amount
 
@@ -39,8 +51,76 @@ def schedule_preview(request, slug: str):
         "amount_text": raw or str(DEFAULT_PREVIEW_UNITS),
         "preview": preview,
         "error": error,
+        "consent_form": _consent_form(request, campaign),
     }
     return render(request, "lending/schedule_preview.html", context, status=400 if error else 200)
+
+
+def _consent_form(request, campaign, data=None):
+    """Return the ECSP consent form for a signed-in visitor, or None where no consent is asked."""
+    if settings.LENDING_INVESTOR_POLICY != "ecsp" or not request.user.is_authenticated:
+        return None
+    return LendingConsentForm(data, currency=campaign.currency)
+
+
+@login_required
+@require_POST
+def lending_consent(request, slug: str):
+    """Record the lender's consent, after the warning, to lend an amount to this loan."""
+    campaign = campaigns_visible_to(user=request.user).filter(slug=slug).first()
+    if campaign is None or loan_terms_of(campaign=campaign) is None:
+        raise Http404("No such loan")
+    form = _consent_form(request, campaign, request.POST)
+    if form is None:
+        raise Http404("No consent is asked here")
+    if form.is_valid():
+        try:
+            lending_consent_give(lender=request.user, campaign=campaign, amount=form.cleaned_data["amount"])
+        except ApplicationError as refusal:
+            form.add_error("amount", refusal.message)
+        else:
+            messages.success(request, gettext("Thank you. You can now lend up to that amount to this loan."))
+            return redirect(campaign.get_absolute_url())
+    terms = loan_terms_of(campaign=campaign)
+    context = {"campaign": campaign, "terms": terms, "apr": f"{terms.rate_bps / 100:g}", "consent_form": form}
+    context |= {"amount_text": "", "preview": None, "error": ""}
+    return render(request, "lending/schedule_preview.html", context, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lender_profile(request):
+    """The lender's declarations for the investor limits, and the knowledge test."""
+    profile, declarations = lender_profile_of(user=request.user)
+    posted = request.POST if request.method == "POST" else None
+    which = request.POST.get("form") if posted else None
+    profile_form = LenderProfileForm(
+        posted if which == "profile" else None, initial={"accredited": bool(profile and profile.accredited)}
+    )
+    test_form = KnowledgeTestForm(posted if which == "test" else None)
+    if which == "profile" and profile_form.is_valid():
+        try:
+            lender_profile_update(user=request.user, **profile_form.cleaned_data)
+        except ApplicationError as refusal:
+            profile_form.add_error(refusal.field if refusal.field in profile_form.fields else None, refusal.message)
+        else:
+            messages.success(request, gettext("Saved."))
+            return redirect("lending:profile")
+    if which == "test" and test_form.is_valid():
+        if lender_knowledge_test_take(user=request.user, answers=test_form.cleaned_data):
+            messages.success(request, gettext("You passed the knowledge test. It is valid for two years."))
+            return redirect("lending:profile")
+        test_form.add_error(None, gettext("Some answers are not right. Read the questions again and retry."))
+    context = {
+        "policy": settings.LENDING_INVESTOR_POLICY,
+        "profile": profile,
+        "test_valid": knowledge_test_valid(profile),
+        "declarations": declarations,
+        "profile_form": profile_form,
+        "test_form": test_form,
+    }
+    status = 400 if (profile_form.errors or test_form.errors) else 200
+    return render(request, "lending/lender_profile.html", context, status=status)
 
 
 @login_required

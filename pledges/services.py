@@ -45,6 +45,7 @@ from projects.models import Campaign, RewardTier
 from projects.services import campaign_add_to_totals, campaign_figures_changed, campaign_take_from_totals
 
 from .models import COUNTED_STATUSES, PLEDGE_TRANSITIONS, Pledge, PledgeStatus, PledgeStatusChange
+from .pledge_checks import pledge_checks_run
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,8 @@ def pledge_create(
     its slot is claimed with one conditional UPDATE before the card is charged.
 
     Raises InvalidInput (amount, currency, reward), NotAllowed (own campaign), Conflict
-    (campaign not live, sold out), PaymentDeclined (card declined; the pledge is kept as
+    (campaign not live, sold out), what a check of the campaign's funding model raises
+    (``pledge_checks``: a lender's investor limit), PaymentDeclined (card declined; the pledge is kept as
     failed) or PaymentUnavailable (gateway down; retry with the same key).
     """
     key = _clean_idempotency_key(idempotency_key)
@@ -129,6 +131,7 @@ def pledge_create(
             payment_token=payment_token,
             reward=reward,
         )
+        pledge_checks_run(backer=backer, campaign=campaign, amount=amount)
         pledge = _pledge_reserve(
             backer=backer,
             campaign=campaign,
@@ -555,6 +558,7 @@ def pledge_change_amount(*, pledge: Pledge, actor, amount: int, payment_token: s
     replacement = Pledge.objects.filter(backer_id=old.backer_id, idempotency_key=key).first()
     if replacement is None:
         _pledge_change_amount_check(pledge=old, amount=amount, payment_token=payment_token)
+        pledge_checks_run(backer=actor, campaign=old.campaign, amount=amount, replaces=old)
         replacement = _pledge_replacement_reserve(old=old, amount=amount, key=key, fingerprint=fingerprint)
     _ensure_same_request(replacement, fingerprint)
     result = None

@@ -1,3 +1,5 @@
+from decimal import Decimal, InvalidOperation
+
 from django import forms
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -6,6 +8,8 @@ from crowdfund_site.bounds import field_max_length
 from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.images import ACCEPT_ATTRIBUTE
 from crowdfund_site.money import CURRENCY_CHOICES, parse_amount
+from lending.models import RepaymentType
+from lending.services import loan_terms_validate
 
 from .models import (
     CAMPAIGN_STORY_MAX_LENGTH,
@@ -19,6 +23,7 @@ from .models import (
     Campaign,
     CampaignUpdate,
     Category,
+    FundingModel,
     RewardTier,
 )
 from .selectors import DiscoverSort
@@ -144,7 +149,10 @@ class CampaignFundingForm(PlainLabelsForm):
         label=_("Funding model"),
         choices=[(model.value, model.label) for model in OFFERED_FUNDING_MODELS],
         widget=forms.RadioSelect,
-        help_text=_("All or nothing: backers are refunded if the goal is missed. Flexible: you keep what is raised."),
+        help_text=_(
+            "All or nothing: backers are refunded if the goal is missed. Flexible: you keep what is raised. "
+            "Debt: backers lend, all or nothing, and you repay them with interest on the terms below."
+        ),
     )
     duration_days = forms.IntegerField(
         label=_("Duration (days)"),
@@ -157,6 +165,92 @@ class CampaignFundingForm(PlainLabelsForm):
         label=_("Go live as soon as a reviewer approves"),
         help_text=_("Otherwise you launch it yourself."),
     )
+    # A debt campaign's loan terms (lending's LoanTerms), fixed once it is submitted for review.
+    loan_rate = forms.CharField(
+        required=False,
+        max_length=8,
+        label=_("Loan: interest rate (% a year)"),
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "8.5"}),
+        help_text=_("Debt campaigns only: 0 to 36, at most two decimals."),
+    )
+    # Bounds wider than the terms' own, so a term out of range gets loan_terms_validate's message.
+    loan_term_months = forms.IntegerField(
+        required=False, min_value=0, max_value=1000, label=_("Loan: term (months)"), help_text=_("1 to 60 months.")
+    )
+    loan_repayment_type = forms.ChoiceField(
+        required=False, label=_("Loan: repayment"), choices=[("", "—"), *RepaymentType.choices]
+    )
+    loan_grace_months = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=1000,
+        label=_("Loan: interest-only months first"),
+        help_text=_("0 to 6, shorter than the term."),
+    )
+
+    LOAN_FIELDS = ("loan_rate", "loan_term_months", "loan_repayment_type", "loan_grace_months")
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["loan_terms"] = None
+        if cleaned.get("funding_model") != FundingModel.DEBT:
+            return cleaned
+        try:
+            terms = {
+                "rate_bps": _parse_rate_bps(cleaned.get("loan_rate") or ""),
+                "term_months": cleaned.get("loan_term_months"),
+                "repayment_type": cleaned.get("loan_repayment_type") or "",
+                "grace_months": cleaned.get("loan_grace_months") or 0,
+            }
+            loan_terms_validate(**terms)
+        except InvalidInput as error:
+            self.add_error(_LOAN_FORM_FIELDS.get(error.field), error.message)
+        else:
+            cleaned["loan_terms"] = terms
+        return cleaned
+
+    def campaign_fields(self) -> dict:
+        """Return the cleaned fields of the campaign itself (the loan terms aside)."""
+        skip = {*self.LOAN_FIELDS, "loan_terms"}
+        return {name: value for name, value in self.cleaned_data.items() if name not in skip}
+
+    @classmethod
+    def initial_loan_fields(cls, terms) -> dict:
+        """Return the form's loan fields as ``terms`` (a LoanTerms, or None) set them."""
+        if terms is None:
+            return {}
+        return {
+            "loan_rate": f"{Decimal(terms.rate_bps).scaleb(-2):f}".rstrip("0").rstrip("."),
+            "loan_term_months": terms.term_months,
+            "loan_repayment_type": terms.repayment_type,
+            "loan_grace_months": terms.grace_months,
+        }
+
+
+# The loan terms' service fields, by the form field that shows their error.
+_LOAN_FORM_FIELDS = {
+    "rate_bps": "loan_rate",
+    "term_months": "loan_term_months",
+    "repayment_type": "loan_repayment_type",
+    "grace_months": "loan_grace_months",
+}
+
+
+def _parse_rate_bps(text: str) -> int:
+    """Return a rate typed as a percentage ("8.5") in basis points (850); raise InvalidInput."""
+    try:
+        rate = Decimal(text.strip().rstrip("%").strip())
+    except InvalidOperation:
+        rate = None
+    if rate is None or not rate.is_finite() or rate != rate.quantize(Decimal("0.01")) or rate < 0:
+        raise InvalidInput(
+            gettext("Write the interest rate as a percentage, e.g. 8.5."), code="invalid_rate_bps", field="rate_bps"
+        )
+    if rate > 100:
+        raise InvalidInput(
+            gettext("The interest rate must be between 0 % and 36 % a year."), code="invalid_rate_bps", field="rate_bps"
+        )
+    return int(rate * 100)
 
 
 class RewardForm(PlainLabelsForm):

@@ -114,9 +114,9 @@ class FundingModel(models.TextChoices):
     DEBT = "debt", _("Debt (loan)")
 
 
-# What initiators may choose when they create or edit a campaign. Debt campaigns need loan terms,
-# which the campaign forms and API do not take yet (issue 12), so debt is not offered there yet.
-OFFERED_FUNDING_MODELS = (FundingModel.ALL_OR_NOTHING, FundingModel.FLEXIBLE)
+# What initiators may choose when they create or edit a campaign. A debt campaign also needs loan
+# terms (the funding step's loan fields, or the lending API) before it is submitted for review.
+OFFERED_FUNDING_MODELS = (FundingModel.ALL_OR_NOTHING, FundingModel.FLEXIBLE, FundingModel.DEBT)
 
 
 class SettlementOutcome(models.TextChoices):

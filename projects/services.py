@@ -347,8 +347,8 @@ def reward_tier_delete(*, reward: RewardTier, actor) -> None:
 def campaign_submit_for_review(*, campaign: Campaign, actor) -> Campaign:
     """Send a draft (or a revised campaign) to the reviewers; only its initiator may.
 
-    Refuses an incomplete campaign (no summary, story or cover picture) with InvalidInput, and one that is
-    not a draft or awaiting changes with Conflict.
+    Refuses an incomplete campaign (no summary, story or cover picture, or a loan without terms)
+    with InvalidInput, and one that is not a draft or awaiting changes with Conflict.
     """
     campaign = campaign_lock(campaign_id=campaign.pk)
     _ensure_initiator(campaign, actor)
@@ -365,6 +365,12 @@ def campaign_submit_for_review(*, campaign: Campaign, actor) -> Campaign:
             gettext("Add a cover picture before submitting the campaign for review."), code="cover_required"
         )
     milestone_plan_required_check(campaign=campaign)
+    # The reverse accessor of lending's LoanTerms: projects sits below lending and imports none of it.
+    if campaign.funding_model == FundingModel.DEBT and not hasattr(campaign, "loan_terms"):
+        raise InvalidInput(
+            gettext("Set the loan terms (interest rate, term, repayment) before submitting a loan for review."),
+            code="loan_terms_required",
+        )
     campaign_set_status(campaign=campaign, to_status=CampaignStatus.IN_REVIEW, actor=actor)
     campaign.submitted_at = timezone.now()
     campaign.save(update_fields=["submitted_at", "updated_at"])

@@ -19,6 +19,8 @@ from crowdfund_site.page_cache import (
     page_cache_expires_at,
 )
 from matching.selectors import campaigns_matched_by
+from lending.selectors import loan_terms_of, loan_terms_preview
+from lending.services import campaign_funding_update
 from risk.selectors import live_campaign_pool_cached, recommendations_for
 from risk.tasks import enqueue_campaign_assessment
 
@@ -32,7 +34,7 @@ from .forms import (
     PictureForm,
     RewardForm,
 )
-from .models import EDITABLE_STATUSES
+from .models import EDITABLE_STATUSES, FundingModel
 from .selectors import (
     DiscoverSort,
     campaign_comments,
@@ -251,6 +253,8 @@ def campaign_edit(request, slug: str, step: str):
     form_class = STEP_FORMS.get(step)
     if form_class is None:
         raise Http404("No such step")
+    if form_class is CampaignFundingForm:
+        return _campaign_edit_funding(request, campaign)
     initial = {name: getattr(campaign, name) for name in form_class.base_fields}
     if "goal" in initial:
         initial["goal"] = amount_text(campaign.goal, campaign.currency)
@@ -265,6 +269,43 @@ def campaign_edit(request, slug: str, step: str):
             messages.success(request, gettext("Saved."))
             return redirect(_step_url(campaign, names[names.index(step) + 1]))
     return render(request, "projects/campaign_form.html", _step_context(campaign, step, form=form))
+
+
+def _campaign_edit_funding(request, campaign):
+    """Step 3, with a debt campaign's loan terms and the schedule they give the whole goal."""
+    initial = {name: getattr(campaign, name) for name in ("funding_model", "duration_days", "launch_on_approval")}
+    initial.update(CampaignFundingForm.initial_loan_fields(loan_terms_of(campaign=campaign)))
+    form = CampaignFundingForm(request.POST if request.method == "POST" else None, initial=initial)
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        terms = form.cleaned_data["loan_terms"]
+        if "preview_schedule" in request.POST:
+            # Shows what the typed terms give, saving nothing.
+            if terms is not None:
+                preview = loan_terms_preview(currency=campaign.currency, amount=campaign.goal, **terms)
+        else:
+            try:
+                campaign_funding_update(
+                    campaign=campaign, actor=request.user, loan_terms=terms, **form.campaign_fields()
+                )
+            except ApplicationError as error:
+                _apply_error(form, error)
+            else:
+                messages.success(request, gettext("Saved."))
+                return redirect(_step_url(campaign, "rewards"))
+    elif request.method == "GET" and campaign.funding_model == FundingModel.DEBT:
+        terms = loan_terms_of(campaign=campaign)
+        if terms is not None:
+            preview = loan_terms_preview(
+                currency=campaign.currency,
+                amount=campaign.goal,
+                rate_bps=terms.rate_bps,
+                term_months=terms.term_months,
+                repayment_type=terms.repayment_type,
+                grace_months=terms.grace_months,
+            )
+    context = _step_context(campaign, "funding", form=form, loan_preview=preview)
+    return render(request, "projects/campaign_form.html", context)
 
 
 def _step_url(campaign, step: str) -> str:

@@ -7,6 +7,13 @@ their results. By topic: ``terms``, ``loans`` (creation, states, late and defaul
 ``repayments``.
 """
 
+from .collections import loan_autopay_set, loans_run_due_work
+from .investor_limits import (
+    lender_knowledge_test_take,
+    lender_limit_check,
+    lender_profile_update,
+    lending_consent_give,
+)
 from .loans import (
     late_fee_for,
     loan_create,
@@ -17,10 +24,16 @@ from .loans import (
     loans_assess_late,
 )
 from .repayments import loan_pay_off, loan_repay, loan_repay_by_card
-from .terms import loan_terms_set, loan_terms_validate
+from .terms import campaign_funding_update, loan_terms_set, loan_terms_validate
 
 __all__ = [
+    "campaign_funding_update",
     "late_fee_for",
+    "lender_knowledge_test_take",
+    "lender_limit_check",
+    "lender_profile_update",
+    "lending_consent_give",
+    "loan_autopay_set",
     "loan_create",
     "loan_mark_defaulted",
     "loan_pay_off",
@@ -32,4 +45,5 @@ __all__ = [
     "loan_terms_validate",
     "loan_write_off",
     "loans_assess_late",
+    "loans_run_due_work",
 ]

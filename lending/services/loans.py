@@ -23,11 +23,13 @@ from ..models import (
     LOAN_TRANSITIONS,
     Installment,
     Loan,
+    LoanDueWork,
     LoanLender,
     LoanStatus,
     LoanStatusChange,
     LoanTerms,
 )
+from .due_work import due_work_for
 
 
 def loan_set_status(*, loan: Loan, to_status: str, actor=None, reason: str = "") -> Loan:
@@ -47,10 +49,10 @@ def loan_create(*, campaign: Campaign, start_date: datetime.date) -> Loan:
     """Create the loan of a debt campaign that reached its goal, with its lenders and schedule.
 
     Each counted pledge (held or released) becomes one lender's share; the principal is their
-    sum. The schedule's first installment falls due a month after ``start_date``. The loan
-    starts repaying at once. Idempotent: a campaign that has its loan gets that loan back.
-    Locks the campaign row. Raises Conflict for a campaign that is not a successful debt
-    campaign or has no terms.
+    sum. The schedule's first installment falls due a month after ``start_date``; each gets its
+    reminders and automatic charge as ``LoanDueWork`` rows. The loan starts repaying at once.
+    Idempotent: a campaign that has its loan gets that loan back. Locks the campaign row.
+    Raises Conflict for a campaign that is not a successful debt campaign or has no terms.
     """
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     existing = Loan.objects.filter(campaign=campaign).first()
@@ -86,7 +88,7 @@ def loan_create(*, campaign: Campaign, start_date: datetime.date) -> Loan:
     LoanLender.objects.bulk_create(
         LoanLender(loan=loan, lender_id=p["backer_id"], pledge_id=p["id"], principal=p["amount"]) for p in pledges
     )
-    Installment.objects.bulk_create(
+    installments = Installment.objects.bulk_create(
         Installment(
             loan=loan,
             number=row.number,
@@ -97,6 +99,7 @@ def loan_create(*, campaign: Campaign, start_date: datetime.date) -> Loan:
         )
         for row in loan_schedule(loan=loan)
     )
+    LoanDueWork.objects.bulk_create(due_work_for(installments))
     loan_set_status(loan=loan, to_status=LoanStatus.REPAYING, reason="funded")
     return loan
 

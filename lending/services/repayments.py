@@ -4,6 +4,7 @@ import datetime
 import time
 
 from django.db import transaction
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -258,15 +259,22 @@ def _repayment_pay_out(*, loan: Loan, repayment: Repayment) -> list[LenderPayout
     income_parts = allocation.distribution_step(
         shares=weights, paid=[s.income_received for s in shares], distributed=loan.income_distributed
     )
-    payouts, changed = [], []
+    payouts = []
     for share, principal, income in zip(shares, principal_parts, income_parts, strict=True):
         if principal or income:
             share.principal_received += principal
             share.income_received += income
-            changed.append(share)
             payouts.append(LenderPayout(repayment=repayment, share=share, principal=principal, income=income))
-    LoanLender.objects.bulk_update(changed, ["principal_received", "income_received"], batch_size=1000)
-    return LenderPayout.objects.bulk_create(payouts, batch_size=1000)
+    payouts = LenderPayout.objects.bulk_create(payouts, batch_size=1000)
+    # One UPDATE adds each share's payout line to its running totals. bulk_update's CASE of one
+    # WHEN per row is quadratic in the lenders; this reads each line by its unique index instead.
+    line = LenderPayout.objects.filter(repayment=repayment, share=OuterRef("pk"))
+    paid_shares = LenderPayout.objects.filter(repayment=repayment).values("share_id")
+    LoanLender.objects.filter(pk__in=paid_shares).update(
+        principal_received=F("principal_received") + Subquery(line.values("principal")[:1]),
+        income_received=F("income_received") + Subquery(line.values("income")[:1]),
+    )
+    return payouts
 
 
 def _repayment_post(*, loan: Loan, repayment: Repayment, payouts: list[LenderPayout]) -> None:

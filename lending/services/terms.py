@@ -10,6 +10,7 @@ from crowdfund_site.exceptions import (
     NotAllowed,
 )
 from projects.models import EDITABLE_STATUSES, Campaign, FundingModel
+from projects.services import campaign_update
 
 from ..models import (
     MAX_GRACE_MONTHS,
@@ -75,3 +76,19 @@ def loan_terms_set(
         },
     )
     return terms
+
+
+@transaction.atomic
+def campaign_funding_update(*, campaign: Campaign, actor, loan_terms: dict | None, **fields) -> Campaign:
+    """Change a draft campaign's fields (``campaign_update``) and, for a debt campaign, its loan terms.
+
+    One transaction: a refused term leaves the campaign's fields unchanged too. ``loan_terms``
+    holds ``loan_terms_set``'s arguments and is required when the campaign is (or becomes) a
+    debt campaign. Raises what ``campaign_update`` and ``loan_terms_set`` raise.
+    """
+    campaign = campaign_update(campaign=campaign, actor=actor, **fields)
+    if campaign.funding_model == FundingModel.DEBT:
+        if loan_terms is None:
+            raise InvalidInput(_("A loan needs its terms."), code="loan_terms_required", field="rate_bps")
+        loan_terms_set(campaign=campaign, actor=actor, **loan_terms)
+    return campaign

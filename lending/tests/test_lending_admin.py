@@ -30,3 +30,16 @@ def test_staff_see_a_loan_with_its_schedule_and_write_it_off_with_a_reason(clien
     loan.refresh_from_db()
     assert loan.status == LoanStatus.WRITTEN_OFF
     assert AuditEvent.objects.get(action="loan_write_off").reason == "Borrower vanished"
+
+
+def test_staff_see_the_due_work_and_lenders_declarations_read_only(client):
+    from lending.services import lender_profile_update
+
+    loan = loan_funded(amounts=[10_000])
+    lender_profile_update(user=loan.borrower, accredited=False, currency="USD", annual_income=1, net_worth=2)
+    client.force_login(StaffFactory())
+
+    for model in ("loanduework", "lenderprofile", "lenderdeclaration", "lendingconsent"):
+        assert client.get(f"/admin/lending/{model}/").status_code == 200
+    page = client.get("/admin/lending/loanduework/", {"kind": "reminder_7d"}).content.decode()
+    assert page.count("Reminder 7 days before") >= 12  # one per installment of the 12-month loan

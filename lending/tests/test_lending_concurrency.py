@@ -38,3 +38,30 @@ def test_racing_repayments_are_each_paid_out_once_and_retries_are_not_paid_again
     assert loan.principal_distributed + loan.income_distributed + loan.fees_collected == paid
     assert sum(LoanLender.objects.values_list("principal_received", flat=True)) == loan.principal_distributed
     assert lending_verify() == []
+
+
+def test_workers_running_due_work_together_charge_each_installment_once_and_remind_once():
+    import datetime
+
+    from django.core import mail
+    from django.utils import timezone
+
+    from lending.services import loan_autopay_set, loans_run_due_work
+
+    loans = [loan_funded(amounts=[10_000, 20_000 + i], term_months=2) for i in range(3)]
+    for loan in loans:
+        loan_autopay_set(loan=loan, actor=loan.borrower, payment_token="tok_visa")
+    due = loans[0].installments.get(number=1).due_date
+    week_before = datetime.datetime.combine(
+        due - datetime.timedelta(days=7), datetime.time(1), tzinfo=timezone.get_current_timezone()
+    )
+    on_the_day = week_before + datetime.timedelta(days=7)
+
+    run_together([partial(loans_run_due_work, now=week_before)] * 4)
+    run_together([partial(loans_run_due_work, now=on_the_day)] * 4)
+
+    assert len(mail.outbox) == 3  # one 7-day reminder per loan, whichever worker sent it
+    assert Repayment.objects.filter(loan__in=loans).count() == 3
+    for loan in loans:
+        assert loan.installments.get(number=1).owed == 0
+    assert lending_verify() == []

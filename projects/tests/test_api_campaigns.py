@@ -151,7 +151,7 @@ def test_create_draft():
         ({"currency": "BTC"}, "currency"),
         ({"duration_days": 61}, "duration_days"),
         ({"title": ""}, "title"),
-        ({"funding_model": "debt"}, "funding_model"),
+        ({"funding_model": "equity"}, "funding_model"),
     ],
 )
 def test_create_refuses_invalid_input(fields, field):

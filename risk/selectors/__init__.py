@@ -11,6 +11,7 @@ from .common import (
     DAY,
     EpochSeconds,
 )
+from .default_risk import DefaultRisk, campaign_default_features, campaign_default_risk
 from .forecasts import (
     CONE_POINTS,
     DEFAULT_PRIOR_MEDIAN_RATIO,
@@ -84,11 +85,14 @@ __all__ = [
     "CampaignPool",
     "CampaignRiskScores",
     "ConePoint",
+    "DefaultRisk",
     "EpochSeconds",
     "Forecast",
     "Recommendation",
     "ReviewFeatures",
     "backer_profile_for",
+    "campaign_default_features",
+    "campaign_default_risk",
     "campaign_review_features",
     "campaign_risk_scores",
     "forecast_for_campaign",
