@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "escrow",
     "lending",
     "matching",
+    "promotion",
     "settlement",
     "risk",
     "crowdfund_site.api",
@@ -90,10 +91,16 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # ?hl=en / ?hl=zh-hans: one address per language, for hreflang (promotion/middleware.py).
+    "promotion.middleware.LanguageFromQueryMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Records ?ref= arrivals before any page cache answers (a cache middleware goes below it),
+    # and answers old campaign slugs with a 301.
+    "promotion.middleware.ReferralMiddleware",
+    "promotion.middleware.OldSlugRedirectMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -193,6 +200,11 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Crowdfund <noreply@crowd
 # Where links in e-mails point (e-mails are sent by workers, outside any request).
 SITE_URL = env("SITE_URL", default="http://localhost:8000")
 
+# Fonts share cards are drawn with (Debian's fonts-dejavu-core and fonts-noto-cjk): the second
+# for text with Chinese characters; Pillow's own font if neither loads.
+SHARE_CARD_FONT = env("SHARE_CARD_FONT", default="/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+SHARE_CARD_CJK_FONT = env("SHARE_CARD_CJK_FONT", default="/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
+
 # --- Money -------------------------------------------------------------------------------
 # Platform fee in basis points of the released total (500 = 5 %).
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=500)
@@ -273,6 +285,11 @@ CELERY_BEAT_SCHEDULE = {
     "assess-review-queue": {
         "task": "risk.tasks.assess_review_queue",
         "schedule": env.float("ASSESS_REVIEW_QUEUE_EVERY_SECONDS", default=300.0),
+    },
+    # Launch notices and "Remind me" e-mails: due rows claimed with SKIP LOCKED (promotion/notifications.py).
+    "send-due-notices": {
+        "task": "promotion.tasks.send_due_notices",
+        "schedule": env.float("SEND_DUE_NOTICES_EVERY_SECONDS", default=60.0),
     },
     "assess-late-loans": {
         "task": "lending.tasks.assess_late_loans",
