@@ -173,3 +173,12 @@ def test_visitors_are_asked_to_log_in_and_the_buttons_refuse_them(client):
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]
     assert not Notice.objects.exists()
+
+
+def test_the_buttons_and_share_links_speak_chinese(client):
+    campaign = LiveCampaignFactory()
+    client.force_login(UserFactory())
+    page = client.get(campaign.get_absolute_url() + "?hl=zh-hans").content.decode()
+    assert "提醒我" in page
+    assert f"关注 {campaign.initiator.public_name}" in page
+    assert "分享这个项目" in page
