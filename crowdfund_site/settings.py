@@ -291,6 +291,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "promotion.tasks.send_due_notices",
         "schedule": env.float("SEND_DUE_NOTICES_EVERY_SECONDS", default=60.0),
     },
+    # Referral clicks buffered in Redis on the request path, copied into the database.
+    "flush-referral-visits": {
+        "task": "promotion.tasks.flush_referral_visits",
+        "schedule": env.float("FLUSH_REFERRAL_VISITS_EVERY_SECONDS", default=10.0),
+    },
     "assess-late-loans": {
         "task": "lending.tasks.assess_late_loans",
         "schedule": env.float("LENDING_ASSESS_LATE_EVERY_SECONDS", default=3600.0),

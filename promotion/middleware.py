@@ -2,8 +2,9 @@
 
 ``ReferralMiddleware`` sits before the page cache (a view decorator today; a cache middleware
 must come after this one in MIDDLEWARE), so a click is recorded whether the page is rendered
-or served from a copy. It costs one INSERT for a tagged or off-site arrival and a couple of
-dictionary reads for every other request (measured in benchmarks/README.md, promotion).
+or served from a copy. It costs one Redis RPUSH for a tagged or off-site arrival
+(``promotion.visit_buffer``) and a couple of dictionary reads for every other request
+(measured in benchmarks/README.md, promotion).
 """
 
 import logging
@@ -15,6 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpResponsePermanentRedirect
 from django.utils import translation
+from redis.exceptions import RedisError
 
 from .models import (
     REFERRER_HOST_MAX_LENGTH,
@@ -25,6 +27,7 @@ from .models import (
     VisitKind,
     referral_tag_is_valid,
 )
+from .visit_buffer import referral_visit_buffer
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +72,8 @@ class ReferralMiddleware:
         response = self.get_response(request)
         if visit is not None and response.status_code == 200:
             try:
-                visit.save(force_insert=True)
-            except DatabaseError:
+                referral_visit_buffer(visit=visit)
+            except (DatabaseError, RedisError):
                 # A lost click must never cost the visitor their page.
                 logger.exception("Referral visit not recorded")
                 return response

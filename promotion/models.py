@@ -6,6 +6,7 @@ database is the record of what is owed and what went, never a broker's far-futur
 """
 
 import re
+import secrets
 
 from django.conf import settings
 from django.db import models
@@ -68,14 +69,20 @@ class VisitKind(models.TextChoices):
     START = "start", "Pledge started"
 
 
+def _new_visit_key() -> str:
+    return secrets.token_hex(16)
+
+
 class ReferralVisit(models.Model):
-    """One arrival or pledge start, written by ``ReferralMiddleware`` with a single INSERT.
+    """One arrival or pledge start, written by ``ReferralMiddleware`` (through ``promotion.visit_buffer``).
 
     The campaign is named by the slug of the URL, not a foreign key, so recording a click reads
     nothing; the report resolves slugs (current and old) when an initiator reads it.
     ``visitor`` is the random id of the ``cf_visitor`` cookie: one per browser, kept 30 days.
     """
 
+    # Random, given when recorded: copying the Redis buffer twice inserts a row once.
+    key = models.CharField(max_length=32, unique=True, default=_new_visit_key)
     campaign_slug = models.CharField(max_length=140)
     kind = models.CharField(max_length=5, choices=VisitKind.choices, default=VisitKind.CLICK)
     tag = models.CharField(max_length=REFERRAL_TAG_MAX_LENGTH, blank=True)

@@ -14,6 +14,13 @@ pytestmark = BROWSER_MARKS
 PASSWORD = "correct-horse-battery"
 
 
+@pytest.fixture(autouse=True)
+def _clicks_stored_at_once(settings):
+    # These tests read the report right after the clicks: with the in-memory cache each click is
+    # stored at once; the Redis buffer beat copies from has its own tests (test_visit_buffer.py).
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
 def _log_in(page, base: str, username: str) -> None:
     page.goto(f"{base}/accounts/login/")
     page.fill("#id_username", username)

@@ -20,6 +20,13 @@ from promotion.services import referral_link_create
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _clicks_stored_at_once(settings):
+    # These tests read the report right after the clicks: with the in-memory cache each click is
+    # stored at once; the Redis buffer beat copies from has its own tests (test_visit_buffer.py).
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
 @pytest.fixture
 def campaign():
     campaign = LiveCampaignFactory()
