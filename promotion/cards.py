@@ -49,7 +49,8 @@ def _loaded_font(size: int, cjk: bool) -> ImageFont.FreeTypeFont | ImageFont.Ima
     paths = [settings.SHARE_CARD_CJK_FONT, settings.SHARE_CARD_FONT] if cjk else [settings.SHARE_CARD_FONT]
     for path in paths:
         try:
-            return ImageFont.truetype(path, size, index=0)
+            # BASIC layout: a quarter faster than Raqm, and these titles need no complex shaping.
+            return ImageFont.truetype(path, size, index=0, layout_engine=ImageFont.Layout.BASIC)
         except OSError:
             continue
     return ImageFont.load_default(size)

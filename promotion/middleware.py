@@ -2,9 +2,10 @@
 
 ``ReferralMiddleware`` sits before the page cache (a view decorator today; a cache middleware
 must come after this one in MIDDLEWARE), so a click is recorded whether the page is rendered
-or served from a copy. It costs one Redis RPUSH for a tagged or off-site arrival
-(``promotion.visit_buffer``) and a couple of dictionary reads for every other request
-(measured in benchmarks/README.md, promotion).
+or served from a copy. A tagged or off-site arrival costs one Redis RPUSH
+(``promotion.visit_buffer``), made once the response has been sent (when the WSGI server
+closes it), and every other request a couple of dictionary reads (benchmarks/README.md,
+promotion).
 """
 
 import logging
@@ -51,6 +52,14 @@ def _referrer_host(request) -> str:
     return "" if host == own else host
 
 
+def _record(visit: ReferralVisit) -> None:
+    try:
+        referral_visit_buffer(visit=visit)
+    except (DatabaseError, RedisError):
+        # A lost click must never cost the visitor their page.
+        logger.exception("Referral visit not recorded")
+
+
 class ReferralMiddleware:
     """Record arrivals with ``?ref=`` (or from another site) and signed-in pledge starts.
 
@@ -71,12 +80,9 @@ class ReferralMiddleware:
                 visit = self._pledge_start(request, path)
         response = self.get_response(request)
         if visit is not None and response.status_code == 200:
-            try:
-                referral_visit_buffer(visit=visit)
-            except (DatabaseError, RedisError):
-                # A lost click must never cost the visitor their page.
-                logger.exception("Referral visit not recorded")
-                return response
+            # Written when the response is closed, which the WSGI server does after the page's
+            # bytes are sent: the visitor does not wait for the write.
+            response._resource_closers.append(lambda: _record(visit))
             response.set_cookie(
                 VISITOR_COOKIE,
                 visit.visitor,
