@@ -161,6 +161,7 @@ def test_a_tag_is_unique_per_campaign_and_only_the_initiator_makes_links(campaig
 def test_the_report_page_makes_links_and_refuses_bad_tags_with_the_reason(client, campaign):
     client.force_login(campaign.initiator)
     url = f"/campaigns/{campaign.slug}/dashboard/referrals/"
+    assert f'href="{url}"' in client.get(f"/campaigns/{campaign.slug}/dashboard/").content.decode()
     refused = client.post(url, {"tag": "x" * 10_000})
     assert refused.status_code == 400
     assert "at most 40 characters" in refused.content.decode()
