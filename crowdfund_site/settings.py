@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "escrow",
     "lending",
     "matching",
+    "promotion",
     "settlement",
     "risk",
     "crowdfund_site.api",
@@ -95,10 +96,16 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # ?hl=en / ?hl=zh-hans: one address per language, for hreflang (promotion/middleware.py).
+    "promotion.middleware.LanguageFromQueryMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Records ?ref= arrivals before any page cache answers (a cache middleware goes below it),
+    # and answers old campaign slugs with a 301.
+    "promotion.middleware.ReferralMiddleware",
+    "promotion.middleware.OldSlugRedirectMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -214,6 +221,11 @@ EMAIL_BACKEND = env(
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Crowdfund <noreply@crowdfund.local>")
 # Where links in e-mails point (e-mails are sent by workers, outside any request).
 SITE_URL = env("SITE_URL", default="http://localhost:8000")
+
+# Fonts share cards are drawn with (Debian's fonts-dejavu-core and fonts-noto-cjk): the second
+# for text with Chinese characters; Pillow's own font if neither loads.
+SHARE_CARD_FONT = env("SHARE_CARD_FONT", default="/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+SHARE_CARD_CJK_FONT = env("SHARE_CARD_CJK_FONT", default="/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
 
 # --- Money -------------------------------------------------------------------------------
 # Platform fee in basis points of the released total (500 = 5 %).
@@ -352,6 +364,16 @@ CELERY_BEAT_SCHEDULE = {
     "release-signed-off-tranches": {
         "task": "settlement.tasks.release_signed_off_tranches",
         "schedule": env.float("RELEASE_TRANCHES_EVERY_SECONDS", default=300.0),
+    },
+    # Launch notices and "Remind me" e-mails: due rows claimed with SKIP LOCKED (promotion/notifications.py).
+    "send-due-notices": {
+        "task": "promotion.tasks.send_due_notices",
+        "schedule": env.float("SEND_DUE_NOTICES_EVERY_SECONDS", default=60.0),
+    },
+    # Referral clicks buffered in Redis on the request path, copied into the database.
+    "flush-referral-visits": {
+        "task": "promotion.tasks.flush_referral_visits",
+        "schedule": env.float("FLUSH_REFERRAL_VISITS_EVERY_SECONDS", default=10.0),
     },
     "assess-late-loans": {
         "task": "lending.tasks.assess_late_loans",

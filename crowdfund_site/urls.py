@@ -23,6 +23,8 @@ urlpatterns = [
     path("campaigns/", include("settlement.urls")),
     path("loans/", include("lending.urls")),
     path("matching/", include("matching.urls")),
+    # Before projects: sitemap.xml, robots.txt, share cards and other pages under /campaigns/<slug>/.
+    path("", include("promotion.urls")),
     path("", include("projects.urls")),
 ]
 if not settings.MEDIA_URL.startswith(("http://", "https://", "//")):

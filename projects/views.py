@@ -18,9 +18,9 @@ from crowdfund_site.page_cache import (
     campaign_page_group,
     page_cache_expires_at,
 )
-from matching.selectors import campaigns_matched_by
 from lending.selectors import loan_terms_of, loan_terms_preview
 from lending.services import campaign_funding_update
+from matching.selectors import campaigns_matched_by
 from risk.selectors import live_campaign_pool_cached, recommendations_for
 from risk.tasks import enqueue_campaign_assessment
 

@@ -8,6 +8,7 @@ from lending.api import urlpatterns as lending_api
 from matching.api import urlpatterns as matching_api
 from pledges.api import urlpatterns as pledges_api
 from projects.api import urlpatterns as projects_api
+from promotion.api import urlpatterns as promotion_api
 from risk.api import urlpatterns as risk_api
 from settlement.api import urlpatterns as settlement_api
 
@@ -19,7 +20,17 @@ urlpatterns = [
     path(
         "v1/",
         include(
-            (accounts_api + projects_api + pledges_api + lending_api + matching_api + settlement_api + risk_api, "v1")
+            (
+                accounts_api
+                + projects_api
+                + pledges_api
+                + lending_api
+                + matching_api
+                + promotion_api
+                + settlement_api
+                + risk_api,
+                "v1",
+            )
         ),
     ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

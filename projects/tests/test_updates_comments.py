@@ -143,8 +143,9 @@ def test_campaign_page_queries_stay_constant_with_updates_and_comments(
         pledge_held(campaign=campaign, backer=user)
     if logged_in:
         client.force_login(backers[0])
-    # campaign, rewards, updates, comments, matched by, milestones (+ session, user, backer?)
-    budget = 6 + (3 if logged_in else 0)
+    # campaign, rewards, updates, comments, matched by, milestones
+    # (+ session, user, backer?, follow and reminder state)
+    budget = 6 + (4 if logged_in else 0)
     with django_assert_max_num_queries(budget):
         assert client.get(campaign.get_absolute_url()).status_code == 200
     for i in range(10):
