@@ -31,6 +31,8 @@ from crowdfund_site.money import CURRENCY_CHOICES
 from risk.tasks import enqueue_campaign_assessment
 
 from .models import (
+    CAMPAIGN_FAQ_MAX_LENGTH,
+    CAMPAIGN_RISKS_MAX_LENGTH,
     CAMPAIGN_STORY_MAX_LENGTH,
     COMMENT_MAX_LENGTH,
     REVIEW_NOTE_MAX_LENGTH,
@@ -115,6 +117,8 @@ class CampaignListCreateApi(APIView):
         description = StrictCharField(
             required=False, allow_blank=True, default="", max_length=CAMPAIGN_STORY_MAX_LENGTH
         )
+        faq = StrictCharField(required=False, allow_blank=True, default="", max_length=CAMPAIGN_FAQ_MAX_LENGTH)
+        risks = StrictCharField(required=False, allow_blank=True, default="", max_length=CAMPAIGN_RISKS_MAX_LENGTH)
         category = IdField()
         currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, default="USD")
         goal = AmountField()
@@ -184,6 +188,8 @@ class CampaignDetailApi(APIView):
         title = StrictCharField(max_length=field_max_length(Campaign, "title"), required=False)
         summary = StrictCharField(max_length=field_max_length(Campaign, "summary"), required=False)
         description = StrictCharField(required=False, allow_blank=True, max_length=CAMPAIGN_STORY_MAX_LENGTH)
+        faq = StrictCharField(required=False, allow_blank=True, max_length=CAMPAIGN_FAQ_MAX_LENGTH)
+        risks = StrictCharField(required=False, allow_blank=True, max_length=CAMPAIGN_RISKS_MAX_LENGTH)
         category = IdField(required=False)
         currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, required=False)
         goal = AmountField(required=False)
@@ -223,7 +229,7 @@ class CampaignSubmitApi(APIView):
         responses={200: CampaignDetailSerializer, **errors(409)},
         description=(
             "Send a draft (or a revised campaign) to the reviewers (initiator only). "
-            "409 `incomplete_campaign` when the summary or story is missing."
+            "409 `incomplete_campaign` when the summary, story or risks are missing."
         ),
     )
     def post(self, request, pk: int):

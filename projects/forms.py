@@ -7,6 +7,8 @@ from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import CURRENCY_CHOICES, parse_amount
 
 from .models import (
+    CAMPAIGN_FAQ_MAX_LENGTH,
+    CAMPAIGN_RISKS_MAX_LENGTH,
     CAMPAIGN_STORY_MAX_LENGTH,
     COMMENT_MAX_LENGTH,
     OFFERED_FUNDING_MODELS,
@@ -123,15 +125,27 @@ class CampaignBasicsForm(PlainLabelsForm):
 
 
 class CampaignStoryForm(PlainLabelsForm):
-    """Step 2: the story backers read."""
+    """Step 2: the story backers read, questions and answers, and the risks (Markdown each)."""
 
     description = forms.CharField(
         label=_("Story"),
         max_length=CAMPAIGN_STORY_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 14}),
-        help_text=_(
-            "What you are making, who you are, what the money pays for, and the risks. Blank lines start paragraphs."
-        ),
+        widget=forms.Textarea(attrs={"rows": 14, "data-markdown-preview": ""}),
+        help_text=_("What you are making, who you are and what the money pays for."),
+    )
+    faq = forms.CharField(
+        label=_("Questions and answers"),
+        required=False,
+        max_length=CAMPAIGN_FAQ_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 6, "data-markdown-preview": ""}),
+        help_text=_("Optional: what backers will ask, with your answers."),
+    )
+    risks = forms.CharField(
+        label=_("Risks and challenges"),
+        required=False,
+        max_length=CAMPAIGN_RISKS_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 6, "data-markdown-preview": ""}),
+        help_text=_("Required before you submit: what could go wrong, and how you will deal with it."),
     )
 
 

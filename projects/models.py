@@ -27,6 +27,8 @@ DEFAULT_CATEGORY_NAMES = [
 # and the web forms and the API take their max_length / max_value from here (or, for a
 # CharField, from its max_length). Text columns have no length of their own.
 CAMPAIGN_STORY_MAX_LENGTH = 20_000
+CAMPAIGN_FAQ_MAX_LENGTH = 10_000
+CAMPAIGN_RISKS_MAX_LENGTH = 5_000
 REWARD_DESCRIPTION_MAX_LENGTH = 5_000
 UPDATE_BODY_MAX_LENGTH = 10_000
 COMMENT_MAX_LENGTH = 2_000
@@ -139,7 +141,14 @@ class Campaign(models.Model):
     title = models.CharField(max_length=120)
     slug = models.SlugField(max_length=140, unique=True)
     summary = models.CharField(max_length=280)
-    description = models.TextField(blank=True)
+    # The story, FAQ and risks as the initiator wrote them (Markdown), each with its HTML rendered
+    # and sanitised on save (projects/markdown.py), so the page shows it without rendering.
+    description = models.TextField(blank=True, help_text="The story, in Markdown.")
+    description_html = models.TextField(blank=True, editable=False)
+    faq = models.TextField(blank=True, help_text="Questions and answers, in Markdown.")
+    faq_html = models.TextField(blank=True, editable=False)
+    risks = models.TextField(blank=True, help_text="Risks and challenges, in Markdown (required to submit).")
+    risks_html = models.TextField(blank=True, editable=False)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="campaigns")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
     goal = models.BigIntegerField(help_text="In minor units of the currency.")

@@ -29,7 +29,10 @@ from crowdfund_site.page_cache import (
 )
 from crowdfund_site.transitions import ensure_transition_allowed
 
+from .markdown import markdown_render
 from .models import (
+    CAMPAIGN_FAQ_MAX_LENGTH,
+    CAMPAIGN_RISKS_MAX_LENGTH,
     CAMPAIGN_STORY_MAX_LENGTH,
     CAMPAIGN_TRANSITIONS,
     COMMENT_MAX_LENGTH,
@@ -55,6 +58,8 @@ CAMPAIGN_EDITABLE_FIELDS = {
     "title",
     "summary",
     "description",
+    "faq",
+    "risks",
     "category",
     "currency",
     "goal",
@@ -141,6 +146,10 @@ def _clean_campaign_fields(fields: dict) -> dict:
     if "description" in cleaned:
         cleaned["description"] = cleaned["description"] or ""
         _check_length(cleaned["description"], field="description", limit=CAMPAIGN_STORY_MAX_LENGTH)
+    for name, limit in (("faq", CAMPAIGN_FAQ_MAX_LENGTH), ("risks", CAMPAIGN_RISKS_MAX_LENGTH)):
+        if name in cleaned:
+            cleaned[name] = cleaned[name] or ""
+            _check_length(cleaned[name], field=name, limit=limit)
     if "currency" in cleaned:
         currency_exponent(cleaned["currency"])
     if "goal" in cleaned:
@@ -161,6 +170,15 @@ def _clean_campaign_fields(fields: dict) -> dict:
     return cleaned
 
 
+# Each Markdown field and the column its sanitised HTML is stored in.
+MARKDOWN_FIELDS = {"description": "description_html", "faq": "faq_html", "risks": "risks_html"}
+
+
+def _render_markdown_fields(fields: dict) -> dict:
+    """Return the HTML columns for the Markdown fields in ``fields``: rendered once, on save."""
+    return {html: markdown_render(fields[source]) for source, html in MARKDOWN_FIELDS.items() if source in fields}
+
+
 @transaction.atomic
 def campaign_create(
     *,
@@ -171,16 +189,23 @@ def campaign_create(
     goal: int,
     currency: str = "USD",
     description: str = "",
+    faq: str = "",
+    risks: str = "",
     funding_model: str = FundingModel.ALL_OR_NOTHING,
     duration_days: int = 30,
     launch_on_approval: bool = True,
 ) -> Campaign:
-    """Create and return a draft campaign owned by ``initiator``. Raises InvalidInput."""
+    """Create and return a draft campaign owned by ``initiator``. Raises InvalidInput.
+
+    The story, FAQ and risks are Markdown; their sanitised HTML is stored beside them.
+    """
     fields = _clean_campaign_fields(
         {
             "title": title,
             "summary": summary,
             "description": description,
+            "faq": faq,
+            "risks": risks,
             "category": category,
             "currency": currency,
             "goal": goal,
@@ -193,6 +218,7 @@ def campaign_create(
         slug=_unique_slug(fields["title"]),
         launch_on_approval=bool(launch_on_approval),
         **fields,
+        **_render_markdown_fields(fields),
     )
     return campaign
 
@@ -253,6 +279,7 @@ def campaign_update(*, campaign: Campaign, actor, **fields) -> Campaign:
     cleaned = _clean_campaign_fields({**fields, "currency": merged_currency})
     if "goal" not in fields and "currency" in fields:
         check_amount(campaign.goal, merged_currency)
+    cleaned.update(_render_markdown_fields(cleaned))
     for name, value in cleaned.items():
         setattr(campaign, name, value)
     campaign.save()
@@ -345,7 +372,7 @@ def reward_tier_delete(*, reward: RewardTier, actor) -> None:
 def campaign_submit_for_review(*, campaign: Campaign, actor) -> Campaign:
     """Send a draft (or a revised campaign) to the reviewers; only its initiator may.
 
-    Refuses an incomplete campaign (no summary or story) with InvalidInput, and one that is
+    Refuses an incomplete campaign (no summary, story or risks) with InvalidInput, and one that is
     not a draft or awaiting changes with Conflict.
     """
     campaign = campaign_lock(campaign_id=campaign.pk)
@@ -357,6 +384,12 @@ def campaign_submit_for_review(*, campaign: Campaign, actor) -> Campaign:
         raise InvalidInput(
             gettext("Add a summary and a story before submitting the campaign for review."),
             code="incomplete_campaign",
+        )
+    if not campaign.risks.strip():
+        raise InvalidInput(
+            gettext("Describe the risks and challenges before submitting the campaign for review."),
+            code="incomplete_campaign",
+            field="risks",
         )
     campaign_set_status(campaign=campaign, to_status=CampaignStatus.IN_REVIEW, actor=actor)
     campaign.submitted_at = timezone.now()

@@ -10,6 +10,7 @@ urlpatterns = [
     path("my-campaigns/", views.my_campaigns, name="my_campaigns"),
     path("campaigns/<slug:slug>/", views.campaign_detail, name="campaign_detail"),
     path("campaigns/<slug:slug>/edit/<str:step>/", views.campaign_edit, name="campaign_edit"),
+    path("campaigns/<slug:slug>/preview/", views.campaign_story_preview, name="campaign_story_preview"),
     path("campaigns/<slug:slug>/rewards/", views.campaign_rewards, name="campaign_rewards"),
     path(
         "campaigns/<slug:slug>/rewards/<int:reward_id>/delete/",

@@ -30,6 +30,7 @@ from .forms import (
     DiscoverForm,
     RewardForm,
 )
+from .markdown import markdown_render
 from .models import EDITABLE_STATUSES
 from .selectors import (
     DiscoverSort,
@@ -239,6 +240,12 @@ def campaign_edit(request, slug: str, step: str):
     if "goal" in initial:
         initial["goal"] = amount_text(campaign.goal, campaign.currency)
     form = form_class(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST" and "preview" in request.POST and form_class is CampaignStoryForm:
+        # The preview without JavaScript: the same page, the text kept in the form, nothing saved.
+        previews = _markdown_previews(form)
+        return render(
+            request, "projects/campaign_form.html", _step_context(campaign, step, form=form, previews=previews)
+        )
     if request.method == "POST" and form.is_valid():
         try:
             campaign_update(campaign=campaign, actor=request.user, **form.cleaned_data)
@@ -249,6 +256,33 @@ def campaign_edit(request, slug: str, step: str):
             messages.success(request, gettext("Saved."))
             return redirect(_step_url(campaign, names[names.index(step) + 1]))
     return render(request, "projects/campaign_form.html", _step_context(campaign, step, form=form))
+
+
+def _markdown_previews(form) -> list[dict]:
+    """Return each Markdown field of ``form`` with its label and the HTML the page would show."""
+    previews = []
+    for name in ("description", "faq", "risks"):
+        field = form.fields.get(name)
+        if field is None:
+            continue
+        source = form.data.get(name, "")[: field.max_length]
+        previews.append({"name": name, "label": field.label, "html": markdown_render(source)})
+    return previews
+
+
+@login_required
+@require_POST
+def campaign_story_preview(request, slug: str):
+    """Return the preview of the story step's Markdown as an HTML fragment (the editor's Preview button).
+
+    Renders what was sent, saves nothing; the text is cut at each field's limit, so an oversized
+    post costs no more than a full one.
+    """
+    campaign = _initiator_campaign_or_404(request, slug)
+    form = CampaignStoryForm(request.POST)
+    return render(
+        request, "projects/_markdown_preview.html", {"campaign": campaign, "previews": _markdown_previews(form)}
+    )
 
 
 def _step_url(campaign, step: str) -> str:

@@ -69,6 +69,7 @@ def test_initiator_creates_reviewer_approves_backers_pledge_campaign_succeeds(li
     shot(page, "01-basics")
     page.click("text=Save draft and continue")
     page.fill("#id_description", "Twelve tiles, two heroes, one dungeon.\n\nPrinted and packed in Lisbon.")
+    page.fill("#id_risks", "The printer could be late; a second one is ready.")
     page.click("text=Save and continue")
     page.check("input[name=funding_model][value=all_or_nothing]")
     page.fill("#id_duration_days", "30")

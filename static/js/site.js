@@ -61,7 +61,37 @@
     });
   }
 
+  // The story editor's Preview button: without JavaScript it posts the form back and the page
+  // shows the preview; with it, the same preview is fetched and shown in place.
+  function markdownPreview() {
+    document.querySelectorAll("form[data-preview-url]").forEach(function (form) {
+      var button = form.querySelector("[data-preview-button]");
+      var target = document.querySelector("[data-preview-target]");
+      if (!button || !target || !window.fetch) { return; }
+      button.addEventListener("click", function (event) {
+        event.preventDefault();
+        button.disabled = true;
+        fetch(form.dataset.previewUrl, {
+          method: "POST", body: new FormData(form), credentials: "same-origin",
+          headers: { "X-Requested-With": "fetch" }
+        }).then(function (response) {
+          if (!response.ok) { throw new Error(response.status); }
+          return response.text();
+        }).then(function (html) {
+          // The server sanitised this HTML (projects/markdown.py); it is our own fragment.
+          target.innerHTML = html;
+          target.scrollIntoView({ behavior: "smooth", block: "start" });
+        }).catch(function () {
+          if (form.requestSubmit) { form.requestSubmit(button); }
+        }).finally(function () {
+          button.disabled = false;
+        });
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    markdownPreview();
     localiseTimes();
     guardDoubleSubmit();
     formatCardNumbers();

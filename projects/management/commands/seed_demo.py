@@ -46,6 +46,7 @@ STORY = (
     "Your pledge pays for the first production run. If we do not reach the goal, nobody is "
     "charged a cent: every pledge is refunded in full.\n\nThank you for being part of it."
 )
+RISKS = "Our supplier could be late. We have a second one lined up, and we will post an update every month."
 
 
 class Command(BaseCommand):
@@ -108,6 +109,7 @@ class Command(BaseCommand):
             title=title,
             summary=f"{title} — made carefully, shipped to backers first.",
             description=STORY,
+            risks=RISKS,
             category=category,
             goal=goal,
             funding_model=model,
