@@ -102,6 +102,8 @@ class PasswordResetView(auth_views.PasswordResetView):
         except PasswordResetsBlocked as blocked:
             form.add_error(None, blocked)
             return self.form_invalid(form)
+        # Links in e-mails use SITE_URL, as every other e-mail does, not whatever Host the request named.
+        self.extra_email_context = {"site_url": settings.SITE_URL.rstrip("/")}
         return super().form_valid(form)
 
 

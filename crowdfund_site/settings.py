@@ -189,6 +189,9 @@ EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.console.EmailBackend",
 )
+# Where the file-based backend writes each e-mail (`make run` uses it, so a busy worker's log is
+# not full of message bodies); read only when a message is sent.
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Crowdfund <noreply@crowdfund.local>")
 # Where links in e-mails point (e-mails are sent by workers, outside any request).
 SITE_URL = env("SITE_URL", default="http://localhost:8000")

@@ -22,6 +22,7 @@ from projects.services import (
     campaign_submit_for_review,
     reward_tier_create,
 )
+from risk.services import risk_assess_unscored_in_review
 from settlement.services import campaigns_close_due, settlement_run
 from settlement.verification import ledger_verify
 
@@ -68,6 +69,8 @@ class Command(BaseCommand):
             if fate in ("succeeded", "failed"):
                 # Demo only: pretend the deadline has passed so the closing path runs for real.
                 Campaign.objects.filter(pk=campaign.pk).update(deadline=timezone.now() - timedelta(minutes=1))
+        # The campaign left in review shows its risk score at once, not after beat's next round.
+        risk_assess_unscored_in_review()
         for campaign_id in campaigns_close_due(enqueue_settlement=False):
             settlement_run(campaign_id=campaign_id)
         # Debt campaigns and their loans, lent by the people made here (lending's own command).
