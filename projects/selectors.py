@@ -273,3 +273,17 @@ def campaign_get_visible(*, user, campaign_id: int) -> Campaign:
     if campaign is None:
         raise NotFound("No such campaign.")
     return campaign
+
+
+def campaigns_of_creator_public(*, creator, viewer) -> QuerySet[Campaign]:
+    """Return the campaigns ``creator`` started that ``viewer`` may see (``campaigns_visible_to``), newest first."""
+    return campaigns_visible_to(user=viewer).filter(initiator_id=creator.pk).order_by("-created_at", "-id")
+
+
+def campaigns_backed_count(*, user) -> int:
+    """Return how many campaigns ``user`` backs or backed (a held or released pledge), one query."""
+    return (
+        Campaign.objects.filter(pledges__backer_id=user.pk, pledges__status__in=BACKER_PLEDGE_STATUSES)
+        .distinct()
+        .count()
+    )
