@@ -376,7 +376,11 @@ class RewardDetailApi(APIView):
         operation_id="campaigns_rewards_update",
         request=InputSerializer,
         responses={200: RewardSerializer, **errors(409)},
-        description="Change a reward tier while the campaign is editable (initiator only).",
+        description=(
+            "Change a reward tier (initiator only): anything before launch; after launch the description, "
+            "estimated delivery and quantity limit only (409 `reward_locked` for price or title, "
+            "409 `limit_below_claimed` for a limit below what is claimed). Its backers are e-mailed."
+        ),
     )
     def patch(self, request, pk: int, reward_pk: int):
         reward = self._reward(request, pk, reward_pk)

@@ -318,3 +318,21 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.author_id} on {self.campaign_id}"
+
+
+class RewardTierChange(models.Model):
+    """An append-only record of a reward tier changed after launch: what changed, by whom, when.
+
+    Its backers are e-mailed about it once (its id keys ``emails_send_once``).
+    """
+
+    reward = models.ForeignKey(RewardTier, on_delete=models.CASCADE, related_name="changes")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    changes = models.JSONField(help_text='What changed: {"field": [before, after]}, dates as ISO text.')
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"reward {self.reward_id} changed at {self.created_at:%Y-%m-%d %H:%M}"

@@ -49,6 +49,7 @@ from .models import (
     Comment,
     FundingModel,
     RewardTier,
+    RewardTierChange,
 )
 from .selectors import BACKER_PLEDGE_STATUSES, user_is_backer
 
@@ -342,21 +343,98 @@ def reward_tier_create(
     return RewardTier.objects.create(campaign=campaign, **fields)
 
 
+# What an initiator may still change on a reward tier once the campaign has launched: backers chose
+# it for its price and title, so those stay; the limit may move, never below what is claimed.
+REWARD_FIELDS_AFTER_LAUNCH = {"description", "estimated_delivery", "quantity_limit"}
+REWARD_EDITABLE_AFTER_LAUNCH_STATUSES = {CampaignStatus.LIVE, CampaignStatus.CLOSING, CampaignStatus.SUCCEEDED}
+# Changes its backers are e-mailed about.
+REWARD_FIELDS_BACKERS_ARE_TOLD = {"description", "estimated_delivery"}
+
+
 @transaction.atomic
 def reward_tier_update(*, reward: RewardTier, actor, **fields) -> RewardTier:
-    """Change a reward tier of an editable campaign; only its initiator may."""
+    """Change a reward tier; only its campaign's initiator may.
+
+    Before launch (draft, changes requested) anything may change. After launch (live, and after
+    success for the delivery date) only the description, the estimated delivery and the quantity
+    limit, which may never go below what is already claimed: the reward row is locked, so a pledge
+    claiming a slot at the same moment waits and the check sees its count. The price and the title
+    never change after launch (Conflict ``reward_locked``). A change of description or delivery
+    date is recorded (RewardTierChange) and e-mailed to the tier's backers after commit. Raises
+    NotAllowed, Conflict or InvalidInput; on refusal nothing changes.
+    """
     campaign = campaign_lock(campaign_id=reward.campaign_id)
     _ensure_initiator(campaign, actor)
-    _ensure_editable(campaign)
     allowed = {"title", "description", "minimum_amount", "quantity_limit", "estimated_delivery"}
     unknown = set(fields) - allowed
     if unknown:
         raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))}.", code="invalid_field")
     reward = RewardTier.objects.select_for_update().get(pk=reward.pk)
-    for name, value in _clean_reward_fields(campaign, fields).items():
+    cleaned = _clean_reward_fields(campaign, fields)
+    changed = {name: value for name, value in cleaned.items() if getattr(reward, name) != value}
+    if campaign.status not in EDITABLE_STATUSES:
+        _check_reward_change_after_launch(campaign, reward, changed)
+    if not changed:
+        return reward
+    before = {name: getattr(reward, name) for name in changed}
+    for name, value in changed.items():
         setattr(reward, name, value)
     reward.save()
+    told = {name: [_json_value(before[name]), _json_value(changed[name])] for name in changed}
+    if campaign.launched_at is not None and told:
+        change = RewardTierChange.objects.create(reward=reward, actor=actor, changes=told)
+        if REWARD_FIELDS_BACKERS_ARE_TOLD & set(changed):
+            change_id = change.pk
+            transaction.on_commit(lambda: _enqueue_reward_change_email(change_id))
+        page_cache_invalidate(campaign_page_group(campaign.slug))
     return reward
+
+
+def _check_reward_change_after_launch(campaign: Campaign, reward: RewardTier, changed: dict) -> None:
+    if campaign.status not in REWARD_EDITABLE_AFTER_LAUNCH_STATUSES:
+        raise Conflict(
+            gettext("Reward tiers cannot be changed while the campaign is %(status)s.")
+            % {"status": campaign.get_status_display().lower()},
+            code="not_editable",
+        )
+    if "minimum_amount" in changed:
+        raise Conflict(
+            gettext("The price of a reward cannot change once the campaign has launched."),
+            code="reward_locked",
+            field="minimum_amount",
+        )
+    locked = set(changed) - REWARD_FIELDS_AFTER_LAUNCH
+    if locked:
+        raise Conflict(
+            gettext("After launch you can change a reward's description, delivery date and limit only."),
+            code="reward_locked",
+            field=sorted(locked)[0],
+        )
+    if campaign.status != CampaignStatus.LIVE and set(changed) != {"estimated_delivery"}:
+        raise Conflict(
+            gettext("Once the campaign has ended, only the estimated delivery can change."),
+            code="reward_locked",
+            field=sorted(set(changed) - {"estimated_delivery"})[0],
+        )
+    if "quantity_limit" in changed:
+        limit = changed["quantity_limit"]
+        if limit is not None and limit < reward.claimed_count:
+            raise Conflict(
+                gettext("%(claimed)s backers already chose this reward: the limit cannot be lower.")
+                % {"claimed": f"{reward.claimed_count:,}"},
+                code="limit_below_claimed",
+                field="quantity_limit",
+            )
+
+
+def _json_value(value):
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _enqueue_reward_change_email(change_id: int) -> None:
+    from .tasks import send_reward_change_email
+
+    send_reward_change_email.delay(change_id)
 
 
 @transaction.atomic

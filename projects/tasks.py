@@ -15,3 +15,8 @@ def send_campaign_review_email(campaign_id: int, decision: str) -> int:
 @shared_task(**EMAIL_TASK_OPTIONS)
 def send_campaign_update_email(update_id: int) -> int:
     return notifications.campaign_update_email_send(update_id=update_id)
+
+
+@shared_task(**EMAIL_TASK_OPTIONS)
+def send_reward_change_email(change_id: int) -> int:
+    return notifications.reward_change_email_send(change_id=change_id)

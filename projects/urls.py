@@ -13,6 +13,9 @@ urlpatterns = [
     path("campaigns/<slug:slug>/preview/", views.campaign_story_preview, name="campaign_story_preview"),
     path("campaigns/<slug:slug>/rewards/", views.campaign_rewards, name="campaign_rewards"),
     path(
+        "campaigns/<slug:slug>/rewards/<int:reward_id>/edit/", views.campaign_reward_edit, name="campaign_reward_edit"
+    ),
+    path(
         "campaigns/<slug:slug>/rewards/<int:reward_id>/delete/",
         views.campaign_reward_delete,
         name="campaign_reward_delete",

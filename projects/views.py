@@ -55,6 +55,7 @@ from .services import (
     comment_create,
     reward_tier_create,
     reward_tier_delete,
+    reward_tier_update,
 )
 
 SECTION_SIZE = 3
@@ -312,6 +313,41 @@ def campaign_rewards(request, slug: str):
         "projects/campaign_rewards.html",
         _step_context(campaign, "rewards", form=form, rewards=list(campaign.rewards.all())),
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_reward_edit(request, slug: str, reward_id: int):
+    """Change one reward tier: anything before launch; after it, the description, delivery and limit."""
+    campaign = _initiator_campaign_or_404(request, slug)
+    reward = next((r for r in campaign.rewards.all() if r.pk == reward_id), None)
+    if reward is None:
+        raise Http404("No such reward")
+    initial = {
+        "title": reward.title,
+        "description": reward.description,
+        "minimum_amount": amount_text(reward.minimum_amount, campaign.currency),
+        "quantity_limit": reward.quantity_limit,
+        "estimated_delivery": reward.estimated_delivery,
+    }
+    form = RewardForm(request.POST if request.method == "POST" else None, initial=initial, currency=campaign.currency)
+    launched = campaign.status not in EDITABLE_STATUSES
+    if launched:
+        # Shown, but not taken from the post: backers chose the tier for its title and price.
+        form.fields["title"].disabled = True
+        form.fields["minimum_amount"].disabled = True
+    if request.method == "POST" and form.is_valid():
+        try:
+            reward_tier_update(reward=reward, actor=request.user, **form.cleaned_data)
+        except ApplicationError as error:
+            _apply_error(form, error)
+        else:
+            messages.success(request, gettext("Reward “%(title)s” saved.") % {"title": reward.title})
+            if launched:
+                return redirect(campaign.get_absolute_url() + "#rewards-title")
+            return redirect("projects:campaign_rewards", slug=campaign.slug)
+    context = {"campaign": campaign, "reward": reward, "form": form, "launched": launched}
+    return render(request, "projects/reward_edit.html", context, status=400 if form.errors else 200)
 
 
 @login_required
