@@ -90,7 +90,21 @@
     });
   }
 
+  // The header's menu button (shown on narrow screens by site.css once this has run).
+  function headerMenu() {
+    var button = document.querySelector("[data-menu-button]");
+    var header = button && button.closest(".site-header");
+    if (!header) { return; }
+    header.classList.add("has-menu");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var open = header.classList.toggle("is-open");
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    headerMenu();
     markdownPreview();
     localiseTimes();
     guardDoubleSubmit();
