@@ -25,7 +25,15 @@ from risk.selectors import risk_latest_assessment_for
 from settlement.services import campaign_cancel
 
 from . import services
-from .models import Campaign, CampaignReviewQueue, CampaignStatus, CampaignStatusChange, Category, RewardTier
+from .models import (
+    Campaign,
+    CampaignReviewQueue,
+    CampaignStatus,
+    CampaignStatusChange,
+    Category,
+    Comment,
+    RewardTier,
+)
 
 
 @admin.register(Category)
@@ -319,3 +327,39 @@ class CampaignReviewQueueAdmin(CampaignAdminBase):
             "risk_assessment": risk_latest_assessment_for([campaign.pk]).get(campaign.pk),
         }
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(Comment)
+class CommentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Comments, most reported first: staff hide one with an action (audited in ``comment_hide``)."""
+
+    list_display = ("__str__", "body_start", "report_count", "hidden_at", "created_at")
+    list_filter = (("hidden_at", admin.EmptyFieldListFilter),)
+    list_select_related = ("author", "campaign")
+    actions = ["hide"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(reported=Count("reports")).order_by("-reported", "-created_at")
+
+    @admin.display(description="Comment")
+    def body_start(self, obj):
+        return obj.body[:120]
+
+    @admin.display(description="Reports", ordering="reported")
+    def report_count(self, obj):
+        return obj.reported
+
+    def has_hide_permission(self, request):
+        return request.user.has_perm("projects.change_comment")
+
+    @admin.action(description="Hide selected comments", permissions=["hide"])
+    def hide(self, request, queryset):
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="comment_hide",
+            title="Hide comments",
+            perform=lambda c, reason: services.comment_hide(comment=c, actor=request.user, reason=reason),
+            needs_reason=True,
+        )

@@ -223,3 +223,9 @@ class CommentForm(PlainLabelsForm):
     body = forms.CharField(
         label=_("Your comment"), max_length=COMMENT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
     )
+    # The comment this replies to; empty for a new thread.
+    parent = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1, widget=forms.HiddenInput)
+
+
+class CommentReportForm(PlainLabelsForm):
+    reason = forms.CharField(label=_("What is wrong with it?"), required=False, max_length=500)

@@ -305,12 +305,20 @@ class CampaignUpdate(models.Model):
 
 
 class Comment(models.Model):
-    """A backer's or the initiator's comment on a campaign."""
+    """A backer's or the initiator's comment on a campaign, or a reply to one (one level deep)."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="comments")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies", help_text="Empty: not a reply."
+    )
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
+    # Hidden by the initiator or staff (audited): the page says so instead of showing the text.
+    hidden_at = models.DateTimeField(null=True, blank=True)
+    hidden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -336,3 +344,19 @@ class RewardTierChange(models.Model):
 
     def __str__(self) -> str:
         return f"reward {self.reward_id} changed at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class CommentReport(models.Model):
+    """Someone's report that a comment breaks the rules; staff see them in the admin."""
+
+    comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["comment", "reporter"], name="comment_reported_once_per_person")]
+
+    def __str__(self) -> str:
+        return f"report on comment {self.comment_id}"

@@ -7,7 +7,7 @@ campaign row (``pledged_amount``, ``backer_count``) and join category and initia
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from crowdfund_site.exceptions import NotFound
@@ -286,4 +286,22 @@ def campaigns_backed_count(*, user) -> int:
         Campaign.objects.filter(pledges__backer_id=user.pk, pledges__status__in=BACKER_PLEDGE_STATUSES)
         .distinct()
         .count()
+    )
+
+
+COMMENT_THREADS_PER_PAGE = 20
+
+
+def campaign_comment_threads(*, campaign: Campaign) -> QuerySet[Comment]:
+    """Return the campaign's top-level comments, oldest first, each with its replies, to paginate.
+
+    A page of them costs two queries (the comments with their authors, then all their replies
+    with theirs) however many replies there are.
+    """
+    replies = Comment.objects.select_related("author").order_by("created_at", "id")
+    return (
+        Comment.objects.filter(campaign=campaign, parent__isnull=True)
+        .select_related("author")
+        .prefetch_related(Prefetch("replies", queryset=replies))
+        .order_by("created_at", "id")
     )

@@ -11,7 +11,7 @@ orchestrates campaigns, pledges and the ledger.
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import connections, router, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
@@ -47,6 +47,7 @@ from .models import (
     CampaignUpdate,
     Category,
     Comment,
+    CommentReport,
     FundingModel,
     RewardTier,
     RewardTierChange,
@@ -760,19 +761,26 @@ def _enqueue_update_email(update_id: int) -> None:
 
 
 @transaction.atomic
-def comment_create(*, campaign: Campaign, actor, body: str) -> Comment:
-    """Comment on a launched campaign as one of its backers or its initiator.
+def comment_create(*, campaign: Campaign, actor, body: str, parent: Comment | None = None) -> Comment:
+    """Comment on a launched campaign, or reply to a comment there, as a backer or its initiator.
 
-    Raises NotAllowed (anyone else), Conflict (not launched) or InvalidInput (empty, too long).
+    Replies go one level deep: a reply to a reply is refused. Raises NotAllowed (anyone else),
+    Conflict (not launched) or InvalidInput (empty, too long, a reply to a reply or to another
+    campaign's comment).
     """
     if actor is None or not actor.is_authenticated:
         raise NotAllowed(gettext("Log in to comment."), code="login_required")
     _ensure_public(campaign)
     if actor.pk != campaign.initiator_id and not user_is_backer(campaign=campaign, user=actor):
         raise NotAllowed(gettext("Only backers and the initiator can comment on this campaign."), code="not_backer")
+    if parent is not None and (parent.campaign_id != campaign.pk or parent.parent_id is not None):
+        raise InvalidInput(
+            gettext("You can reply to a comment, not to a reply."), code="invalid_parent", field="parent"
+        )
     comment = Comment.objects.create(
         campaign=campaign,
         author=actor,
+        parent=parent,
         body=_clean_text(
             body,
             field="body",
@@ -782,4 +790,41 @@ def comment_create(*, campaign: Campaign, actor, body: str) -> Comment:
         ),
     )
     page_cache_invalidate(campaign_page_group(campaign.slug))
+    return comment
+
+
+def comment_report(*, comment: Comment, actor, reason: str = "") -> CommentReport:
+    """Report ``comment`` to staff as ``actor`` (anyone logged in); return the report.
+
+    Idempotent: reporting the same comment again returns the first report. Raises NotAllowed
+    (not logged in) or InvalidInput (reason over 500 characters).
+    """
+    if actor is None or not actor.is_authenticated:
+        raise NotAllowed(gettext("Log in to report a comment."), code="login_required")
+    reason = (reason or "").strip()
+    _check_length(reason, field="reason", limit=field_max_length(CommentReport, "reason"))
+    try:
+        with transaction.atomic():
+            return CommentReport.objects.create(comment=comment, reporter=actor, reason=reason)
+    except IntegrityError:
+        return CommentReport.objects.get(comment=comment, reporter=actor)
+
+
+@transaction.atomic
+def comment_hide(*, comment: Comment, actor, reason: str = "") -> Comment:
+    """Hide ``comment`` (and so its replies' context) from the page; the campaign's initiator or staff may.
+
+    Audited (who, why). Idempotent: hiding a hidden comment changes nothing. Raises NotAllowed.
+    """
+    campaign = comment.campaign
+    is_staff = actor is not None and actor.is_authenticated and actor.has_perm("projects.change_comment")
+    if actor is None or not (is_staff or actor.pk == campaign.initiator_id):
+        raise NotAllowed(gettext("Only the initiator and staff can hide comments."), code="not_allowed")
+    comment = Comment.objects.select_for_update().get(pk=comment.pk)
+    if comment.hidden_at is None:
+        comment.hidden_at = timezone.now()
+        comment.hidden_by = actor
+        comment.save(update_fields=["hidden_at", "hidden_by"])
+        audit_record(actor=actor, action="comment_hide", obj=comment, reason=(reason or "").strip())
+        page_cache_invalidate(campaign_page_group(campaign.slug))
     return comment

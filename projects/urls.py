@@ -24,4 +24,7 @@ urlpatterns = [
     path("campaigns/<slug:slug>/launch/", views.campaign_launch_view, name="campaign_launch"),
     path("campaigns/<slug:slug>/updates/new/", views.campaign_update_new, name="campaign_update_new"),
     path("campaigns/<slug:slug>/comments/", views.comment_create_view, name="comment_create"),
+    path("campaigns/<slug:slug>/discussion/", views.comment_list, name="comment_list"),
+    path("campaigns/<slug:slug>/comments/<int:comment_id>/report/", views.comment_report_view, name="comment_report"),
+    path("campaigns/<slug:slug>/comments/<int:comment_id>/hide/", views.comment_hide_view, name="comment_hide"),
 ]

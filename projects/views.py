@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from crowdfund_site.exceptions import ApplicationError
+from crowdfund_site.exceptions import ApplicationError, InvalidInput
 from crowdfund_site.money import currency_exponent
 from crowdfund_site.page_cache import (
     DISCOVER_GROUP,
@@ -27,13 +27,16 @@ from .forms import (
     CampaignStoryForm,
     CampaignUpdateForm,
     CommentForm,
+    CommentReportForm,
     DiscoverForm,
     RewardForm,
 )
 from .markdown import markdown_render
-from .models import EDITABLE_STATUSES
+from .models import EDITABLE_STATUSES, Comment
 from .selectors import (
+    COMMENT_THREADS_PER_PAGE,
     DiscoverSort,
+    campaign_comment_threads,
     campaign_comments,
     campaign_of_initiator_get,
     campaign_page_get,
@@ -53,6 +56,8 @@ from .services import (
     campaign_update,
     campaign_update_create,
     comment_create,
+    comment_hide,
+    comment_report,
     reward_tier_create,
     reward_tier_delete,
     reward_tier_update,
@@ -146,21 +151,88 @@ def _campaign_page_context(request, campaign, *, comment_form=None) -> dict:
 @login_required
 @require_POST
 def comment_create_view(request, slug: str):
-    """Post a comment as a backer or the initiator; the page shows why anyone else cannot."""
+    """Post a comment, or a reply, as a backer or the initiator; the page shows why anyone else cannot."""
     campaign = campaign_page_get(slug=slug, viewer=request.user)
     if campaign is None:
         raise Http404("No such campaign")
     form = CommentForm(request.POST)
     if form.is_valid():
+        parent = None
+        if form.cleaned_data.get("parent"):
+            parent = Comment.objects.filter(campaign=campaign, pk=form.cleaned_data["parent"]).first()
         try:
-            comment_create(campaign=campaign, actor=request.user, body=form.cleaned_data["body"])
+            if form.cleaned_data.get("parent") and parent is None:
+                raise InvalidInput(gettext("That comment is not on this campaign."), code="invalid_parent")
+            comment = comment_create(
+                campaign=campaign, actor=request.user, body=form.cleaned_data["body"], parent=parent
+            )
         except ApplicationError as error:
             _apply_error(form, error)
         else:
             messages.success(request, gettext("Comment posted."))
+            if parent is not None:
+                return redirect(reverse("projects:comment_list", kwargs={"slug": slug}) + f"#comment-{comment.pk}")
             return redirect(campaign.get_absolute_url() + "#comments")
     context = _campaign_page_context(request, campaign, comment_form=form)
     return render(request, "projects/campaign_detail.html", context, status=400)
+
+
+def comment_list(request, slug: str):
+    """Every comment on a campaign as threads (one level of replies), 20 threads a page."""
+    campaign = campaign_page_get(slug=slug, viewer=request.user)
+    if campaign is None or campaign.launched_at is None:
+        raise Http404("No such campaign")
+    page_obj = Paginator(campaign_comment_threads(campaign=campaign), COMMENT_THREADS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    is_initiator = request.user.is_authenticated and request.user.pk == campaign.initiator_id
+    can_comment = is_initiator or user_is_backer(campaign=campaign, user=request.user)
+    context = {
+        "campaign": campaign,
+        "page_obj": page_obj,
+        "can_comment": can_comment,
+        "can_hide": is_initiator
+        or (request.user.is_authenticated and request.user.has_perm("projects.change_comment")),
+    }
+    return render(request, "projects/comment_list.html", context)
+
+
+def _campaign_comment_or_404(request, slug: str, comment_id: int):
+    campaign = campaign_page_get(slug=slug, viewer=request.user)
+    comment = None if campaign is None else Comment.objects.filter(campaign=campaign, pk=comment_id).first()
+    if comment is None:
+        raise Http404("No such comment")
+    comment.campaign = campaign
+    return comment
+
+
+@login_required
+@require_POST
+def comment_report_view(request, slug: str, comment_id: int):
+    comment = _campaign_comment_or_404(request, slug, comment_id)
+    form = CommentReportForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise InvalidInput(gettext("The reason may be at most 500 characters."), code="too_long")
+        comment_report(comment=comment, actor=request.user, reason=form.cleaned_data["reason"])
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, gettext("Thank you. Our team will look at this comment."))
+    return redirect(reverse("projects:comment_list", kwargs={"slug": slug}) + f"#comment-{comment.pk}")
+
+
+@login_required
+@require_POST
+def comment_hide_view(request, slug: str, comment_id: int):
+    comment = _campaign_comment_or_404(request, slug, comment_id)
+    try:
+        comment_hide(comment=comment, actor=request.user, reason=request.POST.get("reason", "")[:500])
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, gettext("The comment is hidden."))
+    return redirect(reverse("projects:comment_list", kwargs={"slug": slug}) + f"#comment-{comment.pk}")
 
 
 @login_required
