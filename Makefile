@@ -30,7 +30,9 @@ seed: migrate
 run: seed
 	mkdir -p var
 	@echo "Serving on http://127.0.0.1:$(PORT)/  (demo logins in README.md; Ctrl+C stops everything)"
-	DEBUG=$${DEBUG:-1} PORT=$(PORT) $(BIN)/honcho start -f Procfile
+	@echo "E-mails are written to var/mail/, one file per message (EMAIL_BACKEND overrides)."
+	DEBUG=$${DEBUG:-1} PORT=$(PORT) EMAIL_BACKEND=$${EMAIL_BACKEND:-django.core.mail.backends.filebased.EmailBackend} \
+		SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} $(BIN)/honcho start -f Procfile
 
 lint: install
 	$(BIN)/ruff check .

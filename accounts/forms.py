@@ -113,3 +113,47 @@ class EmailPasswordResetForm(PlainLabelsMixin, PasswordResetForm):
 
 class NewPasswordForm(PlainLabelsMixin, SetPasswordForm):
     pass
+
+
+class EmailChangeForm(PlainLabelsMixin, forms.Form):
+    email = forms.EmailField(
+        label=_("New e-mail"),
+        max_length=field_max_length(User, "email"),
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        help_text=_("We send a link there; until you open it, the address is not verified."),
+    )
+    password = forms.CharField(
+        label=_("Your password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+
+
+class PasswordChangeForm(PlainLabelsMixin, forms.Form):
+    password = forms.CharField(
+        label=_("Current password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    new_password1 = forms.CharField(
+        label=_("New password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("At least 8 characters, not entirely numeric, not a common password."),
+    )
+    new_password2 = forms.CharField(
+        label=_("New password again"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("new_password1") and cleaned.get("new_password1") != cleaned.get("new_password2"):
+            self.add_error("new_password2", _("The two passwords differ."))
+        return cleaned
+
+
+class AccountDeleteForm(PlainLabelsMixin, forms.Form):
+    password = forms.CharField(
+        label=_("Your password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    confirm = forms.BooleanField(
+        label=_("I understand: my name, e-mail and profile are erased and I cannot log in again."), required=True
+    )

@@ -18,4 +18,10 @@ urlpatterns = [
     path("password-reset/done/", views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("profile/", views.profile_edit, name="profile"),
     path("profile/picture/", avatar_views.avatar_upload, name="avatar_upload"),
+    path("verify/resend/", views.email_verification_resend, name="email_verification_resend"),
+    path("verify/<str:token>/", views.email_verify, name="email_verify"),
+    path("email/", views.email_change, name="email_change"),
+    path("password/", views.password_change, name="password_change"),
+    path("delete/", views.account_delete, name="account_delete"),
+    path("people/<str:username>/", views.creator_page, name="creator"),
 ]

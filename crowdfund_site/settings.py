@@ -197,6 +197,10 @@ LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=9
 PASSWORD_RESETS_PER_EMAIL = env.int("PASSWORD_RESETS_PER_EMAIL", default=5)
 PASSWORD_RESETS_PER_ADDRESS = env.int("PASSWORD_RESETS_PER_ADDRESS", default=20)
 PASSWORD_RESET_WINDOW_SECONDS = env.int("PASSWORD_RESET_WINDOW_SECONDS", default=3600)
+# E-mail verification links last this long; at most this many are sent per account per window.
+EMAIL_VERIFICATION_MAX_AGE_SECONDS = env.int("EMAIL_VERIFICATION_MAX_AGE_SECONDS", default=3 * 86_400)
+EMAIL_VERIFICATIONS_PER_USER = env.int("EMAIL_VERIFICATIONS_PER_USER", default=3)
+EMAIL_VERIFICATION_WINDOW_SECONDS = env.int("EMAIL_VERIFICATION_WINDOW_SECONDS", default=3600)
 # Every limit (API throttles, log-in and password-reset limits: crowdfund_site/ratelimit.py) and
 # the page cache live in the cache; production shares one (redis://...) between web processes,
 # the local default is per process. CACHE_KEY_PREFIX separates sites or test runs sharing a Redis.
@@ -218,6 +222,9 @@ EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.console.EmailBackend",
 )
+# Where the file-based backend writes each e-mail (`make run` uses it, so a busy worker's log is
+# not full of message bodies); read only when a message is sent.
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Crowdfund <noreply@crowdfund.local>")
 # Where links in e-mails point (e-mails are sent by workers, outside any request).
 SITE_URL = env("SITE_URL", default="http://localhost:8000")

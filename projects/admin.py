@@ -37,6 +37,7 @@ from .models import (
     CampaignStatus,
     CampaignStatusChange,
     Category,
+    Comment,
     RewardTier,
     SilenceReminder,
     SilenceReminderStatus,
@@ -420,3 +421,39 @@ class SilentCampaignAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Where the money is")
     def money_page(self, obj):
         return format_html('<a href="{}">{}</a>', reverse("settlement:campaign_money", args=[obj.slug]), "money page")
+
+
+@admin.register(Comment)
+class CommentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Comments, most reported first: staff hide one with an action (audited in ``comment_hide``)."""
+
+    list_display = ("__str__", "body_start", "report_count", "hidden_at", "created_at")
+    list_filter = (("hidden_at", admin.EmptyFieldListFilter),)
+    list_select_related = ("author", "campaign")
+    actions = ["hide"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(reported=Count("reports")).order_by("-reported", "-created_at")
+
+    @admin.display(description="Comment")
+    def body_start(self, obj):
+        return obj.body[:120]
+
+    @admin.display(description="Reports", ordering="reported")
+    def report_count(self, obj):
+        return obj.reported
+
+    def has_hide_permission(self, request):
+        return request.user.has_perm("projects.change_comment")
+
+    @admin.action(description="Hide selected comments", permissions=["hide"])
+    def hide(self, request, queryset):
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="comment_hide",
+            title="Hide comments",
+            perform=lambda c, reason: services.comment_hide(comment=c, actor=request.user, reason=reason),
+            needs_reason=True,
+        )

@@ -34,6 +34,8 @@ from .api_milestones import MilestoneInputSerializer, plan_from
 from .api_milestones import urlpatterns as milestone_urlpatterns
 from .milestones.services import MAX_MILESTONES, campaign_create_with_milestones
 from .models import (
+    CAMPAIGN_FAQ_MAX_LENGTH,
+    CAMPAIGN_RISKS_MAX_LENGTH,
     CAMPAIGN_STORY_MAX_LENGTH,
     COMMENT_MAX_LENGTH,
     REVIEW_NOTE_MAX_LENGTH,
@@ -118,6 +120,8 @@ class CampaignListCreateApi(APIView):
         description = StrictCharField(
             required=False, allow_blank=True, default="", max_length=CAMPAIGN_STORY_MAX_LENGTH
         )
+        faq = StrictCharField(required=False, allow_blank=True, default="", max_length=CAMPAIGN_FAQ_MAX_LENGTH)
+        risks = StrictCharField(required=False, allow_blank=True, default="", max_length=CAMPAIGN_RISKS_MAX_LENGTH)
         category = IdField()
         currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, default="USD")
         goal = AmountField()
@@ -196,6 +200,8 @@ class CampaignDetailApi(APIView):
         title = StrictCharField(max_length=field_max_length(Campaign, "title"), required=False)
         summary = StrictCharField(max_length=field_max_length(Campaign, "summary"), required=False)
         description = StrictCharField(required=False, allow_blank=True, max_length=CAMPAIGN_STORY_MAX_LENGTH)
+        faq = StrictCharField(required=False, allow_blank=True, max_length=CAMPAIGN_FAQ_MAX_LENGTH)
+        risks = StrictCharField(required=False, allow_blank=True, max_length=CAMPAIGN_RISKS_MAX_LENGTH)
         category = IdField(required=False)
         currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, required=False)
         goal = AmountField(required=False)
@@ -235,7 +241,7 @@ class CampaignSubmitApi(APIView):
         responses={200: CampaignDetailSerializer, **errors(409)},
         description=(
             "Send a draft (or a revised campaign) to the reviewers (initiator only). "
-            "409 `incomplete_campaign` when the summary or story is missing."
+            "409 `incomplete_campaign` when the summary, story or risks are missing."
         ),
     )
     def post(self, request, pk: int):
@@ -382,7 +388,11 @@ class RewardDetailApi(APIView):
         operation_id="campaigns_rewards_update",
         request=InputSerializer,
         responses={200: RewardSerializer, **errors(409)},
-        description="Change a reward tier while the campaign is editable (initiator only).",
+        description=(
+            "Change a reward tier (initiator only): anything before launch; after launch the description, "
+            "estimated delivery and quantity limit only (409 `reward_locked` for price or title, "
+            "409 `limit_below_claimed` for a limit below what is claimed). Its backers are e-mailed."
+        ),
     )
     def patch(self, request, pk: int, reward_pk: int):
         reward = self._reward(request, pk, reward_pk)

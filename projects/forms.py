@@ -12,6 +12,8 @@ from lending.models import RepaymentType
 from lending.services import loan_terms_validate
 
 from .models import (
+    CAMPAIGN_FAQ_MAX_LENGTH,
+    CAMPAIGN_RISKS_MAX_LENGTH,
     CAMPAIGN_STORY_MAX_LENGTH,
     COMMENT_MAX_LENGTH,
     IMAGE_ALT_MAX_LENGTH,
@@ -130,15 +132,27 @@ class CampaignBasicsForm(PlainLabelsForm):
 
 
 class CampaignStoryForm(PlainLabelsForm):
-    """Step 2: the story backers read."""
+    """Step 2: the story backers read, questions and answers, and the risks (Markdown each)."""
 
     description = forms.CharField(
         label=_("Story"),
         max_length=CAMPAIGN_STORY_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 14}),
-        help_text=_(
-            "What you are making, who you are, what the money pays for, and the risks. Blank lines start paragraphs."
-        ),
+        widget=forms.Textarea(attrs={"rows": 14, "data-markdown-preview": ""}),
+        help_text=_("What you are making, who you are and what the money pays for."),
+    )
+    faq = forms.CharField(
+        label=_("Questions and answers"),
+        required=False,
+        max_length=CAMPAIGN_FAQ_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 6, "data-markdown-preview": ""}),
+        help_text=_("Optional: what backers will ask, with your answers."),
+    )
+    risks = forms.CharField(
+        label=_("Risks and challenges"),
+        required=False,
+        max_length=CAMPAIGN_RISKS_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 6, "data-markdown-preview": ""}),
+        help_text=_("Required before you submit: what could go wrong, and how you will deal with it."),
     )
 
 
@@ -305,6 +319,12 @@ class CommentForm(PlainLabelsForm):
     body = forms.CharField(
         label=_("Your comment"), max_length=COMMENT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
     )
+    # The comment this replies to; empty for a new thread.
+    parent = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1, widget=forms.HiddenInput)
+
+
+class CommentReportForm(PlainLabelsForm):
+    reason = forms.CharField(label=_("What is wrong with it?"), required=False, max_length=500)
 
 
 class PictureForm(PlainLabelsForm):

@@ -27,6 +27,8 @@ DEFAULT_CATEGORY_NAMES = [
 # and the web forms and the API take their max_length / max_value from here (or, for a
 # CharField, from its max_length). Text columns have no length of their own.
 CAMPAIGN_STORY_MAX_LENGTH = 20_000
+CAMPAIGN_FAQ_MAX_LENGTH = 10_000
+CAMPAIGN_RISKS_MAX_LENGTH = 5_000
 REWARD_DESCRIPTION_MAX_LENGTH = 5_000
 UPDATE_BODY_MAX_LENGTH = 10_000
 COMMENT_MAX_LENGTH = 2_000
@@ -142,7 +144,14 @@ class Campaign(models.Model):
     title = models.CharField(max_length=120)
     slug = models.SlugField(max_length=140, unique=True)
     summary = models.CharField(max_length=280)
-    description = models.TextField(blank=True)
+    # The story, FAQ and risks as the initiator wrote them (Markdown), each with its HTML rendered
+    # and sanitised on save (projects/markdown.py), so the page shows it without rendering.
+    description = models.TextField(blank=True, help_text="The story, in Markdown.")
+    description_html = models.TextField(blank=True, editable=False)
+    faq = models.TextField(blank=True, help_text="Questions and answers, in Markdown.")
+    faq_html = models.TextField(blank=True, editable=False)
+    risks = models.TextField(blank=True, help_text="Risks and challenges, in Markdown (required to submit).")
+    risks_html = models.TextField(blank=True, editable=False)
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="campaigns")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
     goal = models.BigIntegerField(help_text="In minor units of the currency.")
@@ -308,12 +317,20 @@ class CampaignUpdate(models.Model):
 
 
 class Comment(models.Model):
-    """A backer's or the initiator's comment on a campaign."""
+    """A backer's or the initiator's comment on a campaign, or a reply to one (one level deep)."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="comments")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies", help_text="Empty: not a reply."
+    )
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
+    # Hidden by the initiator or staff (audited): the page says so instead of showing the text.
+    hidden_at = models.DateTimeField(null=True, blank=True)
+    hidden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -380,3 +397,37 @@ class SilenceReminder(models.Model):
 
 # Milestones are a package of their own; imported here so Django registers their models.
 from projects.milestones.models import Milestone, MilestoneStatusChange, MilestoneVote  # noqa: E402, F401
+
+
+class RewardTierChange(models.Model):
+    """An append-only record of a reward tier changed after launch: what changed, by whom, when.
+
+    Its backers are e-mailed about it once (its id keys ``emails_send_once``).
+    """
+
+    reward = models.ForeignKey(RewardTier, on_delete=models.CASCADE, related_name="changes")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    changes = models.JSONField(help_text='What changed: {"field": [before, after]}, dates as ISO text.')
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"reward {self.reward_id} changed at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class CommentReport(models.Model):
+    """Someone's report that a comment breaks the rules; staff see them in the admin."""
+
+    comment = models.ForeignKey(Comment, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["comment", "reporter"], name="comment_reported_once_per_person")]
+
+    def __str__(self) -> str:
+        return f"report on comment {self.comment_id}"

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from accounts.emails import emails_send_once
 
-from .models import Campaign, CampaignStatus, CampaignUpdate, SilenceReminder, SilenceReminderKind
+from .models import Campaign, CampaignStatus, CampaignUpdate, RewardTierChange, SilenceReminder, SilenceReminderKind
 from .selectors import BACKER_PLEDGE_STATUSES
 
 REVIEW_TEMPLATES = {
@@ -73,3 +73,28 @@ def silence_reminder_email_send(*, reminder: SilenceReminder, campaign: Campaign
     else:
         recipients = ((b, context) for b in campaign_backers(campaign_id=campaign.pk).iterator(chunk_size=1_000))
     return emails_send_once(template=SILENCE_TEMPLATES[reminder.kind], object_id=reminder.pk, recipients=recipients)
+
+
+def reward_change_email_send(*, change_id: int) -> int:
+    """E-mail the backers of a reward tier what changed about it (description, delivery date)."""
+    change = RewardTierChange.objects.select_related("reward__campaign").get(pk=change_id)
+    reward = change.reward
+    backers = (
+        get_user_model()
+        .objects.filter(pledges__reward_id=reward.pk, pledges__status__in=BACKER_PLEDGE_STATUSES)
+        .exclude(email="")
+        .distinct()
+        .order_by("pk")
+        .only("pk", "email", "username", "display_name", "preferred_language")
+    )
+    context = {
+        "campaign": reward.campaign,
+        "reward": reward,
+        "description_changed": "description" in change.changes,
+        "delivery_changed": "estimated_delivery" in change.changes,
+    }
+    return emails_send_once(
+        template="reward_changed",
+        object_id=change.pk,
+        recipients=((backer, context) for backer in backers.iterator(chunk_size=1_000)),
+    )

@@ -7,7 +7,7 @@ campaign row (``pledged_amount``, ``backer_count``) and join category and initia
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -300,3 +300,35 @@ def campaigns_succeeded_with_last_news() -> QuerySet[Campaign]:
 def campaigns_silent_since(*, before: datetime) -> QuerySet[Campaign]:
     """Return succeeded campaigns whose last news (``campaigns_succeeded_with_last_news``) is ``before`` or older."""
     return campaigns_succeeded_with_last_news().filter(last_news_at__lte=before)
+
+
+def campaigns_of_creator_public(*, creator, viewer) -> QuerySet[Campaign]:
+    """Return the campaigns ``creator`` started that ``viewer`` may see (``campaigns_visible_to``), newest first."""
+    return campaigns_visible_to(user=viewer).filter(initiator_id=creator.pk).order_by("-created_at", "-id")
+
+
+def campaigns_backed_count(*, user) -> int:
+    """Return how many campaigns ``user`` backs or backed (a held or released pledge), one query."""
+    return (
+        Campaign.objects.filter(pledges__backer_id=user.pk, pledges__status__in=BACKER_PLEDGE_STATUSES)
+        .distinct()
+        .count()
+    )
+
+
+COMMENT_THREADS_PER_PAGE = 20
+
+
+def campaign_comment_threads(*, campaign: Campaign) -> QuerySet[Comment]:
+    """Return the campaign's top-level comments, oldest first, each with its replies, to paginate.
+
+    A page of them costs two queries (the comments with their authors, then all their replies
+    with theirs) however many replies there are.
+    """
+    replies = Comment.objects.select_related("author").order_by("created_at", "id")
+    return (
+        Comment.objects.filter(campaign=campaign, parent__isnull=True)
+        .select_related("author")
+        .prefetch_related(Prefetch("replies", queryset=replies))
+        .order_by("created_at", "id")
+    )

@@ -122,7 +122,23 @@ class CampaignDetailSerializer(CampaignSerializer):
     gallery = PictureSerializer(many=True, read_only=True)
 
     class Meta(CampaignSerializer.Meta):
-        fields = [*CampaignSerializer.Meta.fields, "description", "review_feedback", "rewards", "gallery"]
+        fields = [
+            *CampaignSerializer.Meta.fields,
+            "description",
+            "description_html",
+            "faq",
+            "faq_html",
+            "risks",
+            "risks_html",
+            "review_feedback",
+            "rewards",
+            "gallery",
+        ]
+        extra_kwargs = {
+            "description_html": {"help_text": "The story as sanitised HTML (rendered from the Markdown on save)."},
+            "faq_html": {"help_text": "The FAQ as sanitised HTML."},
+            "risks_html": {"help_text": "Risks and challenges as sanitised HTML."},
+        }
 
 
 def campaign_detail_data(campaign: Campaign) -> dict:

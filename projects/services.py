@@ -11,7 +11,7 @@ orchestrates campaigns, pledges and the ledger.
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import connections, router, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
@@ -29,8 +29,11 @@ from crowdfund_site.page_cache import (
 )
 from crowdfund_site.transitions import ensure_transition_allowed
 
+from .markdown import markdown_render
 from .milestones.services import milestone_plan_required_check
 from .models import (
+    CAMPAIGN_FAQ_MAX_LENGTH,
+    CAMPAIGN_RISKS_MAX_LENGTH,
     CAMPAIGN_STORY_MAX_LENGTH,
     CAMPAIGN_TRANSITIONS,
     COMMENT_MAX_LENGTH,
@@ -45,8 +48,10 @@ from .models import (
     CampaignUpdate,
     Category,
     Comment,
+    CommentReport,
     FundingModel,
     RewardTier,
+    RewardTierChange,
 )
 from .selectors import BACKER_PLEDGE_STATUSES, user_is_backer
 
@@ -56,6 +61,8 @@ CAMPAIGN_EDITABLE_FIELDS = {
     "title",
     "summary",
     "description",
+    "faq",
+    "risks",
     "category",
     "currency",
     "goal",
@@ -143,6 +150,10 @@ def _clean_campaign_fields(fields: dict) -> dict:
     if "description" in cleaned:
         cleaned["description"] = cleaned["description"] or ""
         _check_length(cleaned["description"], field="description", limit=CAMPAIGN_STORY_MAX_LENGTH)
+    for name, limit in (("faq", CAMPAIGN_FAQ_MAX_LENGTH), ("risks", CAMPAIGN_RISKS_MAX_LENGTH)):
+        if name in cleaned:
+            cleaned[name] = cleaned[name] or ""
+            _check_length(cleaned[name], field=name, limit=limit)
     if "currency" in cleaned:
         currency_exponent(cleaned["currency"])
     if "goal" in cleaned:
@@ -163,6 +174,15 @@ def _clean_campaign_fields(fields: dict) -> dict:
     return cleaned
 
 
+# Each Markdown field and the column its sanitised HTML is stored in.
+MARKDOWN_FIELDS = {"description": "description_html", "faq": "faq_html", "risks": "risks_html"}
+
+
+def _render_markdown_fields(fields: dict) -> dict:
+    """Return the HTML columns for the Markdown fields in ``fields``: rendered once, on save."""
+    return {html: markdown_render(fields[source]) for source, html in MARKDOWN_FIELDS.items() if source in fields}
+
+
 @transaction.atomic
 def campaign_create(
     *,
@@ -173,16 +193,23 @@ def campaign_create(
     goal: int,
     currency: str = "USD",
     description: str = "",
+    faq: str = "",
+    risks: str = "",
     funding_model: str = FundingModel.ALL_OR_NOTHING,
     duration_days: int = 30,
     launch_on_approval: bool = True,
 ) -> Campaign:
-    """Create and return a draft campaign owned by ``initiator``. Raises InvalidInput."""
+    """Create and return a draft campaign owned by ``initiator``. Raises InvalidInput.
+
+    The story, FAQ and risks are Markdown; their sanitised HTML is stored beside them.
+    """
     fields = _clean_campaign_fields(
         {
             "title": title,
             "summary": summary,
             "description": description,
+            "faq": faq,
+            "risks": risks,
             "category": category,
             "currency": currency,
             "goal": goal,
@@ -195,6 +222,7 @@ def campaign_create(
         slug=_unique_slug(fields["title"]),
         launch_on_approval=bool(launch_on_approval),
         **fields,
+        **_render_markdown_fields(fields),
     )
     return campaign
 
@@ -255,6 +283,7 @@ def campaign_update(*, campaign: Campaign, actor, **fields) -> Campaign:
     cleaned = _clean_campaign_fields({**fields, "currency": merged_currency})
     if "goal" not in fields and "currency" in fields:
         check_amount(campaign.goal, merged_currency)
+    cleaned.update(_render_markdown_fields(cleaned))
     for name, value in cleaned.items():
         setattr(campaign, name, value)
     campaign.save()
@@ -317,21 +346,98 @@ def reward_tier_create(
     return RewardTier.objects.create(campaign=campaign, **fields)
 
 
+# What an initiator may still change on a reward tier once the campaign has launched: backers chose
+# it for its price and title, so those stay; the limit may move, never below what is claimed.
+REWARD_FIELDS_AFTER_LAUNCH = {"description", "estimated_delivery", "quantity_limit"}
+REWARD_EDITABLE_AFTER_LAUNCH_STATUSES = {CampaignStatus.LIVE, CampaignStatus.CLOSING, CampaignStatus.SUCCEEDED}
+# Changes its backers are e-mailed about.
+REWARD_FIELDS_BACKERS_ARE_TOLD = {"description", "estimated_delivery"}
+
+
 @transaction.atomic
 def reward_tier_update(*, reward: RewardTier, actor, **fields) -> RewardTier:
-    """Change a reward tier of an editable campaign; only its initiator may."""
+    """Change a reward tier; only its campaign's initiator may.
+
+    Before launch (draft, changes requested) anything may change. After launch (live, and after
+    success for the delivery date) only the description, the estimated delivery and the quantity
+    limit, which may never go below what is already claimed: the reward row is locked, so a pledge
+    claiming a slot at the same moment waits and the check sees its count. The price and the title
+    never change after launch (Conflict ``reward_locked``). A change of description or delivery
+    date is recorded (RewardTierChange) and e-mailed to the tier's backers after commit. Raises
+    NotAllowed, Conflict or InvalidInput; on refusal nothing changes.
+    """
     campaign = campaign_lock(campaign_id=reward.campaign_id)
     _ensure_initiator(campaign, actor)
-    _ensure_editable(campaign)
     allowed = {"title", "description", "minimum_amount", "quantity_limit", "estimated_delivery"}
     unknown = set(fields) - allowed
     if unknown:
         raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))}.", code="invalid_field")
     reward = RewardTier.objects.select_for_update().get(pk=reward.pk)
-    for name, value in _clean_reward_fields(campaign, fields).items():
+    cleaned = _clean_reward_fields(campaign, fields)
+    changed = {name: value for name, value in cleaned.items() if getattr(reward, name) != value}
+    if campaign.status not in EDITABLE_STATUSES:
+        _check_reward_change_after_launch(campaign, reward, changed)
+    if not changed:
+        return reward
+    before = {name: getattr(reward, name) for name in changed}
+    for name, value in changed.items():
         setattr(reward, name, value)
     reward.save()
+    told = {name: [_json_value(before[name]), _json_value(changed[name])] for name in changed}
+    if campaign.launched_at is not None and told:
+        change = RewardTierChange.objects.create(reward=reward, actor=actor, changes=told)
+        if REWARD_FIELDS_BACKERS_ARE_TOLD & set(changed):
+            change_id = change.pk
+            transaction.on_commit(lambda: _enqueue_reward_change_email(change_id))
+        page_cache_invalidate(campaign_page_group(campaign.slug))
     return reward
+
+
+def _check_reward_change_after_launch(campaign: Campaign, reward: RewardTier, changed: dict) -> None:
+    if campaign.status not in REWARD_EDITABLE_AFTER_LAUNCH_STATUSES:
+        raise Conflict(
+            gettext("Reward tiers cannot be changed while the campaign is %(status)s.")
+            % {"status": campaign.get_status_display().lower()},
+            code="not_editable",
+        )
+    if "minimum_amount" in changed:
+        raise Conflict(
+            gettext("The price of a reward cannot change once the campaign has launched."),
+            code="reward_locked",
+            field="minimum_amount",
+        )
+    locked = set(changed) - REWARD_FIELDS_AFTER_LAUNCH
+    if locked:
+        raise Conflict(
+            gettext("After launch you can change a reward's description, delivery date and limit only."),
+            code="reward_locked",
+            field=sorted(locked)[0],
+        )
+    if campaign.status != CampaignStatus.LIVE and set(changed) != {"estimated_delivery"}:
+        raise Conflict(
+            gettext("Once the campaign has ended, only the estimated delivery can change."),
+            code="reward_locked",
+            field=sorted(set(changed) - {"estimated_delivery"})[0],
+        )
+    if "quantity_limit" in changed:
+        limit = changed["quantity_limit"]
+        if limit is not None and limit < reward.claimed_count:
+            raise Conflict(
+                gettext("%(claimed)s backers already chose this reward: the limit cannot be lower.")
+                % {"claimed": f"{reward.claimed_count:,}"},
+                code="limit_below_claimed",
+                field="quantity_limit",
+            )
+
+
+def _json_value(value):
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _enqueue_reward_change_email(change_id: int) -> None:
+    from .tasks import send_reward_change_email
+
+    send_reward_change_email.delay(change_id)
 
 
 @transaction.atomic
@@ -347,8 +453,8 @@ def reward_tier_delete(*, reward: RewardTier, actor) -> None:
 def campaign_submit_for_review(*, campaign: Campaign, actor) -> Campaign:
     """Send a draft (or a revised campaign) to the reviewers; only its initiator may.
 
-    Refuses an incomplete campaign (no summary, story or cover picture, or a loan without terms)
-    with InvalidInput, and one that is not a draft or awaiting changes with Conflict.
+    Refuses an incomplete campaign (no summary, story, risks or cover picture, or a loan without
+    terms) with InvalidInput, and one that is not a draft or awaiting changes with Conflict.
     """
     campaign = campaign_lock(campaign_id=campaign.pk)
     _ensure_initiator(campaign, actor)
@@ -370,6 +476,12 @@ def campaign_submit_for_review(*, campaign: Campaign, actor) -> Campaign:
         raise InvalidInput(
             gettext("Set the loan terms (interest rate, term, repayment) before submitting a loan for review."),
             code="loan_terms_required",
+        )
+    if not campaign.risks.strip():
+        raise InvalidInput(
+            gettext("Describe the risks and challenges before submitting the campaign for review."),
+            code="incomplete_campaign",
+            field="risks",
         )
     campaign_set_status(campaign=campaign, to_status=CampaignStatus.IN_REVIEW, actor=actor)
     campaign.submitted_at = timezone.now()
@@ -662,19 +774,26 @@ def _enqueue_update_email(update_id: int) -> None:
 
 
 @transaction.atomic
-def comment_create(*, campaign: Campaign, actor, body: str) -> Comment:
-    """Comment on a launched campaign as one of its backers or its initiator.
+def comment_create(*, campaign: Campaign, actor, body: str, parent: Comment | None = None) -> Comment:
+    """Comment on a launched campaign, or reply to a comment there, as a backer or its initiator.
 
-    Raises NotAllowed (anyone else), Conflict (not launched) or InvalidInput (empty, too long).
+    Replies go one level deep: a reply to a reply is refused. Raises NotAllowed (anyone else),
+    Conflict (not launched) or InvalidInput (empty, too long, a reply to a reply or to another
+    campaign's comment).
     """
     if actor is None or not actor.is_authenticated:
         raise NotAllowed(gettext("Log in to comment."), code="login_required")
     _ensure_public(campaign)
     if actor.pk != campaign.initiator_id and not user_is_backer(campaign=campaign, user=actor):
         raise NotAllowed(gettext("Only backers and the initiator can comment on this campaign."), code="not_backer")
+    if parent is not None and (parent.campaign_id != campaign.pk or parent.parent_id is not None):
+        raise InvalidInput(
+            gettext("You can reply to a comment, not to a reply."), code="invalid_parent", field="parent"
+        )
     comment = Comment.objects.create(
         campaign=campaign,
         author=actor,
+        parent=parent,
         body=_clean_text(
             body,
             field="body",
@@ -684,4 +803,41 @@ def comment_create(*, campaign: Campaign, actor, body: str) -> Comment:
         ),
     )
     page_cache_invalidate(campaign_page_group(campaign.slug))
+    return comment
+
+
+def comment_report(*, comment: Comment, actor, reason: str = "") -> CommentReport:
+    """Report ``comment`` to staff as ``actor`` (anyone logged in); return the report.
+
+    Idempotent: reporting the same comment again returns the first report. Raises NotAllowed
+    (not logged in) or InvalidInput (reason over 500 characters).
+    """
+    if actor is None or not actor.is_authenticated:
+        raise NotAllowed(gettext("Log in to report a comment."), code="login_required")
+    reason = (reason or "").strip()
+    _check_length(reason, field="reason", limit=field_max_length(CommentReport, "reason"))
+    try:
+        with transaction.atomic():
+            return CommentReport.objects.create(comment=comment, reporter=actor, reason=reason)
+    except IntegrityError:
+        return CommentReport.objects.get(comment=comment, reporter=actor)
+
+
+@transaction.atomic
+def comment_hide(*, comment: Comment, actor, reason: str = "") -> Comment:
+    """Hide ``comment`` (and so its replies' context) from the page; the campaign's initiator or staff may.
+
+    Audited (who, why). Idempotent: hiding a hidden comment changes nothing. Raises NotAllowed.
+    """
+    campaign = comment.campaign
+    is_staff = actor is not None and actor.is_authenticated and actor.has_perm("projects.change_comment")
+    if actor is None or not (is_staff or actor.pk == campaign.initiator_id):
+        raise NotAllowed(gettext("Only the initiator and staff can hide comments."), code="not_allowed")
+    comment = Comment.objects.select_for_update().get(pk=comment.pk)
+    if comment.hidden_at is None:
+        comment.hidden_at = timezone.now()
+        comment.hidden_by = actor
+        comment.save(update_fields=["hidden_at", "hidden_by"])
+        audit_record(actor=actor, action="comment_hide", obj=comment, reason=(reason or "").strip())
+        page_cache_invalidate(campaign_page_group(campaign.slug))
     return comment

@@ -37,3 +37,8 @@ def close_due_milestone_votes() -> list[int]:
     from .milestones.services import milestone_votes_close_due
 
     return milestone_votes_close_due()
+
+
+@shared_task(**EMAIL_TASK_OPTIONS)
+def send_reward_change_email(change_id: int) -> int:
+    return notifications.reward_change_email_send(change_id=change_id)

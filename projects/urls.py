@@ -25,7 +25,11 @@ urlpatterns = [
         picture_views.reward_image_upload,
         name="reward_image_upload",
     ),
+    path("campaigns/<slug:slug>/preview/", views.campaign_story_preview, name="campaign_story_preview"),
     path("campaigns/<slug:slug>/rewards/", views.campaign_rewards, name="campaign_rewards"),
+    path(
+        "campaigns/<slug:slug>/rewards/<int:reward_id>/edit/", views.campaign_reward_edit, name="campaign_reward_edit"
+    ),
     path(
         "campaigns/<slug:slug>/rewards/<int:reward_id>/delete/",
         views.campaign_reward_delete,
@@ -52,4 +56,7 @@ urlpatterns = [
         name="milestone_extend",
     ),
     path("campaigns/<slug:slug>/abandon/", views_milestones.campaign_abandon, name="campaign_abandon"),
+    path("campaigns/<slug:slug>/discussion/", views.comment_list, name="comment_list"),
+    path("campaigns/<slug:slug>/comments/<int:comment_id>/report/", views.comment_report_view, name="comment_report"),
+    path("campaigns/<slug:slug>/comments/<int:comment_id>/hide/", views.comment_hide_view, name="comment_hide"),
 ]

@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from crowdfund_site.exceptions import ApplicationError
+from crowdfund_site.exceptions import ApplicationError, InvalidInput
 from crowdfund_site.money import currency_exponent
 from crowdfund_site.page_cache import (
     DISCOVER_GROUP,
@@ -30,13 +30,17 @@ from .forms import (
     CampaignStoryForm,
     CampaignUpdateForm,
     CommentForm,
+    CommentReportForm,
     DiscoverForm,
     PictureForm,
     RewardForm,
 )
-from .models import EDITABLE_STATUSES, FundingModel
+from .markdown import markdown_render
+from .models import EDITABLE_STATUSES, Comment, FundingModel
 from .selectors import (
+    COMMENT_THREADS_PER_PAGE,
     DiscoverSort,
+    campaign_comment_threads,
     campaign_comments,
     campaign_of_initiator_get,
     campaign_page_get,
@@ -56,8 +60,11 @@ from .services import (
     campaign_update,
     campaign_update_create,
     comment_create,
+    comment_hide,
+    comment_report,
     reward_tier_create,
     reward_tier_delete,
+    reward_tier_update,
 )
 
 SECTION_SIZE = 3
@@ -161,21 +168,88 @@ def _campaign_page_context(request, campaign, *, comment_form=None) -> dict:
 @login_required
 @require_POST
 def comment_create_view(request, slug: str):
-    """Post a comment as a backer or the initiator; the page shows why anyone else cannot."""
+    """Post a comment, or a reply, as a backer or the initiator; the page shows why anyone else cannot."""
     campaign = campaign_page_get(slug=slug, viewer=request.user)
     if campaign is None:
         raise Http404("No such campaign")
     form = CommentForm(request.POST)
     if form.is_valid():
+        parent = None
+        if form.cleaned_data.get("parent"):
+            parent = Comment.objects.filter(campaign=campaign, pk=form.cleaned_data["parent"]).first()
         try:
-            comment_create(campaign=campaign, actor=request.user, body=form.cleaned_data["body"])
+            if form.cleaned_data.get("parent") and parent is None:
+                raise InvalidInput(gettext("That comment is not on this campaign."), code="invalid_parent")
+            comment = comment_create(
+                campaign=campaign, actor=request.user, body=form.cleaned_data["body"], parent=parent
+            )
         except ApplicationError as error:
             _apply_error(form, error)
         else:
             messages.success(request, gettext("Comment posted."))
+            if parent is not None:
+                return redirect(reverse("projects:comment_list", kwargs={"slug": slug}) + f"#comment-{comment.pk}")
             return redirect(campaign.get_absolute_url() + "#comments")
     context = _campaign_page_context(request, campaign, comment_form=form)
     return render(request, "projects/campaign_detail.html", context, status=400)
+
+
+def comment_list(request, slug: str):
+    """Every comment on a campaign as threads (one level of replies), 20 threads a page."""
+    campaign = campaign_page_get(slug=slug, viewer=request.user)
+    if campaign is None or campaign.launched_at is None:
+        raise Http404("No such campaign")
+    page_obj = Paginator(campaign_comment_threads(campaign=campaign), COMMENT_THREADS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    is_initiator = request.user.is_authenticated and request.user.pk == campaign.initiator_id
+    can_comment = is_initiator or user_is_backer(campaign=campaign, user=request.user)
+    context = {
+        "campaign": campaign,
+        "page_obj": page_obj,
+        "can_comment": can_comment,
+        "can_hide": is_initiator
+        or (request.user.is_authenticated and request.user.has_perm("projects.change_comment")),
+    }
+    return render(request, "projects/comment_list.html", context)
+
+
+def _campaign_comment_or_404(request, slug: str, comment_id: int):
+    campaign = campaign_page_get(slug=slug, viewer=request.user)
+    comment = None if campaign is None else Comment.objects.filter(campaign=campaign, pk=comment_id).first()
+    if comment is None:
+        raise Http404("No such comment")
+    comment.campaign = campaign
+    return comment
+
+
+@login_required
+@require_POST
+def comment_report_view(request, slug: str, comment_id: int):
+    comment = _campaign_comment_or_404(request, slug, comment_id)
+    form = CommentReportForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise InvalidInput(gettext("The reason may be at most 500 characters."), code="too_long")
+        comment_report(comment=comment, actor=request.user, reason=form.cleaned_data["reason"])
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, gettext("Thank you. Our team will look at this comment."))
+    return redirect(reverse("projects:comment_list", kwargs={"slug": slug}) + f"#comment-{comment.pk}")
+
+
+@login_required
+@require_POST
+def comment_hide_view(request, slug: str, comment_id: int):
+    comment = _campaign_comment_or_404(request, slug, comment_id)
+    try:
+        comment_hide(comment=comment, actor=request.user, reason=request.POST.get("reason", "")[:500])
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, gettext("The comment is hidden."))
+    return redirect(reverse("projects:comment_list", kwargs={"slug": slug}) + f"#comment-{comment.pk}")
 
 
 @login_required
@@ -259,6 +333,12 @@ def campaign_edit(request, slug: str, step: str):
     if "goal" in initial:
         initial["goal"] = amount_text(campaign.goal, campaign.currency)
     form = form_class(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST" and "preview" in request.POST and form_class is CampaignStoryForm:
+        # The preview without JavaScript: the same page, the text kept in the form, nothing saved.
+        previews = _markdown_previews(form)
+        return render(
+            request, "projects/campaign_form.html", _step_context(campaign, step, form=form, previews=previews)
+        )
     if request.method == "POST" and form.is_valid():
         try:
             campaign_update(campaign=campaign, actor=request.user, **form.cleaned_data)
@@ -308,6 +388,33 @@ def _campaign_edit_funding(request, campaign):
     return render(request, "projects/campaign_form.html", context)
 
 
+def _markdown_previews(form) -> list[dict]:
+    """Return each Markdown field of ``form`` with its label and the HTML the page would show."""
+    previews = []
+    for name in ("description", "faq", "risks"):
+        field = form.fields.get(name)
+        if field is None:
+            continue
+        source = form.data.get(name, "")[: field.max_length]
+        previews.append({"name": name, "label": field.label, "html": markdown_render(source)})
+    return previews
+
+
+@login_required
+@require_POST
+def campaign_story_preview(request, slug: str):
+    """Return the preview of the story step's Markdown as an HTML fragment (the editor's Preview button).
+
+    Renders what was sent, saves nothing; the text is cut at each field's limit, so an oversized
+    post costs no more than a full one.
+    """
+    campaign = _initiator_campaign_or_404(request, slug)
+    form = CampaignStoryForm(request.POST)
+    return render(
+        request, "projects/_markdown_preview.html", {"campaign": campaign, "previews": _markdown_previews(form)}
+    )
+
+
 def _step_url(campaign, step: str) -> str:
     if step == "pictures":
         return reverse("projects:campaign_pictures", kwargs={"slug": campaign.slug})
@@ -340,6 +447,41 @@ def campaign_rewards(request, slug: str):
         "projects/campaign_rewards.html",
         _step_context(campaign, "rewards", form=form, rewards=rewards),
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_reward_edit(request, slug: str, reward_id: int):
+    """Change one reward tier: anything before launch; after it, the description, delivery and limit."""
+    campaign = _initiator_campaign_or_404(request, slug)
+    reward = next((r for r in campaign.rewards.all() if r.pk == reward_id), None)
+    if reward is None:
+        raise Http404("No such reward")
+    initial = {
+        "title": reward.title,
+        "description": reward.description,
+        "minimum_amount": amount_text(reward.minimum_amount, campaign.currency),
+        "quantity_limit": reward.quantity_limit,
+        "estimated_delivery": reward.estimated_delivery,
+    }
+    form = RewardForm(request.POST if request.method == "POST" else None, initial=initial, currency=campaign.currency)
+    launched = campaign.status not in EDITABLE_STATUSES
+    if launched:
+        # Shown, but not taken from the post: backers chose the tier for its title and price.
+        form.fields["title"].disabled = True
+        form.fields["minimum_amount"].disabled = True
+    if request.method == "POST" and form.is_valid():
+        try:
+            reward_tier_update(reward=reward, actor=request.user, **form.cleaned_data)
+        except ApplicationError as error:
+            _apply_error(form, error)
+        else:
+            messages.success(request, gettext("Reward “%(title)s” saved.") % {"title": reward.title})
+            if launched:
+                return redirect(campaign.get_absolute_url() + "#rewards-title")
+            return redirect("projects:campaign_rewards", slug=campaign.slug)
+    context = {"campaign": campaign, "reward": reward, "form": form, "launched": launched}
+    return render(request, "projects/reward_edit.html", context, status=400 if form.errors else 200)
 
 
 @login_required

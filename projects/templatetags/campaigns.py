@@ -1,3 +1,5 @@
+import math
+
 from django import template
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
@@ -15,17 +17,26 @@ TIME_LEFT = {
 
 @register.filter
 def time_left(deadline) -> str:
-    """Return how long until ``deadline`` in the largest sensible unit: "3 days left", "Ended"."""
+    """Return how long until ``deadline``: "21 days left", "47 hours left", "Ended".
+
+    Days from two days on, hours below that, minutes below two hours; always rounded up, so the
+    page never shows less time than is left ("20 days" a minute after a 21-day launch would).
+    """
     if deadline is None:
         return ""
-    seconds = int((deadline - timezone.now()).total_seconds())
+    seconds = (deadline - timezone.now()).total_seconds()
     if seconds <= 0:
         return gettext("Ended")
-    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
-        count = seconds // size
-        if count >= 2 or (unit == "minute" and count >= 1):
-            return TIME_LEFT[unit](count) % {"count": count}
-    return gettext("Less than a minute left")
+    if seconds < 60:
+        return gettext("Less than a minute left")
+    if seconds >= 2 * 86_400:
+        unit, size = "day", 86_400
+    elif seconds >= 2 * 3_600:
+        unit, size = "hour", 3_600
+    else:
+        unit, size = "minute", 60
+    count = math.ceil(seconds / size)
+    return TIME_LEFT[unit](count) % {"count": count}
 
 
 @register.filter

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from projects.markdown import markdown_render
 from projects.models import Campaign, CampaignStatus, Category, RewardTier
 
 
@@ -32,6 +33,9 @@ class CampaignFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"campaign-{n}")
     summary = "A thing worth making."
     description = "The whole story of the thing, and why it matters."
+    description_html = factory.LazyAttribute(lambda c: markdown_render(c.description))
+    risks = "The factory we work with could be late; a second one is ready."
+    risks_html = factory.LazyAttribute(lambda c: markdown_render(c.risks))
     category = factory.SubFactory(CategoryFactory)
     currency = "USD"
     goal = 100_000

@@ -10,6 +10,7 @@ from django.db.models import Max, Min
 from accounts.models import User
 from pledges.models import Pledge
 from projects.models import Campaign, CampaignStatus, CampaignUpdate, Category, Comment, FundingModel
+from risk.models import RiskAssessment
 from settlement.verification import ledger_verify
 
 
@@ -38,3 +39,13 @@ def test_seed_demo_fills_a_platform():
     assert CampaignUpdate.objects.count() >= 10
     assert Comment.objects.count() >= 20
     assert ledger_verify() == []
+
+
+@pytest.mark.django_db
+def test_the_seeded_campaign_in_review_is_scored_and_has_a_rendered_story():
+    call_command("seed_demo")
+    in_review = Campaign.objects.filter(status=CampaignStatus.IN_REVIEW)
+    assert in_review.exists()
+    for campaign in in_review:
+        assert RiskAssessment.objects.filter(campaign=campaign).exists()
+    assert not Campaign.objects.exclude(description="").filter(description_html="").exists()

@@ -80,7 +80,7 @@ def test_campaign_page_names_the_initiator_and_commenters_by_their_public_names(
 
     page = client.get(campaign.get_absolute_url()).content.decode()
 
-    assert "by <strong>Ada &lt;Lovelace&gt;</strong>" in page
+    assert 'by <a href="/accounts/people/ada/"><strong>Ada &lt;Lovelace&gt;</strong></a>' in page
     assert "<strong>Grace H.</strong>" in page
     assert "<strong>linus</strong>" in page  # no display name: the username
     assert '<strong>Ada &lt;Lovelace&gt;</strong> <span class="pill">Initiator</span>' in page

@@ -12,7 +12,7 @@ from projects.tests.factories import CampaignFactory, LiveCampaignFactory, Rewar
 @pytest.mark.django_db
 def test_campaign_page_shows_goal_raised_backers_time_left_and_rewards(client):
     campaign = LiveCampaignFactory(
-        title="Weather station", goal=100_000, deadline=timezone.now() + timedelta(days=10, hours=2)
+        title="Weather station", goal=100_000, deadline=timezone.now() + timedelta(days=10, hours=-2)
     )
     RewardTierFactory(campaign=campaign, title="Sticker", minimum_amount=1_000)
     RewardTierFactory(
@@ -116,3 +116,14 @@ def test_campaign_page_runs_a_constant_number_of_queries(client, django_assert_m
         pledge_held(campaign=campaign)
     with django_assert_max_num_queries(budget):
         assert client.get(campaign.get_absolute_url()).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_initiator_is_not_told_they_can_cancel_a_pledge_on_their_own_campaign(client):
+    campaign = LiveCampaignFactory()
+    client.force_login(campaign.initiator)
+    page = client.get(campaign.get_absolute_url()).content.decode()
+    assert "This is your campaign, so you cannot back it." in page
+    assert "You can cancel your pledge" not in page
+    client.logout()
+    assert "You can cancel your pledge" in client.get(campaign.get_absolute_url()).content.decode()

@@ -42,7 +42,7 @@ def test_card_shows_progress_raised_percent_backers_and_time_left(client):
         goal=40_000,
         pledged_amount=30_000,
         backer_count=12,
-        deadline=timezone.now() + timedelta(days=5, hours=1),
+        deadline=timezone.now() + timedelta(days=5, hours=-1),
     )
     page = client.get(HOME).content.decode()
     assert "$300.00</strong> raised" in page

@@ -38,7 +38,7 @@ def test_create_a_campaign_in_steps_and_submit_it(client, initiator):
 
     response = client.post(
         reverse("projects:campaign_edit", kwargs={"slug": campaign.slug, "step": "story"}),
-        {"description": "Twelve tiles and two heroes."},
+        {"description": "Twelve tiles and two heroes.", "risks": "Printing could be late."},
     )
     assert response["Location"] == reverse("projects:campaign_pictures", kwargs={"slug": campaign.slug})
     response = client.post(
@@ -117,7 +117,7 @@ def test_feedback_is_shown_and_the_campaign_can_be_edited_and_resubmitted(client
     assert "Say when it ships." in client.get(reverse("projects:my_campaigns")).content.decode()
     story = reverse("projects:campaign_edit", kwargs={"slug": campaign.slug, "step": "story"})
     assert "The reviewer asked for changes" in client.get(story).content.decode()
-    client.post(story, {"description": "Ships in March."})
+    client.post(story, {"description": "Ships in March.", "risks": "Shipping could be slow."})
     client.post(reverse("projects:campaign_review", kwargs={"slug": campaign.slug}))
     campaign.refresh_from_db()
     assert (campaign.description, campaign.status) == ("Ships in March.", CampaignStatus.IN_REVIEW)

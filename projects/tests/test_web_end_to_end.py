@@ -71,6 +71,7 @@ def test_initiator_creates_reviewer_approves_backers_pledge_campaign_succeeds(li
     shot(page, "01-basics")
     page.click("text=Save draft and continue")
     page.fill("#id_description", "Twelve tiles, two heroes, one dungeon.\n\nPrinted and packed in Lisbon.")
+    page.fill("#id_risks", "The printer could be late; a second one is ready.")
     page.click("text=Save and continue")
     cover = tmp_path / "cover.jpg"
     cover.write_bytes(picture_bytes(1600, 900))

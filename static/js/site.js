@@ -61,7 +61,51 @@
     });
   }
 
+  // The story editor's Preview button: without JavaScript it posts the form back and the page
+  // shows the preview; with it, the same preview is fetched and shown in place.
+  function markdownPreview() {
+    document.querySelectorAll("form[data-preview-url]").forEach(function (form) {
+      var button = form.querySelector("[data-preview-button]");
+      var target = document.querySelector("[data-preview-target]");
+      if (!button || !target || !window.fetch) { return; }
+      button.addEventListener("click", function (event) {
+        event.preventDefault();
+        button.disabled = true;
+        fetch(form.dataset.previewUrl, {
+          method: "POST", body: new FormData(form), credentials: "same-origin",
+          headers: { "X-Requested-With": "fetch" }
+        }).then(function (response) {
+          if (!response.ok) { throw new Error(response.status); }
+          return response.text();
+        }).then(function (html) {
+          // The server sanitised this HTML (projects/markdown.py); it is our own fragment.
+          target.innerHTML = html;
+          target.scrollIntoView({ behavior: "smooth", block: "start" });
+        }).catch(function () {
+          if (form.requestSubmit) { form.requestSubmit(button); }
+        }).finally(function () {
+          button.disabled = false;
+        });
+      });
+    });
+  }
+
+  // The header's menu button (shown on narrow screens by site.css once this has run).
+  function headerMenu() {
+    var button = document.querySelector("[data-menu-button]");
+    var header = button && button.closest(".site-header");
+    if (!header) { return; }
+    header.classList.add("has-menu");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var open = header.classList.toggle("is-open");
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    headerMenu();
+    markdownPreview();
     localiseTimes();
     guardDoubleSubmit();
     formatCardNumbers();

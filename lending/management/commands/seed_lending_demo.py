@@ -75,7 +75,13 @@ class Command(BaseCommand):
 
     def _campaign(self, initiator, staff, category, title, goal, rate, months, kind):
         campaign = campaign_create(
-            initiator=initiator, title=title, summary=title, description=STORY, category=category, goal=goal
+            initiator=initiator,
+            title=title,
+            summary=title,
+            description=STORY,
+            category=category,
+            goal=goal,
+            risks="Sales could be slower than planned; the repayment schedule leaves room for a slow quarter.",
         )
         # The campaign forms and API do not offer debt yet (they take no loan terms): set it here.
         Campaign.objects.filter(pk=campaign.pk).update(funding_model=FundingModel.DEBT)

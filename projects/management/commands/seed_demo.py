@@ -36,6 +36,7 @@ from projects.services import (
     comment_create,
     reward_tier_create,
 )
+from risk.services import risk_assess_unscored_in_review
 from settlement.services import campaign_cancel, campaigns_close_due, settlement_run
 from settlement.verification import ledger_verify
 
@@ -79,6 +80,8 @@ class Command(BaseCommand):
         now = timezone.now()
         for spec in CAMPAIGNS:
             self._campaign(spec, staff, initiators, backers, categories, now, rng)
+        # The campaign left in review shows its risk score at once, not after beat's next round.
+        risk_assess_unscored_in_review()
         for campaign_id in campaigns_close_due(enqueue_settlement=False):
             settlement_run(campaign_id=campaign_id)
         # Debt campaigns and their loans, lent by the people made here (lending's own command).
@@ -127,6 +130,10 @@ class Command(BaseCommand):
                 title=title,
                 summary=summary,
                 description="\n\n".join(story),
+                risks=(
+                    f"{title} depends on suppliers we do not control: a late part could delay delivery by a "
+                    "month or two. We have a second supplier lined up and will post an update every month."
+                ),
                 category=categories[slug],
                 goal=goal,
                 funding_model=model,
