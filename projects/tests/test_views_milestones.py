@@ -84,8 +84,8 @@ def test_the_campaign_page_with_milestones_runs_a_constant_number_of_queries(cli
     pledge_held(campaign=campaign, backer=backer, amount=5_000)
     campaign = succeed(campaign)
     client.force_login(backer)
-    # The page's own (6 + 3 signed in) and the milestones section's vote weight and votes.
-    with django_assert_max_num_queries(11):
+    # The page's own (6 + 4 signed in) and the milestones section's vote weight and votes.
+    with django_assert_max_num_queries(12):
         page = client.get(campaign.get_absolute_url())
     assert page.status_code == 200
     assert page.content.decode().count('class="milestone milestone-') == 6
