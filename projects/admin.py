@@ -265,7 +265,8 @@ class CampaignReviewQueueAdmin(CampaignAdminBase):
         "category",
         "funding_model",
         "goal_display",
-        "duration_days",
+        # No campaign length here (the review page shows it): with the cover column, the risk
+        # columns stay in view at 1280 px.
         "submitted_at",
         "waiting",
         "risk",

@@ -128,8 +128,9 @@ class CampaignListCreateApi(APIView):
         funding_model = serializers.ChoiceField(choices=FundingModel.choices, default=FundingModel.ALL_OR_NOTHING)
         duration_days = StrictIntegerField(min_value=MIN_DURATION_DAYS, max_value=MAX_DURATION_DAYS, default=30)
         launch_on_approval = StrictBooleanField(default=True)
-        milestones = MilestoneInputSerializer(
-            many=True,
+        # A ListField (not many=True) so that the schema states the limit (maxItems) it enforces.
+        milestones = serializers.ListField(
+            child=MilestoneInputSerializer(),
             required=False,
             max_length=MAX_MILESTONES,
             help_text="Staged release: 1 to 8 milestones, shares summing to 10,000 bps.",

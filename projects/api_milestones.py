@@ -80,7 +80,8 @@ def _milestone(request, pk: int, milestone_pk: int) -> Milestone:
 
 class MilestoneListApi(APIView):
     class InputSerializer(StrictInputSerializer):
-        milestones = MilestoneInputSerializer(many=True, max_length=MAX_MILESTONES)
+        # A ListField (not many=True) so that the schema states the limit (maxItems) it enforces.
+        milestones = serializers.ListField(child=MilestoneInputSerializer(), max_length=MAX_MILESTONES)
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]

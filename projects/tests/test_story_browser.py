@@ -62,7 +62,8 @@ def test_write_a_markdown_story_and_preview_it(live_server, browser, language):
     assert campaign.description == ""
     shot(page, f"markdown-preview-{language}")
     page.click("main button[type=submit]:not([data-preview-button])")
-    page.wait_for_url(re.compile(r".*/edit/funding/$"))
+    # Saved, on to the next step of the form: the pictures.
+    page.wait_for_url(re.compile(r".*/pictures/$"))
     campaign.refresh_from_db()
     assert "<h3>Why dice</h3>" in campaign.description_html
     page.goto(base + campaign.get_absolute_url())
