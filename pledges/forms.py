@@ -170,7 +170,7 @@ class PledgeRewardForm(forms.Form):
         for reward in rewards:
             minimum = format_amount(reward.minimum_amount, pledge.currency)
             label = _("%(reward)s (%(minimum)s or more)") % {"reward": reward.title, "minimum": minimum}
-            if reward.minimum_amount > pledge.amount:
+            if reward.minimum_amount > pledge.pledged_amount:
                 label = _("%(reward)s — needs a bigger pledge") % {"reward": label}
             elif reward.sold_out and reward.pk != pledge.reward_id:
                 label = _("%(reward)s — sold out") % {"reward": label}
@@ -219,10 +219,10 @@ class PledgeAmountForm(AmountConfirmationMixin, forms.Form):
             )
         except InvalidInput as error:
             raise forms.ValidationError(error.message, code=error.code) from None
-        if amount == self.pledge.amount:
+        if amount == self.pledge.pledged_amount:
             raise forms.ValidationError(
                 _("Your pledge is already %(amount)s. Enter a different amount.")
-                % {"amount": self.pledge.amount_display},
+                % {"amount": format_amount(self.pledge.pledged_amount, self.pledge.currency)},
                 code="same_amount",
             )
         reward = self.pledge.reward

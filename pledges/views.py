@@ -234,7 +234,7 @@ def pledge_change_amount_view(request, pk: int):
                 )
                 return redirect("pledges:detail", pk=new.pk)
     else:
-        form = PledgeAmountForm(initial={"amount": amount_as_text(pledge.amount, pledge.currency)}, pledge=pledge)
+        form = PledgeAmountForm(initial={"amount": amount_as_text(pledge.pledged_amount, pledge.currency)}, pledge=pledge)
     context = {
         "pledge": pledge,
         "campaign": pledge.campaign,
