@@ -82,6 +82,7 @@ from .services import (
     reward_tier_delete,
     reward_tier_update,
 )
+from .shipping import DESTINATION_MAX_LENGTH, SHIPPING_COST_MAX_MINOR, SHIPPING_RULES_MAX
 
 CAMPAIGN_ORDERINGS = ["created_at", "deadline", "pledged_amount", "goal", "backer_count", "title"]
 
@@ -327,6 +328,16 @@ class CampaignRejectApi(_ReviewWithReasonApi):
     decide = campaign_reject
 
 
+class ShippingRuleInputSerializer(StrictInputSerializer):
+    destination = StrictCharField(
+        max_length=DESTINATION_MAX_LENGTH,
+        help_text="An ISO 3166-1 alpha-2 country code (DE), a region (eu, north_america) or anywhere.",
+    )
+    cost = StrictIntegerField(
+        min_value=0, max_value=SHIPPING_COST_MAX_MINOR, help_text="In minor units of the campaign's currency."
+    )
+
+
 class RewardListCreateApi(APIView):
     class InputSerializer(StrictInputSerializer):
         title = StrictCharField(max_length=field_max_length(RewardTier, "title"))
@@ -338,6 +349,14 @@ class RewardListCreateApi(APIView):
             required=False, allow_null=True, default=None, min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
         )
         estimated_delivery = serializers.DateField(required=False, allow_null=True, default=None)
+        ships = StrictBooleanField(required=False, default=False, help_text="Physical: shipped to backers.")
+        shipping_rules = serializers.ListField(
+            child=ShippingRuleInputSerializer(),
+            max_length=SHIPPING_RULES_MAX,
+            required=False,
+            default=list,
+            help_text="Required (at least one) when `ships`; each destination once.",
+        )
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
@@ -345,7 +364,7 @@ class RewardListCreateApi(APIView):
     @extend_schema(operation_id="campaigns_rewards_list", responses={200: RewardSerializer(many=True)})
     def get(self, request, pk: int):
         campaign = campaign_get_visible(user=request.user, campaign_id=pk)
-        return Response(RewardSerializer(campaign.rewards.all(), many=True).data)
+        return Response(RewardSerializer(campaign.rewards.prefetch_related("shipping_rules"), many=True).data)
 
     @extend_schema(
         operation_id="campaigns_rewards_create",
@@ -370,6 +389,13 @@ class RewardDetailApi(APIView):
             required=False, allow_null=True, min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
         )
         estimated_delivery = serializers.DateField(required=False, allow_null=True)
+        ships = StrictBooleanField(required=False, help_text="Physical: shipped to backers (before launch only).")
+        shipping_rules = serializers.ListField(
+            child=ShippingRuleInputSerializer(),
+            max_length=SHIPPING_RULES_MAX,
+            required=False,
+            help_text="Replaces all the reward's rules (before launch only).",
+        )
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
@@ -392,7 +418,8 @@ class RewardDetailApi(APIView):
         description=(
             "Change a reward tier (initiator only): anything before launch; after launch the description, "
             "estimated delivery and quantity limit only (409 `reward_locked` for price or title, "
-            "409 `limit_below_claimed` for a limit below what is claimed). Its backers are e-mailed."
+            "409 `limit_below_claimed` for a limit below what is claimed). Its backers are e-mailed. "
+            "Shipping (`ships`, `shipping_rules`) changes before launch only."
         ),
     )
     def patch(self, request, pk: int, reward_pk: int):

@@ -286,7 +286,7 @@ class RewardShippingRule(models.Model):
     cost = models.BigIntegerField(help_text="In minor units of the campaign's currency; 0 ships free.")
 
     class Meta:
-        ordering = ["reward", "id"]
+        ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["reward", "destination"], name="shipping_rule_once_per_destination"),
             models.CheckConstraint(condition=Q(cost__gte=0), name="shipping_cost_not_negative"),

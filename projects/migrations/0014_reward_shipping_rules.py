@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                 ('reward', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='shipping_rules', to='projects.rewardtier')),
             ],
             options={
-                'ordering': ['reward', 'id'],
+                'ordering': ['id'],
                 'constraints': [models.UniqueConstraint(fields=('reward', 'destination'), name='shipping_rule_once_per_destination'), models.CheckConstraint(condition=models.Q(('cost__gte', 0)), name='shipping_cost_not_negative')],
             },
         ),
