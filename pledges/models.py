@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crowdfund_site.money import CURRENCY_CHOICES, format_amount
 from projects.models import Campaign, RewardTier
+from projects.shipping import country_name
 
 
 class PledgeStatus(models.TextChoices):
@@ -110,6 +111,16 @@ class Pledge(models.Model):
     def pledged_amount(self) -> int:
         """Return what the backer pledged to the campaign itself: ``amount`` without its shipping."""
         return self.amount - self.shipping_amount
+
+    @property
+    def shipping_display(self) -> str:
+        """Return "$9.00 shipping to France" (in the active language), or "" for a pledge that ships nothing."""
+        if not self.shipping_country:
+            return ""
+        return _("%(amount)s shipping to %(country)s") % {
+            "amount": format_amount(self.shipping_amount, self.currency),
+            "country": country_name(self.shipping_country),
+        }
 
     @property
     def failure_reason(self) -> str:

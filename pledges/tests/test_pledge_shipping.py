@@ -336,3 +336,45 @@ def test_the_pledge_page_asks_for_the_country_and_refuses_one_not_shipped_to(cli
     assert response.status_code == 302
     pledge = Pledge.objects.get()
     assert (pledge.amount, pledge.shipping_country) == (5_900, "IT")
+
+
+def test_the_backer_list_and_the_csv_show_the_whole_and_its_shipping(client):
+    campaign = LiveCampaignFactory()
+    pledge = pledge_shipped(campaign=campaign, reward=shipping_reward(campaign), country="FR")
+    client.force_login(campaign.initiator)
+
+    page = client.get(reverse("dashboard:campaign_dashboard", kwargs={"slug": campaign.slug})).content.decode()
+    assert "$59.00" in page
+    assert "incl. $9.00 shipping to France" in page
+
+    response = client.get(reverse("dashboard:campaign_backers_csv", kwargs={"slug": campaign.slug}))
+    header, row = b"".join(response.streaming_content).decode().splitlines()
+    assert header.endswith(",shipping_country,shipping_amount")
+    assert row.startswith(f"{pledge.pk},")
+    assert ",59.00,USD,held," in row
+    assert row.endswith(",FR,9.00")
+
+
+def test_the_pledge_page_speaks_chinese_about_shipping(client, settings):
+    campaign = LiveCampaignFactory()
+    reward = shipping_reward(campaign, rules=[("eu", 900)])
+    client.force_login(UserFactory())
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    url = reverse("pledges:create", kwargs={"slug": campaign.slug})
+
+    page = client.get(url, {"reward": reward.pk}).content.decode()
+    assert "寄送至：" in page
+    assert "欧盟 $9.00" in page
+    assert '<option value="DE">德国</option>' in page
+
+    form = {
+        "reward": reward.pk,
+        "amount": "50",
+        "shipping_country": "JP",
+        "card_number": "4242424242424242",
+        "expiry": "12/39",
+        "cvc": "123",
+        "idempotency_key": new_key(),
+    }
+    assert "回报不寄送到日本" in client.post(url, form).content.decode()
+    assert not Pledge.objects.exists()
