@@ -15,7 +15,7 @@ from escrow.vocabulary import charge_key, refund_key
 from pledges.models import Pledge, PledgeStatus
 from pledges.services import pledge_cancel, pledge_change_amount, pledge_change_reward, pledge_create, pledge_refund
 from pledges.tests.factories import VISA, new_key, pledge_held
-from projects.models import Campaign, CampaignStatus, RewardShippingRule
+from projects.models import Campaign, CampaignStatus, RewardShippingRule, RewardTier
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
 from settlement.services import campaigns_close_due, settlement_run
 from settlement.tests.checks import invariant_problems, net_charged
@@ -378,3 +378,65 @@ def test_the_pledge_page_speaks_chinese_about_shipping(client, settings):
     }
     assert "回报不寄送到日本" in client.post(url, form).content.decode()
     assert not Pledge.objects.exists()
+
+
+def test_verify_ledger_finds_shipping_on_a_pledge_that_ships_nothing():
+    campaign = LiveCampaignFactory()
+    reward = shipping_reward(campaign)
+    pledge = pledge_shipped(campaign=campaign, reward=reward, country="DE")
+    plain = pledge_held(campaign=campaign)
+    assert ledger_verify() == []
+
+    RewardTier.objects.filter(pk=reward.pk).update(ships=False)
+    Pledge.objects.filter(pk=plain.pk).update(shipping_amount=100)
+
+    problems = ledger_verify()
+    assert f"Pledges with shipping for a reward that does not ship: {pledge.pk}" in problems
+    assert f"Pledges charged shipping without a country: {plain.pk}" in problems
+
+
+# --- Bad bodies -------------------------------------------------------------------------------------
+
+
+def test_malformed_and_huge_bodies_are_refused_and_nothing_is_stored():
+    campaign = LiveCampaignFactory()
+    reward = shipping_reward(campaign)
+    client = api_client(UserFactory())
+    url = f"/api/v1/campaigns/{campaign.pk}/pledges/"
+
+    malformed = client.post(
+        url, data='{"amount": 5000, "shipping_country": "DE"', content_type="application/json", HTTP_IDEMPOTENCY_KEY="a"
+    )
+    assert malformed.status_code == 400
+    huge = client.post(
+        url,
+        {
+            "amount": 5_000,
+            "currency": "USD",
+            "reward": reward.pk,
+            "payment_token": VISA,
+            "shipping_country": "D" * 5_000_000,
+        },
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="b",
+    )
+    assert (huge.status_code, huge.json()["code"]) == (413, "request_too_large")
+    for country in (["DE"], {"code": "DE"}, None, "DEU"):
+        response = _api_pledge(client, campaign, reward, shipping_country=country)
+        assert response.status_code == 400, (country, response.content)
+    assert not Pledge.objects.exists()
+    assert not GatewayOperation.objects.exists()
+
+
+def test_a_reward_with_thousands_of_rules_or_rules_that_are_not_a_list_is_refused():
+    campaign = LiveCampaignFactory(status=CampaignStatus.DRAFT, launched_at=None)
+    client = api_client(campaign.initiator)
+    url = f"/api/v1/campaigns/{campaign.pk}/rewards/"
+    body = {"title": "Poster", "minimum_amount": 2_000, "ships": True}
+
+    many = [{"destination": "DE", "cost": 1}] * 10_000
+    for rules in (many, "DE 5", {"destination": "DE", "cost": 5}, [{"destination": "DE"}], [["DE", 5]]):
+        response = client.post(url, {**body, "shipping_rules": rules}, format="json")
+        assert response.status_code == 400, response.content
+    assert not RewardTier.objects.exists()
+    assert not RewardShippingRule.objects.exists()
