@@ -440,3 +440,13 @@ def test_a_reward_with_thousands_of_rules_or_rules_that_are_not_a_list_is_refuse
         assert response.status_code == 400, response.content
     assert not RewardTier.objects.exists()
     assert not RewardShippingRule.objects.exists()
+
+
+def test_the_campaign_page_says_which_rewards_ship(client):
+    campaign = LiveCampaignFactory()
+    shipping_reward(campaign, title="Mug")
+    RewardTierFactory(campaign=campaign, title="E-mail")
+
+    page = client.get(campaign.get_absolute_url()).content.decode()
+
+    assert page.count("Ships: shipping for your country is added when you back it") == 1
