@@ -615,9 +615,10 @@ class CommentReportApi(APIView):
         description="Report a comment to staff (anyone logged in). Reporting it again returns the first report.",
     )
     def post(self, request, pk: int, comment_pk: int):
-        comment = _comment_of(request, pk, comment_pk)
+        # The body is read first, as everywhere: a bad body is a 400 whichever comment it names.
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        comment = _comment_of(request, pk, comment_pk)
         report = comment_report(comment=comment, actor=request.user, reason=serializer.validated_data["reason"])
         return Response(self.OutputSerializer(report).data, status=status.HTTP_201_CREATED)
 
@@ -636,9 +637,10 @@ class CommentHideApi(APIView):
         ),
     )
     def post(self, request, pk: int, comment_pk: int):
-        comment = _comment_of(request, pk, comment_pk)
+        # The body is read first, as everywhere: a bad body is a 400 whichever comment it names.
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        comment = _comment_of(request, pk, comment_pk)
         comment = comment_hide(comment=comment, actor=request.user, reason=serializer.validated_data["reason"])
         data = CommentSerializer(comment, context={"initiator_id": comment.campaign.initiator_id}).data
         return Response(data)
