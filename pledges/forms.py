@@ -180,7 +180,10 @@ class PledgeRewardForm(forms.Form):
         for reward in rewards:
             minimum = format_amount(reward.minimum_amount, pledge.currency)
             label = _("%(reward)s (%(minimum)s or more)") % {"reward": reward.title, "minimum": minimum}
-            if reward.minimum_amount > pledge.pledged_amount:
+            if reward.pk != pledge.reward_id and (reward.ships or pledge.shipping_country):
+                # Refused by pledge_change_reward: said here, before the backer submits.
+                label = _("%(reward)s — ships: cancel and back it instead") % {"reward": label}
+            elif reward.minimum_amount > pledge.pledged_amount:
                 label = _("%(reward)s — needs a bigger pledge") % {"reward": label}
             elif reward.sold_out and reward.pk != pledge.reward_id:
                 label = _("%(reward)s — sold out") % {"reward": label}

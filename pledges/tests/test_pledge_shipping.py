@@ -450,3 +450,14 @@ def test_the_campaign_page_says_which_rewards_ship(client):
     page = client.get(campaign.get_absolute_url()).content.decode()
 
     assert page.count("Ships: shipping for your country is added when you back it") == 1
+
+
+def test_the_change_of_reward_page_says_a_shipping_reward_cannot_be_swapped_to(client):
+    campaign = LiveCampaignFactory()
+    shipping_reward(campaign, title="Mug")
+    pledge = pledge_held(campaign=campaign, amount=6_000)
+    client.force_login(pledge.backer)
+
+    page = client.get(reverse("pledges:change_reward", kwargs={"pk": pledge.pk})).content.decode()
+
+    assert "Mug ($50.00 or more) — ships: cancel and back it instead" in page
