@@ -1,19 +1,23 @@
-"""REST API for people: API tokens and the caller's profile (their campaigns: ``projects.api``)."""
+"""REST API for people: API tokens, the caller's profile and avatar (their campaigns: ``projects.api``)."""
 
 from django.contrib.auth import authenticate
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed, Throttled
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crowdfund_site.api.fields import StrictCharField, StrictInputSerializer
+from crowdfund_site.api.schema import errors
 from crowdfund_site.api.throttles import AuthThrottle
 from crowdfund_site.api.tokens import api_token_get_or_create
 from crowdfund_site.bounds import field_max_length
+from projects.serializers import PictureSerializer
 
+from .avatars import user_avatar_remove, user_avatar_set
 from .models import BIO_MAX_LENGTH, User
 from .services import user_update_profile
 from .throttle import LoginBlocked
@@ -68,6 +72,11 @@ class MeApi(APIView):
         bio = serializers.CharField()
         preferred_language = serializers.CharField()
         is_staff = serializers.BooleanField()
+        avatar = serializers.SerializerMethodField()
+
+        @extend_schema_field(PictureSerializer(allow_null=True))
+        def get_avatar(self, user: User) -> dict | None:
+            return PictureSerializer(user.avatar).data if user.avatar else None
 
     class InputSerializer(StrictInputSerializer):
         display_name = StrictCharField(
@@ -95,7 +104,45 @@ class MeApi(APIView):
         return Response(self.OutputSerializer(user).data)
 
 
+class AvatarInputSerializer(StrictInputSerializer):
+    # Empty files reach the check, which says so in its own words (code `image_empty`).
+    image = serializers.FileField(
+        allow_empty_file=True,
+        help_text="JPEG, PNG or WebP (checked from the content, not the name), at most 10 MB and 40 megapixels.",
+    )
+
+
+class MeAvatarApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="me_avatar_set",
+        request={"multipart/form-data": AvatarInputSerializer},
+        responses={200: MeApi.OutputSerializer, **errors()},
+        description=(
+            "Set or replace your avatar (cropped square, EXIF stripped, stored in sizes). 400 `invalid_image` "
+            "codes (`image_format`, `image_too_large`, `image_too_many_pixels`, `image_damaged`, `image_empty`) "
+            "for a file that is not a usable picture; nothing is stored then."
+        ),
+    )
+    def put(self, request):
+        serializer = AvatarInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = user_avatar_set(user=request.user, upload=serializer.validated_data["image"])
+        return Response(MeApi.OutputSerializer(user).data)
+
+    @extend_schema(
+        operation_id="me_avatar_delete",
+        request=None,
+        responses={200: MeApi.OutputSerializer},
+        description="Remove your avatar (nothing happens if you have none).",
+    )
+    def delete(self, request):
+        return Response(MeApi.OutputSerializer(user_avatar_remove(user=request.user)).data)
+
+
 urlpatterns = [
     path("auth/token/", TokenCreateApi.as_view(), name="auth_token"),
     path("me/", MeApi.as_view(), name="me"),
+    path("me/avatar/", MeAvatarApi.as_view(), name="me_avatar"),
 ]

@@ -30,3 +30,17 @@ def user_avatar_set(*, user: User, upload) -> User:
         transaction.on_commit(lambda: image_delete(descriptor=replaced, storage=default_storage))
     user.avatar = descriptor
     return user
+
+
+def user_avatar_remove(*, user: User) -> User:
+    """Remove the user's avatar, if any; its files go once committed. Idempotent."""
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        removed = locked.avatar
+        if removed:
+            locked.avatar = {}
+            locked.save(update_fields=["avatar"])
+    if removed:
+        transaction.on_commit(lambda: image_delete(descriptor=removed, storage=default_storage))
+    user.avatar = {}
+    return user

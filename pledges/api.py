@@ -58,6 +58,8 @@ class PledgeSerializer(serializers.ModelSerializer):
             "campaign",
             "reward",
             "amount",
+            "shipping_country",
+            "shipping_amount",
             "currency",
             "status",
             "failure_code",
@@ -100,6 +102,13 @@ class PledgeCreateApi(APIView):
         payment_token = StrictCharField(
             max_length=PAYMENT_TOKEN_MAX_LENGTH, help_text="Sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, ..."
         )
+        shipping_country = StrictCharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=2,
+            help_text="ISO 3166-1 alpha-2 code of the country to ship to; required when the reward ships.",
+        )
 
     @extend_schema(
         operation_id="campaigns_pledges_create",
@@ -108,6 +117,9 @@ class PledgeCreateApi(APIView):
         responses={201: PledgeSerializer, **errors(402, 409, 503)},
         description=(
             "Pledge to a live campaign: the card is charged and the amount held in escrow until the deadline. "
+            "For a reward that ships, `shipping_country` picks its shipping rule and the pledge's `amount` is "
+            "the amount sent plus `shipping_amount` (400 `shipping_country_required`, `invalid_country`, "
+            "`does_not_ship_there`). "
             "409 codes: `sold_out`, `campaign_not_live`, `idempotency_key_reused`. 403 `own_campaign`."
         ),
     )
@@ -132,6 +144,7 @@ class PledgeCreateApi(APIView):
             payment_token=data["payment_token"],
             idempotency_key=idempotency_key,
             reward=reward,
+            shipping_country=data["shipping_country"],
         )
         enqueue_pledge_check(pledge.pk, request.META.get("REMOTE_ADDR"))
         # The campaign and reward are already loaded: serialise without fetching them again.
@@ -190,7 +203,8 @@ class PledgeChangeAmountApi(APIView):
             "Change the amount of your held pledge before the deadline. The new amount is charged as a "
             "replacement pledge, which is returned (a new `id`); only then is the old pledge cancelled and "
             "refunded in full. A declined card (402) leaves the old pledge untouched. "
-            "400 codes include `same_amount` and `below_reward_minimum`. "
+            "400 codes include `same_amount` and `below_reward_minimum`. For a pledge with shipping, `amount` "
+            "is the pledge without it: the shipping country and amount stay. "
             "409 codes: `not_held`, `campaign_closed`, `campaign_not_live`, `sold_out`, `idempotency_key_reused`."
         ),
     )

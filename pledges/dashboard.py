@@ -101,7 +101,20 @@ def campaign_backers_csv(request, slug: str):
     """Every backer of the campaign as CSV, streamed from one query."""
     campaign = _campaign_or_404(request, slug)
     writer = csv.writer(_Echo())
-    header = ["pledge", "backer", "email", "reward", "amount", "currency", "status", "pledged_at"]
+    # ``amount`` is the whole charged, its shipping included; the shipping columns come last so
+    # that spreadsheets reading the earlier columns by position keep working.
+    header = [
+        "pledge",
+        "backer",
+        "email",
+        "reward",
+        "amount",
+        "currency",
+        "status",
+        "pledged_at",
+        "shipping_country",
+        "shipping_amount",
+    ]
 
     def rows():
         yield writer.writerow(header)
@@ -118,6 +131,8 @@ def campaign_backers_csv(request, slug: str):
                         pledge.currency,
                         pledge.status,
                         pledge.created_at.isoformat(),
+                        pledge.shipping_country,
+                        amount_as_text(pledge.shipping_amount, pledge.currency) if pledge.shipping_country else "",
                     )
                 ]
             )

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy
 
 from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import currency_exponent, format_amount, parse_amount
+from projects.shipping import COUNTRIES
 
 # The sandbox gateway's test cards, as a payment processor's test mode documents them: the
 # page takes a card number and hands the gateway the token it stands for.
@@ -70,6 +71,8 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
 
     reward = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     amount = forms.CharField(max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    # Asked for when the chosen reward ships; the pledge service checks that it ships there.
+    shipping_country = forms.ChoiceField(label=gettext_lazy("Ship to"), required=False)
     card_number = forms.CharField(
         label=gettext_lazy("Card number"),
         max_length=30,
@@ -103,6 +106,8 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
         self.rewards = {r.pk: r for r in rewards}
         self.fields["reward"].choices = [("", _("No reward"))] + [(r.pk, r.title) for r in rewards]
         self.fields["amount"].label = _("Pledge amount (%(currency)s)") % {"currency": campaign.currency}
+        countries = sorted(((code, str(name)) for code, name in COUNTRIES.items()), key=lambda item: item[1])
+        self.fields["shipping_country"].choices = [("", _("Choose a country")), *countries]
 
     def clean_amount(self) -> int:
         try:
@@ -144,6 +149,11 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
         reward_id, amount = cleaned.get("reward"), cleaned.get("amount")
         reward = self.rewards.get(reward_id) if reward_id is not None else None
         cleaned["reward_tier"] = reward
+        if reward is not None and reward.ships and not cleaned.get("shipping_country"):
+            self.add_error(
+                "shipping_country",
+                _("The “%(reward)s” reward is shipped: choose the country to ship it to.") % {"reward": reward.title},
+            )
         if reward is not None and amount is not None and amount < reward.minimum_amount:
             minimum = format_amount(reward.minimum_amount, self.campaign.currency)
             self.add_error(
@@ -170,7 +180,10 @@ class PledgeRewardForm(forms.Form):
         for reward in rewards:
             minimum = format_amount(reward.minimum_amount, pledge.currency)
             label = _("%(reward)s (%(minimum)s or more)") % {"reward": reward.title, "minimum": minimum}
-            if reward.minimum_amount > pledge.amount:
+            if reward.pk != pledge.reward_id and (reward.ships or pledge.shipping_country):
+                # Refused by pledge_change_reward: said here, before the backer submits.
+                label = _("%(reward)s — ships: cancel and back it instead") % {"reward": label}
+            elif reward.minimum_amount > pledge.pledged_amount:
                 label = _("%(reward)s — needs a bigger pledge") % {"reward": label}
             elif reward.sold_out and reward.pk != pledge.reward_id:
                 label = _("%(reward)s — sold out") % {"reward": label}
@@ -219,10 +232,10 @@ class PledgeAmountForm(AmountConfirmationMixin, forms.Form):
             )
         except InvalidInput as error:
             raise forms.ValidationError(error.message, code=error.code) from None
-        if amount == self.pledge.amount:
+        if amount == self.pledge.pledged_amount:
             raise forms.ValidationError(
                 _("Your pledge is already %(amount)s. Enter a different amount.")
-                % {"amount": self.pledge.amount_display},
+                % {"amount": format_amount(self.pledge.pledged_amount, self.pledge.currency)},
                 code="same_amount",
             )
         reward = self.pledge.reward

@@ -1,11 +1,12 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crowdfund_site.money import CURRENCY_CHOICES, format_amount
 from projects.models import Campaign, RewardTier
+from projects.shipping import country_name
 
 
 class PledgeStatus(models.TextChoices):
@@ -58,6 +59,10 @@ class Pledge(models.Model):
     # whether the charge went through or not: fraud signals look for one card across accounts.
     # The database default lets the bulk inserts of tests and benchmarks leave it out.
     card_fingerprint = models.CharField(max_length=64, blank=True, default="", db_default="")
+    # For a reward that ships: where to (ISO 3166-1 alpha-2) and what shipping there cost, which
+    # ``amount`` includes. ``amount`` is the whole that is charged, held, released and refunded.
+    shipping_country = models.CharField(max_length=2, blank=True, default="", db_default="")
+    shipping_amount = models.BigIntegerField(default=0, db_default=0, help_text="Included in amount.")
     created_at = models.DateTimeField(default=timezone.now)
     held_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True, help_text="Released, refunded or cancelled.")
@@ -77,6 +82,10 @@ class Pledge(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["backer", "idempotency_key"], name="pledge_idempotency_key_unique"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="pledge_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(shipping_amount__gte=0) & Q(shipping_amount__lt=F("amount")),
+                name="pledge_shipping_within_amount",
+            ),
         ]
         indexes = [
             # Settlement walks one campaign's held pledges in id order, batch by batch.
@@ -97,6 +106,21 @@ class Pledge(models.Model):
     @property
     def amount_display(self) -> str:
         return format_amount(self.amount, self.currency)
+
+    @property
+    def pledged_amount(self) -> int:
+        """Return what the backer pledged to the campaign itself: ``amount`` without its shipping."""
+        return self.amount - self.shipping_amount
+
+    @property
+    def shipping_display(self) -> str:
+        """Return "$9.00 shipping to France" (in the active language), or "" for a pledge that ships nothing."""
+        if not self.shipping_country:
+            return ""
+        return _("%(amount)s shipping to %(country)s") % {
+            "amount": format_amount(self.shipping_amount, self.currency),
+            "country": country_name(self.shipping_country),
+        }
 
     @property
     def failure_reason(self) -> str:

@@ -42,6 +42,7 @@ from escrow.vocabulary import (
     refund_posting,
 )
 from projects.models import Campaign, RewardTier
+from projects.selectors import reward_shipping_quote
 from projects.services import campaign_add_to_totals, campaign_figures_changed, campaign_take_from_totals
 
 from .models import COUNTED_STATUSES, PLEDGE_TRANSITIONS, Pledge, PledgeStatus, PledgeStatusChange
@@ -70,8 +71,25 @@ def pledge_set_status(
     return pledge
 
 
-def _fingerprint(*, campaign_id: int, reward_id: int | None, amount: int, currency: str, token: str) -> str:
-    return f"{campaign_id}|{reward_id or ''}|{amount}|{currency}|{token}"[:255]
+def _fingerprint(
+    *, campaign_id: int, reward_id: int | None, amount: int, currency: str, token: str, shipping_country: str = ""
+) -> str:
+    # A pledge without shipping keeps the fingerprint it always had, so its retries still match.
+    shipping = f"|ship:{shipping_country.strip().upper()}" if shipping_country else ""
+    return f"{campaign_id}|{reward_id or ''}|{amount}|{currency}{shipping}|{token}"[:255]
+
+
+def pledge_shipping(*, reward: RewardTier | None, shipping_country: str, amount: int, currency: str) -> tuple[str, int]:
+    """Return (country, shipping amount) for a pledge of ``amount`` (without shipping) on ``reward``.
+
+    ("", 0) when the reward does not ship (no query); else the cost of its rule for the country
+    (one query), with the whole (``amount`` plus shipping) held to PLEDGE_MAX_MINOR. Raises
+    InvalidInput (country not a code, missing, not shipped to; whole too large).
+    """
+    country, shipping = reward_shipping_quote(reward=reward, country=shipping_country)
+    if shipping:
+        check_amount(amount + shipping, currency, max_minor=settings.PLEDGE_MAX_MINOR)
+    return country, shipping
 
 
 def _clean_idempotency_key(key: str) -> str:
@@ -94,8 +112,13 @@ def pledge_create(
     payment_token: str,
     idempotency_key: str,
     reward: RewardTier | None = None,
+    shipping_country: str = "",
 ) -> Pledge:
     """Charge the backer and hold ``amount`` in the campaign's escrow; return the held pledge.
+
+    For a reward that ships, ``shipping_country`` (ISO 3166-1 alpha-2) picks its shipping rule:
+    the pledge then charges and holds ``amount`` plus that shipping cost as one whole, and keeps
+    the country and the shipping amount (``pledge_shipping``).
 
     ``campaign`` and ``reward`` are as the caller loaded them for this request: the request is
     checked against them without reading them again, and the hold itself re-checks, in the
@@ -108,7 +131,7 @@ def pledge_create(
     body raises Conflict ``idempotency_key_reused``. A limited reward tier is never oversold:
     its slot is claimed with one conditional UPDATE before the card is charged.
 
-    Raises InvalidInput (amount, currency, reward), NotAllowed (own campaign), Conflict
+    Raises InvalidInput (amount, currency, reward, shipping country), NotAllowed (own campaign), Conflict
     (campaign not live, sold out), what a check of the campaign's funding model raises
     (``pledge_checks``: a lender's investor limit), PaymentDeclined (card declined; the pledge is kept as
     failed) or PaymentUnavailable (gateway down; retry with the same key).
@@ -120,6 +143,7 @@ def pledge_create(
         amount=amount,
         currency=currency,
         token=payment_token,
+        shipping_country=shipping_country,
     )
     try:
         # A new key is the usual case: check and insert straight away, without looking first.
@@ -131,15 +155,20 @@ def pledge_create(
             payment_token=payment_token,
             reward=reward,
         )
-        pledge_checks_run(backer=backer, campaign=campaign, amount=amount)
+        country, shipping = pledge_shipping(
+            reward=reward, shipping_country=shipping_country, amount=amount, currency=currency
+        )
+        pledge_checks_run(backer=backer, campaign=campaign, amount=amount + shipping)
         pledge = _pledge_reserve(
             backer=backer,
             campaign=campaign,
-            amount=amount,
+            amount=amount + shipping,
             currency=currency,
             key=key,
             fingerprint=fingerprint,
             reward=reward,
+            shipping_country=country,
+            shipping_amount=shipping,
         )
     except (InvalidInput, NotAllowed, Conflict):
         # A retry of a request whose pledge exists answers with that pledge's outcome, even if
@@ -207,6 +236,8 @@ def _pledge_reserve(
     key: str,
     fingerprint: str,
     reward: RewardTier | None,
+    shipping_country: str = "",
+    shipping_amount: int = 0,
 ) -> Pledge:
     """Claim a reward slot and create the pending pledge, in one short transaction.
 
@@ -222,6 +253,8 @@ def _pledge_reserve(
         "currency": currency,
         "idempotency_key": key,
         "request_fingerprint": fingerprint,
+        "shipping_country": shipping_country,
+        "shipping_amount": shipping_amount,
     }
     if reward is None:
         pledge = create_unless_taken(Pledge, **fields)  # one INSERT: no transaction needed around it
@@ -484,12 +517,16 @@ def pledge_change_reward(*, pledge: Pledge, actor, reward: RewardTier | None) ->
         new_id = reward.pk if reward is not None else None
         if new_id == pledge.reward_id:
             return pledge
+        if pledge.shipping_country:
+            raise _shipping_reward_change_refused()
         if reward is not None:
             reward = RewardTier.objects.filter(pk=new_id, campaign_id=pledge.campaign_id).first()
             if reward is None:
                 raise InvalidInput(
                     _("That reward is not part of this campaign."), code="invalid_reward", field="reward"
                 )
+            if reward.ships:
+                raise _shipping_reward_change_refused()
             if pledge.amount < reward.minimum_amount:
                 minimum = format_amount(reward.minimum_amount, pledge.currency)
                 raise InvalidInput(
@@ -518,6 +555,18 @@ def pledge_change_reward(*, pledge: Pledge, actor, reward: RewardTier | None) ->
     return pledge
 
 
+def _shipping_reward_change_refused() -> Conflict:
+    # A change to or from a reward that ships would have to charge or refund the shipping too.
+    return Conflict(
+        _(
+            "A pledge cannot move to or from a reward that ships. Cancel this pledge (it is refunded in full) "
+            "and back the reward you want instead."
+        ),
+        code="shipping_reward_change",
+        field="reward",
+    )
+
+
 # Failure codes of a replacement pledge that mean "the change was refused", not "the card was declined".
 CHANGE_REFUSED_CODES = {"campaign_not_live", "pledge_not_held", "below_reward_minimum", "sold_out"}
 
@@ -534,7 +583,9 @@ def pledge_change_amount(*, pledge: Pledge, actor, amount: int, payment_token: s
     which a top-up charge or a partial refund on one pledge would break. The reward's slot moves
     inside that transaction (freed by the old pledge, taken by the replacement), so a limited
     tier is neither double-counted nor lost, even when this backer holds its last slot. The
-    campaign's total moves by the difference; its backer count stays.
+    campaign's total moves by the difference; its backer count stays. ``amount`` is the pledge
+    without shipping: a pledge for a reward that ships keeps its country and shipping amount, and
+    the replacement holds ``amount`` plus that same shipping.
 
     Whatever fails, the backer keeps exactly one held pledge: a declined card, a campaign that
     closed meanwhile or an old pledge cancelled meanwhile fail the replacement (its charge, if
@@ -558,8 +609,9 @@ def pledge_change_amount(*, pledge: Pledge, actor, amount: int, payment_token: s
     replacement = Pledge.objects.filter(backer_id=old.backer_id, idempotency_key=key).first()
     if replacement is None:
         _pledge_change_amount_check(pledge=old, amount=amount, payment_token=payment_token)
-        pledge_checks_run(backer=actor, campaign=old.campaign, amount=amount, replaces=old)
-        replacement = _pledge_replacement_reserve(old=old, amount=amount, key=key, fingerprint=fingerprint)
+        total = amount + old.shipping_amount
+        pledge_checks_run(backer=actor, campaign=old.campaign, amount=total, replaces=old)
+        replacement = _pledge_replacement_reserve(old=old, amount=total, key=key, fingerprint=fingerprint)
     _ensure_same_request(replacement, fingerprint)
     result = None
     if replacement.status == PledgeStatus.PENDING:
@@ -581,9 +633,12 @@ def _pledge_change_amount_check(*, pledge: Pledge, amount: int, payment_token: s
     if not pledge.campaign.is_open_for_pledges:
         raise Conflict(_("The campaign has ended, so this pledge can no longer be changed."), code="campaign_closed")
     check_amount(amount, pledge.currency, max_minor=settings.PLEDGE_MAX_MINOR)
-    if amount == pledge.amount:
+    if pledge.shipping_amount:
+        check_amount(amount + pledge.shipping_amount, pledge.currency, max_minor=settings.PLEDGE_MAX_MINOR)
+    if amount == pledge.pledged_amount:
         raise InvalidInput(
-            _("Your pledge is already %(amount)s. Enter a different amount.") % {"amount": pledge.amount_display},
+            _("Your pledge is already %(amount)s. Enter a different amount.")
+            % {"amount": format_amount(pledge.pledged_amount, pledge.currency)},
             code="same_amount",
             field="amount",
         )
@@ -599,7 +654,9 @@ def _pledge_change_amount_check(*, pledge: Pledge, amount: int, payment_token: s
 
 
 def _pledge_replacement_reserve(*, old: Pledge, amount: int, key: str, fingerprint: str) -> Pledge:
-    """Create the pending replacement; a concurrent request with the same key gets the same one.
+    """Create the pending replacement for the whole ``amount`` (the old pledge's shipping included).
+
+    A concurrent request with the same key gets the same one.
 
     It has no reward while pending: the slot stays with the old pledge until the swap, so failing
     the replacement (which frees its reward's slot) can never free the old pledge's. ``replaces``
@@ -613,6 +670,8 @@ def _pledge_replacement_reserve(*, old: Pledge, amount: int, key: str, fingerpri
                 replaces=old,
                 amount=amount,
                 currency=old.currency,
+                shipping_country=old.shipping_country,
+                shipping_amount=old.shipping_amount,
                 idempotency_key=key,
                 request_fingerprint=fingerprint,
             )
@@ -683,7 +742,7 @@ def _pledge_swap(*, old: Pledge, new: Pledge, actor, hold: bool) -> None:
         raise Conflict(_("This pledge was cancelled or settled meanwhile."), code="pledge_not_held")
     if old.reward_id is not None:
         reward = RewardTier.objects.get(pk=old.reward_id)
-        if new.amount < reward.minimum_amount:  # the reward changed meanwhile
+        if new.pledged_amount < reward.minimum_amount:  # the reward changed meanwhile
             raise Conflict(
                 _("The “%(reward)s” reward needs a pledge of at least %(minimum)s.")
                 % {"reward": reward.title, "minimum": format_amount(reward.minimum_amount, new.currency)},

@@ -1,3 +1,5 @@
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -15,7 +17,9 @@ from crowdfund_site.exceptions import (
     PaymentDeclined,
     PaymentUnavailable,
 )
-from projects.selectors import campaign_page_get
+from crowdfund_site.money import currency_exponent
+from projects.selectors import campaign_page_get, rewards_shipping_rules
+from projects.shipping import destination_name, shipping_costs_by_country
 from risk.tasks import enqueue_pledge_check
 
 from .forms import (
@@ -91,6 +95,7 @@ def pledge_create_view(request, slug: str):
                     payment_token=data["card_number"],
                     idempotency_key=data["idempotency_key"],
                     reward=data["reward_tier"],
+                    shipping_country=data["shipping_country"],
                 )
             except (InvalidInput, NotAllowed, Conflict, PaymentDeclined, PaymentUnavailable) as error:
                 if _pledge_error(form, error):
@@ -104,16 +109,31 @@ def pledge_create_view(request, slug: str):
         if chosen is not None:
             initial["amount"] = amount_as_text(chosen.minimum_amount, campaign.currency)
         form = PledgeForm(initial=initial, campaign=campaign, rewards=rewards)
+    shipping = rewards_shipping_rules(rewards=rewards)
     context = {
         "campaign": campaign,
         "form": form,
-        "rewards": [(r, amount_as_text(r.minimum_amount, campaign.currency)) for r in rewards],
+        "rewards": [
+            (r, amount_as_text(r.minimum_amount, campaign.currency), _shipping_choice(shipping.get(r.pk)))
+            for r in rewards
+        ],
+        "currency_exponent": currency_exponent(campaign.currency),
         "selected_reward": str(form["reward"].value() or ""),
         "idempotency_key": idempotency_key,
         "is_initiator": is_initiator,
         **_confirmation_context(form, amount_to_confirm),
     }
     return render(request, "pledges/pledge_create.html", context)
+
+
+def _shipping_choice(rules: list[tuple[str, int]] | None) -> dict | None:
+    """Return what the pledge form shows of a reward's shipping: its rules by name, and the cost per country."""
+    if rules is None:
+        return None
+    return {
+        "rules": [(destination_name(destination), cost) for destination, cost in rules],
+        "costs": json.dumps(shipping_costs_by_country(rules), separators=(",", ":")),
+    }
 
 
 @login_required
@@ -234,7 +254,9 @@ def pledge_change_amount_view(request, pk: int):
                 )
                 return redirect("pledges:detail", pk=new.pk)
     else:
-        form = PledgeAmountForm(initial={"amount": amount_as_text(pledge.amount, pledge.currency)}, pledge=pledge)
+        form = PledgeAmountForm(
+            initial={"amount": amount_as_text(pledge.pledged_amount, pledge.currency)}, pledge=pledge
+        )
     context = {
         "pledge": pledge,
         "campaign": pledge.campaign,

@@ -48,6 +48,7 @@ from .models import (
     CampaignUpdate,
     Category,
     Comment,
+    CommentReport,
     FundingModel,
     RewardTier,
 )
@@ -78,10 +79,13 @@ from .services import (
     campaign_update,
     campaign_update_create,
     comment_create,
+    comment_hide,
+    comment_report,
     reward_tier_create,
     reward_tier_delete,
     reward_tier_update,
 )
+from .shipping import DESTINATION_MAX_LENGTH, SHIPPING_COST_MAX_MINOR, SHIPPING_RULES_MAX
 
 CAMPAIGN_ORDERINGS = ["created_at", "deadline", "pledged_amount", "goal", "backer_count", "title"]
 
@@ -327,6 +331,16 @@ class CampaignRejectApi(_ReviewWithReasonApi):
     decide = campaign_reject
 
 
+class ShippingRuleInputSerializer(StrictInputSerializer):
+    destination = StrictCharField(
+        max_length=DESTINATION_MAX_LENGTH,
+        help_text="An ISO 3166-1 alpha-2 country code (DE), a region (eu, north_america) or anywhere.",
+    )
+    cost = StrictIntegerField(
+        min_value=0, max_value=SHIPPING_COST_MAX_MINOR, help_text="In minor units of the campaign's currency."
+    )
+
+
 class RewardListCreateApi(APIView):
     class InputSerializer(StrictInputSerializer):
         title = StrictCharField(max_length=field_max_length(RewardTier, "title"))
@@ -338,6 +352,14 @@ class RewardListCreateApi(APIView):
             required=False, allow_null=True, default=None, min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
         )
         estimated_delivery = serializers.DateField(required=False, allow_null=True, default=None)
+        ships = StrictBooleanField(required=False, default=False, help_text="Physical: shipped to backers.")
+        shipping_rules = serializers.ListField(
+            child=ShippingRuleInputSerializer(),
+            max_length=SHIPPING_RULES_MAX,
+            required=False,
+            default=list,
+            help_text="Required (at least one) when `ships`; each destination once.",
+        )
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
@@ -345,7 +367,7 @@ class RewardListCreateApi(APIView):
     @extend_schema(operation_id="campaigns_rewards_list", responses={200: RewardSerializer(many=True)})
     def get(self, request, pk: int):
         campaign = campaign_get_visible(user=request.user, campaign_id=pk)
-        return Response(RewardSerializer(campaign.rewards.all(), many=True).data)
+        return Response(RewardSerializer(campaign.rewards.prefetch_related("shipping_rules"), many=True).data)
 
     @extend_schema(
         operation_id="campaigns_rewards_create",
@@ -370,6 +392,13 @@ class RewardDetailApi(APIView):
             required=False, allow_null=True, min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
         )
         estimated_delivery = serializers.DateField(required=False, allow_null=True)
+        ships = StrictBooleanField(required=False, help_text="Physical: shipped to backers (before launch only).")
+        shipping_rules = serializers.ListField(
+            child=ShippingRuleInputSerializer(),
+            max_length=SHIPPING_RULES_MAX,
+            required=False,
+            help_text="Replaces all the reward's rules (before launch only).",
+        )
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
@@ -392,7 +421,8 @@ class RewardDetailApi(APIView):
         description=(
             "Change a reward tier (initiator only): anything before launch; after launch the description, "
             "estimated delivery and quantity limit only (409 `reward_locked` for price or title, "
-            "409 `limit_below_claimed` for a limit below what is claimed). Its backers are e-mailed."
+            "409 `limit_below_claimed` for a limit below what is claimed). Its backers are e-mailed. "
+            "Shipping (`ships`, `shipping_rules`) changes before launch only."
         ),
     )
     def patch(self, request, pk: int, reward_pk: int):
@@ -434,16 +464,26 @@ class CampaignUpdateSerializer(serializers.ModelSerializer):
 
 
 class CommentSerializer(serializers.ModelSerializer):
-    """A comment by one of the campaign's backers or its initiator."""
+    """A comment by one of the campaign's backers or its initiator, or a reply to one (``parent``)."""
 
     author = serializers.SerializerMethodField(help_text="The author's display name.")
     # Context ``initiator_id`` marks the initiator's replies without loading the campaign per row.
     author_is_initiator = serializers.SerializerMethodField(help_text="True for the campaign initiator's replies.")
+    parent = serializers.IntegerField(source="parent_id", allow_null=True, help_text="The comment this replies to.")
+    hidden = serializers.SerializerMethodField(help_text="Hidden by the initiator or staff: the body is null.")
+    body = serializers.SerializerMethodField()
 
     class Meta:
         model = Comment
-        fields = ["id", "author", "author_is_initiator", "body", "created_at"]
+        fields = ["id", "parent", "author", "author_is_initiator", "body", "hidden", "created_at"]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_body(self, comment: Comment) -> str | None:
+        return None if comment.hidden_at is not None else comment.body
+
+    def get_hidden(self, comment: Comment) -> bool:
+        return comment.hidden_at is not None
 
     def get_author(self, comment: Comment) -> str:
         return comment.author.public_name
@@ -501,6 +541,9 @@ class CampaignUpdateListCreateApi(APIView):
 class CommentListCreateApi(APIView):
     class InputSerializer(StrictInputSerializer):
         body = StrictCharField(max_length=COMMENT_MAX_LENGTH)
+        parent = IdField(
+            required=False, allow_null=True, default=None, help_text="Reply to this comment (one level deep)."
+        )
 
     pagination_class = PagePagination
 
@@ -524,17 +567,83 @@ class CommentListCreateApi(APIView):
         request=InputSerializer,
         responses={201: CommentSerializer, **errors(409)},
         description=(
-            "Comment on a launched campaign as one of its backers (a held or paid-out pledge) or its initiator; "
-            "anyone else is refused with 403 `not_backer`. 409 `not_launched` before the campaign has been live."
+            "Comment on a launched campaign as one of its backers (a held or paid-out pledge) or its initiator, "
+            "or reply to a comment (`parent`; 400 `invalid_parent` for a reply to a reply); anyone else is "
+            "refused with 403 `not_backer`. 409 `not_launched` before the campaign has been live."
         ),
     )
     def post(self, request, pk: int):
         campaign = campaign_get_visible(user=request.user, campaign_id=pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        comment = comment_create(campaign=campaign, actor=request.user, body=serializer.validated_data["body"])
+        data = serializer.validated_data
+        parent = None
+        if data["parent"] is not None:
+            parent = Comment.objects.filter(pk=data["parent"], campaign=campaign).first()
+            if parent is None:
+                raise InvalidInput("No such comment on this campaign.", code="invalid_parent", field="parent")
+        comment = comment_create(campaign=campaign, actor=request.user, body=data["body"], parent=parent)
         data = CommentSerializer(comment, context={"initiator_id": campaign.initiator_id}).data
         return Response(data, status=status.HTTP_201_CREATED)
+
+
+def _comment_of(request, pk: int, comment_pk: int) -> Comment:
+    """Return the comment on a campaign the caller may see; NotFound otherwise."""
+    campaign = campaign_get_visible(user=request.user, campaign_id=pk)
+    comment = Comment.objects.filter(pk=comment_pk, campaign=campaign).select_related("author").first()
+    if comment is None:
+        raise NotFound("No such comment.")
+    comment.campaign = campaign
+    return comment
+
+
+class CommentReportApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        reason = StrictCharField(
+            required=False, allow_blank=True, default="", max_length=field_max_length(CommentReport, "reason")
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        comment = serializers.IntegerField(source="comment_id")
+        reason = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(
+        operation_id="campaigns_comments_report",
+        request=InputSerializer,
+        responses={201: OutputSerializer},
+        description="Report a comment to staff (anyone logged in). Reporting it again returns the first report.",
+    )
+    def post(self, request, pk: int, comment_pk: int):
+        # The body is read first, as everywhere: a bad body is a 400 whichever comment it names.
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        comment = _comment_of(request, pk, comment_pk)
+        report = comment_report(comment=comment, actor=request.user, reason=serializer.validated_data["reason"])
+        return Response(self.OutputSerializer(report).data, status=status.HTTP_201_CREATED)
+
+
+class CommentHideApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        reason = StrictCharField(required=False, allow_blank=True, default="", max_length=REVIEW_NOTE_MAX_LENGTH)
+
+    @extend_schema(
+        operation_id="campaigns_comments_hide",
+        request=InputSerializer,
+        responses={200: CommentSerializer},
+        description=(
+            "Hide a comment (the campaign's initiator or moderation staff; audited); its body then reads null. "
+            "403 `not_allowed` for anyone else. Hiding a hidden comment changes nothing."
+        ),
+    )
+    def post(self, request, pk: int, comment_pk: int):
+        # The body is read first, as everywhere: a bad body is a 400 whichever comment it names.
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        comment = _comment_of(request, pk, comment_pk)
+        comment = comment_hide(comment=comment, actor=request.user, reason=serializer.validated_data["reason"])
+        data = CommentSerializer(comment, context={"initiator_id": comment.campaign.initiator_id}).data
+        return Response(data)
 
 
 class CategoryListApi(APIView):
@@ -561,6 +670,16 @@ urlpatterns = [
     path("campaigns/<api_id:pk>/rewards/<api_id:reward_pk>/", RewardDetailApi.as_view(), name="campaign_reward"),
     path("campaigns/<api_id:pk>/updates/", CampaignUpdateListCreateApi.as_view(), name="campaign_updates"),
     path("campaigns/<api_id:pk>/comments/", CommentListCreateApi.as_view(), name="campaign_comments"),
+    path(
+        "campaigns/<api_id:pk>/comments/<api_id:comment_pk>/report/",
+        CommentReportApi.as_view(),
+        name="campaign_comment_report",
+    ),
+    path(
+        "campaigns/<api_id:pk>/comments/<api_id:comment_pk>/hide/",
+        CommentHideApi.as_view(),
+        name="campaign_comment_hide",
+    ),
 ]
 # Picture uploads (multipart) live in their own module.
 urlpatterns += picture_urlpatterns

@@ -267,6 +267,10 @@ def _parse_rate_bps(text: str) -> int:
     return int(rate * 100)
 
 
+# Sixty destinations with their costs fit comfortably; a body beyond this is refused by the form.
+SHIPPING_RULES_TEXT_MAX_LENGTH = 4000
+
+
 class RewardForm(PlainLabelsForm):
     """Step 4: one reward tier."""
 
@@ -290,6 +294,20 @@ class RewardForm(PlainLabelsForm):
     estimated_delivery = forms.DateField(
         label=_("Estimated delivery"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
+    ships = forms.BooleanField(label=_("Physical reward: it is shipped to backers"), required=False)
+    shipping_rules = forms.CharField(
+        label=_("Shipping destinations and costs"),
+        required=False,
+        max_length=SHIPPING_RULES_TEXT_MAX_LENGTH,
+        widget=forms.Textarea(
+            attrs={"rows": 4, "placeholder": "DE 5.00\neu 9.00\nnorth_america 12.00\nanywhere 20.00"}
+        ),
+        help_text=_(
+            "One destination per line with its cost: a two-letter country code (ISO 3166-1, e.g. DE, US, CN), "
+            "eu (the 27 EU countries), north_america (US, CA, MX) or anywhere (every other country). "
+            "The most specific line applies; 0 ships free. Backers elsewhere cannot choose this reward."
+        ),
+    )
 
     def __init__(self, *args, currency: str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -298,6 +316,28 @@ class RewardForm(PlainLabelsForm):
 
     def clean_minimum_amount(self) -> int:
         return _parse_money(self.cleaned_data["minimum_amount"], self.currency)
+
+    def clean_shipping_rules(self) -> list[dict]:
+        """Return the lines as [{"destination", "cost"}]; the service checks destinations and duplicates."""
+        rules = []
+        for number, line in enumerate(self.cleaned_data["shipping_rules"].splitlines(), start=1):
+            words = line.replace(":", " ").replace("=", " ").split()
+            if not words:
+                continue
+            if len(words) < 2:
+                raise forms.ValidationError(
+                    gettext("Line %(line)s: write a destination and its cost, e.g. “DE 5.00”.") % {"line": number},
+                    code="invalid_shipping_rules",
+                )
+            destination, cost_text = " ".join(words[:-1]), words[-1]
+            if cost_text.startswith("-"):
+                raise forms.ValidationError(
+                    gettext("Line %(line)s: a shipping cost cannot be negative.") % {"line": number},
+                    code="invalid_shipping_cost",
+                )
+            cost = 0 if cost_text.strip("0.") == "" else _parse_money(cost_text, self.currency)
+            rules.append({"destination": destination, "cost": cost})
+        return rules
 
 
 class CampaignUpdateForm(PlainLabelsForm):

@@ -244,6 +244,9 @@ class RewardTier(models.Model):
     estimated_delivery = models.DateField(null=True, blank=True)
     # Its picture's descriptor (as Campaign.cover); empty for none.
     image = models.JSONField(default=dict, blank=True)
+    # A physical reward is shipped: a pledge for it names a country its shipping rules cover and
+    # pays that rule's cost on top. The database default lets bulk inserts leave it out.
+    ships = models.BooleanField(default=False, db_default=False, help_text="Physical: shipped to backers.")
 
     class Meta:
         ordering = ["minimum_amount", "id"]
@@ -268,6 +271,29 @@ class RewardTier(models.Model):
     @property
     def sold_out(self) -> bool:
         return self.quantity_limit is not None and self.claimed_count >= self.quantity_limit
+
+
+class RewardShippingRule(models.Model):
+    """Where a physical reward ships and what it costs there (``projects.shipping`` resolves them).
+
+    ``destination`` is an ISO 3166-1 alpha-2 country code, a region key or ``anywhere``; the most
+    specific rule covering a backer's country applies. Written only by ``reward_tier_create`` and
+    ``reward_tier_update``, which replace a reward's rules as a whole.
+    """
+
+    reward = models.ForeignKey(RewardTier, on_delete=models.CASCADE, related_name="shipping_rules")
+    destination = models.CharField(max_length=20)
+    cost = models.BigIntegerField(help_text="In minor units of the campaign's currency; 0 ships free.")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["reward", "destination"], name="shipping_rule_once_per_destination"),
+            models.CheckConstraint(condition=Q(cost__gte=0), name="shipping_cost_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.destination}: {self.cost}"
 
 
 class CampaignStatusChange(models.Model):

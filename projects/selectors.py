@@ -10,10 +10,21 @@ from django.db import connection
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from crowdfund_site.exceptions import NotFound
+from crowdfund_site.exceptions import InvalidInput, NotFound
 
-from .models import Campaign, CampaignStatus, CampaignStatusChange, CampaignUpdate, Category, Comment, RewardTier
+from .models import (
+    Campaign,
+    CampaignStatus,
+    CampaignStatusChange,
+    CampaignUpdate,
+    Category,
+    Comment,
+    RewardShippingRule,
+    RewardTier,
+)
+from .shipping import country_name, country_normalise, destinations_covering, shipping_cost_for
 
 # A live campaign whose deadline is this close is "ending soon".
 ENDING_SOON_WITHIN = timedelta(days=3)
@@ -235,6 +246,65 @@ def user_is_backer(*, campaign: Campaign, user) -> bool:
 def campaign_reward_tiers(*, campaign: Campaign) -> list[RewardTier]:
     """Return the campaign's reward tiers, cheapest first (one query)."""
     return list(RewardTier.objects.filter(campaign_id=campaign.pk).order_by("minimum_amount", "id"))
+
+
+def reward_shipping_rules(*, reward: RewardTier) -> list[tuple[str, int]]:
+    """Return the reward's shipping rules as (destination, cost) pairs, in the order given (one query)."""
+    return list(
+        RewardShippingRule.objects.filter(reward_id=reward.pk).order_by("id").values_list("destination", "cost")
+    )
+
+
+def rewards_shipping_rules(*, rewards) -> dict[int, list[tuple[str, int]]]:
+    """Return {reward id: its (destination, cost) rules} for those of ``rewards`` that ship.
+
+    One query, or none when no reward ships.
+    """
+    ids = [reward.pk for reward in rewards if reward.ships]
+    rules: dict[int, list[tuple[str, int]]] = {pk: [] for pk in ids}
+    if ids:
+        rows = RewardShippingRule.objects.filter(reward_id__in=ids).order_by("id")
+        for reward_id, destination, cost in rows.values_list("reward_id", "destination", "cost"):
+            rules[reward_id].append((destination, cost))
+    return rules
+
+
+def reward_shipping_quote(*, reward: RewardTier | None, country: str) -> tuple[str, int]:
+    """Return (country code, shipping cost) for a pledge on ``reward`` shipped to ``country``.
+
+    ("", 0) for no reward or one that does not ship, without a query; for one that ships, one
+    query of the rules that could cover the country, the most specific winning. Raises
+    InvalidInput (field ``shipping_country``) for a country that is not an ISO 3166-1 alpha-2
+    code, a missing country, or one the reward does not ship to.
+    """
+    code = country_normalise(country) if country else ""
+    if code is None:
+        raise InvalidInput(
+            gettext("“%(country)s” is not a country code: use the two-letter ISO 3166-1 code, e.g. DE or US.")
+            % {"country": str(country)[:40]},
+            code="invalid_country",
+            field="shipping_country",
+        )
+    if reward is None or not reward.ships:
+        return "", 0
+    if not code:
+        raise InvalidInput(
+            gettext("The “%(reward)s” reward is shipped: choose the country to ship it to.") % {"reward": reward.title},
+            code="shipping_country_required",
+            field="shipping_country",
+        )
+    rules = RewardShippingRule.objects.filter(reward_id=reward.pk, destination__in=destinations_covering(code))
+    cost = shipping_cost_for(rules.values_list("destination", "cost"), code)
+    if cost is None:
+        raise InvalidInput(
+            gettext(
+                "The “%(reward)s” reward does not ship to %(country)s. Choose another reward or pledge without one."
+            )
+            % {"reward": reward.title, "country": country_name(code)},
+            code="does_not_ship_there",
+            field="shipping_country",
+        )
+    return code, cost
 
 
 def campaign_updates(*, campaign: Campaign) -> list[CampaignUpdate]:

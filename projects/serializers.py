@@ -52,10 +52,22 @@ def _picture_or_none(descriptor: dict) -> dict | None:
     return PictureSerializer(descriptor).data if descriptor else None
 
 
+class ShippingRuleSerializer(serializers.Serializer):
+    destination = serializers.CharField(
+        help_text="An ISO 3166-1 alpha-2 country code (DE), a region (eu, north_america) or anywhere."
+    )
+    cost = serializers.IntegerField(help_text="In minor units of the campaign's currency; 0 ships free.")
+
+
 class RewardSerializer(serializers.ModelSerializer):
+    """A reward tier; load it with ``shipping_rules`` prefetched to list many without a query each."""
+
     image = serializers.SerializerMethodField()
     remaining = serializers.IntegerField(allow_null=True, read_only=True, help_text="Empty: unlimited.")
     sold_out = serializers.BooleanField(read_only=True)
+    shipping_rules = serializers.SerializerMethodField(
+        help_text="Where a physical reward ships and what it costs; the most specific rule for a country applies."
+    )
 
     class Meta:
         model = RewardTier
@@ -70,11 +82,20 @@ class RewardSerializer(serializers.ModelSerializer):
             "sold_out",
             "estimated_delivery",
             "image",
+            "ships",
+            "shipping_rules",
         ]
 
     @extend_schema_field(PictureSerializer(allow_null=True))
     def get_image(self, reward: RewardTier) -> dict | None:
         return _picture_or_none(reward.image)
+
+    @extend_schema_field(ShippingRuleSerializer(many=True))
+    def get_shipping_rules(self, reward: RewardTier) -> list[dict]:
+        if not reward.ships:
+            return []
+        rules = sorted(reward.shipping_rules.all(), key=lambda rule: rule.pk)
+        return [{"destination": rule.destination, "cost": rule.cost} for rule in rules]
 
 
 class CampaignSerializer(serializers.ModelSerializer):
@@ -142,5 +163,9 @@ class CampaignDetailSerializer(CampaignSerializer):
 
 
 def campaign_detail_data(campaign: Campaign) -> dict:
-    campaign = Campaign.objects.select_related("category", "initiator").prefetch_related("rewards").get(pk=campaign.pk)
+    campaign = (
+        Campaign.objects.select_related("category", "initiator")
+        .prefetch_related("rewards__shipping_rules")
+        .get(pk=campaign.pk)
+    )
     return CampaignDetailSerializer(campaign).data

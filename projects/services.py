@@ -50,10 +50,12 @@ from .models import (
     Comment,
     CommentReport,
     FundingModel,
+    RewardShippingRule,
     RewardTier,
     RewardTierChange,
 )
-from .selectors import BACKER_PLEDGE_STATUSES, user_is_backer
+from .selectors import BACKER_PLEDGE_STATUSES, reward_shipping_rules, user_is_backer
+from .shipping import shipping_rules_clean
 
 MIN_DURATION_DAYS = 1
 MAX_DURATION_DAYS = 60
@@ -328,11 +330,19 @@ def reward_tier_create(
     description: str = "",
     quantity_limit: int | None = None,
     estimated_delivery: date | None = None,
+    ships: bool = False,
+    shipping_rules: list | None = None,
 ) -> RewardTier:
-    """Add a reward tier to an editable campaign; only its initiator may."""
+    """Add a reward tier to an editable campaign; only its initiator may.
+
+    A physical reward (``ships``) needs ``shipping_rules``: [{"destination": "DE" | "eu" |
+    "anywhere", "cost": minor units}], checked by ``shipping_rules_clean``. Raises NotAllowed,
+    Conflict or InvalidInput; on refusal nothing is stored.
+    """
     campaign = campaign_lock(campaign_id=campaign.pk)
     _ensure_initiator(campaign, actor)
     _ensure_editable(campaign)
+    rules = shipping_rules_clean(shipping_rules, ships=bool(ships))
     fields = _clean_reward_fields(
         campaign,
         {
@@ -343,7 +353,17 @@ def reward_tier_create(
             "estimated_delivery": estimated_delivery,
         },
     )
-    return RewardTier.objects.create(campaign=campaign, **fields)
+    reward = RewardTier.objects.create(campaign=campaign, ships=bool(ships), **fields)
+    _reward_shipping_rules_replace(reward=reward, rules=rules)
+    return reward
+
+
+def _reward_shipping_rules_replace(*, reward: RewardTier, rules: list[tuple[str, int]]) -> None:
+    """Make ``rules`` (checked pairs) the reward's whole set of shipping rules; call inside a transaction."""
+    RewardShippingRule.objects.filter(reward=reward).delete()
+    RewardShippingRule.objects.bulk_create(
+        RewardShippingRule(reward=reward, destination=destination, cost=cost) for destination, cost in rules
+    )
 
 
 # What an initiator may still change on a reward tier once the campaign has launched: backers chose
@@ -362,21 +382,40 @@ def reward_tier_update(*, reward: RewardTier, actor, **fields) -> RewardTier:
     success for the delivery date) only the description, the estimated delivery and the quantity
     limit, which may never go below what is already claimed: the reward row is locked, so a pledge
     claiming a slot at the same moment waits and the check sees its count. The price and the title
-    never change after launch (Conflict ``reward_locked``). A change of description or delivery
+    never change after launch (Conflict ``reward_locked``), nor
+    whether it ships and where to (``ships`` and ``shipping_rules``, which replace the rules as a
+    whole, checked as ``reward_tier_create`` does). A change of description or delivery
     date is recorded (RewardTierChange) and e-mailed to the tier's backers after commit. Raises
     NotAllowed, Conflict or InvalidInput; on refusal nothing changes.
     """
     campaign = campaign_lock(campaign_id=reward.campaign_id)
     _ensure_initiator(campaign, actor)
-    allowed = {"title", "description", "minimum_amount", "quantity_limit", "estimated_delivery"}
-    unknown = set(fields) - allowed
+    allowed = {"title", "description", "minimum_amount", "quantity_limit", "estimated_delivery", "ships"}
+    unknown = set(fields) - allowed - {"shipping_rules"}
     if unknown:
         raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))}.", code="invalid_field")
     reward = RewardTier.objects.select_for_update().get(pk=reward.pk)
+    shipping_rules = fields.pop("shipping_rules", None)
+    new_rules = None
+    if "ships" in fields or shipping_rules is not None:
+        fields["ships"] = bool(fields.get("ships", reward.ships))
+        if shipping_rules is None and fields["ships"]:
+            shipping_rules = [{"destination": d, "cost": c} for d, c in reward_shipping_rules(reward=reward)]
+        new_rules = shipping_rules_clean(shipping_rules, ships=fields["ships"])
     cleaned = _clean_reward_fields(campaign, fields)
     changed = {name: value for name, value in cleaned.items() if getattr(reward, name) != value}
+    rules_changed = new_rules is not None and sorted(new_rules) != sorted(reward_shipping_rules(reward=reward))
     if campaign.status not in EDITABLE_STATUSES:
+        if rules_changed and "ships" not in changed:
+            # Backers chose the tier knowing what shipping to them costs.
+            raise Conflict(
+                gettext("Shipping destinations and costs cannot change once the campaign has launched."),
+                code="reward_locked",
+                field="shipping_rules",
+            )
         _check_reward_change_after_launch(campaign, reward, changed)
+    if rules_changed:
+        _reward_shipping_rules_replace(reward=reward, rules=new_rules)
     if not changed:
         return reward
     before = {name: getattr(reward, name) for name in changed}

@@ -51,6 +51,8 @@ from .selectors import (
     campaigns_new,
     campaigns_of_initiator,
     categories_all,
+    reward_shipping_rules,
+    rewards_shipping_rules,
     user_is_backer,
 )
 from .services import (
@@ -66,6 +68,7 @@ from .services import (
     reward_tier_delete,
     reward_tier_update,
 )
+from .shipping import destination_name
 
 SECTION_SIZE = 3
 
@@ -440,8 +443,10 @@ def campaign_rewards(request, slug: str):
             messages.success(request, gettext("Reward “%(title)s” added.") % {"title": form.cleaned_data["title"]})
             return redirect("projects:campaign_rewards", slug=campaign.slug)
     rewards = list(campaign.rewards.all())
+    shipping = rewards_shipping_rules(rewards=rewards)
     for reward in rewards:
         reward.picture_form = PictureForm(prefix=f"reward-{reward.pk}")
+        reward.shipping_display = [(destination_name(d), cost) for d, cost in shipping.get(reward.pk, [])]
     return render(
         request,
         "projects/campaign_rewards.html",
@@ -463,6 +468,11 @@ def campaign_reward_edit(request, slug: str, reward_id: int):
         "minimum_amount": amount_text(reward.minimum_amount, campaign.currency),
         "quantity_limit": reward.quantity_limit,
         "estimated_delivery": reward.estimated_delivery,
+        "ships": reward.ships,
+        "shipping_rules": "\n".join(
+            f"{destination} {amount_text(cost, campaign.currency)}"
+            for destination, cost in reward_shipping_rules(reward=reward)
+        ),
     }
     form = RewardForm(request.POST if request.method == "POST" else None, initial=initial, currency=campaign.currency)
     launched = campaign.status not in EDITABLE_STATUSES
@@ -470,6 +480,9 @@ def campaign_reward_edit(request, slug: str, reward_id: int):
         # Shown, but not taken from the post: backers chose the tier for its title and price.
         form.fields["title"].disabled = True
         form.fields["minimum_amount"].disabled = True
+        # Backers chose it knowing where it ships and what that costs.
+        form.fields["ships"].disabled = True
+        form.fields["shipping_rules"].disabled = True
     if request.method == "POST" and form.is_valid():
         try:
             reward_tier_update(reward=reward, actor=request.user, **form.cleaned_data)

@@ -58,6 +58,28 @@ def ledger_verify() -> list[str]:
     problems += _check_pools()
     problems += _check_checkpoints()
     problems += _check_staged_release()
+    problems += _check_shipping()
+    return problems
+
+
+def _check_shipping() -> list[str]:
+    """A pledge's shipping is part of its whole: only a reward that ships has any, and it names a country.
+
+    The whole (``amount``) is what the hold, release and refund checks above count, so shipping
+    needs no ledger check of its own; what can go wrong is shipping on a pledge that ships nothing
+    (money taken for no parcel) or shipping without a destination.
+    """
+    problems = []
+    nothing_ships = (
+        Pledge.objects.exclude(shipping_country="")
+        .filter(Q(reward__isnull=True) | Q(reward__ships=False))
+        .values_list("pk", flat=True)
+    )
+    if nothing_ships.exists():
+        problems.append(f"Pledges with shipping for a reward that does not ship: {_ids(nothing_ships)}")
+    nowhere = Pledge.objects.filter(shipping_country="", shipping_amount__gt=0).values_list("pk", flat=True)
+    if nowhere.exists():
+        problems.append(f"Pledges charged shipping without a country: {_ids(nowhere)}")
     return problems
 
 

@@ -11,7 +11,8 @@ from rest_framework.authtoken.models import Token
 
 from accounts.services import user_create
 from pledges.services import pledge_create
-from projects.models import Campaign, CampaignStatus, Category, RewardTier
+from projects.models import Campaign, CampaignStatus, Category, RewardShippingRule, RewardTier
+from projects.services import comment_create
 
 
 def fuzz_data_create() -> dict:
@@ -34,6 +35,9 @@ def fuzz_data_create() -> dict:
         **common,
     )
     reward = RewardTier.objects.create(campaign=live, title="Poster", minimum_amount=1, quantity_limit=1000)
+    # A reward that ships anywhere, so that a generated country code can be taken.
+    shipped = RewardTier.objects.create(campaign=live, title="Mug", minimum_amount=1, ships=True)
+    RewardShippingRule.objects.create(reward=shipped, destination="anywhere", cost=500)
     draft = Campaign.objects.create(initiator=backer, title="Draft", slug="draft", **common)
     RewardTier.objects.create(campaign=draft, title="Sticker", minimum_amount=100)
     pledge = pledge_create(
@@ -45,5 +49,6 @@ def fuzz_data_create() -> dict:
         idempotency_key="fuzz-seed",
         reward=reward,
     )
+    comment_create(campaign=live, actor=backer, body="First!")
     token, _ = Token.objects.get_or_create(user=backer)
     return {"token": token.key, "live": live.pk, "draft": draft.pk, "reward": reward.pk, "pledge": pledge.pk}

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.api.testing import api_client
+from projects.models import RewardShippingRule
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
 
 # A backer seen before, no reward: token + user, campaign, INSERT pending pledge, the sandbox
@@ -22,6 +23,9 @@ STATEMENTS_PER_PLEDGE = {"postgresql": 10, "sqlite": 12}
 # The sold-out answer for a tier already known to be full: token + user, campaign, reward, and
 # the lookup that answers a retry of a request whose pledge exists. Nothing is written.
 STATEMENTS_PER_SOLD_OUT = 4
+# A reward that ships: as any reward pledge (14 on PostgreSQL: the reward read, its slot claimed in
+# the pending pledge's transaction), plus the one read of the shipping rules that could cover the country.
+STATEMENTS_PER_SHIPPING_PLEDGE = {"postgresql": 15, "sqlite": 17}
 
 
 def statements_counted():
@@ -29,8 +33,8 @@ def statements_counted():
     return CaptureQueriesContext(connection)
 
 
-def _pledge(client, campaign, key: str, reward=None):
-    body = {"amount": 5_000, "currency": "USD", "reward": reward, "payment_token": "tok_visa"}
+def _pledge(client, campaign, key: str, reward=None, **extra):
+    body = {"amount": 5_000, "currency": "USD", "reward": reward, "payment_token": "tok_visa", **extra}
     return client.post(f"/api/v1/campaigns/{campaign.pk}/pledges/", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
 
 
@@ -64,3 +68,24 @@ def test_a_sold_out_answer_writes_nothing_and_costs_four_statements():
     assert (response.status_code, response.json()["code"]) == (409, "sold_out")
     statements = [q["sql"] for q in sent.captured_queries]
     assert len(statements) == STATEMENTS_PER_SOLD_OUT, "\n".join(statements)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reward_pledge_costs_the_same_whether_it_ships_or_not_but_for_reading_its_shipping_rule():
+    cache.clear()
+    campaign = LiveCampaignFactory()
+    digital = RewardTierFactory(campaign=campaign, minimum_amount=5_000)
+    shipped = RewardTierFactory(campaign=campaign, minimum_amount=5_000, ships=True)
+    RewardShippingRule.objects.create(reward=shipped, destination="eu", cost=900)
+    client = api_client(UserFactory())
+    assert _pledge(client, campaign, "first").status_code == 201
+
+    with statements_counted() as digital_sent:
+        assert _pledge(client, campaign, "digital", reward=digital.pk).status_code == 201
+    with statements_counted() as shipped_sent:
+        response = _pledge(client, campaign, "shipped", reward=shipped.pk, shipping_country="FR")
+
+    assert (response.status_code, response.json()["amount"]) == (201, 5_900), response.content
+    statements = [q["sql"] for q in shipped_sent.captured_queries]
+    assert len(statements) == len(digital_sent.captured_queries) + 1, "\n".join(statements)
+    assert len(statements) == STATEMENTS_PER_SHIPPING_PLEDGE[connection.vendor], "\n".join(statements)

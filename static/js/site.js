@@ -61,6 +61,49 @@
     });
   }
 
+  // A reward that ships: show the country field, and the shipping cost and the total before the
+  // backer submits. The costs per country come with the reward (data-shipping, minor units); the
+  // server recomputes them and refuses a country the reward does not ship to.
+  function shippingTotal() {
+    var total = document.getElementById("pledge-total");
+    var field = document.querySelector("[data-shipping-field]");
+    var amount = document.querySelector("input[name=amount]");
+    var country = document.querySelector("select[name=shipping_country]");
+    if (!total || !field || !amount || !country) { return; }
+    var exponent = parseInt(total.dataset.exponent, 10);
+    var format = new Intl.NumberFormat(document.documentElement.lang || "en", {
+      style: "currency", currency: total.dataset.currency,
+      minimumFractionDigits: exponent, maximumFractionDigits: exponent
+    });
+    function money(minor) { return format.format(minor / Math.pow(10, exponent)); }
+    function update() {
+      var chosen = document.querySelector("input[name=reward]:checked");
+      var costs = chosen && chosen.dataset.shipping ? JSON.parse(chosen.dataset.shipping) : null;
+      field.hidden = !costs;
+      if (!costs || !country.value) { total.hidden = true; return; }
+      var name = country.options[country.selectedIndex].text;
+      if (!(country.value in costs)) {
+        total.textContent = total.dataset.nowhereText.replace("{country}", name);
+        total.hidden = false;
+        return;
+      }
+      var pledged = Math.round(parseFloat((amount.value || "0").replace(/,/g, "")) * Math.pow(10, exponent));
+      var shipping = costs[country.value];
+      var text = total.dataset.shippingText.replace("{country}", name).replace("{cost}", money(shipping));
+      if (!isNaN(pledged) && pledged > 0) {
+        text += " · " + total.dataset.totalText.replace("{total}", money(pledged + shipping));
+      }
+      total.textContent = text;
+      total.hidden = false;
+    }
+    document.querySelectorAll("input[name=reward]").forEach(function (radio) {
+      radio.addEventListener("change", update);
+    });
+    country.addEventListener("change", update);
+    amount.addEventListener("input", update);
+    update();
+  }
+
   // The story editor's Preview button: without JavaScript it posts the form back and the page
   // shows the preview; with it, the same preview is fetched and shown in place.
   function markdownPreview() {
@@ -110,5 +153,6 @@
     guardDoubleSubmit();
     formatCardNumbers();
     rewardAmounts();
+    shippingTotal();
   });
 }());

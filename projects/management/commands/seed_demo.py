@@ -64,6 +64,18 @@ UPDATES = [
 ]
 
 
+# A physical reward's shipping, in minor units: cheapest at home, then the EU, North America, the world.
+DEMO_SHIPPING_RULES = [
+    {"destination": "DE", "cost": 500},
+    {"destination": "eu", "cost": 900},
+    {"destination": "north_america", "cost": 1_400},
+    {"destination": "anywhere", "cost": 1_900},
+]
+# Where the demo's backers of a physical reward live, in turn (no random draw: the demo's other
+# figures come from a seeded generator this would shift).
+DEMO_SHIPPING_COUNTRIES = ["DE", "FR", "US", "CN", "JP", "NL"]
+
+
 class Command(BaseCommand):
     help = "Create demo users, campaigns and pledges (once)."
 
@@ -149,6 +161,9 @@ class Command(BaseCommand):
                     minimum_amount=minimum,
                     quantity_limit=limit,
                     estimated_delivery=date.today() + timedelta(days=90 + 30 * n),
+                    # The dearest tier is a thing in a box, shipped at a cost by destination.
+                    ships=n == len(rewards) - 1,
+                    shipping_rules=DEMO_SHIPPING_RULES if n == len(rewards) - 1 else None,
                 )
                 for n, (name, minimum, limit) in enumerate(rewards)
             ]
@@ -229,6 +244,7 @@ class Command(BaseCommand):
                 payment_token=TOKEN,
                 idempotency_key=f"demo-{campaign.pk}-{n}",
                 reward=reward,
+                shipping_country=DEMO_SHIPPING_COUNTRIES[n % len(DEMO_SHIPPING_COUNTRIES)] if reward else "",
             )
             if reward is not None:
                 reward.refresh_from_db(fields=["claimed_count"])
