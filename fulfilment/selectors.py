@@ -1,0 +1,70 @@
+"""Reads of deliveries and holdbacks, and the one rule that splits a holdback into parts."""
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef
+
+from crowdfund_site.money import allocate
+from pledges.models import Pledge, PledgeStatus
+from projects.milestones.selectors import campaign_has_milestones
+from projects.models import Campaign, FundingModel
+
+from .models import OPEN_STATUSES, Delivery, Holdback, Shipment
+
+
+def holdback_bps_of(campaign: Campaign) -> int:
+    """Return the share of the reward pledges a campaign keeps back at success, in basis points.
+
+    The campaign's own choice (made at creation, 0 allowed) or the setting. A debt campaign
+    promises repayment, not rewards, and keeps none; nor does one with milestones, whose
+    tranches already wait on progress (staged escrow is settled by its own rules).
+    """
+    if campaign.funding_model == FundingModel.DEBT or campaign_has_milestones(campaign_id=campaign.pk):
+        return 0
+    bps = campaign.delivery_holdback_bps
+    return settings.DELIVERY_HOLDBACK_BPS if bps is None else bps
+
+
+def holdback_split(*, bps: int, paid: list[int]) -> tuple[int, list[int]]:
+    """Return the holdback kept of reward pledges that paid ``paid``, and each pledge's part of it.
+
+    The holdback is ``bps`` of their total (largest remainder, as the fee); the parts split it in
+    proportion to what each paid, so they sum to it exactly and none is above what its pledge paid.
+    """
+    total = sum(paid)
+    if not total or bps <= 0:
+        return 0, [0] * len(paid)
+    amount = allocate(total, [bps, 10_000 - bps])[0]
+    return amount, (allocate(amount, paid) if amount else [0] * len(paid))
+
+
+def reward_pledges_released(*, campaign_id: int) -> list[tuple[int, int, int, int]]:
+    """Return (pledge id, backer id, reward id, paid) of a campaign's released reward pledges, by id."""
+    return list(
+        Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.RELEASED, reward__isnull=False)
+        .order_by("id")
+        .values_list("id", "backer_id", "reward_id", "amount")
+    )
+
+
+def holdback_amount_for(*, campaign: Campaign) -> int:
+    """Return what a succeeding campaign keeps back: the recorded holdback once kept, else its split."""
+    kept = Holdback.objects.filter(campaign_id=campaign.pk).values_list("amount", flat=True).first()
+    if kept is not None:
+        return kept
+    paid = [row[3] for row in reward_pledges_released(campaign_id=campaign.pk)]
+    return holdback_split(bps=holdback_bps_of(campaign), paid=paid)[0]
+
+
+def shipments_ready_to_settle():
+    """Shipments not yet settled whose every delivery is decided (received, dismissed or upheld)."""
+    open_deliveries = Delivery.objects.filter(tier_id=OuterRef("tier_id"), status__in=OPEN_STATUSES)
+    return Shipment.objects.filter(settled_at__isnull=True).filter(~Exists(open_deliveries))
+
+
+def deliveries_of_backer(*, backer_id: int):
+    """A backer's deliveries with their tier, shipment and report, newest pledge first."""
+    return (
+        Delivery.objects.filter(backer_id=backer_id)
+        .select_related("tier", "tier__shipment", "campaign", "report")
+        .order_by("-pledge_id")
+    )
