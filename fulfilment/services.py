@@ -1,7 +1,8 @@
 """Writes of delivery: shipments, confirmations, reports and their decisions.
 
 No money moves here; settlement settles a tier's holdback once these rows say every backer of
-it is decided (``settlement.holdback``). Each write locks its row and re-checks its state, so a
+it is decided (``settlement.holdback``, swept by beat: settlement sits above this app, so these
+services never call it). Each write locks its row and re-checks its state, so a
 double submit, a retry or two staff members at once change it once and the second gets a
 Conflict.
 """
@@ -123,7 +124,6 @@ def delivery_confirm(*, pledge_id: int, actor) -> Delivery:
         if delivery.status == DeliveryStatus.REPORTED:
             DeliveryReport.objects.filter(delivery=delivery).delete()
         _resolve(delivery, DeliveryStatus.RECEIVED, Resolution.BACKER)
-        _after_resolution(delivery)
     return delivery
 
 
@@ -184,7 +184,6 @@ def report_decide(*, report_id: int, actor, upheld: bool, reason: str) -> Delive
             reason=reason,
             details={"decision": report.decision, "pledge": delivery.pledge_id, "part": delivery.part},
         )
-        _after_resolution(delivery)
         report_pk = report.pk
         transaction.on_commit(lambda: _enqueue("send_decision_emails", report_pk))
     return report
@@ -195,13 +194,6 @@ def _resolve(delivery: Delivery, status: str, resolution: str) -> None:
     delivery.resolution = resolution
     delivery.resolved_at = timezone.now()
     delivery.save(update_fields=["status", "resolution", "resolved_at"])
-
-
-def _after_resolution(delivery: Delivery) -> None:
-    # The last open delivery of a tier lets its holdback be settled; beat sweeps up the rest.
-    if not Delivery.objects.filter(tier_id=delivery.tier_id, status__in=OPEN_STATUSES).exists():
-        tier_id = delivery.tier_id
-        transaction.on_commit(lambda: _enqueue("settle_tier_holdback", tier_id))
 
 
 def deliveries_resolve_silent(*, today: date | None = None, limit: int = 5000) -> list[int]:

@@ -2,22 +2,13 @@
 
 from celery import shared_task
 
-from settlement.holdback import holdback_settle_tier, holdbacks_settle_ready
-
 from . import notifications, services
 
 
 @shared_task(acks_late=True)
-def resolve_silent_deliveries() -> dict[str, int]:
-    """Beat: silence past a tier's deadline counts as received; settle every tier now decided."""
-    tiers = services.deliveries_resolve_silent()
-    settled = holdbacks_settle_ready()
-    return {"tiers_resolved": len(tiers), "tiers_settled": len(settled)}
-
-
-@shared_task(acks_late=True)
-def settle_tier_holdback(tier_id: int) -> None:
-    holdback_settle_tier(tier_id=tier_id)
+def resolve_silent_deliveries() -> list[int]:
+    """Beat: silence past a tier's deadline counts as received; return the tiers touched."""
+    return services.deliveries_resolve_silent()
 
 
 @shared_task(acks_late=True)
