@@ -131,6 +131,7 @@ class CampaignDetailSerializer(CampaignSerializer):
             "risks",
             "risks_html",
             "review_feedback",
+            "delivery_holdback_bps",
             "rewards",
             "gallery",
         ]

@@ -48,7 +48,9 @@ class HoldbackProperties(TestCase):
     def test_received_and_upheld_in_any_mix_keep_the_holdback_whole(self, pledges, tiers, bps, seed):
         rng = random.Random(seed)
         amounts = [rng.choice([1, 99, 2_500, rng.randint(1, 1_000_000)]) for _ in range(pledges)]
-        campaign, rewards = funded_campaign_with_rewards(amounts=amounts, tiers=tiers, holdback_bps=bps, fee_bps=FEE_BPS)
+        campaign, rewards = funded_campaign_with_rewards(
+            amounts=amounts, tiers=tiers, holdback_bps=bps, fee_bps=FEE_BPS
+        )
         campaign = succeed(campaign)
         kept = Holdback.objects.get(campaign=campaign).amount
         finance = finance_user()
