@@ -99,3 +99,22 @@ def test_bad_input_changes_nothing():
         delivery_report(pledge_id=other.pk, actor=other.backer, message="x" * 10_000)
     assert Shipment.objects.count() == 1
     assert ledger_verify() == []
+
+
+def test_money_page_shows_the_holdback_and_verify_ledger_catches_a_refund_above_the_part(client):
+    campaign, (tier_a, _) = funded_campaign_with_rewards(amounts=[10_000, 20_000])
+    campaign = succeed(campaign)
+    page = client.get(f"/campaigns/{campaign.slug}/money/")
+    assert page.status_code == 200
+    assert "Delivery holdback kept until rewards arrive" in page.content.decode()
+    assert 'id="money-holdback-held">$30.00' in page.content.decode()
+    pledge = Pledge.objects.filter(campaign=campaign).order_by("id").first()
+    tier_mark_shipped(tier_id=tier_a.pk, actor=campaign.initiator, shipped_on=timezone.localdate())
+    report = delivery_report(pledge_id=pledge.pk, actor=pledge.backer, message="No.")
+    report_decide(report_id=report.pk, actor=finance_user(), upheld=True, reason="Lost.")
+    holdbacks_settle_ready()
+    assert ledger_verify() == []
+    Delivery.objects.filter(pledge=pledge).update(part=0, refunded_amount=0)
+    problems = ledger_verify()
+    assert any("more of the holdback than their part" in p for p in problems)
+    assert any("Holdback differs" in p for p in problems)
