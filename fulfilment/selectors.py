@@ -1,14 +1,20 @@
 """Reads of deliveries and holdbacks, and the one rule that splits a holdback into parts."""
 
+from dataclasses import dataclass
+from datetime import date
+from statistics import median
+
 from django.conf import settings
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
+from django.utils import timezone
 
 from crowdfund_site.money import allocate
 from pledges.models import Pledge, PledgeStatus
+from projects.milestones.models import Milestone, MilestoneStatus
 from projects.milestones.selectors import campaign_has_milestones
 from projects.models import Campaign, FundingModel
 
-from .models import OPEN_STATUSES, Delivery, Holdback, Shipment
+from .models import OPEN_STATUSES, Delivery, DeliveryStatus, Holdback, Resolution, Shipment
 
 
 def holdback_bps_of(campaign: Campaign) -> int:
@@ -67,4 +73,64 @@ def deliveries_of_backer(*, backer_id: int):
         Delivery.objects.filter(backer_id=backer_id)
         .select_related("tier", "tier__shipment", "campaign", "report")
         .order_by("-pledge_id")
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """An initiator's record of keeping promises, over all their campaigns."""
+
+    milestones_due: int
+    milestones_on_time: int
+    shipments: int
+    shipments_on_time: int
+    median_delay_days: int | None
+    deliveries: int
+    confirmed: int
+    refunded_backers: int
+
+    @property
+    def confirmed_percent(self) -> int | None:
+        return self.confirmed * 100 // self.deliveries if self.deliveries else None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.milestones_due or self.shipments)
+
+
+def delivery_record_of(*, initiator_id: int, today: date | None = None) -> DeliveryRecord:
+    """Return the initiator's delivery record (three queries).
+
+    A milestone counts once it is due (its target day passed) or released, on time when its proof
+    came by the target day; a shipment is on time by its reward's estimated delivery (none given:
+    on time), late by the days after it. Confirmed: backers of shipped rewards who said so
+    themselves (silence counts as received for the money, not here).
+    """
+    today = today or timezone.localdate()
+    milestones = list(
+        Milestone.objects.filter(campaign__initiator_id=initiator_id, position__gt=1)
+        .filter(Q(target_date__lt=today) | Q(status=MilestoneStatus.RELEASED))
+        .values_list("target_date", "submitted_at")
+    )
+    on_time = sum(1 for target, submitted in milestones if submitted and timezone.localdate(submitted) <= target)
+    shipments = list(
+        Shipment.objects.filter(campaign__initiator_id=initiator_id).values_list(
+            "shipped_on", "tier__estimated_delivery"
+        )
+    )
+    delays = sorted(max((shipped - estimated).days, 0) if estimated else 0 for shipped, estimated in shipments)
+    counts = Delivery.objects.filter(campaign__initiator_id=initiator_id, tier__shipment__isnull=False).aggregate(
+        total=Count("pk"),
+        confirmed=Count("pk", filter=Q(resolution=Resolution.BACKER)),
+        refunded=Count("pk", filter=Q(status=DeliveryStatus.UPHELD)),
+    )
+    return DeliveryRecord(
+        milestones_due=len(milestones),
+        milestones_on_time=on_time,
+        shipments=len(shipments),
+        shipments_on_time=sum(1 for d in delays if d == 0),
+        median_delay_days=int(median(delays)) if delays else None,
+        deliveries=counts["total"],
+        confirmed=counts["confirmed"],
+        refunded_backers=counts["refunded"],
     )
