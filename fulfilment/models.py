@@ -134,3 +134,51 @@ class DeliveryReport(models.Model):
 
     def __str__(self) -> str:
         return f"report on pledge delivery {self.delivery_id}"
+
+
+# Bounds of a survey: questions and what a backer types in answer.
+SURVEY_MAX_QUESTIONS = 20
+SURVEY_QUESTION_MAX_LENGTH = 200
+SURVEY_ANSWER_MAX_LENGTH = 1000
+
+
+class Survey(models.Model):
+    """The backer survey an initiator sends once after success: a shipping address and questions."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.PROTECT, related_name="survey")
+    asks_address = models.BooleanField(default=True)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"survey of campaign {self.campaign_id}"
+
+
+class SurveyQuestion(models.Model):
+    """One question, asked of every backer or only of one reward's (e.g. a shirt's size)."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="questions")
+    tier = models.ForeignKey(RewardTier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    prompt = models.CharField(max_length=SURVEY_QUESTION_MAX_LENGTH)
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return self.prompt
+
+
+class SurveyAnswer(models.Model):
+    """A backer's answer for one reward pledge. The address is seen by the initiator only and
+    erased ``SURVEY_ADDRESS_KEEP_DAYS`` after the reward shipped."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="answers")
+    pledge = models.OneToOneField(Pledge, on_delete=models.PROTECT, related_name="survey_answer")
+    address = models.TextField(max_length=SURVEY_ANSWER_MAX_LENGTH, blank=True)
+    address_erased_at = models.DateTimeField(null=True, blank=True)
+    # {question id (as text): answer}
+    answers = models.JSONField(default=dict, blank=True)
+    answered_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"survey answer of pledge {self.pledge_id}"

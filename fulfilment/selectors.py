@@ -99,7 +99,7 @@ class DeliveryRecord:
 
 
 def delivery_record_of(*, initiator_id: int, today: date | None = None) -> DeliveryRecord:
-    """Return the initiator's delivery record (three queries).
+    """Return the initiator's delivery record (two queries).
 
     A milestone counts once it is due (its target day passed) or released, on time when its proof
     came by the target day; a shipment is on time by its reward's estimated delivery (none given:
@@ -113,17 +113,22 @@ def delivery_record_of(*, initiator_id: int, today: date | None = None) -> Deliv
         .values_list("target_date", "submitted_at")
     )
     on_time = sum(1 for target, submitted in milestones if submitted and timezone.localdate(submitted) <= target)
+    # One row per shipment with its backers counted: the deliveries of unshipped tiers are not in it.
     shipments = list(
-        Shipment.objects.filter(campaign__initiator_id=initiator_id).values_list(
-            "shipped_on", "tier__estimated_delivery"
+        Shipment.objects.filter(campaign__initiator_id=initiator_id)
+        .annotate(
+            total=Count("tier__deliveries"),
+            confirmed=Count("tier__deliveries", filter=Q(tier__deliveries__resolution=Resolution.BACKER)),
+            refunded=Count("tier__deliveries", filter=Q(tier__deliveries__status=DeliveryStatus.UPHELD)),
         )
+        .values_list("shipped_on", "tier__estimated_delivery", "total", "confirmed", "refunded")
     )
-    delays = sorted(max((shipped - estimated).days, 0) if estimated else 0 for shipped, estimated in shipments)
-    counts = Delivery.objects.filter(campaign__initiator_id=initiator_id, tier__shipment__isnull=False).aggregate(
-        total=Count("pk"),
-        confirmed=Count("pk", filter=Q(resolution=Resolution.BACKER)),
-        refunded=Count("pk", filter=Q(status=DeliveryStatus.UPHELD)),
-    )
+    delays = sorted(max((shipped - estimated).days, 0) if estimated else 0 for shipped, estimated, *_ in shipments)
+    counts = {
+        "total": sum(row[2] for row in shipments),
+        "confirmed": sum(row[3] for row in shipments),
+        "refunded": sum(row[4] for row in shipments),
+    }
     return DeliveryRecord(
         milestones_due=len(milestones),
         milestones_on_time=on_time,

@@ -16,10 +16,14 @@ from django.utils import timezone
 from accounts.services import audit_record
 from crowdfund_site.bulk import insert_rows
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed, NotFound
-from projects.models import CampaignStatus, RewardTier
+from pledges.models import Pledge, PledgeStatus
+from projects.models import Campaign, CampaignStatus, RewardTier
 
 from .models import (
     OPEN_STATUSES,
+    SURVEY_ANSWER_MAX_LENGTH,
+    SURVEY_MAX_QUESTIONS,
+    SURVEY_QUESTION_MAX_LENGTH,
     TEXT_MAX_LENGTH,
     Delivery,
     DeliveryReport,
@@ -28,6 +32,9 @@ from .models import (
     ReportDecision,
     Resolution,
     Shipment,
+    Survey,
+    SurveyAnswer,
+    SurveyQuestion,
 )
 
 
@@ -226,3 +233,90 @@ def shipment_record_settled(*, shipment: Shipment, released: int, fee: int, refu
     shipment.save(update_fields=["settled_at", "released_amount", "fee_amount", "refunded_amount"])
     for delivery_id, amount in refunds:
         Delivery.objects.filter(pk=delivery_id).update(refunded_amount=amount)
+
+
+def survey_send(*, campaign_id: int, actor, asks_address: bool, questions: list[tuple[int | None, str]]) -> Survey:
+    """Send a succeeded campaign's backer survey (its initiator, once); return it.
+
+    ``questions``: (reward id or None for every backer, prompt) in order. Backers of rewards are
+    e-mailed after commit.
+    """
+    if len(questions) > SURVEY_MAX_QUESTIONS:
+        raise InvalidInput(f"At most {SURVEY_MAX_QUESTIONS} questions.", code="too_many", field="questions")
+    cleaned = [
+        (tier_id, _text(prompt, field="questions", required=True, max_length=SURVEY_QUESTION_MAX_LENGTH))
+        for tier_id, prompt in questions
+    ]
+    if not cleaned and not asks_address:
+        raise InvalidInput("Ask for an address or at least one question.", code="empty_survey", field="questions")
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        if campaign is None or actor is None or campaign.initiator_id != actor.pk:
+            raise NotFound("No such campaign of yours.", code="not_found")
+        if campaign.status != CampaignStatus.SUCCEEDED:
+            raise Conflict("A survey is sent after the campaign succeeded.", code="not_succeeded")
+        if Survey.objects.filter(campaign=campaign).exists():
+            raise Conflict("This campaign's survey is already sent.", code="already_sent")
+        tiers = set(campaign.rewards.values_list("pk", flat=True))
+        if any(tier_id is not None and tier_id not in tiers for tier_id, _ in cleaned):
+            raise InvalidInput(
+                "A question names a reward of another campaign.", code="invalid_reward", field="questions"
+            )
+        survey = Survey.objects.create(campaign=campaign, asks_address=asks_address)
+        SurveyQuestion.objects.bulk_create(
+            SurveyQuestion(survey=survey, tier_id=tier_id, prompt=prompt, position=i)
+            for i, (tier_id, prompt) in enumerate(cleaned, start=1)
+        )
+        survey_id = survey.pk
+        transaction.on_commit(lambda: _enqueue("send_survey_emails", survey_id))
+    return survey
+
+
+def survey_questions_for(*, survey: Survey, tier_id: int | None) -> list[SurveyQuestion]:
+    """Return the survey's questions a backer of ``tier_id`` is asked."""
+    return [q for q in survey.questions.all() if q.tier_id is None or q.tier_id == tier_id]
+
+
+def survey_answer(*, pledge_id: int, actor, address: str = "", answers: dict[str, str] | None = None) -> SurveyAnswer:
+    """Answer (or change the answer to) the survey for one's own reward pledge; return the answer."""
+    answers = answers or {}
+    address = _text(address, field="address", max_length=SURVEY_ANSWER_MAX_LENGTH)
+    pledge = (
+        Pledge.objects.filter(pk=pledge_id, backer_id=getattr(actor, "pk", None), status=PledgeStatus.RELEASED)
+        .exclude(reward=None)
+        .first()
+    )
+    survey = Survey.objects.filter(campaign_id=pledge.campaign_id).first() if pledge else None
+    if survey is None:
+        raise NotFound("No survey for a reward pledge of yours.", code="not_found")
+    questions = {str(q.pk): q for q in survey_questions_for(survey=survey, tier_id=pledge.reward_id)}
+    unknown = set(answers) - set(questions)
+    if unknown:
+        raise InvalidInput("An answer is for a question you were not asked.", code="unknown_question", field="answers")
+    cleaned = {
+        key: _text(value if isinstance(value, str) else "", field=f"answers.{key}", max_length=SURVEY_ANSWER_MAX_LENGTH)
+        for key, value in answers.items()
+    }
+    if survey.asks_address and not address:
+        raise InvalidInput("Give the address your reward ships to.", code="required", field="address")
+    with transaction.atomic():
+        existing = SurveyAnswer.objects.select_for_update().filter(pledge_id=pledge.pk).first()
+        if existing is not None and existing.address_erased_at is not None:
+            raise Conflict("This survey is closed: your reward was delivered.", code="survey_closed")
+        answer, _ = SurveyAnswer.objects.update_or_create(
+            pledge_id=pledge.pk,
+            defaults={"survey": survey, "address": address, "answers": cleaned, "answered_at": timezone.now()},
+        )
+    return answer
+
+
+def survey_addresses_erase(*, today: date | None = None) -> int:
+    """Erase survey addresses ``SURVEY_ADDRESS_KEEP_DAYS`` after their reward shipped; return how many.
+
+    A conditional update on rows not yet erased: each address is erased once, however often beat runs.
+    """
+    today = today or timezone.localdate()
+    cutoff = today - timedelta(days=settings.SURVEY_ADDRESS_KEEP_DAYS)
+    return SurveyAnswer.objects.filter(
+        address_erased_at__isnull=True, pledge__reward__shipment__shipped_on__lte=cutoff
+    ).update(address="", address_erased_at=timezone.now())
