@@ -395,6 +395,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "fulfilment.tasks.resolve_silent_deliveries",
         "schedule": env.float("RESOLVE_SILENT_DELIVERIES_EVERY_SECONDS", default=3600.0),
     },
+    "erase-survey-addresses": {
+        "task": "fulfilment.tasks.erase_survey_addresses",
+        "schedule": env.float("ERASE_SURVEY_ADDRESSES_EVERY_SECONDS", default=86400.0),
+    },
     "settle-ready-holdbacks": {
         "task": "settlement.tasks.settle_ready_holdbacks",
         "schedule": env.float("SETTLE_READY_HOLDBACKS_EVERY_SECONDS", default=300.0),

@@ -8,10 +8,21 @@ from rest_framework.views import APIView
 
 from crowdfund_site.api.fields import StrictBooleanField, StrictCharField, StrictInputSerializer
 from crowdfund_site.api.schema import errors
+from crowdfund_site.exceptions import NotFound
 
 from . import services
-from .models import TEXT_MAX_LENGTH, Delivery, DeliveryReport, Shipment
-from .selectors import deliveries_of_backer
+from .models import (
+    SURVEY_ANSWER_MAX_LENGTH,
+    SURVEY_MAX_QUESTIONS,
+    SURVEY_QUESTION_MAX_LENGTH,
+    TEXT_MAX_LENGTH,
+    Delivery,
+    DeliveryReport,
+    Shipment,
+    Survey,
+    SurveyAnswer,
+)
+from .selectors import deliveries_of_backer, survey_answers_of_initiator
 
 
 class ShipmentSerializer(serializers.ModelSerializer):
@@ -134,7 +145,94 @@ class ReportDecideApi(APIView):
         return Response(ReportSerializer(report).data)
 
 
+class SurveyQuestionInputSerializer(StrictInputSerializer):
+    reward = serializers.IntegerField(required=False, allow_null=True, help_text="Asked of this reward's backers only.")
+    prompt = StrictCharField(max_length=SURVEY_QUESTION_MAX_LENGTH)
+
+
+class SurveySerializer(serializers.ModelSerializer):
+    questions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Survey
+        fields = ["id", "campaign", "asks_address", "sent_at", "questions"]
+
+    def get_questions(self, survey) -> list[dict]:
+        return [{"id": q.pk, "reward": q.tier_id, "prompt": q.prompt} for q in survey.questions.all()]
+
+
+class SurveyAnswerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SurveyAnswer
+        fields = ["pledge", "address", "address_erased_at", "answers", "answered_at"]
+
+
+class CampaignSurveyApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        asks_address = StrictBooleanField(default=True)
+        questions = serializers.ListField(
+            child=SurveyQuestionInputSerializer(), max_length=SURVEY_MAX_QUESTIONS, required=False, default=list
+        )
+
+    @extend_schema(
+        operation_id="campaigns_survey_send",
+        request=InputSerializer,
+        responses={201: SurveySerializer, **errors(404, 409)},
+        description="Send the backer survey of a succeeded campaign (its initiator, once).",
+    )
+    def post(self, request, pk: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        survey = services.survey_send(
+            campaign_id=pk,
+            actor=request.user,
+            asks_address=data["asks_address"],
+            questions=[(q.get("reward"), q["prompt"]) for q in data["questions"]],
+        )
+        return Response(SurveySerializer(survey).data, status=201)
+
+
+class CampaignSurveyAnswersApi(APIView):
+    @extend_schema(
+        operation_id="campaigns_survey_answers",
+        responses={200: SurveyAnswerSerializer(many=True), **errors(404)},
+        description="Every backer's answers with their shipping address (the campaign's initiator only; latest 1,000).",
+    )
+    def get(self, request, pk: int):
+        found = survey_answers_of_initiator(campaign_id=pk, user_id=request.user.pk)
+        if found is None:
+            raise NotFound("No survey of a campaign of yours.", code="not_found")
+        return Response(SurveyAnswerSerializer(found[2][:1000], many=True).data)
+
+
+class PledgeSurveyAnswerApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        address = StrictCharField(max_length=SURVEY_ANSWER_MAX_LENGTH, required=False, allow_blank=True, default="")
+        answers = serializers.DictField(
+            child=StrictCharField(max_length=SURVEY_ANSWER_MAX_LENGTH, allow_blank=True),
+            required=False,
+            default=dict,
+            help_text="Answers by question id.",
+        )
+
+    @extend_schema(
+        operation_id="pledges_survey_answer",
+        request=InputSerializer,
+        responses={200: SurveyAnswerSerializer, **errors(404, 409)},
+        description="Answer (or change the answer to) the survey for your reward pledge.",
+    )
+    def put(self, request, pk: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        answer = services.survey_answer(pledge_id=pk, actor=request.user, **serializer.validated_data)
+        return Response(SurveyAnswerSerializer(answer).data)
+
+
 urlpatterns = [
+    path("campaigns/<api_id:pk>/survey/", CampaignSurveyApi.as_view(), name="campaign_survey"),
+    path("campaigns/<api_id:pk>/survey/answers/", CampaignSurveyAnswersApi.as_view(), name="campaign_survey_answers"),
+    path("pledges/<api_id:pk>/survey-answer/", PledgeSurveyAnswerApi.as_view(), name="pledge_survey_answer"),
     path("me/deliveries/", MyDeliveriesApi.as_view(), name="me_deliveries"),
     path("pledges/<api_id:pk>/delivery/received/", DeliveryConfirmApi.as_view(), name="pledge_delivery_confirm"),
     path("pledges/<api_id:pk>/delivery/report/", DeliveryReportApi.as_view(), name="pledge_delivery_report"),

@@ -1,8 +1,9 @@
 """E-mails of delivery, each for a step someone must act on; each sent once (``accounts.emails``)."""
 
 from accounts.emails import emails_send_once
+from pledges.models import Pledge, PledgeStatus
 
-from .models import Delivery, DeliveryReport, Shipment
+from .models import Delivery, DeliveryReport, Shipment, Survey
 
 
 def shipped_emails_send(*, shipment_id: int) -> int:
@@ -38,4 +39,18 @@ def decision_emails_send(*, report_id: int) -> int:
         template="delivery_report_decided",
         object_id=report.pk,
         recipients=[(delivery.backer, context), (delivery.campaign.initiator, context)],
+    )
+
+
+def survey_emails_send(*, survey_id: int) -> int:
+    """Ask each backer of a reward to answer the campaign's survey."""
+    survey = Survey.objects.select_related("campaign").get(pk=survey_id)
+    backers = (
+        Pledge.objects.filter(campaign_id=survey.campaign_id, status=PledgeStatus.RELEASED, reward__isnull=False)
+        .select_related("backer")
+        .order_by("id")
+    )
+    context = {"survey": survey, "campaign": survey.campaign}
+    return emails_send_once(
+        template="survey_sent", object_id=survey.pk, recipients=((p.backer, context) for p in backers.iterator())
     )

@@ -14,7 +14,7 @@ from projects.milestones.models import Milestone, MilestoneStatus
 from projects.milestones.selectors import campaign_has_milestones
 from projects.models import Campaign, FundingModel
 
-from .models import OPEN_STATUSES, Delivery, DeliveryStatus, Holdback, Resolution, Shipment
+from .models import OPEN_STATUSES, Delivery, DeliveryStatus, Holdback, Resolution, Shipment, Survey, SurveyAnswer
 
 
 def holdback_bps_of(campaign: Campaign) -> int:
@@ -71,7 +71,8 @@ def deliveries_of_backer(*, backer_id: int):
     """A backer's deliveries with their tier, shipment and report, newest pledge first."""
     return (
         Delivery.objects.filter(backer_id=backer_id)
-        .select_related("tier", "tier__shipment", "campaign", "report")
+        .select_related("tier", "tier__shipment", "campaign", "campaign__survey", "report", "pledge__survey_answer")
+        .prefetch_related("campaign__survey__questions")
         .order_by("-pledge_id")
     )
 
@@ -139,3 +140,19 @@ def delivery_record_of(*, initiator_id: int, today: date | None = None) -> Deliv
         confirmed=counts["confirmed"],
         refunded_backers=counts["refunded"],
     )
+
+
+def survey_answers_of_initiator(*, campaign_id: int, user_id: int):
+    """Return (survey, its questions, its answers with pledge and backer) for the campaign's initiator only.
+
+    None for anyone else, or before a survey was sent: backers' addresses are the initiator's to see.
+    """
+    survey = Survey.objects.filter(campaign_id=campaign_id, campaign__initiator_id=user_id).first()
+    if survey is None:
+        return None
+    answers = (
+        SurveyAnswer.objects.filter(survey=survey)
+        .select_related("pledge__backer", "pledge__reward")
+        .order_by("pledge_id")
+    )
+    return survey, list(survey.questions.all()), answers

@@ -24,3 +24,14 @@ def send_report_emails(report_id: int) -> int:
 @shared_task(acks_late=True)
 def send_decision_emails(report_id: int) -> int:
     return notifications.decision_emails_send(report_id=report_id)
+
+
+@shared_task(acks_late=True)
+def send_survey_emails(survey_id: int) -> int:
+    return notifications.survey_emails_send(survey_id=survey_id)
+
+
+@shared_task(acks_late=True)
+def erase_survey_addresses() -> int:
+    """Beat: erase backers' addresses ``SURVEY_ADDRESS_KEEP_DAYS`` after their reward shipped."""
+    return services.survey_addresses_erase()

@@ -1,10 +1,12 @@
-"""Delivery pages: a backer confirms or reports in My pledges; the initiator ships and answers."""
+"""Delivery pages: a backer confirms, reports and answers surveys in My pledges; the initiator ships,
+answers reports, sends the survey and exports its answers."""
 
+import csv
 from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -14,6 +16,7 @@ from projects.models import Campaign
 
 from . import services
 from .models import Delivery, DeliveryReport
+from .selectors import survey_answers_of_initiator
 
 
 def _done(request, call, success: str) -> None:
@@ -102,3 +105,73 @@ def report_answer_view(request, slug: str, report_id: int):
         _("Your answer is saved for staff."),
     )
     return redirect("fulfilment:campaign_deliveries", slug=slug)
+
+
+@login_required
+@require_POST
+def survey_answer_view(request, pledge_id: int):
+    answers = {key.removeprefix("answer_"): value for key, value in request.POST.items() if key.startswith("answer_")}
+    _done(
+        request,
+        lambda: services.survey_answer(
+            pledge_id=pledge_id, actor=request.user, address=request.POST.get("address", ""), answers=answers
+        ),
+        _("Thank you: your survey answers are saved."),
+    )
+    return redirect("pledges:list")
+
+
+@login_required
+@require_POST
+def survey_send_view(request, slug: str):
+    campaign = get_object_or_404(Campaign, slug=slug, initiator=request.user)
+    questions: list[tuple[int | None, str]] = [
+        (None, line) for line in request.POST.get("questions_all", "").splitlines() if line.strip()
+    ]
+    for tier in campaign.rewards.all():
+        questions += [
+            (tier.pk, line) for line in request.POST.get(f"questions_{tier.pk}", "").splitlines() if line.strip()
+        ]
+    _done(
+        request,
+        lambda: services.survey_send(
+            campaign_id=campaign.pk,
+            actor=request.user,
+            asks_address=request.POST.get("asks_address") == "on",
+            questions=questions,
+        ),
+        _("The survey is sent to your backers."),
+    )
+    return redirect("fulfilment:campaign_deliveries", slug=slug)
+
+
+@login_required
+@require_http_methods(["GET"])
+def survey_answers_csv(request, slug: str):
+    campaign = get_object_or_404(Campaign, slug=slug)
+    found = survey_answers_of_initiator(campaign_id=campaign.pk, user_id=request.user.pk)
+    if found is None:
+        raise Http404("No survey of yours")
+    _survey, questions, answers = found
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{campaign.slug}-survey.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["pledge", "backer", "reward", "address", *(q.prompt for q in questions), "answered_at"])
+    for answer in answers.iterator():
+        pledge = answer.pledge
+        writer.writerow(
+            [
+                pledge.pk,
+                _csv_safe(pledge.backer.public_name),
+                _csv_safe(pledge.reward.title if pledge.reward else ""),
+                _csv_safe(answer.address),
+                *(_csv_safe(answer.answers.get(str(q.pk), "")) for q in questions),
+                answer.answered_at.isoformat(),
+            ]
+        )
+    return response
+
+
+def _csv_safe(value: str) -> str:
+    # A spreadsheet runs a cell starting with one of these as a formula: backers type these cells.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -118,3 +118,59 @@ def test_money_page_shows_the_holdback_and_verify_ledger_catches_a_refund_above_
     problems = ledger_verify()
     assert any("more of the holdback than their part" in p for p in problems)
     assert any("Holdback differs" in p for p in problems)
+
+
+def test_each_step_someone_must_act_on_sends_an_email(celery_eager, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    campaign, (tier_a, _) = funded_campaign_with_rewards(amounts=[10_000, 20_000])
+    campaign = succeed(campaign)
+    pledge = Pledge.objects.filter(campaign=campaign, reward=tier_a).get()
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        tier_mark_shipped(tier_id=tier_a.pk, actor=campaign.initiator, shipped_on=timezone.localdate())
+    assert [m.to for m in mail.outbox] == [[pledge.backer.email]]
+    assert "has shipped" in mail.outbox[0].subject and "/pledges/" in mail.outbox[0].body
+    with django_capture_on_commit_callbacks(execute=True):
+        report = delivery_report(pledge_id=pledge.pk, actor=pledge.backer, message="Box was empty.")
+    assert mail.outbox[-1].to == [campaign.initiator.email] and "Box was empty." in mail.outbox[-1].body
+    with django_capture_on_commit_callbacks(execute=True):
+        report_decide(report_id=report.pk, actor=finance_user(), upheld=True, reason="Photo of the empty box.")
+    assert sorted(m.to[0] for m in mail.outbox[-2:]) == sorted([pledge.backer.email, campaign.initiator.email])
+    assert "Photo of the empty box." in mail.outbox[-1].body
+
+
+def test_the_api_refuses_bad_input_with_clear_errors_and_changes_nothing(client):
+    campaign, (tier_a, _) = funded_campaign_with_rewards(amounts=[10_000, 20_000])
+    campaign = succeed(campaign)
+    mine, other = Pledge.objects.filter(campaign=campaign).order_by("id")
+    client.force_login(campaign.initiator)
+    shipped = client.post(
+        f"/api/v1/rewards/{tier_a.pk}/shipment/",
+        {"shipped_on": str(timezone.localdate())},
+        content_type="application/json",
+    )
+    assert shipped.status_code == 201
+    again = client.post(
+        f"/api/v1/rewards/{tier_a.pk}/shipment/",
+        {"shipped_on": str(timezone.localdate())},
+        content_type="application/json",
+    )
+    assert again.status_code == 409 and "already marked shipped" in again.content.decode()
+    client.force_login(other.backer)
+    assert client.post(f"/api/v1/pledges/{mine.pk}/delivery/received/").status_code == 404
+    client.force_login(mine.backer)
+    too_long = client.post(
+        f"/api/v1/pledges/{mine.pk}/delivery/report/", {"message": "x" * 10_000}, content_type="application/json"
+    )
+    assert too_long.status_code == 400
+    assert Delivery.objects.get(pledge=mine).status == DeliveryStatus.WAITING
+    confirmed = client.post(f"/api/v1/pledges/{mine.pk}/delivery/received/")
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "received"
+    assert client.get("/api/v1/me/deliveries/").json()[0]["status"] == "received"
+    assert (
+        client.post(
+            "/api/v1/delivery-reports/1/decision/", {"upheld": True, "reason": "x"}, content_type="application/json"
+        ).status_code
+        == 403
+    )
