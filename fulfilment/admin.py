@@ -1,8 +1,8 @@
 """Operators' console for delivery: non-delivery reports to decide (Finance), shipments, holdbacks."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 
-from crowdfund_site.exceptions import ApplicationError
+from accounts.admin_actions import run_service_action
 
 from .models import DeliveryReport, Holdback, Shipment
 from .services import report_decide
@@ -10,7 +10,7 @@ from .services import report_decide
 
 @admin.register(DeliveryReport)
 class DeliveryReportAdmin(admin.ModelAdmin):
-    list_display = ["pk", "delivery", "created_at", "answered_at", "decision", "decided_at"]
+    list_display = ["pk", "delivery", "message", "answer", "created_at", "decision", "decided_at"]
     list_filter = ["decision"]
     readonly_fields = [f.name for f in DeliveryReport._meta.fields]
     actions = ["uphold", "dismiss"]
@@ -22,23 +22,25 @@ class DeliveryReportAdmin(admin.ModelAdmin):
         return False
 
     def _decide(self, request, queryset, upheld: bool):
-        # The admin action's reason is fixed; the audit event records who decided and when.
-        reason = "upheld by staff in admin" if upheld else "dismissed by staff in admin"
-        for report in queryset:
-            try:
-                report_decide(report_id=report.pk, actor=request.user, upheld=upheld, reason=reason)
-            except ApplicationError as error:
-                self.message_user(request, f"Report {report.pk}: {error.message}", messages.ERROR)
-            else:
-                self.message_user(request, f"Report {report.pk}: {'upheld' if upheld else 'dismissed'}.")
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="delivery_report_decide",
+            title="Uphold reports (refund the backers' parts)" if upheld else "Dismiss reports (delivered)",
+            perform=lambda report, reason: report_decide(
+                report_id=report.pk, actor=request.user, upheld=upheld, reason=reason
+            ),
+            needs_reason=True,
+        )
 
     @admin.action(description="Uphold: refund the backer's part of the holdback", permissions=["decide"])
     def uphold(self, request, queryset):
-        self._decide(request, queryset, True)
+        return self._decide(request, queryset, True)
 
     @admin.action(description="Dismiss: counts as delivered", permissions=["decide"])
     def dismiss(self, request, queryset):
-        self._decide(request, queryset, False)
+        return self._decide(request, queryset, False)
 
     def has_decide_permission(self, request):
         return request.user.has_perm("fulfilment.decide_delivery_report")
