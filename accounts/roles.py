@@ -38,6 +38,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "settlement.retry_operations",
         "projects.sign_off_milestone",
         "projects.declare_milestone_failure",
+        "fulfilment.view_deliveryreport",
+        "fulfilment.decide_delivery_report",
     ],
 }
 

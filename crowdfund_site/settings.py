@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "lending",
     "matching",
     "promotion",
+    "fulfilment",
     "settlement",
     "risk",
     "crowdfund_site.api",
@@ -237,6 +238,13 @@ SHARE_CARD_CJK_FONT = env("SHARE_CARD_CJK_FONT", default="/usr/share/fonts/opent
 # --- Money -------------------------------------------------------------------------------
 # Platform fee in basis points of the released total (500 = 5 %).
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=500)
+# Delivery holdback of a campaign with rewards, in basis points of its reward pledges, kept at
+# success until backers received their rewards (fulfilment); a campaign may choose its own.
+DELIVERY_HOLDBACK_BPS = env.int("DELIVERY_HOLDBACK_BPS", default=1000)
+# Days after a tier shipped when a backer's silence counts as received.
+FULFILMENT_SILENCE_DAYS = env.int("FULFILMENT_SILENCE_DAYS", default=30)
+# Days after a tier shipped when its backers' survey addresses are erased.
+SURVEY_ADDRESS_KEEP_DAYS = env.int("SURVEY_ADDRESS_KEEP_DAYS", default=180)
 # Servicing fee of debt campaigns' loans, in basis points a year of the outstanding principal;
 # copied into a campaign's loan terms, so later changes do not apply to terms already set.
 LENDING_SERVICING_FEE_BPS = env.int("LENDING_SERVICING_FEE_BPS", default=100)
@@ -381,6 +389,19 @@ CELERY_BEAT_SCHEDULE = {
     "flush-referral-visits": {
         "task": "promotion.tasks.flush_referral_visits",
         "schedule": env.float("FLUSH_REFERRAL_VISITS_EVERY_SECONDS", default=10.0),
+    },
+    # Silence after shipping counts as received; tiers whose backers are all decided are settled.
+    "resolve-silent-deliveries": {
+        "task": "fulfilment.tasks.resolve_silent_deliveries",
+        "schedule": env.float("RESOLVE_SILENT_DELIVERIES_EVERY_SECONDS", default=3600.0),
+    },
+    "erase-survey-addresses": {
+        "task": "fulfilment.tasks.erase_survey_addresses",
+        "schedule": env.float("ERASE_SURVEY_ADDRESSES_EVERY_SECONDS", default=86400.0),
+    },
+    "settle-ready-holdbacks": {
+        "task": "settlement.tasks.settle_ready_holdbacks",
+        "schedule": env.float("SETTLE_READY_HOLDBACKS_EVERY_SECONDS", default=300.0),
     },
     "assess-late-loans": {
         "task": "lending.tasks.assess_late_loans",

@@ -21,6 +21,7 @@ urlpatterns = [
     path("pledges/", include("pledges.urls")),
     path("campaigns/", include("pledges.dashboard_urls")),
     path("campaigns/", include("settlement.urls")),
+    path("fulfilment/", include("fulfilment.urls")),
     path("loans/", include("lending.urls")),
     path("matching/", include("matching.urls")),
     # Before projects: sitemap.xml, robots.txt, share cards and other pages under /campaigns/<slug>/.

@@ -38,6 +38,7 @@ from .models import (
     CAMPAIGN_RISKS_MAX_LENGTH,
     CAMPAIGN_STORY_MAX_LENGTH,
     COMMENT_MAX_LENGTH,
+    MAX_DELIVERY_HOLDBACK_BPS,
     REVIEW_NOTE_MAX_LENGTH,
     REWARD_DESCRIPTION_MAX_LENGTH,
     REWARD_QUANTITY_LIMIT_MAX,
@@ -132,6 +133,14 @@ class CampaignListCreateApi(APIView):
         funding_model = serializers.ChoiceField(choices=FundingModel.choices, default=FundingModel.ALL_OR_NOTHING)
         duration_days = StrictIntegerField(min_value=MIN_DURATION_DAYS, max_value=MAX_DURATION_DAYS, default=30)
         launch_on_approval = StrictBooleanField(default=True)
+        delivery_holdback_bps = StrictIntegerField(
+            min_value=0,
+            max_value=MAX_DELIVERY_HOLDBACK_BPS,
+            required=False,
+            allow_null=True,
+            help_text="Share of reward pledges kept until delivery, in basis points (0 keeps none; "
+            "omitted or null: the platform's default).",
+        )
         # A ListField (not many=True) so that the schema states the limit (maxItems) it enforces.
         milestones = serializers.ListField(
             child=MilestoneInputSerializer(),
@@ -213,6 +222,9 @@ class CampaignDetailApi(APIView):
         funding_model = serializers.ChoiceField(choices=FundingModel.choices, required=False)
         duration_days = StrictIntegerField(min_value=MIN_DURATION_DAYS, max_value=MAX_DURATION_DAYS, required=False)
         launch_on_approval = StrictBooleanField(required=False)
+        delivery_holdback_bps = StrictIntegerField(
+            min_value=0, max_value=MAX_DELIVERY_HOLDBACK_BPS, required=False, allow_null=True
+        )
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]

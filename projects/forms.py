@@ -17,6 +17,7 @@ from .models import (
     CAMPAIGN_STORY_MAX_LENGTH,
     COMMENT_MAX_LENGTH,
     IMAGE_ALT_MAX_LENGTH,
+    MAX_DELIVERY_HOLDBACK_BPS,
     OFFERED_FUNDING_MODELS,
     REWARD_DESCRIPTION_MAX_LENGTH,
     REWARD_QUANTITY_LIMIT_MAX,
@@ -179,6 +180,17 @@ class CampaignFundingForm(PlainLabelsForm):
         label=_("Go live as soon as a reviewer approves"),
         help_text=_("Otherwise you launch it yourself."),
     )
+    # Whole percent on the page, basis points on the campaign (``campaign_fields``).
+    delivery_holdback_percent = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_DELIVERY_HOLDBACK_BPS // 100,
+        label=_("Delivery holdback (%)"),
+        help_text=_(
+            "Share of reward pledges kept in escrow until backers receive their rewards, "
+            "then released to you as they confirm. 0 keeps none; empty takes the platform's default."
+        ),
+    )
     # A debt campaign's loan terms (lending's LoanTerms), fixed once it is submitted for review.
     loan_rate = forms.CharField(
         required=False,
@@ -225,8 +237,11 @@ class CampaignFundingForm(PlainLabelsForm):
 
     def campaign_fields(self) -> dict:
         """Return the cleaned fields of the campaign itself (the loan terms aside)."""
-        skip = {*self.LOAN_FIELDS, "loan_terms"}
-        return {name: value for name, value in self.cleaned_data.items() if name not in skip}
+        skip = {*self.LOAN_FIELDS, "loan_terms", "delivery_holdback_percent"}
+        fields = {name: value for name, value in self.cleaned_data.items() if name not in skip}
+        percent = self.cleaned_data.get("delivery_holdback_percent")
+        fields["delivery_holdback_bps"] = None if percent is None else percent * 100
+        return fields
 
     @classmethod
     def initial_loan_fields(cls, terms) -> dict:

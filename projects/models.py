@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
@@ -39,6 +40,8 @@ SEARCH_QUERY_MAX_LENGTH = 100
 REWARD_QUANTITY_LIMIT_MAX = 1_000_000_000
 # Pictures (projects/media.py): the gallery's size and the longest text describing one picture.
 GALLERY_MAX_IMAGES = 10
+# The largest delivery holdback a campaign may choose (basis points of its reward pledges).
+MAX_DELIVERY_HOLDBACK_BPS = 5_000
 IMAGE_ALT_MAX_LENGTH = 200
 
 
@@ -182,6 +185,11 @@ class Campaign(models.Model):
     # The fee rate agreed when the campaign went live; later changes to the setting do not
     # apply to it.
     platform_fee_bps = models.PositiveIntegerField(null=True, blank=True)
+    # The delivery holdback chosen at creation, in basis points of the reward pledges kept until
+    # rewards are delivered (fulfilment); 0 keeps none, empty takes DELIVERY_HOLDBACK_BPS.
+    delivery_holdback_bps = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(MAX_DELIVERY_HOLDBACK_BPS)]
+    )
     settlement_outcome = models.CharField(max_length=10, choices=SettlementOutcome.choices, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)
     last_settlement_progress_at = models.DateTimeField(null=True, blank=True)

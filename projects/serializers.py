@@ -152,6 +152,7 @@ class CampaignDetailSerializer(CampaignSerializer):
             "risks",
             "risks_html",
             "review_feedback",
+            "delivery_holdback_bps",
             "rewards",
             "gallery",
         ]

@@ -38,6 +38,7 @@ from .models import (
     CAMPAIGN_TRANSITIONS,
     COMMENT_MAX_LENGTH,
     EDITABLE_STATUSES,
+    MAX_DELIVERY_HOLDBACK_BPS,
     OFFERED_FUNDING_MODELS,
     REWARD_DESCRIPTION_MAX_LENGTH,
     REWARD_QUANTITY_LIMIT_MAX,
@@ -60,6 +61,7 @@ from .shipping import shipping_rules_clean
 MIN_DURATION_DAYS = 1
 MAX_DURATION_DAYS = 60
 CAMPAIGN_EDITABLE_FIELDS = {
+    "delivery_holdback_bps",
     "title",
     "summary",
     "description",
@@ -171,6 +173,15 @@ def _clean_campaign_fields(fields: dict) -> dict:
                 code="invalid_duration",
                 field="duration_days",
             )
+    if cleaned.get("delivery_holdback_bps") is not None:
+        bps = cleaned["delivery_holdback_bps"]
+        if not isinstance(bps, int) or isinstance(bps, bool) or not 0 <= bps <= MAX_DELIVERY_HOLDBACK_BPS:
+            raise InvalidInput(
+                gettext("The delivery holdback is 0 to %(max)d %% of the reward pledges.")
+                % {"max": MAX_DELIVERY_HOLDBACK_BPS // 100},
+                code="invalid_holdback",
+                field="delivery_holdback_bps",
+            )
     if "category" in cleaned and not isinstance(cleaned["category"], Category):
         raise InvalidInput(gettext("Choose a category."), code="category_required", field="category")
     return cleaned
@@ -200,8 +211,11 @@ def campaign_create(
     funding_model: str = FundingModel.ALL_OR_NOTHING,
     duration_days: int = 30,
     launch_on_approval: bool = True,
+    delivery_holdback_bps: int | None = None,
 ) -> Campaign:
     """Create and return a draft campaign owned by ``initiator``. Raises InvalidInput.
+
+    ``delivery_holdback_bps``: the share of reward pledges kept until delivery (None: the setting).
 
     The story, FAQ and risks are Markdown; their sanitised HTML is stored beside them.
     """
@@ -217,6 +231,7 @@ def campaign_create(
             "goal": goal,
             "funding_model": funding_model,
             "duration_days": duration_days,
+            "delivery_holdback_bps": delivery_holdback_bps,
         }
     )
     campaign = Campaign.objects.create(

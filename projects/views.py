@@ -358,6 +358,8 @@ def _campaign_edit_funding(request, campaign):
     """Step 3, with a debt campaign's loan terms and the schedule they give the whole goal."""
     initial = {name: getattr(campaign, name) for name in ("funding_model", "duration_days", "launch_on_approval")}
     initial.update(CampaignFundingForm.initial_loan_fields(loan_terms_of(campaign=campaign)))
+    bps = campaign.delivery_holdback_bps
+    initial["delivery_holdback_percent"] = (settings.DELIVERY_HOLDBACK_BPS if bps is None else bps) // 100
     form = CampaignFundingForm(request.POST if request.method == "POST" else None, initial=initial)
     preview = None
     if request.method == "POST" and form.is_valid():

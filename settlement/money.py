@@ -11,7 +11,9 @@ posting (a milestone's tranche, a holdback) shows up without a change here:
   (references about pledges) and matched money returned to its pool (any other reference);
 - out of the payable account: the platform's fee and what was paid out to the initiator.
 
-What is still in escrow and still owed are the two accounts' balances.
+What is still in escrow and still owed are the two accounts' balances. The delivery holdback has
+its own escrow account (``escrow.vocabulary_holdback``), summed apart in one more query: kept at
+success, released on delivery, refunded on upheld reports, still held.
 """
 
 import bisect
@@ -26,6 +28,7 @@ from django.db.models.functions import TruncDate
 from escrow.checkpoints import checkpoint_latest
 from escrow.models import LedgerCheckpoint, LedgerEntry, LedgerTransaction, TransactionKind
 from escrow.vocabulary import PLEDGE_REFERENCE_PREFIX, campaign_escrow_code, campaign_payable_code
+from escrow.vocabulary_holdback import campaign_holdback_code
 from projects.models import Campaign
 
 _ABOUT_PLEDGES = ""  # the group of every transaction about one of the campaign's pledges
@@ -60,6 +63,10 @@ class CampaignMoney:
     fees: int = 0
     paid_out: int = 0
     owed: int = 0
+    holdback_kept: int = 0
+    holdback_released: int = 0
+    holdback_refunded: int = 0
+    holdback_held: int = 0
     releases: list[Release] = field(default_factory=list)
     transactions: int = 0
     sealed_transactions: int = 0
@@ -80,7 +87,7 @@ def _campaign_entries(campaign: Campaign):
 
 
 def campaign_money(*, campaign: Campaign) -> CampaignMoney:
-    """Return where the campaign's money is, summed from its ledger entries (three queries)."""
+    """Return where the campaign's money is, summed from its ledger entries (four queries)."""
     escrow_code, _ = campaign_accounts(campaign)
     about = Case(
         When(transaction__reference__startswith=PLEDGE_REFERENCE_PREFIX, then=Value(_ABOUT_PLEDGES)),
@@ -121,6 +128,7 @@ def campaign_money(*, campaign: Campaign) -> CampaignMoney:
         elif kind == TransactionKind.PAYOUT:
             sums["paid_out"] += -outflow
     releases.sort(key=lambda r: (r.first_at, r.about))
+    sums.update(_holdback_sums(campaign))
     checkpoint = checkpoint_latest()
     transactions = LedgerTransaction.objects.filter(
         entries__account__code__in=campaign_accounts(campaign), entries__currency=campaign.currency
@@ -137,6 +145,27 @@ def campaign_money(*, campaign: Campaign) -> CampaignMoney:
         checkpoint=checkpoint,
         **sums,
     )
+
+
+def _holdback_sums(campaign: Campaign) -> dict[str, int]:
+    rows = (
+        LedgerEntry.objects.filter(account__code=campaign_holdback_code(campaign.pk), currency=campaign.currency)
+        .values_list("transaction__kind")
+        .annotate(
+            inflow=Sum("amount", filter=Q(amount__gt=0), default=0),
+            outflow=Sum("amount", filter=Q(amount__lt=0), default=0),
+        )
+        .order_by()
+    )
+    sums = {"holdback_kept": 0, "holdback_released": 0, "holdback_refunded": 0, "holdback_held": 0}
+    for kind, inflow, outflow in rows:
+        sums["holdback_kept"] += inflow
+        sums["holdback_held"] += inflow + outflow
+        if kind == TransactionKind.REFUND:
+            sums["holdback_refunded"] += -outflow
+        else:
+            sums["holdback_released"] += -outflow
+    return sums
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from projects.milestones.selectors import campaign_has_milestones
 from projects.models import Campaign, CampaignStatus, FundingModel, SettlementOutcome
 from projects.services import campaign_lock, campaign_set_status
 
+from .holdback import holdback_keep
 from .selectors import refunds_unconfirmed
 from .tranches import FeeSplit, amount_released_at_success, fee_split, tranches_post_first
 
@@ -304,6 +305,8 @@ def settlement_finalize(*, campaign_id: int) -> Campaign:
         if release:
             # With milestones, only the first tranche of the staged pledges goes to the payable now.
             tranches_post_first(campaign=campaign)
+            # The delivery holdback leaves the payable before the fee and payout on the rest.
+            holdback_keep(campaign=campaign)
             if split:
                 _post_fee(campaign, split)
                 if split.net:

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from escrow.checkpoints import ledger_seal
 
-from . import remainder, selectors, services, tranches
+from . import holdback, remainder, selectors, services, tranches
 
 logger = logging.getLogger(__name__)
 
@@ -69,3 +69,9 @@ def detect_overdue_milestones() -> dict:
 def release_signed_off_tranches() -> list[int]:
     """Release tranches Finance signed off whose release did not happen at once (a crash, a refused payout)."""
     return tranches.tranches_release_signed_off()
+
+
+@shared_task(acks_late=True)
+def settle_ready_holdbacks() -> list[int]:
+    """Settle the holdback of every shipped tier whose backers are all decided; return the tiers."""
+    return holdback.holdbacks_settle_ready()

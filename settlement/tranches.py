@@ -28,6 +28,7 @@ from escrow.vocabulary_tranches import (
     tranche_payout_posting,
     tranche_release_posting,
 )
+from fulfilment.selectors import holdback_amount_for
 from matching.selectors import campaign_matched_to_release
 from projects.milestones.models import Milestone, MilestoneStatus
 from projects.milestones.selectors import (
@@ -76,14 +77,15 @@ def amount_released_at_success(*, campaign: Campaign) -> int:
     """Return what leaves escrow for the initiator when the campaign succeeds (before the fee).
 
     The one place that decides it: all released pledges, or, with milestones, only the first
-    tranche of them; matched money is released whole with it. (A delivery holdback would be kept
-    back here too.)
+    tranche of them; matched money is released whole with it. A campaign with reward pledges
+    keeps its delivery holdback back (``settlement.holdback``); one with milestones keeps none,
+    its tranches already wait on progress.
     """
     matched = campaign_matched_to_release(campaign_id=campaign.pk)
     pledged = campaign_released_pledged(campaign_id=campaign.pk)
     if campaign_has_milestones(campaign_id=campaign.pk):
         return first_tranche_amount(campaign_id=campaign.pk, raised=pledged) + matched
-    return pledged + matched
+    return pledged - holdback_amount_for(campaign=campaign) + matched
 
 
 def tranches_post_first(*, campaign: Campaign) -> Milestone | None:

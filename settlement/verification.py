@@ -17,6 +17,12 @@ from escrow.vocabulary import (
     pledge_reference_expression,
     pool_id_from_funds_code,
 )
+from escrow.vocabulary_holdback import (
+    HOLDBACK_PLEDGE_REFERENCE_PREFIX,
+    HOLDBACK_TIER_REFERENCE_PREFIX,
+    campaign_id_from_holdback_code,
+    pledge_id_from_holdback_reference,
+)
 from escrow.vocabulary_tranches import (
     REMAINDER_REFERENCE_PREFIX,
     campaign_id_from_staged_code,
@@ -25,6 +31,7 @@ from escrow.vocabulary_tranches import (
     tranche_fee_key,
     tranche_release_key,
 )
+from fulfilment.models import Delivery, Holdback, Shipment
 from lending.verification import lending_verify
 from matching.models import Allocation, Pool
 from pledges.models import Pledge, PledgeStatus
@@ -59,6 +66,7 @@ def ledger_verify() -> list[str]:
     problems += _check_checkpoints()
     problems += _check_staged_release()
     problems += _check_shipping()
+    problems += _check_holdback()
     return problems
 
 
@@ -364,5 +372,108 @@ def _check_staged_release() -> list[str]:
             problems.append(
                 f"Campaign {job.campaign_id}: refund of the remainder finished with {staged[job.campaign_id]} "
                 f"in staged escrow and {refunded[job.campaign_id]} of {job.amount} refunded"
+            )
+    return problems
+
+
+def _check_holdback() -> list[str]:
+    """The delivery holdback: kept, released, refunded and still held agree with the deliveries.
+
+    - per campaign: released (fees included) + refunded + still held in holdback escrow = the
+      holdback kept, and the deliveries' parts sum to it;
+    - each settled tier's release and fee were posted once, for what its shipment recorded;
+    - no pledge got more of the holdback back than its part (never above what it paid), and only
+      a pledge whose report staff upheld got any.
+    """
+    problems = []
+    held = defaultdict(int)
+    for code, total in (
+        LedgerEntry.objects.filter(account__kind=AccountKind.ESCROW, account__code__endswith=":holdback")
+        .values_list("account__code")
+        .annotate(total=Sum("amount"))
+    ):
+        campaign_id = campaign_id_from_holdback_code(code)
+        if campaign_id is not None:
+            held[campaign_id] += total
+    kept = dict(Holdback.objects.values_list("campaign_id", "amount"))
+    parts = dict(
+        Delivery.objects.values_list("campaign_id").annotate(total=Sum("part")).values_list("campaign_id", "total")
+    )
+    released = defaultdict(int)
+    fees = defaultdict(int)
+    for campaign_id, rel, fee in Shipment.objects.values_list("campaign_id", "released_amount", "fee_amount"):
+        released[campaign_id] += rel
+        fees[campaign_id] += fee
+    refunded_by_pledge = defaultdict(int)
+    refunded = defaultdict(int)
+    for reference, code, total in (
+        LedgerEntry.objects.filter(
+            transaction__kind=TransactionKind.REFUND,
+            transaction__reference__startswith=HOLDBACK_PLEDGE_REFERENCE_PREFIX,
+            amount__lt=0,
+        )
+        .values_list("transaction__reference", "account__code")
+        .annotate(total=Sum("amount"))
+    ):
+        refunded_by_pledge[pledge_id_from_holdback_reference(reference)] += -total
+        refunded[campaign_id_from_holdback_code(code)] += -total
+    posted_release = defaultdict(int)
+    for code, total in (
+        LedgerEntry.objects.filter(
+            transaction__kind=TransactionKind.RELEASE,
+            transaction__reference__startswith=HOLDBACK_TIER_REFERENCE_PREFIX,
+            amount__lt=0,
+        )
+        .values_list("account__code")
+        .annotate(total=Sum("amount"))
+    ):
+        posted_release[campaign_id_from_holdback_code(code)] += -total
+    wrong = []
+    for c in sorted(set(kept) | set(held) | set(refunded) | set(posted_release)):
+        if (
+            posted_release[c] + refunded[c] + held[c] != kept.get(c, 0)
+            or posted_release[c] != released[c]
+            or parts.get(c, 0) != kept.get(c, 0)
+        ):
+            wrong.append(
+                f"campaign {c}: released {posted_release[c]} (recorded {released[c]}) + refunded {refunded[c]}"
+                f" + held {held[c]} != holdback {kept.get(c, 0)} (parts {parts.get(c, 0)})"
+            )
+    if wrong:
+        problems.append(f"Holdback differs from what is released, refunded and held: {', '.join(wrong[:SHOW])}")
+    fee_posted = dict(
+        LedgerEntry.objects.filter(
+            transaction__kind=TransactionKind.FEE,
+            transaction__reference__startswith=HOLDBACK_TIER_REFERENCE_PREFIX,
+            amount__gt=0,
+        )
+        .values_list("account__code")
+        .annotate(total=Sum("amount"))
+    )
+    fee_total = sum(fee_posted.values())
+    if fee_total != sum(fees.values()):
+        problems.append(
+            f"Holdback fees posted ({fee_total}) differ from the fees shipments recorded ({sum(fees.values())})"
+        )
+    if refunded_by_pledge:
+        deliveries = {
+            pledge_id: (part, status, refunded_amount)
+            for pledge_id, part, status, refunded_amount in Delivery.objects.filter(
+                pledge_id__in=list(refunded_by_pledge)
+            ).values_list("pledge_id", "part", "status", "refunded_amount")
+        }
+        paid = dict(Pledge.objects.filter(pk__in=list(refunded_by_pledge)).values_list("pk", "amount"))
+        over = sorted(
+            p
+            for p, total in refunded_by_pledge.items()
+            if p not in deliveries
+            or total > deliveries[p][0]
+            or total > paid.get(p, 0)
+            or total != deliveries[p][2]
+            or deliveries[p][1] != "upheld"
+        )
+        if over:
+            problems.append(
+                f"Pledges refunded more of the holdback than their part (or without an upheld report): {_ids(over)}"
             )
     return problems

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.api import urlpatterns as accounts_api
+from fulfilment.api import urlpatterns as fulfilment_api
 from lending.api import urlpatterns as lending_api
 from matching.api import urlpatterns as matching_api
 from pledges.api import urlpatterns as pledges_api
@@ -27,6 +28,7 @@ urlpatterns = [
                 + lending_api
                 + matching_api
                 + promotion_api
+                + fulfilment_api
                 + settlement_api
                 + risk_api,
                 "v1",

@@ -16,6 +16,7 @@ from crowdfund_site.money import allocate
 from crowdfund_site.tests.concurrency import WAIT_SECONDS, run_together
 from escrow.ledger import account_balances
 from escrow.vocabulary import initiator_payout_code
+from fulfilment.models import Holdback
 from pledges import services
 from pledges.models import Pledge, PledgeStatus
 from pledges.services import pledge_cancel, pledge_change_amount
@@ -247,7 +248,8 @@ def test_after_settlement_the_initiator_is_paid_the_new_amount_minus_the_fee(bac
 
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.SUCCEEDED
-    raised = new.amount + other.amount
+    # The reward pledge's delivery holdback stays in escrow until delivery (fulfilment).
+    raised = new.amount + other.amount - Holdback.objects.get(campaign=campaign).amount
     _fee, net = allocate(raised, [campaign.platform_fee_bps, 10_000 - campaign.platform_fee_bps])
     payout = initiator_payout_code(campaign.initiator_id)
     assert account_balances(codes=[payout])[(payout, "USD")] == net
@@ -386,7 +388,9 @@ def test_changes_racing_the_campaign_closing_keep_money_exact(goal):
         kept = pledge.pk in {p.pk for p in held}
         assert net_charged(pledge) == (pledge.amount if kept and released else 0)
     if released:
-        _fee, net = allocate(campaign.pledged_amount, [campaign.platform_fee_bps, 10_000 - campaign.platform_fee_bps])
+        # The reward pledges' delivery holdback stays in escrow until delivery (fulfilment).
+        paid = campaign.pledged_amount - Holdback.objects.get(campaign=campaign).amount
+        _fee, net = allocate(paid, [campaign.platform_fee_bps, 10_000 - campaign.platform_fee_bps])
         payout = initiator_payout_code(campaign.initiator_id)
         assert account_balances(codes=[payout])[(payout, "USD")] == net
     assert ledger_verify() == []

@@ -24,6 +24,7 @@ from crowdfund_site.money import allocate
 from escrow.ledger import account_balances
 from escrow.models import GatewayOperation, OperationKind
 from escrow.vocabulary import PLATFORM_REVENUE, campaign_payable_code, initiator_payout_code
+from fulfilment.models import Holdback
 from pledges.models import Pledge, PledgeStatus
 from pledges.services import pledge_cancel, pledge_create, pledge_refund
 from pledges.tests.factories import new_key
@@ -177,6 +178,8 @@ class World:
             if campaign.settlement_outcome == SettlementOutcome.REFUND:
                 assert released == 0
                 continue
+            # Reward pledges' delivery holdback stays in escrow until delivery (fulfilment).
+            released -= Holdback.objects.filter(campaign=campaign).values_list("amount", flat=True).first() or 0
             fee, net = allocate(released, [campaign.platform_fee_bps, 10_000 - campaign.platform_fee_bps])
             payouts = GatewayOperation.objects.filter(
                 kind=OperationKind.PAYOUT, idempotency_key=f"payout:campaign:{campaign.pk}"
@@ -191,6 +194,7 @@ class World:
         fees = {}
         for campaign in Campaign.objects.filter(pk__in=[c.pk for c in self.campaigns], status=CampaignStatus.SUCCEEDED):
             released = campaign.pledges.filter(status=PledgeStatus.RELEASED).aggregate(t=Sum("amount"))["t"]
+            released -= Holdback.objects.filter(campaign=campaign).values_list("amount", flat=True).first() or 0
             fee = allocate(released, [campaign.platform_fee_bps, 10_000 - campaign.platform_fee_bps])[0]
             fees[(PLATFORM_REVENUE, campaign.currency)] = fees.get((PLATFORM_REVENUE, campaign.currency), 0) + fee
         assert {k: v for k, v in revenue.items() if v} == {k: v for k, v in fees.items() if v}

@@ -42,7 +42,8 @@ BEFORE = {
     ),
 }
 # Staged release (milestones) came later: both groups see plans, Finance signs tranches off and
-# may declare failure (``setup_staff_groups`` gives existing groups these).
+# may declare failure (``setup_staff_groups`` gives existing groups these). Then delivery:
+# Finance decides non-delivery reports (an upheld one refunds money).
 NOW = {
     REVIEWERS: sorted([*BEFORE[REVIEWERS], "Can view milestone"]),
     FINANCE: sorted(
@@ -51,6 +52,8 @@ NOW = {
             "Can declare a campaign's milestones failed (refunds the rest)",
             "Can sign off or reject a milestone backers approved",
             "Can view milestone",
+            "Can uphold or dismiss non-delivery reports",
+            "Can view delivery report",
         ]
     ),
 }

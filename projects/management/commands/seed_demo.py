@@ -100,6 +100,8 @@ class Command(BaseCommand):
         call_command("seed_lending_demo")
         # A campaign in the middle of its milestones (one tranche released, one being voted on).
         call_command("seed_milestones_demo", stdout=self.stdout)
+        # A succeeded campaign whose delivery holdback is partly released and partly refunded.
+        call_command("seed_fulfilment_demo", stdout=self.stdout)
         problems = ledger_verify()
         if problems:
             raise RuntimeError(f"Demo data broke the ledger: {problems}")

@@ -1,0 +1,158 @@
+"""Reads of deliveries and holdbacks, and the one rule that splits a holdback into parts."""
+
+from dataclasses import dataclass
+from datetime import date
+from statistics import median
+
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q
+from django.utils import timezone
+
+from crowdfund_site.money import allocate
+from pledges.models import Pledge, PledgeStatus
+from projects.milestones.models import Milestone, MilestoneStatus
+from projects.milestones.selectors import campaign_has_milestones
+from projects.models import Campaign, FundingModel
+
+from .models import OPEN_STATUSES, Delivery, DeliveryStatus, Holdback, Resolution, Shipment, Survey, SurveyAnswer
+
+
+def holdback_bps_of(campaign: Campaign) -> int:
+    """Return the share of the reward pledges a campaign keeps back at success, in basis points.
+
+    The campaign's own choice (made at creation, 0 allowed) or the setting. A debt campaign
+    promises repayment, not rewards, and keeps none; nor does one with milestones, whose
+    tranches already wait on progress (staged escrow is settled by its own rules).
+    """
+    if campaign.funding_model == FundingModel.DEBT or campaign_has_milestones(campaign_id=campaign.pk):
+        return 0
+    bps = campaign.delivery_holdback_bps
+    return settings.DELIVERY_HOLDBACK_BPS if bps is None else bps
+
+
+def holdback_split(*, bps: int, paid: list[int]) -> tuple[int, list[int]]:
+    """Return the holdback kept of reward pledges that paid ``paid``, and each pledge's part of it.
+
+    The holdback is ``bps`` of their total (largest remainder, as the fee); the parts split it in
+    proportion to what each paid, so they sum to it exactly and none is above what its pledge paid.
+    """
+    total = sum(paid)
+    if not total or bps <= 0:
+        return 0, [0] * len(paid)
+    amount = allocate(total, [bps, 10_000 - bps])[0]
+    return amount, (allocate(amount, paid) if amount else [0] * len(paid))
+
+
+def reward_pledges_released(*, campaign_id: int) -> list[tuple[int, int, int, int]]:
+    """Return (pledge id, backer id, reward id, paid) of a campaign's released reward pledges, by id."""
+    return list(
+        Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.RELEASED, reward__isnull=False)
+        .order_by("id")
+        .values_list("id", "backer_id", "reward_id", "amount")
+    )
+
+
+def holdback_amount_for(*, campaign: Campaign) -> int:
+    """Return what a succeeding campaign keeps back: the recorded holdback once kept, else its split."""
+    kept = Holdback.objects.filter(campaign_id=campaign.pk).values_list("amount", flat=True).first()
+    if kept is not None:
+        return kept
+    paid = [row[3] for row in reward_pledges_released(campaign_id=campaign.pk)]
+    return holdback_split(bps=holdback_bps_of(campaign), paid=paid)[0]
+
+
+def shipments_ready_to_settle():
+    """Shipments not yet settled whose every delivery is decided (received, dismissed or upheld)."""
+    open_deliveries = Delivery.objects.filter(tier_id=OuterRef("tier_id"), status__in=OPEN_STATUSES)
+    return Shipment.objects.filter(settled_at__isnull=True).filter(~Exists(open_deliveries))
+
+
+def deliveries_of_backer(*, backer_id: int):
+    """A backer's deliveries with their tier, shipment and report, newest pledge first."""
+    return (
+        Delivery.objects.filter(backer_id=backer_id)
+        .select_related("tier", "tier__shipment", "campaign", "campaign__survey", "report", "pledge__survey_answer")
+        .prefetch_related("campaign__survey__questions")
+        .order_by("-pledge_id")
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """An initiator's record of keeping promises, over all their campaigns."""
+
+    milestones_due: int
+    milestones_on_time: int
+    shipments: int
+    shipments_on_time: int
+    median_delay_days: int | None
+    deliveries: int
+    confirmed: int
+    refunded_backers: int
+
+    @property
+    def confirmed_percent(self) -> int | None:
+        return self.confirmed * 100 // self.deliveries if self.deliveries else None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.milestones_due or self.shipments)
+
+
+def delivery_record_of(*, initiator_id: int, today: date | None = None) -> DeliveryRecord:
+    """Return the initiator's delivery record (two queries).
+
+    A milestone counts once it is due (its target day passed) or released, on time when its proof
+    came by the target day; a shipment is on time by its reward's estimated delivery (none given:
+    on time), late by the days after it. Confirmed: backers of shipped rewards who said so
+    themselves (silence counts as received for the money, not here).
+    """
+    today = today or timezone.localdate()
+    milestones = list(
+        Milestone.objects.filter(campaign__initiator_id=initiator_id, position__gt=1)
+        .filter(Q(target_date__lt=today) | Q(status=MilestoneStatus.RELEASED))
+        .values_list("target_date", "submitted_at")
+    )
+    on_time = sum(1 for target, submitted in milestones if submitted and timezone.localdate(submitted) <= target)
+    # One row per shipment with its backers counted: the deliveries of unshipped tiers are not in it.
+    shipments = list(
+        Shipment.objects.filter(campaign__initiator_id=initiator_id)
+        .annotate(
+            total=Count("tier__deliveries"),
+            confirmed=Count("tier__deliveries", filter=Q(tier__deliveries__resolution=Resolution.BACKER)),
+            refunded=Count("tier__deliveries", filter=Q(tier__deliveries__status=DeliveryStatus.UPHELD)),
+        )
+        .values_list("shipped_on", "tier__estimated_delivery", "total", "confirmed", "refunded")
+    )
+    delays = sorted(max((shipped - estimated).days, 0) if estimated else 0 for shipped, estimated, *_ in shipments)
+    counts = {
+        "total": sum(row[2] for row in shipments),
+        "confirmed": sum(row[3] for row in shipments),
+        "refunded": sum(row[4] for row in shipments),
+    }
+    return DeliveryRecord(
+        milestones_due=len(milestones),
+        milestones_on_time=on_time,
+        shipments=len(shipments),
+        shipments_on_time=sum(1 for d in delays if d == 0),
+        median_delay_days=int(median(delays)) if delays else None,
+        deliveries=counts["total"],
+        confirmed=counts["confirmed"],
+        refunded_backers=counts["refunded"],
+    )
+
+
+def survey_answers_of_initiator(*, campaign_id: int, user_id: int):
+    """Return (survey, its questions, its answers with pledge and backer) for the campaign's initiator only.
+
+    None for anyone else, or before a survey was sent: backers' addresses are the initiator's to see.
+    """
+    survey = Survey.objects.filter(campaign_id=campaign_id, campaign__initiator_id=user_id).first()
+    if survey is None:
+        return None
+    answers = (
+        SurveyAnswer.objects.filter(survey=survey)
+        .select_related("pledge__backer", "pledge__reward")
+        .order_by("pledge_id")
+    )
+    return survey, list(survey.questions.all()), answers

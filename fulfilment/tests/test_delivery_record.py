@@ -1,0 +1,59 @@
+"""The initiator's delivery record on the campaign page, the creator page and the review screen."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from fulfilment.selectors import delivery_record_of
+from fulfilment.services import delivery_confirm, tier_mark_shipped
+from pledges.models import Pledge
+from projects.models import RewardTier
+from projects.tests.factories import LiveCampaignFactory
+
+from .helpers import funded_campaign_with_rewards, succeed
+
+pytestmark = pytest.mark.django_db
+
+
+def _shipped_campaign():
+    campaign, (tier_a, tier_b) = funded_campaign_with_rewards(amounts=[10_000, 20_000, 30_000])
+    today = timezone.localdate()
+    RewardTier.objects.filter(pk=tier_a.pk).update(estimated_delivery=today - timedelta(days=10))
+    RewardTier.objects.filter(pk=tier_b.pk).update(estimated_delivery=today)
+    campaign = succeed(campaign)
+    tier_mark_shipped(tier_id=tier_a.pk, actor=campaign.initiator, shipped_on=today)  # 10 days late
+    tier_mark_shipped(tier_id=tier_b.pk, actor=campaign.initiator, shipped_on=today)  # on time
+    first = Pledge.objects.filter(campaign=campaign).order_by("id").first()
+    delivery_confirm(pledge_id=first.pk, actor=first.backer)
+    return campaign
+
+
+def test_record_counts_on_time_shipments_median_delay_and_confirmations():
+    campaign = _shipped_campaign()
+    record = delivery_record_of(initiator_id=campaign.initiator_id)
+    assert (record.shipments, record.shipments_on_time, record.median_delay_days) == (2, 1, 5)
+    assert (record.deliveries, record.confirmed, record.confirmed_percent, record.refunded_backers) == (3, 1, 33, 0)
+
+
+def test_record_shows_alike_to_visitors_and_signed_in_users_on_campaign_and_creator_pages(client, backer):
+    campaign = _shipped_campaign()
+    urls = [campaign.get_absolute_url(), f"/accounts/people/{campaign.initiator.username}/"]
+    for url in urls:
+        anonymous = client.get(url).content.decode()
+        assert "Rewards shipped on time: 1 of 2" in anonymous
+        assert "Backers who confirmed receipt: 33 %" in anonymous
+    client.force_login(backer)
+    for url in urls:
+        assert "Rewards shipped on time: 1 of 2" in client.get(url).content.decode()
+
+
+def test_a_campaign_without_rewards_runs_no_record_query(client):
+    campaign = LiveCampaignFactory()
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(campaign.get_absolute_url())
+    assert page.status_code == 200
+    assert not [q for q in queries.captured_queries if "fulfilment_" in q["sql"]]
+    assert "Delivery record" not in page.content.decode()
