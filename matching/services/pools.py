@@ -110,7 +110,8 @@ def pool_create(
     if mode == PoolMode.FIXED_RATIO and not (isinstance(ratio_bps, int) and 0 < ratio_bps <= 100 * 10_000):
         raise InvalidInput("The ratio is a positive number of basis points.", code="invalid_ratio", field="ratio_bps")
     if mode == PoolMode.QUADRATIC and per_campaign_cap is None:
-        per_campaign_cap = math.default_quadratic_cap(amount)
+        # At least one minor unit: 10 % of a pool under 0.10 rounds down to nothing.
+        per_campaign_cap = max(math.default_quadratic_cap(amount), 1)
     caps = {
         "per_contribution_cap": per_contribution_cap,
         "per_backer_cap": per_backer_cap,
