@@ -38,6 +38,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "settlement.retry_operations",
         "projects.sign_off_milestone",
         "projects.declare_milestone_failure",
+        "matching.pay_round",
     ],
 }
 
