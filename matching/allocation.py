@@ -325,12 +325,15 @@ class Standing:
 
     ``now`` is each campaign's weight (quadratic, pro rata) or match so far (fixed ratio);
     ``doubled`` the same with every contribution repeated by a new backer (ids shifted by
-    ``offset``); ``left`` and ``left_doubled`` what is left of the pool by fixed ratio.
+    ``offset``); ``budget`` what the round shares; ``left`` and ``left_doubled`` what is left
+    of it by fixed ratio.
     """
 
     now: dict[int, int]
     doubled: dict[int, int]
     offset: int
+    # What the round shares.
+    budget: int
     left: int = 0
     left_doubled: int = 0
 

@@ -155,7 +155,7 @@ def round_compute(*, matching_round: Round, now: datetime | None = None) -> tupl
     """Return the round's allocation by the pool's mode, and per campaign (contributions, backers, raised)."""
     rows = list(round_contributions(matching_round=matching_round, now=now))
     initiators = _initiators({r[0] for r in rows})
-    result = _allocate(matching_round.pool, rows, initiators)
+    result = _allocate(matching_round.pool, rows, initiators, amount=round_budget(matching_round=matching_round))
     counts: dict[int, int] = defaultdict(int)
     backers: dict[int, set[int]] = defaultdict(set)
     raised: dict[int, int] = defaultdict(int)
@@ -166,6 +166,27 @@ def round_compute(*, matching_round: Round, now: datetime | None = None) -> tupl
             raised[campaign_id] += amount
     stats = {cid: (counts[cid], len(backers[cid]), raised[cid]) for cid in result.allocations}
     return result, stats
+
+
+def round_budget(*, matching_round: Round) -> int:
+    """Return what a round shares: its frozen budget once ended, else what the pool can give it now.
+
+    That is what the pool holds less what its other rounds that ended and are not yet paid are
+    to take, never more than it holds: what one round leaves, or campaigns that failed gave
+    back, goes to the pool's next round, and a pool with a roll-over from the sponsor's last one
+    shares that too.
+    """
+    if matching_round.budget is not None:
+        return matching_round.budget
+    pending = (
+        Allocation.objects.filter(
+            round__pool_id=matching_round.pool_id, round__status__in=(RoundStatus.ENDED, RoundStatus.CHALLENGE)
+        )
+        .exclude(round_id=matching_round.pk)
+        .aggregate(total=Sum("amount"))["total"]
+        or 0
+    )
+    return max(pool_balance(pool=matching_round.pool) - pending, 0)
 
 
 def _initiators(campaign_ids) -> dict[int, int]:
@@ -232,27 +253,36 @@ def round_standing(*, matching_round: Round, now: datetime | None = None, fresh:
         pool=matching_round.pool,
         contributions=math.Contributions.of(math.Contribution(*row) for row in rows),
         initiators=_initiators({r[0] for r in rows}),
+        budget=round_budget(matching_round=matching_round),
     )
     cache.set(key, standing, settings.MATCHING_STANDING_SECONDS)
     return standing
 
 
-def standing_of(*, pool: Pool, contributions: math.Contributions, initiators: dict[int, int]) -> math.Standing:
-    """Return the standing of a round of ``pool`` with these contributions (no database)."""
+def standing_of(
+    *, pool: Pool, contributions: math.Contributions, initiators: dict[int, int], budget: int | None = None
+) -> math.Standing:
+    """Return the standing of a round of ``pool`` sharing ``budget`` (the pool's amount) (no database)."""
+    budget = pool.amount if budget is None else budget
     # The copies' ids are above every backer's and initiator's, so a copy is never taken for either.
     offset = max(math.copies_offset(contributions), max(initiators.values(), default=0) + 1)
     copies = math.doubled(contributions, offset)
     if pool.mode == PoolMode.FIXED_RATIO:
-        now_result, doubled_result = _allocate(pool, contributions, initiators), _allocate(pool, copies, initiators)
+        now_result = _allocate(pool, contributions, initiators, amount=budget)
+        doubled_result = _allocate(pool, copies, initiators, amount=budget)
         return math.Standing(
             now=now_result.allocations,
             doubled=doubled_result.allocations,
             offset=offset,
+            budget=budget,
             left=now_result.left,
             left_doubled=doubled_result.left,
         )
     return math.Standing(
-        now=_weights(pool, contributions, initiators), doubled=_weights(pool, copies, initiators), offset=offset
+        now=_weights(pool, contributions, initiators),
+        doubled=_weights(pool, copies, initiators),
+        offset=offset,
+        budget=budget,
     )
 
 
@@ -381,9 +411,9 @@ def _gift_adds(pool, standing, scenario, mine, campaign_id, giver, amount, initi
         weight_after = _weights(pool, gift, initiators).get(campaign_id, 0)
     weights = dict(others)
     weights[campaign_id] = weight_before
-    before = math.split_capped(pool=pool.amount, weights=weights, cap=pool.per_campaign_cap).get(campaign_id, 0)
+    before = math.split_capped(pool=standing.budget, weights=weights, cap=pool.per_campaign_cap).get(campaign_id, 0)
     weights[campaign_id] = weight_after
-    after = math.split_capped(pool=pool.amount, weights=weights, cap=pool.per_campaign_cap).get(campaign_id, 0)
+    after = math.split_capped(pool=standing.budget, weights=weights, cap=pool.per_campaign_cap).get(campaign_id, 0)
     return max(after - before, 0)
 
 
@@ -430,7 +460,9 @@ def allocation_earned(*, allocation: Allocation) -> int:
     )
     if not any(row[0] == allocation.campaign_id for row in rows):
         return 0
-    now = _allocate(pool, rows, _initiators({row[0] for row in rows})).allocations.get(allocation.campaign_id, 0)
+    now = _allocate(
+        pool, rows, _initiators({row[0] for row in rows}), amount=round_budget(matching_round=matching_round)
+    ).allocations.get(allocation.campaign_id, 0)
     return min(allocation.amount, now)
 
 
