@@ -508,8 +508,17 @@ def round_inputs(*, matching_round: Round):
 
 
 @dataclass(frozen=True)
+class ChartBar:
+    key: str
+    amount: int
+    # Of the widest bar, in per cent (for the bar's width).
+    percent: int
+
+
+@dataclass(frozen=True)
 class PoolDashboard:
     deposited: int
+    rolled_in: int
     left: int
     paid: int
     kept: int
@@ -517,6 +526,10 @@ class PoolDashboard:
     contributions: int
     campaigns: int
     rounds: list
+    # Where the money went, as bars: put in, paid, kept, back, left.
+    chart: list
+    # The sponsor's other pools that could take what is left (same currency, funded, open).
+    next_pools: list
 
 
 def pool_dashboard(*, pool: Pool) -> PoolDashboard:
@@ -526,13 +539,33 @@ def pool_dashboard(*, pool: Pool) -> PoolDashboard:
         paid=Sum("amount"), returned=Sum("returned_amount"), contributions=Sum("contributions")
     )
     paid, returned = totals["paid"] or 0, totals["returned"] or 0
+    deposited = pool.amount if pool.funded_at else 0
+    rolled_in = (
+        Pool.objects.filter(next_pool=pool, leftover_returned_at__isnull=False).aggregate(t=Sum("leftover"))["t"] or 0
+    )
+    left = pool_balance(pool=pool)
+    amounts = {
+        "deposited": deposited + rolled_in,
+        "paid": paid,
+        "kept": paid - returned,
+        "returned": returned,
+        "left": left,
+    }
+    widest = max(amounts.values()) or 1
     return PoolDashboard(
-        deposited=pool.amount if pool.funded_at else 0,
-        left=pool_balance(pool=pool),
+        deposited=deposited,
+        rolled_in=rolled_in,
+        left=left,
         paid=paid,
         kept=paid - returned,
         returned=returned,
         contributions=totals["contributions"] or 0,
         campaigns=allocations.filter(paid_at__isnull=False).values("campaign_id").distinct().count(),
         rounds=pool_rounds_with_results(pool=pool),
+        chart=[ChartBar(key=key, amount=amount, percent=amount * 100 // widest) for key, amount in amounts.items()],
+        next_pools=list(
+            Pool.objects.filter(
+                sponsor_id=pool.sponsor_id, currency=pool.currency, funded_at__isnull=False, closed_at__isnull=True
+            ).exclude(pk=pool.pk)
+        ),
     )
