@@ -2,6 +2,16 @@
 
 import django.db.models.deletion
 from django.db import migrations, models
+from django.db.models import OuterRef, Subquery
+
+
+def freeze_past_budgets(apps, schema_editor):
+    # Rounds that ended before rounds had budgets shared the pool's whole amount.
+    Round = apps.get_model("matching", "Round")
+    Pool = apps.get_model("matching", "Pool")
+    Round.objects.exclude(status="open").filter(budget__isnull=True).update(
+        budget=Subquery(Pool.objects.filter(pk=OuterRef("pool_id")).values("amount")[:1])
+    )
 
 
 class Migration(migrations.Migration):
@@ -31,4 +41,5 @@ class Migration(migrations.Migration):
             name='leftover',
             field=models.BigIntegerField(default=0, help_text='What was left at closing and went back to the sponsor (or on to the next pool).'),
         ),
+        migrations.RunPython(freeze_past_budgets, migrations.RunPython.noop),
     ]
