@@ -136,11 +136,11 @@ class PoolLeftoverApi(APIView):
         ),
     )
     def post(self, request, slug: str):
+        body = PoolLeftoverSerializer(data=request.data)  # a bad body is refused before any lookup
+        body.is_valid(raise_exception=True)
         pool = pool_public_get(slug=slug)
         if pool is None or not (request.user.pk == pool.sponsor_id or request.user.is_staff):
             raise NotFound("No such pool.")
-        body = PoolLeftoverSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
         next_slug = body.validated_data.get("next_pool")
         next_pool = pool_public_get(slug=next_slug) if next_slug else None
         if next_slug and next_pool is None:

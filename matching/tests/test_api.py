@@ -43,6 +43,7 @@ def test_the_sponsor_chooses_what_the_pool_leaves_through_the_api(client, paid_r
     assert client.post(url, {"choice": "refund"}, content_type="application/json").status_code in (401, 403)
     client.force_login(UserFactory())
     assert client.post(url, {"choice": "refund"}, content_type="application/json").status_code == 404
+    assert client.post(url, {"choice": "burn"}, content_type="application/json").status_code == 400
     client.force_login(pool.sponsor)
     answer = client.post(url, {"choice": "roll_over", "next_pool": autumn.slug}, content_type="application/json")
     assert answer.status_code == 200
