@@ -40,6 +40,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "projects.declare_milestone_failure",
         "fulfilment.view_deliveryreport",
         "fulfilment.decide_delivery_report",
+        "matching.pay_round",
     ],
 }
 

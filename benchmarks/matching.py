@@ -7,9 +7,11 @@ Budget (issue 14): quadratic allocation (with the per-campaign cap and its redis
     .venv/bin/python benchmarks/matching.py --finalise [--database-url URL]
 
 The allocation is pure (``matching.allocation``): no database is touched, so none is set up.
-``--finalise`` instead seeds a database (a temporary SQLite file by default, or the PostgreSQL
-database given, dropped and created afresh) with that many held pledges spread evenly over the
-campaigns, one backer each, and times ending the round (reading the pledges, allocating,
+The live estimate is timed as it was (four whole allocations) and as it is (the round's
+standing, then one estimate from it) in the same run. ``--finalise`` instead seeds a database
+(a temporary SQLite file by default, or the PostgreSQL database given, dropped and created
+afresh) with that many held pledges spread evenly over the campaigns, one backer each, times
+live estimates through the database, then ending the round (reading the pledges, allocating,
 writing the allocation rows) and paying it (one ledger transaction into every campaign's escrow).
 Contributions: 30,000 backers, each contribution to a campaign drawn with a skew (a few
 popular campaigns, a long tail), amounts log-normal around 25.00 with some under the 1.00
@@ -68,6 +70,93 @@ def measure(label: str, run, repeat: int) -> None:
         f"{label}: {statistics.median(walls) * 1000:.1f} ms "
         f"[{min(walls) * 1000:.1f} - {max(walls) * 1000:.1f}] (cpu {statistics.median(cpus) * 1000:.1f} ms); "
         f"{len(result.allocations)} campaigns matched, {result.left} left"
+    )
+
+
+def live_estimate(contributions: Contributions, initiators: dict, cap: int, repeat: int) -> None:
+    """Time the live estimate's work as it was (four whole allocations) and as it is, in the same run.
+
+    As it is (``matching.selectors.match_estimates``): the round's standing, one weight per
+    campaign now and with every contribution repeated, is computed by beat once a minute; each
+    estimate reads it from the cache and the campaign given to from the database as one row per
+    backer, then splits the pool twice per scenario. Timed here without the database: the
+    standing's computation, and the estimate for the most backed campaign and for a median one.
+    """
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-insecure-key")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "crowdfund_site.settings"
+    import django
+
+    django.setup()
+    from matching.models import Pool, PoolMode
+    from matching.selectors import gift_estimate, standing_of
+
+    c = contributions
+
+    def with_gift(rows: Contributions) -> Contributions:
+        return Contributions(
+            np.append(rows.campaign, 1),
+            np.append(rows.backer, 10**9),
+            np.append(rows.amount, 1_000),
+            np.append(rows.sequence, 10**12),
+        )
+
+    doubled = Contributions(
+        np.concatenate([c.campaign, c.campaign]),
+        np.concatenate([c.backer, c.backer + 10**6]),
+        np.concatenate([c.amount, c.amount]),
+        np.concatenate([c.sequence, c.sequence + 10**6]),
+    )
+
+    def old_estimate():
+        for rows in (contributions, with_gift(contributions), doubled, with_gift(doubled)):
+            result = quadratic(pool=POOL, contributions=rows, per_campaign_cap=cap, excluded=initiators)
+        return result
+
+    measure("live estimate as it was: four whole allocations (no database)", old_estimate, repeat)
+    pool = Pool(amount=POOL, mode=PoolMode.QUADRATIC, per_campaign_cap=cap, minimum_contribution=100)
+    flat = {cid: next(iter(backers)) for cid, backers in initiators.items()}
+    measure_plain(
+        "live estimate, the standing (beat, once a minute)",
+        lambda: standing_of(pool=pool, contributions=contributions, initiators=flat),
+        repeat,
+    )
+    standing = standing_of(pool=pool, contributions=contributions, initiators=flat)
+    counts = np.bincount(c.campaign)
+    for label, campaign_id in (
+        ("most backed", int(counts.argmax())),
+        ("median", int(np.argsort(counts)[len(counts) // 2])),
+    ):
+        counted = (c.campaign == campaign_id) & (c.amount >= 100) & (c.backer != flat.get(campaign_id, -1))
+        backers, inverse = np.unique(c.backer[counted], return_inverse=True)
+        totals = np.zeros(len(backers), dtype=np.int64)
+        np.add.at(totals, inverse, c.amount[counted])
+        # What the database hands over: one row per backer of the campaign.
+        mine = Contributions(np.full(len(backers), campaign_id), backers, totals, np.zeros(len(backers), np.int64))
+        measure_plain(
+            f"live estimate as it is, {label} campaign ({len(backers):,} backers)",
+            lambda mine=mine, campaign_id=campaign_id: gift_estimate(
+                pool=pool,
+                standing=standing,
+                mine=mine,
+                campaign_id=campaign_id,
+                initiator_id=flat.get(campaign_id, -2),
+                giver=10**9,
+                amount=1_000,
+            ),
+            repeat,
+        )
+
+
+def measure_plain(label: str, run, repeat: int) -> None:
+    walls, cpus = [], []
+    for _ in range(repeat):
+        cpu, wall = time.process_time(), time.perf_counter()
+        run()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    print(
+        f"{label}: {statistics.median(walls) * 1000:.2f} ms "
+        f"[{min(walls) * 1000:.2f} - {max(walls) * 1000:.2f}] (cpu {statistics.median(cpus) * 1000:.2f} ms)"
     )
 
 
@@ -155,6 +244,21 @@ def finalise(n_contributions: int, n_campaigns: int, database_url: str | None) -
         # and the round's pledge query then takes a plan dozens of times slower.
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
+    from matching.selectors import match_estimates, round_standing
+
+    cpu = time.process_time()
+    round_standing(matching_round=matching_round, fresh=True)
+    print(f"live estimate's standing (beat, once a minute): cpu {(time.process_time() - cpu) * 1000:.0f} ms")
+    cpus = []
+    for campaign in campaigns[:20]:
+        cpu = time.process_time()
+        (estimate,) = match_estimates(campaign=campaign, amount=1_000)
+        cpus.append(time.process_time() - cpu)
+    print(
+        f"live estimate through the database, {per_campaign} pledges per campaign: "
+        f"cpu median {statistics.median(cpus) * 1000:.1f} ms, max {max(cpus) * 1000:.1f} ms "
+        f"(last: {estimate.low} to {estimate.high})"
+    )
     later = matching_round.ends_at + timedelta(seconds=1)
     wall = time.perf_counter()
     round_end(matching_round=matching_round, now=later)
@@ -195,30 +299,7 @@ def main() -> None:
         args.repeat,
     )
 
-    # The live estimate (matching.selectors.match_estimates) runs the allocation with and without
-    # the new gift, on the round as it is and on the round doubled: four allocations.
-    def with_gift(c: Contributions) -> Contributions:
-        return Contributions(
-            np.append(c.campaign, 1),
-            np.append(c.backer, 10**9),
-            np.append(c.amount, 1_000),
-            np.append(c.sequence, 10**12),
-        )
-
-    c = contributions
-    doubled = Contributions(
-        np.concatenate([c.campaign, c.campaign]),
-        np.concatenate([c.backer, c.backer + 10**6]),
-        np.concatenate([c.amount, c.amount]),
-        np.concatenate([c.sequence, c.sequence + 10**6]),
-    )
-
-    def estimate():
-        for rows in (contributions, with_gift(contributions), doubled, with_gift(doubled)):
-            result = quadratic(pool=POOL, contributions=rows, per_campaign_cap=cap, excluded=initiators)
-        return result
-
-    measure("live estimate, its allocations only (no database)", estimate, args.repeat)
+    live_estimate(contributions, initiators, cap, args.repeat)
     measure(
         "pro rata, 1 % cap",
         lambda: pro_rata(pool=POOL, contributions=contributions, per_campaign_cap=POOL // 100, excluded=initiators),

@@ -218,6 +218,9 @@ PAGE_CACHE_SECONDS = env.int("PAGE_CACHE_SECONDS", default=10)
 # A campaign page whose figures have not moved is reused up to this many seconds ("time left"
 # may be this old); never less than PAGE_CACHE_SECONDS.
 PAGE_CACHE_MAX_SECONDS = max(PAGE_CACHE_SECONDS, env.int("PAGE_CACHE_MAX_SECONDS", default=60))
+# Seconds a matching round's standing (one number per campaign) is reused by live estimates
+# for the campaigns not given to; beat computes it again every REFRESH_MATCHING_STANDING_EVERY_SECONDS.
+MATCHING_STANDING_SECONDS = env.int("MATCHING_STANDING_SECONDS", default=90)
 
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
@@ -339,6 +342,10 @@ CELERY_BEAT_SCHEDULE = {
     "end-due-matching-rounds": {
         "task": "matching.tasks.end_due_rounds",
         "schedule": env.float("END_DUE_MATCHING_ROUNDS_EVERY_SECONDS", default=60.0),
+    },
+    "refresh-matching-standing": {
+        "task": "matching.tasks.refresh_standing",
+        "schedule": env.float("REFRESH_MATCHING_STANDING_EVERY_SECONDS", default=60.0),
     },
     "send-silence-reminders": {
         "task": "projects.tasks.send_silence_reminders",

@@ -406,7 +406,8 @@ def _concat(prefix: str, id_expression):
 # its allocations pool -> campaign escrows in one transaction (``allocate:round:<id>``); each
 # allocation then settles with its campaign: released to the campaign's payable
 # (``release:allocation:<id>``) or returned to the pool (``return:allocation:<id>``). What is
-# left when the pool closes goes back to the sponsor (``refund:pool:<id>``).
+# left when the pool closes goes back to the sponsor (``refund:pool:<id>``), or on to the
+# sponsor's next pool if they chose so (``rollover:pool:<id>``, pool -> next pool).
 
 _POOL = "pool"
 _ROUND = "round"
@@ -421,6 +422,11 @@ def pool_charge_key(pool_id: int) -> str:
 def pool_deposit_key(pool_id: int) -> str:
     """Return the key of the ledger deposit (sponsor funding -> pool) of a pool's charge."""
     return _key("deposit", _POOL, pool_id)
+
+
+def pool_rollover_key(pool_id: int) -> str:
+    """Return the key of what is left in a closed pool moving on to the sponsor's next pool."""
+    return _key("rollover", _POOL, pool_id)
 
 
 def pool_refund_key(pool_id: int) -> str:
@@ -566,4 +572,21 @@ def pool_refund_posting(
         reference=pool_reference(pool_id),
         currency=currency,
         legs=[(accounts[pool_funds_code(pool_id)], -amount), (accounts[sponsor_funding_code(sponsor_id)], amount)],
+    )
+
+
+def pool_rollover_account_specs(*, pool_id: int, next_pool_id: int) -> list[tuple[str, str]]:
+    return [(pool_funds_code(pool_id), AccountKind.ESCROW), (pool_funds_code(next_pool_id), AccountKind.ESCROW)]
+
+
+def pool_rollover_posting(
+    *, pool_id: int, next_pool_id: int, amount: int, currency: str, accounts: Mapping[str, LedgerAccount]
+) -> Posting:
+    """Return the posting that moves what is left in a closed pool on to the sponsor's next pool."""
+    return Posting(
+        kind=TransactionKind.ADJUSTMENT,
+        idempotency_key=pool_rollover_key(pool_id),
+        reference=pool_reference(pool_id),
+        currency=currency,
+        legs=[(accounts[pool_funds_code(pool_id)], -amount), (accounts[pool_funds_code(next_pool_id)], amount)],
     )

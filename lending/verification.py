@@ -8,7 +8,9 @@ offending rows:
   transaction pays each lender exactly their lines and the platform exactly the fee;
 - every loan clearing account is zero after each transaction (so after each distribution);
 - no lender has received more principal than they lent, and every lender's running totals are
-  the sum of their payout lines and within one minor unit of their exact share.
+  the sum of their payout lines and within one minor unit of their exact share;
+- no lender's balance (what the platform holds for them until they withdraw or lend it again)
+  is ever below zero.
 """
 
 from collections import defaultdict
@@ -132,4 +134,14 @@ def _check_lenders() -> list[str]:
         problems.append(f"Lenders whose received totals differ from their payout lines: {_ids(unsummed)}")
     if off_share:
         problems.append(f"Lenders more than one unit from their exact share: {_ids(off_share)}")
+    negative = (
+        LedgerEntry.objects.filter(account__code__startswith="lender:", account__code__endswith=":balance")
+        .values_list("account__code", "account__currency")
+        .annotate(total=Sum("amount"))
+        .filter(total__lt=0)
+    )
+    if negative:
+        problems.append(
+            "Lender balances below zero: " + _ids(f"{code} {currency} {total}" for code, currency, total in negative)
+        )
     return problems

@@ -187,13 +187,18 @@ def pro_rata(
     excluded: Mapping[int, Iterable[int]] | None = None,
 ) -> AllocationResult:
     """Share ``pool`` in proportion to what each campaign raised, within the per-campaign cap."""
+    weights = raised_by_campaign(contributions, excluded=excluded)
+    return AllocationResult(pool=pool, allocations=split_capped(pool=pool, weights=weights, cap=per_campaign_cap))
+
+
+def raised_by_campaign(contributions, *, excluded: Mapping[int, Iterable[int]] | None = None) -> dict[int, int]:
+    """Return what each campaign raised from the contributions that count: pro rata's weights."""
     c = _as_contributions(contributions)
     counted = _counted(c, excluded)
     campaigns, inverse = np.unique(c.campaign[counted], return_inverse=True)
     raised = np.zeros(len(campaigns), dtype=np.int64)
     np.add.at(raised, inverse, c.amount[counted])
-    weights = dict(zip(campaigns.tolist(), raised.tolist(), strict=True))
-    return AllocationResult(pool=pool, allocations=split_capped(pool=pool, weights=weights, cap=per_campaign_cap))
+    return dict(zip(campaigns.tolist(), raised.tolist(), strict=True))
 
 
 def quadratic_weights(
@@ -217,12 +222,12 @@ def quadratic_weights(
     """
     c = _as_contributions(contributions)
     counted = _counted(c, excluded) & (c.amount >= minimum)
-    keys = np.stack([c.campaign[counted], c.backer[counted]])
-    if keys.shape[1] == 0:
+    campaign, backer = c.campaign[counted], c.backer[counted]
+    if len(campaign) == 0:
         return {}
-    pairs, inverse = np.unique(keys, axis=1, return_inverse=True)
+    pairs, inverse = _unique_pairs(campaign, backer)
     totals = np.zeros(pairs.shape[1], dtype=np.int64)
-    np.add.at(totals, inverse.reshape(-1), c.amount[counted])
+    np.add.at(totals, inverse, c.amount[counted])
     # ``pairs`` is sorted by campaign then backer: each campaign's backers are one run.
     campaigns, starts = np.unique(pairs[0], return_index=True)
     roots = np.sqrt(totals.astype(np.float64))
@@ -233,6 +238,21 @@ def quadratic_weights(
         plain_sums = np.add.reduceat(totals, starts)
         weights = np.rint(np.maximum(root_sums * root_sums - plain_sums, 0.0))
     return {cid: int(w) for cid, w in zip(campaigns.tolist(), weights.tolist(), strict=True) if w > 0}
+
+
+def _unique_pairs(campaign: np.ndarray, backer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the distinct (campaign, backer) pairs sorted by campaign then backer, and each row's pair.
+
+    As ``np.unique(axis=1)`` does, through one integer key per row when it fits in 63 bits (a
+    one-dimensional sort, many times faster than sorting rows of two columns).
+    """
+    low = int(backer.min())
+    span = int(backer.max()) - low + 1
+    if int(campaign.min()) >= 0 and (int(campaign.max()) + 1) * span < 2**62:
+        keys, inverse = np.unique(campaign * span + (backer - low), return_inverse=True)
+        return np.stack([keys // span, keys % span + low]), inverse.reshape(-1)
+    pairs, inverse = np.unique(np.stack([campaign, backer]), axis=1, return_inverse=True)
+    return pairs, inverse.reshape(-1)
 
 
 def _pairwise_weights(backers: np.ndarray, roots: np.ndarray, starts: np.ndarray, damping: int) -> np.ndarray:
@@ -283,3 +303,61 @@ def quadratic(
 def default_quadratic_cap(pool: int) -> int:
     """Return the default per-campaign cap of a quadratic pool: 10 % of it, rounded down."""
     return pool * DEFAULT_QUADRATIC_CAP_BPS // 10_000
+
+
+# --- The live estimate ----------------------------------------------------------------------------
+#
+# Giving to one campaign changes only that campaign's weight (quadratic, pro rata) or only the
+# match of the new gift (fixed ratio, first come first served). So the estimate needs the other
+# campaigns only as aggregates, one number per campaign, computed once per round now and then
+# (``Standing``), and recomputes the one campaign given to from its own contributions.
+
+# The sequence of the gift being estimated: after every contribution, as a new pledge would be.
+GIFT_SEQUENCE = 2**62
+# The copies that stand for "as much again, by as many others" come after the round's own
+# contributions and before the gift.
+COPY_SEQUENCE = 2**61
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A round as it stands, one number per campaign, for the live estimate.
+
+    ``now`` is each campaign's weight (quadratic, pro rata) or match so far (fixed ratio);
+    ``doubled`` the same with every contribution repeated by a new backer (ids shifted by
+    ``offset``); ``budget`` what the round shares; ``left`` and ``left_doubled`` what is left
+    of it by fixed ratio.
+    """
+
+    now: dict[int, int]
+    doubled: dict[int, int]
+    offset: int
+    # What the round shares.
+    budget: int
+    left: int = 0
+    left_doubled: int = 0
+
+
+def doubled(c: Contributions, offset: int) -> Contributions:
+    """Return ``c`` with every contribution repeated by a new backer (id + ``offset``), after them all."""
+    return Contributions(
+        np.concatenate([c.campaign, c.campaign]),
+        np.concatenate([c.backer, c.backer + offset]),
+        np.concatenate([c.amount, c.amount]),
+        np.concatenate([c.sequence, c.sequence + COPY_SEQUENCE]),
+    )
+
+
+def with_gift(c: Contributions, *, campaign_id: int, backer_id: int, amount: int) -> Contributions:
+    """Return ``c`` and one more contribution, the gift, after all of them."""
+    return Contributions(
+        np.append(c.campaign, campaign_id),
+        np.append(c.backer, backer_id),
+        np.append(c.amount, amount),
+        np.append(c.sequence, GIFT_SEQUENCE),
+    )
+
+
+def copies_offset(c: Contributions) -> int:
+    """Return the shift that gives each contribution's copy a backer id no real backer has."""
+    return int(c.backer.max()) + 1 if len(c) else 1

@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,8 +12,9 @@ from crowdfund_site.api.schema import errors
 from crowdfund_site.exceptions import NotFound
 from projects.selectors import campaign_get_visible
 
-from .models import PoolMode, RoundStatus
+from .models import LeftoverChoice, PoolMode, RoundStatus
 from .selectors import match_estimates, pool_balance, pool_public_get, pool_rounds_with_results
+from .services import pool_choose_leftover
 
 
 class AllocationSerializer(serializers.Serializer):
@@ -115,7 +116,43 @@ class MatchEstimateApi(APIView):
         return Response(MatchEstimateListSerializer(data).data)
 
 
+class PoolLeftoverSerializer(serializers.Serializer):
+    choice = serializers.ChoiceField(choices=LeftoverChoice.choices)
+    next_pool = serializers.CharField(
+        required=False, allow_null=True, max_length=140, help_text="The slug of the sponsor's next pool, to roll over."
+    )
+
+
+class PoolLeftoverApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="matching_pools_leftover",
+        request=PoolLeftoverSerializer,
+        responses={200: PoolLeftoverSerializer, **errors(400, 401, 403, 404, 409)},
+        description=(
+            "The sponsor's choice for what the pool leaves at its end: `refund` (back to them) or "
+            "`roll_over` into `next_pool`, another of their funded, open pools in the same currency."
+        ),
+    )
+    def post(self, request, slug: str):
+        body = PoolLeftoverSerializer(data=request.data)  # a bad body is refused before any lookup
+        body.is_valid(raise_exception=True)
+        pool = pool_public_get(slug=slug)
+        if pool is None or not (request.user.pk == pool.sponsor_id or request.user.is_staff):
+            raise NotFound("No such pool.")
+        next_slug = body.validated_data.get("next_pool")
+        next_pool = pool_public_get(slug=next_slug) if next_slug else None
+        if next_slug and next_pool is None:
+            raise NotFound("No such next pool.")
+        pool = pool_choose_leftover(
+            pool=pool, actor=request.user, choice=body.validated_data["choice"], next_pool=next_pool
+        )
+        return Response({"choice": pool.leftover_choice, "next_pool": pool.next_pool.slug if pool.next_pool else None})
+
+
 urlpatterns = [
     path("matching/pools/<slug:slug>/", PoolDetailApi.as_view(), name="matching_pool_detail"),
+    path("matching/pools/<slug:slug>/leftover/", PoolLeftoverApi.as_view(), name="matching_pool_leftover"),
     path("campaigns/<api_id:pk>/match-estimate/", MatchEstimateApi.as_view(), name="campaign_match_estimate"),
 ]

@@ -24,6 +24,11 @@ class PoolMode(models.TextChoices):
     QUADRATIC = "quadratic", _("Quadratic funding")
 
 
+class LeftoverChoice(models.TextChoices):
+    REFUND = "refund", _("Back to the sponsor")
+    ROLL_OVER = "roll_over", _("On to the sponsor's next pool")
+
+
 class Pool(models.Model):
     sponsor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="matching_pools")
     name = models.CharField(max_length=120)
@@ -55,8 +60,15 @@ class Pool(models.Model):
     # Closing fixes what is left (no round runs any more, no matched money can come back), then
     # it is refunded to the sponsor.
     closed_at = models.DateTimeField(null=True, blank=True)
-    leftover = models.BigIntegerField(default=0, help_text="What was left at closing and went back to the sponsor.")
+    leftover = models.BigIntegerField(
+        default=0, help_text="What was left at closing and went back to the sponsor (or on to the next pool)."
+    )
     leftover_returned_at = models.DateTimeField(null=True, blank=True)
+    # The sponsor's choice for what is left at the end, until the pool closes.
+    leftover_choice = models.CharField(max_length=10, choices=LeftoverChoice.choices, default=LeftoverChoice.REFUND)
+    next_pool = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="rolled_over_from"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -100,6 +112,9 @@ class Round(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     challenge_ends_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # What the round shares, fixed when it ends: what the pool holds then, less what other rounds
+    # ended and not yet paid are to take. Null until then.
+    budget = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

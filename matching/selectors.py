@@ -7,6 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
@@ -153,7 +155,7 @@ def round_compute(*, matching_round: Round, now: datetime | None = None) -> tupl
     """Return the round's allocation by the pool's mode, and per campaign (contributions, backers, raised)."""
     rows = list(round_contributions(matching_round=matching_round, now=now))
     initiators = _initiators({r[0] for r in rows})
-    result = _allocate(matching_round.pool, rows, initiators)
+    result = _allocate(matching_round.pool, rows, initiators, amount=round_budget(matching_round=matching_round))
     counts: dict[int, int] = defaultdict(int)
     backers: dict[int, set[int]] = defaultdict(set)
     raised: dict[int, int] = defaultdict(int)
@@ -166,17 +168,41 @@ def round_compute(*, matching_round: Round, now: datetime | None = None) -> tupl
     return result, stats
 
 
+def round_budget(*, matching_round: Round) -> int:
+    """Return what a round shares: its frozen budget once ended, else what the pool can give it now.
+
+    That is what the pool holds less what its other rounds that ended and are not yet paid are
+    to take, never more than it holds: what one round leaves, or campaigns that failed gave
+    back, goes to the pool's next round, and a pool with a roll-over from the sponsor's last one
+    shares that too.
+    """
+    if matching_round.budget is not None:
+        return matching_round.budget
+    pending = (
+        Allocation.objects.filter(
+            round__pool_id=matching_round.pool_id, round__status__in=(RoundStatus.ENDED, RoundStatus.CHALLENGE)
+        )
+        .exclude(round_id=matching_round.pk)
+        .aggregate(total=Sum("amount"))["total"]
+        or 0
+    )
+    return max(pool_balance(pool=matching_round.pool) - pending, 0)
+
+
 def _initiators(campaign_ids) -> dict[int, int]:
     return dict(Campaign.objects.filter(pk__in=campaign_ids).values_list("pk", "initiator_id"))
 
 
-def _allocate(pool: Pool, rows: list[tuple[int, int, int, int]], initiators: dict[int, int]) -> math.AllocationResult:
-    """Return the allocation of ``pool`` over (campaign, backer, amount, sequence) rows by its mode."""
-    contributions = math.Contributions.of(math.Contribution(*row) for row in rows)
+def _allocate(pool: Pool, rows, initiators: dict[int, int], *, amount: int | None = None) -> math.AllocationResult:
+    """Return the allocation of ``pool`` (or of ``amount``) over (campaign, backer, amount, sequence) rows."""
+    contributions = (
+        rows if isinstance(rows, math.Contributions) else math.Contributions.of(math.Contribution(*row) for row in rows)
+    )
     excluded = {cid: {initiator} for cid, initiator in initiators.items()}
+    total = pool.amount if amount is None else amount
     if pool.mode == PoolMode.FIXED_RATIO:
         return math.fixed_ratio(
-            pool=pool.amount,
+            pool=total,
             contributions=contributions,
             ratio_bps=pool.ratio_bps,
             per_contribution_cap=pool.per_contribution_cap,
@@ -186,10 +212,10 @@ def _allocate(pool: Pool, rows: list[tuple[int, int, int, int]], initiators: dic
         )
     if pool.mode == PoolMode.PRO_RATA:
         return math.pro_rata(
-            pool=pool.amount, contributions=contributions, per_campaign_cap=pool.per_campaign_cap, excluded=excluded
+            pool=total, contributions=contributions, per_campaign_cap=pool.per_campaign_cap, excluded=excluded
         )
     return math.quadratic(
-        pool=pool.amount,
+        pool=total,
         contributions=contributions,
         per_campaign_cap=pool.per_campaign_cap,
         minimum=pool.minimum_contribution,
@@ -205,15 +231,102 @@ class MatchEstimate:
     high: int
 
 
+# Where a round's standing is kept for the live estimate, and for how long a copy is used.
+_STANDING_KEY = "matching:standing:{round_id}"
+
+
+def round_standing(*, matching_round: Round, now: datetime | None = None, fresh: bool = False) -> math.Standing:
+    """Return the round's standing for the live estimate: one number per campaign, from the cache.
+
+    Computing it reads every contribution of the round and runs the allocation on them and on
+    their copies, so it is kept for ``MATCHING_STANDING_SECONDS`` (and refreshed by beat before
+    it expires); ``fresh`` computes it again whatever is cached. Estimates use it only for the
+    other campaigns: the one given to is read as it is now.
+    """
+    key = _STANDING_KEY.format(round_id=matching_round.pk)
+    if not fresh:
+        standing = cache.get(key)
+        if standing is not None:
+            return standing
+    rows = list(round_contributions(matching_round=matching_round, now=now or timezone.now()))
+    standing = standing_of(
+        pool=matching_round.pool,
+        contributions=math.Contributions.of(math.Contribution(*row) for row in rows),
+        initiators=_initiators({r[0] for r in rows}),
+        budget=round_budget(matching_round=matching_round),
+    )
+    cache.set(key, standing, settings.MATCHING_STANDING_SECONDS)
+    return standing
+
+
+def standing_of(
+    *, pool: Pool, contributions: math.Contributions, initiators: dict[int, int], budget: int | None = None
+) -> math.Standing:
+    """Return the standing of a round of ``pool`` sharing ``budget`` (the pool's amount) (no database)."""
+    budget = pool.amount if budget is None else budget
+    # The copies' ids are above every backer's and initiator's, so a copy is never taken for either.
+    offset = max(math.copies_offset(contributions), max(initiators.values(), default=0) + 1)
+    copies = math.doubled(contributions, offset)
+    if pool.mode == PoolMode.FIXED_RATIO:
+        now_result = _allocate(pool, contributions, initiators, amount=budget)
+        doubled_result = _allocate(pool, copies, initiators, amount=budget)
+        return math.Standing(
+            now=now_result.allocations,
+            doubled=doubled_result.allocations,
+            offset=offset,
+            budget=budget,
+            left=now_result.left,
+            left_doubled=doubled_result.left,
+        )
+    return math.Standing(
+        now=_weights(pool, contributions, initiators),
+        doubled=_weights(pool, copies, initiators),
+        offset=offset,
+        budget=budget,
+    )
+
+
+def open_rounds_refresh_standing(*, now: datetime | None = None) -> int:
+    """Compute again the standing of every open round (beat does, so estimates never wait); return how many."""
+    now = now or timezone.now()
+    rounds = Round.objects.filter(status=RoundStatus.OPEN, starts_at__lte=now, ends_at__gt=now).select_related("pool")
+    count = 0
+    for matching_round in rounds:
+        round_standing(matching_round=matching_round, now=now, fresh=True)
+        count += 1
+    return count
+
+
+def _weights(pool: Pool, contributions: math.Contributions, initiators: dict[int, int], *, damped: bool = True):
+    """Return each campaign's weight by the pool's mode: raised (pro rata) or quadratic."""
+    excluded = {cid: {initiator} for cid, initiator in initiators.items()}
+    if pool.mode == PoolMode.PRO_RATA:
+        return math.raised_by_campaign(contributions, excluded=excluded)
+    return math.quadratic_weights(
+        contributions,
+        minimum=pool.minimum_contribution,
+        excluded=excluded,
+        pairwise_damping=pool.pairwise_damping if damped else None,
+    )
+
+
 def match_estimates(*, campaign: Campaign, amount: int, backer_id: int | None = None) -> list[MatchEstimate]:
     """Return what giving ``amount`` to ``campaign`` now would add to its match, per open round, as a range.
 
     ``high`` is the match it adds if the round ended now; ``low`` is what it adds if as much
     again were given by as many others before the round ends (each contribution repeated by a
-    new backer), since matching can fall as others give. Both come from the same exact
-    allocation the round's end uses, run with and without the new contribution. A backer who
-    already gave is counted as giving more (their gifts are added up before the square root).
-    Reads one query per open round the campaign is eligible for, plus one for the initiators.
+    new backer), since matching can fall as others give. A backer who already gave is counted
+    as giving more (their gifts are added up before the square root).
+
+    Giving to one campaign changes only its own weight (or, by fixed ratio, only the gift's
+    match), so the campaign is read as it is now (its own contributions, one query per open
+    round) and the rest of the round comes from its cached standing (``round_standing``): the
+    split of the pool is then the exact one the round's end runs, over one weight per campaign.
+    With pairwise damping, a weight depends on what its backers gave together elsewhere too:
+    the campaign's weight comes from the standing and the gift adds to it what it adds to the
+    campaign's pairs damped by their gifts to this campaign: exact for a giver new to the round.
+    One who also gave elsewhere with the same backers damps those campaigns' pairs too, which
+    lifts this campaign's share; the estimate leaves that out and is then on the low side.
     """
     now = timezone.now()
     rounds = Round.objects.filter(
@@ -221,26 +334,86 @@ def match_estimates(*, campaign: Campaign, amount: int, backer_id: int | None = 
     ).select_related("pool")
     estimates = []
     for matching_round in rounds:
-        rows = list(round_contributions(matching_round=matching_round, now=now))
-        if campaign.pk not in {r[0] for r in rows} and not _eligible_now(matching_round, campaign, now):
+        rows = _campaign_contributions(matching_round, campaign.pk, now)
+        if not rows and not _eligible_now(matching_round, campaign, now):
             continue
-        initiators = _initiators({r[0] for r in rows} | {campaign.pk})
         if backer_id == campaign.initiator_id:
             estimates.append(MatchEstimate(pool=matching_round.pool, low=0, high=0))
             continue
-        giver = backer_id if backer_id is not None else -1  # a backer not in the round
-        new = (campaign.pk, giver, amount, 2**62)
-        high = _added(matching_round.pool, rows, new, initiators, campaign.pk)
-        offset = max((r[1] for r in rows), default=0) + 1
-        doubled = rows + [(c, b + offset, a, seq + 2**61) for c, b, a, seq in rows]
-        low = _added(matching_round.pool, doubled, new, initiators, campaign.pk)
-        estimates.append(MatchEstimate(pool=matching_round.pool, low=min(low, high), high=max(low, high)))
+        low, high = gift_estimate(
+            pool=matching_round.pool,
+            standing=round_standing(matching_round=matching_round, now=now),
+            mine=math.Contributions.of(math.Contribution(*row) for row in rows),
+            campaign_id=campaign.pk,
+            initiator_id=campaign.initiator_id,
+            giver=backer_id if backer_id is not None else -1,  # -1: a backer not in the round
+            amount=amount,
+        )
+        estimates.append(MatchEstimate(pool=matching_round.pool, low=low, high=high))
     return estimates
 
 
-def _added(pool: Pool, rows, new, initiators, campaign_id: int) -> int:
-    before = _allocate(pool, rows, initiators).allocations.get(campaign_id, 0) if rows else 0
-    after = _allocate(pool, [*rows, new], initiators).allocations.get(campaign_id, 0)
+def _campaign_contributions(matching_round: Round, campaign_id: int, now: datetime) -> list[tuple[int, int, int, int]]:
+    """Return what counts of one campaign's contributions in a round, as few rows as its mode needs.
+
+    Fixed ratio takes each contribution in turn; pro rata and quadratic funding only need each
+    backer's total (quadratic: of the contributions over the minimum), added up by the database.
+    """
+    rows = round_contributions(matching_round=matching_round, now=now).filter(campaign_id=campaign_id)
+    pool = matching_round.pool
+    if pool.mode == PoolMode.FIXED_RATIO:
+        return list(rows)
+    if pool.mode == PoolMode.QUADRATIC:
+        rows = rows.filter(amount__gte=pool.minimum_contribution)
+    totals = rows.order_by().values("backer_id").annotate(total=Sum("amount")).values_list("backer_id", "total")
+    return [(campaign_id, backer_id, total, 0) for backer_id, total in totals]
+
+
+def gift_estimate(
+    *,
+    pool: Pool,
+    standing: math.Standing,
+    mine: math.Contributions,
+    campaign_id: int,
+    initiator_id: int,
+    giver: int,
+    amount: int,
+) -> tuple[int, int]:
+    """Return (low, high): what ``giver`` giving ``amount`` adds, over the campaign's own contributions ``mine``."""
+    offset = max(standing.offset, math.copies_offset(mine), giver + 1, initiator_id + 1)
+    initiators = {campaign_id: initiator_id}
+    high, low = (
+        _gift_adds(pool, standing, scenario, rows, campaign_id, giver, amount, initiators)
+        for scenario, rows in (("now", mine), ("doubled", math.doubled(mine, offset)))
+    )
+    return min(low, high), max(low, high)
+
+
+def _gift_adds(pool, standing, scenario, mine, campaign_id, giver, amount, initiators) -> int:
+    """Return what the gift adds to the campaign's match in one scenario of the standing."""
+    gift = math.with_gift(mine, campaign_id=campaign_id, backer_id=giver, amount=amount)
+    others = standing.now if scenario == "now" else standing.doubled
+    if pool.mode == PoolMode.FIXED_RATIO:
+        # The campaign's matches by its own caps; the pool's limit is ``left``, below.
+        before = _allocate(pool, mine, initiators, amount=2**62).allocations.get(campaign_id, 0) if len(mine) else 0
+        after = _allocate(pool, gift, initiators, amount=2**62).allocations.get(campaign_id, 0)
+        left = standing.left if scenario == "now" else standing.left_doubled
+        left += others.get(campaign_id, 0) - before
+        return max(min(after - before, left), 0)
+    if pool.pairwise_damping is not None:
+        # The campaign's own contributions give its pairs' damping within it; the standing adds
+        # what its backers' pairs gave together elsewhere.
+        weight_before = others.get(campaign_id, 0)
+        own_before = _weights(pool, mine, initiators).get(campaign_id, 0) if len(mine) else 0
+        weight_after = weight_before + _weights(pool, gift, initiators).get(campaign_id, 0) - own_before
+    else:
+        weight_before = _weights(pool, mine, initiators).get(campaign_id, 0) if len(mine) else 0
+        weight_after = _weights(pool, gift, initiators).get(campaign_id, 0)
+    weights = dict(others)
+    weights[campaign_id] = weight_before
+    before = math.split_capped(pool=standing.budget, weights=weights, cap=pool.per_campaign_cap).get(campaign_id, 0)
+    weights[campaign_id] = weight_after
+    after = math.split_capped(pool=standing.budget, weights=weights, cap=pool.per_campaign_cap).get(campaign_id, 0)
     return max(after - before, 0)
 
 
@@ -287,7 +460,9 @@ def allocation_earned(*, allocation: Allocation) -> int:
     )
     if not any(row[0] == allocation.campaign_id for row in rows):
         return 0
-    now = _allocate(pool, rows, _initiators({row[0] for row in rows})).allocations.get(allocation.campaign_id, 0)
+    now = _allocate(
+        pool, rows, _initiators({row[0] for row in rows}), amount=round_budget(matching_round=matching_round)
+    ).allocations.get(allocation.campaign_id, 0)
     return min(allocation.amount, now)
 
 
@@ -333,8 +508,17 @@ def round_inputs(*, matching_round: Round):
 
 
 @dataclass(frozen=True)
+class ChartBar:
+    key: str
+    amount: int
+    # Of the widest bar, in per cent (for the bar's width).
+    percent: int
+
+
+@dataclass(frozen=True)
 class PoolDashboard:
     deposited: int
+    rolled_in: int
     left: int
     paid: int
     kept: int
@@ -342,6 +526,10 @@ class PoolDashboard:
     contributions: int
     campaigns: int
     rounds: list
+    # Where the money went, as bars: put in, paid, kept, back, left.
+    chart: list
+    # The sponsor's other pools that could take what is left (same currency, funded, open).
+    next_pools: list
 
 
 def pool_dashboard(*, pool: Pool) -> PoolDashboard:
@@ -351,13 +539,33 @@ def pool_dashboard(*, pool: Pool) -> PoolDashboard:
         paid=Sum("amount"), returned=Sum("returned_amount"), contributions=Sum("contributions")
     )
     paid, returned = totals["paid"] or 0, totals["returned"] or 0
+    deposited = pool.amount if pool.funded_at else 0
+    rolled_in = (
+        Pool.objects.filter(next_pool=pool, leftover_returned_at__isnull=False).aggregate(t=Sum("leftover"))["t"] or 0
+    )
+    left = pool_balance(pool=pool)
+    amounts = {
+        "deposited": deposited + rolled_in,
+        "paid": paid,
+        "kept": paid - returned,
+        "returned": returned,
+        "left": left,
+    }
+    widest = max(amounts.values()) or 1
     return PoolDashboard(
-        deposited=pool.amount if pool.funded_at else 0,
-        left=pool_balance(pool=pool),
+        deposited=deposited,
+        rolled_in=rolled_in,
+        left=left,
         paid=paid,
         kept=paid - returned,
         returned=returned,
         contributions=totals["contributions"] or 0,
         campaigns=allocations.filter(paid_at__isnull=False).values("campaign_id").distinct().count(),
         rounds=pool_rounds_with_results(pool=pool),
+        chart=[ChartBar(key=key, amount=amount, percent=amount * 100 // widest) for key, amount in amounts.items()],
+        next_pools=list(
+            Pool.objects.filter(
+                sponsor_id=pool.sponsor_id, currency=pool.currency, funded_at__isnull=False, closed_at__isnull=True
+            ).exclude(pk=pool.pk)
+        ),
     )

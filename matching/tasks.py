@@ -2,10 +2,16 @@
 
 from celery import shared_task
 
-from . import services
+from . import selectors, services
 
 
 @shared_task(acks_late=True)
 def end_due_rounds() -> list[int]:
     """End the rounds whose time is up, freezing and publishing their results."""
     return services.rounds_end_due()
+
+
+@shared_task(expires=60)
+def refresh_standing() -> int:
+    """Compute the open rounds' standing again, so that live estimates read a recent copy."""
+    return selectors.open_rounds_refresh_standing()

@@ -8,5 +8,6 @@ urlpatterns = [
     path("estimate/<slug:slug>/", views.match_estimate, name="match_estimate"),
     path("<slug:slug>/", views.pool_detail, name="pool_detail"),
     path("<slug:slug>/dashboard/", views.pool_dashboard_view, name="pool_dashboard"),
+    path("<slug:slug>/dashboard/leftover/", views.pool_leftover_choose, name="pool_leftover_choose"),
     path("<slug:slug>/rounds/<int:round_id>/<str:part>.csv", views.round_csv, name="round_csv"),
 ]

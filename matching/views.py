@@ -2,15 +2,16 @@
 
 import csv
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from crowdfund_site.exceptions import InvalidInput
+from crowdfund_site.exceptions import ApplicationError, InvalidInput
 from crowdfund_site.money import format_amount, parse_amount
 from projects.selectors import campaign_page_get
 
@@ -23,6 +24,7 @@ from .selectors import (
     round_inputs,
     round_published_get,
 )
+from .services import pool_choose_leftover
 
 
 def pool_detail(request, slug: str):
@@ -43,6 +45,24 @@ def pool_dashboard_view(request, slug: str):
     if pool is None or not (request.user.pk == pool.sponsor_id or request.user.is_staff):
         raise Http404("No such pool")
     return render(request, "matching/pool_dashboard.html", {"pool": pool, "dashboard": pool_dashboard(pool=pool)})
+
+
+@login_required
+@require_POST
+def pool_leftover_choose(request, slug: str):
+    """The sponsor's choice, from the dashboard, for what the pool leaves: back to them, or on."""
+    pool = pool_public_get(slug=slug)
+    if pool is None or not (request.user.pk == pool.sponsor_id or request.user.is_staff):
+        raise Http404("No such pool")
+    next_slug = request.POST.get("next_pool", "")
+    next_pool = pool_public_get(slug=next_slug) if next_slug else None
+    try:
+        pool_choose_leftover(pool=pool, actor=request.user, choice=request.POST.get("choice", ""), next_pool=next_pool)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("Saved: what the pool leaves at its end will go where you chose."))
+    return redirect("matching:pool_dashboard", slug=pool.slug)
 
 
 @require_GET

@@ -46,7 +46,7 @@ from projects.selectors import reward_shipping_quote
 from projects.services import campaign_add_to_totals, campaign_figures_changed, campaign_take_from_totals
 
 from .models import COUNTED_STATUSES, PLEDGE_TRANSITIONS, Pledge, PledgeStatus, PledgeStatusChange
-from .pledge_checks import pledge_checks_run
+from .pledge_checks import pledge_checks_run, pledge_reserve_guard
 
 logger = logging.getLogger(__name__)
 
@@ -256,16 +256,17 @@ def _pledge_reserve(
         "shipping_country": shipping_country,
         "shipping_amount": shipping_amount,
     }
-    if reward is None:
-        pledge = create_unless_taken(Pledge, **fields)  # one INSERT: no transaction needed around it
-    else:
-        try:
-            with transaction.atomic():
-                if not _reward_claim_slot(reward_id=reward.pk):
-                    raise _sold_out(reward)
-                pledge = Pledge.objects.create(**fields)
-        except IntegrityError:
-            pledge = None
+    with pledge_reserve_guard(backer=backer, campaign=campaign, amount=amount):  # a lender's limit, under lock
+        if reward is None:
+            pledge = create_unless_taken(Pledge, **fields)  # one INSERT: no transaction needed around it
+        else:
+            try:
+                with transaction.atomic():
+                    if not _reward_claim_slot(reward_id=reward.pk):
+                        raise _sold_out(reward)
+                    pledge = Pledge.objects.create(**fields)
+            except IntegrityError:
+                pledge = None
     if pledge is None:
         # A pledge with this key exists (made by an earlier or a concurrent request); ours rolled
         # back (including its reward slot) and answers with that one.

@@ -229,7 +229,8 @@ def _check_gateway() -> list[str]:
 def _check_pools() -> list[str]:
     """A pool's balance is its deposit minus what rounds paid out of it plus what came back.
 
-    (Minus what was left at closing, once refunded to the sponsor.)
+    (Plus what the sponsor's last pool rolled over into it; minus what was left at closing, once
+    refunded to the sponsor or rolled over into their next pool.) Never below zero.
     """
     balances = defaultdict(int)
     for code, total in (
@@ -249,11 +250,18 @@ def _check_pools() -> list[str]:
     ):
         paid[pool_id] += total
         returned[pool_id] += back
-    funded = Pool.objects.filter(funded_at__isnull=False).values_list(
-        "pk", "amount", "leftover", "leftover_returned_at"
+    funded = list(
+        Pool.objects.filter(funded_at__isnull=False).values_list(
+            "pk", "amount", "leftover", "leftover_returned_at", "next_pool_id"
+        )
     )
-    gross = {pk: amount for pk, amount, _leftover, _returned in funded}
-    deposits = {pk: amount - (leftover if returned else 0) for pk, amount, leftover, returned in funded}
+    # What a closed pool rolled over is a deposit into the next one.
+    rolled_in = defaultdict(int)
+    for _pk, _amount, leftover, gone_at, next_pool_id in funded:
+        if gone_at and next_pool_id is not None:
+            rolled_in[next_pool_id] += leftover
+    gross = {pk: amount + rolled_in[pk] for pk, amount, *_rest in funded}
+    deposits = {pk: gross[pk] - (leftover if gone_at else 0) for pk, _amount, leftover, gone_at, _next in funded}
     problems = []
     pools = sorted(set(balances) | set(paid) | set(deposits))
     wrong = [p for p in pools if balances[p] != deposits.get(p, 0) - paid[p] + returned[p]]

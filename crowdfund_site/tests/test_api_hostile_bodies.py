@@ -58,8 +58,8 @@ def staff_with_objects():
 
 def _url(path: str, ids: dict) -> str:
     pk = ids["pledge_pk"] if path.startswith("/api/v1/pledges/") else ids["pk"]
-    # No milestone or comment exists here: the body is refused before the milestone is looked up.
-    path = path.replace("{milestone_pk}", "1").replace("{comment_pk}", "1")
+    # No milestone, comment or matching pool exists here: the body is refused before it is looked up.
+    path = path.replace("{milestone_pk}", "1").replace("{comment_pk}", "1").replace("{slug}", "no-such-pool")
     return path.replace("{id}", str(pk)).replace("{reward_pk}", str(ids["reward_pk"]))
 
 

@@ -20,6 +20,7 @@ Concurrent pledges by the same lender to two campaigns are checked independently
 reads the pledges already reserved, so at most the in-flight ones can overlap.
 """
 
+import contextlib
 import datetime
 
 from django.conf import settings
@@ -30,6 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts.models import User
 from accounts.services import audit_record
 from crowdfund_site.exceptions import InvalidInput, NotAllowed
 from crowdfund_site.money import check_amount, currency_exponent, format_amount
@@ -152,6 +154,20 @@ def lender_limit_check(*, backer, campaign: Campaign, amount: int, replaces=None
         _reg_cf_check(backer=backer, campaign=campaign, amount=amount, replaces=replaces, declaration=declaration)
     else:
         _ecsp_check(campaign=campaign, amount=amount, profile=profile, declaration=declaration, backer=backer)
+
+
+@contextlib.contextmanager
+def lender_limit_guard(*, backer, campaign: Campaign, amount: int):
+    """Write a new loan pledge under the lender's row lock, with their limit checked again under it.
+
+    ``lender_limit_check`` runs first without a lock, for a quick refusal; two lends by one
+    lender at the same moment could both pass it. This lock makes the second wait until the
+    first's pending pledge is written (and counted by ``lent_in_last_year``), then checks again.
+    """
+    with transaction.atomic():
+        list(User.objects.select_for_update().filter(pk=backer.pk).values_list("pk", flat=True))
+        lender_limit_check(backer=backer, campaign=campaign, amount=amount)
+        yield
 
 
 def _reg_cf_check(*, backer, campaign: Campaign, amount: int, replaces, declaration) -> None:

@@ -65,3 +65,42 @@ def test_workers_running_due_work_together_charge_each_installment_once_and_remi
     for loan in loans:
         assert loan.installments.get(number=1).owed == 0
     assert lending_verify() == []
+
+
+def test_two_lends_at_once_by_one_lender_cannot_both_pass_the_reg_cf_limit(settings):
+    from accounts.tests.factories import UserFactory
+    from crowdfund_site.exceptions import InvalidInput
+    from lending.services import lender_profile_update
+    from pledges.models import Pledge, PledgeStatus
+    from pledges.services import pledge_create
+    from pledges.tests.factories import VISA
+
+    from .factories import debt_campaign_live
+
+    settings.LENDING_INVESTOR_POLICY = "reg_cf"
+    lender = UserFactory()
+    # Income and net worth under $124,000: the limit is the greater of $2,500 and 5 %, so $2,500.
+    lender_profile_update(user=lender, accredited=False, currency="USD", annual_income=4_000_000, net_worth=2_000_000)
+    campaigns = [debt_campaign_live(goal=1_000_000) for _ in range(4)]
+    calls = [
+        partial(
+            pledge_create,
+            backer=lender,
+            campaign=campaign,
+            amount=200_000,  # $2,000 each: any one fits, no two do
+            currency="USD",
+            payment_token=VISA,
+            idempotency_key=f"lend-{campaign.pk}",
+        )
+        for campaign in campaigns
+    ]
+
+    results = run_together(calls)
+
+    lent = [r for r in results if isinstance(r, Pledge)]
+    refused = [r for r in results if isinstance(r, InvalidInput)]
+    assert len(lent) == 1
+    assert len(refused) == 3
+    assert {r.code for r in refused} == {"investor_limit"}
+    assert Pledge.objects.filter(backer=lender).count() == 1
+    assert Pledge.objects.get(backer=lender).status == PledgeStatus.HELD

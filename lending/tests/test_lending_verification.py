@@ -106,3 +106,24 @@ def test_a_lender_paid_beyond_their_share_is_named():
 
     both = ", ".join(str(pk) for pk in sorted([share.pk, other.share_id]))
     assert f"Lenders more than one unit from their exact share: {both}" in problems
+
+
+def test_a_lender_balance_below_zero_is_named():
+    loan = repaid_twice()
+    assert lending_verify() == []
+    lender_id = LoanLender.objects.filter(loan=loan).values_list("lender_id", flat=True).first()
+    code = lender_balance_code(lender_id)
+    accounts = ledger_accounts_get_or_create(
+        specs=[(code, AccountKind.PAYABLE), (PLATFORM_REVENUE, AccountKind.REVENUE)], currency=loan.currency
+    )
+    held = sum(LedgerEntry.objects.filter(account=accounts[code]).values_list("amount", flat=True))
+    ledger_post(  # a withdrawal of a cent more than the lender holds
+        posting=Posting(
+            kind=TransactionKind.ADJUSTMENT,
+            idempotency_key="test:overdrawn",
+            reference="test",
+            currency=loan.currency,
+            legs=[(accounts[code], -(held + 1)), (accounts[PLATFORM_REVENUE], held + 1)],
+        )
+    )
+    assert lending_verify() == [f"Lender balances below zero: {code} {loan.currency} -1"]

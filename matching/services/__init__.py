@@ -14,7 +14,7 @@ Guarantees:
   it holds the campaign's lock) releases it with the campaign's funds or returns it to the pool.
 """
 
-from .pools import pool_close, pool_create, pool_fund
+from .pools import pool_choose_leftover, pool_close, pool_create, pool_fund
 from .rounds import (
     round_cancel,
     round_create,
@@ -29,6 +29,7 @@ from .settle import matching_campaign_settle
 
 __all__ = [
     "matching_campaign_settle",
+    "pool_choose_leftover",
     "pool_close",
     "pool_create",
     "pool_fund",

@@ -1,4 +1,4 @@
-"""Pools: created and checked whole, funded through the gateway, closed with the rest given back."""
+"""Pools: created and checked whole, funded through the gateway, closed with the rest given back or rolled on."""
 
 from datetime import datetime
 
@@ -17,6 +17,8 @@ from escrow.vocabulary import (
     pool_deposit_posting,
     pool_refund_key,
     pool_refund_posting,
+    pool_rollover_account_specs,
+    pool_rollover_posting,
 )
 from projects.models import Campaign, Category, FundingModel
 
@@ -24,6 +26,7 @@ from .. import allocation as math
 from ..models import (
     SPONSORS_GROUP,
     Allocation,
+    LeftoverChoice,
     Pool,
     PoolMode,
     RoundStatus,
@@ -110,7 +113,8 @@ def pool_create(
     if mode == PoolMode.FIXED_RATIO and not (isinstance(ratio_bps, int) and 0 < ratio_bps <= 100 * 10_000):
         raise InvalidInput("The ratio is a positive number of basis points.", code="invalid_ratio", field="ratio_bps")
     if mode == PoolMode.QUADRATIC and per_campaign_cap is None:
-        per_campaign_cap = math.default_quadratic_cap(amount)
+        # At least one minor unit: 10 % of a pool under 0.10 rounds down to nothing.
+        per_campaign_cap = max(math.default_quadratic_cap(amount), 1)
     caps = {
         "per_contribution_cap": per_contribution_cap,
         "per_backer_cap": per_backer_cap,
@@ -188,15 +192,17 @@ def pool_fund(*, pool: Pool, actor, payment_token: str) -> Pool:
 
 
 def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
-    """Close a pool past its end and give what is left back to the sponsor; return the pool.
+    """Close a pool past its end; what is left goes back to the sponsor or on to their next pool.
 
     First, under the pool's lock, it checks that no round is running or waiting to be paid and
     that no matched money is still in a campaign's escrow (it could come back), then fixes the
-    amount left and marks the pool closed (no round can open after). Then the gateway refunds
-    that much of the sponsor's charge, outside any lock, and the refund is posted pool ->
-    sponsor. Both steps are keyed by pool: a retry after a crash finishes the job and moves
-    nothing twice. Raises NotAllowed (not the sponsor or staff), Conflict (not over, rounds or
-    matched money outstanding), PaymentUnavailable (retry).
+    amount left and marks the pool closed (no round can open after). Then, as the sponsor chose
+    (``pool_choose_leftover``): the gateway refunds that much of the sponsor's charge, outside
+    any lock, and the refund is posted pool -> sponsor; or it is posted pool -> next pool, whose
+    rounds then share it. Each step is keyed by pool: a retry after a crash finishes the job and
+    moves nothing twice. Raises NotAllowed (not the sponsor or staff), Conflict (not over,
+    rounds or matched money outstanding, the next pool closed meanwhile), PaymentUnavailable
+    (retry).
     """
     if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
         raise NotAllowed("Only the sponsor or platform staff can close this pool.", code="not_allowed")
@@ -213,11 +219,16 @@ def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
             unsettled = Allocation.objects.filter(round__pool=pool, paid_at__isnull=False, settled_at__isnull=True)
             if unsettled.exists():
                 raise Conflict("Matched money is still with campaigns that have not settled.", code="match_outstanding")
+            if pool.next_pool_id is not None and Pool.objects.filter(pk=pool.next_pool_id, closed_at__isnull=False):
+                raise Conflict(
+                    "The pool chosen for what is left is closed: choose another, or the sponsor.",
+                    code="next_pool_closed",
+                )
             pool.closed_at = now
             pool.leftover = pool_balance(pool=pool)
             pool.save(update_fields=["closed_at", "leftover"])
             audit_record(actor=actor, action="matching_pool_close", obj=pool, details={"leftover": pool.leftover})
-    if pool.leftover:
+    if pool.leftover and pool.next_pool_id is None:
         result = get_gateway().refund(
             idempotency_key=pool_refund_key(pool.pk), charge_reference=pool.payment_reference, amount=pool.leftover
         )
@@ -226,7 +237,17 @@ def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
     with transaction.atomic(durable=True):
         pool = Pool.objects.select_for_update().get(pk=pool.pk)
         if pool.leftover_returned_at is None:
-            if pool.leftover:
+            if pool.leftover and pool.next_pool_id is not None:
+                ids = {"pool_id": pool.pk, "next_pool_id": pool.next_pool_id}
+                accounts = ledger_accounts_get_or_create(
+                    specs=pool_rollover_account_specs(**ids), currency=pool.currency
+                )
+                ledger_post(
+                    posting=pool_rollover_posting(
+                        amount=pool.leftover, currency=pool.currency, accounts=accounts, **ids
+                    )
+                )
+            elif pool.leftover:
                 ids = {"sponsor_id": pool.sponsor_id, "pool_id": pool.pk}
                 accounts = ledger_accounts_get_or_create(
                     specs=pool_deposit_account_specs(**ids), currency=pool.currency
@@ -236,4 +257,45 @@ def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
                 )
             pool.leftover_returned_at = timezone.now()
             pool.save(update_fields=["leftover_returned_at"])
+    return pool
+
+
+def pool_choose_leftover(*, pool: Pool, actor, choice: str, next_pool: Pool | None = None) -> Pool:
+    """Record what is to happen to what is left when the pool closes: back to the sponsor, or on.
+
+    ``choice`` is a ``LeftoverChoice``; rolling over names the sponsor's next pool, in the same
+    currency, funded and not closed, which then shares it in its rounds. The choice can change
+    until the pool closes, and is audited. Raises NotAllowed (not the sponsor or staff; a next
+    pool of another sponsor), InvalidInput (unknown choice, no or a wrong next pool), Conflict
+    (the pool is closed).
+    """
+    if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
+        raise NotAllowed("Only the sponsor or platform staff can choose this.", code="not_allowed")
+    if choice not in LeftoverChoice.values:
+        raise InvalidInput(f"Unknown choice {choice!r}.", code="invalid_choice", field="choice")
+    if choice == LeftoverChoice.REFUND:
+        next_pool = None
+    elif next_pool is None:
+        raise InvalidInput("Say which pool gets what is left.", code="next_pool_required", field="next_pool")
+    elif next_pool.pk == pool.pk:
+        raise InvalidInput("A pool cannot roll over into itself.", code="next_pool_itself", field="next_pool")
+    elif next_pool.sponsor_id != pool.sponsor_id:
+        raise NotAllowed("What is left can only go to the same sponsor's pool.", code="next_pool_other_sponsor")
+    elif next_pool.currency != pool.currency:
+        raise InvalidInput("The next pool is in another currency.", code="currency_mismatch", field="next_pool")
+    elif next_pool.funded_at is None or next_pool.closed_at is not None:
+        raise InvalidInput("The next pool must be funded and open.", code="next_pool_not_open", field="next_pool")
+    with transaction.atomic(durable=True):
+        pool = Pool.objects.select_for_update().get(pk=pool.pk)
+        if pool.closed_at is not None:
+            raise Conflict("The pool is closed: what was left is gone already.", code="pool_closed")
+        pool.leftover_choice = choice
+        pool.next_pool = next_pool
+        pool.save(update_fields=["leftover_choice", "next_pool"])
+        audit_record(
+            actor=actor,
+            action="matching_pool_leftover_choice",
+            obj=pool,
+            details={"choice": choice, "next_pool": next_pool.pk if next_pool else None},
+        )
     return pool

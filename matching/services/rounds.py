@@ -28,7 +28,7 @@ from ..models import (
     RoundStatus,
     RoundStatusChange,
 )
-from ..selectors import CHALLENGE_WINDOW, pool_balance, round_compute, round_contributions
+from ..selectors import CHALLENGE_WINDOW, pool_balance, round_budget, round_compute, round_contributions
 from .pools import _check_dates, _is_staff
 
 
@@ -68,7 +68,7 @@ def round_set_status(*, matching_round: Round, to_status: str, actor=None, reaso
         reason=reason[:255],
     )
     matching_round.status = to_status
-    matching_round.save(update_fields=["status", "ended_at", "challenge_ends_at", "paid_at"])
+    matching_round.save(update_fields=["status", "ended_at", "challenge_ends_at", "paid_at", "budget"])
     return matching_round
 
 
@@ -136,6 +136,9 @@ def rounds_end_due(*, now: datetime | None = None, limit: int = 20) -> list[int]
 
 def _round_freeze(matching_round: Round) -> math.AllocationResult:
     """Compute the round's allocation and store it as its rows, replacing any earlier ones."""
+    if matching_round.status == RoundStatus.OPEN:
+        # Fixed now, so an exclusion's recomputation and settlement share the same amount.
+        matching_round.budget = round_budget(matching_round=matching_round)
     result, stats = round_compute(matching_round=matching_round)
     Allocation.objects.filter(round=matching_round).delete()
     Allocation.objects.bulk_create(

@@ -31,3 +31,25 @@ def test_the_estimate_through_the_api(client, running_round):  # noqa: F811
     bad = client.get(f"/api/v1/campaigns/{b.pk}/match-estimate/", {"amount": "ten"})
     assert bad.status_code == 400
     assert "amount" in bad.content.decode()
+
+
+def test_the_sponsor_chooses_what_the_pool_leaves_through_the_api(client, paid_round):  # noqa: F811
+    from accounts.tests.factories import UserFactory
+    from matching.tests.factories import funded_pool
+
+    pool, _round, _a, _b = paid_round
+    autumn = funded_pool(sponsor=pool.sponsor, name="Autumn fund", campaigns=[_a])
+    url = f"/api/v1/matching/pools/{pool.slug}/leftover/"
+    assert client.post(url, {"choice": "refund"}, content_type="application/json").status_code in (401, 403)
+    client.force_login(UserFactory())
+    assert client.post(url, {"choice": "refund"}, content_type="application/json").status_code == 404
+    assert client.post(url, {"choice": "burn"}, content_type="application/json").status_code == 400
+    client.force_login(pool.sponsor)
+    answer = client.post(url, {"choice": "roll_over", "next_pool": autumn.slug}, content_type="application/json")
+    assert answer.status_code == 200
+    assert answer.json() == {"choice": "roll_over", "next_pool": autumn.slug}
+    refused = client.post(url, {"choice": "roll_over", "next_pool": pool.slug}, content_type="application/json")
+    assert (refused.status_code, refused.json()["code"]) == (400, "next_pool_itself")
+    assert client.post(url, {"choice": "burn"}, content_type="application/json").status_code == 400
+    pool.refresh_from_db()
+    assert pool.next_pool_id == autumn.pk

@@ -204,3 +204,27 @@ def test_the_sponsor_sees_their_pools_dashboard_and_no_one_else_does(client, pai
     assert figures["Come back from campaigns that failed"] == figures["Left"] == "$1,000.00"
     assert (figures["Contributions matched"], figures["Campaigns reached"]) == ("6", "2")
     assert "$750.00 came back" in page
+
+
+def test_the_dashboard_charts_the_money_and_the_sponsor_chooses_where_the_rest_goes(client, paid_round):
+    pool, _round, _a, _b = paid_round
+    autumn = funded_pool(sponsor=pool.sponsor, name="Autumn fund", campaigns=[LiveCampaignFactory()])
+    client.force_login(pool.sponsor)
+    url = reverse("matching:pool_dashboard", args=[pool.slug])
+    page = client.get(url).content.decode()
+    # Put in 1,000.00, all paid to campaigns, nothing back or left yet: two full bars, three empty.
+    bars = re.findall(r'<meter class="bar bar-(\w+)" min="0" max="100" value="(\d+)">', page)
+    assert bars == [("deposited", "100"), ("paid", "100"), ("kept", "100"), ("returned", "0"), ("left", "0")]
+    assert "Autumn fund" in page
+    choose = reverse("matching:pool_leftover_choose", args=[pool.slug])
+    response = client.post(choose, {"choice": "roll_over", "next_pool": autumn.slug}, follow=True)
+    assert "will go where you chose" in response.content.decode()
+    pool.refresh_from_db()
+    assert (pool.leftover_choice, pool.next_pool_id) == ("roll_over", autumn.pk)
+    # A wrong choice is explained and changes nothing.
+    response = client.post(choose, {"choice": "roll_over", "next_pool": pool.slug}, follow=True)
+    assert "cannot roll over into itself" in response.content.decode()
+    pool.refresh_from_db()
+    assert pool.next_pool_id == autumn.pk
+    client.force_login(UserFactory())
+    assert client.post(choose, {"choice": "refund"}).status_code == 404

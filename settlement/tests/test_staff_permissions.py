@@ -43,13 +43,15 @@ BEFORE = {
 }
 # Staged release (milestones) came later: both groups see plans, Finance signs tranches off and
 # may declare failure (``setup_staff_groups`` gives existing groups these). Then delivery:
-# Finance decides non-delivery reports (an upheld one refunds money).
+# Finance decides non-delivery reports (an upheld one refunds money); and matching, whose
+# rounds Finance pays (matching's 0003 migration gives an existing Finance group that).
 NOW = {
     REVIEWERS: sorted([*BEFORE[REVIEWERS], "Can view milestone"]),
     FINANCE: sorted(
         [
             *BEFORE[FINANCE],
             "Can declare a campaign's milestones failed (refunds the rest)",
+            "Can pay matching rounds",
             "Can sign off or reject a milestone backers approved",
             "Can view milestone",
             "Can uphold or dismiss non-delivery reports",

@@ -1,0 +1,36 @@
+"""Give the Finance staff group the permission to pay matching rounds (accounts.roles lists it)."""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+FINANCE = "Finance"  # frozen copy of accounts.roles.FINANCE
+
+
+def grant(apps, schema_editor):
+    # Permissions are normally created after all migrations; make sure this one exists now.
+    app_config = apps.get_app_config("matching")
+    app_config.models_module = True
+    create_permissions(app_config, apps=apps, verbosity=0)
+    app_config.models_module = None
+    group = apps.get_model("auth", "Group").objects.filter(name=FINANCE).first()
+    if group is not None:
+        permission = apps.get_model("auth", "Permission").objects.get(
+            content_type__app_label="matching", codename="pay_round"
+        )
+        group.permissions.add(permission)
+
+
+def revoke(apps, schema_editor):
+    group = apps.get_model("auth", "Group").objects.filter(name=FINANCE).first()
+    if group is not None:
+        group.permissions.remove(
+            *apps.get_model("auth", "Permission").objects.filter(
+                content_type__app_label="matching", codename="pay_round"
+            )
+        )
+
+
+class Migration(migrations.Migration):
+    dependencies = [("matching", "0002_sponsors_group"), ("accounts", "0003_staff_groups")]
+
+    operations = [migrations.RunPython(grant, revoke)]
