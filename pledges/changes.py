@@ -246,6 +246,7 @@ def _change_complete(*, change_id: int, result: GatewayResult, actor=None) -> Pl
         pledge_id = PledgeChange.objects.filter(pk=change_id).values_list("pledge_id", flat=True).get()
         pledge = Pledge.objects.select_for_update().get(pk=pledge_id)
         change = PledgeChange.objects.select_for_update().get(pk=change_id)
+        change.card_fingerprint = result.card_fingerprint  # saved by the fail or the apply below
         if change.status != PledgeChangeStatus.PENDING:
             if change.status == PledgeChangeStatus.FAILED and result.ok and not change.charge_reference:
                 refund_charge = result.reference
@@ -277,7 +278,16 @@ def _change_fail(*, change: PledgeChange, code: str, message: str) -> None:
     change.failure_code = code[:40]
     change.failure_message = message[:255]
     change.completed_at = timezone.now()
-    change.save(update_fields=["status", "failure_code", "failure_message", "charge_reference", "completed_at"])
+    change.save(
+        update_fields=[
+            "status",
+            "failure_code",
+            "failure_message",
+            "charge_reference",
+            "card_fingerprint",
+            "completed_at",
+        ]
+    )
     if change.to_reward_id != change.from_reward_id:
         _reward_free_slot(reward_id=change.to_reward_id)  # the slot the change claimed
 
@@ -334,7 +344,7 @@ def _change_apply(*, pledge: Pledge, change: PledgeChange) -> None:
     pledge.save(update_fields=["amount", "reward"])
     change.status = PledgeChangeStatus.DONE
     change.completed_at = timezone.now()
-    change.save(update_fields=["status", "charge_reference", "refund_parts", "completed_at"])
+    change.save(update_fields=["status", "charge_reference", "card_fingerprint", "refund_parts", "completed_at"])
     campaign_figures_changed(campaign_id=pledge.campaign_id)
 
 

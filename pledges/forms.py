@@ -165,6 +165,7 @@ class PledgeRewardForm(forms.Form):
 
     def __init__(self, *args, rewards, pledge, **kwargs):
         super().__init__(*args, **kwargs)
+        self.pledge = pledge
         self.rewards = {reward.pk: reward for reward in rewards}
         choices = [("", _("No reward, just support the project"))]
         for reward in rewards:

@@ -164,6 +164,8 @@ class PledgeChange(models.Model):
     idempotency_key = models.CharField(max_length=255)
     request_fingerprint = models.CharField(max_length=255)
     charge_reference = models.CharField(max_length=64, blank=True)
+    # The processor's fingerprint of the card that paid the difference (as ``Pledge.card_fingerprint``).
+    card_fingerprint = models.CharField(max_length=64, blank=True, default="")
     refund_parts = models.JSONField(default=list, blank=True)
     failure_code = models.CharField(max_length=40, blank=True)
     failure_message = models.CharField(max_length=255, blank=True)

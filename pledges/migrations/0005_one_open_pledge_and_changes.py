@@ -59,6 +59,7 @@ class Migration(migrations.Migration):
                 ("idempotency_key", models.CharField(max_length=255)),
                 ("request_fingerprint", models.CharField(max_length=255)),
                 ("charge_reference", models.CharField(blank=True, max_length=64)),
+                ("card_fingerprint", models.CharField(blank=True, default="", max_length=64)),
                 ("refund_parts", models.JSONField(blank=True, default=list)),
                 ("failure_code", models.CharField(blank=True, max_length=40)),
                 ("failure_message", models.CharField(blank=True, max_length=255)),

@@ -39,7 +39,10 @@ def test_a_new_pledge_of_a_backer_seen_before_costs_ten_statements():
     cache.clear()
     campaign = LiveCampaignFactory()
     client = api_client(UserFactory())
-    assert _pledge(client, campaign, "first").status_code == 201  # the backer's ledger account is made
+    # One open pledge per backer per campaign: the backer's ledger account is made on another
+    # campaign, the campaign's escrow account by another backer.
+    assert _pledge(client, LiveCampaignFactory(), "first").status_code == 201
+    assert _pledge(api_client(UserFactory()), campaign, "other").status_code == 201
 
     with statements_counted() as sent:
         response = _pledge(client, campaign, "second")
