@@ -76,15 +76,6 @@ class Migration(migrations.Migration):
             field=models.BooleanField(db_default=False, default=False),
         ),
         migrations.RunPython(mark_legacy_duplicates, migrations.RunPython.noop),
-        migrations.AddConstraint(
-            model_name="pledge",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("legacy_duplicate", False), ("status__in", ("pending", "held"))),
-                fields=("backer", "campaign"),
-                name="pledge_one_open_per_backer",
-                violation_error_message="You already back this campaign: manage your pledge instead.",
-            ),
-        ),
         migrations.AddField(
             model_name="pledgechange",
             name="actor",

@@ -113,6 +113,8 @@ def test_the_migration_flags_all_but_one_open_pledge_per_backer_and_campaign(liv
     second = Pledge.objects.create(status=PledgeStatus.HELD, amount=300, idempotency_key=new_key(), **base)
     alone = pledge_held(campaign=live_campaign, amount=2_000)
     migration.mark_legacy_duplicates(apps, None)
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # this test's inserts, checked before the DDL
     with connection.schema_editor() as editor:
         editor.add_constraint(Pledge, constraint)  # holds now
     flags = dict(Pledge.objects.values_list("pk", "legacy_duplicate"))
