@@ -309,3 +309,25 @@ def test_the_final_refund_of_an_unchanged_pledge_is_what_it_always_was(live_camp
     pledge_cancel(pledge=pledge, actor=backer)
     assert gateway(OperationKind.REFUND) == [(refund_key(pledge.pk), 2_000)]
     assert GatewayOperation.objects.filter(kind=OperationKind.REFUND, status=OperationStatus.SUCCEEDED).count() == 1
+
+
+def test_verify_ledger_names_a_pledge_whose_charges_less_refunds_differ_from_what_it_holds(live_campaign, backer):
+    from escrow.ledger import ledger_accounts_get_or_create, ledger_post
+    from escrow.vocabulary import pledge_change_account_specs, pledge_change_posting
+    from settlement.verification import ledger_verify
+
+    pledge = pledge_held(campaign=live_campaign, backer=backer, amount=2_000)
+    change(pledge, 1_500)
+    assert ledger_verify() == []
+    pledge_cancel(pledge=pledge, actor=backer)
+    ids = {"backer_id": backer.pk, "campaign_id": live_campaign.pk}
+    accounts = ledger_accounts_get_or_create(specs=pledge_change_account_specs(**ids), currency="USD")
+    # A stray second refund of a difference, as a bug would post it.
+    ledger_post(
+        posting=pledge_change_posting(
+            change_id=999_999, pledge_id=pledge.pk, difference=-500, currency="USD", accounts=accounts, **ids
+        )
+    )
+    problems = ledger_verify()
+    assert f"Pledges whose charges less refunds in the ledger differ from what they hold: {pledge.pk}" in problems
+    assert f"Pledges refunded more than they were charged: {pledge.pk}" in problems
