@@ -90,6 +90,34 @@ def _charges_remaining(*, pledge, changes: list[PledgeChange]) -> list[tuple[str
     return [(ref, amount - refunded.get(ref, 0), key) for ref, amount, key in charges]
 
 
+def pledge_partial_refund_requests(*, refunds: list[tuple[int, int, str]], key, charge_key) -> list[RefundRequest]:
+    """Return the gateway refunds of ``(pledge id, amount, charge reference)`` parts of held or released pledges.
+
+    A pledge never raised is one refund of its charge under ``key(pledge id)``. A raised one has
+    several charges: the part is drawn on the newest first, none beyond what it has left, the
+    piece on its own first charge under ``key(pledge id)`` and the others under
+    ``charge_key(pledge id, n)`` (n: the charge's position, 1 on).
+    """
+    changes = _made_changes([pledge_id for pledge_id, _amount, _ref in refunds])
+    requests = []
+    for pledge_id, amount, reference in refunds:
+        if pledge_id not in changes:
+            requests.append(RefundRequest(idempotency_key=key(pledge_id), charge_reference=reference, amount=amount))
+            continue
+        shell = Pledge(pk=pledge_id, payment_reference=reference)
+        charges = list(enumerate(_charges_remaining(pledge=shell, changes=changes[pledge_id])))
+        left = amount
+        for n, (ref, remaining, _final_key) in reversed(charges):
+            take = min(left, remaining)
+            if take > 0:
+                part_key = key(pledge_id) if n == 0 else charge_key(pledge_id, n)
+                requests.append(RefundRequest(idempotency_key=part_key, charge_reference=ref, amount=take))
+                left -= take
+        if left:  # more than the pledge's charges hold: the gateway refuses it as it would any such refund
+            requests.append(RefundRequest(idempotency_key=key(pledge_id), charge_reference=reference, amount=amount))
+    return requests
+
+
 def pledge_refund_requests(*, pledges: list[tuple[int, int, str]]) -> list[RefundRequest]:
     """Return the gateway refunds that give back ``(pledge id, amount, charge reference)`` pledges in full.
 

@@ -331,3 +331,23 @@ def test_verify_ledger_names_a_pledge_whose_charges_less_refunds_differ_from_wha
     problems = ledger_verify()
     assert f"Pledges whose charges less refunds in the ledger differ from what they hold: {pledge.pk}" in problems
     assert f"Pledges refunded more than they were charged: {pledge.pk}" in problems
+
+
+def test_a_part_refund_of_a_raised_pledge_is_spread_over_its_charges_newest_first(live_campaign, backer):
+    from escrow.gateway import get_gateway
+    from escrow.vocabulary_tranches import remainder_refund_charge_key, remainder_refund_key
+    from pledges.selectors import pledge_partial_refund_requests
+
+    pledge = change(pledge_held(campaign=live_campaign, backer=backer, amount=1_000), 4_000)
+    requests = pledge_partial_refund_requests(
+        refunds=[(pledge.pk, 3_500, pledge.payment_reference)],
+        key=remainder_refund_key,
+        charge_key=remainder_refund_charge_key,
+    )
+    made = PledgeChange.objects.get()
+    assert [(r.idempotency_key, r.charge_reference, r.amount) for r in requests] == [
+        (remainder_refund_charge_key(pledge.pk, 1), made.charge_reference, 3_000),
+        (remainder_refund_key(pledge.pk), pledge.payment_reference, 500),
+    ]
+    assert all(result.ok for result in get_gateway().refund_many(requests=requests))
+    assert net_charged(pledge) == 500
