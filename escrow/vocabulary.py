@@ -590,3 +590,73 @@ def pool_rollover_posting(
         currency=currency,
         legs=[(accounts[pool_funds_code(pool_id)], -amount), (accounts[pool_funds_code(next_pool_id)], amount)],
     )
+
+
+# --- Pledge changes ---------------------------------------------------------------------------
+# A held pledge whose amount changes keeps its number: more is charged as the difference (its own
+# gateway charge), less is refunded as the difference (partial refunds of the pledge's charges,
+# newest first). Each change is one ledger transaction about the pledge (reference
+# ``pledge:<id>``, kind adjustment, so the pledge's single hold and single final refund or release
+# stay what they were), keyed by the change.
+
+_PLEDGE_CHANGE = "pledge-change"
+_PLEDGE_TOPUP = "pledge-topup"
+
+
+def pledge_change_charge_key(change_id: int) -> str:
+    """Return the key of the gateway charge of the difference a change of a pledge adds."""
+    return _key("charge", _PLEDGE_CHANGE, change_id)
+
+
+def pledge_change_posting_key(change_id: int) -> str:
+    """Return the key of the ledger transaction that moves a change's difference into or out of escrow."""
+    return _key("adjust", _PLEDGE_CHANGE, change_id)
+
+
+def pledge_change_refund_key(change_id: int, part: int) -> str:
+    """Return the gateway key of the ``part``-th partial refund a lowered pledge sends (one per charge it draws on)."""
+    return f"{_key('refund', _PLEDGE_CHANGE, change_id)}:{part}"
+
+
+def pledge_topup_refund_key(change_id: int) -> str:
+    """Return the gateway key that refunds what is left of a change's own charge when its pledge is refunded."""
+    return _key("refund", _PLEDGE_TOPUP, change_id)
+
+
+PLEDGE_CHANGE_REFUND_KEY_PREFIX = _key_prefix("refund", _PLEDGE_CHANGE)
+PLEDGE_TOPUP_REFUND_KEY_PREFIX = _key_prefix("refund", _PLEDGE_TOPUP)
+PLEDGE_CHANGE_CHARGE_KEY_PREFIX = _key_prefix("charge", _PLEDGE_CHANGE)
+
+
+pledge_change_account_specs = hold_account_specs
+
+
+def pledge_change_posting(
+    *,
+    change_id: int,
+    pledge_id: int,
+    backer_id: int,
+    campaign_id: int,
+    difference: int,
+    currency: str,
+    accounts: Mapping[str, LedgerAccount],
+    description: str = "",
+) -> Posting:
+    """Return the posting of a change of a held pledge's amount by ``difference`` (non-zero).
+
+    Positive: the difference charged moves from the backer into the campaign's escrow, as a hold
+    does. Negative: it goes back from escrow to the backer, as a refund does.
+    """
+    if difference == 0:
+        raise ValueError("A pledge change posting needs a non-zero difference.")
+    return Posting(
+        kind=TransactionKind.ADJUSTMENT,
+        idempotency_key=pledge_change_posting_key(change_id),
+        reference=pledge_reference(pledge_id),
+        currency=currency,
+        legs=[
+            (accounts[backer_funding_code(backer_id)], -difference),
+            (accounts[campaign_escrow_code(campaign_id)], difference),
+        ],
+        description=description[:255],
+    )

@@ -78,6 +78,15 @@ def remainder_refund_key(pledge_id: int) -> str:
     return f"{REMAINDER_REFUND_KEY_PREFIX}{pledge_id}"
 
 
+def remainder_refund_charge_key(pledge_id: int, charge: int) -> str:
+    """Return the gateway key of the piece of a pledge's remainder refund drawn on its ``charge``-th charge (1 on).
+
+    Only a pledge whose amount was raised has more than one charge (``pledges.changes``); the piece
+    drawn on its own first charge keeps ``remainder_refund_key``.
+    """
+    return f"{remainder_refund_key(pledge_id)}:{charge}"
+
+
 def remainder_reference(pledge_id: int) -> str:
     """Return the reference of a pledge's refund of the remainder."""
     return f"{REMAINDER_REFERENCE_PREFIX}{pledge_id}"

@@ -1,4 +1,4 @@
-"""REST API for pledges: create (charge and hold), list and read one's own, change the amount, cancel, staff refund.
+"""REST API for pledges: create (charge and hold), list and read one's own, change, cancel, staff refund.
 
 Every POST here moves money and needs an ``Idempotency-Key`` header (see
 ``crowdfund_site.api.idempotency``). A new pledge keeps the key itself (unique per backer), so
@@ -30,9 +30,10 @@ from projects.models import Campaign
 from projects.selectors import campaign_visible_get
 from risk.tasks import enqueue_pledge_check
 
-from .models import Pledge, PledgeStatusChange
+from .changes import UNCHANGED, pledge_change
+from .models import Pledge, PledgeChange, PledgeStatusChange
 from .selectors import pledge_of_backer_get, pledges_of_backer
-from .services import pledge_cancel, pledge_change_amount, pledge_create, pledge_refund
+from .services import pledge_cancel, pledge_create, pledge_refund
 
 # The gateway stores the token with each charge: a longer one is no card, and no row holds it.
 PAYMENT_TOKEN_MAX_LENGTH = field_max_length(GatewayOperation, "token")
@@ -67,6 +68,22 @@ class PledgeSerializer(serializers.ModelSerializer):
             "held_at",
             "closed_at",
         ]
+
+
+class PledgeChangeSerializer(serializers.ModelSerializer):
+    from_reward = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    to_reward = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = PledgeChange
+        fields = ["id", "from_amount", "to_amount", "from_reward", "to_reward", "charge_reference", "created_at"]
+
+
+class PledgeWithHistorySerializer(PledgeSerializer):
+    changes = PledgeChangeSerializer(source="history", many=True, read_only=True)
+
+    class Meta(PledgeSerializer.Meta):
+        fields = [*PledgeSerializer.Meta.fields, "changes"]
 
 
 def _pledge_data(pledge: Pledge) -> dict:
@@ -120,7 +137,8 @@ class PledgeCreateApi(APIView):
             "For a reward that ships, `shipping_country` picks its shipping rule and the pledge's `amount` is "
             "the amount sent plus `shipping_amount` (400 `shipping_country_required`, `invalid_country`, "
             "`does_not_ship_there`). "
-            "409 codes: `sold_out`, `campaign_not_live`, `idempotency_key_reused`. 403 `own_campaign`."
+            "409 codes: `sold_out`, `campaign_not_live`, `idempotency_key_reused`, `already_backing` (you have "
+            "an open pledge on this campaign: change it with `POST /pledges/{id}/change/`). 403 `own_campaign`."
         ),
     )
     # Not ``@idempotent``: the pledge's own key (unique per backer) answers a retry with the same
@@ -157,13 +175,13 @@ class PledgeListApi(APIView):
 
     @extend_schema(
         operation_id="pledges_list",
-        responses={200: PledgeSerializer(many=True), **errors(404)},
+        responses={200: PledgeWithHistorySerializer(many=True), **errors(404)},
         description="The caller's own pledges, newest first, by cursor (`next` / `previous`). A bad cursor is a 404.",
     )
     def get(self, request):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(pledges_of_backer(backer=request.user), request, view=self)
-        return paginator.get_paginated_response(PledgeSerializer(page, many=True).data)
+        return paginator.get_paginated_response(PledgeWithHistorySerializer(page, many=True).data)
 
 
 def _own_pledge(request, pk: int) -> Pledge:
@@ -174,38 +192,48 @@ def _own_pledge(request, pk: int) -> Pledge:
 
 
 class PledgeDetailApi(APIView):
-    @extend_schema(operation_id="pledges_retrieve", responses={200: PledgeSerializer})
+    @extend_schema(operation_id="pledges_retrieve", responses={200: PledgeWithHistorySerializer})
     def get(self, request, pk: int):
-        return Response(PledgeSerializer(_own_pledge(request, pk)).data)
+        return Response(PledgeWithHistorySerializer(_own_pledge(request, pk)).data)
 
 
-class PledgeChangeAmountApi(APIView):
+class PledgeChangeApi(APIView):
     class InputSerializer(StrictInputSerializer):
-        amount = AmountField()
+        amount = AmountField(required=False)
 
         def get_fields(self):
             fields = super().get_fields()
             # The same ceiling as a new pledge, read when the request (or schema) is made.
-            fields["amount"] = AmountField(max_value=settings.PLEDGE_MAX_MINOR)
+            fields["amount"] = AmountField(
+                required=False, max_value=settings.PLEDGE_MAX_MINOR, help_text="The new amount; omit to keep it."
+            )
             return fields
 
+        reward = IdField(
+            required=False,
+            allow_null=True,
+            help_text="The new reward tier of this campaign; null for no reward; omit to keep the reward.",
+        )
         payment_token = StrictCharField(
+            required=False,
             max_length=PAYMENT_TOKEN_MAX_LENGTH,
-            help_text="The card charged the new amount. Sandbox: tok_visa, tok_chargeDeclined, ...",
+            help_text="The card charged the difference when the amount goes up. Sandbox: tok_visa, ...",
         )
 
     @extend_schema(
-        operation_id="pledges_change_amount",
+        operation_id="pledges_change",
         parameters=[IDEMPOTENCY_KEY_HEADER],
         request=InputSerializer,
-        responses={201: PledgeSerializer, **errors(402, 409, 503)},
+        responses={200: PledgeWithHistorySerializer, **errors(402, 409, 503)},
         description=(
-            "Change the amount of your held pledge before the deadline. The new amount is charged as a "
-            "replacement pledge, which is returned (a new `id`); only then is the old pledge cancelled and "
-            "refunded in full. A declined card (402) leaves the old pledge untouched. "
-            "400 codes include `same_amount` and `below_reward_minimum`. For a pledge with shipping, `amount` "
-            "is the pledge without it: the shipping country and amount stay. "
-            "409 codes: `not_held`, `campaign_closed`, `campaign_not_live`, `sold_out`, `idempotency_key_reused`."
+            "Change the amount and/or reward of your held pledge before the deadline, in one step on the same "
+            "pledge (its `id` stays). A higher amount charges the difference to `payment_token`; a lower one "
+            "refunds the difference to the card(s) charged. `changes` lists every change made. A declined card "
+            "(402) leaves the pledge unchanged. `amount` is the whole, as on the pledge: a pledge with shipping "
+            "keeps its country and shipping, and cannot move to or from a reward that ships (409 "
+            "`shipping_reward_change`). 400 codes include `same_amount`, `below_reward_minimum`, `below_shipping`, "
+            "`invalid_reward`, `payment_token_required`. 409 codes: `not_held`, `campaign_closed`, `sold_out`, "
+            "`change_in_progress`, `idempotency_key_reused`."
         ),
     )
     @idempotent
@@ -214,15 +242,27 @@ class PledgeChangeAmountApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        replacement = pledge_change_amount(
+        if "amount" not in data and "reward" not in data:
+            raise InvalidInput("Give a new amount, a new reward, or both.", code="nothing_to_change", field="amount")
+        reward = UNCHANGED
+        if "reward" in data:
+            reward = None
+            if data["reward"] is not None:
+                reward = pledge.campaign.rewards.filter(pk=data["reward"]).first()
+                if reward is None:
+                    raise InvalidInput(
+                        "That reward is not part of this campaign.", code="invalid_reward", field="reward"
+                    )
+        pledge = pledge_change(
             pledge=pledge,
             actor=request.user,
-            amount=data["amount"],
-            payment_token=data["payment_token"],
+            amount=data.get("amount"),
+            reward=reward,
+            payment_token=data.get("payment_token", ""),
             idempotency_key=request.headers[HEADER].strip(),
         )
-        enqueue_pledge_check(replacement.pk, request.META.get("REMOTE_ADDR"))
-        return Response(_pledge_data(replacement), status=status.HTTP_201_CREATED)
+        enqueue_pledge_check(pledge.pk, request.META.get("REMOTE_ADDR"))
+        return Response(PledgeWithHistorySerializer(pledge_of_backer_get(backer=request.user, pledge_id=pk)).data)
 
 
 class PledgeCancelApi(APIView):
@@ -270,7 +310,7 @@ urlpatterns = [
     path("campaigns/<api_id:pk>/pledges/", PledgeCreateApi.as_view(), name="campaign_pledges"),
     path("pledges/", PledgeListApi.as_view(), name="pledges"),
     path("pledges/<api_id:pk>/", PledgeDetailApi.as_view(), name="pledge"),
-    path("pledges/<api_id:pk>/change-amount/", PledgeChangeAmountApi.as_view(), name="pledge_change_amount"),
+    path("pledges/<api_id:pk>/change/", PledgeChangeApi.as_view(), name="pledge_change"),
     path("pledges/<api_id:pk>/cancel/", PledgeCancelApi.as_view(), name="pledge_cancel"),
     path("pledges/<api_id:pk>/refund/", PledgeRefundApi.as_view(), name="pledge_refund"),
 ]

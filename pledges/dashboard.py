@@ -96,6 +96,20 @@ class _Echo:
         return value
 
 
+def _history_text(pledge) -> str:
+    """The pledge's changes in one cell: "<when> <from> -> <to> [reward <from> -> <to>]; ..."."""
+    parts = []
+    for change in pledge.history:
+        text = f"{change.created_at.isoformat()} {amount_as_text(change.from_amount, pledge.currency)}"
+        text += f" -> {amount_as_text(change.to_amount, pledge.currency)}"
+        if change.from_reward_id != change.to_reward_id:
+            old = change.from_reward.title if change.from_reward else "-"
+            new = change.to_reward.title if change.to_reward else "-"
+            text += f" reward {old} -> {new}"
+        parts.append(text)
+    return "; ".join(parts)
+
+
 @login_required
 def campaign_backers_csv(request, slug: str):
     """Every backer of the campaign as CSV, streamed from one query."""
@@ -112,6 +126,7 @@ def campaign_backers_csv(request, slug: str):
         "currency",
         "status",
         "pledged_at",
+        "changes",
         "shipping_country",
         "shipping_amount",
     ]
@@ -131,6 +146,7 @@ def campaign_backers_csv(request, slug: str):
                         pledge.currency,
                         pledge.status,
                         pledge.created_at.isoformat(),
+                        _history_text(pledge),
                         pledge.shipping_country,
                         amount_as_text(pledge.shipping_amount, pledge.currency) if pledge.shipping_country else "",
                     )

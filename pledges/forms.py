@@ -175,74 +175,109 @@ class PledgeRewardForm(forms.Form):
 
     def __init__(self, *args, rewards, pledge, **kwargs):
         super().__init__(*args, **kwargs)
+        self.pledge = pledge
         self.rewards = {reward.pk: reward for reward in rewards}
         choices = [("", _("No reward, just support the project"))]
         for reward in rewards:
-            minimum = format_amount(reward.minimum_amount, pledge.currency)
-            label = _("%(reward)s (%(minimum)s or more)") % {"reward": reward.title, "minimum": minimum}
-            if reward.pk != pledge.reward_id and (reward.ships or pledge.shipping_country):
-                # Refused by pledge_change_reward: said here, before the backer submits.
-                label = _("%(reward)s — ships: cancel and back it instead") % {"reward": label}
-            elif reward.minimum_amount > pledge.pledged_amount:
-                label = _("%(reward)s — needs a bigger pledge") % {"reward": label}
-            elif reward.sold_out and reward.pk != pledge.reward_id:
-                label = _("%(reward)s — sold out") % {"reward": label}
-            choices.append((reward.pk, label))
+            choices.append((reward.pk, _reward_choice_label(reward, pledge)))
         self.fields["reward"].choices = choices
         self.initial.setdefault("reward", pledge.reward_id or "")
 
     def clean_reward(self):
         reward_id = self.cleaned_data["reward"]
-        return None if reward_id is None else self.rewards[reward_id]
+        reward = None if reward_id is None else self.rewards[reward_id]
+        if reward is not None and reward.minimum_amount > self.pledge.amount:
+            minimum = format_amount(reward.minimum_amount, self.pledge.currency)
+            raise forms.ValidationError(
+                _("“%(reward)s” needs a pledge of at least %(minimum)s: change the amount and the reward together.")
+                % {"reward": reward.title, "minimum": minimum}
+            )
+        return reward
+
+
+def _reward_choice_label(reward, pledge) -> str:
+    minimum = format_amount(reward.minimum_amount, pledge.currency)
+    label = _("%(reward)s (%(minimum)s or more)") % {"reward": reward.title, "minimum": minimum}
+    if reward.pk != pledge.reward_id and (reward.ships or pledge.shipping_country):
+        # Refused by pledge_change (shipping would have to move too): said here, before submitting.
+        return _("%(reward)s — ships: cancel and back it instead") % {"reward": label}
+    if reward.sold_out and reward.pk != pledge.reward_id:
+        return _("%(reward)s — sold out") % {"reward": label}
+    if reward.minimum_amount > pledge.pledged_amount:
+        # Said before submitting, with the amount it takes, instead of failing after.
+        return _("%(reward)s — raise your pledge to %(minimum)s") % {"reward": label, "minimum": minimum}
+    return label
 
 
 class PledgeAmountForm(AmountConfirmationMixin, forms.Form):
-    """A new amount for a held pledge and the sandbox card that pays it.
+    """Manage a held pledge: a new amount and/or reward, and the sandbox card for a higher amount.
 
-    The whole new amount is charged to this card and the old charge is refunded in full, so the
-    card is asked for whether the amount goes up or down. ``idempotency_key`` works as in
-    ``PledgeForm``: the same form sent twice makes one change.
+    Only the difference moves: more is charged to this card, less is refunded to the card(s)
+    charged, so the card is asked for only when the amount goes up. ``idempotency_key`` works as
+    in ``PledgeForm``: the same form sent twice makes one change.
     """
 
     amount = forms.CharField(max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
-    card_number = PledgeForm.base_fields["card_number"]
-    expiry = PledgeForm.base_fields["expiry"]
-    cvc = PledgeForm.base_fields["cvc"]
+    reward = forms.TypedChoiceField(label=gettext_lazy("Reward"), coerce=int, empty_value=None, required=False)
+    card_number = forms.CharField(required=False, max_length=30, widget=PledgeForm.base_fields["card_number"].widget)
+    expiry = forms.CharField(required=False, max_length=5, widget=PledgeForm.base_fields["expiry"].widget)
+    cvc = forms.CharField(required=False, max_length=4, widget=PledgeForm.base_fields["cvc"].widget)
     idempotency_key = forms.CharField(max_length=255, widget=forms.HiddenInput)
     confirmed_amount = PledgeForm.base_fields["confirmed_amount"]
 
-    clean_card_number = PledgeForm.clean_card_number
-    clean_expiry = PledgeForm.clean_expiry
-    clean_cvc = PledgeForm.clean_cvc
-
-    def __init__(self, *args, pledge, **kwargs):
+    def __init__(self, *args, pledge, rewards=(), **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.pledge = pledge
         self.currency = pledge.currency
+        self.rewards = {reward.pk: reward for reward in rewards}
         self.fields["amount"].label = _("New pledge amount (%(currency)s)") % {"currency": pledge.currency}
+        self.fields["reward"].choices = [("", _("No reward, just support the project"))] + [
+            (reward.pk, _reward_choice_label(reward, pledge)) for reward in rewards
+        ]
+        self.initial.setdefault("reward", pledge.reward_id or "")
         self.fields["card_number"].label = _("Card number")
         self.fields["expiry"].label = _("Expiry")
         self.fields["cvc"].label = _("CVC")
 
+    def clean_card_number(self) -> str:
+        return PledgeForm.clean_card_number(self) if self.cleaned_data["card_number"].strip() else ""
+
+    def clean_expiry(self) -> str:
+        return PledgeForm.clean_expiry(self) if self.cleaned_data["expiry"].strip() else ""
+
+    def clean_cvc(self) -> str:
+        return PledgeForm.clean_cvc(self) if self.cleaned_data["cvc"].strip() else ""
+
     def clean_amount(self) -> int:
         try:
-            amount = parse_amount(
-                self.cleaned_data["amount"], self.pledge.currency, max_minor=settings.PLEDGE_MAX_MINOR
-            )
+            return parse_amount(self.cleaned_data["amount"], self.pledge.currency, max_minor=settings.PLEDGE_MAX_MINOR)
         except InvalidInput as error:
             raise forms.ValidationError(error.message, code=error.code) from None
-        if amount == self.pledge.pledged_amount:
-            raise forms.ValidationError(
-                _("Your pledge is already %(amount)s. Enter a different amount.")
-                % {"amount": format_amount(self.pledge.pledged_amount, self.pledge.currency)},
-                code="same_amount",
+
+    def clean_reward(self):
+        reward_id = self.cleaned_data["reward"]
+        return None if reward_id is None else self.rewards[reward_id]
+
+    def clean(self):
+        cleaned = super().clean()
+        amount, reward = cleaned.get("amount"), cleaned.get("reward")
+        if amount is None or "reward" not in cleaned:
+            return cleaned
+        if amount == self.pledge.amount and (reward.pk if reward else None) == self.pledge.reward_id:
+            self.add_error(
+                "amount",
+                _("Your pledge is already %(amount)s with this reward. Change the amount or the reward.")
+                % {"amount": self.pledge.amount_display},
             )
-        reward = self.pledge.reward
-        if reward is not None and amount < reward.minimum_amount:
-            raise forms.ValidationError(
-                _("The “%(reward)s” reward needs a pledge of at least %(minimum)s. Pick another reward first.")
+        elif reward is not None and amount < reward.minimum_amount:
+            self.add_error(
+                "amount",
+                _("The “%(reward)s” reward needs a pledge of at least %(minimum)s.")
                 % {"reward": reward.title, "minimum": format_amount(reward.minimum_amount, self.pledge.currency)},
-                code="below_reward_minimum",
             )
-        return amount
+        elif amount > self.pledge.amount:
+            for name in ("card_number", "expiry", "cvc"):
+                if name not in self.errors and not cleaned.get(name):
+                    self.add_error(name, _("Enter the card that pays the difference."))
+        return cleaned

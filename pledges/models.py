@@ -25,6 +25,9 @@ PLEDGE_TRANSITIONS: dict[str, set[str]] = {
 }
 # Pledges whose money is (or was) counted towards the campaign's total.
 COUNTED_STATUSES = (PledgeStatus.HELD, PledgeStatus.RELEASED)
+# A backer's pledge that still stands on its campaign: being paid or held. A backer has at most
+# one of these per campaign (the ``pledge_one_open_per_backer`` constraint); changes adjust it.
+OPEN_STATUSES = (PledgeStatus.PENDING, PledgeStatus.HELD)
 
 # Why a payment failed, in the reader's language, by failure code. ``failure_message`` keeps the
 # gateway's own words for staff and the API; pages show these instead when the code is known.
@@ -77,10 +80,22 @@ class Pledge(models.Model):
         help_text="The pledge whose amount this one changes.",
     )
 
+    # True on the extra open pledges a backer already held on one campaign when "one open pledge
+    # per backer per campaign" came in (set by migration 0005, never by the services): they keep
+    # settling as before and are shown grouped, but stand outside the constraint. Every pledge
+    # made since is subject to it.
+    legacy_duplicate = models.BooleanField(default=False, db_default=False)
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["backer", "idempotency_key"], name="pledge_idempotency_key_unique"),
+            models.UniqueConstraint(
+                fields=["backer", "campaign"],
+                condition=Q(status__in=OPEN_STATUSES, legacy_duplicate=False),
+                name="pledge_one_open_per_backer",
+                violation_error_message="You already back this campaign: manage your pledge instead.",
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="pledge_amount_positive"),
             models.CheckConstraint(
                 condition=Q(shipping_amount__gte=0) & Q(shipping_amount__lt=F("amount")),
@@ -144,3 +159,64 @@ class PledgeStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pledge_id}: {self.from_status} -> {self.to_status}"
+
+
+class PledgeChangeStatus(models.TextChoices):
+    PENDING = "pending", _("Being charged")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Not made")
+
+
+class PledgeChange(models.Model):
+    """One change of a held pledge's amount and/or reward: from, to, who, when, and the money moved.
+
+    More money is charged as the difference (``charge_reference``); less is refunded as the
+    difference, from the pledge's newest charges first (``refund_parts``: ``[charge reference,
+    amount]`` pairs, each sent to the gateway under its own key). The pledge keeps its number.
+    """
+
+    pledge = models.ForeignKey(Pledge, on_delete=models.PROTECT, related_name="changes")
+    from_amount = models.BigIntegerField()
+    to_amount = models.BigIntegerField()
+    from_reward = models.ForeignKey(RewardTier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_reward = models.ForeignKey(RewardTier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=PledgeChangeStatus.choices, default=PledgeChangeStatus.PENDING)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Chosen by the client, per pledge: a retry with the same key returns this change.
+    idempotency_key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=255)
+    charge_reference = models.CharField(max_length=64, blank=True)
+    # The processor's fingerprint of the card that paid the difference (as ``Pledge.card_fingerprint``).
+    card_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    refund_parts = models.JSONField(default=list, blank=True)
+    failure_code = models.CharField(max_length=40, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["pledge", "idempotency_key"], name="pledge_change_key_unique"),
+            # One change at a time: a second one waits until the first's charge is settled.
+            models.UniqueConstraint(fields=["pledge"], condition=Q(status="pending"), name="pledge_change_one_pending"),
+            models.CheckConstraint(condition=Q(to_amount__gt=0), name="pledge_change_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="pledge_change_status_created")]
+
+    def __str__(self) -> str:
+        return f"{self.pledge_id}: {self.from_amount} -> {self.to_amount} ({self.status})"
+
+    @property
+    def difference(self) -> int:
+        return self.to_amount - self.from_amount
+
+    @property
+    def from_amount_display(self) -> str:
+        return format_amount(self.from_amount, self.pledge.currency)
+
+    @property
+    def to_amount_display(self) -> str:
+        return format_amount(self.to_amount, self.pledge.currency)

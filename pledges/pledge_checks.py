@@ -2,7 +2,7 @@
 
 Pledges cannot import lending (it sits below it), yet a debt campaign's pledge must pass the
 lender's investor limit. So lending registers its check here when the app is ready, and
-``pledge_create`` and ``pledge_change_amount`` run the checks of the campaign's funding model:
+``pledge_create`` and ``pledge_change`` (pledges.changes) run the checks of the campaign's funding model:
 for the others there are none, so their pledges pay no extra query.
 """
 

@@ -5,20 +5,141 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db import connection
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Prefetch, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
+from escrow.gateway import RefundRequest
+from escrow.vocabulary import pledge_topup_refund_key, refund_key
 from projects.models import Campaign
 
-from .models import COUNTED_STATUSES, Pledge, PledgeStatus
+from .models import COUNTED_STATUSES, OPEN_STATUSES, Pledge, PledgeChange, PledgeChangeStatus, PledgeStatus
 
 # Pledges an initiator sees in their backer list: money was taken at some point.
 BACKER_LIST_STATUSES = (*COUNTED_STATUSES, PledgeStatus.REFUNDED, PledgeStatus.CANCELLED)
 
 
+def _with_history(pledges: QuerySet[Pledge]) -> QuerySet[Pledge]:
+    """Prefetch each pledge's changes that were made, oldest first, with their rewards (one more query)."""
+    made = PledgeChange.objects.filter(status=PledgeChangeStatus.DONE).select_related(
+        "from_reward", "to_reward", "actor"
+    )
+    return pledges.prefetch_related(Prefetch("changes", queryset=made.order_by("created_at", "id"), to_attr="history"))
+
+
 def pledges_of_backer(*, backer) -> QuerySet[Pledge]:
-    """Return ``backer``'s pledges, newest first, with campaign and reward joined (one query)."""
-    return Pledge.objects.filter(backer=backer).select_related("campaign", "reward").order_by("-created_at", "-id")
+    """Return ``backer``'s pledges, newest first, with campaign and reward joined and their change history."""
+    return _with_history(
+        Pledge.objects.filter(backer=backer).select_related("campaign", "reward").order_by("-created_at", "-id")
+    )
+
+
+def open_pledge_of_backer(*, backer, campaign_id: int) -> Pledge | None:
+    """Return the pledge ``backer`` manages on a campaign (pending or held; the oldest if legacy data has several)."""
+    if backer is None or not backer.is_authenticated:
+        return None
+    return (
+        Pledge.objects.filter(backer=backer, campaign_id=campaign_id, status__in=OPEN_STATUSES)
+        .order_by("legacy_duplicate", "created_at", "id")
+        .first()
+    )
+
+
+def backer_state_on_campaign(*, backer, campaign_id: int) -> tuple[bool, int | None]:
+    """Return (backs it: a held or released pledge, the id of the open pledge they manage) in one query."""
+    if backer is None or not backer.is_authenticated:
+        return False, None
+    rows = list(
+        Pledge.objects.filter(
+            backer_id=backer.pk, campaign_id=campaign_id, status__in=(*COUNTED_STATUSES, PledgeStatus.PENDING)
+        )
+        .order_by("legacy_duplicate", "created_at", "id")
+        .values_list("pk", "status")
+    )
+    open_id = next((pk for pk, status in rows if status in OPEN_STATUSES), None)
+    return any(status in COUNTED_STATUSES for _pk, status in rows), open_id
+
+
+def pledge_charges_remaining(*, pledge: Pledge) -> list[tuple[str, int, str]]:
+    """Return the pledge's gateway charges, oldest first, as (charge reference, amount left, final refund key).
+
+    The pledge's own charge, then one per change that charged more; what is left of each is its
+    amount less the partial refunds drawn on it. The amounts left add up to the pledge's amount.
+    """
+    return _charges_remaining(pledge=pledge, changes=_made_changes([pledge.pk]).get(pledge.pk, []))
+
+
+def _made_changes(pledge_ids: list[int]) -> dict[int, list[PledgeChange]]:
+    changes: dict[int, list[PledgeChange]] = {}
+    rows = PledgeChange.objects.filter(pledge_id__in=pledge_ids, status=PledgeChangeStatus.DONE).order_by("id")
+    for change in rows.only("pk", "pledge_id", "from_amount", "to_amount", "charge_reference", "refund_parts"):
+        changes.setdefault(change.pledge_id, []).append(change)
+    return changes
+
+
+def _charges_remaining(*, pledge, changes: list[PledgeChange]) -> list[tuple[str, int, str]]:
+    first_amount = changes[0].from_amount if changes else pledge.amount
+    charges = [[pledge.payment_reference, first_amount, refund_key(pledge.pk)]]
+    refunded: dict[str, int] = {}
+    for change in changes:
+        if change.to_amount > change.from_amount:
+            charges.append(
+                [change.charge_reference, change.to_amount - change.from_amount, pledge_topup_refund_key(change.pk)]
+            )
+        for reference, amount in change.refund_parts:
+            refunded[reference] = refunded.get(reference, 0) + amount
+    return [(ref, amount - refunded.get(ref, 0), key) for ref, amount, key in charges]
+
+
+def pledge_partial_refund_requests(*, refunds: list[tuple[int, int, str]], key, charge_key) -> list[RefundRequest]:
+    """Return the gateway refunds of ``(pledge id, amount, charge reference)`` parts of held or released pledges.
+
+    A pledge never raised is one refund of its charge under ``key(pledge id)``. A raised one has
+    several charges: the part is drawn on the newest first, none beyond what it has left, the
+    piece on its own first charge under ``key(pledge id)`` and the others under
+    ``charge_key(pledge id, n)`` (n: the charge's position, 1 on).
+    """
+    changes = _made_changes([pledge_id for pledge_id, _amount, _ref in refunds])
+    requests = []
+    for pledge_id, amount, reference in refunds:
+        if pledge_id not in changes:
+            requests.append(RefundRequest(idempotency_key=key(pledge_id), charge_reference=reference, amount=amount))
+            continue
+        shell = Pledge(pk=pledge_id, payment_reference=reference)
+        charges = list(enumerate(_charges_remaining(pledge=shell, changes=changes[pledge_id])))
+        left = amount
+        for n, (ref, remaining, _final_key) in reversed(charges):
+            take = min(left, remaining)
+            if take > 0:
+                part_key = key(pledge_id) if n == 0 else charge_key(pledge_id, n)
+                requests.append(RefundRequest(idempotency_key=part_key, charge_reference=ref, amount=take))
+                left -= take
+        if left:  # more than the pledge's charges hold: the gateway refuses it as it would any such refund
+            requests.append(RefundRequest(idempotency_key=key(pledge_id), charge_reference=reference, amount=amount))
+    return requests
+
+
+def pledge_refund_requests(*, pledges: list[tuple[int, int, str]]) -> list[RefundRequest]:
+    """Return the gateway refunds that give back ``(pledge id, amount, charge reference)`` pledges in full.
+
+    A pledge never changed is one refund of its charge under its refund key, as always (and costs
+    no query beyond the one that looks for changes in the whole batch). A pledge whose amount was
+    raised has several charges: what is left of each is refunded under its own key.
+    """
+    changes = _made_changes([pledge_id for pledge_id, _amount, _ref in pledges])
+    requests = []
+    for pledge_id, amount, reference in pledges:
+        if pledge_id not in changes:
+            requests.append(
+                RefundRequest(idempotency_key=refund_key(pledge_id), charge_reference=reference, amount=amount)
+            )
+            continue
+        shell = Pledge(pk=pledge_id, amount=amount, payment_reference=reference)
+        requests += [
+            RefundRequest(idempotency_key=key, charge_reference=ref, amount=left)
+            for ref, left, key in _charges_remaining(pledge=shell, changes=changes[pledge_id])
+            if left > 0
+        ]
+    return requests
 
 
 def pledge_of_backer_get(*, backer, pledge_id: int) -> Pledge | None:
@@ -27,8 +148,8 @@ def pledge_of_backer_get(*, backer, pledge_id: int) -> Pledge | None:
 
 
 def pledges_of_campaign_for_initiator(*, campaign: Campaign) -> QuerySet[Pledge]:
-    """Return the campaign's pledges that took money, newest first, with backer and reward (one query)."""
-    return (
+    """Return the campaign's pledges that took money, newest first, with backer, reward and change history."""
+    return _with_history(
         Pledge.objects.filter(campaign=campaign, status__in=BACKER_LIST_STATUSES)
         .select_related("backer", "reward")
         .order_by("-created_at", "-id")
@@ -36,7 +157,7 @@ def pledges_of_campaign_for_initiator(*, campaign: Campaign) -> QuerySet[Pledge]
 
 
 def pledges_of_campaign_export(*, campaign: Campaign) -> Iterator[Pledge]:
-    """Yield every pledge of the backer list, oldest first, streamed in one query."""
+    """Yield every pledge of the backer list, oldest first, streamed (with their histories, per chunk)."""
     return pledges_of_campaign_for_initiator(campaign=campaign).order_by("created_at", "id").iterator(chunk_size=2_000)
 
 

@@ -47,6 +47,7 @@ from projects.services import campaign_add_to_totals, campaign_figures_changed, 
 
 from .models import COUNTED_STATUSES, PLEDGE_TRANSITIONS, Pledge, PledgeStatus, PledgeStatusChange
 from .pledge_checks import pledge_checks_run, pledge_reserve_guard
+from .selectors import pledge_refund_requests
 
 logger = logging.getLogger(__name__)
 
@@ -269,9 +270,20 @@ def _pledge_reserve(
                 pledge = None
     if pledge is None:
         # A pledge with this key exists (made by an earlier or a concurrent request); ours rolled
-        # back (including its reward slot) and answers with that one.
-        pledge = Pledge.objects.get(backer=backer, idempotency_key=key)
+        # back (including its reward slot) and answers with that one. With no such pledge, the
+        # constraint that refused ours is "one open pledge per backer per campaign".
+        pledge = Pledge.objects.filter(backer=backer, idempotency_key=key).first()
+        if pledge is None:
+            raise already_backing()
     return pledge
+
+
+def already_backing() -> Conflict:
+    """The refusal of a second open pledge on one campaign (the ``pledge_one_open_per_backer`` constraint)."""
+    return Conflict(
+        _("You already back this campaign. Use “Manage your pledge” to change its amount or reward."),
+        code="already_backing",
+    )
 
 
 def _sold_out(reward: RewardTier) -> Conflict:
@@ -489,204 +501,11 @@ def pledge_cancel(*, pledge: Pledge, actor) -> Pledge:
     return pledge
 
 
-def pledge_change_reward(*, pledge: Pledge, actor, reward: RewardTier | None) -> Pledge:
-    """Move the backer's held pledge to another reward tier (or none) before the deadline; return it.
-
-    The amount stays: it must meet the new tier's minimum (raising it means a new charge, so
-    the backer makes a second pledge for the difference instead). No money moves. The new
-    tier's slot is claimed with the same conditional UPDATE as a new pledge, so a limited tier
-    is never oversold, and the old slot is freed in the same transaction. Idempotent: asking
-    for the current reward changes nothing.
-
-    Only the backer may (anyone else gets NotFound). Raises InvalidInput (reward of another
-    campaign, amount below its minimum) or Conflict (pledge not held, campaign closed, sold out).
-    """
-    with transaction.atomic(durable=True):
-        pledge = Pledge.objects.select_for_update().get(pk=pledge.pk)
-        if actor is None or actor.pk != pledge.backer_id:
-            raise NotFound(_("No such pledge."), code="not_found")
-        if pledge.status != PledgeStatus.HELD:
-            raise Conflict(
-                _("This pledge is %(status)s, so its reward cannot change.")
-                % {"status": pledge.get_status_display().lower()},
-                code="not_held",
-            )
-        if not Campaign.objects.filter(pk=pledge.campaign_id).open_for_pledges().exists():
-            raise Conflict(
-                _("The campaign has ended, so this pledge can no longer be changed."), code="campaign_closed"
-            )
-        new_id = reward.pk if reward is not None else None
-        if new_id == pledge.reward_id:
-            return pledge
-        if pledge.shipping_country:
-            raise _shipping_reward_change_refused()
-        if reward is not None:
-            reward = RewardTier.objects.filter(pk=new_id, campaign_id=pledge.campaign_id).first()
-            if reward is None:
-                raise InvalidInput(
-                    _("That reward is not part of this campaign."), code="invalid_reward", field="reward"
-                )
-            if reward.ships:
-                raise _shipping_reward_change_refused()
-            if pledge.amount < reward.minimum_amount:
-                minimum = format_amount(reward.minimum_amount, pledge.currency)
-                raise InvalidInput(
-                    _("The “%(reward)s” reward needs a pledge of at least %(minimum)s; yours is %(amount)s.")
-                    % {
-                        "reward": reward.title,
-                        "minimum": minimum,
-                        "amount": format_amount(pledge.amount, pledge.currency),
-                    },
-                    code="below_reward_minimum",
-                    field="reward",
-                )
-        # Touch reward rows in id order, so two backers swapping tiers never deadlock.
-        old_id = pledge.reward_id
-        if old_id is not None and (new_id is None or old_id < new_id):
-            _reward_free_slot(reward_id=old_id)
-            old_id = None
-        if new_id is not None and not _reward_claim_slot(reward_id=new_id):
-            raise Conflict(
-                _("The “%(reward)s” reward is sold out.") % {"reward": reward.title}, code="sold_out", field="reward"
-            )
-        _reward_free_slot(reward_id=old_id)
-        pledge.reward = reward
-        pledge.save(update_fields=["reward"])
-        campaign_figures_changed(campaign_id=pledge.campaign_id)  # the tiers' "left" and "claimed" counts
-    return pledge
-
-
-def _shipping_reward_change_refused() -> Conflict:
-    # A change to or from a reward that ships would have to charge or refund the shipping too.
-    return Conflict(
-        _(
-            "A pledge cannot move to or from a reward that ships. Cancel this pledge (it is refunded in full) "
-            "and back the reward you want instead."
-        ),
-        code="shipping_reward_change",
-        field="reward",
-    )
-
-
-# Failure codes of a replacement pledge that mean "the change was refused", not "the card was declined".
-CHANGE_REFUSED_CODES = {"campaign_not_live", "pledge_not_held", "below_reward_minimum", "sold_out"}
-
-
-def pledge_change_amount(*, pledge: Pledge, actor, amount: int, payment_token: str, idempotency_key: str) -> Pledge:
-    """Change the amount of the backer's held pledge before the deadline; return the pledge that now holds it.
-
-    A change is a swap, not an edit: a replacement pledge for ``amount`` (same backer, campaign and
-    reward) is charged to ``payment_token`` first, outside any lock. Only once that charge has
-    succeeded does one transaction hold the replacement in escrow and cancel the old pledge (its
-    refund posted in the ledger, then sent to the gateway in full). So every pledge still has
-    exactly one charge, one hold and at most one refund of its own amount: settlement, the
-    gateway's "never refund more than was charged" rule and ``ledger_verify`` need nothing new,
-    which a top-up charge or a partial refund on one pledge would break. The reward's slot moves
-    inside that transaction (freed by the old pledge, taken by the replacement), so a limited
-    tier is neither double-counted nor lost, even when this backer holds its last slot. The
-    campaign's total moves by the difference; its backer count stays. ``amount`` is the pledge
-    without shipping: a pledge for a reward that ships keeps its country and shipping amount, and
-    the replacement holds ``amount`` plus that same shipping.
-
-    Whatever fails, the backer keeps exactly one held pledge: a declined card, a campaign that
-    closed meanwhile or an old pledge cancelled meanwhile fail the replacement (its charge, if
-    any, refunded) and leave the old pledge untouched. Idempotent per (backer, idempotency_key):
-    sending the same request again returns the same replacement and charges nothing twice; the
-    same key with another body raises Conflict ``idempotency_key_reused``. If the process dies
-    after the charge, the same request sent again, or else the sweeper (``pledge_reconcile_pending``,
-    which knows the replacement by its ``replaces`` link), finishes the change exactly as this
-    would have: the same swap, or the same refusal with the new charge refunded.
-
-    Only the backer may (anyone else gets NotFound). Raises InvalidInput (amount invalid, unchanged,
-    above PLEDGE_MAX_MINOR or below the reward's minimum), Conflict (pledge not held, campaign
-    closed or past its deadline), PaymentDeclined (old pledge untouched) or PaymentUnavailable
-    (retry with the same key).
-    """
-    key = _clean_idempotency_key(idempotency_key)
-    old = Pledge.objects.select_related("campaign", "reward").get(pk=pledge.pk)
-    if actor is None or actor.pk != old.backer_id:
-        raise NotFound(_("No such pledge."), code="not_found")
-    fingerprint = f"replaces:{old.pk}|{amount}|{old.currency}|{payment_token}"[:255]
-    replacement = Pledge.objects.filter(backer_id=old.backer_id, idempotency_key=key).first()
-    if replacement is None:
-        _pledge_change_amount_check(pledge=old, amount=amount, payment_token=payment_token)
-        total = amount + old.shipping_amount
-        pledge_checks_run(backer=actor, campaign=old.campaign, amount=total, replaces=old)
-        replacement = _pledge_replacement_reserve(old=old, amount=total, key=key, fingerprint=fingerprint)
-    _ensure_same_request(replacement, fingerprint)
-    result = None
-    if replacement.status == PledgeStatus.PENDING:
-        result = _charge(pledge=replacement, token=payment_token)
-    replacement = _pledge_change_amount_complete(old_id=old.pk, new_id=replacement.pk, result=result, actor=actor)
-    if replacement.status == PledgeStatus.FAILED and replacement.failure_code in CHANGE_REFUSED_CODES:
-        raise Conflict(replacement.failure_message, code=replacement.failure_code)
-    return _pledge_outcome(replacement)
-
-
-def _pledge_change_amount_check(*, pledge: Pledge, amount: int, payment_token: str) -> None:
-    """Refuse a change that cannot go through, before anything is written or charged."""
-    if pledge.status != PledgeStatus.HELD:
-        raise Conflict(
-            _("This pledge is %(status)s, so its amount cannot change.")
-            % {"status": pledge.get_status_display().lower()},
-            code="not_held",
-        )
-    if not pledge.campaign.is_open_for_pledges:
-        raise Conflict(_("The campaign has ended, so this pledge can no longer be changed."), code="campaign_closed")
-    check_amount(amount, pledge.currency, max_minor=settings.PLEDGE_MAX_MINOR)
-    if pledge.shipping_amount:
-        check_amount(amount + pledge.shipping_amount, pledge.currency, max_minor=settings.PLEDGE_MAX_MINOR)
-    if amount == pledge.pledged_amount:
-        raise InvalidInput(
-            _("Your pledge is already %(amount)s. Enter a different amount.")
-            % {"amount": format_amount(pledge.pledged_amount, pledge.currency)},
-            code="same_amount",
-            field="amount",
-        )
-    if pledge.reward is not None and amount < pledge.reward.minimum_amount:
-        raise InvalidInput(
-            _("The “%(reward)s” reward needs a pledge of at least %(minimum)s. Pick another reward first.")
-            % {"reward": pledge.reward.title, "minimum": format_amount(pledge.reward.minimum_amount, pledge.currency)},
-            code="below_reward_minimum",
-            field="amount",
-        )
-    if not (payment_token or "").strip():
-        raise InvalidInput(_("Choose a payment method."), code="payment_token_required", field="payment_token")
-
-
-def _pledge_replacement_reserve(*, old: Pledge, amount: int, key: str, fingerprint: str) -> Pledge:
-    """Create the pending replacement for the whole ``amount`` (the old pledge's shipping included).
-
-    A concurrent request with the same key gets the same one.
-
-    It has no reward while pending: the slot stays with the old pledge until the swap, so failing
-    the replacement (which frees its reward's slot) can never free the old pledge's. ``replaces``
-    tells the sweeper to finish it as a change, not hold it as a second pledge.
-    """
-    try:
-        with transaction.atomic():
-            return Pledge.objects.create(
-                backer_id=old.backer_id,
-                campaign_id=old.campaign_id,
-                replaces=old,
-                amount=amount,
-                currency=old.currency,
-                shipping_country=old.shipping_country,
-                shipping_amount=old.shipping_amount,
-                idempotency_key=key,
-                request_fingerprint=fingerprint,
-            )
-    except IntegrityError:
-        existing = Pledge.objects.filter(backer_id=old.backer_id, idempotency_key=key).first()
-        if existing is None:
-            raise
-        return existing
-
-
 def _pledge_change_amount_complete(*, old_id: int, new_id: int, result: GatewayResult | None, actor) -> Pledge:
     """Record the replacement's charge: swap it for the old pledge, or fail it; return it.
 
-    The one place a change of amount is finished, by ``pledge_change_amount`` and by the sweeper
+    The one place a legacy replacement (made by changes of amount before a pledge kept its number
+    across changes, see ``pledges.changes``) is finished, by the sweeper
     (``pledge_reconcile_pending``) alike. Idempotent: a replacement no longer pending is left as
     it is (a charge that went through for one already failed is refunded). Locks both pledges in
     id order (the old one is always older), then the campaign row, the order used everywhere in
@@ -841,13 +660,18 @@ def _enqueue_email(task_name: str, object_id: int) -> None:
 
 
 def pledge_send_refund(*, pledge: Pledge) -> GatewayResult:
-    """Send a refund the ledger already records to the gateway (idempotent by pledge)."""
-    result = get_gateway().refund(
-        idempotency_key=refund_key(pledge.pk), charge_reference=pledge.payment_reference, amount=pledge.amount
-    )
-    if not result.ok:
-        logger.error("Refund of pledge %s failed at the gateway: %s %s", pledge.pk, result.code, result.message)
-    return result
+    """Send a refund the ledger already records to the gateway (idempotent by pledge); return its result.
+
+    A pledge whose amount was raised was charged more than once: what is left of each charge is
+    refunded under its own key (``pledge_refund_requests``).
+    """
+    requests = pledge_refund_requests(pledges=[(pledge.pk, pledge.amount, pledge.payment_reference)])
+    results = get_gateway().refund_many(requests=requests)
+    for result in results:
+        if not result.ok:
+            logger.error("Refund of pledge %s failed at the gateway: %s %s", pledge.pk, result.code, result.message)
+            return result
+    return results[0]
 
 
 def pledge_reconcile_pending(*, pledge: Pledge) -> Pledge:
@@ -855,7 +679,7 @@ def pledge_reconcile_pending(*, pledge: Pledge) -> Pledge:
 
     Asks the gateway what happened under the pledge's charge key: a successful charge is
     held (or refunded if the campaign closed meanwhile); anything else fails the pledge and
-    frees its reward slot. A replacement from ``pledge_change_amount`` finishes its change
+    frees its reward slot. A legacy replacement from a change of amount finishes its change
     the same way that does, never becoming a second held pledge: swapped in for the old pledge
     (returned to the backer), or failed and its charge refunded if the old pledge is no longer
     held or the campaign no longer takes changes. Idempotent.

@@ -4,7 +4,8 @@ Going through ``pledge_create`` costs a dozen round trips per pledge; settlement
 settlement benchmark need thousands to hundreds of thousands. ``held_pledges_create_bulk``
 writes the same rows with a few bulk statements per chunk:
 
-- one new backer per pledge (or ``backers`` new backers shared round-robin), password unusable;
+- one new backer per pledge (or ``backers`` new backers shared round-robin, their second and later
+  pledges flagged ``legacy_duplicate`` as data from before "one open pledge per backer" is), password unusable;
 - a succeeded sandbox charge keyed ``charge:pledge:<id>``, named by the pledge's payment reference;
 - the held pledge and its pending -> held status change;
 - the hold posting (backer funding -> campaign escrow) keyed ``hold:pledge:<id>``;
@@ -85,9 +86,12 @@ def _create_chunk(*, campaign: Campaign, indexes: range, amount: Callable[[int],
     fingerprint = partial(_fingerprint, campaign_id=campaign.pk, reward_id=None, currency=currency, token=TOKEN)
     pledge_ids = insert_rows(
         model=Pledge,
-        fields=[*PLEDGE_COLUMNS, "created_at", "held_at"],
+        fields=[*PLEDGE_COLUMNS, "created_at", "held_at", "legacy_duplicate"],
         rows=[
-            (backer, campaign.pk, value, currency, PledgeStatus.HELD, f"bulk-{i}", fingerprint(amount=value), now, now)
+            (
+                *(backer, campaign.pk, value, currency, PledgeStatus.HELD, f"bulk-{i}", fingerprint(amount=value)),
+                *(now, now, i >= len(backer_ids)),
+            )
             for backer, value, i in rows
         ],
         returning_ids=True,

@@ -11,4 +11,5 @@ urlpatterns = [
     path("<int:pk>/cancel/", views.pledge_cancel_view, name="cancel"),
     path("<int:pk>/reward/", views.pledge_change_reward_view, name="change_reward"),
     path("<int:pk>/amount/", views.pledge_change_amount_view, name="change_amount"),
+    path("<int:pk>/manage/", views.pledge_change_amount_view, name="manage"),
 ]

@@ -17,11 +17,12 @@ from crowdfund_site.exceptions import (
     PaymentDeclined,
     PaymentUnavailable,
 )
-from crowdfund_site.money import currency_exponent
+from crowdfund_site.money import currency_exponent, format_amount
 from projects.selectors import campaign_page_get, rewards_shipping_rules
 from projects.shipping import destination_name, shipping_costs_by_country
 from risk.tasks import enqueue_pledge_check
 
+from .changes import pledge_change
 from .forms import (
     PledgeAmountForm,
     PledgeCancelForm,
@@ -30,9 +31,9 @@ from .forms import (
     amount_as_text,
     new_idempotency_key,
 )
-from .models import failure_reason
-from .selectors import pledge_of_backer_get, pledges_of_backer
-from .services import pledge_cancel, pledge_change_amount, pledge_change_reward, pledge_create
+from .models import PledgeChangeStatus, failure_reason
+from .selectors import open_pledge_of_backer, pledge_of_backer_get, pledges_of_backer
+from .services import pledge_cancel, pledge_create
 
 PLEDGES_PER_PAGE = 25
 
@@ -113,6 +114,7 @@ def pledge_create_view(request, slug: str):
     context = {
         "campaign": campaign,
         "form": form,
+        "open_pledge": None if is_initiator else open_pledge_of_backer(backer=request.user, campaign_id=campaign.pk),
         "rewards": [
             (r, amount_as_text(r.minimum_amount, campaign.currency), _shipping_choice(shipping.get(r.pk)))
             for r in rewards
@@ -140,6 +142,11 @@ def _shipping_choice(rules: list[tuple[str, int]] | None) -> dict | None:
 def pledge_list(request):
     """The backer's own pledges, newest first."""
     page_obj = Paginator(pledges_of_backer(backer=request.user), PLEDGES_PER_PAGE).get_page(request.GET.get("page"))
+    # Pledges made to one campaign before a backer had one pledge per campaign stand together.
+    groups: dict[int, list] = {}
+    for pledge in page_obj.object_list:
+        groups.setdefault(pledge.campaign_id, []).append(pledge)
+    page_obj.object_list = [pledge for group in groups.values() for pledge in group]
     return render(request, "pledges/pledge_list.html", {"page_obj": page_obj})
 
 
@@ -182,17 +189,26 @@ def pledge_cancel_view(request, pk: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def pledge_change_reward_view(request, pk: int):
-    """Pick another reward the pledge's amount covers (GET shows the choices, POST moves it)."""
+    """Pick another reward the pledge's amount covers (GET shows the choices, POST moves it).
+
+    A reward that needs more says so, with the amount it takes and a link to manage the pledge
+    with that reward and amount filled in.
+    """
     pledge = pledge_of_backer_get(backer=request.user, pledge_id=pk)
     if pledge is None:
         raise Http404("No such pledge")
     rewards = list(pledge.campaign.rewards.all())
     form = PledgeRewardForm(request.POST if request.method == "POST" else None, rewards=rewards, pledge=pledge)
     if request.method == "POST" and form.is_valid():
+        reward = form.cleaned_data["reward"]
+        if (reward.pk if reward else None) == pledge.reward_id:
+            return redirect("pledges:detail", pk=pledge.pk)
         try:
-            pledge = pledge_change_reward(pledge=pledge, actor=request.user, reward=form.cleaned_data["reward"])
+            pledge = pledge_change(
+                pledge=pledge, actor=request.user, reward=reward, idempotency_key=new_idempotency_key()
+            )
         except ApplicationError as error:
-            form.add_error("reward" if error.field == "reward" else None, error.message)
+            form.add_error("reward" if error.field in ("reward", "amount") else None, error.message)
         else:
             if pledge.reward:
                 message = _("Your pledge now comes with “%(reward)s”. Your card was not charged again.") % {
@@ -202,30 +218,41 @@ def pledge_change_reward_view(request, pk: int):
                 message = _("Your pledge now comes with no reward. Your card was not charged again.")
             messages.success(request, message)
             return redirect("pledges:detail", pk=pledge.pk)
-    context = {"pledge": pledge, "campaign": pledge.campaign, "form": form}
+    bigger = [
+        (reward, amount_as_text(reward.minimum_amount, pledge.currency))
+        for reward in rewards
+        if reward.minimum_amount > pledge.amount and not reward.sold_out
+    ]
+    context = {"pledge": pledge, "campaign": pledge.campaign, "form": form, "bigger_rewards": bigger}
     return render(request, "pledges/pledge_change_reward.html", context)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def pledge_change_amount_view(request, pk: int):
-    """Ask for a new amount and a card (GET), then swap the pledge for one of that amount (POST)."""
+    """Manage the pledge: a new amount and/or reward in one step on the same pledge (GET asks, POST changes).
+
+    More is charged as the difference to the card given; less is refunded as the difference.
+    """
     pledge = pledge_of_backer_get(backer=request.user, pledge_id=pk)
     if pledge is None:
         raise Http404("No such pledge")
+    rewards = list(pledge.campaign.rewards.all())
     idempotency_key = new_idempotency_key()
     amount_to_confirm = None
     if request.method == "POST":
-        form = PledgeAmountForm(request.POST, pledge=pledge)
+        form = PledgeAmountForm(request.POST, pledge=pledge, rewards=rewards)
         if form.is_valid() and (amount_to_confirm := form.amount_to_confirm()) is not None:
             idempotency_key = form.cleaned_data["idempotency_key"]
         elif form.is_valid():
             data = form.cleaned_data
+            old_amount = pledge.amount_display
             try:
-                new = pledge_change_amount(
+                changed = pledge_change(
                     pledge=pledge,
                     actor=request.user,
                     amount=data["amount"],
+                    reward=data["reward"],
                     payment_token=data["card_number"],
                     idempotency_key=data["idempotency_key"],
                 )
@@ -243,20 +270,17 @@ def pledge_change_amount_view(request, pk: int):
                 else:
                     form.add_error(error.field if error.field in form.fields else None, error.message)
             else:
-                enqueue_pledge_check(new.pk, request.META.get("REMOTE_ADDR"))
-                messages.success(
-                    request,
-                    _(
-                        "Your pledge is now %(new)s and is held in escrow. The earlier charge of %(old)s "
-                        "is on its way back to your card."
-                    )
-                    % {"new": new.amount_display, "old": pledge.amount_display},
-                )
-                return redirect("pledges:detail", pk=new.pk)
+                enqueue_pledge_check(changed.pk, request.META.get("REMOTE_ADDR"))
+                messages.success(request, _change_message(old_amount=old_amount, pledge=changed))
+                return redirect("pledges:detail", pk=changed.pk)
     else:
-        form = PledgeAmountForm(
-            initial={"amount": amount_as_text(pledge.pledged_amount, pledge.currency)}, pledge=pledge
-        )
+        initial = {"amount": amount_as_text(pledge.amount, pledge.currency)}
+        chosen = next((r for r in rewards if str(r.pk) == request.GET.get("reward")), None)
+        if chosen is not None:
+            initial["reward"] = chosen.pk
+            if chosen.minimum_amount > pledge.amount:
+                initial["amount"] = amount_as_text(chosen.minimum_amount, pledge.currency)
+        form = PledgeAmountForm(initial=initial, pledge=pledge, rewards=rewards)
     context = {
         "pledge": pledge,
         "campaign": pledge.campaign,
@@ -265,3 +289,23 @@ def pledge_change_amount_view(request, pk: int):
         **_confirmation_context(form, amount_to_confirm),
     }
     return render(request, "pledges/pledge_change_amount.html", context)
+
+
+def _change_message(*, old_amount: str, pledge) -> str:
+    change = pledge.changes.filter(status=PledgeChangeStatus.DONE).order_by("-id").first()
+    difference = format_amount(abs(change.difference), pledge.currency) if change else ""
+    if change and change.difference > 0:
+        return _("Your pledge is now %(new)s (was %(old)s). Only the difference, %(difference)s, was charged.") % {
+            "new": pledge.amount_display,
+            "old": old_amount,
+            "difference": difference,
+        }
+    if change and change.difference < 0:
+        return _(
+            "Your pledge is now %(new)s (was %(old)s). The difference, %(difference)s, is on its way back to your card."
+        ) % {
+            "new": pledge.amount_display,
+            "old": old_amount,
+            "difference": difference,
+        }
+    return _("Your pledge is saved. Your card was not charged again.")

@@ -21,6 +21,7 @@ from crowdfund_site.page_cache import (
 from lending.selectors import loan_terms_of, loan_terms_preview
 from lending.services import campaign_funding_update
 from matching.selectors import campaigns_matched_by
+from pledges.selectors import backer_state_on_campaign
 from risk.selectors import live_campaign_pool_cached, recommendations_for
 from risk.tasks import enqueue_campaign_assessment
 
@@ -154,9 +155,14 @@ def campaign_detail(request, slug: str):
 def _campaign_page_context(request, campaign, *, comment_form=None) -> dict:
     is_initiator = request.user.is_authenticated and request.user.pk == campaign.initiator_id
     launched = campaign.launched_at is not None
-    is_backer = launched and not is_initiator and user_is_backer(campaign=campaign, user=request.user)
+    is_backer, open_pledge_id = False, None
+    if launched and not is_initiator:
+        # One query for both: the button becomes "Manage your pledge" on an open pledge. Only a
+        # signed-in render asks; the cached anonymous copy is the same for everyone.
+        is_backer, open_pledge_id = backer_state_on_campaign(backer=request.user, campaign_id=campaign.pk)
     return {
         "campaign": campaign,
+        "open_pledge_id": open_pledge_id,
         "rewards": campaign_reward_tiers(campaign=campaign),
         "is_initiator": is_initiator,
         "is_backer": is_backer,

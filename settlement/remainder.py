@@ -19,10 +19,16 @@ from django.utils import timezone
 
 from accounts.services import audit_record
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
-from escrow.gateway import RefundRequest, get_gateway
+from escrow.gateway import get_gateway
 from escrow.ledger import ledger_accounts_get_or_create, ledger_post_many
-from escrow.vocabulary_tranches import remainder_account_specs, remainder_refund_key, remainder_refund_posting
+from escrow.vocabulary_tranches import (
+    remainder_account_specs,
+    remainder_refund_charge_key,
+    remainder_refund_key,
+    remainder_refund_posting,
+)
 from pledges.models import Pledge, PledgeStatus
+from pledges.selectors import pledge_partial_refund_requests
 from projects.milestones.models import Milestone, MilestoneStatus
 from projects.milestones.selectors import campaign_has_milestones, campaigns_with_expired_milestones
 from projects.milestones.services import milestones_fail_open, milestones_mark_overdue
@@ -172,13 +178,14 @@ def remainder_refund_run_next_batch(*, campaign_id: int, batch_size: int | None 
     parts = [(row, remainder_part(job=job, pledge_id=row[0], paid=row[2])) for row in rows]
     parts = [(row, part) for row, part in parts if part > 0]
     if parts:
-        results = get_gateway().refund_many(
-            requests=[
-                RefundRequest(idempotency_key=remainder_refund_key(row[0]), charge_reference=row[3], amount=part)
-                for row, part in parts
-            ]
+        # A pledge whose amount was raised has several charges: its part is spread over them.
+        requests = pledge_partial_refund_requests(
+            refunds=[(row[0], part, row[3]) for row, part in parts],
+            key=remainder_refund_key,
+            charge_key=remainder_refund_charge_key,
         )
-        refused = [(row[0], r.code) for (row, _), r in zip(parts, results, strict=True) if not r.ok]
+        results = get_gateway().refund_many(requests=requests)
+        refused = [(r.idempotency_key, res.code) for r, res in zip(requests, results, strict=True) if not res.ok]
         if refused:
             raise RemainderRefundError(f"The gateway refused remainder refunds for pledges {refused[:10]}")
     with transaction.atomic(durable=True):

@@ -24,7 +24,7 @@ from accounts.services import audit_record
 from crowdfund_site.bulk import AnyOf, insert_rows
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import format_amount
-from escrow.gateway import RefundRequest, get_gateway
+from escrow.gateway import get_gateway
 from escrow.ledger import ledger_accounts_get_or_create, ledger_post, ledger_post_many
 from escrow.vocabulary import (
     fee_account_specs,
@@ -34,7 +34,6 @@ from escrow.vocabulary import (
     payout_key,
     payout_posting,
     refund_account_specs,
-    refund_key,
     refund_posting,
     release_account_specs,
     release_posting,
@@ -44,6 +43,7 @@ from lending.selectors import loan_terms_of
 from lending.services import loan_create
 from matching.services import matching_campaign_settle
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
+from pledges.selectors import pledge_refund_requests
 from pledges.services import pledge_reconcile_pending, pledge_send_refund
 from projects.milestones.selectors import campaign_has_milestones
 from projects.models import Campaign, CampaignStatus, FundingModel, SettlementOutcome
@@ -201,13 +201,12 @@ def settlement_run(*, campaign_id: int, batch_size: int | None = None) -> None:
 
 
 def _refund_at_gateway(batch: list[tuple[int, int, int, str]]) -> None:
-    results = get_gateway().refund_many(
-        requests=[
-            RefundRequest(idempotency_key=refund_key(pledge_id), charge_reference=reference, amount=amount)
-            for pledge_id, _backer_id, amount, reference in batch
-        ]
+    # A pledge whose amount was raised has several charges, each refunded under its own key.
+    requests = pledge_refund_requests(
+        pledges=[(pledge_id, amount, reference) for pledge_id, _backer_id, amount, reference in batch]
     )
-    refused = [(row[0], r.code) for row, r in zip(batch, results, strict=True) if not r.ok]
+    results = get_gateway().refund_many(requests=requests)
+    refused = [(r.idempotency_key, res.code) for r, res in zip(requests, results, strict=True) if not res.ok]
     if refused:
         raise SettlementError(f"The gateway refused refunds for pledges {refused[:10]}")
 

@@ -9,6 +9,7 @@ from celery import shared_task
 from django.conf import settings
 
 from escrow.checkpoints import ledger_seal
+from pledges.changes import pledge_changes_reconcile
 
 from . import holdback, remainder, selectors, services, tranches
 
@@ -36,7 +37,7 @@ def sweep_settlements() -> dict:
     for campaign_id in stuck:
         logger.warning("Settlement of campaign %s made no progress; re-enqueueing", campaign_id)
         settle_campaign.delay(campaign_id)
-    return {"stuck_campaigns": len(stuck), **services.pledges_reconcile()}
+    return {"stuck_campaigns": len(stuck), **services.pledges_reconcile(), **pledge_changes_reconcile()}
 
 
 @shared_task(acks_late=True)

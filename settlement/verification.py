@@ -14,6 +14,7 @@ from escrow.vocabulary import (
     PLEDGE_REFERENCE_PREFIX,
     campaign_id_from_escrow_code,
     campaign_id_from_payable_code,
+    pledge_id_from_reference,
     pledge_reference_expression,
     pool_id_from_funds_code,
 )
@@ -60,6 +61,7 @@ def ledger_verify() -> list[str]:
     problems += _check_double_entry()
     problems += _check_escrow_matches_pledges()
     problems += _check_pledges_posted_once()
+    problems += _check_pledge_balances()
     problems += _check_gateway()
     problems += lending_verify()
     problems += _check_pools()
@@ -211,6 +213,46 @@ def _check_pledges_posted_once() -> list[str]:
     )
     if twice.exists():
         problems.append(f"Pledges released or refunded more than once: {_ids(twice)}")
+    return problems
+
+
+def _check_pledge_balances() -> list[str]:
+    """Per pledge: what the ledger charged into escrow less what it refunded equals what it holds.
+
+    Charged is the pledge's hold plus the differences its changes added; refunded is its refund
+    plus the differences its changes gave back. A held or released pledge nets its amount; one
+    refunded or cancelled nets zero; and no pledge is ever refunded more than it was charged.
+    """
+    kinds = [TransactionKind.HOLD, TransactionKind.ADJUSTMENT, TransactionKind.REFUND]
+    rows = (
+        LedgerEntry.objects.filter(
+            account__kind=AccountKind.ESCROW,
+            transaction__kind__in=kinds,
+            transaction__reference__startswith=PLEDGE_REFERENCE_PREFIX,
+        )
+        .values("transaction__reference")
+        .annotate(
+            charged=Sum("amount", filter=Q(amount__gt=0), default=0),
+            refunded=Sum("amount", filter=Q(amount__lt=0), default=0),
+        )
+        .values_list("transaction__reference", "charged", "refunded")
+    )
+    money = {pledge_id_from_reference(ref): (charged, -refunded) for ref, charged, refunded in rows}
+    wrong, over = [], []
+    holding = [PledgeStatus.HELD, PledgeStatus.RELEASED]
+    returned = [PledgeStatus.REFUNDED, PledgeStatus.CANCELLED]
+    pledges = Pledge.objects.filter(status__in=holding + returned).order_by("pk").values_list("pk", "amount", "status")
+    for pk, amount, status in pledges.iterator(chunk_size=5000):
+        charged, refunded = money.get(pk, (0, 0))
+        if refunded > charged:
+            over.append(pk)
+        if charged - refunded != (amount if status in holding else 0):
+            wrong.append(pk)
+    problems = []
+    if wrong:
+        problems.append(f"Pledges whose charges less refunds in the ledger differ from what they hold: {_ids(wrong)}")
+    if over:
+        problems.append(f"Pledges refunded more than they were charged: {_ids(over)}")
     return problems
 
 

@@ -306,7 +306,13 @@ def test_pledge_change_amount_and_reward_forms():
     fuzz_form(
         lambda data: browser.post(reverse("pledges:change_amount", kwargs={"pk": held_pledge().pk}), data),
         lambda: {"amount": "60", "idempotency_key": str(uuid.uuid4()), **VALID_CARD},
-        {"amount": amount(), "confirmed_amount": integer(), "idempotency_key": text(255), **CARD},
+        {
+            "amount": amount(),
+            "reward": choice("", reward.pk, 0),
+            "confirmed_amount": integer(),
+            "idempotency_key": text(255),
+            **CARD,
+        },
     )
     fuzz_form(
         lambda data: browser.post(reverse("pledges:change_reward", kwargs={"pk": held_pledge().pk}), data),

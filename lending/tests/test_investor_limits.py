@@ -12,8 +12,9 @@ from crowdfund_site.exceptions import InvalidInput, NotAllowed
 from lending.models import LenderProfile
 from lending.services import lender_knowledge_test_take, lender_profile_update, lending_consent_give
 from lending.services.investor_limits import KNOWLEDGE_TEST, reg_cf_limit
+from pledges.changes import pledge_change
 from pledges.models import Pledge, PledgeStatus
-from pledges.services import pledge_cancel, pledge_change_amount
+from pledges.services import pledge_cancel
 from pledges.tests.factories import VISA, new_key, pledge_held
 from projects.tests.factories import LiveCampaignFactory
 
@@ -91,9 +92,7 @@ def test_reg_cf_a_larger_pledge_counts_only_its_new_amount(settings):
     pledge = pledge_held(campaign=campaign, backer=lender, amount=2_000 * DOLLARS)
 
     def change(amount):
-        return pledge_change_amount(
-            pledge=pledge, actor=lender, amount=amount, payment_token=VISA, idempotency_key=new_key()
-        )
+        return pledge_change(pledge=pledge, actor=lender, amount=amount, payment_token=VISA, idempotency_key=new_key())
 
     with pytest.raises(InvalidInput, match=r"at most \$2,500\.00"):
         change(2_600 * DOLLARS)

@@ -19,8 +19,9 @@ from matching.models import Allocation, PoolMode
 from matching.selectors import pool_balance
 from matching.services import round_end, round_pay, round_publish
 from matching.tests.factories import funded_pool, open_round
+from pledges.changes import pledge_change
 from pledges.services import pledge_cancel
-from pledges.tests.factories import pledge_held
+from pledges.tests.factories import new_key, pledge_held
 from projects.models import Campaign
 from projects.tests.factories import LiveCampaignFactory
 from settlement.services import campaigns_close_due, settlement_run
@@ -52,9 +53,23 @@ class RandomRoundTests(TestCase):
         matching_round = open_round(pool)
         backers = [UserFactory(password=None) for _ in range(5)]
         to_cancel = []
+        held = {}
         for campaign_index, backer_index, amount, cancel_later in spec["pledges"]:
             campaign = campaigns[campaign_index % len(campaigns)]
-            pledge = pledge_held(campaign=campaign, backer=backers[backer_index], amount=amount)
+            backer = backers[backer_index]
+            if (campaign.pk, backer.pk) in held:
+                # One pledge per backer per campaign: backing again raises it by the amount.
+                pledge = held[campaign.pk, backer.pk]
+                pledge = pledge_change(
+                    pledge=pledge,
+                    actor=backer,
+                    amount=pledge.amount + amount,
+                    payment_token="tok_visa",
+                    idempotency_key=new_key(),
+                )
+            else:
+                pledge = pledge_held(campaign=campaign, backer=backer, amount=amount)
+            held[campaign.pk, backer.pk] = pledge
             if cancel_later:
                 to_cancel.append(pledge)
         later = matching_round.ends_at + timedelta(seconds=1)

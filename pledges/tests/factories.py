@@ -7,7 +7,7 @@ ledger and updated campaign totals, and only the service writes all of those tog
 import uuid
 
 from accounts.tests.factories import UserFactory
-from pledges.models import Pledge, PledgeStatus
+from pledges.models import OPEN_STATUSES, Pledge, PledgeStatus
 from pledges.services import _fingerprint, pledge_create
 
 VISA = "tok_visa"  # the sandbox's card that always works
@@ -28,6 +28,16 @@ def pledge_held(*, campaign, backer=None, amount: int = 5_000, reward=None, toke
         idempotency_key=new_key(),
         reward=reward,
     )
+
+
+def pledge_held_again(*, campaign, backer, amount: int = 5_000, reward=None) -> Pledge:
+    """Return a second held pledge of ``backer`` on ``campaign``, as data from before one open pledge per backer.
+
+    The backer's open pledges there are flagged ``legacy_duplicate`` (as migration 0005 flags the extra
+    ones), so the new one, made through ``pledge_create``, is the one the backer manages.
+    """
+    Pledge.objects.filter(backer=backer, campaign=campaign, status__in=OPEN_STATUSES).update(legacy_duplicate=True)
+    return pledge_held(campaign=campaign, backer=backer, amount=amount, reward=reward)
 
 
 def pledge_left_pending(

@@ -12,7 +12,7 @@ from accounts.tests.factories import UserFactory
 from pledges import tasks as pledge_tasks
 from pledges.notifications import campaign_outcome_emails_send
 from pledges.services import pledge_cancel
-from pledges.tests.factories import pledge_held
+from pledges.tests.factories import pledge_held, pledge_held_again
 from projects import tasks as project_tasks
 from projects.models import Campaign, CampaignStatus
 from projects.services import campaign_request_changes, campaign_submit_for_review, campaign_update_create
@@ -56,7 +56,7 @@ def test_outcome_emails_run_twice_reach_everyone_once(outbox):
     campaign = LiveCampaignFactory(goal=1_000)
     ada, bob = UserFactory(email="ada@example.com"), UserFactory(email="bob@example.com")
     pledge_held(campaign=campaign, backer=ada, amount=2_000)
-    pledge_held(campaign=campaign, backer=ada, amount=500)
+    pledge_held_again(campaign=campaign, backer=ada, amount=500)
     pledge_held(campaign=campaign, backer=bob, amount=700)
     Campaign.objects.filter(pk=campaign.pk).update(deadline=timezone.now() - timedelta(seconds=1))
     campaigns_close_due(enqueue_settlement=False)

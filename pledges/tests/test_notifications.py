@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from pledges.services import pledge_cancel
-from pledges.tests.factories import pledge_held
+from pledges.tests.factories import pledge_held, pledge_held_again
 from projects.models import CampaignStatus
 from projects.services import campaign_approve, campaign_reject, campaign_request_changes
 from projects.tests.factories import CampaignFactory, LiveCampaignFactory, RewardTierFactory
@@ -81,7 +81,7 @@ def test_initiator_and_backers_hear_how_the_campaign_ended(
     campaign = LiveCampaignFactory(goal=100_000)
     ada, bob = UserFactory(email="ada@example.com"), UserFactory(email="bob@example.com")
     pledge_held(campaign=campaign, backer=ada, amount=pledged)
-    pledge_held(campaign=campaign, backer=ada, amount=pledged // 2)
+    pledge_held_again(campaign=campaign, backer=ada, amount=pledged // 2)
     pledge_held(campaign=campaign, backer=bob, amount=pledged // 2)
     campaign.deadline = timezone.now() - timedelta(seconds=1)
     campaign.save(update_fields=["deadline"])

@@ -6,8 +6,9 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotFound
-from pledges.services import pledge_cancel, pledge_change_reward
-from pledges.tests.factories import pledge_held
+from pledges.changes import pledge_change
+from pledges.services import pledge_cancel
+from pledges.tests.factories import new_key, pledge_held
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
 from settlement.verification import ledger_verify
 
@@ -19,6 +20,10 @@ def tiers(live_campaign):
         RewardTierFactory(campaign=live_campaign, title="Mug", minimum_amount=3_000, quantity_limit=1),
         RewardTierFactory(campaign=live_campaign, title="Jacket", minimum_amount=9_000),
     )
+
+
+def pledge_change_reward(*, pledge, actor, reward):
+    return pledge_change(pledge=pledge, actor=actor, reward=reward, idempotency_key=new_key())
 
 
 def claimed(*rewards):
@@ -37,7 +42,8 @@ def test_moves_the_slot_without_moving_money(live_campaign, tiers, backer):
     pledge = pledge_change_reward(pledge=pledge, actor=backer, reward=mug)
     assert pledge.reward == mug
     assert claimed(sticker, mug) == [0, 1]
-    assert pledge_change_reward(pledge=pledge, actor=backer, reward=mug).reward == mug  # idempotent
+    with pytest.raises(InvalidInput):  # nothing to change
+        pledge_change_reward(pledge=pledge, actor=backer, reward=mug)
     assert claimed(sticker, mug) == [0, 1]
 
     pledge_change_reward(pledge=pledge, actor=backer, reward=None)
@@ -93,7 +99,8 @@ def test_change_reward_page(client, live_campaign, tiers, backer):
     client.force_login(backer)
     page = client.get(url).content.decode()
     assert "Jacket" in page
-    assert "needs a bigger pledge" in page
+    assert "raise your pledge to $90.00" in page
+    assert f"/pledges/{pledge.pk}/manage/?reward={jacket.pk}" in page  # the amount it takes, offered
     response = client.post(url, {"reward": jacket.pk})
     assert response.status_code == 200
     assert "needs a pledge of at least $90.00" in response.content.decode()

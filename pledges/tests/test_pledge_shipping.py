@@ -12,8 +12,9 @@ from crowdfund_site.api.testing import api_client
 from crowdfund_site.exceptions import Conflict, InvalidInput
 from escrow.models import GatewayOperation, OperationKind
 from escrow.vocabulary import charge_key, refund_key
+from pledges.changes import pledge_change
 from pledges.models import Pledge, PledgeStatus
-from pledges.services import pledge_cancel, pledge_change_amount, pledge_change_reward, pledge_create, pledge_refund
+from pledges.services import pledge_cancel, pledge_create, pledge_refund
 from pledges.tests.factories import VISA, new_key, pledge_held
 from projects.models import Campaign, CampaignStatus, RewardShippingRule, RewardTier
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
@@ -222,16 +223,28 @@ def test_a_change_of_amount_keeps_the_shipping():
     campaign = LiveCampaignFactory()
     pledge = pledge_shipped(campaign=campaign, reward=shipping_reward(campaign), country="FR")
 
-    new = pledge_change_amount(
-        pledge=pledge, actor=pledge.backer, amount=8_000, payment_token=VISA, idempotency_key=new_key()
+    # The amount asked for is the whole, as on the pledge: 80.00 for the reward plus 9.00 shipping.
+    changed = pledge_change(
+        pledge=pledge, actor=pledge.backer, amount=8_900, payment_token=VISA, idempotency_key=new_key()
     )
 
-    assert (new.amount, new.shipping_country, new.shipping_amount) == (8_900, "FR", 900)
-    assert charged(new) == 8_900
-    assert refunded(pledge) == 5_900
+    assert changed.pk == pledge.pk
+    assert (changed.amount, changed.shipping_country, changed.shipping_amount) == (8_900, "FR", 900)
     campaign.refresh_from_db()
     assert campaign.pledged_amount == 8_900
     assert ledger_verify() == []
+
+
+def test_a_change_cannot_take_the_pledge_down_to_its_shipping_or_below():
+    campaign = LiveCampaignFactory()
+    pledge = pledge_shipped(campaign=campaign, reward=shipping_reward(campaign), country="FR")
+
+    with pytest.raises(InvalidInput) as error:
+        pledge_change(pledge=pledge, actor=pledge.backer, amount=900, idempotency_key=new_key())
+
+    assert error.value.code == "below_shipping"
+    pledge.refresh_from_db()
+    assert pledge.amount == 5_900
 
 
 def test_a_change_of_reward_to_or_from_a_shipping_reward_is_refused_clearly():
@@ -242,9 +255,9 @@ def test_a_change_of_reward_to_or_from_a_shipping_reward_is_refused_clearly():
     plain = pledge_held(campaign=campaign, amount=6_000, reward=digital)
 
     with pytest.raises(Conflict) as away:
-        pledge_change_reward(pledge=shipped, actor=shipped.backer, reward=digital)
+        pledge_change(pledge=shipped, actor=shipped.backer, reward=digital, idempotency_key=new_key())
     with pytest.raises(Conflict) as towards:
-        pledge_change_reward(pledge=plain, actor=plain.backer, reward=shipped_reward)
+        pledge_change(pledge=plain, actor=plain.backer, reward=shipped_reward, idempotency_key=new_key())
 
     assert away.value.code == towards.value.code == "shipping_reward_change"
     shipped.refresh_from_db()

@@ -43,7 +43,10 @@ def test_a_new_pledge_of_a_backer_seen_before_costs_ten_statements():
     cache.clear()
     campaign = LiveCampaignFactory()
     client = api_client(UserFactory())
-    assert _pledge(client, campaign, "first").status_code == 201  # the backer's ledger account is made
+    # One open pledge per backer per campaign: the backer's ledger account is made on another
+    # campaign, the campaign's escrow account by another backer.
+    assert _pledge(client, LiveCampaignFactory(), "first").status_code == 201
+    assert _pledge(api_client(UserFactory()), campaign, "other").status_code == 201
 
     with statements_counted() as sent:
         response = _pledge(client, campaign, "second")
@@ -77,13 +80,17 @@ def test_a_reward_pledge_costs_the_same_whether_it_ships_or_not_but_for_reading_
     digital = RewardTierFactory(campaign=campaign, minimum_amount=5_000)
     shipped = RewardTierFactory(campaign=campaign, minimum_amount=5_000, ships=True)
     RewardShippingRule.objects.create(reward=shipped, destination="eu", cost=900)
-    client = api_client(UserFactory())
-    assert _pledge(client, campaign, "first").status_code == 201
+    # One open pledge per backer per campaign: two backers, each seen before on another campaign,
+    # and the campaign's escrow account made by a third.
+    digital_backer, shipped_backer = api_client(UserFactory()), api_client(UserFactory())
+    for client in (digital_backer, shipped_backer):
+        assert _pledge(client, LiveCampaignFactory(), "first").status_code == 201
+    assert _pledge(api_client(UserFactory()), campaign, "other").status_code == 201
 
     with statements_counted() as digital_sent:
-        assert _pledge(client, campaign, "digital", reward=digital.pk).status_code == 201
+        assert _pledge(digital_backer, campaign, "digital", reward=digital.pk).status_code == 201
     with statements_counted() as shipped_sent:
-        response = _pledge(client, campaign, "shipped", reward=shipped.pk, shipping_country="FR")
+        response = _pledge(shipped_backer, campaign, "shipped", reward=shipped.pk, shipping_country="FR")
 
     assert (response.status_code, response.json()["amount"]) == (201, 5_900), response.content
     statements = [q["sql"] for q in shipped_sent.captured_queries]

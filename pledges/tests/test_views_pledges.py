@@ -229,11 +229,11 @@ def test_cancel_after_the_deadline_is_refused_with_a_message(logged_in, backer, 
 def test_my_pledges_runs_a_constant_number_of_queries(logged_in, backer, django_assert_max_num_queries):
     for _ in range(3):
         pledge_held(campaign=LiveCampaignFactory(), backer=backer)
-    with django_assert_max_num_queries(5):  # session, user, count, page, rewards to confirm
+    with django_assert_max_num_queries(6):  # session, user, count, page, rewards to confirm, change histories
         logged_in.get(reverse("pledges:list"))
     for _ in range(10):
         pledge_held(campaign=LiveCampaignFactory(), backer=backer, reward=None)
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         logged_in.get(reverse("pledges:list"))
 
 

@@ -225,7 +225,7 @@ def test_pledge_flow_in_chinese_with_its_refusals(chinese, live_campaign):
     assert "第三方托管中" in page  # the pledge's status
     page = chinese.get(reverse("pledges:list")).content.decode()
     assert "<h1>我的支持</h1>" in page
-    assert "更换回报" in page
+    assert "管理我的支持" in page
 
 
 @pytest.mark.django_db

@@ -9,8 +9,8 @@ from django.utils import timezone
 from accounts.tests.factories import UserFactory
 from crowdfund_site.exceptions import PaymentDeclined
 from escrow.gateway import GatewayResult, PaymentGateway
+from pledges.changes import pledge_change
 from pledges.models import Pledge, PledgeStatus
-from pledges.services import pledge_change_amount
 from pledges.tests.factories import new_key, pledge_held
 from projects.models import CampaignStatus, CampaignStatusChange
 from projects.tests.factories import LiveCampaignFactory
@@ -225,9 +225,10 @@ def test_card_testing_is_seen_in_declines_from_a_processor_that_is_not_the_sandb
 def test_the_card_the_processor_names_is_recorded_on_held_declined_and_changed_pledges(live_campaign):
     card = OtherProcessor().charge(idempotency_key="probe", amount=1, currency="USD", token="card-a").card_fingerprint
     held = pledge_held(campaign=live_campaign, token="card-a")
-    _declined(campaign=live_campaign, backer=held.backer, card="declined-card-a")
+    # Another campaign: a backer holding a pledge here is refused before any charge (one pledge each).
+    _declined(campaign=LiveCampaignFactory(), backer=held.backer, card="declined-card-a")
 
-    changed = pledge_change_amount(
+    changed = pledge_change(
         pledge=held, actor=held.backer, amount=held.amount + 1_000, payment_token="card-b", idempotency_key=new_key()
     )
 
@@ -236,4 +237,5 @@ def test_the_card_the_processor_names_is_recorded_on_held_declined_and_changed_p
     assert held.card_fingerprint == card
     assert declined.card_fingerprint.startswith("other_")
     assert changed.status == PledgeStatus.HELD
-    assert changed.card_fingerprint not in ("", card)
+    assert changed.pk == held.pk  # the same pledge, its difference paid with card-b
+    assert changed.changes.get().card_fingerprint not in ("", card)

@@ -4,8 +4,8 @@ from django.db.models import Count, F, Sum
 
 from escrow.ledger import account_balances
 from escrow.models import GatewayOperation, LedgerEntry, LedgerTransaction, OperationKind, OperationStatus
-from escrow.vocabulary import backer_funding_code, campaign_escrow_code, charge_key
-from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
+from escrow.vocabulary import backer_funding_code, campaign_escrow_code, charge_key, pledge_change_charge_key
+from pledges.models import Pledge, PledgeChange, PledgeStatus, PledgeStatusChange
 from projects.models import Campaign, CampaignStatus, RewardTier
 from settlement.verification import ledger_verify
 
@@ -13,7 +13,8 @@ from settlement.verification import ledger_verify
 def money_state() -> dict:
     """Return a snapshot to compare before and after a refused request: it must not change."""
     return {
-        "pledges": sorted(Pledge.objects.values_list("pk", "status")),
+        "pledges": sorted(Pledge.objects.values_list("pk", "status", "amount", "reward_id")),
+        "pledge_changes": sorted(PledgeChange.objects.values_list("pk", "status")),
         "pledge_status_changes": PledgeStatusChange.objects.count(),
         "ledger_transactions": LedgerTransaction.objects.count(),
         "ledger_entries": LedgerEntry.objects.count(),
@@ -41,11 +42,15 @@ def charge_of(pledge) -> GatewayOperation | None:
 
 
 def net_charged(pledge) -> int:
-    """Return what the backer's card is out of pocket for this pledge at the gateway."""
-    charge = charge_of(pledge)
-    if charge is None or charge.status != OperationStatus.SUCCEEDED:
-        return 0
-    return charge.amount - charge.refunded_amount
+    """Return what the backer's card is out of pocket for this pledge at the gateway (its raises' charges too)."""
+    keys = [charge_key(pledge.pk)] + [
+        pledge_change_charge_key(pk)
+        for pk in PledgeChange.objects.filter(pledge_id=pledge.pk).values_list("pk", flat=True)
+    ]
+    charges = GatewayOperation.objects.filter(
+        kind=OperationKind.CHARGE, status=OperationStatus.SUCCEEDED, idempotency_key__in=keys
+    )
+    return sum(charge.amount - charge.refunded_amount for charge in charges)
 
 
 def invariant_problems() -> list[str]:
@@ -62,10 +67,15 @@ def invariant_problems() -> list[str]:
             kind=OperationKind.CHARGE, status=OperationStatus.SUCCEEDED
         ).values_list("idempotency_key", "amount", "refunded_amount")
     }
+    # A pledge whose amount was raised has a charge per raise besides its own.
+    change_keys: dict[int, list[str]] = {}
+    for change_id, pledge_id in PledgeChange.objects.values_list("pk", "pledge_id"):
+        change_keys.setdefault(pledge_id, []).append(pledge_change_charge_key(change_id))
     for pk, status, amount in Pledge.objects.values_list("pk", "status", "amount"):
         paid = amount if status in (PledgeStatus.HELD, PledgeStatus.RELEASED) else 0
-        if charged.get(charge_key(pk), 0) != paid:
-            problems.append(f"pledge {pk} ({status}): card charged {charged.get(charge_key(pk), 0)}, expected {paid}")
+        out = sum(charged.get(key, 0) for key in [charge_key(pk), *change_keys.get(pk, [])])
+        if out != paid:
+            problems.append(f"pledge {pk} ({status}): card charged {out}, expected {paid}")
     running = Campaign.objects.filter(status__in=[CampaignStatus.LIVE, CampaignStatus.SUSPENDED])
     held = Pledge.objects.filter(status=PledgeStatus.HELD, campaign__in=running)
     totals = {
