@@ -14,7 +14,7 @@ from django.db import connections, router, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from crowdfund_site.bulk import AnyOf, insert_rows
+from crowdfund_site.bulk import AnyOf, insert_rows, server_bound_cursor
 
 from .models import LedgerAccount, LedgerEntry, LedgerTransaction
 
@@ -271,19 +271,19 @@ def ledger_post_many(*, postings: list[Posting]) -> int:
 # before), so no header's entries can be joined twice.
 _POST_MANY_SQL = """
 WITH head AS (
-    SELECT * FROM unnest(%(kinds)s::varchar[], %(keys)s::varchar[], %(references)s::varchar[],
-                         %(descriptions)s::varchar[])
+    SELECT * FROM unnest(%(kinds)b::varchar[], %(keys)b::varchar[], %(references)b::varchar[],
+                         %(descriptions)b::varchar[])
            WITH ORDINALITY AS head (kind, key, reference, description, position)
 ), txn AS (
     INSERT INTO {transaction} (kind, idempotency_key, reference, description, created_at)
-    SELECT kind, key, reference, description, %(created_at)s FROM head ORDER BY position
+    SELECT kind, key, reference, description, %(created_at)b FROM head ORDER BY position
         ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id, idempotency_key
 ), entries AS (
     INSERT INTO {entry} (transaction_id, account_id, amount, currency)
     SELECT txn.id, leg.account_id, leg.amount, leg.currency
-      FROM unnest(%(leg_heads)s::bigint[], %(account_ids)s::bigint[], %(amounts)s::bigint[],
-                  %(currencies)s::varchar[])
+      FROM unnest(%(leg_heads)b::bigint[], %(account_ids)b::bigint[], %(amounts)b::bigint[],
+                  %(currencies)b::varchar[])
            WITH ORDINALITY AS leg (head, account_id, amount, currency, position)
       JOIN head ON head.position = leg.head
       JOIN txn ON txn.idempotency_key = head.key
@@ -316,7 +316,8 @@ def _post_many_in_one_statement(connection, postings: list[Posting]) -> int:
         "amounts": amounts,
         "currencies": currencies,
     }
-    with connection.cursor() as cursor:
+    # Bound server-side: the arrays go as binary, not quoted into the SQL text.
+    with server_bound_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0]
 
