@@ -172,9 +172,13 @@ def test_post_many_refuses_a_key_given_twice_and_writes_nothing(accounts):
 
 
 def test_post_many_is_all_or_nothing_inside_the_callers_transaction(accounts):
-    with pytest.raises(RuntimeError), transaction.atomic():
-        ledger_post_many(postings=[hold(accounts, key=f"k{i}") for i in range(1, 4)])
-        raise RuntimeError("the caller fails after posting")
+    def post_then_fail():
+        with transaction.atomic():
+            ledger_post_many(postings=[hold(accounts, key=f"k{i}") for i in range(1, 4)])
+            raise RuntimeError("the caller fails after posting")
+
+    with pytest.raises(RuntimeError):
+        post_then_fail()
     assert rows() == (0, 0)
 
 

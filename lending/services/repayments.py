@@ -259,7 +259,7 @@ def _repayment_pay_out(*, loan: Loan, repayment: Repayment) -> list[tuple[int, i
         .order_by("id")
         .values_list("id", "lender_id", "principal", "principal_received", "income_received")
     )
-    weights = [principal for _, _, principal, _, _ in shares]
+    weights = [share[2] for share in shares]
     loan.principal_distributed += repayment.principal
     loan.income_distributed += repayment.interest + repayment.late_fee
     principal_parts = allocation.distribution_step(
@@ -284,7 +284,7 @@ def _repayment_pay_out(*, loan: Loan, repayment: Repayment) -> list[tuple[int, i
     )
     lender_of = {share[0]: share[1] for share in shares}
     by_lender: dict[int, int] = {}
-    for _, share_id, principal, income in lines:
+    for _repayment_id, share_id, principal, income in lines:
         lender_id = lender_of[share_id]
         by_lender[lender_id] = by_lender.get(lender_id, 0) + principal + income
     return list(by_lender.items())
