@@ -131,26 +131,28 @@ def _prepared(connection, model_fields, rows: Sequence[Sequence]) -> Sequence[Se
 
 
 def _insert_unnest(connection, head: str, tail: str, model_fields, rows, returning_ids: bool) -> list[int]:
-    """Insert on PostgreSQL: one binary array per column, bound server-side.
+    """Insert on PostgreSQL: one binary array per column, bound server-side (``server_bound_cursor``)."""
+    arrays = ", ".join(f"%b::{f.db_type(connection).split('(')[0]}[]" for f in model_fields)
+    sql = f"{head}SELECT * FROM UNNEST({arrays}){tail}"  # noqa: S608 - names only, values are parameters
+    with server_bound_cursor(connection) as cursor:
+        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+        return [r[0] for r in cursor.fetchall()] if returning_ids else []
 
-    Django's cursor binds parameters client-side, quoting every value into the SQL text; a
-    psycopg cursor of the server-binding kind on the same connection (so inside the same
-    transaction) sends the arrays in binary. It is wrapped the way Django wraps its own cursors,
-    so the statement passes through the execute wrappers, is counted by query logging and
-    ``CaptureQueriesContext`` (``django_assert_num_queries``), and its errors are Django's
-    (``IntegrityError``), like any other statement.
+
+def server_bound_cursor(connection):
+    """Return a cursor on PostgreSQL that binds parameters server-side (``%b`` for binary arrays).
+
+    Django's cursor binds client-side, quoting every value of a long array into the SQL text.
+    This one is on the same connection (so inside the same transaction) and wrapped the way
+    Django wraps its own, so its statements are counted by query logging and
+    ``CaptureQueriesContext`` and its errors are Django's (``IntegrityError``).
     """
     import psycopg  # the PostgreSQL driver; imported here so SQLite setups need not have it
 
-    arrays = ", ".join(f"%b::{f.db_type(connection).split('(')[0]}[]" for f in model_fields)
-    sql = f"{head}SELECT * FROM UNNEST({arrays}){tail}"  # noqa: S608 - names only, values are parameters
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    binding = psycopg.Cursor(connection.connection)
     wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-    with wrap(binding) as cursor:
-        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
-        return [r[0] for r in cursor.fetchall()] if returning_ids else []
+    return wrap(psycopg.Cursor(connection.connection))
 
 
 class AnyOf(In):

@@ -151,6 +151,37 @@ def test_post_many_writes_only_what_is_missing(accounts):
     assert account_balance(account=accounts["campaign:1:escrow"]) == 7_500
 
 
+def test_post_many_writes_a_batch_in_a_fixed_number_of_statements(accounts):
+    postings = [hold(accounts, key=f"k{i}", amount=100 + i) for i in range(1, 501)]
+    with CaptureQueriesContext(connection) as queries:
+        assert ledger_post_many(postings=postings) == 500
+    statements = len([q for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))])
+    # One statement on PostgreSQL; elsewhere the keys already posted, headers and entries, each
+    # in as few chunks as the driver's parameter limit allows (not one per posting).
+    assert statements == 1 if connection.vendor == "postgresql" else statements <= 12
+    assert rows() == (500, 1_000)
+    assert account_balance(account=accounts["campaign:1:escrow"]) == sum(100 + i for i in range(1, 501))
+    txn = LedgerTransaction.objects.get(idempotency_key="k7")
+    assert sorted(txn.entries.values_list("amount", flat=True)) == [-107, 107]
+
+
+def test_post_many_refuses_a_key_given_twice_and_writes_nothing(accounts):
+    with pytest.raises(LedgerError, match="twice"):
+        ledger_post_many(postings=[hold(accounts, key="same"), hold(accounts, key="same")])
+    assert rows() == (0, 0)
+
+
+def test_post_many_is_all_or_nothing_inside_the_callers_transaction(accounts):
+    def post_then_fail():
+        with transaction.atomic():
+            ledger_post_many(postings=[hold(accounts, key=f"k{i}") for i in range(1, 4)])
+            raise RuntimeError("the caller fails after posting")
+
+    with pytest.raises(RuntimeError):
+        post_then_fail()
+    assert rows() == (0, 0)
+
+
 def test_accounts_are_created_once_per_code_and_currency(accounts):
     again = ledger_accounts_get_or_create(specs=[("campaign:1:escrow", AccountKind.ESCROW)], currency="USD")
     assert again["campaign:1:escrow"].pk == accounts["campaign:1:escrow"].pk

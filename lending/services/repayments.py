@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.services import audit_record
+from crowdfund_site.bulk import insert_rows
 from crowdfund_site.exceptions import (
     ApplicationError,
     Conflict,
@@ -247,25 +248,32 @@ def _loan_apply_payment(
     return repayment
 
 
-def _repayment_pay_out(*, loan: Loan, repayment: Repayment) -> list[LenderPayout]:
-    """Write the lenders' payout lines of a repayment and move their and the loan's running totals."""
-    shares = list(LoanLender.objects.filter(loan=loan).order_by("id"))
-    weights = [s.principal for s in shares]
+def _repayment_pay_out(*, loan: Loan, repayment: Repayment) -> list[tuple[int, int]]:
+    """Write the lenders' payout lines of a repayment, move the running totals; return (lender id, amount)s.
+
+    Plain rows rather than model instances, read and written in a fixed number of statements
+    whatever the number of lenders: a loan may have tens of thousands of them.
+    """
+    shares = list(
+        LoanLender.objects.filter(loan=loan)
+        .order_by("id")
+        .values_list("id", "lender_id", "principal", "principal_received", "income_received")
+    )
+    weights = [share[2] for share in shares]
     loan.principal_distributed += repayment.principal
     loan.income_distributed += repayment.interest + repayment.late_fee
     principal_parts = allocation.distribution_step(
-        shares=weights, paid=[s.principal_received for s in shares], distributed=loan.principal_distributed
+        shares=weights, paid=[s[3] for s in shares], distributed=loan.principal_distributed
     )
     income_parts = allocation.distribution_step(
-        shares=weights, paid=[s.income_received for s in shares], distributed=loan.income_distributed
+        shares=weights, paid=[s[4] for s in shares], distributed=loan.income_distributed
     )
-    payouts = []
-    for share, principal, income in zip(shares, principal_parts, income_parts, strict=True):
-        if principal or income:
-            share.principal_received += principal
-            share.income_received += income
-            payouts.append(LenderPayout(repayment=repayment, share=share, principal=principal, income=income))
-    payouts = LenderPayout.objects.bulk_create(payouts, batch_size=1000)
+    lines = [
+        (repayment.pk, share[0], principal, income)
+        for share, principal, income in zip(shares, principal_parts, income_parts, strict=True)
+        if principal or income
+    ]
+    insert_rows(model=LenderPayout, fields=["repayment", "share", "principal", "income"], rows=lines)
     # One UPDATE adds each share's payout line to its running totals. bulk_update's CASE of one
     # WHEN per row is quadratic in the lenders; this reads each line by its unique index instead.
     line = LenderPayout.objects.filter(repayment=repayment, share=OuterRef("pk"))
@@ -274,14 +282,17 @@ def _repayment_pay_out(*, loan: Loan, repayment: Repayment) -> list[LenderPayout
         principal_received=F("principal_received") + Subquery(line.values("principal")[:1]),
         income_received=F("income_received") + Subquery(line.values("income")[:1]),
     )
-    return payouts
-
-
-def _repayment_post(*, loan: Loan, repayment: Repayment, payouts: list[LenderPayout]) -> None:
-    """Post a repayment's split as one ledger transaction (borrower -> clearing -> lenders, fee -> revenue)."""
+    lender_of = {share[0]: share[1] for share in shares}
     by_lender: dict[int, int] = {}
-    for payout in payouts:
-        by_lender[payout.share.lender_id] = by_lender.get(payout.share.lender_id, 0) + payout.amount
+    for _repayment_id, share_id, principal, income in lines:
+        lender_id = lender_of[share_id]
+        by_lender[lender_id] = by_lender.get(lender_id, 0) + principal + income
+    return list(by_lender.items())
+
+
+def _repayment_post(*, loan: Loan, repayment: Repayment, payouts: list[tuple[int, int]]) -> None:
+    """Post a repayment's split as one ledger transaction (borrower -> clearing -> lenders, fee -> revenue)."""
+    by_lender = dict(payouts)
     accounts = ledger_accounts_get_or_create(
         specs=repayment_account_specs(loan_id=loan.pk, borrower_id=loan.borrower_id, lender_ids=list(by_lender)),
         currency=loan.currency,
@@ -293,7 +304,7 @@ def _repayment_post(*, loan: Loan, repayment: Repayment, payouts: list[LenderPay
             borrower_id=loan.borrower_id,
             amount=repayment.amount,
             fee=repayment.fee,
-            payouts=list(by_lender.items()),
+            payouts=payouts,
             currency=loan.currency,
             accounts=accounts,
         )

@@ -294,3 +294,23 @@ def test_paying_off_early_charges_interest_and_fee_to_date_only_and_repays_every
     assert loan.status == LoanStatus.REPAID
     assert list(LoanLender.objects.filter(loan=loan).values_list("principal_received", flat=True)) == [50_000] * 2
     assert loan_pay_off(loan=loan, actor=loan.borrower, today=today, idempotency_key="payoff") == payoff
+
+
+def _statements_of_a_repayment(lenders: int) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    loan = loan_funded(amounts=[100_000 // lenders] * lenders)
+    first = Installment.objects.get(loan=loan, number=1)
+    loan_repay(loan=loan, actor=loan.borrower, amount=first.total, idempotency_key=key())  # accounts made
+    with CaptureQueriesContext(connection) as queries:
+        repayment = loan_repay(loan=loan, actor=loan.borrower, amount=first.total, idempotency_key=key())
+    lines = LenderPayout.objects.filter(repayment=repayment)
+    assert lines.count() == lenders
+    assert sum(line.amount for line in lines) == repayment.amount - repayment.fee
+    return len(queries)
+
+
+def test_a_repayment_to_many_lenders_takes_as_many_statements_as_one_to_a_few():
+    # The payout lines, the lenders' running totals and the ledger's entries are written in bulk.
+    assert _statements_of_a_repayment(40) == _statements_of_a_repayment(4)
