@@ -60,7 +60,8 @@ def test_a_plain_campaign_page_is_three_queries(client, django_assert_num_querie
     # or milestones to read
     with django_assert_num_queries(3):
         page = client.get(campaign.get_absolute_url()).content.decode()
-    assert "No updates yet." in page and "No comments yet." in page
+    assert "No updates yet." in page
+    assert "No comments yet." in page
 
 
 def test_a_full_campaign_page_is_six_queries_and_shows_every_section(client, django_assert_num_queries):
@@ -73,5 +74,6 @@ def test_a_full_campaign_page_is_six_queries_and_shows_every_section(client, dja
     # + the updates, the comments, the milestones
     with django_assert_num_queries(6):
         page = client.get(campaign.get_absolute_url()).content.decode()
-    assert "We ship in May" in page and "Can&#x27;t wait" in page
+    assert "We ship in May" in page
+    assert "Can&#x27;t wait" in page
     assert "milestone" in page.lower()
