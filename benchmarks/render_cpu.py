@@ -74,7 +74,7 @@ def main() -> None:
                 profiler.disable()
             elapsed = time.process_time() - started
         if profiler:
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(os.environ.get("PROFILE_FILTER", ""), 40)
             continue  # a profiled round is slower: not counted
         cpu_per_render.append(elapsed / len(slugs) * 1000)
         queries = len(captured) / len(slugs)
