@@ -133,14 +133,37 @@ def seed(args: argparse.Namespace) -> None:
     with transaction.atomic(), connection.cursor() as django_cursor:
         cursor = django_cursor.cursor
         user_columns = ["password", "is_superuser", "username", "first_name", "last_name", "email", "is_staff"]
-        user_columns += ["is_active", "date_joined", "display_name", "bio", "preferred_language", "email_verified"]
+        user_columns += [
+            "is_active",
+            "date_joined",
+            "display_name",
+            "bio",
+            "preferred_language",
+            "email_verified",
+            "avatar",
+        ]
         total_users = INITIATORS + BACKERS
         _copy(
             cursor,
             "accounts_user",
             user_columns,
             (
-                (password, False, f"bench-{run}-{i}", "", "", f"u{i}@bench.local", False, True, now, "", "", "en", True)
+                (
+                    password,
+                    False,
+                    f"bench-{run}-{i}",
+                    "",
+                    "",
+                    f"u{i}@bench.local",
+                    False,
+                    True,
+                    now,
+                    "",
+                    "",
+                    "en",
+                    True,
+                    "{}",
+                )
                 for i in range(total_users)
             ),
         )
@@ -152,16 +175,18 @@ def seed(args: argparse.Namespace) -> None:
         campaign_columns += ["goal", "funding_model", "status", "duration_days", "launch_on_approval", "launched_at"]
         campaign_columns += ["deadline", "review_feedback", "pledged_amount", "backer_count", "platform_fee_bps"]
         campaign_columns += ["settlement_outcome", "created_at", "updated_at"]
+        campaign_columns += ["description_html", "faq", "faq_html", "risks", "risks_html", "cover", "gallery"]
 
         def campaign_row(i: int):
             launched = now - timedelta(days=rng.uniform(0, 29), minutes=i % 60)
             title = f"{rng.choice(words).title()} {rng.choice(words)} {i}"
+            story = f"The story of the {title}, told in a few sentences. " * 6
             return (
                 initiators[i % INITIATORS],
                 title,
                 f"bench-{run}-{i}",
                 f"A {rng.choice(words)} for everyone who likes {rng.choice(words)}.",
-                f"The story of the {title}, told in a few sentences. " * 6,
+                story,
                 categories[i % len(categories)],
                 "USD",
                 rng.choice([50_000, 100_000, 500_000, 2_000_000]),
@@ -178,18 +203,26 @@ def seed(args: argparse.Namespace) -> None:
                 "",
                 launched,
                 now,
+                f"<p>{story}</p>",  # what projects.markdown renders on save, for a one-paragraph story
+                "",
+                "",
+                "",
+                "",
+                "{}",
+                "[]",
             )
 
         _copy(cursor, "projects_campaign", campaign_columns, (campaign_row(i) for i in range(args.campaigns)))
         cursor.execute("SELECT id FROM projects_campaign WHERE slug LIKE %s ORDER BY id", [f"bench-{run}-%"])
         campaign_ids = [row[0] for row in cursor.fetchall()]
         reward_columns = ["campaign_id", "title", "description", "minimum_amount", "quantity_limit", "claimed_count"]
+        reward_columns += ["image"]
         _copy(
             cursor,
             "projects_rewardtier",
             reward_columns,
             (
-                (cid, title, "Something nice.", minimum, limit, 0)
+                (cid, title, "Something nice.", minimum, limit, 0, "{}")
                 for cid in campaign_ids
                 for title, minimum, limit in (
                     ("Thanks", 1_000, None),

@@ -16,10 +16,18 @@ When a copy is served, and what it may get wrong:
   figures of its own (discover) is kept ``PAGE_CACHE_SECONDS``. The pledge flow checks
   everything again, so a stale "Choose this reward" on a tier that just sold out ends in the
   pledge page's clear "sold out" message.
+- When a copy is past those ages but not past the maximum nor of an older generation (below),
+  one request renders the page afresh while the others arriving meanwhile are still served that
+  copy (a short lock taken with ``cache.add``, released when the fresh copy is stored), so a hot
+  page turning stale in a rush costs one render, not one per request until a copy is stored.
+  Such a copy is at most one render's time older than the ages above; a page with no usable copy
+  at all (none yet, of an older generation, past the maximum or a deadline) is rendered by every
+  request that asks for it.
 - Anything a person expects to see at once is not left to the timer: a status change (approved,
   live, succeeded, failed, cancelled, suspended), a new update or comment calls
   ``page_cache_invalidate`` for the campaign's page and the discover page after commit, and the
-  next request renders afresh.
+  next request renders afresh: a copy of an older generation is never served, not even while
+  another request renders.
 
 Logged-in people always get a page rendered for them (their pledges, their name, their forms),
 and so does anyone with a message waiting to be shown ("You have been logged out").
@@ -123,14 +131,29 @@ class _Copy:
     content_type: str
     content: bytes
 
-    def servable(self, *, generation: int, figures_generation: int | None, now: float) -> bool:
+    def freshness(self, *, generation: int, figures_generation: int | None, now: float) -> str:
+        """Return FRESH (serve it), STALE (serve it while another request renders) or UNUSABLE."""
         if self.generation != generation or (self.expires_at is not None and now >= self.expires_at):
-            return False
+            return UNUSABLE
         age = now - self.rendered_at
+        if age >= settings.PAGE_CACHE_MAX_SECONDS:
+            return UNUSABLE
         if age < settings.PAGE_CACHE_SECONDS:
-            return True
+            return FRESH
         figures_unchanged = self.figures_generation is not None and self.figures_generation == figures_generation
-        return figures_unchanged and age < settings.PAGE_CACHE_MAX_SECONDS
+        return FRESH if figures_unchanged else STALE
+
+
+FRESH, STALE, UNUSABLE = "fresh", "stale", "unusable"
+
+# How long one request may hold the right to render a stale page while others get the old copy:
+# longer than a render takes, short enough that a request that died holding it (a killed worker)
+# delays the fresh copy by only this much.
+RENDER_LOCK_SECONDS = 5
+
+
+def _lock_key(page_key: str) -> str:
+    return f"page-render-lock:{page_key}"
 
 
 def _cacheable(request: HttpRequest) -> bool:
@@ -184,25 +207,41 @@ def cache_page_for_visitors(group_of: Callable[..., str], *, shows_campaign_figu
             generation = found.get(generation_key, 0)
             figures_generation = found.get(figures_key, 0) if figures_key else None
             copy: _Copy | None = found.get(page_key)
-            if copy is not None and copy.servable(
-                generation=generation, figures_generation=figures_generation, now=time.time()
-            ):
+            state = UNUSABLE
+            if copy is not None:
+                state = copy.freshness(generation=generation, figures_generation=figures_generation, now=time.time())
+            lock_key = None
+            if state == STALE:
+                # Only the request that takes the lock renders; the others keep getting the copy
+                # until the fresh one is stored, instead of all rendering at once (a stampede).
+                lock_key = _lock_key(page_key)
+                if not cache.add(lock_key, 1, RENDER_LOCK_SECONDS):
+                    state = FRESH
+            if state == FRESH:
                 content = copy.content.replace(CSRF_PLACEHOLDER, get_token(request).encode())
                 return HttpResponse(content, copy.content_type)
-            rendered_at = time.time()
-            response = view(request, *args, **kwargs)
-            if response.status_code == 200 and not response.streaming and not response.cookies:
-                copy = _Copy(
-                    generation=generation,
-                    figures_generation=figures_generation,
-                    rendered_at=rendered_at,
-                    expires_at=getattr(response, "page_cache_expires_at", None),
-                    content_type=response["Content-Type"],
-                    content=_stored_content(response),
-                )
-                cache.set(page_key, copy, settings.PAGE_CACHE_MAX_SECONDS)
-            return response
+            try:
+                return _render_and_store(view, request, args, kwargs, page_key, generation, figures_generation)
+            finally:
+                if lock_key is not None:
+                    cache.delete(lock_key)
 
         return wrapper
 
     return decorator
+
+
+def _render_and_store(view, request, args, kwargs, page_key, generation, figures_generation) -> HttpResponse:
+    rendered_at = time.time()
+    response = view(request, *args, **kwargs)
+    if response.status_code == 200 and not response.streaming and not response.cookies:
+        copy = _Copy(
+            generation=generation,
+            figures_generation=figures_generation,
+            rendered_at=rendered_at,
+            expires_at=getattr(response, "page_cache_expires_at", None),
+            content_type=response["Content-Type"],
+            content=_stored_content(response),
+        )
+        cache.set(page_key, copy, settings.PAGE_CACHE_MAX_SECONDS)
+    return response

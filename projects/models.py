@@ -200,6 +200,13 @@ class Campaign(models.Model):
     # The gallery: up to GALLERY_MAX_IMAGES such descriptors in the initiator's order, on the row
     # for the same reason. A picture is named by its ``token`` (the last part of its key).
     gallery = models.JSONField(default=list, blank=True)
+    # What the campaign page's sections have to show, kept on the row by the services that write
+    # those rows (campaign_update_create, comment_create, milestones_plan_replace), so the page
+    # skips the query of a section that is empty. Updates and comments are never deleted (a hidden
+    # comment still shows as hidden), so a count only goes up.
+    update_count = models.PositiveIntegerField(default=0, db_default=0)
+    comment_count = models.PositiveIntegerField(default=0, db_default=0)
+    has_milestone_plan = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

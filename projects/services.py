@@ -815,10 +815,21 @@ def campaign_update_create(
         ),
         backers_only=bool(backers_only),
     )
+    _section_count_add(campaign, "update_count")
     update_id = update.pk
     transaction.on_commit(lambda: _enqueue_update_email(update_id))
     page_cache_invalidate(campaign_page_group(campaign.slug))
     return update
+
+
+def _section_count_add(campaign: Campaign, field: str) -> None:
+    """Count one more update or comment on the campaign's row (the page skips the query of an empty section).
+
+    An UPDATE with F() in the caller's transaction, so concurrent posts each count and a rolled-back
+    post does not.
+    """
+    Campaign.objects.filter(pk=campaign.pk).update(**{field: F(field) + 1})
+    setattr(campaign, field, getattr(campaign, field) + 1)
 
 
 def _enqueue_update_email(update_id: int) -> None:
@@ -856,6 +867,7 @@ def comment_create(*, campaign: Campaign, actor, body: str, parent: Comment | No
             too_long=gettext("The comment is too long (%(length)s of %(limit)s characters)."),
         ),
     )
+    _section_count_add(campaign, "comment_count")
     page_cache_invalidate(campaign_page_group(campaign.slug))
     return comment
 

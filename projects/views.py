@@ -167,8 +167,9 @@ def _campaign_page_context(request, campaign, *, comment_form=None) -> dict:
         "is_initiator": is_initiator,
         "is_backer": is_backer,
         "can_read_backer_updates": is_initiator or is_backer,
-        "updates": campaign_updates(campaign=campaign) if launched else [],
-        "comments": campaign_comments(campaign=campaign) if launched else [],
+        # The counts on the row (kept by the services that post them) spare the query of an empty section.
+        "updates": campaign_updates(campaign=campaign) if launched and campaign.update_count else [],
+        "comments": campaign_comments(campaign=campaign) if launched and campaign.comment_count else [],
         "can_comment": launched and (is_initiator or is_backer),
         "comment_form": comment_form or CommentForm(),
     }

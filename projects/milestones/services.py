@@ -123,6 +123,9 @@ def milestones_plan_replace(*, campaign: Campaign, plan: list[MilestoneInput]) -
         raise InvalidInput(_("A loan is disbursed whole: debt campaigns have no milestones."), code="debt_milestones")
     cleaned = milestone_plan_validate(plan=plan, goal=campaign.goal)
     Milestone.objects.filter(campaign=campaign).delete()
+    # On the row for the campaign page, which skips the milestones query for a campaign without a plan.
+    campaign.has_milestone_plan = bool(cleaned)
+    Campaign.objects.filter(pk=campaign.pk).update(has_milestone_plan=campaign.has_milestone_plan)
     return Milestone.objects.bulk_create(
         [
             Milestone(

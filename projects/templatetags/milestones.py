@@ -12,7 +12,8 @@ register = template.Library()
 @register.inclusion_tag("projects/_milestones.html", takes_context=True)
 def campaign_milestones(context, campaign):
     """Render the plan and, for whoever may act, the proof, vote, extension and abandon forms."""
-    milestones = list(milestones_of(campaign=campaign))
+    # The flag on the row (kept by milestones_plan_replace) spares the query on a campaign without a plan.
+    milestones = list(milestones_of(campaign=campaign)) if campaign.has_milestone_plan else []
     user = context.get("user")
     signed_in = user is not None and user.is_authenticated
     is_initiator = signed_in and user.pk == campaign.initiator_id
