@@ -232,7 +232,7 @@ def web_pledge(conn, seed: dict, session: str, csrf: str, key: str, reward_id: i
     status, raw, response = _send(conn, "POST", f"/pledges/new/{seed['slug']}/", urlencode(fields), headers)
     if status == 302 and "/pledges/" in (response.getheader("Location") or ""):
         return status, "held"
-    if status == 200 and SOLD_OUT_TEXT in raw.decode(errors="replace"):
+    if status == 409 and SOLD_OUT_TEXT in raw.decode(errors="replace"):
         return status, "sold_out"
     return status, "error"
 

@@ -80,6 +80,7 @@ def pledge_create_view(request, slug: str):
     is_initiator = request.user.pk == campaign.initiator_id
     idempotency_key = new_idempotency_key()
     amount_to_confirm = None
+    status = 200
     if request.method == "POST":
         form = PledgeForm(request.POST, campaign=campaign, rewards=rewards)
         if form.is_valid() and (amount_to_confirm := form.amount_to_confirm()) is not None:
@@ -101,6 +102,10 @@ def pledge_create_view(request, slug: str):
             except (InvalidInput, NotAllowed, Conflict, PaymentDeclined, PaymentUnavailable) as error:
                 if _pledge_error(form, error):
                     idempotency_key = data["idempotency_key"]
+                if isinstance(error, Conflict) and error.code == "sold_out":
+                    # The same answer as the API's: a status a program (or a load balancer) can
+                    # count, with the form and its message for the person.
+                    status = 409
             else:
                 enqueue_pledge_check(pledge.pk, request.META.get("REMOTE_ADDR"))
                 return redirect(reverse("pledges:detail", kwargs={"pk": pledge.pk}) + "?thanks=1")
@@ -125,7 +130,7 @@ def pledge_create_view(request, slug: str):
         "is_initiator": is_initiator,
         **_confirmation_context(form, amount_to_confirm),
     }
-    return render(request, "pledges/pledge_create.html", context)
+    return render(request, "pledges/pledge_create.html", context, status=status)
 
 
 def _shipping_choice(rules: list[tuple[str, int]] | None) -> dict | None:

@@ -138,13 +138,16 @@ def test_amount_below_the_reward_minimum(logged_in, backer, live_campaign):
 
 
 @pytest.mark.django_db
-def test_a_sold_out_reward_is_refused(logged_in, backer, live_campaign):
+def test_a_sold_out_reward_is_refused_with_409_and_the_form(logged_in, backer, live_campaign):
     reward = RewardTierFactory(campaign=live_campaign, title="Signed copy", quantity_limit=1)
     pledge_held(campaign=live_campaign, reward=reward)
     response = post_pledge(logged_in, live_campaign, reward=str(reward.pk))
-    assert response.status_code == 200
+    # A status a program can count (as the API's sold_out), a page a person can read.
+    assert response.status_code == 409
+    assert "pledges/pledge_create.html" in [t.name for t in response.templates]
     errors = response.context["form"].errors["reward"]
     assert "The “Signed copy” reward is sold out." in errors[0]
+    assert "The “Signed copy” reward is sold out." in response.content.decode()
     assert not Pledge.objects.filter(backer=backer).exists()
 
 
