@@ -108,7 +108,8 @@ class PledgeCreateApi(APIView):
         responses={201: PledgeSerializer, **errors(402, 409, 503)},
         description=(
             "Pledge to a live campaign: the card is charged and the amount held in escrow until the deadline. "
-            "409 codes: `sold_out`, `campaign_not_live`, `idempotency_key_reused`. 403 `own_campaign`."
+            "409 codes: `sold_out`, `reward_not_yet_available`, `reward_no_longer_available`, `campaign_not_live`, "
+            "`idempotency_key_reused`. 403 `own_campaign`."
         ),
     )
     # Not ``@idempotent``: the pledge's own key (unique per backer) answers a retry with the same
@@ -191,7 +192,8 @@ class PledgeChangeAmountApi(APIView):
             "replacement pledge, which is returned (a new `id`); only then is the old pledge cancelled and "
             "refunded in full. A declined card (402) leaves the old pledge untouched. "
             "400 codes include `same_amount` and `below_reward_minimum`. "
-            "409 codes: `not_held`, `campaign_closed`, `campaign_not_live`, `sold_out`, `idempotency_key_reused`."
+            "409 codes: `not_held`, `campaign_closed`, `campaign_not_live`, `sold_out`, `reward_not_yet_available`, "
+            "`reward_no_longer_available`, `idempotency_key_reused`."
         ),
     )
     @idempotent

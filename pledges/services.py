@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from accounts.services import audit_record
@@ -196,6 +197,8 @@ def _pledge_check_request(
             # Known full as loaded: refuse before writing or charging anything. The conditional
             # UPDATE of _reward_claim_slot stays the authoritative check for the last slots.
             raise _sold_out(reward)
+        if not reward.available_now:
+            raise _claim_refused(reward)
 
 
 def _pledge_reserve(
@@ -229,7 +232,7 @@ def _pledge_reserve(
         try:
             with transaction.atomic():
                 if not _reward_claim_slot(reward_id=reward.pk):
-                    raise _sold_out(reward)
+                    raise _claim_refused(reward)
                 pledge = Pledge.objects.create(**fields)
         except IntegrityError:
             pledge = None
@@ -246,18 +249,53 @@ def _sold_out(reward: RewardTier) -> Conflict:
     )
 
 
-def _reward_claim_slot(*, reward_id: int) -> bool:
-    """Take one slot of a reward tier; False if it is sold out.
+# The refusals of a reward that takes no claims now: the form asks for another reward.
+REWARD_UNAVAILABLE_CODES = {"sold_out", "reward_not_yet_available", "reward_no_longer_available"}
 
-    One conditional UPDATE: the database re-checks the limit under the row lock, so
-    concurrent claims can never take more slots than the limit.
+
+def _claim_refused(reward: RewardTier) -> Conflict:
+    """The refusal for a claim _reward_claim_slot declined: outside its window (as of now), or sold out.
+
+    Read again (only on this refusal path): the caller's copy may predate a window moved meanwhile.
     """
-    claimed = (
-        RewardTier.objects.filter(pk=reward_id)
-        .filter(Q(quantity_limit__isnull=True) | Q(claimed_count__lt=F("quantity_limit")))
-        .update(claimed_count=F("claimed_count") + 1)
+    reward = RewardTier.objects.filter(pk=reward.pk).first() or reward
+    state = reward.window_state()
+    if state == "upcoming":
+        return Conflict(
+            _("The “%(reward)s” reward is available from %(start)s.")
+            % {"reward": reward.title, "start": _when(reward.available_from)},
+            code="reward_not_yet_available",
+            field="reward",
+        )
+    if state == "ended":
+        return Conflict(
+            _("The “%(reward)s” reward was available until %(end)s.")
+            % {"reward": reward.title, "end": _when(reward.available_until)},
+            code="reward_no_longer_available",
+            field="reward",
+        )
+    return _sold_out(reward)
+
+
+def _when(moment) -> str:
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
+def _reward_claim_slot(*, reward_id: int, in_window: bool = True) -> bool:
+    """Take one slot of a reward tier; False if it is sold out (or, with ``in_window``, outside its window).
+
+    One conditional UPDATE: the database re-checks the limit and the window under the row lock,
+    so concurrent claims can never take more slots than the limit, nor a slot once it closed.
+    """
+    claims = RewardTier.objects.filter(pk=reward_id).filter(
+        Q(quantity_limit__isnull=True) | Q(claimed_count__lt=F("quantity_limit"))
     )
-    return claimed == 1
+    if in_window:
+        now = timezone.now()
+        claims = claims.filter(Q(available_from__isnull=True) | Q(available_from__lte=now)).filter(
+            Q(available_until__isnull=True) | Q(available_until__gt=now)
+        )
+    return claims.update(claimed_count=F("claimed_count") + 1) == 1
 
 
 def _reward_free_slot(*, reward_id: int | None) -> None:
@@ -508,9 +546,7 @@ def pledge_change_reward(*, pledge: Pledge, actor, reward: RewardTier | None) ->
             _reward_free_slot(reward_id=old_id)
             old_id = None
         if new_id is not None and not _reward_claim_slot(reward_id=new_id):
-            raise Conflict(
-                _("The “%(reward)s” reward is sold out.") % {"reward": reward.title}, code="sold_out", field="reward"
-            )
+            raise _claim_refused(reward)
         _reward_free_slot(reward_id=old_id)
         pledge.reward = reward
         pledge.save(update_fields=["reward"])
@@ -694,7 +730,8 @@ def _pledge_swap(*, old: Pledge, new: Pledge, actor, hold: bool) -> None:
     # campaign is live and before its deadline (else Conflict, and this savepoint rolls back).
     _pledge_return_to_backer(pledge=old, to_status=PledgeStatus.CANCELLED, actor=actor, reason=reason)
     # The slot just freed is still locked by this transaction, so taking it back cannot fail.
-    if old.reward_id is not None and not _reward_claim_slot(reward_id=old.reward_id):
+    # Its window does not matter: the backer keeps the reward they already hold.
+    if old.reward_id is not None and not _reward_claim_slot(reward_id=old.reward_id, in_window=False):
         raise Conflict(_("The reward is sold out."), code="sold_out")
     new.reward_id = old.reward_id
     new.save(update_fields=["reward"])

@@ -28,7 +28,13 @@ from .forms import (
 )
 from .models import failure_reason
 from .selectors import pledge_of_backer_get, pledges_of_backer
-from .services import pledge_cancel, pledge_change_amount, pledge_change_reward, pledge_create
+from .services import (
+    REWARD_UNAVAILABLE_CODES,
+    pledge_cancel,
+    pledge_change_amount,
+    pledge_change_reward,
+    pledge_create,
+)
 
 PLEDGES_PER_PAGE = 25
 
@@ -44,7 +50,7 @@ def _pledge_error(form: PledgeForm, error: ApplicationError) -> bool:
     elif isinstance(error, PaymentUnavailable):
         form.add_error(None, _("The payment processor had a temporary problem. Press “Pledge” again to retry."))
         return True
-    elif isinstance(error, Conflict) and error.code == "sold_out":
+    elif isinstance(error, Conflict) and error.code in REWARD_UNAVAILABLE_CODES:
         form.add_error(
             "reward", _("%(reason)s Choose another reward, or pledge without one.") % {"reason": error.message}
         )

@@ -338,6 +338,15 @@ class RewardListCreateApi(APIView):
             required=False, allow_null=True, default=None, min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
         )
         estimated_delivery = serializers.DateField(required=False, allow_null=True, default=None)
+        available_from = serializers.DateTimeField(
+            required=False, allow_null=True, default=None, help_text="Empty: from launch."
+        )
+        available_until = serializers.DateTimeField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="Empty: until the deadline. After its start, not after the deadline.",
+        )
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
@@ -370,6 +379,8 @@ class RewardDetailApi(APIView):
             required=False, allow_null=True, min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
         )
         estimated_delivery = serializers.DateField(required=False, allow_null=True)
+        available_from = serializers.DateTimeField(required=False, allow_null=True)
+        available_until = serializers.DateTimeField(required=False, allow_null=True)
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
@@ -391,8 +402,10 @@ class RewardDetailApi(APIView):
         responses={200: RewardSerializer, **errors(409)},
         description=(
             "Change a reward tier (initiator only): anything before launch; after launch the description, "
-            "estimated delivery and quantity limit only (409 `reward_locked` for price or title, "
-            "409 `limit_below_claimed` for a limit below what is claimed). Its backers are e-mailed."
+            "estimated delivery, quantity limit and availability window only (409 `reward_locked` for price or "
+            "title, 409 `limit_below_claimed` for a limit below what is claimed; 400 `window_ends_before_start`, "
+            "`window_after_deadline`, `window_in_past` for a bad window). Its backers are e-mailed about a new "
+            "description or delivery date."
         ),
     )
     def patch(self, request, pk: int, reward_pk: int):

@@ -300,6 +300,27 @@ class RewardForm(PlainLabelsForm):
         return _parse_money(self.cleaned_data["minimum_amount"], self.currency)
 
 
+class RewardAvailabilityForm(PlainLabelsForm):
+    """The reward editor's "Availability" section: when the tier takes claims (both optional).
+
+    A form of its own (prefix ``availability``) beside RewardForm, so the editor's sections stay apart.
+    """
+
+    prefix = "availability"
+    available_from = forms.DateTimeField(
+        label=_("Available from"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text=_("Leave empty to offer it from launch."),
+    )
+    available_until = forms.DateTimeField(
+        label=_("Available until"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text=_("Leave empty to offer it until the deadline."),
+    )
+
+
 class CampaignUpdateForm(PlainLabelsForm):
     """News for backers: a title, the text, and who may read it."""
 

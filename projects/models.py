@@ -244,6 +244,10 @@ class RewardTier(models.Model):
     estimated_delivery = models.DateField(null=True, blank=True)
     # Its picture's descriptor (as Campaign.cover); empty for none.
     image = models.JSONField(default=dict, blank=True)
+    # An optional availability window: outside it the tier takes no new claims (a slot freed after
+    # the window closed stays free), while pledges that already hold it keep it.
+    available_from = models.DateTimeField(null=True, blank=True, help_text="Empty: from launch.")
+    available_until = models.DateTimeField(null=True, blank=True, help_text="Empty: until the deadline.")
 
     class Meta:
         ordering = ["minimum_amount", "id"]
@@ -253,6 +257,12 @@ class RewardTier(models.Model):
             models.CheckConstraint(
                 condition=Q(quantity_limit__isnull=True) | Q(claimed_count__lte=F("quantity_limit")),
                 name="reward_not_oversold",
+            ),
+            models.CheckConstraint(
+                condition=Q(available_from__isnull=True)
+                | Q(available_until__isnull=True)
+                | Q(available_until__gt=F("available_from")),
+                name="reward_window_ends_after_start",
             ),
         ]
 
@@ -268,6 +278,23 @@ class RewardTier(models.Model):
     @property
     def sold_out(self) -> bool:
         return self.quantity_limit is not None and self.claimed_count >= self.quantity_limit
+
+    def window_state(self, now=None) -> str:
+        """Return "upcoming", "ended" or "open": where ``now`` falls in the availability window."""
+        now = now or timezone.now()
+        if self.available_from is not None and now < self.available_from:
+            return "upcoming"
+        if self.available_until is not None and now >= self.available_until:
+            return "ended"
+        return "open"
+
+    @property
+    def has_window(self) -> bool:
+        return self.available_from is not None or self.available_until is not None
+
+    @property
+    def available_now(self) -> bool:
+        return self.window_state() == "open"
 
 
 class CampaignStatusChange(models.Model):

@@ -56,6 +56,7 @@ class RewardSerializer(serializers.ModelSerializer):
     image = serializers.SerializerMethodField()
     remaining = serializers.IntegerField(allow_null=True, read_only=True, help_text="Empty: unlimited.")
     sold_out = serializers.BooleanField(read_only=True)
+    available_now = serializers.BooleanField(read_only=True, help_text="Inside its availability window now.")
 
     class Meta:
         model = RewardTier
@@ -69,6 +70,9 @@ class RewardSerializer(serializers.ModelSerializer):
             "remaining",
             "sold_out",
             "estimated_delivery",
+            "available_from",
+            "available_until",
+            "available_now",
             "image",
         ]
 

@@ -33,6 +33,7 @@ from .forms import (
     CommentReportForm,
     DiscoverForm,
     PictureForm,
+    RewardAvailabilityForm,
     RewardForm,
 )
 from .markdown import markdown_render
@@ -286,6 +287,16 @@ def _apply_error(form, error: ApplicationError) -> None:
     form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
+def _all_valid(*forms) -> bool:
+    results = [form.is_valid() for form in forms]  # every form validated, so each shows its errors
+    return all(results)
+
+
+def _apply_reward_error(form, availability_form, error: ApplicationError) -> None:
+    """Show a reward service's refusal on the section that holds its field."""
+    _apply_error(availability_form if error.field in availability_form.fields else form, error)
+
+
 def _initiator_campaign_or_404(request, slug: str):
     campaign = campaign_of_initiator_get(slug=slug, initiator=request.user)
     if campaign is None:
@@ -431,11 +442,14 @@ def campaign_rewards(request, slug: str):
     """Step 4: the reward tiers, with a form to add one."""
     campaign = _initiator_campaign_or_404(request, slug)
     form = RewardForm(request.POST if request.method == "POST" else None, currency=campaign.currency)
-    if request.method == "POST" and form.is_valid():
+    availability_form = RewardAvailabilityForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and _all_valid(form, availability_form):
         try:
-            reward_tier_create(campaign=campaign, actor=request.user, **form.cleaned_data)
+            reward_tier_create(
+                campaign=campaign, actor=request.user, **form.cleaned_data, **availability_form.cleaned_data
+            )
         except ApplicationError as error:
-            _apply_error(form, error)
+            _apply_reward_error(form, availability_form, error)
         else:
             messages.success(request, gettext("Reward “%(title)s” added.") % {"title": form.cleaned_data["title"]})
             return redirect("projects:campaign_rewards", slug=campaign.slug)
@@ -445,7 +459,7 @@ def campaign_rewards(request, slug: str):
     return render(
         request,
         "projects/campaign_rewards.html",
-        _step_context(campaign, "rewards", form=form, rewards=rewards),
+        _step_context(campaign, "rewards", form=form, availability_form=availability_form, rewards=rewards),
     )
 
 
@@ -465,23 +479,34 @@ def campaign_reward_edit(request, slug: str, reward_id: int):
         "estimated_delivery": reward.estimated_delivery,
     }
     form = RewardForm(request.POST if request.method == "POST" else None, initial=initial, currency=campaign.currency)
+    availability_form = RewardAvailabilityForm(
+        request.POST if request.method == "POST" else None,
+        initial={"available_from": reward.available_from, "available_until": reward.available_until},
+    )
     launched = campaign.status not in EDITABLE_STATUSES
     if launched:
         # Shown, but not taken from the post: backers chose the tier for its title and price.
         form.fields["title"].disabled = True
         form.fields["minimum_amount"].disabled = True
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and _all_valid(form, availability_form):
         try:
-            reward_tier_update(reward=reward, actor=request.user, **form.cleaned_data)
+            reward_tier_update(reward=reward, actor=request.user, **form.cleaned_data, **availability_form.cleaned_data)
         except ApplicationError as error:
-            _apply_error(form, error)
+            _apply_reward_error(form, availability_form, error)
         else:
             messages.success(request, gettext("Reward “%(title)s” saved.") % {"title": reward.title})
             if launched:
                 return redirect(campaign.get_absolute_url() + "#rewards-title")
             return redirect("projects:campaign_rewards", slug=campaign.slug)
-    context = {"campaign": campaign, "reward": reward, "form": form, "launched": launched}
-    return render(request, "projects/reward_edit.html", context, status=400 if form.errors else 200)
+    context = {
+        "campaign": campaign,
+        "reward": reward,
+        "form": form,
+        "availability_form": availability_form,
+        "launched": launched,
+    }
+    errors = form.errors or availability_form.errors
+    return render(request, "projects/reward_edit.html", context, status=400 if errors else 200)
 
 
 @login_required
