@@ -43,6 +43,7 @@ from escrow.vocabulary import (
     refund_posting,
 )
 from projects.models import Campaign, RewardTier
+from projects.pricing import Price, price_now, quote_read
 from projects.services import campaign_add_to_totals, campaign_figures_changed, campaign_take_from_totals
 
 from .models import COUNTED_STATUSES, PLEDGE_TRANSITIONS, Pledge, PledgeStatus, PledgeStatusChange
@@ -95,6 +96,7 @@ def pledge_create(
     payment_token: str,
     idempotency_key: str,
     reward: RewardTier | None = None,
+    price_quote: str = "",
 ) -> Pledge:
     """Charge the backer and hold ``amount`` in the campaign's escrow; return the held pledge.
 
@@ -107,7 +109,9 @@ def pledge_create(
     same pledge (or raises the same refusal) without charging again, even if the request would
     be refused now (the campaign closed, the reward sold out); the same key with a different
     body raises Conflict ``idempotency_key_reused``. A limited reward tier is never oversold:
-    its slot is claimed with one conditional UPDATE before the card is charged.
+    its slot is claimed with one conditional UPDATE before the card is charged. A tier with price
+    steps takes the price ``price_quote`` kept (projects.pricing), else its price now; the same
+    UPDATE refuses a slot past the step's count (Conflict ``price_changed``, the new price named).
 
     Raises InvalidInput (amount, currency, reward), NotAllowed (own campaign), Conflict
     (campaign not live, sold out), what a check of the campaign's funding model raises
@@ -124,13 +128,14 @@ def pledge_create(
     )
     try:
         # A new key is the usual case: check and insert straight away, without looking first.
-        _pledge_check_request(
+        claim_below = _pledge_check_request(
             backer=backer,
             campaign=campaign,
             amount=amount,
             currency=currency,
             payment_token=payment_token,
             reward=reward,
+            price_quote=price_quote,
         )
         pledge_checks_run(backer=backer, campaign=campaign, amount=amount)
         pledge = _pledge_reserve(
@@ -141,6 +146,7 @@ def pledge_create(
             key=key,
             fingerprint=fingerprint,
             reward=reward,
+            claim_below=claim_below,
         )
     except (InvalidInput, NotAllowed, Conflict):
         # A retry of a request whose pledge exists answers with that pledge's outcome, even if
@@ -165,9 +171,19 @@ def _ensure_same_request(pledge: Pledge, fingerprint: str) -> None:
 
 
 def _pledge_check_request(
-    *, backer, campaign: Campaign, amount: int, currency: str, payment_token: str, reward: RewardTier | None
-) -> None:
-    """Refuse a pledge request the campaign (as loaded) cannot take; no database access."""
+    *,
+    backer,
+    campaign: Campaign,
+    amount: int,
+    currency: str,
+    payment_token: str,
+    reward: RewardTier | None,
+    price_quote: str = "",
+) -> int | None:
+    """Refuse a pledge request the campaign (as loaded) cannot take; no database access.
+
+    Returns the claim count the reward's slot must stay below (a count price step), or None.
+    """
     currency_exponent(currency)
     if currency != campaign.currency:
         raise InvalidInput(
@@ -185,8 +201,9 @@ def _pledge_check_request(
     if reward is not None:
         if reward.campaign_id != campaign.pk:
             raise InvalidInput(_("That reward is not part of this campaign."), code="invalid_reward", field="reward")
-        if amount < reward.minimum_amount:
-            minimum = format_amount(reward.minimum_amount, campaign.currency)
+        price = _reward_price(reward, amount=amount, price_quote=price_quote, currency=campaign.currency)
+        if amount < price.amount:
+            minimum = format_amount(price.amount, campaign.currency)
             raise InvalidInput(
                 _("The “%(reward)s” reward needs a pledge of at least %(minimum)s.")
                 % {"reward": reward.title, "minimum": minimum},
@@ -199,6 +216,27 @@ def _pledge_check_request(
             raise _sold_out(reward)
         if not reward.available_now:
             raise _claim_refused(reward)
+        if amount < reward.minimum_amount:
+            return price.until_claimed  # only a step's price covers it: its slots bound the claim
+    return None
+
+
+def _reward_price(reward: RewardTier, *, amount: int, price_quote: str, currency: str) -> Price:
+    """The price this request pays for ``reward``: the one quoted while fresh, else the one now."""
+    if not reward.price_steps:
+        return Price(reward.minimum_amount)
+    now = price_now(reward)
+    if not price_quote:
+        return now
+    quoted = quote_read(reward, price_quote)
+    if quoted is None and amount < now.amount:
+        raise Conflict(
+            _("The price you were shown for “%(reward)s” has expired: it is now %(price)s.")
+            % {"reward": reward.title, "price": format_amount(now.amount, currency)},
+            code="price_quote_expired",
+            field="amount",
+        )
+    return quoted or now
 
 
 def _pledge_reserve(
@@ -210,6 +248,7 @@ def _pledge_reserve(
     key: str,
     fingerprint: str,
     reward: RewardTier | None,
+    claim_below: int | None = None,
 ) -> Pledge:
     """Claim a reward slot and create the pending pledge, in one short transaction.
 
@@ -231,8 +270,8 @@ def _pledge_reserve(
     else:
         try:
             with transaction.atomic():
-                if not _reward_claim_slot(reward_id=reward.pk):
-                    raise _claim_refused(reward)
+                if not _reward_claim_slot(reward_id=reward.pk, below=claim_below):
+                    raise _claim_refused(reward, price_step_currency=currency if claim_below is not None else None)
                 pledge = Pledge.objects.create(**fields)
         except IntegrityError:
             pledge = None
@@ -253,7 +292,7 @@ def _sold_out(reward: RewardTier) -> Conflict:
 REWARD_UNAVAILABLE_CODES = {"sold_out", "reward_not_yet_available", "reward_no_longer_available"}
 
 
-def _claim_refused(reward: RewardTier) -> Conflict:
+def _claim_refused(reward: RewardTier, *, price_step_currency: str | None = None) -> Conflict:
     """The refusal for a claim _reward_claim_slot declined: outside its window (as of now), or sold out.
 
     Read again (only on this refusal path): the caller's copy may predate a window moved meanwhile.
@@ -274,6 +313,13 @@ def _claim_refused(reward: RewardTier) -> Conflict:
             code="reward_no_longer_available",
             field="reward",
         )
+    if price_step_currency is not None and not reward.sold_out:
+        return Conflict(
+            _("The slots at the price you were shown for “%(reward)s” are gone: it is now %(price)s.")
+            % {"reward": reward.title, "price": format_amount(price_now(reward).amount, price_step_currency)},
+            code="price_changed",
+            field="amount",
+        )
     return _sold_out(reward)
 
 
@@ -281,15 +327,18 @@ def _when(moment) -> str:
     return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
-def _reward_claim_slot(*, reward_id: int, in_window: bool = True) -> bool:
+def _reward_claim_slot(*, reward_id: int, in_window: bool = True, below: int | None = None) -> bool:
     """Take one slot of a reward tier; False if it is sold out (or, with ``in_window``, outside its window).
 
     One conditional UPDATE: the database re-checks the limit and the window under the row lock,
-    so concurrent claims can never take more slots than the limit, nor a slot once it closed.
+    so concurrent claims can never take more slots than the limit, nor a slot once it closed, nor
+    (``below``) a slot past the price step the pledge pays for.
     """
     claims = RewardTier.objects.filter(pk=reward_id).filter(
         Q(quantity_limit__isnull=True) | Q(claimed_count__lt=F("quantity_limit"))
     )
+    if below is not None:
+        claims = claims.filter(claimed_count__lt=below)
     if in_window:
         now = timezone.now()
         claims = claims.filter(Q(available_from__isnull=True) | Q(available_from__lte=now)).filter(

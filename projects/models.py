@@ -248,6 +248,11 @@ class RewardTier(models.Model):
     # the window closed stays free), while pledges that already hold it keep it.
     available_from = models.DateTimeField(null=True, blank=True, help_text="Empty: from launch.")
     available_until = models.DateTimeField(null=True, blank=True, help_text="Empty: until the deadline.")
+    # Early prices before minimum_amount, in order (see projects.pricing): on the row itself, so a
+    # page listing the tiers reads them with no extra query.
+    price_steps = models.JSONField(
+        default=list, blank=True, help_text='[{"price": minor units, "until_claimed": N or null, "until": ISO or null}]'
+    )
 
     class Meta:
         ordering = ["minimum_amount", "id"]

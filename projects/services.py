@@ -54,6 +54,7 @@ from .models import (
     RewardTier,
     RewardTierChange,
 )
+from .pricing import price_steps_clean
 from .selectors import BACKER_PLEDGE_STATUSES, user_is_backer
 
 MIN_DURATION_DAYS = 1
@@ -363,10 +364,12 @@ def reward_tier_create(
     estimated_delivery: date | None = None,
     available_from: datetime | None = None,
     available_until: datetime | None = None,
+    price_steps: list | None = None,
 ) -> RewardTier:
     """Add a reward tier to an editable campaign; only its initiator may.
 
-    ``available_from``/``available_until`` bound when it takes claims (both optional).
+    ``available_from``/``available_until`` bound when it takes claims (both optional);
+    ``price_steps`` are early prices before ``minimum_amount`` (projects.pricing).
     """
     campaign = campaign_lock(campaign_id=campaign.pk)
     _ensure_initiator(campaign, actor)
@@ -385,6 +388,12 @@ def reward_tier_create(
     )
     _check_reward_window(
         campaign, available_from=available_from, available_until=available_until, changed={"available_until"}
+    )
+    fields["price_steps"] = price_steps_clean(
+        steps=price_steps or [],
+        minimum_amount=fields["minimum_amount"],
+        currency=campaign.currency,
+        launched_at=campaign.launched_at,
     )
     return RewardTier.objects.create(campaign=campaign, **fields)
 
@@ -426,12 +435,20 @@ def reward_tier_update(*, reward: RewardTier, actor, **fields) -> RewardTier:
         "estimated_delivery",
         "available_from",
         "available_until",
+        "price_steps",
     }
     unknown = set(fields) - allowed
     if unknown:
         raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))}.", code="invalid_field")
     reward = RewardTier.objects.select_for_update().get(pk=reward.pk)
     cleaned = _clean_reward_fields(campaign, fields)
+    if "price_steps" in cleaned or ("minimum_amount" in cleaned and reward.price_steps):
+        cleaned["price_steps"] = price_steps_clean(
+            steps=cleaned.get("price_steps", reward.price_steps),
+            minimum_amount=cleaned.get("minimum_amount", reward.minimum_amount),
+            currency=campaign.currency,
+            launched_at=campaign.launched_at,
+        )
     changed = {name: value for name, value in cleaned.items() if getattr(reward, name) != value}
     if campaign.status not in EDITABLE_STATUSES:
         _check_reward_change_after_launch(campaign, reward, changed)
