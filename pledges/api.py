@@ -97,6 +97,13 @@ class PledgeCreateApi(APIView):
 
         currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, help_text="Must be the campaign's currency.")
         reward = IdField(required=False, allow_null=True, default=None, help_text="A reward tier of this campaign.")
+        price_quote = StrictCharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=500,
+            help_text="The reward's `price_quote` as read (kept 15 minutes); empty: its price now.",
+        )
         payment_token = StrictCharField(
             max_length=PAYMENT_TOKEN_MAX_LENGTH, help_text="Sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, ..."
         )
@@ -109,7 +116,8 @@ class PledgeCreateApi(APIView):
         description=(
             "Pledge to a live campaign: the card is charged and the amount held in escrow until the deadline. "
             "409 codes: `sold_out`, `reward_not_yet_available`, `reward_no_longer_available`, `campaign_not_live`, "
-            "`idempotency_key_reused`. 403 `own_campaign`."
+            "`price_changed`, `price_quote_expired` (a price step moved on: ask again), `idempotency_key_reused`. "
+            "403 `own_campaign`."
         ),
     )
     # Not ``@idempotent``: the pledge's own key (unique per backer) answers a retry with the same
@@ -133,6 +141,7 @@ class PledgeCreateApi(APIView):
             payment_token=data["payment_token"],
             idempotency_key=idempotency_key,
             reward=reward,
+            price_quote=data["price_quote"],
         )
         enqueue_pledge_check(pledge.pk, request.META.get("REMOTE_ADDR"))
         # The campaign and reward are already loaded: serialise without fetching them again.

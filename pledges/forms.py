@@ -95,9 +95,11 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
     idempotency_key = forms.CharField(max_length=255, widget=forms.HiddenInput)
     confirmed_amount = forms.CharField(required=False, max_length=24, widget=forms.HiddenInput)
 
-    def __init__(self, *args, campaign, rewards, **kwargs):
+    def __init__(self, *args, campaign, rewards, prices=None, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        # A stepped tier's price as quoted to this form (projects.pricing), by reward id.
+        self.prices = prices or {}
         self.campaign = campaign
         self.currency = campaign.currency
         self.rewards = {r.pk: r for r in rewards}
@@ -144,8 +146,9 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
         reward_id, amount = cleaned.get("reward"), cleaned.get("amount")
         reward = self.rewards.get(reward_id) if reward_id is not None else None
         cleaned["reward_tier"] = reward
-        if reward is not None and amount is not None and amount < reward.minimum_amount:
-            minimum = format_amount(reward.minimum_amount, self.campaign.currency)
+        price = self.prices.get(reward_id, reward.minimum_amount) if reward is not None else 0
+        if reward is not None and amount is not None and amount < price:
+            minimum = format_amount(price, self.campaign.currency)
             self.add_error(
                 "amount",
                 _("The “%(reward)s” reward needs a pledge of at least %(minimum)s.")

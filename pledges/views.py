@@ -15,6 +15,7 @@ from crowdfund_site.exceptions import (
     PaymentDeclined,
     PaymentUnavailable,
 )
+from projects.pricing import price_now, quote_read, quote_sign
 from projects.selectors import campaign_page_get
 from risk.tasks import enqueue_pledge_check
 
@@ -54,6 +55,9 @@ def _pledge_error(form: PledgeForm, error: ApplicationError) -> bool:
         form.add_error(
             "reward", _("%(reason)s Choose another reward, or pledge without one.") % {"reason": error.message}
         )
+    elif isinstance(error, Conflict) and error.code in {"price_changed", "price_quote_expired"}:
+        # The page is shown again with the new price and a fresh quote.
+        form.add_error("amount", error.message)
     elif isinstance(error, Conflict) and error.code == "campaign_not_live":
         form.add_error(None, _("This campaign is no longer taking pledges, so nothing was charged."))
     elif isinstance(error, InvalidInput) and error.field in form.fields:
@@ -61,6 +65,11 @@ def _pledge_error(form: PledgeForm, error: ApplicationError) -> bool:
     else:
         form.add_error(None, error.message)
     return False
+
+
+def quoted_price(reward, quote: str) -> int:
+    """The price the form showed for a stepped ``reward``: its quote while fresh, else its price now."""
+    return ((quote_read(reward, quote) if quote else None) or price_now(reward)).amount
 
 
 def _confirmation_context(form, amount_to_confirm: str | None) -> dict:
@@ -81,8 +90,10 @@ def pledge_create_view(request, slug: str):
     is_initiator = request.user.pk == campaign.initiator_id
     idempotency_key = new_idempotency_key()
     amount_to_confirm = None
+    posted_quotes = {r.pk: request.POST.get(f"price_quote_{r.pk}", "") for r in rewards if r.price_steps}
     if request.method == "POST":
-        form = PledgeForm(request.POST, campaign=campaign, rewards=rewards)
+        prices = {pk: quoted_price(r, posted_quotes[r.pk]) for r in rewards if (pk := r.pk) in posted_quotes}
+        form = PledgeForm(request.POST, campaign=campaign, rewards=rewards, prices=prices)
         if form.is_valid() and (amount_to_confirm := form.amount_to_confirm()) is not None:
             # Nothing is charged yet: the page shows the amount as understood, the same key kept.
             idempotency_key = form.cleaned_data["idempotency_key"]
@@ -97,6 +108,7 @@ def pledge_create_view(request, slug: str):
                     payment_token=data["card_number"],
                     idempotency_key=data["idempotency_key"],
                     reward=data["reward_tier"],
+                    price_quote=posted_quotes.get(data["reward"], ""),
                 )
             except (InvalidInput, NotAllowed, Conflict, PaymentDeclined, PaymentUnavailable) as error:
                 if _pledge_error(form, error):
@@ -108,12 +120,15 @@ def pledge_create_view(request, slug: str):
         chosen = next((r for r in rewards if str(r.pk) == request.GET.get("reward")), None)
         initial = {"reward": chosen.pk if chosen else ""}
         if chosen is not None:
-            initial["amount"] = amount_as_text(chosen.minimum_amount, campaign.currency)
+            initial["amount"] = amount_as_text(chosen.price_now_amount, campaign.currency)
         form = PledgeForm(initial=initial, campaign=campaign, rewards=rewards)
+    for reward in rewards:
+        # A stepped tier shows its price now, with a fresh quote that keeps it for 15 minutes.
+        reward.price_quote = quote_sign(reward, price_now(reward)) if reward.price_steps else ""
     context = {
         "campaign": campaign,
         "form": form,
-        "rewards": [(r, amount_as_text(r.minimum_amount, campaign.currency)) for r in rewards],
+        "rewards": [(r, amount_as_text(r.price_now_amount, campaign.currency)) for r in rewards],
         "selected_reward": str(form["reward"].value() or ""),
         "idempotency_key": idempotency_key,
         "is_initiator": is_initiator,

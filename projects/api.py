@@ -327,6 +327,12 @@ class CampaignRejectApi(_ReviewWithReasonApi):
     decide = campaign_reject
 
 
+class PriceStepInputSerializer(StrictInputSerializer):
+    price = AmountField()
+    until_claimed = StrictIntegerField(required=False, allow_null=True, default=None, min_value=1)
+    until = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
 class RewardListCreateApi(APIView):
     class InputSerializer(StrictInputSerializer):
         title = StrictCharField(max_length=field_max_length(RewardTier, "title"))
@@ -346,6 +352,9 @@ class RewardListCreateApi(APIView):
             allow_null=True,
             default=None,
             help_text="Empty: until the deadline. After its start, not after the deadline.",
+        )
+        price_steps = PriceStepInputSerializer(
+            many=True, required=False, default=list, help_text="Early prices before minimum_amount, in order."
         )
 
     def get_permissions(self):
@@ -381,6 +390,7 @@ class RewardDetailApi(APIView):
         estimated_delivery = serializers.DateField(required=False, allow_null=True)
         available_from = serializers.DateTimeField(required=False, allow_null=True)
         available_until = serializers.DateTimeField(required=False, allow_null=True)
+        price_steps = PriceStepInputSerializer(many=True, required=False, help_text="Before launch only.")
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]

@@ -294,6 +294,22 @@ class RewardTier(models.Model):
         return "open"
 
     @property
+    def price_step_list(self) -> list[dict]:
+        """The price steps with their dates parsed, for pages."""
+        from datetime import datetime
+
+        return [
+            {**step, "until": datetime.fromisoformat(step["until"]) if step["until"] else None}
+            for step in self.price_steps or ()
+        ]
+
+    @property
+    def price_now_amount(self) -> int:
+        from .pricing import price_now
+
+        return price_now(self).amount
+
+    @property
     def has_window(self) -> bool:
         return self.available_from is not None or self.available_until is not None
 

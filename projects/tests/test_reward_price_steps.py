@@ -5,8 +5,10 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
+from crowdfund_site.api.testing import api_client
 from crowdfund_site.exceptions import Conflict, InvalidInput
 from escrow.models import GatewayOperation
 from pledges.models import Pledge
@@ -15,6 +17,8 @@ from projects.models import RewardTier
 from projects.pricing import QUOTE_SECONDS, Price, price_now, quote_read, quote_sign
 from projects.services import reward_tier_create
 from projects.tests.factories import CampaignFactory, LiveCampaignFactory, RewardTierFactory
+
+CARD = {"card_number": "4242 4242 4242 4242", "expiry": "12/39", "cvc": "123"}
 
 
 def _create(campaign, steps, minimum=2_500):
@@ -114,3 +118,53 @@ def test_a_pledge_at_a_filled_steps_price_is_refused_with_the_new_price(backer):
     assert not GatewayOperation.objects.exists()
     held = _pledge(backer, campaign, reward, 2_500, key="k2")
     assert held.amount == 2_500
+
+
+@pytest.mark.django_db
+def test_the_pages_show_the_step_and_the_form_keeps_its_price_then_asks_again(client, backer):
+    campaign = LiveCampaignFactory()
+    reward = RewardTierFactory(
+        campaign=campaign, minimum_amount=2_500, price_steps=[{"price": 2_000, "until_claimed": 100, "until": None}]
+    )
+    page = client.get(campaign.get_absolute_url()).content.decode()
+    assert "$20.00 or more" in page
+    assert "first 100 at $20.00, then $25.00" in page
+    client.force_login(backer)
+    url = reverse("pledges:create", kwargs={"slug": campaign.slug})
+    form = client.get(url, {"reward": reward.pk})
+    quote = form.context["rewards"][0][0].price_quote
+    assert f'name="price_quote_{reward.pk}" value="{quote}"' in form.content.decode()
+    assert 'value="20.00"' in form.content.decode()
+    RewardTier.objects.filter(pk=reward.pk).update(claimed_count=100)  # the step fills meanwhile
+    data = {
+        **CARD,
+        "reward": reward.pk,
+        "amount": "20.00",
+        "idempotency_key": "form-1",
+        f"price_quote_{reward.pk}": quote,
+    }
+    refused = client.post(url, data).content.decode()
+    assert "it is now $25.00" in refused
+    assert "$25.00+" in refused  # asked again at the new price
+    assert not Pledge.objects.exists()
+    data.update(amount="25.00", idempotency_key="form-2")
+    data[f"price_quote_{reward.pk}"] = ""
+    assert client.post(url, data).status_code == 302
+    assert Pledge.objects.get().amount == 2_500
+
+
+@pytest.mark.django_db
+def test_the_api_takes_steps_shows_the_price_and_a_quote_and_refuses_a_cheaper_step():
+    campaign = CampaignFactory()
+    client = api_client(campaign.initiator)
+    url = f"/api/v1/campaigns/{campaign.pk}/rewards/"
+    body = {"title": "Box", "minimum_amount": 2_500, "price_steps": [{"price": 2_000, "until_claimed": 100}]}
+    bad = client.post(url, {**body, "price_steps": [{"price": 3_000, "until_claimed": 100}]}, format="json")
+    assert bad.status_code == 400, bad.content
+    assert "cannot be cheaper than its last step" in bad.content.decode()
+    assert not RewardTier.objects.exists()
+    good = client.post(url, body, format="json")
+    assert good.status_code == 201, good.content
+    data = good.json()
+    assert (data["price_now"], data["price_steps"][0]["until_claimed"]) == (2_000, 100)
+    assert data["price_quote"]
