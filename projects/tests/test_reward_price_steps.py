@@ -168,3 +168,21 @@ def test_the_api_takes_steps_shows_the_price_and_a_quote_and_refuses_a_cheaper_s
     data = good.json()
     assert (data["price_now"], data["price_steps"][0]["until_claimed"]) == (2_000, 100)
     assert data["price_quote"]
+
+
+@pytest.mark.django_db
+def test_the_reward_editor_takes_price_steps_in_their_own_section_and_explains_a_bad_one(client):
+    campaign = CampaignFactory()
+    client.force_login(campaign.initiator)
+    url = reverse("projects:campaign_rewards", kwargs={"slug": campaign.slug})
+    assert 'id="reward-price-steps"' in client.get(url).content.decode()
+    data = {"title": "Box", "minimum_amount": "25.00", "steps-price_steps": "20.00 until 100\n19.00 until 200"}
+    refused = client.post(url, data).content.decode()
+    assert "cannot be cheaper than the step before it" in refused
+    assert not RewardTier.objects.exists()
+    data["steps-price_steps"] = "20.00 until 100\n22.00 until 2030-01-31 18:00"
+    assert client.post(url, data).status_code == 302
+    reward = RewardTier.objects.get()
+    assert [s["price"] for s in reward.price_steps] == [2_000, 2_200]
+    edit = reverse("projects:campaign_reward_edit", kwargs={"slug": campaign.slug, "reward_id": reward.pk})
+    assert "22.00 until 2030-01-31 18:00" in client.get(edit).content.decode()
