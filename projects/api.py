@@ -329,7 +329,9 @@ class CampaignRejectApi(_ReviewWithReasonApi):
 
 class PriceStepInputSerializer(StrictInputSerializer):
     price = AmountField()
-    until_claimed = StrictIntegerField(required=False, allow_null=True, default=None, min_value=1)
+    until_claimed = StrictIntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
+    )
     until = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 
