@@ -116,6 +116,13 @@ class PledgeCreateApi(APIView):
 
         currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, help_text="Must be the campaign's currency.")
         reward = IdField(required=False, allow_null=True, default=None, help_text="A reward tier of this campaign.")
+        price_quote = StrictCharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=500,
+            help_text="The reward's `price_quote` as read (kept 15 minutes); empty: its price now.",
+        )
         payment_token = StrictCharField(
             max_length=PAYMENT_TOKEN_MAX_LENGTH, help_text="Sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, ..."
         )
@@ -137,8 +144,10 @@ class PledgeCreateApi(APIView):
             "For a reward that ships, `shipping_country` picks its shipping rule and the pledge's `amount` is "
             "the amount sent plus `shipping_amount` (400 `shipping_country_required`, `invalid_country`, "
             "`does_not_ship_there`). "
-            "409 codes: `sold_out`, `campaign_not_live`, `idempotency_key_reused`, `already_backing` (you have "
-            "an open pledge on this campaign: change it with `POST /pledges/{id}/change/`). 403 `own_campaign`."
+            "409 codes: `sold_out`, `reward_not_yet_available`, `reward_no_longer_available`, `campaign_not_live`, "
+            "`price_changed`, `price_quote_expired` (a price step moved on: ask again), `idempotency_key_reused`, "
+            "`already_backing` (you have an open pledge on this campaign: change it with "
+            "`POST /pledges/{id}/change/`). 403 `own_campaign`."
         ),
     )
     # Not ``@idempotent``: the pledge's own key (unique per backer) answers a retry with the same
@@ -163,6 +172,7 @@ class PledgeCreateApi(APIView):
             idempotency_key=idempotency_key,
             reward=reward,
             shipping_country=data["shipping_country"],
+            price_quote=data["price_quote"],
         )
         enqueue_pledge_check(pledge.pk, request.META.get("REMOTE_ADDR"))
         # The campaign and reward are already loaded: serialise without fetching them again.
@@ -233,7 +243,7 @@ class PledgeChangeApi(APIView):
             "keeps its country and shipping, and cannot move to or from a reward that ships (409 "
             "`shipping_reward_change`). 400 codes include `same_amount`, `below_reward_minimum`, `below_shipping`, "
             "`invalid_reward`, `payment_token_required`. 409 codes: `not_held`, `campaign_closed`, `sold_out`, "
-            "`change_in_progress`, `idempotency_key_reused`."
+            "`reward_not_yet_available`, `reward_no_longer_available`, `change_in_progress`, `idempotency_key_reused`."
         ),
     )
     @idempotent

@@ -42,7 +42,7 @@ from projects.services import campaign_figures_changed, campaign_take_from_total
 from .models import Pledge, PledgeChange, PledgeChangeStatus, PledgeStatus
 from .pledge_checks import pledge_checks_run
 from .selectors import pledge_charges_remaining
-from .services import _clean_idempotency_key, _reward_claim_slot, _reward_free_slot
+from .services import _claim_refused, _clean_idempotency_key, _reward_claim_slot, _reward_free_slot
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ def _change_reserve(
                     code="change_in_progress",
                 ) from None
             if reward_id != locked.reward_id and reward_id is not None and not _reward_claim_slot(reward_id=reward_id):
-                raise Conflict(_("The “%(reward)s” reward is sold out.") % {"reward": reward.title}, code="sold_out")
+                raise _claim_refused(reward)  # sold out, or outside its availability window
             if amount <= locked.amount:
                 _change_apply(pledge=locked, change=change)
             return change

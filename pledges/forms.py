@@ -98,9 +98,11 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
     idempotency_key = forms.CharField(max_length=255, widget=forms.HiddenInput)
     confirmed_amount = forms.CharField(required=False, max_length=24, widget=forms.HiddenInput)
 
-    def __init__(self, *args, campaign, rewards, **kwargs):
+    def __init__(self, *args, campaign, rewards, prices=None, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        # A stepped tier's price as quoted to this form (projects.pricing), by reward id.
+        self.prices = prices or {}
         self.campaign = campaign
         self.currency = campaign.currency
         self.rewards = {r.pk: r for r in rewards}
@@ -154,8 +156,9 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
                 "shipping_country",
                 _("The “%(reward)s” reward is shipped: choose the country to ship it to.") % {"reward": reward.title},
             )
-        if reward is not None and amount is not None and amount < reward.minimum_amount:
-            minimum = format_amount(reward.minimum_amount, self.campaign.currency)
+        price = self.prices.get(reward_id, reward.minimum_amount) if reward is not None else 0
+        if reward is not None and amount is not None and amount < price:
+            minimum = format_amount(price, self.campaign.currency)
             self.add_error(
                 "amount",
                 _("The “%(reward)s” reward needs a pledge of at least %(minimum)s.")

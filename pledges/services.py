@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from accounts.services import audit_record
@@ -42,6 +43,7 @@ from escrow.vocabulary import (
     refund_posting,
 )
 from projects.models import Campaign, RewardTier
+from projects.pricing import Price, price_now, quote_read
 from projects.selectors import reward_shipping_quote
 from projects.services import campaign_add_to_totals, campaign_figures_changed, campaign_take_from_totals
 
@@ -114,6 +116,7 @@ def pledge_create(
     idempotency_key: str,
     reward: RewardTier | None = None,
     shipping_country: str = "",
+    price_quote: str = "",
 ) -> Pledge:
     """Charge the backer and hold ``amount`` in the campaign's escrow; return the held pledge.
 
@@ -130,7 +133,9 @@ def pledge_create(
     same pledge (or raises the same refusal) without charging again, even if the request would
     be refused now (the campaign closed, the reward sold out); the same key with a different
     body raises Conflict ``idempotency_key_reused``. A limited reward tier is never oversold:
-    its slot is claimed with one conditional UPDATE before the card is charged.
+    its slot is claimed with one conditional UPDATE before the card is charged. A tier with price
+    steps takes the price ``price_quote`` kept (projects.pricing), else its price now; the same
+    UPDATE refuses a slot past the step's count (Conflict ``price_changed``, the new price named).
 
     Raises InvalidInput (amount, currency, reward, shipping country), NotAllowed (own campaign), Conflict
     (campaign not live, sold out), what a check of the campaign's funding model raises
@@ -148,13 +153,14 @@ def pledge_create(
     )
     try:
         # A new key is the usual case: check and insert straight away, without looking first.
-        _pledge_check_request(
+        claim_below = _pledge_check_request(
             backer=backer,
             campaign=campaign,
             amount=amount,
             currency=currency,
             payment_token=payment_token,
             reward=reward,
+            price_quote=price_quote,
         )
         country, shipping = pledge_shipping(
             reward=reward, shipping_country=shipping_country, amount=amount, currency=currency
@@ -170,6 +176,7 @@ def pledge_create(
             reward=reward,
             shipping_country=country,
             shipping_amount=shipping,
+            claim_below=claim_below,
         )
     except (InvalidInput, NotAllowed, Conflict):
         # A retry of a request whose pledge exists answers with that pledge's outcome, even if
@@ -194,9 +201,19 @@ def _ensure_same_request(pledge: Pledge, fingerprint: str) -> None:
 
 
 def _pledge_check_request(
-    *, backer, campaign: Campaign, amount: int, currency: str, payment_token: str, reward: RewardTier | None
-) -> None:
-    """Refuse a pledge request the campaign (as loaded) cannot take; no database access."""
+    *,
+    backer,
+    campaign: Campaign,
+    amount: int,
+    currency: str,
+    payment_token: str,
+    reward: RewardTier | None,
+    price_quote: str = "",
+) -> int | None:
+    """Refuse a pledge request the campaign (as loaded) cannot take; no database access.
+
+    Returns the claim count the reward's slot must stay below (a count price step), or None.
+    """
     currency_exponent(currency)
     if currency != campaign.currency:
         raise InvalidInput(
@@ -214,8 +231,9 @@ def _pledge_check_request(
     if reward is not None:
         if reward.campaign_id != campaign.pk:
             raise InvalidInput(_("That reward is not part of this campaign."), code="invalid_reward", field="reward")
-        if amount < reward.minimum_amount:
-            minimum = format_amount(reward.minimum_amount, campaign.currency)
+        price = _reward_price(reward, amount=amount, price_quote=price_quote, currency=campaign.currency)
+        if amount < price.amount:
+            minimum = format_amount(price.amount, campaign.currency)
             raise InvalidInput(
                 _("The “%(reward)s” reward needs a pledge of at least %(minimum)s.")
                 % {"reward": reward.title, "minimum": minimum},
@@ -226,6 +244,29 @@ def _pledge_check_request(
             # Known full as loaded: refuse before writing or charging anything. The conditional
             # UPDATE of _reward_claim_slot stays the authoritative check for the last slots.
             raise _sold_out(reward)
+        if not reward.available_now:
+            raise _claim_refused(reward)
+        if amount < reward.minimum_amount:
+            return price.until_claimed  # only a step's price covers it: its slots bound the claim
+    return None
+
+
+def _reward_price(reward: RewardTier, *, amount: int, price_quote: str, currency: str) -> Price:
+    """The price this request pays for ``reward``: the one quoted while fresh, else the one now."""
+    if not reward.price_steps:
+        return Price(reward.minimum_amount)
+    now = price_now(reward)
+    if not price_quote:
+        return now
+    quoted = quote_read(reward, price_quote)
+    if quoted is None and amount < now.amount:
+        raise Conflict(
+            _("The price you were shown for “%(reward)s” has expired: it is now %(price)s.")
+            % {"reward": reward.title, "price": format_amount(now.amount, currency)},
+            code="price_quote_expired",
+            field="amount",
+        )
+    return quoted or now
 
 
 def _pledge_reserve(
@@ -239,6 +280,7 @@ def _pledge_reserve(
     reward: RewardTier | None,
     shipping_country: str = "",
     shipping_amount: int = 0,
+    claim_below: int | None = None,
 ) -> Pledge:
     """Claim a reward slot and create the pending pledge, in one short transaction.
 
@@ -263,8 +305,8 @@ def _pledge_reserve(
         else:
             try:
                 with transaction.atomic():
-                    if not _reward_claim_slot(reward_id=reward.pk):
-                        raise _sold_out(reward)
+                    if not _reward_claim_slot(reward_id=reward.pk, below=claim_below):
+                        raise _claim_refused(reward, price_step_currency=currency if claim_below is not None else None)
                     pledge = Pledge.objects.create(**fields)
             except IntegrityError:
                 pledge = None
@@ -292,18 +334,63 @@ def _sold_out(reward: RewardTier) -> Conflict:
     )
 
 
-def _reward_claim_slot(*, reward_id: int) -> bool:
-    """Take one slot of a reward tier; False if it is sold out.
+# The refusals of a reward that takes no claims now: the form asks for another reward.
+REWARD_UNAVAILABLE_CODES = {"sold_out", "reward_not_yet_available", "reward_no_longer_available"}
 
-    One conditional UPDATE: the database re-checks the limit under the row lock, so
-    concurrent claims can never take more slots than the limit.
+
+def _claim_refused(reward: RewardTier, *, price_step_currency: str | None = None) -> Conflict:
+    """The refusal for a claim _reward_claim_slot declined: outside its window (as of now), or sold out.
+
+    Read again (only on this refusal path): the caller's copy may predate a window moved meanwhile.
     """
-    claimed = (
-        RewardTier.objects.filter(pk=reward_id)
-        .filter(Q(quantity_limit__isnull=True) | Q(claimed_count__lt=F("quantity_limit")))
-        .update(claimed_count=F("claimed_count") + 1)
+    reward = RewardTier.objects.filter(pk=reward.pk).first() or reward
+    state = reward.window_state()
+    if state == "upcoming":
+        return Conflict(
+            _("The “%(reward)s” reward is available from %(start)s.")
+            % {"reward": reward.title, "start": _when(reward.available_from)},
+            code="reward_not_yet_available",
+            field="reward",
+        )
+    if state == "ended":
+        return Conflict(
+            _("The “%(reward)s” reward was available until %(end)s.")
+            % {"reward": reward.title, "end": _when(reward.available_until)},
+            code="reward_no_longer_available",
+            field="reward",
+        )
+    if price_step_currency is not None and not reward.sold_out:
+        return Conflict(
+            _("The slots at the price you were shown for “%(reward)s” are gone: it is now %(price)s.")
+            % {"reward": reward.title, "price": format_amount(price_now(reward).amount, price_step_currency)},
+            code="price_changed",
+            field="amount",
+        )
+    return _sold_out(reward)
+
+
+def _when(moment) -> str:
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
+def _reward_claim_slot(*, reward_id: int, in_window: bool = True, below: int | None = None) -> bool:
+    """Take one slot of a reward tier; False if it is sold out (or, with ``in_window``, outside its window).
+
+    One conditional UPDATE: the database re-checks the limit and the window under the row lock,
+    so concurrent claims can never take more slots than the limit, nor a slot once it closed, nor
+    (``below``) a slot past the price step the pledge pays for.
+    """
+    claims = RewardTier.objects.filter(pk=reward_id).filter(
+        Q(quantity_limit__isnull=True) | Q(claimed_count__lt=F("quantity_limit"))
     )
-    return claimed == 1
+    if below is not None:
+        claims = claims.filter(claimed_count__lt=below)
+    if in_window:
+        now = timezone.now()
+        claims = claims.filter(Q(available_from__isnull=True) | Q(available_from__lte=now)).filter(
+            Q(available_until__isnull=True) | Q(available_until__gt=now)
+        )
+    return claims.update(claimed_count=F("claimed_count") + 1) == 1
 
 
 def _reward_free_slot(*, reward_id: int | None) -> None:
@@ -573,7 +660,8 @@ def _pledge_swap(*, old: Pledge, new: Pledge, actor, hold: bool) -> None:
     # campaign is live and before its deadline (else Conflict, and this savepoint rolls back).
     _pledge_return_to_backer(pledge=old, to_status=PledgeStatus.CANCELLED, actor=actor, reason=reason)
     # The slot just freed is still locked by this transaction, so taking it back cannot fail.
-    if old.reward_id is not None and not _reward_claim_slot(reward_id=old.reward_id):
+    # Its window does not matter: the backer keeps the reward they already hold.
+    if old.reward_id is not None and not _reward_claim_slot(reward_id=old.reward_id, in_window=False):
         raise Conflict(_("The reward is sold out."), code="sold_out")
     new.reward_id = old.reward_id
     new.save(update_fields=["reward"])

@@ -18,6 +18,7 @@ from crowdfund_site.exceptions import (
     PaymentUnavailable,
 )
 from crowdfund_site.money import currency_exponent, format_amount
+from projects.pricing import price_now, quote_read, quote_sign
 from projects.selectors import campaign_page_get, rewards_shipping_rules
 from projects.shipping import destination_name, shipping_costs_by_country
 from risk.tasks import enqueue_pledge_check
@@ -33,7 +34,7 @@ from .forms import (
 )
 from .models import PledgeChangeStatus, failure_reason
 from .selectors import open_pledge_of_backer, pledge_of_backer_get, pledges_of_backer
-from .services import pledge_cancel, pledge_create
+from .services import REWARD_UNAVAILABLE_CODES, pledge_cancel, pledge_create
 
 PLEDGES_PER_PAGE = 25
 
@@ -49,10 +50,13 @@ def _pledge_error(form: PledgeForm, error: ApplicationError) -> bool:
     elif isinstance(error, PaymentUnavailable):
         form.add_error(None, _("The payment processor had a temporary problem. Press “Pledge” again to retry."))
         return True
-    elif isinstance(error, Conflict) and error.code == "sold_out":
+    elif isinstance(error, Conflict) and error.code in REWARD_UNAVAILABLE_CODES:
         form.add_error(
             "reward", _("%(reason)s Choose another reward, or pledge without one.") % {"reason": error.message}
         )
+    elif isinstance(error, Conflict) and error.code in {"price_changed", "price_quote_expired"}:
+        # The page is shown again with the new price and a fresh quote.
+        form.add_error("amount", error.message)
     elif isinstance(error, Conflict) and error.code == "campaign_not_live":
         form.add_error(None, _("This campaign is no longer taking pledges, so nothing was charged."))
     elif isinstance(error, InvalidInput) and error.field in form.fields:
@@ -60,6 +64,11 @@ def _pledge_error(form: PledgeForm, error: ApplicationError) -> bool:
     else:
         form.add_error(None, error.message)
     return False
+
+
+def quoted_price(reward, quote: str) -> int:
+    """The price the form showed for a stepped ``reward``: its quote while fresh, else its price now."""
+    return ((quote_read(reward, quote) if quote else None) or price_now(reward)).amount
 
 
 def _confirmation_context(form, amount_to_confirm: str | None) -> dict:
@@ -81,8 +90,10 @@ def pledge_create_view(request, slug: str):
     idempotency_key = new_idempotency_key()
     amount_to_confirm = None
     status = 200
+    posted_quotes = {r.pk: request.POST.get(f"price_quote_{r.pk}", "") for r in rewards if r.price_steps}
     if request.method == "POST":
-        form = PledgeForm(request.POST, campaign=campaign, rewards=rewards)
+        prices = {pk: quoted_price(r, posted_quotes[r.pk]) for r in rewards if (pk := r.pk) in posted_quotes}
+        form = PledgeForm(request.POST, campaign=campaign, rewards=rewards, prices=prices)
         if form.is_valid() and (amount_to_confirm := form.amount_to_confirm()) is not None:
             # Nothing is charged yet: the page shows the amount as understood, the same key kept.
             idempotency_key = form.cleaned_data["idempotency_key"]
@@ -98,6 +109,7 @@ def pledge_create_view(request, slug: str):
                     idempotency_key=data["idempotency_key"],
                     reward=data["reward_tier"],
                     shipping_country=data["shipping_country"],
+                    price_quote=posted_quotes.get(data["reward"], ""),
                 )
             except (InvalidInput, NotAllowed, Conflict, PaymentDeclined, PaymentUnavailable) as error:
                 if _pledge_error(form, error):
@@ -113,15 +125,18 @@ def pledge_create_view(request, slug: str):
         chosen = next((r for r in rewards if str(r.pk) == request.GET.get("reward")), None)
         initial = {"reward": chosen.pk if chosen else ""}
         if chosen is not None:
-            initial["amount"] = amount_as_text(chosen.minimum_amount, campaign.currency)
+            initial["amount"] = amount_as_text(chosen.price_now_amount, campaign.currency)
         form = PledgeForm(initial=initial, campaign=campaign, rewards=rewards)
+    for reward in rewards:
+        # A stepped tier shows its price now, with a fresh quote that keeps it for 15 minutes.
+        reward.price_quote = quote_sign(reward, price_now(reward)) if reward.price_steps else ""
     shipping = rewards_shipping_rules(rewards=rewards)
     context = {
         "campaign": campaign,
         "form": form,
         "open_pledge": None if is_initiator else open_pledge_of_backer(backer=request.user, campaign_id=campaign.pk),
         "rewards": [
-            (r, amount_as_text(r.minimum_amount, campaign.currency), _shipping_choice(shipping.get(r.pk)))
+            (r, amount_as_text(r.price_now_amount, campaign.currency), _shipping_choice(shipping.get(r.pk)))
             for r in rewards
         ],
         "currency_exponent": currency_exponent(campaign.currency),

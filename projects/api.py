@@ -353,6 +353,14 @@ class ShippingRuleInputSerializer(StrictInputSerializer):
     )
 
 
+class PriceStepInputSerializer(StrictInputSerializer):
+    price = AmountField()
+    until_claimed = StrictIntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
+    )
+    until = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
 class RewardListCreateApi(APIView):
     class InputSerializer(StrictInputSerializer):
         title = StrictCharField(max_length=field_max_length(RewardTier, "title"))
@@ -371,6 +379,18 @@ class RewardListCreateApi(APIView):
             required=False,
             default=list,
             help_text="Required (at least one) when `ships`; each destination once.",
+        )
+        available_from = serializers.DateTimeField(
+            required=False, allow_null=True, default=None, help_text="Empty: from launch."
+        )
+        available_until = serializers.DateTimeField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="Empty: until the deadline. After its start, not after the deadline.",
+        )
+        price_steps = PriceStepInputSerializer(
+            many=True, required=False, default=list, help_text="Early prices before minimum_amount, in order."
         )
 
     def get_permissions(self):
@@ -411,6 +431,9 @@ class RewardDetailApi(APIView):
             required=False,
             help_text="Replaces all the reward's rules (before launch only).",
         )
+        available_from = serializers.DateTimeField(required=False, allow_null=True)
+        available_until = serializers.DateTimeField(required=False, allow_null=True)
+        price_steps = PriceStepInputSerializer(many=True, required=False, help_text="Before launch only.")
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
@@ -432,9 +455,10 @@ class RewardDetailApi(APIView):
         responses={200: RewardSerializer, **errors(409)},
         description=(
             "Change a reward tier (initiator only): anything before launch; after launch the description, "
-            "estimated delivery and quantity limit only (409 `reward_locked` for price or title, "
-            "409 `limit_below_claimed` for a limit below what is claimed). Its backers are e-mailed. "
-            "Shipping (`ships`, `shipping_rules`) changes before launch only."
+            "estimated delivery, quantity limit and availability window only (409 `reward_locked` for price or "
+            "title, 409 `limit_below_claimed` for a limit below what is claimed; 400 `window_ends_before_start`, "
+            "`window_after_deadline`, `window_in_past` for a bad window). Its backers are e-mailed about a new "
+            "description or delivery date. Shipping (`ships`, `shipping_rules`) changes before launch only."
         ),
     )
     def patch(self, request, pk: int, reward_pk: int):

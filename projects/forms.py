@@ -1,6 +1,9 @@
+import re
 from decimal import Decimal, InvalidOperation
 
 from django import forms
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -353,6 +356,72 @@ class RewardForm(PlainLabelsForm):
             cost = 0 if cost_text.strip("0.") == "" else _parse_money(cost_text, self.currency)
             rules.append({"destination": destination, "cost": cost})
         return rules
+
+
+class RewardAvailabilityForm(PlainLabelsForm):
+    """The reward editor's "Availability" section: when the tier takes claims (both optional).
+
+    A form of its own (prefix ``availability``) beside RewardForm, so the editor's sections stay apart.
+    """
+
+    prefix = "availability"
+    available_from = forms.DateTimeField(
+        label=_("Available from"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text=_("Leave empty to offer it from launch."),
+    )
+    available_until = forms.DateTimeField(
+        label=_("Available until"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text=_("Leave empty to offer it until the deadline."),
+    )
+
+
+STEP_LINE = re.compile(r"^\s*(?P<price>[\d.,]+)\s+until\s+(?P<end>.+?)\s*$", re.IGNORECASE)
+
+
+class RewardPriceStepsForm(PlainLabelsForm):
+    """The reward editor's "Price steps" section: one early price a line, before the tier's own price."""
+
+    prefix = "steps"
+    price_steps = forms.CharField(
+        label=_("Price steps"),
+        required=False,
+        max_length=2_000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "20.00 until 100\n22.00 until 2030-01-31 18:00"}),
+        help_text=_(
+            "Optional, one a line: a price until that many are claimed, or until a date and time. "
+            "After the last step the minimum pledge applies."
+        ),
+    )
+
+    def __init__(self, *args, currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+
+    def clean_price_steps(self) -> list[dict]:
+        steps = []
+        for line in filter(str.strip, self.cleaned_data["price_steps"].splitlines()):
+            match = STEP_LINE.match(line)
+            if match is None:
+                raise forms.ValidationError(
+                    gettext("Write each step as “20.00 until 100” or “20.00 until 2030-01-31 18:00”: %(line)s")
+                    % {"line": line.strip()[:80]}
+                )
+            price, end = _parse_money(match["price"], self.currency), match["end"]
+            if end.isdigit():
+                steps.append({"price": price, "until_claimed": int(end), "until": None})
+                continue
+            until = parse_datetime(end.replace(" ", "T", 1))
+            if until is None:
+                raise forms.ValidationError(
+                    gettext("Write each step as “20.00 until 100” or “20.00 until 2030-01-31 18:00”: %(line)s")
+                    % {"line": line.strip()[:80]}
+                )
+            steps.append({"price": price, "until_claimed": None, "until": timezone.make_aware(until)})
+        return steps
 
 
 class CampaignUpdateForm(PlainLabelsForm):

@@ -262,6 +262,15 @@ class RewardTier(models.Model):
     # A physical reward is shipped: a pledge for it names a country its shipping rules cover and
     # pays that rule's cost on top. The database default lets bulk inserts leave it out.
     ships = models.BooleanField(default=False, db_default=False, help_text="Physical: shipped to backers.")
+    # An optional availability window: outside it the tier takes no new claims (a slot freed after
+    # the window closed stays free), while pledges that already hold it keep it.
+    available_from = models.DateTimeField(null=True, blank=True, help_text="Empty: from launch.")
+    available_until = models.DateTimeField(null=True, blank=True, help_text="Empty: until the deadline.")
+    # Early prices before minimum_amount, in order (see projects.pricing): on the row itself, so a
+    # page listing the tiers reads them with no extra query.
+    price_steps = models.JSONField(
+        default=list, blank=True, help_text='[{"price": minor units, "until_claimed": N or null, "until": ISO or null}]'
+    )
 
     class Meta:
         ordering = ["minimum_amount", "id"]
@@ -271,6 +280,12 @@ class RewardTier(models.Model):
             models.CheckConstraint(
                 condition=Q(quantity_limit__isnull=True) | Q(claimed_count__lte=F("quantity_limit")),
                 name="reward_not_oversold",
+            ),
+            models.CheckConstraint(
+                condition=Q(available_from__isnull=True)
+                | Q(available_until__isnull=True)
+                | Q(available_until__gt=F("available_from")),
+                name="reward_window_ends_after_start",
             ),
         ]
 
@@ -286,6 +301,39 @@ class RewardTier(models.Model):
     @property
     def sold_out(self) -> bool:
         return self.quantity_limit is not None and self.claimed_count >= self.quantity_limit
+
+    def window_state(self, now=None) -> str:
+        """Return "upcoming", "ended" or "open": where ``now`` falls in the availability window."""
+        now = now or timezone.now()
+        if self.available_from is not None and now < self.available_from:
+            return "upcoming"
+        if self.available_until is not None and now >= self.available_until:
+            return "ended"
+        return "open"
+
+    @property
+    def price_step_list(self) -> list[dict]:
+        """The price steps with their dates parsed, for pages."""
+        from datetime import datetime
+
+        return [
+            {**step, "until": datetime.fromisoformat(step["until"]) if step["until"] else None}
+            for step in self.price_steps or ()
+        ]
+
+    @property
+    def price_now_amount(self) -> int:
+        from .pricing import price_now
+
+        return price_now(self).amount
+
+    @property
+    def has_window(self) -> bool:
+        return self.available_from is not None or self.available_until is not None
+
+    @property
+    def available_now(self) -> bool:
+        return self.window_state() == "open"
 
 
 class RewardShippingRule(models.Model):

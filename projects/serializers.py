@@ -7,6 +7,7 @@ from rest_framework import serializers
 from crowdfund_site.images import rendition_url
 
 from .models import Campaign, Category, RewardTier
+from .pricing import price_now, quote_sign
 
 
 class CategorySerializer(serializers.ModelSerializer):
@@ -59,6 +60,12 @@ class ShippingRuleSerializer(serializers.Serializer):
     cost = serializers.IntegerField(help_text="In minor units of the campaign's currency; 0 ships free.")
 
 
+class PriceStepSerializer(serializers.Serializer):
+    price = serializers.IntegerField(help_text="In minor units.")
+    until_claimed = serializers.IntegerField(allow_null=True, help_text="This price until this many are claimed.")
+    until = serializers.DateTimeField(allow_null=True, help_text="Or this price until then.")
+
+
 class RewardSerializer(serializers.ModelSerializer):
     """A reward tier; load it with ``shipping_rules`` prefetched to list many without a query each."""
 
@@ -67,6 +74,16 @@ class RewardSerializer(serializers.ModelSerializer):
     sold_out = serializers.BooleanField(read_only=True)
     shipping_rules = serializers.SerializerMethodField(
         help_text="Where a physical reward ships and what it costs; the most specific rule for a country applies."
+    )
+    available_now = serializers.BooleanField(read_only=True, help_text="Inside its availability window now.")
+    price_now = serializers.IntegerField(
+        source="price_now_amount",
+        read_only=True,
+        help_text="Its price now: its current price step's, else minimum_amount.",
+    )
+    price_steps = serializers.SerializerMethodField(help_text="Early prices before minimum_amount, in order.")
+    price_quote = serializers.SerializerMethodField(
+        help_text="Send with a pledge to keep price_now for 15 minutes; empty for a tier without price steps."
     )
 
     class Meta:
@@ -81,10 +98,23 @@ class RewardSerializer(serializers.ModelSerializer):
             "remaining",
             "sold_out",
             "estimated_delivery",
+            "available_from",
+            "available_until",
+            "available_now",
+            "price_now",
+            "price_steps",
+            "price_quote",
             "image",
             "ships",
             "shipping_rules",
         ]
+
+    @extend_schema_field(PriceStepSerializer(many=True))
+    def get_price_steps(self, reward: RewardTier) -> list:
+        return reward.price_steps or []
+
+    def get_price_quote(self, reward: RewardTier) -> str:
+        return quote_sign(reward, price_now(reward)) if reward.price_steps else ""
 
     @extend_schema_field(PictureSerializer(allow_null=True))
     def get_image(self, reward: RewardTier) -> dict | None:

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.text import slugify
 from django.utils.translation import gettext
 
@@ -55,6 +56,7 @@ from .models import (
     RewardTier,
     RewardTierChange,
 )
+from .pricing import price_steps_clean
 from .selectors import BACKER_PLEDGE_STATUSES, reward_shipping_rules, user_is_backer
 from .shipping import shipping_rules_clean
 
@@ -332,7 +334,39 @@ def _clean_reward_fields(campaign: Campaign, fields: dict) -> dict:
     delivery = cleaned.get("estimated_delivery")
     if delivery is not None and not isinstance(delivery, date):
         raise InvalidInput("The estimated delivery must be a date.", field="estimated_delivery")
+    for name in ("available_from", "available_until"):
+        value = cleaned.get(name)
+        if value is not None and (not isinstance(value, datetime) or timezone.is_naive(value)):
+            raise InvalidInput(f"{name} must be a date and time with its time zone.", field=name)
     return cleaned
+
+
+def _check_reward_window(campaign: Campaign, *, available_from, available_until, changed: set) -> None:
+    """Refuse a window that ends before it starts, after the deadline, or (newly set) in the past.
+
+    Before launch the deadline is not known yet: a window past it simply closes with the campaign.
+    """
+    if available_from is not None and available_until is not None and available_until <= available_from:
+        raise InvalidInput(
+            gettext("The reward's availability must end after it starts."),
+            code="window_ends_before_start",
+            field="available_until",
+        )
+    if available_until is None:
+        return
+    if campaign.deadline is not None and available_until > campaign.deadline:
+        raise InvalidInput(
+            gettext("The reward's availability cannot end after the campaign's deadline (%(deadline)s).")
+            % {"deadline": date_format(timezone.localtime(campaign.deadline), "DATETIME_FORMAT")},
+            code="window_after_deadline",
+            field="available_until",
+        )
+    if "available_until" in changed and available_until <= timezone.now():
+        raise InvalidInput(
+            gettext("The reward's availability must end in the future."),
+            code="window_in_past",
+            field="available_until",
+        )
 
 
 @transaction.atomic
@@ -347,12 +381,17 @@ def reward_tier_create(
     estimated_delivery: date | None = None,
     ships: bool = False,
     shipping_rules: list | None = None,
+    available_from: datetime | None = None,
+    available_until: datetime | None = None,
+    price_steps: list | None = None,
 ) -> RewardTier:
     """Add a reward tier to an editable campaign; only its initiator may.
 
     A physical reward (``ships``) needs ``shipping_rules``: [{"destination": "DE" | "eu" |
-    "anywhere", "cost": minor units}], checked by ``shipping_rules_clean``. Raises NotAllowed,
-    Conflict or InvalidInput; on refusal nothing is stored.
+    "anywhere", "cost": minor units}], checked by ``shipping_rules_clean``.
+    ``available_from``/``available_until`` bound when it takes claims (both optional);
+    ``price_steps`` are early prices before ``minimum_amount`` (projects.pricing). Raises
+    NotAllowed, Conflict or InvalidInput; on refusal nothing is stored.
     """
     campaign = campaign_lock(campaign_id=campaign.pk)
     _ensure_initiator(campaign, actor)
@@ -366,7 +405,18 @@ def reward_tier_create(
             "minimum_amount": minimum_amount,
             "quantity_limit": quantity_limit,
             "estimated_delivery": estimated_delivery,
+            "available_from": available_from,
+            "available_until": available_until,
         },
+    )
+    _check_reward_window(
+        campaign, available_from=available_from, available_until=available_until, changed={"available_until"}
+    )
+    fields["price_steps"] = price_steps_clean(
+        steps=price_steps or [],
+        minimum_amount=fields["minimum_amount"],
+        currency=campaign.currency,
+        launched_at=campaign.launched_at,
     )
     reward = RewardTier.objects.create(campaign=campaign, ships=bool(ships), **fields)
     _reward_shipping_rules_replace(reward=reward, rules=rules)
@@ -383,7 +433,14 @@ def _reward_shipping_rules_replace(*, reward: RewardTier, rules: list[tuple[str,
 
 # What an initiator may still change on a reward tier once the campaign has launched: backers chose
 # it for its price and title, so those stay; the limit may move, never below what is claimed.
-REWARD_FIELDS_AFTER_LAUNCH = {"description", "estimated_delivery", "quantity_limit"}
+# The availability window may move too: it only decides who may claim from now on.
+REWARD_FIELDS_AFTER_LAUNCH = {
+    "description",
+    "estimated_delivery",
+    "quantity_limit",
+    "available_from",
+    "available_until",
+}
 REWARD_EDITABLE_AFTER_LAUNCH_STATUSES = {CampaignStatus.LIVE, CampaignStatus.CLOSING, CampaignStatus.SUCCEEDED}
 # Changes its backers are e-mailed about.
 REWARD_FIELDS_BACKERS_ARE_TOLD = {"description", "estimated_delivery"}
@@ -405,7 +462,17 @@ def reward_tier_update(*, reward: RewardTier, actor, **fields) -> RewardTier:
     """
     campaign = campaign_lock(campaign_id=reward.campaign_id)
     _ensure_initiator(campaign, actor)
-    allowed = {"title", "description", "minimum_amount", "quantity_limit", "estimated_delivery", "ships"}
+    allowed = {
+        "title",
+        "description",
+        "minimum_amount",
+        "quantity_limit",
+        "estimated_delivery",
+        "ships",
+        "available_from",
+        "available_until",
+        "price_steps",
+    }
     unknown = set(fields) - allowed - {"shipping_rules"}
     if unknown:
         raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))}.", code="invalid_field")
@@ -418,6 +485,13 @@ def reward_tier_update(*, reward: RewardTier, actor, **fields) -> RewardTier:
             shipping_rules = [{"destination": d, "cost": c} for d, c in reward_shipping_rules(reward=reward)]
         new_rules = shipping_rules_clean(shipping_rules, ships=fields["ships"])
     cleaned = _clean_reward_fields(campaign, fields)
+    if "price_steps" in cleaned or ("minimum_amount" in cleaned and reward.price_steps):
+        cleaned["price_steps"] = price_steps_clean(
+            steps=cleaned.get("price_steps", reward.price_steps),
+            minimum_amount=cleaned.get("minimum_amount", reward.minimum_amount),
+            currency=campaign.currency,
+            launched_at=campaign.launched_at,
+        )
     changed = {name: value for name, value in cleaned.items() if getattr(reward, name) != value}
     rules_changed = new_rules is not None and sorted(new_rules) != sorted(reward_shipping_rules(reward=reward))
     if campaign.status not in EDITABLE_STATUSES:
@@ -431,6 +505,13 @@ def reward_tier_update(*, reward: RewardTier, actor, **fields) -> RewardTier:
         _check_reward_change_after_launch(campaign, reward, changed)
     if rules_changed:
         _reward_shipping_rules_replace(reward=reward, rules=new_rules)
+    if {"available_from", "available_until"} & set(changed):
+        _check_reward_window(
+            campaign,
+            available_from=cleaned.get("available_from", reward.available_from),
+            available_until=cleaned.get("available_until", reward.available_until),
+            changed=set(changed),
+        )
     if not changed:
         return reward
     before = {name: getattr(reward, name) for name in changed}
@@ -463,7 +544,7 @@ def _check_reward_change_after_launch(campaign: Campaign, reward: RewardTier, ch
     locked = set(changed) - REWARD_FIELDS_AFTER_LAUNCH
     if locked:
         raise Conflict(
-            gettext("After launch you can change a reward's description, delivery date and limit only."),
+            gettext("After launch you can change a reward's description, delivery date, limit and availability only."),
             code="reward_locked",
             field=sorted(locked)[0],
         )

@@ -5,6 +5,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -34,7 +35,9 @@ from .forms import (
     CommentReportForm,
     DiscoverForm,
     PictureForm,
+    RewardAvailabilityForm,
     RewardForm,
+    RewardPriceStepsForm,
 )
 from .markdown import markdown_render
 from .models import EDITABLE_STATUSES, Comment, FundingModel
@@ -296,6 +299,26 @@ def _apply_error(form, error: ApplicationError) -> None:
     form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
+def _all_valid(*forms) -> bool:
+    results = [form.is_valid() for form in forms]  # every form validated, so each shows its errors
+    return all(results)
+
+
+def _apply_reward_error(form, availability_form, error: ApplicationError, steps_form) -> None:
+    """Show a reward service's refusal on the section that holds its field."""
+    section = next((f for f in (availability_form, steps_form) if error.field in f.fields), form)
+    _apply_error(section, error)
+
+
+def _price_steps_text(reward, currency: str) -> str:
+    """A tier's price steps as the editor writes them, one a line."""
+    lines = []
+    for step in reward.price_step_list:
+        end = step["until_claimed"] or timezone.localtime(step["until"]).strftime("%Y-%m-%d %H:%M")
+        lines.append(f"{amount_text(step['price'], currency)} until {end}")
+    return "\n".join(lines)
+
+
 def _initiator_campaign_or_404(request, slug: str):
     campaign = campaign_of_initiator_get(slug=slug, initiator=request.user)
     if campaign is None:
@@ -443,11 +466,19 @@ def campaign_rewards(request, slug: str):
     """Step 4: the reward tiers, with a form to add one."""
     campaign = _initiator_campaign_or_404(request, slug)
     form = RewardForm(request.POST if request.method == "POST" else None, currency=campaign.currency)
-    if request.method == "POST" and form.is_valid():
+    availability_form = RewardAvailabilityForm(request.POST if request.method == "POST" else None)
+    steps_form = RewardPriceStepsForm(request.POST if request.method == "POST" else None, currency=campaign.currency)
+    if request.method == "POST" and _all_valid(form, availability_form, steps_form):
         try:
-            reward_tier_create(campaign=campaign, actor=request.user, **form.cleaned_data)
+            reward_tier_create(
+                campaign=campaign,
+                actor=request.user,
+                **form.cleaned_data,
+                **availability_form.cleaned_data,
+                **steps_form.cleaned_data,
+            )
         except ApplicationError as error:
-            _apply_error(form, error)
+            _apply_reward_error(form, availability_form, error, steps_form)
         else:
             messages.success(request, gettext("Reward “%(title)s” added.") % {"title": form.cleaned_data["title"]})
             return redirect("projects:campaign_rewards", slug=campaign.slug)
@@ -459,7 +490,14 @@ def campaign_rewards(request, slug: str):
     return render(
         request,
         "projects/campaign_rewards.html",
-        _step_context(campaign, "rewards", form=form, rewards=rewards),
+        _step_context(
+            campaign,
+            "rewards",
+            form=form,
+            availability_form=availability_form,
+            steps_form=steps_form,
+            rewards=rewards,
+        ),
     )
 
 
@@ -484,26 +522,47 @@ def campaign_reward_edit(request, slug: str, reward_id: int):
         ),
     }
     form = RewardForm(request.POST if request.method == "POST" else None, initial=initial, currency=campaign.currency)
+    availability_form = RewardAvailabilityForm(
+        request.POST if request.method == "POST" else None,
+        initial={"available_from": reward.available_from, "available_until": reward.available_until},
+    )
+    steps_form = RewardPriceStepsForm(
+        request.POST if request.method == "POST" else None,
+        initial={"price_steps": _price_steps_text(reward, campaign.currency)},
+        currency=campaign.currency,
+    )
     launched = campaign.status not in EDITABLE_STATUSES
     if launched:
+        steps_form.fields["price_steps"].disabled = True
         # Shown, but not taken from the post: backers chose the tier for its title and price.
         form.fields["title"].disabled = True
         form.fields["minimum_amount"].disabled = True
         # Backers chose it knowing where it ships and what that costs.
         form.fields["ships"].disabled = True
         form.fields["shipping_rules"].disabled = True
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and _all_valid(form, availability_form, steps_form):
         try:
-            reward_tier_update(reward=reward, actor=request.user, **form.cleaned_data)
+            steps = {} if launched else steps_form.cleaned_data
+            reward_tier_update(
+                reward=reward, actor=request.user, **form.cleaned_data, **availability_form.cleaned_data, **steps
+            )
         except ApplicationError as error:
-            _apply_error(form, error)
+            _apply_reward_error(form, availability_form, error, steps_form)
         else:
             messages.success(request, gettext("Reward “%(title)s” saved.") % {"title": reward.title})
             if launched:
                 return redirect(campaign.get_absolute_url() + "#rewards-title")
             return redirect("projects:campaign_rewards", slug=campaign.slug)
-    context = {"campaign": campaign, "reward": reward, "form": form, "launched": launched}
-    return render(request, "projects/reward_edit.html", context, status=400 if form.errors else 200)
+    context = {
+        "campaign": campaign,
+        "reward": reward,
+        "form": form,
+        "availability_form": availability_form,
+        "steps_form": steps_form,
+        "launched": launched,
+    }
+    errors = form.errors or availability_form.errors or steps_form.errors
+    return render(request, "projects/reward_edit.html", context, status=400 if errors else 200)
 
 
 @login_required

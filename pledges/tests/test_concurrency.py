@@ -207,3 +207,74 @@ def test_a_payment_completing_after_the_campaign_closed_is_refunded_not_held():
     assert in_time.status == PledgeStatus.REFUNDED
     assert all(c.refunded_amount == c.amount for c in _charges())
     assert ledger_verify() == []
+
+
+def test_twenty_backers_racing_for_the_last_three_slots_of_a_windowed_tier_get_exactly_three():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    campaign = LiveCampaignFactory(goal=100_000)
+    now = timezone.now()
+    reward = RewardTierFactory(
+        campaign=campaign,
+        minimum_amount=2_000,
+        quantity_limit=10,
+        claimed_count=7,
+        available_from=now - timedelta(hours=1),
+        available_until=now + timedelta(hours=1),
+    )
+    outcomes = run_together([_pledge(backer=b, campaign=campaign, amount=2_000, reward=reward) for b in _backers(20)])
+    held = [o for o in outcomes if isinstance(o, Pledge)]
+    refused = [o for o in outcomes if not isinstance(o, Pledge)]
+    assert len(held) == 3
+    assert len(refused) == 17
+    assert all(isinstance(e, Conflict) and e.code == "sold_out" for e in refused)
+    reward.refresh_from_db()
+    assert reward.claimed_count == 10
+    assert _charges().count() == 3
+    assert ledger_verify() == []
+
+
+def test_twenty_backers_racing_for_the_last_three_slots_of_a_price_step_get_three_at_its_price():
+    from projects.pricing import price_now, quote_sign
+
+    campaign = LiveCampaignFactory(goal=1_000_000)
+    reward = RewardTierFactory(
+        campaign=campaign,
+        minimum_amount=2_500,
+        claimed_count=97,
+        price_steps=[{"price": 2_000, "until_claimed": 100, "until": None}],
+    )
+    quote = quote_sign(reward, price_now(reward))  # every racer opened the form at 20.00
+    racers = [
+        partial(_pledge(backer=b, campaign=campaign, amount=2_000, reward=reward), price_quote=quote)
+        for b in _backers(20)
+    ]
+    outcomes = run_together(racers)
+    held = [o for o in outcomes if isinstance(o, Pledge)]
+    refused = [o for o in outcomes if not isinstance(o, Pledge)]
+    assert len(held) == 3
+    assert all(p.amount == 2_000 and p.status == PledgeStatus.HELD for p in held)
+    assert len(refused) == 17
+    assert all(isinstance(e, Conflict) and e.code == "price_changed" and "$25.00" in e.message for e in refused)
+    reward.refresh_from_db()
+    assert reward.claimed_count == 100
+    assert _charges().count() == 3
+    # A racer who was refused pledges again at the price offered and gets a slot.
+    late = pledge_create(
+        backer=refused_backer(outcomes, racers),
+        campaign=campaign,
+        amount=2_500,
+        currency=campaign.currency,
+        payment_token="tok_visa",
+        idempotency_key="again",
+        reward=reward,
+    )
+    assert late.status == PledgeStatus.HELD
+    assert ledger_verify() == []
+
+
+def refused_backer(outcomes, racers):
+    index = next(i for i, o in enumerate(outcomes) if not isinstance(o, Pledge))
+    return racers[index].keywords["backer"]
