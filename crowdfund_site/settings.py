@@ -246,6 +246,9 @@ PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=500)
 DELIVERY_HOLDBACK_BPS = env.int("DELIVERY_HOLDBACK_BPS", default=1000)
 # Days after a tier shipped when a backer's silence counts as received.
 FULFILMENT_SILENCE_DAYS = env.int("FULFILMENT_SILENCE_DAYS", default=30)
+# How long an initiator's delivery record, shown on every campaign page with rewards, is reused
+# (at most as old as a visitor's copy of the page).
+DELIVERY_RECORD_CACHE_SECONDS = env.int("DELIVERY_RECORD_CACHE_SECONDS", default=PAGE_CACHE_MAX_SECONDS)
 # Days after a tier shipped when its backers' survey addresses are erased.
 SURVEY_ADDRESS_KEEP_DAYS = env.int("SURVEY_ADDRESS_KEEP_DAYS", default=180)
 # Servicing fee of debt campaigns' loans, in basis points a year of the outstanding principal;

@@ -5,6 +5,7 @@ from datetime import date
 from statistics import median
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -97,6 +98,30 @@ class DeliveryRecord:
     @property
     def empty(self) -> bool:
         return not (self.milestones_due or self.shipments)
+
+
+def _delivery_record_cache_key(initiator_id: int) -> str:
+    return f"delivery-record:{initiator_id}"
+
+
+def delivery_record_cached(*, initiator_id: int) -> DeliveryRecord:
+    """Return the initiator's delivery record, computed at most once per ``DELIVERY_RECORD_CACHE_SECONDS``.
+
+    Every campaign page with rewards shows it, and it costs two queries over all the initiator's
+    campaigns; it is a record of what already happened, so it may be as far behind as a visitor's
+    copy of the page (``PAGE_CACHE_MAX_SECONDS``). Marking a tier shipped forgets it at once
+    (``delivery_record_forget``), since the initiator looks for it right after.
+    """
+    key = _delivery_record_cache_key(initiator_id)
+    record = cache.get(key)
+    if record is None:
+        record = delivery_record_of(initiator_id=initiator_id)
+        cache.set(key, record, settings.DELIVERY_RECORD_CACHE_SECONDS)
+    return record
+
+
+def delivery_record_forget(*, initiator_id: int) -> None:
+    cache.delete(_delivery_record_cache_key(initiator_id))
 
 
 def delivery_record_of(*, initiator_id: int, today: date | None = None) -> DeliveryRecord:

@@ -36,6 +36,7 @@ from .models import (
     SurveyAnswer,
     SurveyQuestion,
 )
+from .selectors import delivery_record_forget
 
 
 def _text(value: str, *, field: str, required: bool = False, max_length: int = TEXT_MAX_LENGTH) -> str:
@@ -95,8 +96,9 @@ def tier_mark_shipped(
             silence_until=shipped_on + timedelta(days=settings.FULFILMENT_SILENCE_DAYS),
             created_by=actor,
         )
-        shipment_id = shipment.pk
+        shipment_id, initiator_id = shipment.pk, actor.pk
         transaction.on_commit(lambda: _enqueue("send_shipped_emails", shipment_id))
+        transaction.on_commit(lambda: delivery_record_forget(initiator_id=initiator_id))
     return shipment
 
 

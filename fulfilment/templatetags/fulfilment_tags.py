@@ -1,6 +1,6 @@
 from django import template
 
-from fulfilment.selectors import deliveries_of_backer, delivery_record_of
+from fulfilment.selectors import deliveries_of_backer, delivery_record_cached
 
 register = template.Library()
 
@@ -21,5 +21,5 @@ def delivery_record(initiator_id: int, rewards=True):
     """
     if not rewards:
         return {"record": None}
-    record = delivery_record_of(initiator_id=initiator_id)
+    record = delivery_record_cached(initiator_id=initiator_id)
     return {"record": None if record.empty else record}

@@ -57,3 +57,24 @@ def test_a_campaign_without_rewards_runs_no_record_query(client):
     assert page.status_code == 200
     assert not [q for q in queries.captured_queries if "fulfilment_" in q["sql"]]
     assert "Delivery record" not in page.content.decode()
+
+
+def test_the_record_is_computed_once_for_many_pages_and_forgotten_when_a_tier_ships(
+    client, backer, django_capture_on_commit_callbacks
+):
+    campaign, (tier_a, _) = funded_campaign_with_rewards(amounts=[10_000, 20_000])
+    campaign = succeed(campaign)
+    client.force_login(backer)  # pages rendered for a signed-in visitor, not served from the page cache
+    with CaptureQueriesContext(connection) as first:
+        client.get(campaign.get_absolute_url())
+    with CaptureQueriesContext(connection) as again:
+        page = client.get(campaign.get_absolute_url()).content.decode()
+    shipments_read = [q for q in first.captured_queries if "fulfilment_shipment" in q["sql"]]
+    assert len(shipments_read) == 1
+    assert not [q for q in again.captured_queries if "fulfilment_shipment" in q["sql"]]
+    assert "Rewards shipped on time" not in page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tier_mark_shipped(tier_id=tier_a.pk, actor=campaign.initiator, shipped_on=timezone.localdate())
+
+    assert "Rewards shipped on time: 1 of 1" in client.get(campaign.get_absolute_url()).content.decode()
