@@ -354,19 +354,11 @@ def _check_staged_release() -> list[str]:
         .annotate(total=Sum("amount"))
     ):
         raised[campaign_id] = total
-    refunded = defaultdict(int)
-    refunded_by_pledge = defaultdict(int)
-    for reference, campaign_code, total in (
-        LedgerEntry.objects.filter(
-            transaction__kind=TransactionKind.REFUND,
-            transaction__reference__startswith=REMAINDER_REFERENCE_PREFIX,
-            amount__lt=0,
-        )
-        .values_list("transaction__reference", "account__code")
-        .annotate(total=Sum("amount"))
-    ):
-        refunded[campaign_id_from_staged_code(campaign_code)] += -total
-        refunded_by_pledge[pledge_id_from_remainder_reference(reference)] += -total
+    refunded_by_pledge, refunded = _refunds_under(
+        REMAINDER_REFERENCE_PREFIX,
+        pledge_of=pledge_id_from_remainder_reference,
+        campaign_of=campaign_id_from_staged_code,
+    )
     released = defaultdict(int)
     for m in milestones:
         if m.status == MilestoneStatus.RELEASED:
@@ -454,19 +446,11 @@ def _check_holdback() -> list[str]:
     for campaign_id, rel, fee in Shipment.objects.values_list("campaign_id", "released_amount", "fee_amount"):
         released[campaign_id] += rel
         fees[campaign_id] += fee
-    refunded_by_pledge = defaultdict(int)
-    refunded = defaultdict(int)
-    for reference, code, total in (
-        LedgerEntry.objects.filter(
-            transaction__kind=TransactionKind.REFUND,
-            transaction__reference__startswith=HOLDBACK_PLEDGE_REFERENCE_PREFIX,
-            amount__lt=0,
-        )
-        .values_list("transaction__reference", "account__code")
-        .annotate(total=Sum("amount"))
-    ):
-        refunded_by_pledge[pledge_id_from_holdback_reference(reference)] += -total
-        refunded[campaign_id_from_holdback_code(code)] += -total
+    refunded_by_pledge, refunded = _refunds_under(
+        HOLDBACK_PLEDGE_REFERENCE_PREFIX,
+        pledge_of=pledge_id_from_holdback_reference,
+        campaign_of=campaign_id_from_holdback_code,
+    )
     posted_release = defaultdict(int)
     for code, total in (
         LedgerEntry.objects.filter(
@@ -527,3 +511,22 @@ def _check_holdback() -> list[str]:
                 f"Pledges refunded more of the holdback than their part (or without an upheld report): {_ids(over)}"
             )
     return problems
+
+
+def _refunds_under(prefix: str, *, pledge_of, campaign_of) -> tuple[dict[int, int], dict[int, int]]:
+    """Sum the refunds posted under references starting with ``prefix``: (by pledge, by campaign).
+
+    ``pledge_of`` reads the pledge from a reference, ``campaign_of`` the campaign from the code of
+    the account the money left (the vocabulary's parsers).
+    """
+    by_pledge, by_campaign = defaultdict(int), defaultdict(int)
+    for reference, code, total in (
+        LedgerEntry.objects.filter(
+            transaction__kind=TransactionKind.REFUND, transaction__reference__startswith=prefix, amount__lt=0
+        )
+        .values_list("transaction__reference", "account__code")
+        .annotate(total=Sum("amount"))
+    ):
+        by_pledge[pledge_of(reference)] += -total
+        by_campaign[campaign_of(code)] += -total
+    return by_pledge, by_campaign
