@@ -28,8 +28,7 @@ def test_withdrawals_at_once_that_together_exceed_the_balance_pay_only_what_fits
     lender, balance = lender_with_balance()
     part = balance // 2 + 1  # any two of them are more than the balance
     calls = [
-        partial(lender_withdraw, lender=lender, currency="USD", amount=part, idempotency_key=f"w-{i}")
-        for i in range(6)
+        partial(lender_withdraw, lender=lender, currency="USD", amount=part, idempotency_key=f"w-{i}") for i in range(6)
     ]
 
     results = run_together(calls)
