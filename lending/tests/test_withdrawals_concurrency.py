@@ -35,7 +35,8 @@ def test_withdrawals_at_once_that_together_exceed_the_balance_pay_only_what_fits
 
     paid = [r for r in results if isinstance(r, Withdrawal)]
     refused = [r for r in results if isinstance(r, InvalidInput)]
-    assert len(paid) == 1 and len(refused) == 5, results
+    assert len(paid) == 1, results
+    assert len(refused) == 5, results
     assert {r.code for r in refused} == {"amount_above_balance"}
     assert balance_of(lender) == balance - part
     assert GatewayOperation.objects.filter(kind=OperationKind.PAYOUT).count() == 1
