@@ -165,14 +165,18 @@ def loan_list(request):
 
 
 def _loan_list_page(request, *, failed: WithdrawalForm | None = None):
-    balances = []
+    balances, shown = [], False
     for balance in lender_balances(user=request.user):
         form = failed if failed is not None and failed.data.get("currency") == balance.currency else None
+        shown = shown or form is not None
         initial = {"currency": balance.currency, "idempotency_key": WithdrawalForm.new_key()}
         balances.append((balance, form or WithdrawalForm(initial=initial)))
+    # A refusal in a currency without a balance row has no form to show it next to.
+    unshown = [] if failed is None or shown else [e for errors in failed.errors.values() for e in errors]
     context = {
         "loans": lender_loan_summaries(user=request.user),
         "balances": balances,
+        "withdraw_errors": unshown,
         "year": timezone.localdate().year,
     }
     return render(request, "lending/loan_list.html", context, status=400 if failed is not None else 200)

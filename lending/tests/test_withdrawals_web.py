@@ -51,6 +51,17 @@ def test_withdrawing_more_than_the_balance_is_explained_on_the_page_and_moves_no
     assert balance_of(lender) == balance
 
 
+def test_withdrawing_in_a_currency_without_a_balance_is_explained(client):
+    lender, _balance = lender_with_balance()
+    client.force_login(lender)
+
+    response = client.post("/loans/withdraw/", {"currency": "EUR", "amount": "1", "idempotency_key": "web-k"})
+
+    assert response.status_code == 400
+    assert "You have no money to withdraw in EUR." in response.content.decode()
+    assert not Withdrawal.objects.exists()
+
+
 def test_the_balance_and_withdraw_form_in_chinese(client):
     lender, _balance = lender_with_balance()
     client.force_login(lender)
