@@ -176,3 +176,31 @@ def test_verify_ledger_reports_a_paid_withdrawal_without_its_posting():
 
     assert any("Withdrawals whose ledger transaction differs" in p for p in problems)
     assert any("pending withdrawals exceed their balance" in p for p in problems)
+
+
+def test_a_gateway_outage_leaves_the_withdrawal_pending_for_the_reconciler(monkeypatch):
+    from crowdfund_site.exceptions import PaymentUnavailable
+    from escrow.gateway import GatewayResult, SandboxGateway
+
+    lender, balance = lender_with_balance()
+    monkeypatch.setattr(SandboxGateway, "payout", lambda self, **kw: GatewayResult(ok=False, transient=True))
+    with pytest.raises(PaymentUnavailable):
+        lender_withdraw(lender=lender, currency="USD", amount=balance, idempotency_key="w-1")
+    assert Withdrawal.objects.get().status == WithdrawalStatus.PENDING
+    assert balance_of(lender) == balance
+    assert withdrawals_reconcile(now=timezone.now() + datetime.timedelta(minutes=10))["unavailable"] == 1
+    monkeypatch.undo()
+
+    assert withdrawals_reconcile(now=timezone.now() + datetime.timedelta(minutes=10))["paid"] == 1
+    assert balance_of(lender) == 0
+    assert lending_verify() == []
+
+
+def test_beat_runs_the_reconciler():
+    from django.conf import settings
+
+    from lending.tasks import reconcile_withdrawals
+
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "lending.tasks.reconcile_withdrawals" in tasks
+    assert reconcile_withdrawals.apply().get() == {"paid": 0, "failed": 0, "unavailable": 0}
