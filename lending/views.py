@@ -23,12 +23,14 @@ from .selectors import (
     lender_loan_summaries,
     lender_profile_of,
     lender_statement,
+    lender_withdrawals,
     loan_schedule_preview,
     loan_terms_of,
 )
 from .services import lender_knowledge_test_take, lender_profile_update, lender_withdraw, lending_consent_give
 from .services.investor_limits import knowledge_test_valid
 
+RECENT_WITHDRAWALS = 10  # shown on "My loans"; the API lists them all
 DEFAULT_PREVIEW_UNITS = 100  # whole units of the currency shown before a visitor picks an amount
 
 
@@ -177,6 +179,7 @@ def _loan_list_page(request, *, failed: WithdrawalForm | None = None):
         "loans": lender_loan_summaries(user=request.user),
         "balances": balances,
         "withdraw_errors": unshown,
+        "withdrawals": lender_withdrawals(user=request.user)[:RECENT_WITHDRAWALS],
         "year": timezone.localdate().year,
     }
     return render(request, "lending/loan_list.html", context, status=400 if failed is not None else 200)

@@ -8,6 +8,7 @@ from django.conf import settings
 from accounts.tests.factories import UserFactory
 from crowdfund_site.api.testing import api_client, assert_error
 from lending.models import Withdrawal, WithdrawalStatus
+from lending.services import lender_withdraw
 from lending.verification import lending_verify
 
 from .test_withdrawals import balance_of, lender_with_balance
@@ -35,6 +36,7 @@ def test_a_lender_sees_their_balance_and_withdraws_it_from_my_loans(client):
     assert "$1.00" in response.content.decode()  # what is left
     assert Withdrawal.objects.get().status == WithdrawalStatus.PAID
     assert balance_of(lender) == 100
+    assert "Your withdrawals" in response.content.decode()
     assert lending_verify() == []
 
 
@@ -71,6 +73,10 @@ def test_the_balance_and_withdraw_form_in_chinese(client):
 
     assert "你的余额" in page
     assert "提现到我的银行账户" in page
+    lender_withdraw(lender=lender, currency="USD", amount=1, idempotency_key="w")
+    page = client.get("/loans/").content.decode()
+    assert "你的提现" in page
+    assert "已拨付" in page
 
 
 def test_someone_with_no_balance_sees_no_withdraw_form(client):
