@@ -358,6 +358,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "settlement.tasks.seal_ledger",
         "schedule": env.float("SEAL_LEDGER_EVERY_SECONDS", default=60.0),
     },
+    "reconcile-withdrawals": {
+        "task": "lending.tasks.reconcile_withdrawals",
+        "schedule": env.float("RECONCILE_WITHDRAWALS_EVERY_SECONDS", default=300.0),
+    },
     "sweep-settlements": {
         "task": "settlement.tasks.sweep_settlements",
         "schedule": env.float("SWEEP_SETTLEMENTS_EVERY_SECONDS", default=300.0),

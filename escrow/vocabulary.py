@@ -660,3 +660,43 @@ def pledge_change_posting(
         ],
         description=description[:255],
     )
+
+
+# --- Lender withdrawals -------------------------------------------------------------------------
+# A withdrawal is paid out through the gateway first, then posted: lender balance -> the
+# lender's payouts account (money that left to their bank), keyed by the withdrawal.
+
+WITHDRAWAL_KEY_PREFIX = _key_prefix("withdraw", "withdrawal")
+
+
+def withdrawal_key(withdrawal_id: int) -> str:
+    """Return the key of a lender's withdrawal, at the gateway and in the ledger."""
+    return _key("withdraw", "withdrawal", withdrawal_id)
+
+
+def lender_payout_code(lender_id: int) -> str:
+    """Return the account of what left to a lender's bank (also the withdrawal's destination)."""
+    return f"lender:{lender_id}:payouts"
+
+
+def withdrawal_account_specs(*, lender_id: int) -> list[tuple[str, str]]:
+    return [
+        (lender_balance_code(lender_id), AccountKind.PAYABLE),
+        (lender_payout_code(lender_id), AccountKind.PAYOUT),
+    ]
+
+
+def withdrawal_posting(
+    *, withdrawal_id: int, lender_id: int, amount: int, currency: str, accounts: Mapping[str, LedgerAccount]
+) -> Posting:
+    """Return the posting of what a lender withdrew, from their balance to their bank."""
+    return Posting(
+        kind=TransactionKind.PAYOUT,
+        idempotency_key=withdrawal_key(withdrawal_id),
+        reference=f"withdrawal:{withdrawal_id}",
+        currency=currency,
+        legs=[
+            (accounts[lender_balance_code(lender_id)], -amount),
+            (accounts[lender_payout_code(lender_id)], amount),
+        ],
+    )

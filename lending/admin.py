@@ -19,6 +19,7 @@ from .models import (
     LoanStatusChange,
     LoanTerms,
     Repayment,
+    Withdrawal,
 )
 
 
@@ -127,3 +128,11 @@ class LenderDeclarationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(LendingConsent)
 class LendingConsentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("lender", "campaign", "amount", "created_at")
+
+
+@admin.register(Withdrawal)
+class WithdrawalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "lender", "currency", "amount", "status", "gateway_reference", "created_at")
+    list_filter = ("status", "currency")
+    search_fields = ("lender__username", "gateway_reference")
+    list_select_related = ("lender",)

@@ -9,20 +9,22 @@ from rest_framework.views import APIView
 
 from crowdfund_site.api.fields import (
     AmountField,
+    NewestFirstCursorPagination,
     StrictCharField,
     StrictInputSerializer,
     StrictIntegerField,
     query_params_check,
 )
-from crowdfund_site.api.idempotency import HEADER, idempotent
+from crowdfund_site.api.idempotency import HEADER, idempotency_key_of, idempotent
 from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
 from crowdfund_site.bounds import field_max_length
+from crowdfund_site.money import CURRENCY_CHOICES
 from escrow.models import GatewayOperation
 from projects.selectors import campaign_get_visible
 
 from .models import MAX_GRACE_MONTHS, MAX_RATE_BPS, MAX_TERM_MONTHS, RepaymentType
-from .selectors import lender_loan_summaries, loan_of_borrower_get, loan_schedule_preview
-from .services import loan_repay_by_card, loan_terms_set
+from .selectors import lender_loan_summaries, lender_withdrawals, loan_of_borrower_get, loan_schedule_preview
+from .services import lender_withdraw, loan_repay_by_card, loan_terms_set
 
 
 class LoanTermsSerializer(serializers.Serializer):
@@ -177,9 +179,58 @@ class MyLoansApi(APIView):
         return Response(self.OutputSerializer(lender_loan_summaries(user=request.user), many=True).data)
 
 
+class WithdrawalSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    currency = serializers.CharField()
+    amount = serializers.IntegerField()
+    status = serializers.CharField(help_text="`pending` (being paid out), `paid` or `failed` (nothing moved).")
+    gateway_reference = serializers.CharField(help_text="The payout's reference at the gateway; empty until paid.")
+    created_at = serializers.DateTimeField()
+
+
+class WithdrawalListApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, help_text="The currency of the balance.")
+        amount = AmountField(help_text="What to withdraw, in minor units; at most the available balance.")
+
+    permission_classes = [IsAuthenticated]
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(
+        operation_id="lending_withdrawals_create",
+        parameters=[IDEMPOTENCY_KEY_HEADER],
+        request=InputSerializer,
+        responses={201: WithdrawalSerializer, **errors(409, 503)},
+        description=(
+            "Withdraw money from the caller's lender balance in one currency to their bank. "
+            "400 `amount_above_balance` (more than the balance less pending withdrawals); 409 "
+            "`idempotency_key_reused` (the key was used for another amount or currency); 503 "
+            "`payout_unavailable` (the withdrawal stays pending and is finished later)."
+        ),
+    )
+    # Not ``@idempotent``: the withdrawal's own key (unique per lender) answers a retry itself.
+    def post(self, request):
+        idempotency_key = idempotency_key_of(request)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        withdrawal = lender_withdraw(lender=request.user, idempotency_key=idempotency_key, **serializer.validated_data)
+        return Response(WithdrawalSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="lending_withdrawals_list",
+        responses={200: WithdrawalSerializer(many=True), **errors(404)},
+        description="The caller's withdrawals, newest first, by cursor (`next` / `previous`). A bad cursor is a 404.",
+    )
+    def get(self, request):
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(lender_withdrawals(user=request.user), request, view=self)
+        return paginator.get_paginated_response(WithdrawalSerializer(page, many=True).data)
+
+
 urlpatterns = [
     path("campaigns/<api_id:pk>/loan-terms/", LoanTermsApi.as_view(), name="campaign_loan_terms"),
     path("campaigns/<api_id:pk>/loan-schedule/", LoanSchedulePreviewApi.as_view(), name="campaign_loan_schedule"),
     path("me/loans/", MyLoansApi.as_view(), name="my_loans"),
+    path("lending/withdrawals/", WithdrawalListApi.as_view(), name="lending_withdrawals"),
     path("loans/<api_id:pk>/repayments/", LoanRepaymentApi.as_view(), name="loan_repayments"),
 ]

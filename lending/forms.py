@@ -1,5 +1,7 @@
 """Forms of the lending pages: the lender's declarations, the knowledge test and a consent."""
 
+import uuid
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -79,3 +81,28 @@ class LendingConsentForm(forms.Form):
             return parse_amount(self.cleaned_data["amount"], self.currency)
         except InvalidInput as error:
             raise forms.ValidationError(error.message, code=error.code) from None
+
+
+class WithdrawalForm(forms.Form):
+    """Withdraw from the lender's balance in one currency; the hidden key makes a double submit one withdrawal."""
+
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, widget=forms.HiddenInput)
+    amount = forms.CharField(label=_("Amount"), max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    idempotency_key = forms.CharField(max_length=255, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    @staticmethod
+    def new_key() -> str:
+        return f"web-{uuid.uuid4()}"
+
+    def clean(self):
+        cleaned = super().clean()
+        if "currency" in cleaned and "amount" in cleaned:
+            try:
+                cleaned["amount"] = parse_amount(cleaned["amount"], cleaned["currency"])
+            except InvalidInput as error:
+                self.add_error("amount", error.message)
+        return cleaned

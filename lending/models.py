@@ -269,6 +269,41 @@ class LenderPayout(models.Model):
         return self.principal + self.income
 
 
+class WithdrawalStatus(models.TextChoices):
+    PENDING = "pending", _("Being paid out")
+    PAID = "paid", _("Paid")
+    FAILED = "failed", _("Failed")
+
+
+class Withdrawal(models.Model):
+    """A lender's request to take money out of their balance in one currency, paid through the gateway.
+
+    Made pending (which already holds the amount back from the balance), paid out, then posted
+    and marked paid, or failed with nothing posted. Written only by ``lending.services.withdrawals``.
+    """
+
+    lender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="withdrawals")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    amount = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=WithdrawalStatus.choices, default=WithdrawalStatus.PENDING)
+    idempotency_key = models.CharField(max_length=255)
+    gateway_reference = models.CharField(max_length=100, blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["created_at"], condition=Q(status="pending"), name="withdrawal_pending")]
+        constraints = [
+            models.UniqueConstraint(fields=["lender", "idempotency_key"], name="withdrawal_idempotency_key_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="withdrawal_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Withdrawal {self.pk} of {format_amount(self.amount, self.currency)}"
+
+
 class LenderProfile(models.Model):
     """What a lender declares for the investor limits (``LENDING_INVESTOR_POLICY``), per user."""
 

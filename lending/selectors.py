@@ -9,6 +9,8 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from crowdfund_site.exceptions import NotFound
+from escrow.ledger import account_balances
+from escrow.vocabulary import lender_balance_code
 from projects.models import Campaign, FundingModel
 
 from . import allocation, schedules
@@ -21,6 +23,8 @@ from .models import (
     LoanLender,
     LoanStatus,
     LoanTerms,
+    Withdrawal,
+    WithdrawalStatus,
 )
 
 
@@ -226,3 +230,41 @@ def lender_profile_of(*, user) -> tuple[LenderProfile | None, list[LenderDeclara
     """Return the lender's profile (or None) and their declarations, one per currency."""
     profile = LenderProfile.objects.filter(user=user).first()
     return profile, list(LenderDeclaration.objects.filter(user=user).order_by("currency"))
+
+
+@dataclass(frozen=True)
+class LenderBalance:
+    """What the platform holds for a lender in one currency, and what of it they may withdraw now."""
+
+    currency: str
+    balance: int
+    pending: int  # withdrawals being paid out, not yet posted to the ledger
+
+    @property
+    def available(self) -> int:
+        return max(self.balance - self.pending, 0)
+
+
+def pending_withdrawals_total(*, lender_id: int, currency: str) -> int:
+    """Return the sum of the lender's withdrawals in ``currency`` still being paid out."""
+    rows = Withdrawal.objects.filter(lender_id=lender_id, currency=currency, status=WithdrawalStatus.PENDING)
+    return sum(rows.values_list("amount", flat=True))
+
+
+def lender_balances(*, user) -> list[LenderBalance]:
+    """Return the lender's balance per currency (currencies with money or a pending withdrawal), by code."""
+    balances = {
+        currency: total for (_code, currency), total in account_balances(codes=[lender_balance_code(user.pk)]).items()
+    }
+    pending: dict[str, int] = defaultdict(int)
+    for currency, amount in Withdrawal.objects.filter(lender=user, status=WithdrawalStatus.PENDING).values_list(
+        "currency", "amount"
+    ):
+        pending[currency] += amount
+    currencies = sorted(c for c in set(balances) | set(pending) if balances.get(c, 0) or pending.get(c))
+    return [LenderBalance(currency=c, balance=balances.get(c, 0), pending=pending.get(c, 0)) for c in currencies]
+
+
+def lender_withdrawals(*, user):
+    """Return the lender's withdrawals, newest first."""
+    return Withdrawal.objects.filter(lender=user).order_by("-created_at", "-id")

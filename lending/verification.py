@@ -10,7 +10,10 @@ offending rows:
 - no lender has received more principal than they lent, and every lender's running totals are
   the sum of their payout lines and within one minor unit of their exact share;
 - no lender's balance (what the platform holds for them until they withdraw or lend it again)
-  is ever below zero.
+  is ever below zero;
+- each paid withdrawal's ledger transaction takes exactly its amount out of the lender's
+  balance, only paid withdrawals have one, and no lender's pending withdrawals exceed their
+  balance (no withdrawal above the balance).
 """
 
 from collections import defaultdict
@@ -21,14 +24,16 @@ from escrow.models import LedgerEntry, LedgerTransaction
 from escrow.vocabulary import (
     PLATFORM_REVENUE,
     REPAYMENT_DISTRIBUTION_KEY_PREFIX,
+    WITHDRAWAL_KEY_PREFIX,
     is_loan_clearing_code,
     lender_balance_code,
     loan_clearing_code_filter,
     loan_id_from_clearing_code,
     repayment_distribution_key,
+    withdrawal_key,
 )
 
-from .models import Installment, LenderPayout, Loan, LoanLender, Repayment
+from .models import Installment, LenderPayout, Loan, LoanLender, Repayment, Withdrawal, WithdrawalStatus
 
 SHOW = 10  # offending rows named per problem
 
@@ -40,7 +45,7 @@ def _ids(rows) -> str:
 
 def lending_verify() -> list[str]:
     """Return every broken lending invariant as a sentence naming the offending rows."""
-    return _check_schedules() + _check_repayments() + _check_clearing() + _check_lenders()
+    return _check_schedules() + _check_repayments() + _check_clearing() + _check_lenders() + _check_withdrawals()
 
 
 def _check_schedules() -> list[str]:
@@ -144,4 +149,49 @@ def _check_lenders() -> list[str]:
         problems.append(
             "Lender balances below zero: " + _ids(f"{code} {currency} {total}" for code, currency, total in negative)
         )
+    return problems
+
+
+def _check_withdrawals() -> list[str]:
+    problems = []
+    # What each withdrawal transaction took out of a lender's balance, by key.
+    taken: dict[str, tuple[str, str, int]] = {}
+    for key, code, currency, amount in LedgerEntry.objects.filter(
+        transaction__idempotency_key__startswith=WITHDRAWAL_KEY_PREFIX,
+        account__code__startswith="lender:",
+        account__code__endswith=":balance",
+    ).values_list("transaction__idempotency_key", "account__code", "account__currency", "amount"):
+        prior = taken.get(key, (code, currency, 0))
+        taken[key] = (code, currency, prior[2] - amount)
+    rows = list(Withdrawal.objects.values_list("pk", "lender_id", "currency", "amount", "status"))
+    wrong = []
+    for pk, lender_id, currency, amount, status in rows:
+        expected = (lender_balance_code(lender_id), currency, amount) if status == WithdrawalStatus.PAID else None
+        if taken.pop(withdrawal_key(pk), None) != expected:
+            wrong.append(pk)
+    if wrong:
+        problems.append(f"Withdrawals whose ledger transaction differs from what was paid: {_ids(wrong)}")
+    if taken:
+        problems.append(f"Withdrawal transactions without their withdrawal: {_ids(sorted(taken))}")
+    pending: dict[tuple[str, str], int] = defaultdict(int)
+    for lender_id, currency, amount in Withdrawal.objects.filter(status=WithdrawalStatus.PENDING).values_list(
+        "lender_id", "currency", "amount"
+    ):
+        pending[(lender_balance_code(lender_id), currency)] += amount
+    if pending:
+        balances = {
+            (code, currency): total
+            for code, currency, total in LedgerEntry.objects.filter(
+                account__code__in=sorted({code for code, _ in pending})
+            )
+            .values_list("account__code", "account__currency")
+            .annotate(total=Sum("amount"))
+        }
+        over = sorted(
+            f"{code} {currency}"
+            for (code, currency), held in pending.items()
+            if held > balances.get((code, currency), 0)
+        )
+        if over:
+            problems.append(f"Lenders whose pending withdrawals exceed their balance: {_ids(over)}")
     return problems

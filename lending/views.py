@@ -13,20 +13,24 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crowdfund_site.exceptions import ApplicationError
-from crowdfund_site.money import currency_exponent, parse_amount
+from crowdfund_site.money import currency_exponent, format_amount, parse_amount
 from projects.selectors import campaigns_visible_to
 
-from .forms import KnowledgeTestForm, LenderProfileForm, LendingConsentForm
+from .forms import KnowledgeTestForm, LenderProfileForm, LendingConsentForm, WithdrawalForm
+from .models import WithdrawalStatus
 from .selectors import (
+    lender_balances,
     lender_loan_summaries,
     lender_profile_of,
     lender_statement,
+    lender_withdrawals,
     loan_schedule_preview,
     loan_terms_of,
 )
-from .services import lender_knowledge_test_take, lender_profile_update, lending_consent_give
+from .services import lender_knowledge_test_take, lender_profile_update, lender_withdraw, lending_consent_give
 from .services.investor_limits import knowledge_test_valid
 
+RECENT_WITHDRAWALS = 10  # shown on "My loans"; the API lists them all
 DEFAULT_PREVIEW_UNITS = 100  # whole units of the currency shown before a visitor picks an amount
 
 
@@ -159,5 +163,52 @@ def _csv_text(text: str) -> str:
 @login_required
 def loan_list(request):
     """The loans the signed-in user lent to, with what they have received so far."""
-    context = {"loans": lender_loan_summaries(user=request.user), "year": timezone.localdate().year}
-    return render(request, "lending/loan_list.html", context)
+    return _loan_list_page(request)
+
+
+def _loan_list_page(request, *, failed: WithdrawalForm | None = None):
+    balances, shown = [], False
+    for balance in lender_balances(user=request.user):
+        form = failed if failed is not None and failed.data.get("currency") == balance.currency else None
+        shown = shown or form is not None
+        initial = {"currency": balance.currency, "idempotency_key": WithdrawalForm.new_key()}
+        balances.append((balance, form or WithdrawalForm(initial=initial)))
+    # A refusal in a currency without a balance row has no form to show it next to.
+    unshown = [] if failed is None or shown else [e for errors in failed.errors.values() for e in errors]
+    context = {
+        "loans": lender_loan_summaries(user=request.user),
+        "balances": balances,
+        "withdraw_errors": unshown,
+        "withdrawals": lender_withdrawals(user=request.user)[:RECENT_WITHDRAWALS],
+        "year": timezone.localdate().year,
+    }
+    return render(request, "lending/loan_list.html", context, status=400 if failed is not None else 200)
+
+
+@login_required
+@require_POST
+def withdraw(request):
+    """Withdraw from the signed-in lender's balance in one currency to their bank."""
+    form = WithdrawalForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            withdrawal = lender_withdraw(
+                lender=request.user,
+                currency=data["currency"],
+                amount=data["amount"],
+                idempotency_key=data["idempotency_key"],
+            )
+        except ApplicationError as refusal:
+            form.add_error("amount", refusal.message)
+        else:
+            if withdrawal.status == WithdrawalStatus.FAILED:
+                messages.error(request, gettext("The payout was refused; nothing left your balance."))
+            else:
+                messages.success(
+                    request,
+                    gettext("%(amount)s is on its way to your bank.")
+                    % {"amount": format_amount(withdrawal.amount, withdrawal.currency)},
+                )
+            return redirect("lending:list")
+    return _loan_list_page(request, failed=form)
