@@ -216,13 +216,13 @@ def seed(args: argparse.Namespace) -> None:
         cursor.execute("SELECT id FROM projects_campaign WHERE slug LIKE %s ORDER BY id", [f"bench-{run}-%"])
         campaign_ids = [row[0] for row in cursor.fetchall()]
         reward_columns = ["campaign_id", "title", "description", "minimum_amount", "quantity_limit", "claimed_count"]
-        reward_columns += ["image"]
+        reward_columns += ["image", "price_steps"]
         _copy(
             cursor,
             "projects_rewardtier",
             reward_columns,
             (
-                (cid, title, "Something nice.", minimum, limit, 0, "{}")
+                (cid, title, "Something nice.", minimum, limit, 0, "{}", "[]")
                 for cid in campaign_ids
                 for title, minimum, limit in (
                     ("Thanks", 1_000, None),
@@ -237,13 +237,24 @@ def seed(args: argparse.Namespace) -> None:
         # Popularity is skewed, as on a real platform: a few campaigns get most pledges.
         weights = [1 / (rank + 10) for rank in range(len(campaign_ids))]
         chosen = rng.choices(campaign_ids, weights=weights, k=args.pledges)
+        # One open pledge per backer per campaign: each campaign's pledges come from distinct
+        # backers, in turn from an offset of its own (the most popular gets under BACKERS).
+        taken: dict[int, int] = {}
+
+        def backer_for(campaign_id: int) -> int:
+            k = taken.get(campaign_id, 0)
+            taken[campaign_id] = k + 1
+            if k >= len(backers):
+                raise SystemExit(f"campaign {campaign_id} would need more than {len(backers)} backers")
+            return backers[(campaign_id * 7919 + k) % len(backers)]
+
         _copy(
             cursor,
             "pledges_pledge",
             pledge_columns,
             (
                 (
-                    backers[i % len(backers)],
+                    backer_for(chosen[i]),
                     chosen[i],
                     1_000 + (i % 50) * 100,
                     "USD",
