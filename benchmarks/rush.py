@@ -192,10 +192,13 @@ def _send(conn, method: str, path: str, body=None, headers=None) -> tuple[int, b
     return response.status, response.read(), response
 
 
-def api_pledge(conn, seed: dict, token: str, key: str, reward_id: int, amount: int) -> tuple[int, str]:
+def api_pledge(
+    conn, seed: dict, token: str, key: str, reward_id: int, amount: int, campaign_id: int | None = None
+) -> tuple[int, str]:
     body = json.dumps({"amount": amount, "currency": "USD", "reward": reward_id, "payment_token": "tok_visa"})
     headers = {"Content-Type": "application/json", "Authorization": f"Token {token}", "Idempotency-Key": key}
-    status, raw, _ = _send(conn, "POST", f"/api/v1/campaigns/{seed['campaign_id']}/pledges/", body, headers)
+    path = f"/api/v1/campaigns/{campaign_id or seed['campaign_id']}/pledges/"
+    status, raw, _ = _send(conn, "POST", path, body, headers)
     if status == 201:
         return status, "held"
     code = json.loads(raw).get("code", "") if raw.startswith(b"{") else ""
@@ -319,10 +322,35 @@ def count_statements(args, seed: dict, log) -> tuple[int | None, int | None]:
     """Return the statements one held pledge and one sold-out answer send, from the server log.
 
     On a gunicorn of its own (one worker, one thread) started while the server logs every
-    statement of this database: an API backer who has pledged before (the rush) pledges to the
-    unlimited tier, then another asks for the sold-out early bird again under a new key.
+    statement of this database: an API backer who has pledged before (in the rush) pledges to a
+    reward of another campaign (one open pledge per backer per campaign), after three other
+    backers warmed the worker up there; then a backer asks for the sold-out early bird again
+    under a new key.
     """
     from _common import free_port
+    from django.utils import timezone
+
+    from projects.models import Campaign, CampaignStatus, Category, RewardTier
+
+    now = timezone.now()
+    other = Campaign.objects.create(
+        initiator_id=Campaign.objects.get(pk=seed["campaign_id"]).initiator_id,
+        title="Another launch",
+        slug=f"rush-count-{time.time_ns()}",
+        summary="Counted.",
+        description="Where the counted pledge goes. " * 5,
+        category=Category.objects.get(slug="bench"),
+        goal=10**10,
+        status=CampaignStatus.LIVE,
+        launched_at=now,
+        deadline=now + timedelta(days=30),
+        platform_fee_bps=500,
+    )
+    reward = RewardTier.objects.create(campaign=other, title="Backer", description="Ours.", minimum_amount=4_000)
+
+    def held(answer: tuple[int, str]) -> None:
+        if answer[0] != 201:
+            sys.exit(f"a counted pledge was answered {answer}")
 
     counted = []
     with statements_logged(args.database_url) as count:
@@ -332,9 +360,12 @@ def count_statements(args, seed: dict, log) -> tuple[int | None, int | None]:
             conn = _connect(port)
             token = seed["tokens"][0]
             for i in range(3):  # the worker's first requests open its connection and warm up
-                api_pledge(conn, seed, token, f"warm-{time.time_ns()}-{i}", seed["regular_id"], 4_000)
+                warm = seed["tokens"][2 + i]
+                held(api_pledge(conn, seed, warm, f"warm-{time.time_ns()}-{i}", reward.pk, 4_000, other.pk))
             counted.append(
-                count(lambda: api_pledge(conn, seed, token, f"count-{time.time_ns()}", seed["regular_id"], 4_000))
+                count(
+                    lambda: held(api_pledge(conn, seed, token, f"count-{time.time_ns()}", reward.pk, 4_000, other.pk))
+                )
             )
             late = seed["tokens"][1]
             counted.append(
