@@ -23,6 +23,7 @@ from .models import (
     Comment,
     RewardShippingRule,
     RewardTier,
+    StretchGoal,
 )
 from .shipping import country_name, country_normalise, destinations_covering, shipping_cost_for
 
@@ -402,3 +403,16 @@ def campaign_comment_threads(*, campaign: Campaign) -> QuerySet[Comment]:
         .prefetch_related(Prefetch("replies", queryset=replies))
         .order_by("created_at", "id")
     )
+
+
+def campaign_stretch_goals(*, campaign: Campaign) -> list[StretchGoal]:
+    """Return the campaign's stretch goals, lowest first, each with ``to_go`` (what its total lacks).
+
+    No query for a campaign whose row counts none (``stretch_goal_count``).
+    """
+    if not campaign.stretch_goal_count:
+        return []
+    goals = list(StretchGoal.objects.filter(campaign=campaign).order_by("amount"))
+    for goal in goals:
+        goal.to_go = max(goal.amount - campaign.pledged_amount, 0)
+    return goals
