@@ -405,12 +405,15 @@ def campaign_comment_threads(*, campaign: Campaign) -> QuerySet[Comment]:
     )
 
 
-def campaign_stretch_goals(*, campaign: Campaign) -> list[StretchGoal]:
-    """Return the campaign's stretch goals, lowest first, each with ``to_go`` (what its total lacks).
+def campaign_stretch_goals(*, campaign: Campaign, viewer=None, all_of_them: bool = False) -> list[StretchGoal]:
+    """Return the stretch goals ``viewer`` may see, lowest first, each with ``to_go`` (what the total lacks).
 
-    No query for a campaign whose row counts none (``stretch_goal_count``).
+    Everyone sees them once the launched campaign reached its goal, its initiator always (and
+    ``all_of_them`` for the initiator's own pages). No query for a campaign whose row counts none.
     """
-    if not campaign.stretch_goal_count:
+    is_initiator = viewer is not None and viewer.is_authenticated and viewer.pk == campaign.initiator_id
+    shown = all_of_them or is_initiator or (campaign.launched_at is not None and campaign.goal_reached)
+    if not campaign.stretch_goal_count or not shown:
         return []
     goals = list(StretchGoal.objects.filter(campaign=campaign).order_by("amount"))
     for goal in goals:

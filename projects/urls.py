@@ -57,7 +57,7 @@ urlpatterns = [
     ),
     path(
         "campaigns/<slug:slug>/stretch-goals/",
-        views_stretch_goals.campaign_stretch_goals,
+        views_stretch_goals.stretch_goals_page,
         name="campaign_stretch_goals",
     ),
     path(

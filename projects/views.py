@@ -174,10 +174,7 @@ def _campaign_page_context(request, campaign, *, comment_form=None) -> dict:
         # The counts on the row (kept by the services that post them) spare the query of an empty section.
         "updates": campaign_updates(campaign=campaign) if launched and campaign.update_count else [],
         "comments": campaign_comments(campaign=campaign) if launched and campaign.comment_count else [],
-        # Backers see stretch goals once the goal is reached; the initiator always.
-        "stretch_goals": campaign_stretch_goals(campaign=campaign)
-        if is_initiator or (launched and campaign.goal_reached)
-        else [],
+        "stretch_goals": campaign_stretch_goals(campaign=campaign, viewer=request.user),
         "can_comment": launched and (is_initiator or is_backer),
         "comment_form": comment_form or CommentForm(),
     }

@@ -45,7 +45,7 @@ def _initial(goal: StretchGoal, currency: str) -> dict:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def campaign_stretch_goals(request, slug: str):
+def stretch_goals_page(request, slug: str):
     campaign = _campaign_or_404(request, slug)
     form = StretchGoalForm(request.POST if request.method == "POST" else None, currency=campaign.currency)
     status = 200
@@ -64,7 +64,7 @@ def campaign_stretch_goals(request, slug: str):
 
 def _page(request, campaign, form, *, status: int = 200, editing: tuple[int, StretchGoalForm] | None = None):
     campaign.refresh_from_db(fields=["stretch_goal_count", "pledged_amount"])
-    goals = campaign_stretch_goals(campaign=campaign)
+    goals = campaign_stretch_goals(campaign=campaign, all_of_them=True)
     for goal in goals:
         if editing and editing[0] == goal.pk:
             goal.form = editing[1]
