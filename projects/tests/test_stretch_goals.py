@@ -155,7 +155,8 @@ def test_beat_unlocks_a_reached_goal_once_and_its_backers_get_one_email_even_if_
     reached.refresh_from_db()
     not_yet.refresh_from_db()
     assert reached.unlocked_at == first_unlocked_at is not None
-    assert reached.email_sent_at is not None and reached.recipients == 2
+    assert reached.email_sent_at is not None
+    assert reached.recipients == 2
     assert not_yet.unlocked_at is None
     assert sorted(m.to[0] for m in mail.outbox) == sorted(b.email for b in backers)
     assert all("Glow-in-the-dark box" in m.subject for m in mail.outbox)
@@ -208,7 +209,8 @@ def test_the_page_shows_goals_once_the_goal_is_reached_with_how_far_to_go(client
     cache.clear()
     page = client.get(campaign.get_absolute_url()).content.decode()
     assert "Stretch goals" in page
-    assert "Hidden until the goal" in page and "Unlocked" in page
+    assert "Hidden until the goal" in page
+    assert "Unlocked" in page
     assert "$60.00 to go" in page
 
 
@@ -284,7 +286,8 @@ def test_the_api_lists_creates_updates_and_deletes_for_the_initiator_only():
     assert StretchGoal.objects.count() == 1
 
     updated = me.patch(f"{base}{goal_id}/", {"title": "Stickers and pins"}, format="json")
-    assert updated.status_code == 200 and updated.json()["title"] == "Stickers and pins"
+    assert updated.status_code == 200
+    assert updated.json()["title"] == "Stickers and pins"
 
     pledge_held(campaign=campaign, amount=5_000)
     stretch_goals_unlock_due()
@@ -311,7 +314,10 @@ def test_the_section_and_the_email_are_in_chinese_for_a_chinese_reader(client, s
 
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
     page = client.get(campaign.get_absolute_url()).content.decode()
-    assert "扩展目标" in page and "已解锁" in page and "还差 $40.00" in page
+    assert "扩展目标" in page
+    assert "已解锁" in page
+    assert "还差 $40.00" in page
     client.force_login(campaign.initiator)
     page = client.get(reverse("projects:campaign_stretch_goals", args=[campaign.slug])).content.decode()
-    assert "Stretch goals are amounts" not in page and "扩展目标是高于" in page
+    assert "Stretch goals are amounts" not in page
+    assert "扩展目标是高于" in page
