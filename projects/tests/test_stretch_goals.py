@@ -321,3 +321,10 @@ def test_the_section_and_the_email_are_in_chinese_for_a_chinese_reader(client, s
     page = client.get(reverse("projects:campaign_stretch_goals", args=[campaign.slug])).content.decode()
     assert "Stretch goals are amounts" not in page
     assert "扩展目标是高于" in page
+
+
+def test_the_dashboard_links_to_the_editing_page(client):
+    campaign = LiveCampaignFactory()
+    client.force_login(campaign.initiator)
+    page = client.get(reverse("dashboard:campaign_dashboard", args=[campaign.slug])).content.decode()
+    assert reverse("projects:campaign_stretch_goals", args=[campaign.slug]) in page
