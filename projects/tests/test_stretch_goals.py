@@ -328,3 +328,10 @@ def test_the_dashboard_links_to_the_editing_page(client):
     client.force_login(campaign.initiator)
     page = client.get(reverse("dashboard:campaign_dashboard", args=[campaign.slug])).content.decode()
     assert reverse("projects:campaign_stretch_goals", args=[campaign.slug]) in page
+
+
+def test_staff_see_the_goals_in_the_admin(admin_client):
+    campaign = CampaignFactory(goal=100_000)
+    _add(campaign, 150_000, title="Seen by staff")
+    page = admin_client.get(reverse("admin:projects_stretchgoal_changelist")).content.decode()
+    assert "Seen by staff" in page
