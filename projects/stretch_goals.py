@@ -104,6 +104,29 @@ def _changed(campaign: Campaign) -> None:
     page_cache_invalidate(campaign_page_group(campaign.slug))
 
 
+def stretch_goals_campaign_change_check(*, campaign: Campaign, goal: int, currency: str) -> None:
+    """Refuse a new goal or currency of a campaign (locked by the caller) that its stretch goals no longer fit.
+
+    Every stretch goal stays above the goal, and in minor units of the currency it was set in.
+    """
+    if not campaign.stretch_goal_count:
+        return
+    if currency != campaign.currency:
+        raise Conflict(
+            gettext("Remove the stretch goals before changing the currency, then add them again in the new one."),
+            code="currency_locked",
+            field="currency",
+        )
+    lowest = StretchGoal.objects.filter(campaign=campaign).order_by("amount").values_list("amount", flat=True).first()
+    if lowest is not None and goal >= lowest:
+        raise InvalidInput(
+            gettext("The goal must stay below your lowest stretch goal (%(amount)s).")
+            % {"amount": format_amount(lowest, campaign.currency)},
+            code="goal_above_stretch_goal",
+            field="goal",
+        )
+
+
 @transaction.atomic
 def stretch_goal_create(*, campaign: Campaign, actor, amount: int, title: str, description: str = "") -> StretchGoal:
     """Add a stretch goal (initiator; before review or while live). Refuses bad input and an 11th."""

@@ -335,3 +335,19 @@ def test_staff_see_the_goals_in_the_admin(admin_client):
     _add(campaign, 150_000, title="Seen by staff")
     page = admin_client.get(reverse("admin:projects_stretchgoal_changelist")).content.decode()
     assert "Seen by staff" in page
+
+
+def test_a_draft_goal_or_currency_change_that_the_stretch_goals_no_longer_fit_is_refused():
+    from projects.services import campaign_update
+
+    campaign = CampaignFactory(goal=100_000)
+    _add(campaign, 150_000)
+    with pytest.raises(InvalidInput) as refused:
+        campaign_update(campaign=campaign, actor=campaign.initiator, goal=150_000)
+    assert refused.value.code == "goal_above_stretch_goal"
+    with pytest.raises(Conflict):
+        campaign_update(campaign=campaign, actor=campaign.initiator, currency="EUR")
+    campaign.refresh_from_db()
+    assert (campaign.goal, campaign.currency) == (100_000, "USD")
+    campaign_update(campaign=campaign, actor=campaign.initiator, goal=120_000)
+    assert Campaign.objects.get(pk=campaign.pk).goal == 120_000
