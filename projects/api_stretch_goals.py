@@ -95,10 +95,9 @@ class StretchGoalDetailApi(APIView):
         ),
     )
     def patch(self, request, pk: int, goal_pk: int):
-        goal = _goal(request, pk, goal_pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        goal = stretch_goal_update(goal=goal, actor=request.user, **serializer.validated_data)
+        goal = stretch_goal_update(goal=_goal(request, pk, goal_pk), actor=request.user, **serializer.validated_data)
         return Response(StretchGoalSerializer(goal).data)
 
     @extend_schema(
