@@ -354,6 +354,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "projects.tasks.send_silence_reminders",
         "schedule": env.float("SEND_SILENCE_REMINDERS_EVERY_SECONDS", default=3600.0),
     },
+    # Off the pledge path on purpose: the hold stays one conditional UPDATE; a goal shows unlocked
+    # within a minute of the total reaching it.
+    "unlock-stretch-goals": {
+        "task": "projects.tasks.unlock_stretch_goals",
+        "schedule": env.float("UNLOCK_STRETCH_GOALS_EVERY_SECONDS", default=60.0),
+    },
     "seal-ledger": {
         "task": "settlement.tasks.seal_ledger",
         "schedule": env.float("SEAL_LEDGER_EVERY_SECONDS", default=60.0),

@@ -42,6 +42,7 @@ from .models import (
     SilenceReminder,
     SilenceReminderStatus,
     SilentCampaign,
+    StretchGoal,
 )
 from .selectors import campaigns_silent_since
 
@@ -458,3 +459,13 @@ class CommentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             perform=lambda c, reason: services.comment_hide(comment=c, actor=request.user, reason=reason),
             needs_reason=True,
         )
+
+
+@admin.register(StretchGoal)
+class StretchGoalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Stretch goals, to look at: whether each is unlocked and its e-mail to the backers went."""
+
+    list_display = ("title", "campaign", "amount", "unlocked_at", "email_sent_at", "recipients")
+    list_filter = (("unlocked_at", admin.EmptyFieldListFilter), ("email_sent_at", admin.EmptyFieldListFilter))
+    list_select_related = ("campaign",)
+    search_fields = ("title", "campaign__title")

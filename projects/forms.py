@@ -25,6 +25,8 @@ from .models import (
     REWARD_DESCRIPTION_MAX_LENGTH,
     REWARD_QUANTITY_LIMIT_MAX,
     SEARCH_QUERY_MAX_LENGTH,
+    STRETCH_GOAL_DESCRIPTION_MAX_LENGTH,
+    STRETCH_GOAL_TITLE_MAX_LENGTH,
     UPDATE_BODY_MAX_LENGTH,
     Campaign,
     CampaignUpdate,
@@ -464,3 +466,24 @@ class PictureForm(PlainLabelsForm):
         max_length=IMAGE_ALT_MAX_LENGTH,
         help_text=_("A few words: what is in the picture, e.g. “The board game laid out on a table”."),
     )
+
+
+class StretchGoalForm(PlainLabelsForm):
+    """A stretch goal: an amount above the goal and what it adds."""
+
+    amount = forms.CharField(label=_("Amount"), max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    title = forms.CharField(label=_("Title"), max_length=STRETCH_GOAL_TITLE_MAX_LENGTH)
+    description = forms.CharField(
+        label=_("Description"),
+        required=False,
+        max_length=STRETCH_GOAL_DESCRIPTION_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args, currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        self.fields["amount"].label = gettext("Amount (%(currency)s)") % {"currency": currency}
+
+    def clean_amount(self) -> int:
+        return _parse_money(self.cleaned_data["amount"], self.currency)

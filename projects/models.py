@@ -207,6 +207,8 @@ class Campaign(models.Model):
     update_count = models.PositiveIntegerField(default=0, db_default=0)
     comment_count = models.PositiveIntegerField(default=0, db_default=0)
     has_milestone_plan = models.BooleanField(default=False, db_default=False)
+    # Kept by projects.stretch_goals (add and remove), so a campaign without any reads none.
+    stretch_goal_count = models.PositiveSmallIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -482,6 +484,46 @@ class SilenceReminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} reminder for campaign {self.campaign_id} ({self.status})"
+
+
+STRETCH_GOAL_TITLE_MAX_LENGTH = 120
+STRETCH_GOAL_DESCRIPTION_MAX_LENGTH = 1_000
+MAX_STRETCH_GOALS = 10
+
+
+class StretchGoal(models.Model):
+    """An amount above the goal with what the initiator promises once the campaign raises it.
+
+    ``unlocked_at`` is set once, by beat's task (``projects.stretch_goals``), when the campaign's
+    total first reaches the amount, and never cleared: a later cancellation does not lock it again.
+    The e-mail to the backers is owed from then until ``email_sent_at``; a worker claims it with
+    ``select_for_update(skip_locked=True)`` and ``email_claimed_at``.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="stretch_goals")
+    amount = models.BigIntegerField(help_text="In minor units of the campaign's currency.")
+    title = models.CharField(max_length=STRETCH_GOAL_TITLE_MAX_LENGTH)
+    description = models.TextField(blank=True)
+    unlocked_at = models.DateTimeField(null=True, blank=True)
+    email_claimed_at = models.DateTimeField(null=True, blank=True)
+    email_sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.PositiveIntegerField(default=0, help_text="E-mails sent.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["campaign", "amount"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "amount"], name="stretch_goal_unique_amount"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="stretch_goal_amount_positive"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["unlocked_at"], name="stretch_goal_email_owed", condition=Q(email_sent_at__isnull=True)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.amount}) of campaign {self.campaign_id}"
 
 
 # Milestones are a package of their own; imported here so Django registers their models.

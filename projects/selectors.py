@@ -23,6 +23,7 @@ from .models import (
     Comment,
     RewardShippingRule,
     RewardTier,
+    StretchGoal,
 )
 from .shipping import country_name, country_normalise, destinations_covering, shipping_cost_for
 
@@ -402,3 +403,19 @@ def campaign_comment_threads(*, campaign: Campaign) -> QuerySet[Comment]:
         .prefetch_related(Prefetch("replies", queryset=replies))
         .order_by("created_at", "id")
     )
+
+
+def campaign_stretch_goals(*, campaign: Campaign, viewer=None, all_of_them: bool = False) -> list[StretchGoal]:
+    """Return the stretch goals ``viewer`` may see, lowest first, each with ``to_go`` (what the total lacks).
+
+    Everyone sees them once the launched campaign reached its goal, its initiator always (and
+    ``all_of_them`` for the initiator's own pages). No query for a campaign whose row counts none.
+    """
+    is_initiator = viewer is not None and viewer.is_authenticated and viewer.pk == campaign.initiator_id
+    shown = all_of_them or is_initiator or (campaign.launched_at is not None and campaign.goal_reached)
+    if not campaign.stretch_goal_count or not shown:
+        return []
+    goals = list(StretchGoal.objects.filter(campaign=campaign).order_by("amount"))
+    for goal in goals:
+        goal.to_go = max(goal.amount - campaign.pledged_amount, 0)
+    return goals

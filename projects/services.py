@@ -59,6 +59,7 @@ from .models import (
 from .pricing import price_steps_clean
 from .selectors import BACKER_PLEDGE_STATUSES, reward_shipping_rules, user_is_backer
 from .shipping import shipping_rules_clean
+from .stretch_goals import stretch_goals_campaign_change_check
 
 MIN_DURATION_DAYS = 1
 MAX_DURATION_DAYS = 60
@@ -302,6 +303,9 @@ def campaign_update(*, campaign: Campaign, actor, **fields) -> Campaign:
     cleaned = _clean_campaign_fields({**fields, "currency": merged_currency})
     if "goal" not in fields and "currency" in fields:
         check_amount(campaign.goal, merged_currency)
+    stretch_goals_campaign_change_check(
+        campaign=campaign, goal=cleaned.get("goal", campaign.goal), currency=merged_currency
+    )
     cleaned.update(_render_markdown_fields(cleaned))
     for name, value in cleaned.items():
         setattr(campaign, name, value)

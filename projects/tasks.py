@@ -42,3 +42,12 @@ def close_due_milestone_votes() -> list[int]:
 @shared_task(**EMAIL_TASK_OPTIONS)
 def send_reward_change_email(change_id: int) -> int:
     return notifications.reward_change_email_send(change_id=change_id)
+
+
+@shared_task(acks_late=True)
+def unlock_stretch_goals() -> int:
+    """Beat's task (every minute): mark the goals the totals reached, then e-mail each one's backers once."""
+    from .stretch_goals import stretch_goal_emails_send_due, stretch_goals_unlock_due
+
+    stretch_goals_unlock_due()
+    return stretch_goal_emails_send_due()

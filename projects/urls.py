@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import picture_views, views, views_milestones
+from . import picture_views, views, views_milestones, views_stretch_goals
 
 app_name = "projects"
 
@@ -54,6 +54,21 @@ urlpatterns = [
         "campaigns/<slug:slug>/milestones/<int:milestone_id>/extend/",
         views_milestones.milestone_extend_view,
         name="milestone_extend",
+    ),
+    path(
+        "campaigns/<slug:slug>/stretch-goals/",
+        views_stretch_goals.stretch_goals_page,
+        name="campaign_stretch_goals",
+    ),
+    path(
+        "campaigns/<slug:slug>/stretch-goals/<int:goal_id>/edit/",
+        views_stretch_goals.stretch_goal_edit,
+        name="stretch_goal_edit",
+    ),
+    path(
+        "campaigns/<slug:slug>/stretch-goals/<int:goal_id>/remove/",
+        views_stretch_goals.stretch_goal_remove,
+        name="stretch_goal_remove",
     ),
     path("campaigns/<slug:slug>/abandon/", views_milestones.campaign_abandon, name="campaign_abandon"),
     path("campaigns/<slug:slug>/discussion/", views.comment_list, name="comment_list"),

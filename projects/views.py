@@ -49,6 +49,7 @@ from .selectors import (
     campaign_of_initiator_get,
     campaign_page_get,
     campaign_reward_tiers,
+    campaign_stretch_goals,
     campaign_updates,
     campaigns_discover,
     campaigns_ending_soon,
@@ -173,6 +174,7 @@ def _campaign_page_context(request, campaign, *, comment_form=None) -> dict:
         # The counts on the row (kept by the services that post them) spare the query of an empty section.
         "updates": campaign_updates(campaign=campaign) if launched and campaign.update_count else [],
         "comments": campaign_comments(campaign=campaign) if launched and campaign.comment_count else [],
+        "stretch_goals": campaign_stretch_goals(campaign=campaign, viewer=request.user),
         "can_comment": launched and (is_initiator or is_backer),
         "comment_form": comment_form or CommentForm(),
     }
