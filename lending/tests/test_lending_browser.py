@@ -84,7 +84,9 @@ def test_a_lender_lends_and_sees_the_loan_in_my_loans(live_server, browser, lang
     loan_repay(loan=loan, actor=loan.borrower, amount=loan.installments.get(number=1).total, idempotency_key="first")
     page.goto(f"{live_server.url}/loans/")
     page.wait_for_selector(f"h1:has-text('{heading}')")
-    row = page.locator("tbody tr").first
+    row = page.locator("#my-loans tbody tr").first
     assert campaign.title in row.inner_text()
     assert "$50.00" in row.inner_text()
+    # The first repayment was paid into the lender's balance, which they may withdraw.
+    assert page.locator("#balances-heading").is_visible()
     shot(page, f"02-my-loans-{language}")
