@@ -324,6 +324,24 @@ def _check_checkpoints() -> list[str]:
     return checkpoints_verify()
 
 
+def _escrow_balances_by_campaign(code_suffix: str, campaign_of) -> defaultdict:
+    """Balance per campaign of the escrow accounts whose code ends with `code_suffix`.
+
+    Staged escrow and the delivery holdback are both campaign escrow accounts told apart by the
+    suffix of their code; `campaign_of` is the vocabulary's parser for that kind of code.
+    """
+    balances = defaultdict(int)
+    for code, total in (
+        LedgerEntry.objects.filter(account__kind=AccountKind.ESCROW, account__code__endswith=code_suffix)
+        .values_list("account__code")
+        .annotate(total=Sum("amount"))
+    ):
+        campaign_id = campaign_of(code)
+        if campaign_id is not None:
+            balances[campaign_id] += total
+    return balances
+
+
 def _check_staged_release() -> list[str]:
     """Campaigns with milestones: staged escrow, tranches and the refund of the remainder agree.
 
@@ -336,15 +354,7 @@ def _check_staged_release() -> list[str]:
     - a finished refund of the remainder left nothing in staged escrow but signed-off tranches.
     """
     problems = []
-    staged = defaultdict(int)
-    for code, total in (
-        LedgerEntry.objects.filter(account__kind=AccountKind.ESCROW, account__code__endswith=":staged")
-        .values_list("account__code")
-        .annotate(total=Sum("amount"))
-    ):
-        campaign_id = campaign_id_from_staged_code(code)
-        if campaign_id is not None:
-            staged[campaign_id] += total
+    staged = _escrow_balances_by_campaign(":staged", campaign_of=campaign_id_from_staged_code)
     milestones = list(Milestone.objects.filter(amount__isnull=False).select_related("campaign"))
     campaign_ids = sorted(set(staged) | {m.campaign_id for m in milestones})
     raised = defaultdict(int)
@@ -428,15 +438,7 @@ def _check_holdback() -> list[str]:
       a pledge whose report staff upheld got any.
     """
     problems = []
-    held = defaultdict(int)
-    for code, total in (
-        LedgerEntry.objects.filter(account__kind=AccountKind.ESCROW, account__code__endswith=":holdback")
-        .values_list("account__code")
-        .annotate(total=Sum("amount"))
-    ):
-        campaign_id = campaign_id_from_holdback_code(code)
-        if campaign_id is not None:
-            held[campaign_id] += total
+    held = _escrow_balances_by_campaign(":holdback", campaign_of=campaign_id_from_holdback_code)
     kept = dict(Holdback.objects.values_list("campaign_id", "amount"))
     parts = dict(
         Delivery.objects.values_list("campaign_id").annotate(total=Sum("part")).values_list("campaign_id", "total")
