@@ -23,8 +23,9 @@ from settlement.services import campaign_cancel
 from .charts import funding_chart
 from .forms import PledgeCancelForm, amount_as_text
 from .selectors import (
+    backer_list_rows,
+    legacy_extras_attach,
     pledges_of_campaign_export,
-    pledges_of_campaign_for_initiator,
     pledges_per_day,
     reward_breakdown,
 )
@@ -66,9 +67,8 @@ def campaign_dashboard(request, slug: str):
             per_day=pledges_per_day(campaign=campaign),
             forecast=forecast,
         )
-    page_obj = Paginator(pledges_of_campaign_for_initiator(campaign=campaign), BACKERS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+    page_obj = Paginator(backer_list_rows(campaign=campaign), BACKERS_PER_PAGE).get_page(request.GET.get("page"))
+    page_obj.object_list = legacy_extras_attach(campaign=campaign, rows=list(page_obj.object_list))
     context = {
         "campaign": campaign,
         "forecast": forecast,

@@ -156,6 +156,42 @@ def pledges_of_campaign_for_initiator(*, campaign: Campaign) -> QuerySet[Pledge]
     )
 
 
+def backer_list_rows(*, campaign: Campaign) -> QuerySet[Pledge]:
+    """The initiator's backer list: one row per pledge a backer manages, newest first.
+
+    Data from before "one open pledge per backer" can hold extra pledges per backer (flagged
+    ``legacy_duplicate``); they are not rows of their own but shown in their backer's row
+    (``legacy_extras_attach``), so that one backer reads as one backer.
+    """
+    return pledges_of_campaign_for_initiator(campaign=campaign).filter(legacy_duplicate=False)
+
+
+def legacy_extras_attach(*, campaign: Campaign, rows: list[Pledge]) -> list[Pledge]:
+    """Give each row ``legacy_extras``: its backer's legacy extra pledges on the campaign (one query).
+
+    A backer with several rows on the page (a refunded pledge and a new one) gets them on the
+    newest; the rows are returned as given.
+    """
+    newest_row_of = {}
+    for row in rows:
+        row.legacy_extras = []
+        newest_row_of.setdefault(row.backer_id, row)
+    if newest_row_of:
+        extras = (
+            Pledge.objects.filter(
+                campaign=campaign,
+                status__in=BACKER_LIST_STATUSES,
+                legacy_duplicate=True,
+                backer_id__in=list(newest_row_of),
+            )
+            .select_related("reward")
+            .order_by("-created_at", "-id")
+        )
+        for extra in extras:
+            newest_row_of[extra.backer_id].legacy_extras.append(extra)
+    return rows
+
+
 def pledges_of_campaign_export(*, campaign: Campaign) -> Iterator[Pledge]:
     """Yield every pledge of the backer list, oldest first, streamed (with their histories, per chunk)."""
     return pledges_of_campaign_for_initiator(campaign=campaign).order_by("created_at", "id").iterator(chunk_size=2_000)

@@ -66,8 +66,9 @@ def test_dashboard_of_a_draft_has_no_chart_yet(client):
 def test_dashboard_and_csv_run_a_constant_number_of_queries(client, campaign, django_assert_max_num_queries):
     client.force_login(campaign.initiator)
     csv_url = reverse("dashboard:campaign_backers_csv", kwargs={"slug": campaign.slug})
-    # session, user, campaign, rewards, forecast (pledges + prior), per day, breakdown, count, page
-    budget = 12
+    # session, user, campaign, rewards, forecast (pledges + prior), per day, breakdown, count, page,
+    # the page's histories and its backers' legacy extra pledges
+    budget = 13
     with django_assert_max_num_queries(budget):
         assert client.get(dashboard_url(campaign)).status_code == 200
     with django_assert_max_num_queries(6):  # with the pledges' change histories, one query per chunk
@@ -127,3 +128,27 @@ def test_cancel_asks_for_confirmation_then_refunds_everyone(
     page = client.get(dashboard_url(campaign)).content.decode()
     assert "Cancel this campaign" not in page
     assert "can no longer be cancelled" in client.get(cancel_url).content.decode()
+
+
+@pytest.mark.django_db
+def test_backer_list_shows_a_backers_legacy_extra_pledges_in_their_one_row(client, campaign):
+    from pledges.tests.factories import pledge_held_again
+
+    grace = UserFactory(display_name="Grace")
+    extra = pledge_held(campaign=campaign, amount=1_100, backer=grace)
+    pledge_held(campaign=campaign, amount=3_000, backer=UserFactory(display_name="Linus"))
+    managed = pledge_held_again(campaign=campaign, backer=grace, amount=4_200)
+    extra.refresh_from_db()
+    assert extra.legacy_duplicate
+    assert not managed.legacy_duplicate
+
+    client.force_login(campaign.initiator)
+    page = client.get(dashboard_url(campaign)).content.decode()
+
+    backer_list = page[page.index('id="backers-heading"') :]
+    rows = backer_list.split("<tr>")[2:]  # the header row first
+    assert [row.count("Grace") for row in rows] == [1, 0, 0, 0]  # one row, the newest
+    assert "$42.00" in rows[0]
+    assert "Also $11.00" in rows[0]
+    assert "an earlier extra pledge" in rows[0]
+    assert all("$11.00" not in row for row in rows[1:])
