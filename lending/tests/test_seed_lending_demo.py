@@ -1,9 +1,10 @@
-"""The demo data has a debt campaign raising, a loan repaying with payments and a late one."""
+"""The demo data has a debt campaign raising, a loan repaying with payments and a late one, and a withdrawal."""
 
 import pytest
 from django.core.management import call_command
 
-from lending.models import Loan, LoanStatus
+from lending.models import Loan, LoanStatus, Withdrawal, WithdrawalStatus
+from lending.selectors import lender_balances
 from projects.models import Campaign, CampaignStatus, FundingModel
 from settlement.verification import ledger_verify
 
@@ -17,6 +18,11 @@ def test_the_demo_has_a_loan_raising_one_repaying_and_one_late():
     statuses = sorted(Loan.objects.values_list("status", flat=True))
     assert statuses == [LoanStatus.LATE, LoanStatus.REPAYING]
     assert Loan.objects.get(status=LoanStatus.REPAYING).repayments.count() == 3
+    withdrawal = Withdrawal.objects.get()
+    assert withdrawal.status == WithdrawalStatus.PAID
+    assert withdrawal.amount > 0
+    balance = next(b for b in lender_balances(user=withdrawal.lender) if b.currency == withdrawal.currency)
+    assert balance.balance >= withdrawal.amount  # half was taken out, half is still there
     assert ledger_verify() == []
     call_command("seed_lending_demo")  # a second run adds nothing
     assert Loan.objects.count() == 2

@@ -1,5 +1,8 @@
 """Demo loans for the site's demo data: one debt campaign raising, one repaying with payments, one late.
 
+A lender of the repaying loan has withdrawn half of what it paid them, so My loans shows a
+balance and a paid withdrawal.
+
 Runs after ``seed_demo`` (which calls it) and uses its people: the initiator borrows, the backers
 lend, staff approve. Everything goes through the real services and settlement; only the dates of
 the late loan's schedule are moved two months back, so that it is late today. Safe to run again:
@@ -14,7 +17,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from lending.models import Installment, Loan, RepaymentType
-from lending.services import loan_repay, loan_terms_set, loans_assess_late
+from lending.selectors import lender_balances
+from lending.services import lender_withdraw, loan_repay, loan_terms_set, loans_assess_late
 from pledges.services import pledge_create
 from projects.demo_pictures import demo_picture
 from projects.media import campaign_cover_set
@@ -64,6 +68,7 @@ class Command(BaseCommand):
                     loan_repay(
                         loan=loan, actor=initiator, amount=installment.owed, idempotency_key=f"demo-{installment.pk}"
                     )
+                self._withdraw_half(backers[0], campaign.currency)
             else:
                 # Demo only: the loan was funded two months ago and its first installment never paid.
                 Installment.objects.filter(loan=loan).update(due_date=F("due_date") - timedelta(days=61))
@@ -95,6 +100,13 @@ class Command(BaseCommand):
         )
         campaign_submit_for_review(campaign=campaign, actor=initiator)
         return campaign_approve(campaign=campaign, reviewer=staff, note="Terms are clear.")
+
+    def _withdraw_half(self, lender, currency):
+        """The first lender takes half of what the repayments brought them out to their bank."""
+        balance = next(b for b in lender_balances(user=lender) if b.currency == currency)
+        lender_withdraw(
+            lender=lender, currency=currency, amount=balance.available // 2, idempotency_key="demo-withdrawal"
+        )
 
     def _lend(self, campaign, backers, target):
         amounts = [target // len(backers)] * len(backers)
