@@ -197,12 +197,13 @@ def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
     First, under the pool's lock, it checks that no round is running or waiting to be paid and
     that no matched money is still in a campaign's escrow (it could come back), then fixes the
     amount left and marks the pool closed (no round can open after). Then, as the sponsor chose
-    (``pool_choose_leftover``): the gateway refunds that much of the sponsor's charge, outside
-    any lock, and the refund is posted pool -> sponsor; or it is posted pool -> next pool, whose
-    rounds then share it. Each step is keyed by pool: a retry after a crash finishes the job and
+    (``pool_choose_leftover``): the gateway refunds that much, outside any lock, against the
+    pool's own charge and those of pools that rolled into it, none above its charge
+    (``_refund_parts``), and the refund is posted pool -> sponsor; or it is posted pool -> next
+    pool, whose rounds then share it. Each step is keyed by pool: a retry after a crash finishes the job and
     moves nothing twice. Raises NotAllowed (not the sponsor or staff), Conflict (not over,
-    rounds or matched money outstanding, the next pool closed meanwhile), PaymentUnavailable
-    (retry).
+    rounds or matched money outstanding, the next pool closed meanwhile, a leftover the charges
+    cannot take back), PaymentUnavailable (retry).
     """
     if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
         raise NotAllowed("Only the sponsor or platform staff can close this pool.", code="not_allowed")
