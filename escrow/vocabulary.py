@@ -407,7 +407,8 @@ def _concat(prefix: str, id_expression):
 # allocation then settles with its campaign: released to the campaign's payable
 # (``release:allocation:<id>``) or returned to the pool (``return:allocation:<id>``). What is
 # left when the pool closes goes back to the sponsor (``refund:pool:<id>``), or on to the
-# sponsor's next pool if they chose so (``rollover:pool:<id>``, pool -> next pool).
+# sponsor's next pool if they chose so (``rollover:pool:<id>``, pool -> next pool). A refund of
+# what rolled in goes back against the charges it came from (``refund:pool:<id>:charge-of:<id>``).
 
 _POOL = "pool"
 _ROUND = "round"
@@ -432,6 +433,32 @@ def pool_rollover_key(pool_id: int) -> str:
 def pool_refund_key(pool_id: int) -> str:
     """Return the key of what is left in a pool going back to its sponsor, at the gateway and in the ledger."""
     return _key("refund", _POOL, pool_id)
+
+
+def pool_refund_part_key(pool_id: int, charge_pool_id: int) -> str:
+    """Return the gateway key of the part of a closed pool's refund sent back against ``charge_pool_id``'s charge.
+
+    A pool's own charge keeps ``pool_refund_key``; what came in by roll-over goes back against the
+    charge of the pool it came from, one key per charge.
+    """
+    if charge_pool_id == pool_id:
+        return pool_refund_key(pool_id)
+    return f"{pool_refund_key(pool_id)}:charge-of:{charge_pool_id}"
+
+
+POOL_REFUND_KEY_PREFIX = _key_prefix("refund", _POOL)
+
+
+def pool_refund_part_ids(key: str) -> tuple[int, int] | None:
+    """Return ``(pool id, charge's pool id)`` of a ``pool_refund_part_key``, or None if ``key`` is not one."""
+    head, _, charge_pool = key.partition(":charge-of:")
+    pool_id = _id_after(head, POOL_REFUND_KEY_PREFIX)
+    if pool_id is None:
+        return None
+    if not charge_pool:
+        return (pool_id, pool_id)
+    charge_pool_id = _id_after(charge_pool, "")
+    return None if charge_pool_id is None else (pool_id, charge_pool_id)
 
 
 def round_allocate_key(round_id: int) -> str:

@@ -9,14 +9,24 @@ from collections import defaultdict
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
 from escrow.checkpoints import checkpoints_verify
-from escrow.models import AccountKind, GatewayOperation, LedgerEntry, LedgerTransaction, OperationKind, TransactionKind
+from escrow.models import (
+    AccountKind,
+    GatewayOperation,
+    LedgerEntry,
+    LedgerTransaction,
+    OperationKind,
+    OperationStatus,
+    TransactionKind,
+)
 from escrow.vocabulary import (
     PLEDGE_REFERENCE_PREFIX,
+    POOL_REFUND_KEY_PREFIX,
     campaign_id_from_escrow_code,
     campaign_id_from_payable_code,
     pledge_id_from_reference,
     pledge_reference_expression,
     pool_id_from_funds_code,
+    pool_refund_part_ids,
 )
 from escrow.vocabulary_holdback import (
     HOLDBACK_PLEDGE_REFERENCE_PREFIX,
@@ -316,6 +326,35 @@ def _check_pools() -> list[str]:
     over = [p for p in pools if paid[p] - returned[p] > gross.get(p, 0) or balances[p] < 0]
     if over:
         problems.append(f"Pools that allocated more than they hold: {_ids(over)}")
+    return problems + _check_pool_refunds(funded)
+
+
+def _check_pool_refunds(funded) -> list[str]:
+    """A closed pool's refund sums to its leftover; no pool's charge is refunded above its amount.
+
+    (A leftover that rolled in goes back against the charges it came from, in parts.)
+    """
+    by_pool = defaultdict(int)
+    by_charge = defaultdict(int)
+    for key, amount in GatewayOperation.objects.filter(
+        kind=OperationKind.REFUND, status=OperationStatus.SUCCEEDED, idempotency_key__startswith=POOL_REFUND_KEY_PREFIX
+    ).values_list("idempotency_key", "amount"):
+        ids = pool_refund_part_ids(key)
+        if ids is not None:
+            by_pool[ids[0]] += amount
+            by_charge[ids[1]] += amount
+    amounts = {pk: amount for pk, amount, *_rest in funded}
+    problems = []
+    over = sorted(p for p, total in by_charge.items() if total > amounts.get(p, 0))
+    if over:
+        problems.append(f"Pools whose charge was refunded more than it took: {_ids(over)}")
+    wrong = sorted(
+        pk
+        for pk, _amount, leftover, gone_at, next_pool_id in funded
+        if gone_at and next_pool_id is None and by_pool[pk] != leftover
+    )
+    if wrong:
+        problems.append(f"Closed pools whose gateway refunds differ from what was left: {_ids(wrong)}")
     return problems
 
 

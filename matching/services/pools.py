@@ -9,13 +9,13 @@ from django.utils.text import slugify
 from accounts.services import audit_record
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed, PaymentDeclined, PaymentUnavailable
 from crowdfund_site.money import check_amount, currency_exponent, format_amount
-from escrow.gateway import get_gateway
+from escrow.gateway import RefundRequest, get_gateway
 from escrow.ledger import ledger_accounts_get_or_create, ledger_post
 from escrow.vocabulary import (
     pool_charge_key,
     pool_deposit_account_specs,
     pool_deposit_posting,
-    pool_refund_key,
+    pool_refund_part_key,
     pool_refund_posting,
     pool_rollover_account_specs,
     pool_rollover_posting,
@@ -197,12 +197,13 @@ def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
     First, under the pool's lock, it checks that no round is running or waiting to be paid and
     that no matched money is still in a campaign's escrow (it could come back), then fixes the
     amount left and marks the pool closed (no round can open after). Then, as the sponsor chose
-    (``pool_choose_leftover``): the gateway refunds that much of the sponsor's charge, outside
-    any lock, and the refund is posted pool -> sponsor; or it is posted pool -> next pool, whose
-    rounds then share it. Each step is keyed by pool: a retry after a crash finishes the job and
+    (``pool_choose_leftover``): the gateway refunds that much, outside any lock, against the
+    pool's own charge and those of pools that rolled into it, none above its charge
+    (``_refund_parts``), and the refund is posted pool -> sponsor; or it is posted pool -> next
+    pool, whose rounds then share it. Each step is keyed by pool: a retry after a crash finishes the job and
     moves nothing twice. Raises NotAllowed (not the sponsor or staff), Conflict (not over,
-    rounds or matched money outstanding, the next pool closed meanwhile), PaymentUnavailable
-    (retry).
+    rounds or matched money outstanding, the next pool closed meanwhile, a leftover the charges
+    cannot take back), PaymentUnavailable (retry).
     """
     if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
         raise NotAllowed("Only the sponsor or platform staff can close this pool.", code="not_allowed")
@@ -228,12 +229,13 @@ def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
             pool.leftover = pool_balance(pool=pool)
             pool.save(update_fields=["closed_at", "leftover"])
             audit_record(actor=actor, action="matching_pool_close", obj=pool, details={"leftover": pool.leftover})
-    if pool.leftover and pool.next_pool_id is None:
-        result = get_gateway().refund(
-            idempotency_key=pool_refund_key(pool.pk), charge_reference=pool.payment_reference, amount=pool.leftover
-        )
-        if not result.ok:
-            raise PaymentUnavailable(result.message or "The refund did not go through; try again.")
+    parts: list[RefundRequest] = []
+    if pool.leftover and pool.next_pool_id is None and pool.leftover_returned_at is None:
+        parts = _refund_parts(pool)
+        results = get_gateway().refund_many(requests=parts)
+        failed = next((r for r in results if not r.ok), None)
+        if failed is not None:
+            raise PaymentUnavailable(failed.message or "The refund did not go through; try again.")
     with transaction.atomic(durable=True):
         pool = Pool.objects.select_for_update().get(pk=pool.pk)
         if pool.leftover_returned_at is None:
@@ -255,9 +257,50 @@ def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
                 ledger_post(
                     posting=pool_refund_posting(amount=pool.leftover, currency=pool.currency, accounts=accounts, **ids)
                 )
+                audit_record(
+                    actor=actor,
+                    action="matching_pool_refund",
+                    obj=pool,
+                    details={"parts": [{"key": p.idempotency_key, "amount": p.amount} for p in parts]},
+                )
             pool.leftover_returned_at = timezone.now()
             pool.save(update_fields=["leftover_returned_at"])
     return pool
+
+
+def _refund_parts(pool: Pool) -> list[RefundRequest]:
+    """Return the gateway refunds that give a closed pool's leftover back, one per charge it came from.
+
+    The pool's own charge first (up to its amount), then, for what rolled in, the pools it came
+    from in the order they rolled over, each up to what it passed on and its own charge, and so on
+    down their own roll-overs. So no refund exceeds its charge and what rolled in goes back to the
+    charge that paid it. The rows read are fixed once the pool is closed, so a retry sends the same
+    parts under the same keys. Raises Conflict, before anything moves, if the charges cannot cover
+    the leftover (the ledger would be wrong).
+    """
+    parts: list[RefundRequest] = []
+
+    def give_back(source: Pool, limit: int) -> int:
+        own = min(source.amount, limit)
+        if own:
+            key = pool_refund_part_key(pool.pk, source.pk)
+            parts.append(RefundRequest(idempotency_key=key, charge_reference=source.payment_reference, amount=own))
+        taken = own
+        rolled_in = Pool.objects.filter(next_pool=source, leftover_returned_at__isnull=False, leftover__gt=0)
+        for earlier in rolled_in.order_by("leftover_returned_at", "pk"):
+            if taken == limit:
+                break
+            taken += give_back(earlier, min(earlier.leftover, limit - taken))
+        return taken
+
+    remaining = pool.leftover - give_back(pool, pool.leftover)
+    if remaining:
+        raise Conflict(
+            f"What is left, {format_amount(pool.leftover, pool.currency)}, is more than the sponsor's charges can "
+            "take back: the pool stays closed with it, for staff to look into.",
+            code="leftover_exceeds_charges",
+        )
+    return parts
 
 
 def pool_choose_leftover(*, pool: Pool, actor, choice: str, next_pool: Pool | None = None) -> Pool:

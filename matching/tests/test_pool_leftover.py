@@ -6,15 +6,19 @@ import pytest
 
 from accounts.models import AuditEvent
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
+from escrow.gateway import get_gateway
 from escrow.models import GatewayOperation, LedgerTransaction
+from escrow.vocabulary import pool_refund_part_key
 from matching.models import Allocation, LeftoverChoice
 from matching.selectors import match_estimates, pool_balance
 from matching.services import pool_choose_leftover, pool_close
 from matching.tests.factories import funded_pool, open_round, sponsor_create
 from matching.tests.test_services import pay
 from pledges.tests.factories import pledge_held
+from projects.models import CampaignStatus
 from projects.tests.factories import LiveCampaignFactory
 from settlement.tests.checks import invariant_problems
+from settlement.tests.test_settlement import close_and_settle
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +111,58 @@ def test_a_roll_over_to_a_pool_that_is_not_the_sponsors_or_not_open_is_refused()
     later = funded_pool(sponsor=sponsor, amount=10_000, campaigns=[campaign])
     with pytest.raises(Conflict):
         pool_choose_leftover(pool=pool, actor=sponsor, choice=LeftoverChoice.ROLL_OVER, next_pool=later)
+
+
+def _refunded_per_charge() -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for op in GatewayOperation.objects.filter(kind="refund", status="succeeded").select_related("charge"):
+        totals[op.charge.reference] = totals.get(op.charge.reference, 0) + op.amount
+    return totals
+
+
+def test_what_a_pool_rolled_into_gives_back_is_refunded_against_each_charge_it_came_from():
+    sponsor = sponsor_create()
+    campaign = LiveCampaignFactory()
+    first = funded_pool(sponsor=sponsor, amount=20_000, campaigns=[campaign], name="Winter fund")
+    spring = funded_pool(sponsor=sponsor, amount=30_000, campaigns=[campaign], name="Spring fund")
+    summer = funded_pool(sponsor=sponsor, amount=50_000, campaigns=[campaign], name="Summer fund")
+    pool_choose_leftover(pool=first, actor=sponsor, choice=LeftoverChoice.ROLL_OVER, next_pool=spring)
+    pool_close(pool=first, actor=sponsor, now=_after_end(first))
+    pool_choose_leftover(pool=spring, actor=sponsor, choice=LeftoverChoice.ROLL_OVER, next_pool=summer)
+    pool_close(pool=spring, actor=sponsor, now=_after_end(spring))
+    assert pool_balance(pool=summer) == 100_000  # 50,000 of its own, 50,000 rolled in: more than its charge
+    closed = pool_close(pool=summer, actor=sponsor, now=_after_end(summer))
+    assert closed.leftover == 100_000
+    assert pool_balance(pool=summer) == 0
+    charges = {p.payment_reference: p.amount for p in (first, spring, summer)}
+    refunded = _refunded_per_charge()
+    assert refunded == charges  # each sponsor's charge refunded whole, none above itself
+    # A retry after a crash refunds nothing again.
+    operations = GatewayOperation.objects.count()
+    pool_close(pool=summer, actor=sponsor, now=_after_end(summer))
+    assert GatewayOperation.objects.count() == operations
+    assert invariant_problems() == []
+
+
+def test_a_pool_that_spent_some_of_what_rolled_in_refunds_its_own_charge_first():
+    sponsor = sponsor_create()
+    a, b = LiveCampaignFactory(goal=1_000), LiveCampaignFactory()
+    old = funded_pool(sponsor=sponsor, amount=30_000, campaigns=[a], name="Spring fund")
+    new = funded_pool(sponsor=sponsor, amount=50_000, campaigns=[a, b], per_campaign_cap=10_000)
+    pool_choose_leftover(pool=old, actor=sponsor, choice=LeftoverChoice.ROLL_OVER, next_pool=new)
+    pool_close(pool=old, actor=sponsor, now=_after_end(old))
+    matching_round = open_round(new)
+    for _ in range(2):
+        pledge_held(campaign=a, amount=2_500)
+    pay(matching_round)
+    assert close_and_settle(a).status == CampaignStatus.SUCCEEDED  # the 100.00 matched is spent
+    assert pool_balance(pool=new) == 70_000  # a cap kept the rest in the pool
+    closed = pool_close(pool=new, actor=sponsor, now=_after_end(new))
+    assert closed.leftover == 70_000
+    assert _refunded_per_charge() == {new.payment_reference: 50_000, old.payment_reference: 20_000}
+    assert invariant_problems() == []
+    # verify_ledger notices a refund of the pool beyond what was left.
+    get_gateway().refund(
+        idempotency_key=pool_refund_part_key(new.pk, 0), charge_reference=old.payment_reference, amount=100
+    )
+    assert any("gateway refunds differ from what was left" in p for p in invariant_problems())
