@@ -199,19 +199,29 @@ def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
     amount left and marks the pool closed (no round can open after). Then, as the sponsor chose
     (``pool_choose_leftover``): the gateway refunds that much, outside any lock, against the
     pool's own charge and those of pools that rolled into it, none above its charge
-    (``_refund_parts``), and the refund is posted pool -> sponsor; or it is posted pool -> next
-    pool, whose rounds then share it. Each step is keyed by pool: a retry after a crash finishes the job and
-    moves nothing twice. Raises NotAllowed (not the sponsor or staff), Conflict (not over,
-    rounds or matched money outstanding, the next pool closed meanwhile, a leftover the charges
-    cannot take back), PaymentUnavailable (retry).
+    (``_refund_parts``), and the refund is posted pool -> sponsor; or, in the closing transaction
+    itself, it is posted pool -> next pool, whose rounds then share it. Each step is keyed by
+    pool: a retry after a crash finishes the job and moves nothing twice. Raises NotAllowed (not
+    the sponsor or staff), Conflict (not over, rounds or matched money outstanding, the next pool
+    closed, the choice changed meanwhile, a leftover the charges cannot take back),
+    PaymentUnavailable (retry).
     """
     if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
         raise NotAllowed("Only the sponsor or platform staff can close this pool.", code="not_allowed")
     now = now or timezone.now()
     with transaction.atomic(durable=True):
-        pool = Pool.objects.select_for_update().get(pk=pool.pk)
+        # A roll-over needs no gateway: it is closed and posted in this one transaction with the
+        # next pool's row locked too, so the next pool cannot close between our check and our
+        # posting and be left holding money. Both rows are locked in id order (two pools rolling
+        # into each other, closed at once, must not deadlock).
+        next_pool_id = Pool.objects.values_list("next_pool_id", flat=True).get(pk=pool.pk)
+        ids = sorted({pool.pk} | ({next_pool_id} if next_pool_id else set()))
+        locked = {p.pk: p for p in Pool.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+        pool = locked[pool.pk]
         if pool.leftover_returned_at is not None:
             return pool
+        if pool.next_pool_id != next_pool_id:
+            raise Conflict("The pool's choice for what is left changed meanwhile; try again.", code="choice_changed")
         if pool.closed_at is None:
             if pool.funded_at is None or now < pool.ends_at:
                 raise Conflict("The pool has not ended yet.", code="pool_not_over")
@@ -229,6 +239,9 @@ def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
             pool.leftover = pool_balance(pool=pool)
             pool.save(update_fields=["closed_at", "leftover"])
             audit_record(actor=actor, action="matching_pool_close", obj=pool, details={"leftover": pool.leftover})
+        if pool.next_pool_id is not None:
+            _leftover_roll_over(pool)
+            return pool
     parts: list[RefundRequest] = []
     if pool.leftover and pool.next_pool_id is None and pool.leftover_returned_at is None:
         parts = _refund_parts(pool)
@@ -239,17 +252,7 @@ def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
     with transaction.atomic(durable=True):
         pool = Pool.objects.select_for_update().get(pk=pool.pk)
         if pool.leftover_returned_at is None:
-            if pool.leftover and pool.next_pool_id is not None:
-                ids = {"pool_id": pool.pk, "next_pool_id": pool.next_pool_id}
-                accounts = ledger_accounts_get_or_create(
-                    specs=pool_rollover_account_specs(**ids), currency=pool.currency
-                )
-                ledger_post(
-                    posting=pool_rollover_posting(
-                        amount=pool.leftover, currency=pool.currency, accounts=accounts, **ids
-                    )
-                )
-            elif pool.leftover:
+            if pool.leftover:
                 ids = {"sponsor_id": pool.sponsor_id, "pool_id": pool.pk}
                 accounts = ledger_accounts_get_or_create(
                     specs=pool_deposit_account_specs(**ids), currency=pool.currency
@@ -266,6 +269,18 @@ def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
             pool.leftover_returned_at = timezone.now()
             pool.save(update_fields=["leftover_returned_at"])
     return pool
+
+
+def _leftover_roll_over(pool: Pool) -> None:
+    """Post a closed pool's leftover on to its next pool and mark it returned (inside the close's lock)."""
+    if pool.leftover:
+        ids = {"pool_id": pool.pk, "next_pool_id": pool.next_pool_id}
+        accounts = ledger_accounts_get_or_create(specs=pool_rollover_account_specs(**ids), currency=pool.currency)
+        ledger_post(
+            posting=pool_rollover_posting(amount=pool.leftover, currency=pool.currency, accounts=accounts, **ids)
+        )
+    pool.leftover_returned_at = timezone.now()
+    pool.save(update_fields=["leftover_returned_at"])
 
 
 def _refund_parts(pool: Pool) -> list[RefundRequest]:
