@@ -40,9 +40,9 @@ def pledge_change_email_send(*, change_id: int) -> int:
 
     Only a change that was made (done); one refused or still being charged sends nothing.
     """
-    change = PledgeChange.objects.select_related(
-        "pledge__backer", "pledge__campaign", "from_reward", "to_reward"
-    ).get(pk=change_id)
+    change = PledgeChange.objects.select_related("pledge__backer", "pledge__campaign", "from_reward", "to_reward").get(
+        pk=change_id
+    )
     if change.status != PledgeChangeStatus.DONE:
         return 0
     pledge = change.pledge

@@ -11,6 +11,8 @@ from projects.tests.factories import RewardTierFactory
 
 pytestmark = pytest.mark.django_db
 
+VISA = "tok_visa"
+
 
 @pytest.fixture
 def outbox(celery_eager):
@@ -18,7 +20,7 @@ def outbox(celery_eager):
     return mail.outbox
 
 
-def change(pledge, amount=None, *, reward=UNCHANGED, token="tok_visa"):
+def change(pledge, amount=None, *, reward=UNCHANGED, token=VISA):
     return pledge_change(
         pledge=pledge, actor=pledge.backer, amount=amount, reward=reward, payment_token=token, idempotency_key=new_key()
     )
