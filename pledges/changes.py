@@ -42,7 +42,13 @@ from projects.services import campaign_figures_changed, campaign_take_from_total
 from .models import Pledge, PledgeChange, PledgeChangeStatus, PledgeStatus
 from .pledge_checks import pledge_checks_run
 from .selectors import pledge_charges_remaining
-from .services import _claim_refused, _clean_idempotency_key, _reward_claim_slot, _reward_free_slot
+from .services import (
+    _claim_refused,
+    _clean_idempotency_key,
+    _enqueue_email,
+    _reward_claim_slot,
+    _reward_free_slot,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -369,6 +375,9 @@ def _change_apply(*, pledge: Pledge, change: PledgeChange) -> None:
     change.completed_at = timezone.now()
     change.save(update_fields=["status", "charge_reference", "card_fingerprint", "refund_parts", "completed_at"])
     campaign_figures_changed(campaign_id=pledge.campaign_id)
+    # Registered inside the caller's transaction (or savepoint): a change rolled back sends nothing.
+    change_id = change.pk
+    transaction.on_commit(lambda: _enqueue_email("send_pledge_changed", change_id))
 
 
 def _refund_parts(*, pledge: Pledge, amount: int) -> list[list]:

@@ -1,13 +1,14 @@
-"""E-mails about pledges: receipts, refunds, and how the campaign ended for each backer.
+"""E-mails about pledges: receipts, changes, refunds, and how the campaign ended for each backer.
 
 Called by the thin tasks in ``pledges.tasks``; each loads what it needs by id. Each e-mail goes
 to each person once per pledge or campaign, however often its task runs (``emails_send_once``).
 """
 
 from accounts.emails import emails_send_once
+from crowdfund_site.money import format_amount
 from projects.models import Campaign, CampaignStatus
 
-from .models import Pledge, PledgeStatus
+from .models import Pledge, PledgeChange, PledgeChangeStatus, PledgeStatus
 
 OUTCOME_TEMPLATES = {
     CampaignStatus.SUCCEEDED: ("campaign_succeeded_initiator", "campaign_succeeded_backer"),
@@ -32,6 +33,28 @@ def pledge_refund_email_send(*, pledge_id: int) -> int:
         return 0
     context = {"pledge": pledge, "campaign": pledge.campaign}
     return emails_send_once(template="pledge_refunded", object_id=pledge.pk, recipients=[(pledge.backer, context)])
+
+
+def pledge_change_email_send(*, change_id: int) -> int:
+    """E-mail the backer that their pledge changed: old and new amount and reward, what moved.
+
+    Only a change that was made (done); one refused or still being charged sends nothing.
+    """
+    change = PledgeChange.objects.select_related("pledge__backer", "pledge__campaign", "from_reward", "to_reward").get(
+        pk=change_id
+    )
+    if change.status != PledgeChangeStatus.DONE:
+        return 0
+    pledge = change.pledge
+    difference = change.difference
+    context = {
+        "change": change,
+        "pledge": pledge,
+        "campaign": pledge.campaign,
+        "charged": format_amount(difference, pledge.currency) if difference > 0 else "",
+        "refunded": format_amount(-difference, pledge.currency) if difference < 0 else "",
+    }
+    return emails_send_once(template="pledge_changed", object_id=change.pk, recipients=[(pledge.backer, context)])
 
 
 def campaign_outcome_emails_send(*, campaign_id: int) -> int:

@@ -18,5 +18,10 @@ def send_pledge_refunded(pledge_id: int) -> int:
 
 
 @shared_task(**EMAIL_TASK_OPTIONS)
+def send_pledge_changed(change_id: int) -> int:
+    return notifications.pledge_change_email_send(change_id=change_id)
+
+
+@shared_task(**EMAIL_TASK_OPTIONS)
 def send_campaign_outcome_emails(campaign_id: int) -> int:
     return notifications.campaign_outcome_emails_send(campaign_id=campaign_id)
