@@ -147,12 +147,15 @@ def pledge_of_backer_get(*, backer, pledge_id: int) -> Pledge | None:
     return pledges_of_backer(backer=backer).filter(pk=pledge_id).first()
 
 
+def _backer_list_pledges(*, campaign: Campaign) -> QuerySet[Pledge]:
+    """The campaign's pledges that took money: what the backer list and its CSV are made of."""
+    return Pledge.objects.filter(campaign=campaign, status__in=BACKER_LIST_STATUSES)
+
+
 def pledges_of_campaign_for_initiator(*, campaign: Campaign) -> QuerySet[Pledge]:
     """Return the campaign's pledges that took money, newest first, with backer, reward and change history."""
     return _with_history(
-        Pledge.objects.filter(campaign=campaign, status__in=BACKER_LIST_STATUSES)
-        .select_related("backer", "reward")
-        .order_by("-created_at", "-id")
+        _backer_list_pledges(campaign=campaign).select_related("backer", "reward").order_by("-created_at", "-id")
     )
 
 
@@ -178,12 +181,8 @@ def legacy_extras_attach(*, campaign: Campaign, rows: list[Pledge]) -> list[Pled
         newest_row_of.setdefault(row.backer_id, row)
     if newest_row_of:
         extras = (
-            Pledge.objects.filter(
-                campaign=campaign,
-                status__in=BACKER_LIST_STATUSES,
-                legacy_duplicate=True,
-                backer_id__in=list(newest_row_of),
-            )
+            _backer_list_pledges(campaign=campaign)
+            .filter(legacy_duplicate=True, backer_id__in=list(newest_row_of))
             .select_related("reward")
             .order_by("-created_at", "-id")
         )
