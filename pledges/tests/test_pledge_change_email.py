@@ -56,7 +56,7 @@ def test_a_lowering_sends_one_email_with_the_refund_in_chinese(
     body = outbox[0].body
     assert "金额：$50.00 → $15.00" in body
     assert "回报：Poster → 不选回报" in body
-    assert "差额 $35.00 退还" in body
+    assert "我们正在将差额 $35.00 退还" in body
     assert "我的支持：" in body
 
 
