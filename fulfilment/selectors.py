@@ -1,21 +1,33 @@
 """Reads of deliveries and holdbacks, and the one rule that splits a holdback into parts."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from statistics import median
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from crowdfund_site.money import allocate
 from pledges.models import Pledge, PledgeStatus
 from projects.milestones.models import Milestone, MilestoneStatus
 from projects.milestones.selectors import campaign_has_milestones
-from projects.models import Campaign, FundingModel
+from projects.models import Campaign, CampaignStatus, FundingModel, RewardTier
 
-from .models import OPEN_STATUSES, Delivery, DeliveryStatus, Holdback, Resolution, Shipment, Survey, SurveyAnswer
+from .models import (
+    OPEN_STATUSES,
+    REFUNDED_STATUSES,
+    Delivery,
+    DeliveryStatus,
+    Holdback,
+    NonDelivery,
+    Resolution,
+    Shipment,
+    Survey,
+    SurveyAnswer,
+)
 
 
 def holdback_bps_of(campaign: Campaign) -> int:
@@ -66,6 +78,42 @@ def shipments_ready_to_settle():
     """Shipments not yet settled whose every delivery is decided (received, dismissed or upheld)."""
     open_deliveries = Delivery.objects.filter(tier_id=OuterRef("tier_id"), status__in=OPEN_STATUSES)
     return Shipment.objects.filter(settled_at__isnull=True).filter(~Exists(open_deliveries))
+
+
+def non_deliveries_to_settle():
+    """Tiers declared not delivered whose backers' parts are not all refunded yet."""
+    return NonDelivery.objects.filter(settled_at__isnull=True)
+
+
+def holdback_refunds_due(*, tier_id: int):
+    """A tier's deliveries owed their part of the holdback back and not yet refunded, by id."""
+    return Delivery.objects.filter(tier_id=tier_id, status__in=REFUNDED_STATUSES, part__gt=0, refunded_amount=0)
+
+
+def tiers_awaiting_shipment():
+    """Reward tiers of succeeded campaigns whose backers hold a part of the holdback, never marked
+    shipped nor declared not delivered; each annotated with ``delivery_due``, the day delivery was
+    promised (its estimated delivery; none given: the campaign's deadline)."""
+    holding = Delivery.objects.filter(tier_id=OuterRef("pk"), part__gt=0)
+    return (
+        RewardTier.objects.filter(campaign__status=CampaignStatus.SUCCEEDED, shipment__isnull=True)
+        .filter(non_delivery__isnull=True)
+        .filter(Exists(holding))
+        .annotate(delivery_due=Coalesce("estimated_delivery", TruncDate("campaign__deadline")))
+    )
+
+
+def not_delivered_after(delivery_due: date) -> date:
+    """Return the first day staff may declare a tier due on ``delivery_due`` not delivered."""
+    return delivery_due + timedelta(days=settings.FULFILMENT_NOT_DELIVERED_GRACE_DAYS + 1)
+
+
+def tiers_overdue_for_delivery(*, today: date | None = None):
+    """Tiers awaiting shipment past their delivery day and the grace: staff may declare them not
+    delivered (``fulfilment.services.tier_declare_not_delivered``). Oldest promise first."""
+    today = today or timezone.localdate()
+    last_due = today - timedelta(days=settings.FULFILMENT_NOT_DELIVERED_GRACE_DAYS + 1)
+    return tiers_awaiting_shipment().filter(delivery_due__lte=last_due).order_by("delivery_due", "pk")
 
 
 def deliveries_of_backer(*, backer_id: int):
