@@ -458,7 +458,6 @@ def _notify(event: str, milestone_id: int) -> None:
     send_milestone_emails.delay(event, milestone_id)
 
 
-@transaction.atomic
 def milestones_holdback_check(*, has_plan: bool, delivery_holdback_bps: int | None) -> None:
     """Raise InvalidInput if a campaign with milestones asks for a delivery holdback.
 
@@ -479,6 +478,7 @@ def milestones_holdback_check(*, has_plan: bool, delivery_holdback_bps: int | No
         )
 
 
+@transaction.atomic
 def campaign_create_with_milestones(*, initiator, milestones: list[MilestoneInput], **fields) -> Campaign:
     """Create a draft campaign and its milestone plan together (``campaign_create`` + the plan); return it.
 
