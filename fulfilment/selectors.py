@@ -138,6 +138,8 @@ class DeliveryRecord:
     deliveries: int
     confirmed: int
     refunded_backers: int
+    # Tiers never shipped that staff declared not delivered (their backers are in refunded_backers).
+    rewards_not_delivered: int = 0
 
     @property
     def confirmed_percent(self) -> int | None:
@@ -145,7 +147,7 @@ class DeliveryRecord:
 
     @property
     def empty(self) -> bool:
-        return not (self.milestones_due or self.shipments)
+        return not (self.milestones_due or self.shipments or self.rewards_not_delivered)
 
 
 def _delivery_record_cache_key(initiator_id: int) -> str:
@@ -173,12 +175,13 @@ def delivery_record_forget(*, initiator_id: int) -> None:
 
 
 def delivery_record_of(*, initiator_id: int, today: date | None = None) -> DeliveryRecord:
-    """Return the initiator's delivery record (two queries).
+    """Return the initiator's delivery record (three queries).
 
     A milestone counts once it is due (its target day passed) or released, on time when its proof
     came by the target day; a shipment is on time by its reward's estimated delivery (none given:
     on time), late by the days after it. Confirmed: backers of shipped rewards who said so
-    themselves (silence counts as received for the money, not here).
+    themselves (silence counts as received for the money, not here). A tier staff declared not
+    delivered counts against the record, its backers among the refunded.
     """
     today = today or timezone.localdate()
     milestones = list(
@@ -203,6 +206,9 @@ def delivery_record_of(*, initiator_id: int, today: date | None = None) -> Deliv
         "confirmed": sum(row[3] for row in shipments),
         "refunded": sum(row[4] for row in shipments),
     }
+    undelivered = Delivery.objects.filter(
+        campaign__initiator_id=initiator_id, status=DeliveryStatus.UNSHIPPED
+    ).aggregate(backers=Count("pk"), tiers=Count("tier", distinct=True))
     return DeliveryRecord(
         milestones_due=len(milestones),
         milestones_on_time=on_time,
@@ -211,7 +217,8 @@ def delivery_record_of(*, initiator_id: int, today: date | None = None) -> Deliv
         median_delay_days=int(median(delays)) if delays else None,
         deliveries=counts["total"],
         confirmed=counts["confirmed"],
-        refunded_backers=counts["refunded"],
+        refunded_backers=counts["refunded"] + undelivered["backers"],
+        rewards_not_delivered=undelivered["tiers"],
     )
 
 

@@ -18,7 +18,7 @@ from crowdfund_site.money import allocate
 from escrow.models import GatewayOperation, OperationKind
 from escrow.vocabulary import charge_key, initiator_payout_code
 from fulfilment.models import Delivery, DeliveryStatus, Holdback, NonDelivery, Shipment
-from fulfilment.selectors import tiers_overdue_for_delivery
+from fulfilment.selectors import delivery_record_of, tiers_overdue_for_delivery
 from fulfilment.services import tier_declare_not_delivered, tier_mark_shipped
 from pledges.models import Pledge
 from projects.models import Campaign, RewardTier
@@ -210,3 +210,14 @@ def test_reviewers_neither_see_nor_declare_overdue_tiers(client):
     )
     assert response.status_code == 403
     assert NonDelivery.objects.count() == 0
+
+
+def test_the_initiators_delivery_record_counts_a_tier_declared_not_delivered(client):
+    campaign, (lost, _) = _overdue_campaign([4_000, 6_000, 8_000])
+    tier_declare_not_delivered(tier_id=lost.pk, actor=finance_user(), reason="Never shipped.")
+    record = delivery_record_of(initiator_id=campaign.initiator_id)
+    assert (record.rewards_not_delivered, record.refunded_backers, record.empty) == (1, 2, False)
+    client.force_login(UserFactory())  # not served from the page cache
+    page = client.get(campaign.get_absolute_url()).content.decode()
+    assert "Rewards never shipped (declared not delivered): 1" in page
+    assert "Backers refunded for non-delivery: 2" in page
