@@ -212,7 +212,8 @@ def tier_declare_not_delivered(*, tier_id: int, actor, reason: str, today: date 
     shipped. Every backer of the tier is then owed their part of the holdback (their pro-rata
     share, fixed at success, never above what they paid); beat's holdback sweep refunds them
     (``settlement.holdback``). The tier's row is locked, as marking it shipped locks it, so the
-    two never both happen. Audited ("tier_declare_not_delivered"). Raises NotAllowed,
+    two never both happen. Audited ("tier_declare_not_delivered"); its backers and the initiator
+    are e-mailed after commit. Raises NotAllowed,
     InvalidInput (no reason), NotFound, or Conflict (shipped, already declared, not overdue).
     """
     if actor is None or not actor.has_perm("fulfilment.decide_delivery_report"):
@@ -252,7 +253,9 @@ def tier_declare_not_delivered(*, tier_id: int, actor, reason: str, today: date 
             details={"tier": tier.pk, "campaign": tier.campaign_id, "backers": backers},
         )
         initiator_id = Campaign.objects.filter(pk=tier.campaign_id).values_list("initiator_id", flat=True).get()
+        declaration_id = declaration.pk
         transaction.on_commit(lambda: delivery_record_forget(initiator_id=initiator_id))
+        transaction.on_commit(lambda: _enqueue("send_not_delivered_emails", declaration_id))
     return declaration
 
 

@@ -85,7 +85,7 @@ def holdback_keep(*, campaign: Campaign) -> int:
 
 def holdback_refund_next_batch(*, tier_id: int, batch_size: int | None = None) -> int:
     """Refund the next batch of a tier's parts owed back (upheld reports, or the whole tier declared
-    not delivered); return how many parts it refunded, 0 once none is left.
+    not delivered); return how many it took up (posted here or by a run beside it), 0 once none is left.
 
     Gateway first, outside any lock, keyed by pledge (a raised pledge's part is drawn on its
     charges newest first, as the remainder's); then one short transaction records the deliveries

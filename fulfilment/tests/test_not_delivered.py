@@ -221,3 +221,21 @@ def test_the_initiators_delivery_record_counts_a_tier_declared_not_delivered(cli
     page = client.get(campaign.get_absolute_url()).content.decode()
     assert "Rewards never shipped (declared not delivered): 1" in page
     assert "Backers refunded for non-delivery: 2" in page
+
+
+def test_backers_and_the_initiator_are_told_once_in_their_language(celery_eager, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    campaign, (lost, _) = _overdue_campaign([4_000, 6_000, 8_000])
+    backers = [p.backer for p in Pledge.objects.filter(reward=lost).select_related("backer").order_by("id")]
+    type(backers[0]).objects.filter(pk=backers[0].pk).update(preferred_language="zh-hans")
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        tier_declare_not_delivered(tier_id=lost.pk, actor=finance_user(), reason="Initiator unreachable.")
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([campaign.initiator.email] + [b.email for b in backers])
+    to_backer = next(m for m in mail.outbox if m.to == [backers[1].email])
+    assert "your part of the delivery holdback is refunded" in to_backer.body
+    assert "Initiator unreachable." in to_backer.body
+    assert "已被认定未交付" in next(m for m in mail.outbox if m.to == [backers[0].email]).subject
+    to_initiator = next(m for m in mail.outbox if m.to == [campaign.initiator.email])
+    assert "each of its backers gets their part" in to_initiator.body
