@@ -6,7 +6,7 @@ from statistics import median
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, DateField, Exists, OuterRef, Q, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -175,7 +175,7 @@ def delivery_record_forget(*, initiator_id: int) -> None:
 
 
 def delivery_record_of(*, initiator_id: int, today: date | None = None) -> DeliveryRecord:
-    """Return the initiator's delivery record (three queries).
+    """Return the initiator's delivery record (two queries).
 
     A milestone counts once it is due (its target day passed) or released, on time when its proof
     came by the target day; a shipment is on time by its reward's estimated delivery (none given:
@@ -190,35 +190,35 @@ def delivery_record_of(*, initiator_id: int, today: date | None = None) -> Deliv
         .values_list("target_date", "submitted_at")
     )
     on_time = sum(1 for target, submitted in milestones if submitted and timezone.localdate(submitted) <= target)
-    # One row per shipment with its backers counted: the deliveries of unshipped tiers are not in it.
-    shipments = list(
-        Shipment.objects.filter(campaign__initiator_id=initiator_id)
-        .annotate(
-            total=Count("tier__deliveries"),
-            confirmed=Count("tier__deliveries", filter=Q(tier__deliveries__resolution=Resolution.BACKER)),
-            refunded=Count("tier__deliveries", filter=Q(tier__deliveries__status=DeliveryStatus.UPHELD)),
-        )
-        .values_list("shipped_on", "tier__estimated_delivery", "total", "confirmed", "refunded")
+    # One row per shipment with its backers counted, then (in the same query) one per tier declared
+    # not delivered: its backers were refunded and none confirmed. Other unshipped tiers are not in it.
+    shipments = Shipment.objects.filter(campaign__initiator_id=initiator_id).annotate(
+        total=Count("tier__deliveries"),
+        confirmed=Count("tier__deliveries", filter=Q(tier__deliveries__resolution=Resolution.BACKER)),
+        refunded=Count("tier__deliveries", filter=Q(tier__deliveries__status=DeliveryStatus.UPHELD)),
+        undelivered=Value(False),
     )
-    delays = sorted(max((shipped - estimated).days, 0) if estimated else 0 for shipped, estimated, *_ in shipments)
-    counts = {
-        "total": sum(row[2] for row in shipments),
-        "confirmed": sum(row[3] for row in shipments),
-        "refunded": sum(row[4] for row in shipments),
-    }
-    undelivered = Delivery.objects.filter(
-        campaign__initiator_id=initiator_id, status=DeliveryStatus.UNSHIPPED
-    ).aggregate(backers=Count("pk"), tiers=Count("tier", distinct=True))
+    declared = NonDelivery.objects.filter(campaign__initiator_id=initiator_id).annotate(
+        shipped_on=Value(None, output_field=DateField()),
+        total=Count("tier__deliveries"),
+        confirmed=Value(0),
+        refunded=Count("tier__deliveries"),
+        undelivered=Value(True),
+    )
+    columns = ["shipped_on", "tier__estimated_delivery", "total", "confirmed", "refunded", "undelivered"]
+    rows = list(shipments.values_list(*columns).union(declared.values_list(*columns), all=True))
+    shipped = [row for row in rows if not row[5]]
+    delays = sorted(max((day - estimated).days, 0) if estimated else 0 for day, estimated, *_ in shipped)
     return DeliveryRecord(
         milestones_due=len(milestones),
         milestones_on_time=on_time,
-        shipments=len(shipments),
+        shipments=len(shipped),
         shipments_on_time=sum(1 for d in delays if d == 0),
         median_delay_days=int(median(delays)) if delays else None,
-        deliveries=counts["total"],
-        confirmed=counts["confirmed"],
-        refunded_backers=counts["refunded"] + undelivered["backers"],
-        rewards_not_delivered=undelivered["tiers"],
+        deliveries=sum(row[2] for row in rows),
+        confirmed=sum(row[3] for row in rows),
+        refunded_backers=sum(row[4] for row in rows),
+        rewards_not_delivered=len(rows) - len(shipped),
     )
 
 
