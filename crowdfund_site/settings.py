@@ -246,6 +246,11 @@ PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=500)
 DELIVERY_HOLDBACK_BPS = env.int("DELIVERY_HOLDBACK_BPS", default=1000)
 # Days after a tier shipped when a backer's silence counts as received.
 FULFILMENT_SILENCE_DAYS = env.int("FULFILMENT_SILENCE_DAYS", default=30)
+# Days after a reward tier's estimated delivery (none given: the campaign's deadline) when staff
+# may declare it not delivered, if it was never marked shipped, and refund its holdback.
+FULFILMENT_NOT_DELIVERED_GRACE_DAYS = env.int("FULFILMENT_NOT_DELIVERED_GRACE_DAYS", default=90)
+# How many backers' parts of a tier's holdback one transaction refunds.
+HOLDBACK_REFUND_BATCH_SIZE = env.int("HOLDBACK_REFUND_BATCH_SIZE", default=2000)
 # How long an initiator's delivery record, shown on every campaign page with rewards, is reused
 # (at most as old as a visitor's copy of the page).
 DELIVERY_RECORD_CACHE_SECONDS = env.int("DELIVERY_RECORD_CACHE_SECONDS", default=PAGE_CACHE_MAX_SECONDS)

@@ -10,7 +10,8 @@ Beside ``vocabulary`` and ``vocabulary_tranches``, built from the same pieces:
   payable (``release:holdback:tier:<id>``), their fee payable -> revenue (``fee:holdback:tier:<id>``)
   and the net payable -> the initiator (``payout:holdback:tier:<id>``, also the gateway payout's
   key), all with the reference ``holdback:tier:<id>``;
-- an upheld report refunds that pledge's part, holdback -> backer funding, keyed
+- an upheld report, or staff declaring a tier never shipped not delivered, refunds that
+  pledge's part, holdback -> backer funding, keyed
   ``refund:holdback:pledge:<id>`` (gateway and ledger) with the reference ``holdback:pledge:<id>``,
   so a pledge's own refund key and its remainder refund key stay free.
 """
@@ -88,6 +89,15 @@ def pledge_id_from_holdback_reference(reference: str) -> int | None:
 def holdback_refund_key(pledge_id: int) -> str:
     """Return the key of a pledge's refund of its part of the holdback (gateway and ledger)."""
     return f"refund:{holdback_pledge_reference(pledge_id)}"
+
+
+def holdback_refund_charge_key(pledge_id: int, charge: int) -> str:
+    """Return the gateway key of the piece of a pledge's holdback refund drawn on its ``charge``-th charge (1 on).
+
+    Only a pledge whose amount was raised has more than one charge; the piece drawn on its own
+    first charge keeps ``holdback_refund_key``.
+    """
+    return f"{holdback_refund_key(pledge_id)}:{charge}"
 
 
 # --- Posting builders -------------------------------------------------------------------------

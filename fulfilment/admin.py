@@ -1,11 +1,16 @@
-"""Operators' console for delivery: non-delivery reports to decide (Finance), shipments, holdbacks."""
+"""Operators' console for delivery: non-delivery reports to decide (Finance), reward tiers overdue
+for delivery to declare not delivered (Finance), shipments, holdbacks."""
 
 from django.contrib import admin
+from django.db.models import Count
 
 from accounts.admin_actions import run_service_action
 
-from .models import DeliveryReport, Holdback, Shipment
-from .services import report_decide
+from .models import DeliveryReport, Holdback, NonDelivery, OverdueTier, Shipment
+from .selectors import not_delivered_after, tiers_overdue_for_delivery
+from .services import report_decide, tier_declare_not_delivered
+
+DECIDE_PERMISSION = "fulfilment.decide_delivery_report"
 
 
 @admin.register(DeliveryReport)
@@ -43,7 +48,79 @@ class DeliveryReportAdmin(admin.ModelAdmin):
         return self._decide(request, queryset, False)
 
     def has_decide_permission(self, request):
-        return request.user.has_perm("fulfilment.decide_delivery_report")
+        return request.user.has_perm(DECIDE_PERMISSION)
+
+
+@admin.register(OverdueTier)
+class OverdueTierAdmin(admin.ModelAdmin):
+    """Tiers never marked shipped past their delivery day and the grace, their holdback stuck.
+
+    Finance declares one not delivered (with a reason): every backer of it gets their part of the
+    holdback back. Seen and acted on by those who decide non-delivery reports.
+    """
+
+    list_display = ["title", "campaign", "delivery_due", "declarable_from", "backers"]
+    list_select_related = ["campaign"]
+    actions = ["declare_not_delivered"]
+
+    def get_queryset(self, request):
+        return tiers_overdue_for_delivery().select_related("campaign").annotate(backer_count=Count("deliveries"))
+
+    @admin.display(description="delivery due", ordering="delivery_due")
+    def delivery_due(self, obj):
+        return obj.delivery_due
+
+    @admin.display(description="may be declared from")
+    def declarable_from(self, obj):
+        return not_delivered_after(obj.delivery_due)
+
+    @admin.display(description="backers")
+    def backers(self, obj):
+        return obj.backer_count
+
+    @admin.action(
+        description="Declare not delivered: refund its backers' parts of the holdback", permissions=["decide"]
+    )
+    def declare_not_delivered(self, request, queryset):
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="tier_declare_not_delivered",
+            title="Declare rewards not delivered (refund their backers' parts of the holdback)",
+            perform=lambda tier, reason: tier_declare_not_delivered(tier_id=tier.pk, actor=request.user, reason=reason),
+            needs_reason=True,
+        )
+
+    def has_decide_permission(self, request):
+        return request.user.has_perm(DECIDE_PERMISSION)
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff and request.user.has_perm(DECIDE_PERMISSION)
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(NonDelivery)
+class NonDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["tier", "campaign", "declared_by", "declared_at", "settled_at", "refunded_amount"]
+    readonly_fields = [f.name for f in NonDelivery._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Shipment)

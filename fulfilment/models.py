@@ -66,11 +66,43 @@ class DeliveryStatus(models.TextChoices):
     REPORTED = "reported", "Problem reported"
     UPHELD = "upheld", "Report upheld (refunded)"
     DISMISSED = "dismissed", "Report dismissed"
+    UNSHIPPED = "unshipped", "Never shipped (refunded)"
 
 
 # A delivery in one of these counts as delivered when its tier's holdback is settled.
 DELIVERED_STATUSES = (DeliveryStatus.RECEIVED, DeliveryStatus.DISMISSED)
 OPEN_STATUSES = (DeliveryStatus.WAITING, DeliveryStatus.REPORTED)
+# A delivery in one of these gets its part of the holdback back.
+REFUNDED_STATUSES = (DeliveryStatus.UPHELD, DeliveryStatus.UNSHIPPED)
+
+
+class NonDelivery(models.Model):
+    """A reward tier staff declared not delivered: never marked shipped by its deadline.
+
+    Declared once (``fulfilment.services.tier_declare_not_delivered``, audited with a reason);
+    every backer of the tier then gets their part of the holdback back, and settlement records
+    here when it is all refunded.
+    """
+
+    tier = models.OneToOneField(RewardTier, on_delete=models.PROTECT, related_name="non_delivery")
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="non_deliveries")
+    reason = models.TextField(max_length=TEXT_MAX_LENGTH)
+    declared_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    declared_at = models.DateTimeField(default=timezone.now)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    refunded_amount = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"reward {self.tier_id} not delivered"
+
+
+class OverdueTier(RewardTier):
+    """Reward tiers whose holdback waits on a shipment past its deadline: staff's list (admin)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "reward tier overdue for delivery"
+        verbose_name_plural = "reward tiers overdue for delivery"
 
 
 class Resolution(models.TextChoices):

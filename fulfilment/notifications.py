@@ -3,7 +3,7 @@
 from accounts.emails import emails_send_once
 from pledges.models import Pledge, PledgeStatus
 
-from .models import Delivery, DeliveryReport, Shipment, Survey
+from .models import Delivery, DeliveryReport, NonDelivery, Shipment, Survey
 
 
 def shipped_emails_send(*, shipment_id: int) -> int:
@@ -39,6 +39,19 @@ def decision_emails_send(*, report_id: int) -> int:
         template="delivery_report_decided",
         object_id=report.pk,
         recipients=[(delivery.backer, context), (delivery.campaign.initiator, context)],
+    )
+
+
+def not_delivered_emails_send(*, declaration_id: int) -> int:
+    """Tell each backer of a tier staff declared not delivered that their part comes back, and the initiator why."""
+    declaration = NonDelivery.objects.select_related("tier", "campaign__initiator").get(pk=declaration_id)
+    deliveries = Delivery.objects.filter(tier_id=declaration.tier_id).select_related("backer").order_by("id")
+    context = {"declaration": declaration, "tier": declaration.tier, "campaign": declaration.campaign}
+    recipients = [(declaration.campaign.initiator, {**context, "to_initiator": True})]
+    return emails_send_once(
+        template="reward_not_delivered",
+        object_id=declaration.pk,
+        recipients=(*recipients, *((d.backer, context) for d in deliveries.iterator())),
     )
 
 

@@ -1,21 +1,33 @@
 """Reads of deliveries and holdbacks, and the one rule that splits a holdback into parts."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from statistics import median
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, DateField, Exists, OuterRef, Q, Value
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from crowdfund_site.money import allocate
 from pledges.models import Pledge, PledgeStatus
 from projects.milestones.models import Milestone, MilestoneStatus
 from projects.milestones.selectors import campaign_has_milestones
-from projects.models import Campaign, FundingModel
+from projects.models import Campaign, CampaignStatus, FundingModel, RewardTier
 
-from .models import OPEN_STATUSES, Delivery, DeliveryStatus, Holdback, Resolution, Shipment, Survey, SurveyAnswer
+from .models import (
+    OPEN_STATUSES,
+    REFUNDED_STATUSES,
+    Delivery,
+    DeliveryStatus,
+    Holdback,
+    NonDelivery,
+    Resolution,
+    Shipment,
+    Survey,
+    SurveyAnswer,
+)
 
 
 def holdback_bps_of(campaign: Campaign) -> int:
@@ -68,6 +80,42 @@ def shipments_ready_to_settle():
     return Shipment.objects.filter(settled_at__isnull=True).filter(~Exists(open_deliveries))
 
 
+def non_deliveries_to_settle():
+    """Tiers declared not delivered whose backers' parts are not all refunded yet."""
+    return NonDelivery.objects.filter(settled_at__isnull=True)
+
+
+def holdback_refunds_due(*, tier_id: int):
+    """A tier's deliveries owed their part of the holdback back and not yet refunded, by id."""
+    return Delivery.objects.filter(tier_id=tier_id, status__in=REFUNDED_STATUSES, part__gt=0, refunded_amount=0)
+
+
+def tiers_awaiting_shipment():
+    """Reward tiers of succeeded campaigns whose backers hold a part of the holdback, never marked
+    shipped nor declared not delivered; each annotated with ``delivery_due``, the day delivery was
+    promised (its estimated delivery; none given: the campaign's deadline)."""
+    holding = Delivery.objects.filter(tier_id=OuterRef("pk"), part__gt=0)
+    return (
+        RewardTier.objects.filter(campaign__status=CampaignStatus.SUCCEEDED, shipment__isnull=True)
+        .filter(non_delivery__isnull=True)
+        .filter(Exists(holding))
+        .annotate(delivery_due=Coalesce("estimated_delivery", TruncDate("campaign__deadline")))
+    )
+
+
+def not_delivered_after(delivery_due: date) -> date:
+    """Return the first day staff may declare a tier due on ``delivery_due`` not delivered."""
+    return delivery_due + timedelta(days=settings.FULFILMENT_NOT_DELIVERED_GRACE_DAYS + 1)
+
+
+def tiers_overdue_for_delivery(*, today: date | None = None):
+    """Tiers awaiting shipment past their delivery day and the grace: staff may declare them not
+    delivered (``fulfilment.services.tier_declare_not_delivered``). Oldest promise first."""
+    today = today or timezone.localdate()
+    last_due = today - timedelta(days=settings.FULFILMENT_NOT_DELIVERED_GRACE_DAYS + 1)
+    return tiers_awaiting_shipment().filter(delivery_due__lte=last_due).order_by("delivery_due", "pk")
+
+
 def deliveries_of_backer(*, backer_id: int):
     """A backer's deliveries with their tier, shipment and report, newest pledge first."""
     return (
@@ -90,6 +138,8 @@ class DeliveryRecord:
     deliveries: int
     confirmed: int
     refunded_backers: int
+    # Tiers never shipped that staff declared not delivered (their backers are in refunded_backers).
+    rewards_not_delivered: int = 0
 
     @property
     def confirmed_percent(self) -> int | None:
@@ -97,7 +147,7 @@ class DeliveryRecord:
 
     @property
     def empty(self) -> bool:
-        return not (self.milestones_due or self.shipments)
+        return not (self.milestones_due or self.shipments or self.rewards_not_delivered)
 
 
 def _delivery_record_cache_key(initiator_id: int) -> str:
@@ -130,7 +180,8 @@ def delivery_record_of(*, initiator_id: int, today: date | None = None) -> Deliv
     A milestone counts once it is due (its target day passed) or released, on time when its proof
     came by the target day; a shipment is on time by its reward's estimated delivery (none given:
     on time), late by the days after it. Confirmed: backers of shipped rewards who said so
-    themselves (silence counts as received for the money, not here).
+    themselves (silence counts as received for the money, not here). A tier staff declared not
+    delivered counts against the record, its backers among the refunded.
     """
     today = today or timezone.localdate()
     milestones = list(
@@ -139,31 +190,35 @@ def delivery_record_of(*, initiator_id: int, today: date | None = None) -> Deliv
         .values_list("target_date", "submitted_at")
     )
     on_time = sum(1 for target, submitted in milestones if submitted and timezone.localdate(submitted) <= target)
-    # One row per shipment with its backers counted: the deliveries of unshipped tiers are not in it.
-    shipments = list(
-        Shipment.objects.filter(campaign__initiator_id=initiator_id)
-        .annotate(
-            total=Count("tier__deliveries"),
-            confirmed=Count("tier__deliveries", filter=Q(tier__deliveries__resolution=Resolution.BACKER)),
-            refunded=Count("tier__deliveries", filter=Q(tier__deliveries__status=DeliveryStatus.UPHELD)),
-        )
-        .values_list("shipped_on", "tier__estimated_delivery", "total", "confirmed", "refunded")
+    # One row per shipment with its backers counted, then (in the same query) one per tier declared
+    # not delivered: its backers were refunded and none confirmed. Other unshipped tiers are not in it.
+    shipments = Shipment.objects.filter(campaign__initiator_id=initiator_id).annotate(
+        total=Count("tier__deliveries"),
+        confirmed=Count("tier__deliveries", filter=Q(tier__deliveries__resolution=Resolution.BACKER)),
+        refunded=Count("tier__deliveries", filter=Q(tier__deliveries__status=DeliveryStatus.UPHELD)),
+        undelivered=Value(False),
     )
-    delays = sorted(max((shipped - estimated).days, 0) if estimated else 0 for shipped, estimated, *_ in shipments)
-    counts = {
-        "total": sum(row[2] for row in shipments),
-        "confirmed": sum(row[3] for row in shipments),
-        "refunded": sum(row[4] for row in shipments),
-    }
+    declared = NonDelivery.objects.filter(campaign__initiator_id=initiator_id).annotate(
+        shipped_on=Value(None, output_field=DateField()),
+        total=Count("tier__deliveries"),
+        confirmed=Value(0),
+        refunded=Count("tier__deliveries"),
+        undelivered=Value(True),
+    )
+    columns = ["shipped_on", "tier__estimated_delivery", "total", "confirmed", "refunded", "undelivered"]
+    rows = list(shipments.values_list(*columns).union(declared.values_list(*columns), all=True))
+    shipped = [row for row in rows if not row[5]]
+    delays = sorted(max((day - estimated).days, 0) if estimated else 0 for day, estimated, *_ in shipped)
     return DeliveryRecord(
         milestones_due=len(milestones),
         milestones_on_time=on_time,
-        shipments=len(shipments),
+        shipments=len(shipped),
         shipments_on_time=sum(1 for d in delays if d == 0),
         median_delay_days=int(median(delays)) if delays else None,
-        deliveries=counts["total"],
-        confirmed=counts["confirmed"],
-        refunded_backers=counts["refunded"],
+        deliveries=sum(row[2] for row in rows),
+        confirmed=sum(row[3] for row in rows),
+        refunded_backers=sum(row[4] for row in rows),
+        rewards_not_delivered=len(rows) - len(shipped),
     )
 
 

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.services import audit_record
@@ -29,6 +30,7 @@ from .models import (
     DeliveryReport,
     DeliveryStatus,
     Holdback,
+    NonDelivery,
     ReportDecision,
     Resolution,
     Shipment,
@@ -36,7 +38,7 @@ from .models import (
     SurveyAnswer,
     SurveyQuestion,
 )
-from .selectors import delivery_record_forget
+from .selectors import delivery_record_forget, not_delivered_after, tiers_awaiting_shipment, tiers_overdue_for_delivery
 
 
 def _text(value: str, *, field: str, required: bool = False, max_length: int = TEXT_MAX_LENGTH) -> str:
@@ -87,6 +89,10 @@ def tier_mark_shipped(
             raise Conflict("Rewards are shipped after the campaign succeeded.", code="not_succeeded")
         if Shipment.objects.filter(tier=tier).exists():
             raise Conflict("This reward is already marked shipped.", code="already_shipped")
+        if NonDelivery.objects.filter(tier=tier).exists():
+            raise Conflict(
+                "Staff declared this reward not delivered and refunded its backers.", code="declared_not_delivered"
+            )
         shipment = Shipment.objects.create(
             tier=tier,
             campaign=tier.campaign,
@@ -198,6 +204,61 @@ def report_decide(*, report_id: int, actor, upheld: bool, reason: str) -> Delive
     return report
 
 
+def tier_declare_not_delivered(*, tier_id: int, actor, reason: str, today: date | None = None) -> NonDelivery:
+    """Finance declares a reward tier never shipped past its deadline not delivered; return the declaration.
+
+    Allowed once its delivery day and ``FULFILMENT_NOT_DELIVERED_GRACE_DAYS`` have passed
+    (``fulfilment.selectors.tiers_overdue_for_delivery``) while its initiator never marked it
+    shipped. Every backer of the tier is then owed their part of the holdback (their pro-rata
+    share, fixed at success, never above what they paid); beat's holdback sweep refunds them
+    (``settlement.holdback``). The tier's row is locked, as marking it shipped locks it, so the
+    two never both happen. Audited ("tier_declare_not_delivered"); its backers and the initiator
+    are e-mailed after commit. Raises NotAllowed,
+    InvalidInput (no reason), NotFound, or Conflict (shipped, already declared, not overdue).
+    """
+    if actor is None or not actor.has_perm("fulfilment.decide_delivery_report"):
+        raise NotAllowed("Only finance staff can declare a reward not delivered.", code="not_allowed")
+    reason = _text(reason, field="reason", required=True)
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        tier = RewardTier.objects.select_for_update().filter(pk=tier_id).first()
+        if tier is None:
+            raise NotFound("No such reward.", code="not_found")
+        if Shipment.objects.filter(tier=tier).exists():
+            raise Conflict(
+                "This reward is marked shipped: decide its backers' reports instead.", code="already_shipped"
+            )
+        if NonDelivery.objects.filter(tier=tier).exists():
+            raise Conflict("This reward is already declared not delivered.", code="already_declared")
+        awaiting = tiers_awaiting_shipment().filter(pk=tier.pk).first()
+        if awaiting is None:
+            raise Conflict("This reward's backers hold no part of a holdback.", code="no_holdback")
+        if not tiers_overdue_for_delivery(today=today).filter(pk=tier.pk).exists():
+            after = not_delivered_after(awaiting.delivery_due)
+            raise Conflict(
+                f"This reward is not overdue: it may be declared not delivered from {after.isoformat()}.",
+                code="not_overdue",
+            )
+        declaration = NonDelivery.objects.create(
+            tier=tier, campaign_id=tier.campaign_id, reason=reason, declared_by=actor
+        )
+        # Never shipped, so nobody could confirm or report: every delivery is still waiting.
+        owed = Delivery.objects.filter(tier=tier, status=DeliveryStatus.WAITING)
+        backers = owed.update(status=DeliveryStatus.UNSHIPPED, resolution=Resolution.STAFF, resolved_at=timezone.now())
+        audit_record(
+            actor=actor,
+            action="tier_declare_not_delivered",
+            obj=declaration,
+            reason=reason,
+            details={"tier": tier.pk, "campaign": tier.campaign_id, "backers": backers},
+        )
+        initiator_id = Campaign.objects.filter(pk=tier.campaign_id).values_list("initiator_id", flat=True).get()
+        declaration_id = declaration.pk
+        transaction.on_commit(lambda: delivery_record_forget(initiator_id=initiator_id))
+        transaction.on_commit(lambda: _enqueue("send_not_delivered_emails", declaration_id))
+    return declaration
+
+
 def _resolve(delivery: Delivery, status: str, resolution: str) -> None:
     delivery.status = status
     delivery.resolution = resolution
@@ -226,15 +287,33 @@ def deliveries_resolve_silent(*, today: date | None = None, limit: int = 5000) -
     return sorted(set(Delivery.objects.filter(pk__in=ids).values_list("tier_id", flat=True)))
 
 
-def shipment_record_settled(*, shipment: Shipment, released: int, fee: int, refunded: int, refunds) -> None:
+def deliveries_record_refunded(*, delivery_ids: list[int]) -> list[int]:
+    """Record deliveries' parts refunded (settlement calls it in its posting transaction); return
+    those not recorded before, locked in id order: only they may be posted."""
+    fresh = list(
+        Delivery.objects.select_for_update()
+        .filter(pk__in=delivery_ids, refunded_amount=0)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    Delivery.objects.filter(pk__in=fresh).update(refunded_amount=F("part"))
+    return fresh
+
+
+def shipment_record_settled(*, shipment: Shipment, released: int, fee: int, refunded: int) -> None:
     """Record a tier's settled holdback (settlement calls it in its posting transaction)."""
     shipment.settled_at = timezone.now()
     shipment.released_amount = released
     shipment.fee_amount = fee
     shipment.refunded_amount = refunded
     shipment.save(update_fields=["settled_at", "released_amount", "fee_amount", "refunded_amount"])
-    for delivery_id, amount in refunds:
-        Delivery.objects.filter(pk=delivery_id).update(refunded_amount=amount)
+
+
+def non_delivery_record_settled(*, declaration: NonDelivery, refunded: int) -> None:
+    """Record a tier declared not delivered as refunded (settlement calls it in its posting transaction)."""
+    declaration.settled_at = timezone.now()
+    declaration.refunded_amount = refunded
+    declaration.save(update_fields=["settled_at", "refunded_amount"])
 
 
 def survey_send(*, campaign_id: int, actor, asks_address: bool, questions: list[tuple[int | None, str]]) -> Survey:

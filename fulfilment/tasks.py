@@ -27,6 +27,11 @@ def send_decision_emails(report_id: int) -> int:
 
 
 @shared_task(acks_late=True)
+def send_not_delivered_emails(declaration_id: int) -> int:
+    return notifications.not_delivered_emails_send(declaration_id=declaration_id)
+
+
+@shared_task(acks_late=True)
 def send_survey_emails(survey_id: int) -> int:
     return notifications.survey_emails_send(survey_id=survey_id)
 

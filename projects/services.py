@@ -31,7 +31,8 @@ from crowdfund_site.page_cache import (
 from crowdfund_site.transitions import ensure_transition_allowed
 
 from .markdown import markdown_render
-from .milestones.services import milestone_plan_required_check
+from .milestones.selectors import campaign_has_milestones
+from .milestones.services import milestone_plan_required_check, milestones_holdback_check
 from .models import (
     CAMPAIGN_FAQ_MAX_LENGTH,
     CAMPAIGN_RISKS_MAX_LENGTH,
@@ -301,6 +302,11 @@ def campaign_update(*, campaign: Campaign, actor, **fields) -> Campaign:
             field="currency",
         )
     cleaned = _clean_campaign_fields({**fields, "currency": merged_currency})
+    if cleaned.get("delivery_holdback_bps"):
+        milestones_holdback_check(
+            has_plan=campaign_has_milestones(campaign_id=campaign.pk),
+            delivery_holdback_bps=cleaned["delivery_holdback_bps"],
+        )
     if "goal" not in fields and "currency" in fields:
         check_amount(campaign.goal, merged_currency)
     stretch_goals_campaign_change_check(

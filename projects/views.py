@@ -19,6 +19,7 @@ from crowdfund_site.page_cache import (
     campaign_page_group,
     page_cache_expires_at,
 )
+from fulfilment.selectors import holdback_bps_of
 from lending.selectors import loan_terms_of, loan_terms_preview
 from lending.services import campaign_funding_update
 from matching.selectors import campaigns_matched_by
@@ -390,8 +391,8 @@ def _campaign_edit_funding(request, campaign):
     """Step 3, with a debt campaign's loan terms and the schedule they give the whole goal."""
     initial = {name: getattr(campaign, name) for name in ("funding_model", "duration_days", "launch_on_approval")}
     initial.update(CampaignFundingForm.initial_loan_fields(loan_terms_of(campaign=campaign)))
-    bps = campaign.delivery_holdback_bps
-    initial["delivery_holdback_percent"] = (settings.DELIVERY_HOLDBACK_BPS if bps is None else bps) // 100
+    # What it will keep: none with milestones (or a loan), whatever was chosen before the plan.
+    initial["delivery_holdback_percent"] = holdback_bps_of(campaign) // 100
     form = CampaignFundingForm(request.POST if request.method == "POST" else None, initial=initial)
     preview = None
     if request.method == "POST" and form.is_valid():

@@ -98,7 +98,9 @@ class CampaignMoneyApi(APIView):
         owed = serializers.IntegerField(help_text="Released and not paid out yet.")
         holdback_kept = serializers.IntegerField(help_text="Delivery holdback kept at success.")
         holdback_released = serializers.IntegerField(help_text="Holdback released as backers received rewards.")
-        holdback_refunded = serializers.IntegerField(help_text="Holdback refunded to backers whose report was upheld.")
+        holdback_refunded = serializers.IntegerField(
+            help_text="Holdback refunded to backers whose report was upheld or whose reward was declared not delivered."
+        )
         holdback_held = serializers.IntegerField(help_text="Holdback still waiting on delivery.")
         releases = MoneyReleaseSerializer(many=True, help_text="Per tranche (what it is about) and day.")
         transactions = serializers.IntegerField(help_text="The campaign's ledger transactions.")

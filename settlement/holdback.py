@@ -3,16 +3,21 @@
 At success a campaign with reward pledges keeps ``fulfilment.selectors.holdback_split`` of them
 (payable -> holdback escrow, in settlement's finish transaction, before the fee and payout on
 the rest). Once every backer of a shipped tier is decided, that tier's parts are settled: the
-delivered ones are released to the initiator less the fee on them, the upheld ones are refunded
-to exactly those backers, each never above its part (itself never above what its pledge paid).
-Gateway first, outside any lock, keyed by tier and by pledge; then one transaction posts it all
-and marks the shipment settled, so a crash leaves all or nothing and a rerun finishes it.
+upheld ones are refunded to exactly those backers, each never above its part (itself never
+above what its pledge paid), then the delivered ones are released to the initiator less the fee
+on them. A tier staff declared not delivered (never shipped past its deadline) refunds every
+part. Refunds go in bounded batches, each gateway first, outside any lock, keyed by pledge, then
+one short transaction that records and posts it; the release is keyed by tier and posted with
+the shipment marked settled. A worker killed anywhere is finished by beat's sweep, every part
+refunded and the release paid exactly once.
 """
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Sum
 
 from accounts.services import audit_record
-from escrow.gateway import RefundRequest, get_gateway
+from escrow.gateway import get_gateway
 from escrow.ledger import ledger_accounts_get_or_create, ledger_post_many
 from escrow.vocabulary import initiator_payout_code
 from escrow.vocabulary_holdback import (
@@ -20,14 +25,28 @@ from escrow.vocabulary_holdback import (
     holdback_keep_posting,
     holdback_payout_key,
     holdback_refund_account_specs,
+    holdback_refund_charge_key,
     holdback_refund_key,
     holdback_refund_posting,
     holdback_release_postings,
 )
-from fulfilment.models import DELIVERED_STATUSES, Delivery, DeliveryStatus, Shipment
-from fulfilment.selectors import holdback_bps_of, holdback_split, reward_pledges_released, shipments_ready_to_settle
-from fulfilment.services import holdback_record, shipment_record_settled
+from fulfilment.models import DELIVERED_STATUSES, REFUNDED_STATUSES, Delivery, NonDelivery, Shipment
+from fulfilment.selectors import (
+    holdback_bps_of,
+    holdback_refunds_due,
+    holdback_split,
+    non_deliveries_to_settle,
+    reward_pledges_released,
+    shipments_ready_to_settle,
+)
+from fulfilment.services import (
+    deliveries_record_refunded,
+    holdback_record,
+    non_delivery_record_settled,
+    shipment_record_settled,
+)
 from pledges.models import Pledge
+from pledges.selectors import pledge_partial_refund_requests
 from projects.models import Campaign
 
 from .tranches import fee_split
@@ -64,29 +83,96 @@ def holdback_keep(*, campaign: Campaign) -> int:
     return holdback.amount
 
 
-def _tier_parts(tier_id: int):
-    deliveries = list(
-        Delivery.objects.filter(tier_id=tier_id).values_list("id", "pledge_id", "backer_id", "status", "part")
-    )
-    released = sum(part for _, _, _, status, part in deliveries if status in DELIVERED_STATUSES)
-    refunds = [row for row in deliveries if row[3] == DeliveryStatus.UPHELD and row[4] > 0]
-    return released, refunds
+def holdback_refund_next_batch(*, tier_id: int, batch_size: int | None = None) -> int:
+    """Refund the next batch of a tier's parts owed back (upheld reports, or the whole tier declared
+    not delivered); return how many it took up (posted here or by a run beside it), 0 once none is left.
 
-
-def holdback_settle_tier(*, tier_id: int) -> Shipment | None:
-    """Settle one shipped tier's holdback once every backer of it is decided; return the shipment.
-
-    Returns None while a delivery is still open. Idempotent: a settled shipment is returned as it is.
+    Gateway first, outside any lock, keyed by pledge (a raised pledge's part is drawn on its
+    charges newest first, as the remainder's); then one short transaction records the deliveries
+    refunded and posts exactly those, so a worker killed anywhere sends the same keys again
+    (answered with the first result) and no part is posted twice. Raises HoldbackError when the
+    gateway refuses one.
     """
+    batch_size = batch_size or settings.HOLDBACK_REFUND_BATCH_SIZE
+    rows = list(
+        holdback_refunds_due(tier_id=tier_id)
+        .order_by("id")
+        .values_list("id", "pledge_id", "backer_id", "part", "campaign_id")[:batch_size]
+    )
+    if not rows:
+        return 0
+    campaign = Campaign.objects.get(pk=rows[0][4])
+    charges = dict(Pledge.objects.filter(pk__in=[r[1] for r in rows]).values_list("pk", "payment_reference"))
+    requests = pledge_partial_refund_requests(
+        refunds=[(pledge_id, part, charges[pledge_id]) for _, pledge_id, _, part, _ in rows],
+        key=holdback_refund_key,
+        charge_key=holdback_refund_charge_key,
+    )
+    results = get_gateway().refund_many(requests=requests)
+    refused = [(r.idempotency_key, res.code) for r, res in zip(requests, results, strict=True) if not res.ok]
+    if refused:
+        raise HoldbackError(f"The gateway refused holdback refunds for pledges {refused[:10]}")
+    with transaction.atomic(durable=True):
+        fresh = set(deliveries_record_refunded(delivery_ids=[r[0] for r in rows]))
+        posted = [r for r in rows if r[0] in fresh]
+        if posted:
+            specs = {
+                spec
+                for _, _, backer_id, _, _ in posted
+                for spec in holdback_refund_account_specs(campaign_id=campaign.pk, backer_id=backer_id)
+            }
+            accounts = ledger_accounts_get_or_create(specs=sorted(specs), currency=campaign.currency)
+            ledger_post_many(
+                postings=[
+                    holdback_refund_posting(
+                        pledge_id=pledge_id,
+                        backer_id=backer_id,
+                        campaign_id=campaign.pk,
+                        amount=part,
+                        currency=campaign.currency,
+                        accounts=accounts,
+                    )
+                    for _, pledge_id, backer_id, part, _ in posted
+                ]
+            )
+    return len(rows)
+
+
+def _refund_all(tier_id: int) -> int:
+    """Refund every part of the tier owed back, batch by batch; return what the tier refunded in all."""
+    while holdback_refund_next_batch(tier_id=tier_id):
+        pass
+    return (
+        Delivery.objects.filter(tier_id=tier_id, status__in=REFUNDED_STATUSES).aggregate(t=Sum("refunded_amount"))["t"]
+        or 0
+    )
+
+
+def holdback_settle_tier(*, tier_id: int) -> Shipment | NonDelivery | None:
+    """Settle one tier's holdback once it is decided; return its shipment (or non-delivery).
+
+    A shipped tier is decided once every backer of it is: the upheld parts are refunded in
+    batches, then the delivered ones are released to the initiator less the fee on them. A tier
+    declared not delivered refunds every part. Returns None while a delivery is still open.
+    Idempotent: a settled tier is returned as it is.
+    """
+    declaration = non_deliveries_to_settle().filter(tier_id=tier_id).first()
+    if declaration is not None:
+        return _settle_not_delivered(declaration)
     shipment = shipments_ready_to_settle().filter(tier_id=tier_id).select_related("campaign").first()
     if shipment is None:
-        return Shipment.objects.filter(tier_id=tier_id, settled_at__isnull=False).first()
+        return (
+            Shipment.objects.filter(tier_id=tier_id, settled_at__isnull=False).first()
+            or NonDelivery.objects.filter(tier_id=tier_id, settled_at__isnull=False).first()
+        )
     campaign = shipment.campaign
-    released, refunds = _tier_parts(tier_id)
+    refunded = _refund_all(tier_id)
+    released = (
+        Delivery.objects.filter(tier_id=tier_id, status__in=DELIVERED_STATUSES).aggregate(t=Sum("part"))["t"] or 0
+    )
     split = fee_split(campaign=campaign, released=released)
-    gateway = get_gateway()
     if split and split.net:
-        result = gateway.payout(
+        result = get_gateway().payout(
             idempotency_key=holdback_payout_key(tier_id),
             amount=split.net,
             currency=campaign.currency,
@@ -94,67 +180,60 @@ def holdback_settle_tier(*, tier_id: int) -> Shipment | None:
         )
         if not result.ok:
             raise HoldbackError(f"Holdback payout of reward {tier_id} failed: {result.code}")
-    if refunds:
-        charges = dict(Pledge.objects.filter(pk__in=[r[1] for r in refunds]).values_list("pk", "payment_reference"))
-        results = gateway.refund_many(
-            requests=[
-                RefundRequest(
-                    idempotency_key=holdback_refund_key(pledge_id), charge_reference=charges[pledge_id], amount=part
-                )
-                for _, pledge_id, _, _, part in refunds
-            ]
-        )
-        refused = [(r[1], res.code) for r, res in zip(refunds, results, strict=True) if not res.ok]
-        if refused:
-            raise HoldbackError(f"The gateway refused holdback refunds for pledges {refused[:10]}")
     with transaction.atomic(durable=True):
         Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
         shipment = Shipment.objects.select_for_update().get(pk=shipment.pk)
         if shipment.settled_at is not None:
             return shipment
-        specs = set(holdback_account_specs(campaign_id=campaign.pk, initiator_id=campaign.initiator_id))
-        for _, _, backer_id, _, _ in refunds:
-            specs.update(holdback_refund_account_specs(campaign_id=campaign.pk, backer_id=backer_id))
-        accounts = ledger_accounts_get_or_create(specs=sorted(specs), currency=campaign.currency)
-        money = {"campaign_id": campaign.pk, "currency": campaign.currency, "accounts": accounts}
-        postings = []
         if split:
-            postings += holdback_release_postings(
-                tier_id=tier_id,
-                initiator_id=campaign.initiator_id,
-                released=split.released,
-                fee=split.fee,
-                bps=split.bps,
-                net=split.net,
-                **money,
+            accounts = ledger_accounts_get_or_create(
+                specs=holdback_account_specs(campaign_id=campaign.pk, initiator_id=campaign.initiator_id),
+                currency=campaign.currency,
             )
-        postings += [
-            holdback_refund_posting(pledge_id=pledge_id, backer_id=backer_id, amount=part, **money)
-            for _, pledge_id, backer_id, _, part in refunds
-        ]
-        if postings:
-            ledger_post_many(postings=postings)
-        refunded = sum(r[4] for r in refunds)
-        shipment_record_settled(
-            shipment=shipment,
-            released=released,
-            fee=split.fee if split else 0,
-            refunded=refunded,
-            refunds=[(r[0], r[4]) for r in refunds],
-        )
+            ledger_post_many(
+                postings=holdback_release_postings(
+                    tier_id=tier_id,
+                    initiator_id=campaign.initiator_id,
+                    released=split.released,
+                    fee=split.fee,
+                    bps=split.bps,
+                    net=split.net,
+                    campaign_id=campaign.pk,
+                    currency=campaign.currency,
+                    accounts=accounts,
+                )
+            )
+        fee = split.fee if split else 0
+        shipment_record_settled(shipment=shipment, released=released, fee=fee, refunded=refunded)
         audit_record(
             actor=None,
             action="holdback_settle",
             obj=shipment,
-            details={"released": released, "fee": split.fee if split else 0, "refunded": refunded},
+            details={"released": released, "fee": fee, "refunded": refunded},
         )
     return shipment
 
 
+def _settle_not_delivered(declaration: NonDelivery) -> NonDelivery:
+    refunded = _refund_all(declaration.tier_id)
+    with transaction.atomic(durable=True):
+        declaration = NonDelivery.objects.select_for_update().get(pk=declaration.pk)
+        if declaration.settled_at is None:
+            non_delivery_record_settled(declaration=declaration, refunded=refunded)
+            audit_record(
+                actor=None,
+                action="holdback_refund_not_delivered",
+                obj=declaration,
+                details={"refunded": refunded, "tier": declaration.tier_id},
+            )
+    return declaration
+
+
 def holdbacks_settle_ready(*, limit: int = 100) -> list[int]:
-    """Settle every shipped tier whose backers are all decided (beat's sweep); return the tiers."""
-    done = []
-    for tier_id in shipments_ready_to_settle().order_by("id").values_list("tier_id", flat=True)[:limit]:
+    """Settle every decided tier: shipped with all backers decided, or declared not delivered
+    (beat's sweep, which also finishes one a killed worker left half refunded); return the tiers."""
+    tiers = list(non_deliveries_to_settle().order_by("id").values_list("tier_id", flat=True)[:limit])
+    tiers += shipments_ready_to_settle().order_by("id").values_list("tier_id", flat=True)[: limit - len(tiers)]
+    for tier_id in tiers:
         holdback_settle_tier(tier_id=tier_id)
-        done.append(tier_id)
-    return done
+    return tiers

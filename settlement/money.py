@@ -13,7 +13,7 @@ posting (a milestone's tranche, a holdback) shows up without a change here:
 
 What is still in escrow and still owed are the two accounts' balances. The delivery holdback has
 its own escrow account (``escrow.vocabulary_holdback``), summed apart in one more query: kept at
-success, released on delivery, refunded on upheld reports, still held.
+success, released on delivery, refunded on upheld reports and tiers declared not delivered, still held.
 """
 
 import bisect

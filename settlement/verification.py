@@ -42,7 +42,7 @@ from escrow.vocabulary_tranches import (
     tranche_fee_key,
     tranche_release_key,
 )
-from fulfilment.models import Delivery, Holdback, Shipment
+from fulfilment.models import REFUNDED_STATUSES, Delivery, Holdback, Shipment
 from lending.verification import lending_verify
 from matching.models import Allocation, Pool
 from pledges.models import Pledge, PledgeStatus
@@ -474,7 +474,7 @@ def _check_holdback() -> list[str]:
       holdback kept, and the deliveries' parts sum to it;
     - each settled tier's release and fee were posted once, for what its shipment recorded;
     - no pledge got more of the holdback back than its part (never above what it paid), and only
-      a pledge whose report staff upheld got any.
+      a pledge whose report staff upheld, or whose tier staff declared not delivered, got any.
     """
     problems = []
     held = _escrow_balances_by_campaign(":holdback", campaign_of=campaign_id_from_holdback_code)
@@ -545,11 +545,12 @@ def _check_holdback() -> list[str]:
             or total > deliveries[p][0]
             or total > paid.get(p, 0)
             or total != deliveries[p][2]
-            or deliveries[p][1] != "upheld"
+            or deliveries[p][1] not in REFUNDED_STATUSES
         )
         if over:
             problems.append(
-                f"Pledges refunded more of the holdback than their part (or without an upheld report): {_ids(over)}"
+                "Pledges refunded more of the holdback than their part (or not owed it: no upheld report,"
+                f" tier not declared undelivered): {_ids(over)}"
             )
     return problems
 

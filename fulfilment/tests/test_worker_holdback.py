@@ -3,28 +3,40 @@
 Success keeps the holdback; the initiator ships both tiers; one backer confirms, one reports and
 staff uphold it; the clock is moved past the silence (the shipment's ``silence_until`` into the
 past) and beat counts the silent backer as received; beat's sweep then releases the delivered
-share and refunds exactly the upheld backer's part.
+share and refunds exactly the upheld backer's part. Then thousands of backers: a worker killed
+in the middle of refunding a tier declared not delivered, and again in the middle of a shipped
+tier's refunds before its release, is restarted and pays everyone exactly once.
 """
 
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.money import allocate
-from escrow.models import GatewayOperation
+from escrow.models import GatewayOperation, LedgerTransaction, OperationKind
 from escrow.vocabulary import charge_key, payout_key
-from escrow.vocabulary_holdback import holdback_payout_key
-from fulfilment.models import Delivery, DeliveryStatus, Holdback, Resolution, Shipment
-from fulfilment.services import delivery_confirm, delivery_report, report_decide, tier_mark_shipped
+from escrow.vocabulary_holdback import HOLDBACK_PLEDGE_REFERENCE_PREFIX, holdback_payout_key
+from fulfilment.models import Delivery, DeliveryStatus, Holdback, NonDelivery, Resolution, Shipment
+from fulfilment.services import (
+    delivery_confirm,
+    delivery_report,
+    report_decide,
+    tier_declare_not_delivered,
+    tier_mark_shipped,
+)
+from pledges.models import Pledge
+from pledges.testing import held_pledges_create_bulk
 from pledges.tests.factories import pledge_held
-from projects.models import Campaign
+from projects.models import Campaign, RewardTier
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
 from settlement.tests.test_worker import _past_deadline, _wait_for, celery_processes, pytestmark  # noqa: F401
 from settlement.verification import ledger_verify
 
-from .helpers import finance_user, holdback_balance
+from .helpers import finance_user, holdback_balance, succeed
 
 pytestmark = [*pytestmark, pytest.mark.slow]
 
@@ -82,5 +94,91 @@ def test_a_whole_life_holdback_kept_shipped_confirmed_reported_upheld_silent_rel
     assert GatewayOperation.objects.get(idempotency_key=holdback_payout_key(mug.pk)).amount == 500 - 25
     fee = allocate(200, [500, 9_500])[0]
     assert GatewayOperation.objects.get(idempotency_key=holdback_payout_key(shirt.pk)).amount == 200 - fee
+    assert holdback_balance(campaign) == 0
+    assert ledger_verify() == []
+
+
+PLEDGES = 6_000
+BATCH = 50
+
+
+def test_a_worker_killed_mid_holdback_refund_is_restarted_and_pays_every_backer_and_the_initiator_once(
+    celery_processes,  # noqa: F811
+):
+    campaign = LiveCampaignFactory(goal=1, platform_fee_bps=500)
+    mug, shirt = (RewardTierFactory(campaign=campaign, minimum_amount=1) for _ in range(2))
+    held_pledges_create_bulk(campaign=campaign, count=PLEDGES, amount=lambda i: 1_000 + (i * 37) % 9_001)
+    ids = list(Pledge.objects.filter(campaign=campaign).order_by("id").values_list("pk", flat=True))
+    Pledge.objects.filter(pk__in=ids[::2]).update(reward=mug)
+    Pledge.objects.filter(pk__in=ids[1::2]).update(reward=shirt)
+    grace = timedelta(days=settings.FULFILMENT_NOT_DELIVERED_GRACE_DAYS + 1)
+    RewardTier.objects.filter(pk=mug.pk).update(estimated_delivery=timezone.localdate() - grace)
+    campaign = succeed(campaign)
+    kept = Holdback.objects.get(campaign=campaign).amount
+    # The mugs never shipped: staff declare them not delivered past their deadline. The shirts
+    # shipped; three backers in four reported nothing came and staff upheld it, the rest received.
+    tier_declare_not_delivered(tier_id=mug.pk, actor=finance_user(), reason="Never shipped.")
+    tier_mark_shipped(tier_id=shirt.pk, actor=campaign.initiator, shipped_on=timezone.localdate())
+    shirts = list(Delivery.objects.filter(tier=shirt).order_by("id").values_list("pk", flat=True))
+    received = shirts[::4]
+    Delivery.objects.filter(tier=shirt).exclude(pk__in=received).update(
+        status=DeliveryStatus.UPHELD, resolution=Resolution.STAFF, resolved_at=timezone.now()
+    )
+    Delivery.objects.filter(pk__in=received).update(
+        status=DeliveryStatus.RECEIVED, resolution=Resolution.BACKER, resolved_at=timezone.now()
+    )
+    owed = Delivery.objects.filter(status__in=[DeliveryStatus.UPHELD, DeliveryStatus.UNSHIPPED])
+    owed_count = owed.count()
+    refunded = owed.filter(refunded_amount__gt=0)
+    worker_env = {"HOLDBACK_REFUND_BATCH_SIZE": str(BATCH)}
+    workers = []
+
+    def kill_once(*, when, what):
+        workers.append(celery_processes("worker", **worker_env))
+        # Beat sends the sweep every few minutes; it is what finds a tier a killed worker left.
+        celery_processes.send("settlement.tasks.settle_ready_holdbacks")
+        _wait_for(when, what=what, processes=workers, interval=0.02)
+        workers[-1].kill()
+
+    mugs = PLEDGES // 2
+    kill_once(
+        when=lambda: refunded.filter(tier=mug).count() >= mugs // 3, what="the mugs' refunds to get a third of the way"
+    )
+    assert NonDelivery.objects.get(tier=mug).settled_at is None, "the mugs were refunded before the worker was killed"
+    kill_once(
+        when=lambda: refunded.filter(tier=shirt).count() >= (len(shirts) - len(received)) // 3,
+        what="the shirts' refunds to get a third of the way",
+    )
+    assert Shipment.objects.get(tier=shirt).settled_at is None, "the shirts settled before the worker was killed"
+    assert not GatewayOperation.objects.filter(idempotency_key=holdback_payout_key(shirt.pk)).exists()
+
+    workers.append(celery_processes("worker", **worker_env))
+    celery_processes.send("settlement.tasks.settle_ready_holdbacks")
+    _wait_for(
+        lambda: Shipment.objects.filter(tier=shirt, settled_at__isnull=False).exists(),
+        what="the restarted worker to finish both tiers",
+        processes=workers,
+    )
+    assert NonDelivery.objects.get(tier=mug).settled_at is not None
+    # Every backer owed their part got it back once, exactly their part, never above what they paid.
+    refunds = GatewayOperation.objects.filter(kind=OperationKind.REFUND)
+    assert refunds.count() == owed_count == refunded.count()
+    postings = LedgerTransaction.objects.filter(reference__startswith=HOLDBACK_PLEDGE_REFERENCE_PREFIX)
+    assert postings.count() == owed_count
+    assert not postings.values("reference").annotate(n=Count("pk")).filter(n__gt=1).exists()
+    parts = {pledge_id: (part, paid) for pledge_id, part, paid in owed.values_list("pledge_id", "part", "paid")}
+    charges = dict(
+        GatewayOperation.objects.filter(kind=OperationKind.CHARGE, refunded_amount__gt=0).values_list(
+            "idempotency_key", "refunded_amount"
+        )
+    )
+    assert charges == {charge_key(pledge_id): part for pledge_id, (part, _) in parts.items()}
+    assert all(0 < part <= paid for part, paid in parts.values())
+    # The initiator was paid the received shirts' parts once, less the fee on them.
+    released = Delivery.objects.filter(pk__in=received).aggregate(t=Sum("part"))["t"]
+    payout = GatewayOperation.objects.get(idempotency_key=holdback_payout_key(shirt.pk))
+    assert payout.amount == released - allocate(released, [500, 9_500])[0]
+    assert LedgerTransaction.objects.filter(idempotency_key=holdback_payout_key(shirt.pk)).count() == 1
+    assert released + refunds.aggregate(t=Sum("amount"))["t"] == kept
     assert holdback_balance(campaign) == 0
     assert ledger_verify() == []

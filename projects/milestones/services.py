@@ -458,14 +458,36 @@ def _notify(event: str, milestone_id: int) -> None:
     send_milestone_emails.delay(event, milestone_id)
 
 
+def milestones_holdback_check(*, has_plan: bool, delivery_holdback_bps: int | None) -> None:
+    """Raise InvalidInput if a campaign with milestones asks for a delivery holdback.
+
+    A campaign with milestones keeps none (``fulfilment.selectors.holdback_bps_of``): each later
+    tranche already waits for the backers' vote and staff's sign-off, and what is never released
+    goes back to the backers, so a holdback would hold the same money twice under two rules.
+    Delivering the rewards can be the last milestone's proof instead.
+    """
+    if has_plan and delivery_holdback_bps:
+        raise InvalidInput(
+            _(
+                "A campaign with milestones keeps no delivery holdback: each tranche already waits for "
+                "your backers' vote, and what is never released goes back to them. Choose 0, and make "
+                "delivering the rewards your last milestone."
+            ),
+            code="holdback_with_milestones",
+            field="delivery_holdback_bps",
+        )
+
+
 @transaction.atomic
 def campaign_create_with_milestones(*, initiator, milestones: list[MilestoneInput], **fields) -> Campaign:
     """Create a draft campaign and its milestone plan together (``campaign_create`` + the plan); return it.
 
-    Nothing is created when either is refused (InvalidInput).
+    Nothing is created when either is refused (InvalidInput), nor when a plan comes with a
+    delivery holdback (``milestones_holdback_check``).
     """
     from projects.services import campaign_create  # projects.services checks plans at submission
 
+    milestones_holdback_check(has_plan=bool(milestones), delivery_holdback_bps=fields.get("delivery_holdback_bps"))
     campaign = campaign_create(initiator=initiator, **fields)
     if milestones or settings.MILESTONES_REQUIRED_ABOVE_GOAL:
         milestones_plan_replace(campaign=campaign, plan=milestones)
