@@ -17,11 +17,11 @@ from accounts.tests.factories import FinanceFactory
 from escrow.models import GatewayOperation, OperationKind
 from escrow.vocabulary import PLATFORM_REVENUE, initiator_payout_code
 from fulfilment.services import delivery_confirm, delivery_report, report_decide, tier_mark_shipped
-from fulfilment.tests.helpers import balance, finance_user, funded_campaign_with_rewards, holdback_balance, succeed
+from fulfilment.tests.helpers import finance_user, funded_campaign_with_rewards, holdback_balance, succeed
 from matching.models import Allocation, AllocationOutcome
 from matching.selectors import campaign_matched_by, pool_balance
 from matching.tests.factories import funded_pool, open_round
-from matching.tests.test_services import pay
+from matching.tests.test_services import balance, pay
 from pledges.models import Pledge, PledgeStatus
 from pledges.services import pledge_refund
 from pledges.tests.factories import pledge_held
