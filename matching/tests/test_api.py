@@ -193,6 +193,21 @@ def test_a_declined_card_funds_nothing_and_its_retry_is_declined_again(client):
     assert ledger_verify() == []
 
 
+def test_a_gateway_failure_is_retried_under_the_same_key_into_the_same_pool():
+    from matching.tests.factories import sponsor_create
+
+    sponsor, campaign = sponsor_create(), LiveCampaignFactory()
+    client, body = api_client(sponsor), _pool_body(campaign, payment_token="tok_processingError")
+    assert_error(_post(client, "/api/v1/matching/pools/", body, "flaky"), 503)
+    assert Pool.objects.filter(funded_at__isnull=False).count() == 0
+    answer = _post(client, "/api/v1/matching/pools/", body, "flaky")
+    assert answer.status_code == 201, answer.content
+    pool = Pool.objects.get()  # one pool, charged once under its own key, funded by the retry
+    assert (pool_balance(pool=pool), answer.json()["slug"]) == (50_000, pool.slug)
+    assert GatewayOperation.objects.get(kind=OperationKind.CHARGE).attempts == 2
+    assert ledger_verify() == []
+
+
 def test_only_sponsors_or_staff_put_up_pools_and_never_on_their_own_campaign(staff):
     from matching.tests.factories import sponsor_create
 
