@@ -121,6 +121,11 @@ class PoolListCreateApi(APIView):
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=PoolStatus.choices, required=False)
 
+        def to_internal_value(self, data):
+            # A plain dict, not the QueryDict: DRF reads an empty form value as "not given", but
+            # `?status=` names no status and is refused.
+            return super().to_internal_value({k: data.get(k) for k in data})
+
     class InputSerializer(StrictInputSerializer):
         name = StrictCharField(max_length=field_max_length(Pool, "name"))
         description = StrictCharField(

@@ -88,6 +88,7 @@ def test_the_pools_list_shows_funded_pools_filtered_by_status(client, paid_round
     assert [p["slug"] for p in upcoming["results"]] == [later.slug]
     assert client.get("/api/v1/matching/pools/", {"status": "closed"}).json()["results"] == []
     assert_error(client.get("/api/v1/matching/pools/", {"status": "someday"}), 400)
+    assert_error(client.get("/api/v1/matching/pools/", {"status": ""}), 400)
 
 
 def test_a_round_through_the_api_with_its_rules_and_published_results(client, paid_round):  # noqa: F811
