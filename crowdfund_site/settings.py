@@ -486,6 +486,8 @@ SPECTACULAR_SETTINGS = {
         "CampaignStatusEnum": "projects.models.CampaignStatus",
         "PledgeStatusEnum": "pledges.models.PledgeStatus",
         "CurrencyEnum": "crowdfund_site.money.CURRENCY_CHOICES",
+        "PoolStatusEnum": "matching.models.PoolStatus",
+        "RoundStatusEnum": "matching.models.RoundStatus",
     },
 }
 # Idempotency-Key records of money POSTs are kept at least this long, then purged.

@@ -16,12 +16,24 @@ from projects.models import Campaign, Category
 
 # The group whose members may put up pools; staff may create one on a sponsor's behalf.
 SPONSORS_GROUP = "Sponsors"
+# Input limits of a pool, used by the services and the API alike.
+POOL_DESCRIPTION_MAX_LENGTH = 20_000
+POOL_RATIO_MAX_BPS = 100 * 10_000  # 100:1
 
 
 class PoolMode(models.TextChoices):
     FIXED_RATIO = "fixed_ratio", _("Fixed ratio")
     PRO_RATA = "pro_rata", _("Pro rata")
     QUADRATIC = "quadratic", _("Quadratic funding")
+
+
+class PoolStatus(models.TextChoices):
+    """Where a public pool is in its life: derived from its dates and closing (``pools_public``), not stored."""
+
+    UPCOMING = "upcoming"
+    RUNNING = "running"
+    ENDED = "ended"
+    CLOSED = "closed"
 
 
 class LeftoverChoice(models.TextChoices):
@@ -69,11 +81,21 @@ class Pool(models.Model):
     next_pool = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="rolled_over_from"
     )
+    # The API's Idempotency-Key of the request that created it (unique per sponsor), and what that
+    # request asked for: a retry answers with this pool and charges it once; the same key with
+    # another request is refused. Empty for pools made elsewhere (admin, demo).
+    idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["sponsor", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="matching_pool_idempotency_key_unique",
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="matching_pool_amount_positive"),
             models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="matching_pool_dates"),
         ]

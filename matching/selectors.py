@@ -8,17 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db.models import F, Q, Sum
+from django.db.models import Case, CharField, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
-from escrow.ledger import account_balance, ledger_accounts_get_or_create
+from escrow.ledger import account_balance, account_balances, ledger_accounts_get_or_create
 from escrow.vocabulary import pool_deposit_account_specs, pool_funds_code
 from pledges.models import COUNTED_STATUSES, Pledge, PledgeStatus
 from projects.models import Campaign, CampaignStatus, FundingModel
 
 from . import allocation as math
-from .models import Allocation, AllocationOutcome, Pool, PoolMode, Round, RoundExclusion, RoundStatus
+from .models import Allocation, AllocationOutcome, Pool, PoolMode, PoolStatus, Round, RoundExclusion, RoundStatus
 
 CHALLENGE_WINDOW = timedelta(days=3)
 # Pledges that were held at some point: what a paid round counted, whatever happened since.
@@ -31,6 +32,59 @@ PUBLISHED_ROUND_STATUSES = (RoundStatus.CHALLENGE, RoundStatus.PAID)
 def pool_public_get(*, slug: str) -> Pool | None:
     """Return a funded pool for its public page (sponsor loaded), or None."""
     return Pool.objects.select_related("sponsor").filter(slug=slug, funded_at__isnull=False).first()
+
+
+def pools_public(*, status: str | None = None, now: datetime | None = None) -> QuerySet[Pool]:
+    """Return the funded pools, newest first, each annotated with its ``status`` (``PoolStatus``).
+
+    ``status`` keeps only the pools in that state; the same expression says it and filters it.
+    """
+    now = now or timezone.now()
+    pools = (
+        Pool.objects.filter(funded_at__isnull=False)
+        .select_related("sponsor")
+        .annotate(
+            status=Case(
+                When(closed_at__isnull=False, then=Value(PoolStatus.CLOSED.value)),
+                When(starts_at__gt=now, then=Value(PoolStatus.UPCOMING.value)),
+                When(ends_at__gt=now, then=Value(PoolStatus.RUNNING.value)),
+                default=Value(PoolStatus.ENDED.value),
+                output_field=CharField(),
+            )
+        )
+    )
+    if status is not None:
+        pools = pools.filter(status=status)
+    return pools
+
+
+def sponsor_get(*, username: str):
+    """Return the active user ``username`` (whether they may sponsor is ``pool_create``'s to say), or None."""
+    return get_user_model().objects.filter(username=username, is_active=True).first()
+
+
+def pool_balances(*, pools) -> dict[int, int]:
+    """Return {pool id: what its ledger account holds now} for ``pools``, in one query."""
+    pools = list(pools)
+    balances = account_balances(codes=[pool_funds_code(p.pk) for p in pools])
+    return {p.pk: balances.get((pool_funds_code(p.pk), p.currency), 0) for p in pools}
+
+
+def round_public_get(*, round_id: int) -> Round | None:
+    """Return a round of a funded pool (pool and sponsor loaded) with ``results`` if published, or None.
+
+    ``results`` are its allocations (campaign loaded), largest first, once the round is published;
+    empty before.
+    """
+    matching_round = (
+        Round.objects.select_related("pool__sponsor").filter(pk=round_id, pool__funded_at__isnull=False).first()
+    )
+    if matching_round is None:
+        return None
+    matching_round.results = []
+    if matching_round.status in PUBLISHED_ROUND_STATUSES:
+        matching_round.results = list(matching_round.allocations.select_related("campaign").order_by("-amount", "pk"))
+    return matching_round
 
 
 def pool_rounds_with_results(*, pool: Pool) -> list[Round]:

@@ -1,4 +1,4 @@
-"""Data for the API fuzzer (``test_api_schemathesis``): it needs campaigns, rewards and a pledge.
+"""Data for the API fuzzer (``test_api_schemathesis``): campaigns, rewards, a pledge, a matching pool.
 
 In the tests, not in ``crowdfund_site.api.testing``, because it builds them with the apps'
 services and ``crowdfund_site`` imports no app.
@@ -6,17 +6,28 @@ services and ``crowdfund_site`` imports no app.
 
 from datetime import timedelta
 
+from django.contrib.auth.models import Group
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from accounts.services import user_create
+from matching.models import SPONSORS_GROUP, PoolMode
+from matching.services import pool_create, pool_fund, round_create
 from pledges.services import pledge_create
 from projects.models import Campaign, CampaignStatus, Category, RewardShippingRule, RewardTier
 from projects.services import comment_create
 
+# The pool's slug, fixed for the pool operations' path in ``crowdfund_site/api/schemathesis.toml``.
+FUZZ_POOL_SLUG = "fuzz-pool"
+
 
 def fuzz_data_create() -> dict:
     """Create what a fuzzer needs to reach past 404s: a signed-in backer, campaigns, rewards, a pledge.
+
+    The backer is a sponsor too, of a funded quadratic pool (slug ``FUZZ_POOL_SLUG``, which
+    ``schemathesis.toml`` gives the pool operations) matching the live campaign, with a round
+    open: so the sponsors' operations (open a round, choose the leftover, close, create another
+    pool) reach their rules instead of a 404 or a 403.
 
     Returns the backer's token and the ids created, for ``manage.py shell`` in a fresh database.
     """
@@ -50,5 +61,31 @@ def fuzz_data_create() -> dict:
         reward=reward,
     )
     comment_create(campaign=live, actor=backer, body="First!")
+    backer.groups.add(Group.objects.get_or_create(name=SPONSORS_GROUP)[0])
+    now = timezone.now()
+    pool = pool_create(
+        actor=backer,
+        sponsor=backer,
+        name="Fuzz pool",
+        currency="USD",
+        amount=100_000,
+        mode=PoolMode.QUADRATIC,
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=60),
+        campaigns=[live],
+    )
+    assert pool.slug == FUZZ_POOL_SLUG, pool.slug
+    pool_fund(pool=pool, actor=backer, payment_token="tok_visa")
+    matching_round = round_create(
+        pool=pool, actor=backer, starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=7)
+    )
     token, _ = Token.objects.get_or_create(user=backer)
-    return {"token": token.key, "live": live.pk, "draft": draft.pk, "reward": reward.pk, "pledge": pledge.pk}
+    return {
+        "token": token.key,
+        "live": live.pk,
+        "draft": draft.pk,
+        "reward": reward.pk,
+        "pledge": pledge.pk,
+        "pool": pool.slug,
+        "round": matching_round.pk,
+    }

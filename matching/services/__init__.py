@@ -14,7 +14,7 @@ Guarantees:
   it holds the campaign's lock) releases it with the campaign's funds or returns it to the pool.
 """
 
-from .pools import pool_choose_leftover, pool_close, pool_create, pool_fund
+from .pools import pool_choose_leftover, pool_close, pool_create, pool_create_and_fund, pool_fund
 from .rounds import (
     round_cancel,
     round_create,
@@ -32,6 +32,7 @@ __all__ = [
     "pool_choose_leftover",
     "pool_close",
     "pool_create",
+    "pool_create_and_fund",
     "pool_fund",
     "round_cancel",
     "round_create",

@@ -1,8 +1,10 @@
 """Pools: created and checked whole, funded through the gateway, closed with the rest given back or rolled on."""
 
+import hashlib
+import json
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -24,6 +26,8 @@ from projects.models import Campaign, Category, FundingModel
 
 from .. import allocation as math
 from ..models import (
+    POOL_DESCRIPTION_MAX_LENGTH,
+    POOL_RATIO_MAX_BPS,
     SPONSORS_GROUP,
     Allocation,
     LeftoverChoice,
@@ -88,6 +92,8 @@ def pool_create(
     pairwise_damping: int | None = None,
     categories: list[Category] | tuple = (),
     campaigns: list[Campaign] | tuple = (),
+    idempotency_key: str = "",
+    request_fingerprint: str = "",
 ) -> Pool:
     """Create an unfunded pool for ``sponsor``; ``pool_fund`` then charges it. Return the pool.
 
@@ -103,6 +109,8 @@ def pool_create(
         raise InvalidInput("Give the pool a name.", code="name_required", field="name")
     currency_exponent(currency)
     check_amount(amount, currency)
+    if len(description or "") > POOL_DESCRIPTION_MAX_LENGTH:
+        raise InvalidInput("The description is too long.", code="description_too_long", field="description")
     if mode not in PoolMode.values:
         raise InvalidInput(f"Unknown matching mode {mode!r}.", code="invalid_mode", field="mode")
     if actor is None or (actor.pk != sponsor.pk and not _is_staff(actor)):
@@ -110,7 +118,7 @@ def pool_create(
     if not _may_sponsor(sponsor):
         raise NotAllowed("Only members of the Sponsors group can put up a matching pool.", code="not_a_sponsor")
     _check_dates(starts_at, ends_at)
-    if mode == PoolMode.FIXED_RATIO and not (isinstance(ratio_bps, int) and 0 < ratio_bps <= 100 * 10_000):
+    if mode == PoolMode.FIXED_RATIO and not (isinstance(ratio_bps, int) and 0 < ratio_bps <= POOL_RATIO_MAX_BPS):
         raise InvalidInput("The ratio is a positive number of basis points.", code="invalid_ratio", field="ratio_bps")
     if mode == PoolMode.QUADRATIC and per_campaign_cap is None:
         # At least one minor unit: 10 % of a pool under 0.10 rounds down to nothing.
@@ -150,12 +158,75 @@ def pool_create(
             pairwise_damping=pairwise_damping,
             starts_at=starts_at,
             ends_at=ends_at,
+            idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
             **caps,
         )
         pool.categories.set(categories)
         pool.campaigns.set(campaigns)
         audit_record(actor=actor, action="matching_pool_create", obj=pool, details={"amount": amount})
     return pool
+
+
+def _pool_request_fingerprint(*, payment_token: str, fields: dict) -> str:
+    """Return a hash of what a pool request asks for: every field, eligibility by id, and the card."""
+    canonical = {
+        **{k: v for k, v in fields.items() if k not in ("categories", "campaigns", "sponsor", "actor")},
+        "sponsor": fields["sponsor"].pk,
+        "categories": sorted(c.pk for c in fields.get("categories", ())),
+        "campaigns": sorted(c.pk for c in fields.get("campaigns", ())),
+        "payment_token": payment_token,
+    }
+    body = json.dumps(canonical, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def pool_create_and_fund(*, actor, sponsor, idempotency_key: str, payment_token: str, **fields) -> Pool:
+    """Create a pool (``pool_create``'s arguments) and charge it (``pool_fund``); return the funded pool.
+
+    Idempotent per (sponsor, idempotency_key): the key is stored on the pool under a unique
+    constraint with a fingerprint of the request, so a retry with the same key and body answers
+    with the same pool and charges it at most once (the gateway charge is keyed by pool), also
+    after a gateway failure (503) or a declined card (402, declined again); the same key with a
+    different body raises Conflict ``idempotency_key_reused`` and changes nothing. A request
+    refused by ``pool_create``'s checks writes nothing. Raises what ``pool_create`` and
+    ``pool_fund`` raise.
+    """
+    if actor is None or (actor.pk != sponsor.pk and not _is_staff(actor)):
+        # Before the key is looked up: nobody learns which keys another sponsor used.
+        raise NotAllowed("Only the sponsor or platform staff can create this pool.", code="not_allowed")
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 255:
+        raise InvalidInput(
+            "Creating a pool needs an idempotency key of 1 to 255 characters.",
+            code="idempotency_key_required",
+            field="idempotency_key",
+        )
+    fingerprint = _pool_request_fingerprint(payment_token=payment_token, fields={**fields, "sponsor": sponsor})
+    if not (payment_token or "").strip():
+        raise InvalidInput("Choose a payment method.", code="payment_token_required", field="payment_token")
+    pool = Pool.objects.filter(sponsor=sponsor, idempotency_key=key).first()
+    if pool is None:
+        try:
+            pool = pool_create(
+                actor=actor,
+                sponsor=sponsor,
+                idempotency_key=key,
+                request_fingerprint=fingerprint,
+                **fields,
+            )
+        except IntegrityError:
+            # A concurrent request with the same key created it first: answer with that one.
+            pool = Pool.objects.filter(sponsor=sponsor, idempotency_key=key).first()
+            if pool is None:
+                raise
+    if pool.request_fingerprint != fingerprint:
+        raise Conflict(
+            "This idempotency key was already used for a different pool.",
+            code="idempotency_key_reused",
+            field="idempotency_key",
+        )
+    return pool_fund(pool=pool, actor=actor, payment_token=payment_token)
 
 
 def pool_fund(*, pool: Pool, actor, payment_token: str) -> Pool:

@@ -35,8 +35,9 @@ from .pools import _check_dates, _is_staff
 def round_create(*, pool: Pool, actor, starts_at: datetime, ends_at: datetime) -> Round:
     """Open a round of a funded pool between ``starts_at`` and ``ends_at``; return it.
 
-    Raises NotAllowed (not the sponsor or staff), InvalidInput (ends before it starts),
-    Conflict (the pool is not funded yet).
+    The round lies within the pool's own dates: a round running past the pool's end would keep
+    the pool from closing. Raises NotAllowed (not the sponsor or staff), InvalidInput (ends
+    before it starts, outside the pool's dates), Conflict (the pool is not funded yet, or closed).
     """
     if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
         raise NotAllowed("Only the sponsor or platform staff can open a round.", code="not_allowed")
@@ -47,6 +48,13 @@ def round_create(*, pool: Pool, actor, starts_at: datetime, ends_at: datetime) -
             raise Conflict("The pool is not funded yet.", code="pool_not_funded")
         if pool.closed_at is not None:
             raise Conflict("The pool is closed.", code="pool_closed")
+        if starts_at < pool.starts_at or ends_at > pool.ends_at:
+            raise InvalidInput(
+                "A round runs within its pool's dates, "
+                f"{pool.starts_at.isoformat(timespec='minutes')} to {pool.ends_at.isoformat(timespec='minutes')}.",
+                code="round_outside_pool",
+                field="ends_at" if ends_at > pool.ends_at else "starts_at",
+            )
         matching_round = Round.objects.create(pool=pool, starts_at=starts_at, ends_at=ends_at)
         audit_record(actor=actor, action="matching_round_create", obj=matching_round)
     return matching_round

@@ -2,16 +2,20 @@
 
 import random
 
-from hypothesis import given, settings
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from matching.allocation import (
     Contribution,
+    Contributions,
     default_quadratic_cap,
     fixed_ratio,
     pro_rata,
     quadratic,
     quadratic_weights,
+    raised_by_campaign,
     split_capped,
 )
 
@@ -216,3 +220,126 @@ def test_pairwise_damping_keeps_sums_exact_and_never_raises_a_weight(round_, dat
     result = quadratic(pool=pool, contributions=rows, per_campaign_cap=cap, pairwise_damping=damping)
     assert result.allocated <= pool
     assert cap is None or all(v <= cap for v in result.allocations.values())
+
+
+# --- Properties at the issue's sizes: up to 500 campaigns and 20,000 contributions ------------------
+
+
+def _large_round(*, seed: int, n_campaigns: int, n_contributions: int, n_backers: int) -> Contributions:
+    """Return a random round as numpy arrays: lognormal amounts, backers giving to several campaigns."""
+    rng = np.random.default_rng(seed)
+    return Contributions(
+        campaign=rng.integers(1, n_campaigns + 1, size=n_contributions, dtype=np.int64),
+        backer=rng.integers(1, n_backers + 1, size=n_contributions, dtype=np.int64),
+        amount=np.maximum(1, rng.lognormal(np.log(2_500), 1.2, size=n_contributions)).astype(np.int64),
+        sequence=rng.permutation(n_contributions).astype(np.int64),
+    )
+
+
+def _shuffled(c: Contributions, seed: int) -> Contributions:
+    order = np.random.default_rng(seed).permutation(len(c))
+    return Contributions(c.campaign[order], c.backer[order], c.amount[order], c.sequence[order])
+
+
+def _fixed_ratio_bounds(c: Contributions, *, ratio_bps: int, contribution_cap, backer_cap, campaign_cap) -> dict:
+    """Return the most each campaign may be matched under every fixed-ratio cap (pool aside)."""
+    match = c.amount * ratio_bps // 10_000
+    if contribution_cap is not None:
+        match = np.minimum(match, contribution_cap)
+    pairs, inverse = np.unique(np.stack([c.campaign, c.backer], axis=1), axis=0, return_inverse=True)
+    per_backer = np.zeros(len(pairs), dtype=np.int64)
+    np.add.at(per_backer, inverse.ravel(), match)
+    if backer_cap is not None:
+        per_backer = np.minimum(per_backer, backer_cap)
+    bounds: dict[int, int] = {}
+    for campaign, most in zip(pairs[:, 0].tolist(), per_backer.tolist(), strict=True):
+        bounds[campaign] = bounds.get(campaign, 0) + most
+    return {k: min(v, campaign_cap) if campaign_cap is not None else v for k, v in bounds.items()}
+
+
+LARGE_ROUNDS = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**32 - 1),
+        "n_campaigns": st.integers(1, 500),
+        "n_contributions": st.integers(1, 20_000),
+        "n_backers": st.integers(1, 20_000),
+        "pool": st.integers(0, 10**9),
+        "cap": st.none() | st.integers(1, 10**8),
+        "contribution_cap": st.none() | st.integers(1, 50_000),
+        "ratio_bps": st.sampled_from([5_000, 10_000, 20_000, 30_000]),
+    }
+)
+BIGGEST = {
+    "seed": 14,
+    "n_campaigns": 500,
+    "n_contributions": 20_000,
+    "n_backers": 12_000,
+    "pool": 100_000_000,
+    "cap": 1_000_000,
+    "contribution_cap": 5_000,
+    "ratio_bps": 10_000,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(round_=LARGE_ROUNDS)
+@example(round_=BIGGEST)
+@example(round_={**BIGGEST, "cap": None, "contribution_cap": None})
+def test_large_rounds_sum_exactly_respect_every_cap_and_ignore_the_order(mode, round_):
+    c = _large_round(
+        seed=round_["seed"],
+        n_campaigns=round_["n_campaigns"],
+        n_contributions=round_["n_contributions"],
+        n_backers=round_["n_backers"],
+    )
+    pool, cap, contribution_cap = round_["pool"], round_["cap"], round_["contribution_cap"]
+    if mode == "fixed_ratio":
+
+        def run(contributions):
+            return fixed_ratio(
+                pool=pool,
+                contributions=contributions,
+                ratio_bps=round_["ratio_bps"],
+                per_contribution_cap=contribution_cap,
+                per_backer_cap=contribution_cap * 3 if contribution_cap else None,
+                per_campaign_cap=cap,
+            )
+
+    elif mode == "pro_rata":
+
+        def run(contributions):
+            return pro_rata(pool=pool, contributions=contributions, per_campaign_cap=cap)
+
+    else:
+
+        def run(contributions):
+            return quadratic(pool=pool, contributions=contributions, per_campaign_cap=cap)
+
+    result = run(c)
+    # Exact: whole minor units, the parts plus what is left make the pool, never more than it.
+    assert all(isinstance(v, int) and v > 0 for v in result.allocations.values())
+    assert result.allocated + result.left == pool
+    assert 0 <= result.left <= pool
+    assert set(result.allocations) <= set(c.campaign.tolist())
+    if cap is not None:
+        assert max(result.allocations.values(), default=0) <= cap
+    if mode == "fixed_ratio":
+        bounds = _fixed_ratio_bounds(
+            c,
+            ratio_bps=round_["ratio_bps"],
+            contribution_cap=contribution_cap,
+            backer_cap=contribution_cap * 3 if contribution_cap else None,
+            campaign_cap=cap,
+        )
+        assert all(amount <= bounds[cid] for cid, amount in result.allocations.items())
+        if result.left:  # the pool did not run out: every campaign got all its caps allow
+            assert result.allocations == {k: v for k, v in bounds.items() if v > 0}
+    elif result.left:
+        # Left in the pool only when every campaign that could take some is at its cap.
+        weights = raised_by_campaign(c) if mode == "pro_rata" else quadratic_weights(c)
+        positive = [cid for cid, w in weights.items() if w > 0]
+        assert cap is not None or not positive
+        assert all(result.allocations.get(cid, 0) == cap for cid in positive)
+    assert run(_shuffled(c, round_["seed"] + 1)) == result

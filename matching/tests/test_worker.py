@@ -14,10 +14,12 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.tests.factories import StaffFactory, UserFactory
+from escrow.vocabulary import PLATFORM_REVENUE, initiator_payout_code
 from matching.models import Allocation, AllocationOutcome, Round, RoundStatus
 from matching.selectors import pool_balance
 from matching.services import round_create, round_exclude_contribution, round_pay
 from matching.tests.factories import funded_pool
+from matching.tests.test_services import balance
 from pledges.services import pledge_create
 from projects.models import Campaign, CampaignStatus
 from projects.tests.factories import LiveCampaignFactory
@@ -88,5 +90,10 @@ def test_a_round_from_pledges_to_settled_matched_money_with_a_real_worker(celery
     outcomes = dict(Allocation.objects.values_list("campaign_id", "outcome"))
     assert outcomes == {succeeds.pk: AllocationOutcome.RELEASED, fails.pk: AllocationOutcome.RETURNED}
     assert escrow_balance(succeeds) == escrow_balance(fails) == 0
+    # The platform fee is taken on the matched money as on the pledges: 5 % of 100.00 pledged
+    # and 750.00 matched; the initiator is paid the rest of both.
+    assert balance(PLATFORM_REVENUE) == (10_000 + 75_000) * 5 // 100 == 4_250
+    assert balance(initiator_payout_code(succeeds.initiator_id)) == 85_000 - 4_250
+    assert balance(initiator_payout_code(fails.initiator_id)) == 0
     assert pool_balance(pool=pool) == 25_000
     assert ledger_verify() == []
