@@ -125,29 +125,49 @@ def delivery_record_forget(*, initiator_id: int) -> None:
 
 
 def delivery_record_of(*, initiator_id: int, today: date | None = None) -> DeliveryRecord:
-    """Return the initiator's delivery record (two queries).
+    """Return the initiator's delivery record (one query when there is nothing to count, at most three).
 
     A milestone counts once it is due (its target day passed) or released, on time when its proof
     came by the target day; a shipment is on time by its reward's estimated delivery (none given:
     on time), late by the days after it. Confirmed: backers of shipped rewards who said so
     themselves (silence counts as received for the money, not here).
+
+    Most initiators have neither a milestone plan (the campaign row's flag, kept by the one
+    service that writes plans) nor a shipment, so one plain query over their campaigns says
+    which of the two counting queries is needed, and usually that neither is.
     """
     today = today or timezone.localdate()
-    milestones = list(
-        Milestone.objects.filter(campaign__initiator_id=initiator_id, position__gt=1)
-        .filter(Q(target_date__lt=today) | Q(status=MilestoneStatus.RELEASED))
-        .values_list("target_date", "submitted_at")
+    promises = list(
+        Campaign.objects.filter(initiator_id=initiator_id)
+        .filter(Q(has_milestone_plan=True) | Q(shipments__isnull=False))
+        .order_by()
+        .values_list("has_milestone_plan", "shipments__id")
+    )
+    has_plan = any(planned for planned, _shipment in promises)
+    has_shipments = any(shipment is not None for _planned, shipment in promises)
+    milestones = (
+        list(
+            Milestone.objects.filter(campaign__initiator_id=initiator_id, position__gt=1)
+            .filter(Q(target_date__lt=today) | Q(status=MilestoneStatus.RELEASED))
+            .values_list("target_date", "submitted_at")
+        )
+        if has_plan
+        else []
     )
     on_time = sum(1 for target, submitted in milestones if submitted and timezone.localdate(submitted) <= target)
     # One row per shipment with its backers counted: the deliveries of unshipped tiers are not in it.
-    shipments = list(
-        Shipment.objects.filter(campaign__initiator_id=initiator_id)
-        .annotate(
-            total=Count("tier__deliveries"),
-            confirmed=Count("tier__deliveries", filter=Q(tier__deliveries__resolution=Resolution.BACKER)),
-            refunded=Count("tier__deliveries", filter=Q(tier__deliveries__status=DeliveryStatus.UPHELD)),
+    shipments = (
+        list(
+            Shipment.objects.filter(campaign__initiator_id=initiator_id)
+            .annotate(
+                total=Count("tier__deliveries"),
+                confirmed=Count("tier__deliveries", filter=Q(tier__deliveries__resolution=Resolution.BACKER)),
+                refunded=Count("tier__deliveries", filter=Q(tier__deliveries__status=DeliveryStatus.UPHELD)),
+            )
+            .values_list("shipped_on", "tier__estimated_delivery", "total", "confirmed", "refunded")
         )
-        .values_list("shipped_on", "tier__estimated_delivery", "total", "confirmed", "refunded")
+        if has_shipments
+        else []
     )
     delays = sorted(max((shipped - estimated).days, 0) if estimated else 0 for shipped, estimated, *_ in shipments)
     counts = {
