@@ -8,12 +8,14 @@ times, and prints the median CPU milliseconds and the queries per render. ``--co
 source tree to import (another checkout, for an A/B on the same database in the same minute);
 the database must already be seeded and migrated (``benchmarks/pages.py`` does both).
 ``--profile`` prints cProfile's top functions of one round and its Python function calls per
-render. ``--cold`` empties the cache (``CACHE_URL``: give it your own Redis database) before each
-round, so what the page reads through it (the initiator's delivery record) is read afresh too,
-as on a campaign's first visit; without it, rounds after the first find those in the cache.
+render: the first round (pages this process has not rendered yet), or with ``--profile-last`` an
+extra round after the counted ones (the same pages again). ``--cold`` empties the cache
+(``CACHE_URL``: give it your own Redis database) before each round, so what the page reads
+through it (the initiator's delivery record) is read afresh too, as on a campaign's first visit;
+without it, rounds after the first find those in the cache.
 
     .venv/bin/python benchmarks/render_cpu.py --database-url postgres://.../cf_x [--code /work/main]
-                                              [--pages 100] [--rounds 3] [--cold] [--profile]
+                                              [--pages 100] [--rounds 3] [--cold] [--profile [--profile-last]]
 """
 
 import argparse
@@ -33,6 +35,11 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--profile-last",
+        action="store_true",
+        help="profile an extra last round (pages seen before) instead of the first",
+    )
     parser.add_argument("--cold", action="store_true", help="empty the cache before each round (read afresh)")
     parser.add_argument("--profile-out", help="with --profile: also write the profile's stats to this file")
     args = parser.parse_args()
@@ -67,10 +74,11 @@ def main() -> None:
         assert client.get(f"/campaigns/{slug}/").status_code == 200
     slugs = slugs[5:]
     cpu_per_render, queries = [], 0
-    for round_ in range(args.rounds):
+    profiled_round = args.rounds if args.profile_last else 0
+    for round_ in range(args.rounds + (1 if args.profile and args.profile_last else 0)):
         if args.cold:
             cache.clear()
-        profiler = cProfile.Profile() if args.profile and round_ == 0 else None
+        profiler = cProfile.Profile() if args.profile and round_ == profiled_round else None
         with CaptureQueriesContext(connection) as captured:
             started = time.process_time()
             if profiler:
@@ -84,7 +92,11 @@ def main() -> None:
         if profiler:
             stats = pstats.Stats(profiler)
             stats.sort_stats("cumulative").print_stats(os.environ.get("PROFILE_FILTER", ""), 40)
-            print(f"profiled: {stats.total_calls / len(slugs):,.0f} Python function calls per render")
+            print(
+                f"profiled ({'last' if args.profile_last else 'first'} round): "
+                f"{stats.total_calls / len(slugs):,.0f} Python function calls, "
+                f"{len(captured) / len(slugs):.1f} queries per render"
+            )
             if args.profile_out:
                 stats.dump_stats(args.profile_out)
             continue  # a profiled round is slower: not counted
