@@ -7,10 +7,15 @@ distinct live campaigns through Django's test client as a logged-out visitor wit
 times, and prints the median CPU milliseconds and the queries per render. ``--code`` names the
 source tree to import (another checkout, for an A/B on the same database in the same minute);
 the database must already be seeded and migrated (``benchmarks/pages.py`` does both).
-``--profile`` prints cProfile's top functions of one round.
+``--profile`` prints cProfile's top functions of one round and its Python function calls per
+render: the first round (pages this process has not rendered yet), or with ``--profile-last`` an
+extra round after the counted ones (the same pages again). ``--cold`` empties the cache
+(``CACHE_URL``: give it your own Redis database) before each round, so what the page reads
+through it (the initiator's delivery record) is read afresh too, as on a campaign's first visit;
+without it, rounds after the first find those in the cache.
 
     .venv/bin/python benchmarks/render_cpu.py --database-url postgres://.../cf_x [--code /work/main]
-                                              [--pages 100] [--rounds 3] [--profile]
+                                              [--pages 100] [--rounds 3] [--cold] [--profile [--profile-last]]
 """
 
 import argparse
@@ -30,6 +35,13 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--profile-last",
+        action="store_true",
+        help="profile an extra last round (pages seen before) instead of the first",
+    )
+    parser.add_argument("--cold", action="store_true", help="empty the cache before each round (read afresh)")
+    parser.add_argument("--profile-out", help="with --profile: also write the profile's stats to this file")
     args = parser.parse_args()
     os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("SECRET_KEY", "benchmark-only-insecure-key")
@@ -44,6 +56,7 @@ def main() -> None:
 
     django.setup()
     from django.conf import settings
+    from django.core.cache import cache
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -61,8 +74,11 @@ def main() -> None:
         assert client.get(f"/campaigns/{slug}/").status_code == 200
     slugs = slugs[5:]
     cpu_per_render, queries = [], 0
-    for round_ in range(args.rounds):
-        profiler = cProfile.Profile() if args.profile and round_ == 0 else None
+    profiled_round = args.rounds if args.profile_last else 0
+    for round_ in range(args.rounds + (1 if args.profile and args.profile_last else 0)):
+        if args.cold:
+            cache.clear()
+        profiler = cProfile.Profile() if args.profile and round_ == profiled_round else None
         with CaptureQueriesContext(connection) as captured:
             started = time.process_time()
             if profiler:
@@ -74,7 +90,15 @@ def main() -> None:
                 profiler.disable()
             elapsed = time.process_time() - started
         if profiler:
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(os.environ.get("PROFILE_FILTER", ""), 40)
+            stats = pstats.Stats(profiler)
+            stats.sort_stats("cumulative").print_stats(os.environ.get("PROFILE_FILTER", ""), 40)
+            print(
+                f"profiled ({'last' if args.profile_last else 'first'} round): "
+                f"{stats.total_calls / len(slugs):,.0f} Python function calls, "
+                f"{len(captured) / len(slugs):.1f} queries per render"
+            )
+            if args.profile_out:
+                stats.dump_stats(args.profile_out)
             continue  # a profiled round is slower: not counted
         cpu_per_render.append(elapsed / len(slugs) * 1000)
         queries = len(captured) / len(slugs)

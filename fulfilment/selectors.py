@@ -175,23 +175,58 @@ def delivery_record_forget(*, initiator_id: int) -> None:
 
 
 def delivery_record_of(*, initiator_id: int, today: date | None = None) -> DeliveryRecord:
-    """Return the initiator's delivery record (two queries).
+    """Return the initiator's delivery record (one query when there is nothing to count, at most three).
 
     A milestone counts once it is due (its target day passed) or released, on time when its proof
     came by the target day; a shipment is on time by its reward's estimated delivery (none given:
     on time), late by the days after it. Confirmed: backers of shipped rewards who said so
     themselves (silence counts as received for the money, not here). A tier staff declared not
     delivered counts against the record, its backers among the refunded.
+
+    Most initiators have neither a milestone plan (the campaign row's flag, kept by the one
+    service that writes plans) nor a shipment or a tier declared not delivered, so one plain
+    query over their campaigns says which of the two counting queries is needed, and usually
+    that neither is.
     """
     today = today or timezone.localdate()
-    milestones = list(
-        Milestone.objects.filter(campaign__initiator_id=initiator_id, position__gt=1)
-        .filter(Q(target_date__lt=today) | Q(status=MilestoneStatus.RELEASED))
-        .values_list("target_date", "submitted_at")
+    promises = list(
+        Campaign.objects.filter(initiator_id=initiator_id)
+        .filter(Q(has_milestone_plan=True) | Q(shipments__isnull=False) | Q(non_deliveries__isnull=False))
+        .order_by()
+        .values_list("has_milestone_plan", "shipments__id", "non_deliveries__id")
+    )
+    has_plan = any(planned for planned, _shipment, _declared in promises)
+    has_deliveries = any(shipment is not None or declared is not None for _planned, shipment, declared in promises)
+    milestones = (
+        list(
+            Milestone.objects.filter(campaign__initiator_id=initiator_id, position__gt=1)
+            .filter(Q(target_date__lt=today) | Q(status=MilestoneStatus.RELEASED))
+            .values_list("target_date", "submitted_at")
+        )
+        if has_plan
+        else []
     )
     on_time = sum(1 for target, submitted in milestones if submitted and timezone.localdate(submitted) <= target)
-    # One row per shipment with its backers counted, then (in the same query) one per tier declared
-    # not delivered: its backers were refunded and none confirmed. Other unshipped tiers are not in it.
+    rows = _delivery_rows(initiator_id=initiator_id) if has_deliveries else []
+    shipped = [row for row in rows if not row[5]]
+    delays = sorted(max((day - estimated).days, 0) if estimated else 0 for day, estimated, *_ in shipped)
+    return DeliveryRecord(
+        milestones_due=len(milestones),
+        milestones_on_time=on_time,
+        shipments=len(shipped),
+        shipments_on_time=sum(1 for d in delays if d == 0),
+        median_delay_days=int(median(delays)) if delays else None,
+        deliveries=sum(row[2] for row in rows),
+        confirmed=sum(row[3] for row in rows),
+        refunded_backers=sum(row[4] for row in rows),
+        rewards_not_delivered=len(rows) - len(shipped),
+    )
+
+
+def _delivery_rows(*, initiator_id: int) -> list[tuple]:
+    """One row per shipment with its backers counted, then (in the same query) one per tier declared
+    not delivered: its backers were refunded and none confirmed. Other unshipped tiers are not in it.
+    """
     shipments = Shipment.objects.filter(campaign__initiator_id=initiator_id).annotate(
         total=Count("tier__deliveries"),
         confirmed=Count("tier__deliveries", filter=Q(tier__deliveries__resolution=Resolution.BACKER)),
@@ -206,20 +241,7 @@ def delivery_record_of(*, initiator_id: int, today: date | None = None) -> Deliv
         undelivered=Value(True),
     )
     columns = ["shipped_on", "tier__estimated_delivery", "total", "confirmed", "refunded", "undelivered"]
-    rows = list(shipments.values_list(*columns).union(declared.values_list(*columns), all=True))
-    shipped = [row for row in rows if not row[5]]
-    delays = sorted(max((day - estimated).days, 0) if estimated else 0 for day, estimated, *_ in shipped)
-    return DeliveryRecord(
-        milestones_due=len(milestones),
-        milestones_on_time=on_time,
-        shipments=len(shipped),
-        shipments_on_time=sum(1 for d in delays if d == 0),
-        median_delay_days=int(median(delays)) if delays else None,
-        deliveries=sum(row[2] for row in rows),
-        confirmed=sum(row[3] for row in rows),
-        refunded_backers=sum(row[4] for row in rows),
-        rewards_not_delivered=len(rows) - len(shipped),
-    )
+    return list(shipments.values_list(*columns).union(declared.values_list(*columns), all=True))
 
 
 def survey_answers_of_initiator(*, campaign_id: int, user_id: int):

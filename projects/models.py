@@ -2,12 +2,12 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from crowdfund_site.money import CURRENCY_CHOICES
+from crowdfund_site.urls_memo import reverse_memo
 
 # The categories the platform starts with (migration 0004), named here so that their names get
 # translations; a category staff add later shows its name as written.
@@ -235,7 +235,7 @@ class Campaign(models.Model):
         return self.title
 
     def get_absolute_url(self) -> str:
-        return reverse("projects:campaign_detail", kwargs={"slug": self.slug})
+        return reverse_memo("projects:campaign_detail", self.slug)
 
     @property
     def percent_funded(self) -> int:

@@ -24,6 +24,7 @@ from lending.selectors import loan_terms_of, loan_terms_preview
 from lending.services import campaign_funding_update
 from matching.selectors import campaigns_matched_by
 from pledges.selectors import backer_state_on_campaign
+from promotion.content import campaign_share, site_base
 from risk.selectors import live_campaign_pool_cached, recommendations_for
 from risk.tasks import enqueue_campaign_assessment
 
@@ -165,10 +166,13 @@ def _campaign_page_context(request, campaign, *, comment_form=None) -> dict:
         # One query for both: the button becomes "Manage your pledge" on an open pledge. Only a
         # signed-in render asks; the cached anonymous copy is the same for everyone.
         is_backer, open_pledge_id = backer_state_on_campaign(backer=request.user, campaign_id=campaign.pk)
+    rewards = campaign_reward_tiers(campaign=campaign)
     return {
         "campaign": campaign,
         "open_pledge_id": open_pledge_id,
-        "rewards": campaign_reward_tiers(campaign=campaign),
+        "rewards": rewards,
+        # The head's description, cards and JSON-LD and the share box, from one page URL.
+        "share": campaign_share(campaign=campaign, rewards=rewards, base=site_base(request)),
         "is_initiator": is_initiator,
         "is_backer": is_backer,
         "can_read_backer_updates": is_initiator or is_backer,

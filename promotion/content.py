@@ -4,6 +4,8 @@ Shared by the views and template tags so the card, the widget and the JSON-LD ag
 """
 
 import json
+from dataclasses import dataclass
+from urllib.parse import quote
 
 from django.conf import settings
 from django.utils.html import strip_tags
@@ -11,6 +13,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, ngettext
 
 from crowdfund_site.money import currency_exponent, format_amount
+from crowdfund_site.urls_memo import reverse_memo
 from projects.models import Campaign, CampaignStatus
 from projects.templatetags.campaigns import time_left
 
@@ -71,7 +74,7 @@ def _decimal(minor: int, currency: str) -> str:
     return f"{minor // 10**exponent}.{minor % 10**exponent:0{exponent}d}"
 
 
-def campaign_json_ld(*, campaign: Campaign, rewards, page_url: str, image_url: str) -> str:
+def campaign_json_ld(*, campaign: Campaign, rewards, page_url: str, image_url: str, description: str) -> str:
     """Return the campaign as schema.org JSON-LD (a Product with an Offer per reward), safe to inline."""
     offers = [
         {
@@ -89,7 +92,7 @@ def campaign_json_ld(*, campaign: Campaign, rewards, page_url: str, image_url: s
         "@context": "https://schema.org",
         "@type": "Product",
         "name": campaign.title,
-        "description": meta_description(campaign.summary),
+        "description": description,
         "url": page_url,
         "image": image_url,
         "brand": {"@type": "Person", "name": campaign.initiator.public_name},
@@ -100,6 +103,47 @@ def campaign_json_ld(*, campaign: Campaign, rewards, page_url: str, image_url: s
     # Inside a script element, "</" would end it: escape the characters that could.
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return mark_safe(text)  # noqa: S308 - every character that could end the element is escaped above
+
+
+@dataclass(frozen=True)
+class CampaignShare:
+    """What the campaign page tells crawlers and social sites, and its plain share links."""
+
+    page_url: str
+    image_url: str
+    description: str
+    oembed_url: str
+    json_ld: str
+    links: list[tuple[str, str]]
+
+
+def campaign_share(*, campaign: Campaign, rewards, base: str) -> CampaignShare:
+    """Return the page's description, OpenGraph/Twitter card URLs, oEmbed link, JSON-LD and share links.
+
+    Built once per render from one page URL: the head's tags and the share box use the same.
+    ``base``: the scheme and host (``site_base``). The share links are plain links, so no
+    third-party script runs on our page.
+    """
+    page_url = base + campaign.get_absolute_url()
+    image_url = base + reverse_memo("promotion:share_card", campaign.slug) + f"?v={quote(card_version(campaign))}"
+    description = meta_description(campaign.summary)
+    url, title = quote(page_url, safe=""), quote(campaign.title, safe="")
+    return CampaignShare(
+        page_url=page_url,
+        image_url=image_url,
+        description=description,
+        oembed_url=base + reverse_memo("promotion:oembed") + "?url=" + url + "&format=json",
+        json_ld=campaign_json_ld(
+            campaign=campaign, rewards=rewards, page_url=page_url, image_url=image_url, description=description
+        ),
+        links=[
+            ("X", f"https://twitter.com/intent/tweet?url={url}&text={title}"),
+            ("Facebook", f"https://www.facebook.com/sharer/sharer.php?u={url}"),
+            ("LinkedIn", f"https://www.linkedin.com/sharing/share-offsite/?url={url}"),
+            ("Weibo", f"https://service.weibo.com/share/share.php?url={url}&title={title}"),
+            ("E-mail", f"mailto:?subject={title}&body={url}"),
+        ],
+    )
 
 
 def site_base(request) -> str:

@@ -10,8 +10,10 @@ from django.utils import timezone
 from fulfilment.selectors import delivery_record_of
 from fulfilment.services import delivery_confirm, tier_mark_shipped
 from pledges.models import Pledge
+from projects.milestones.models import Milestone
 from projects.models import RewardTier
 from projects.tests.factories import LiveCampaignFactory
+from settlement.tests.milestone_helpers import campaign_with_milestones
 
 from .helpers import funded_campaign_with_rewards, succeed
 
@@ -78,3 +80,25 @@ def test_the_record_is_computed_once_for_many_pages_and_forgotten_when_a_tier_sh
         tier_mark_shipped(tier_id=tier_a.pk, actor=campaign.initiator, shipped_on=timezone.localdate())
 
     assert "Rewards shipped on time: 1 of 1" in client.get(campaign.get_absolute_url()).content.decode()
+
+
+def test_an_initiator_with_no_plan_and_no_shipment_costs_the_record_one_query(django_assert_num_queries):
+    campaign, _tiers = funded_campaign_with_rewards(amounts=[10_000])
+    with django_assert_num_queries(1):
+        record = delivery_record_of(initiator_id=campaign.initiator_id)
+    assert record.empty
+
+
+def test_milestones_count_once_due_and_on_time_by_their_target_day(django_assert_num_queries):
+    campaign = campaign_with_milestones([3_000, 3_000, 4_000])
+    today = timezone.localdate()
+    second, third = Milestone.objects.filter(campaign=campaign, position__gt=1).order_by("position")
+    Milestone.objects.filter(pk=second.pk).update(
+        target_date=today - timedelta(days=5), submitted_at=timezone.now() - timedelta(days=6)
+    )
+    Milestone.objects.filter(pk=third.pk).update(target_date=today - timedelta(days=1))  # due, no proof: late
+    # the initiator's campaigns with a plan or a shipment, then their milestones (no shipment to count)
+    with django_assert_num_queries(2):
+        record = delivery_record_of(initiator_id=campaign.initiator_id)
+    assert (record.milestones_due, record.milestones_on_time, record.shipments) == (2, 1, 0)
+    assert not record.empty

@@ -52,14 +52,14 @@ def test_the_milestone_flag_follows_the_plan():
     assert _row(campaign).has_milestone_plan is False
 
 
-def test_a_plain_campaign_page_with_rewards_is_five_queries(client, django_assert_num_queries):
+def test_a_plain_campaign_page_with_rewards_is_four_queries(client, django_assert_num_queries):
     campaign = LiveCampaignFactory()
     RewardTierFactory(campaign=campaign)
     pledge_held(campaign=campaign)
     # the campaign with its visibility rule, the reward tiers, the matches, and (a campaign with
-    # rewards) the initiator's delivery record: their milestones and their shipments; no updates,
-    # comments or milestones of this campaign to read
-    with django_assert_num_queries(5):
+    # rewards) the initiator's delivery record: one query finds they have no plan and no shipment
+    # to count; no updates, comments or milestones of this campaign to read
+    with django_assert_num_queries(4):
         page = client.get(campaign.get_absolute_url()).content.decode()
     assert "No updates yet." in page
     assert "No comments yet." in page
@@ -72,7 +72,7 @@ def test_a_full_campaign_page_is_eight_queries_and_shows_every_section(client, d
     pledge_held(campaign=campaign, backer=backer)
     campaign_update_create(campaign=campaign, actor=campaign.initiator, title="We ship in May", body="Body.")
     comment_create(campaign=campaign, actor=backer, body="Can't wait")
-    # + the updates, the comments, the milestones (and the delivery record's two, as above)
+    # + the updates, the comments, the milestones, and the delivery record's milestones (a plan)
     with django_assert_num_queries(8):
         page = client.get(campaign.get_absolute_url()).content.decode()
     assert "We ship in May" in page

@@ -1,13 +1,11 @@
-"""Template tags for the page head (canonical, hreflang, share cards, JSON-LD) and the
-campaign page's share links and follow / remind / notify buttons."""
-
-from urllib.parse import quote
+"""Template tags for the page head (canonical, hreflang, descriptions) and the campaign page's
+follow / remind / notify buttons. Its share cards, JSON-LD and share links come built in one go
+(``promotion.content.campaign_share``) with the page's context."""
 
 from django import template
 from django.conf import settings
-from django.urls import reverse
 
-from promotion.content import campaign_json_ld, card_version, meta_description, site_base
+from promotion.content import meta_description, site_base
 from promotion.models import NoticeKind
 from promotion.selectors import launch_notice_count, promotion_state
 
@@ -42,42 +40,6 @@ def seo_head(context):
 @register.simple_tag
 def description_of(text: str) -> str:
     return meta_description(text or "")
-
-
-@register.inclusion_tag("promotion/_campaign_share_meta.html", takes_context=True)
-def campaign_share_meta(context, campaign, rewards=()):
-    """OpenGraph and Twitter card tags, the oEmbed link and the campaign's JSON-LD."""
-    request = context.get("request")
-    base = site_base(request)
-    page_url = base + campaign.get_absolute_url()
-    image_url = (
-        base + reverse("promotion:share_card", kwargs={"slug": campaign.slug}) + f"?v={quote(card_version(campaign))}"
-    )
-    return {
-        "campaign": campaign,
-        "page_url": page_url,
-        "image_url": image_url,
-        "description": meta_description(campaign.summary),
-        "oembed_url": base + reverse("promotion:oembed") + "?url=" + quote(page_url, safe="") + "&format=json",
-        "json_ld": campaign_json_ld(campaign=campaign, rewards=rewards, page_url=page_url, image_url=image_url),
-    }
-
-
-@register.inclusion_tag("promotion/_share_links.html", takes_context=True)
-def share_links(context, campaign):
-    """Plain share links (no third-party script runs on our page) and the embed code's link."""
-    page_url = site_base(context.get("request")) + campaign.get_absolute_url()
-    url, title = quote(page_url, safe=""), quote(campaign.title, safe="")
-    return {
-        "campaign": campaign,
-        "links": [
-            ("X", f"https://twitter.com/intent/tweet?url={url}&text={title}"),
-            ("Facebook", f"https://www.facebook.com/sharer/sharer.php?u={url}"),
-            ("LinkedIn", f"https://www.linkedin.com/sharing/share-offsite/?url={url}"),
-            ("Weibo", f"https://service.weibo.com/share/share.php?url={url}&title={title}"),
-            ("E-mail", f"mailto:?subject={title}&body={url}"),
-        ],
-    }
 
 
 @register.inclusion_tag("promotion/_campaign_buttons.html", takes_context=True)
