@@ -173,8 +173,8 @@ class PledgeCreateApi(APIView):
             reward=reward,
             shipping_country=data["shipping_country"],
             price_quote=data["price_quote"],
+            client_ip=request.META.get("REMOTE_ADDR"),  # for the fraud checks in its follow-up message
         )
-        enqueue_pledge_check(pledge.pk, request.META.get("REMOTE_ADDR"))
         # The campaign and reward are already loaded: serialise without fetching them again.
         pledge.campaign, pledge.reward = campaign, reward
         return Response(PledgeSerializer(pledge).data, status=status.HTTP_201_CREATED)

@@ -1,11 +1,14 @@
+import functools
 import re
 import uuid
 
 from django import forms
 from django.conf import settings
+from django.forms.utils import flatatt
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import currency_exponent, format_amount, parse_amount
@@ -40,6 +43,32 @@ def amount_as_text(minor: int, currency: str) -> str:
     return f"{minor // 10**exponent}.{minor % 10**exponent:0{exponent}d}"
 
 
+@functools.cache
+def _countries_by_name(language: str | None) -> tuple[tuple[str, str], ...]:
+    """Every country (code, name in ``language``, the one active), sorted by name: once per language."""
+    return tuple(sorted(((code, str(name)) for code, name in COUNTRIES.items()), key=lambda item: item[1]))
+
+
+class LongSelect(forms.Select):
+    """A select of hundreds of options written in one pass, without a template per option.
+
+    The same HTML as Django's ``Select`` for flat string choices; Django's renders each option
+    through a template, which made the country list three quarters of the pledge form's CPU, on
+    every form shown and every refusal shown again (sold out in a rush; benchmarks/README.md).
+    """
+
+    def render(self, name, value, attrs=None, renderer=None):
+        selected = "" if value is None else str(value[0] if isinstance(value, list | tuple) else value)
+        options = format_html_join(
+            "\n",
+            '<option value="{}"{}>{}</option>',
+            ((code, " selected" if str(code) == selected else "", label) for code, label in self.choices),
+        )
+        return format_html(
+            '<select name="{}"{}>\n{}\n</select>', name, flatatt(self.build_attrs(self.attrs, attrs)), options
+        )
+
+
 class AmountConfirmationMixin:
     """An amount form that asks the backer to confirm a large or thousands-separated amount first.
 
@@ -72,7 +101,7 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
     reward = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     amount = forms.CharField(max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
     # Asked for when the chosen reward ships; the pledge service checks that it ships there.
-    shipping_country = forms.ChoiceField(label=gettext_lazy("Ship to"), required=False)
+    shipping_country = forms.ChoiceField(label=gettext_lazy("Ship to"), required=False, widget=LongSelect)
     card_number = forms.CharField(
         label=gettext_lazy("Card number"),
         max_length=30,
@@ -108,7 +137,7 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
         self.rewards = {r.pk: r for r in rewards}
         self.fields["reward"].choices = [("", _("No reward"))] + [(r.pk, r.title) for r in rewards]
         self.fields["amount"].label = _("Pledge amount (%(currency)s)") % {"currency": campaign.currency}
-        countries = sorted(((code, str(name)) for code, name in COUNTRIES.items()), key=lambda item: item[1])
+        countries = _countries_by_name(get_language())
         self.fields["shipping_country"].choices = [("", _("Choose a country")), *countries]
 
     def clean_amount(self) -> int:

@@ -117,6 +117,7 @@ def pledge_create(
     reward: RewardTier | None = None,
     shipping_country: str = "",
     price_quote: str = "",
+    client_ip: str | None = None,
 ) -> Pledge:
     """Charge the backer and hold ``amount`` in the campaign's escrow; return the held pledge.
 
@@ -141,6 +142,9 @@ def pledge_create(
     (campaign not live, sold out), what a check of the campaign's funding model raises
     (``pledge_checks``: a lender's investor limit), PaymentDeclined (card declined; the pledge is kept as
     failed) or PaymentUnavailable (gateway down; retry with the same key).
+
+    Once held and committed, one Celery message sends the receipt and runs what other apps added
+    (``pledges.followups``: the fraud checks, given ``client_ip``, the address the request came from).
     """
     key = _clean_idempotency_key(idempotency_key)
     fingerprint = _fingerprint(
@@ -187,7 +191,9 @@ def pledge_create(
     _ensure_same_request(pledge, fingerprint)
     if pledge.status == PledgeStatus.PENDING:
         result = _charge(pledge=pledge, token=payment_token)
-        pledge = _pledge_record_charge(pledge_id=pledge.pk, result=result, actor=backer, pending=pledge)
+        pledge = _pledge_record_charge(
+            pledge_id=pledge.pk, result=result, actor=backer, pending=pledge, client_ip=client_ip
+        )
     return _pledge_outcome(pledge)
 
 
@@ -417,7 +423,7 @@ class _CampaignNoLongerLive(Exception):
 
 
 def _pledge_record_charge(
-    *, pledge_id: int, result: GatewayResult, actor=None, pending: Pledge | None = None
+    *, pledge_id: int, result: GatewayResult, actor=None, pending: Pledge | None = None, client_ip: str | None = None
 ) -> Pledge:
     """Record the gateway's answer for a pending pledge: hold it in escrow, or fail it.
 
@@ -425,14 +431,15 @@ def _pledge_record_charge(
     failed by reconciliation) is refunded at the gateway, so no backer pays without a held
     pledge. A transient failure leaves the pledge pending for a retry. ``pending`` is the
     pledge as the caller has it (pending when loaded): a successful charge then holds it
-    without reading it again, unless someone else got to it first.
+    without reading it again, unless someone else got to it first. ``client_ip`` goes to the
+    held pledge's follow-ups (``_pledge_hold``).
     """
     if result.transient:
         return Pledge.objects.get(pk=pledge_id)
     if pending is not None and result.ok:
         try:
             with transaction.atomic():
-                held = _pledge_hold_if_pending(pledge=pending, result=result, actor=actor)
+                held = _pledge_hold_if_pending(pledge=pending, result=result, actor=actor, client_ip=client_ip)
         except _CampaignNoLongerLive:
             held = False  # rolled back: the pledge is still pending, and failed below
         if held:
@@ -448,7 +455,7 @@ def _pledge_record_charge(
                 pledge.payment_reference = result.reference
                 # Raises _CampaignNoLongerLive if the campaign closed meanwhile, which rolls the
                 # whole hold back (no savepoint needed: there is nothing else to keep).
-                _pledge_hold(pledge=pledge, actor=actor)
+                _pledge_hold(pledge=pledge, actor=actor, client_ip=client_ip)
             elif pledge.status == PledgeStatus.FAILED and result.ok:
                 charged_but_not_held = True
     except _CampaignNoLongerLive:
@@ -471,7 +478,7 @@ def _pledge_record_charge(
     return pledge
 
 
-def _pledge_hold_if_pending(*, pledge: Pledge, result: GatewayResult, actor) -> bool:
+def _pledge_hold_if_pending(*, pledge: Pledge, result: GatewayResult, actor, client_ip: str | None = None) -> bool:
     """Hold ``pledge`` for its successful charge if it is still pending; return whether it did.
 
     The pending -> held transition without reading the pledge first: one conditional UPDATE
@@ -494,16 +501,17 @@ def _pledge_hold_if_pending(*, pledge: Pledge, result: GatewayResult, actor) -> 
         return False
     pledge.status, pledge.held_at = PledgeStatus.HELD, held_at
     pledge.payment_reference, pledge.card_fingerprint = result.reference, result.card_fingerprint
-    _pledge_hold(pledge=pledge, actor=actor, marked_held=True)
+    _pledge_hold(pledge=pledge, actor=actor, marked_held=True, client_ip=client_ip)
     return True
 
 
-def _pledge_hold(*, pledge: Pledge, actor, marked_held: bool = False) -> None:
+def _pledge_hold(*, pledge: Pledge, actor, marked_held: bool = False, client_ip: str | None = None) -> None:
     """Post the hold, move the locked pledge to held and add it to the campaign's totals.
 
     With ``marked_held`` the pledge row already says held (``_pledge_hold_if_pending``), and only
     the status change is recorded. Raises _CampaignNoLongerLive if the campaign stopped taking
-    pledges: the caller's transaction must roll back.
+    pledges: the caller's transaction must roll back. After commit, one message sends the
+    receipt and runs the follow-ups, with ``client_ip`` (``pledges.followups``).
     """
     ids = {"backer_id": pledge.backer_id, "campaign_id": pledge.campaign_id}
     accounts = ledger_accounts_get_or_create_cached(specs=hold_account_specs(**ids), currency=pledge.currency)
@@ -533,7 +541,7 @@ def _pledge_hold(*, pledge: Pledge, actor, marked_held: bool = False) -> None:
     campaign = pledge.campaign if Pledge.campaign.is_cached(pledge) else None
     campaign_figures_changed(campaign_id=pledge.campaign_id, slug=campaign.slug if campaign else None)
     pledge_id = pledge.pk
-    transaction.on_commit(lambda: _enqueue_email("send_pledge_receipt", pledge_id))
+    transaction.on_commit(lambda: _enqueue_email("pledge_held_follow_up", pledge_id, client_ip))
 
 
 def _other_counted_pledges(pledge: Pledge):
@@ -741,10 +749,10 @@ def _pledge_return_to_backer(*, pledge: Pledge, to_status: str, actor, reason: s
     transaction.on_commit(lambda: _enqueue_email("send_pledge_refunded", pledge_id))
 
 
-def _enqueue_email(task_name: str, object_id: int) -> None:
+def _enqueue_email(task_name: str, object_id: int, *args) -> None:
     from . import tasks  # tasks import the notifications, which import this app's models
 
-    getattr(tasks, task_name).delay(object_id)
+    getattr(tasks, task_name).delay(object_id, *args)
 
 
 def pledge_send_refund(*, pledge: Pledge) -> GatewayResult:

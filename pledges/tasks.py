@@ -1,12 +1,19 @@
-"""Celery tasks for pledges: thin wrappers that send e-mails by id."""
+"""Celery tasks for pledges: thin wrappers that send e-mails (and a held pledge's follow-ups) by id."""
 
 from celery import shared_task
 
-from . import notifications
+from . import followups, notifications
 
 EMAIL_TASK_OPTIONS = {"acks_late": True, "autoretry_for": (OSError,), "retry_backoff": True, "max_retries": 5}
 
 
+@shared_task(**EMAIL_TASK_OPTIONS)
+def pledge_held_follow_up(pledge_id: int, ip: str | None = None) -> int:
+    """The one message a held pledge sends: its receipt and the other apps' follow-ups (fraud checks)."""
+    return followups.pledge_follow_ups_run(pledge_id=pledge_id, ip=ip)
+
+
+# Still consumed: receipts enqueued by the code before ``pledge_held_follow_up`` may be in the broker.
 @shared_task(**EMAIL_TASK_OPTIONS)
 def send_pledge_receipt(pledge_id: int) -> int:
     return notifications.pledge_receipt_send(pledge_id=pledge_id)

@@ -110,6 +110,7 @@ def pledge_create_view(request, slug: str):
                     reward=data["reward_tier"],
                     shipping_country=data["shipping_country"],
                     price_quote=posted_quotes.get(data["reward"], ""),
+                    client_ip=request.META.get("REMOTE_ADDR"),  # for the fraud checks in its follow-up message
                 )
             except (InvalidInput, NotAllowed, Conflict, PaymentDeclined, PaymentUnavailable) as error:
                 if _pledge_error(form, error):
@@ -119,7 +120,6 @@ def pledge_create_view(request, slug: str):
                     # count, with the form and its message for the person.
                     status = 409
             else:
-                enqueue_pledge_check(pledge.pk, request.META.get("REMOTE_ADDR"))
                 return redirect(reverse("pledges:detail", kwargs={"pk": pledge.pk}) + "?thanks=1")
     else:
         chosen = next((r for r in rewards if str(r.pk) == request.GET.get("reward")), None)

@@ -389,7 +389,11 @@ def test_the_pledge_page_speaks_chinese_about_shipping(client, settings):
         "cvc": "123",
         "idempotency_key": new_key(),
     }
-    assert "回报不寄送到日本" in client.post(url, form).content.decode()
+    refused = client.post(url, form).content.decode()
+    assert "回报不寄送到日本" in refused
+    # Shown again with the country the backer chose still chosen, not "Choose a country".
+    assert '<option value="JP" selected>日本</option>' in refused
+    assert '<option value="" selected>' not in refused
     assert not Pledge.objects.exists()
 
 

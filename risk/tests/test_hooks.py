@@ -1,4 +1,8 @@
-"""Campaigns are scored when submitted and pledges checked when made, on commit, through risk tasks."""
+"""Campaigns are scored when submitted and pledges checked when made, on commit, through Celery tasks.
+
+A new pledge sends one message, its follow-up (``pledges.tasks.pledge_held_follow_up``): the
+receipt and the fraud checks together.
+"""
 
 from datetime import timedelta
 
@@ -8,11 +12,12 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.api.testing import api_client
+from pledges import tasks as pledge_tasks
 from pledges.models import Pledge
 from projects.models import Campaign, CampaignStatus
 from projects.tests.factories import CampaignFactory
 from risk import tasks
-from risk.models import RiskAssessment
+from risk.models import PledgeRiskCheck, RiskAssessment
 from risk.services import risk_assess_unscored_in_review
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +27,7 @@ pytestmark = pytest.mark.django_db
 def sent(monkeypatch):
     """Record the risk tasks sent to the broker instead of sending them."""
     calls = []
-    for task in (tasks.assess_campaign, tasks.check_pledge):
+    for task in (tasks.assess_campaign, tasks.check_pledge, pledge_tasks.pledge_held_follow_up):
         monkeypatch.setattr(task, "delay", lambda *args, _name=task.name: calls.append((_name, args)))
     return calls
 
@@ -82,7 +87,7 @@ def test_a_pledge_made_on_the_page_is_checked_with_the_client_address(
         )
 
     pledge = Pledge.objects.get(backer=backer)
-    assert sent == [("risk.tasks.check_pledge", (pledge.pk, "203.0.113.7"))]
+    assert sent == [("pledges.tasks.pledge_held_follow_up", (pledge.pk, "203.0.113.7"))]
 
 
 def test_a_pledge_made_through_the_api_is_checked(sent, live_campaign, django_capture_on_commit_callbacks):
@@ -95,7 +100,48 @@ def test_a_pledge_made_through_the_api_is_checked(sent, live_campaign, django_ca
         )
 
     assert response.status_code == 201
-    assert sent == [("risk.tasks.check_pledge", (response.json()["id"], "127.0.0.1"))]
+    assert sent == [("pledges.tasks.pledge_held_follow_up", (response.json()["id"], "127.0.0.1"))]
+
+
+def test_a_pledge_s_one_message_sends_its_receipt_and_checks_it_with_the_client_address(
+    live_campaign, celery_eager, django_capture_on_commit_callbacks, mailoutbox
+):
+    backer = UserFactory(email="ada@example.com")
+    body = {"amount": 2_500, "currency": "USD", "reward": None, "payment_token": "tok_visa"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client(backer).post(
+            f"/api/v1/campaigns/{live_campaign.pk}/pledges/",
+            body,
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="k-1",
+            REMOTE_ADDR="198.51.100.9",
+        )
+
+    assert response.status_code == 201
+    pledge = Pledge.objects.get(pk=response.json()["id"])
+    assert pledge.risk_check.ip == "198.51.100.9"
+    assert [message.to for message in mailoutbox] == [["ada@example.com"]]
+    # Run again (a retry, a duplicate delivery): neither job is done twice.
+    pledge_tasks.pledge_held_follow_up.apply(args=[pledge.pk, "198.51.100.9"])
+    assert len(mailoutbox) == 1
+    assert PledgeRiskCheck.objects.filter(pledge=pledge).count() == 1
+
+
+def test_a_failing_receipt_does_not_keep_the_pledge_from_being_checked(live_campaign, monkeypatch):
+    from pledges import followups
+    from pledges.tests.factories import pledge_held
+
+    pledge = pledge_held(campaign=live_campaign)
+
+    def mail_server_down(**kwargs):
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr(followups, "pledge_receipt_send", mail_server_down)
+    with pytest.raises(ConnectionRefusedError):  # an OSError: the task is retried
+        followups.pledge_follow_ups_run(pledge_id=pledge.pk, ip="203.0.113.7")
+    pledge.refresh_from_db()
+    assert pledge.risk_check.ip == "203.0.113.7"
 
 
 def test_the_tasks_store_an_assessment_and_a_check(live_campaign):
