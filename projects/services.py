@@ -111,9 +111,11 @@ def campaign_figures_changed(*, campaign_id: int, slug: str | None = None) -> No
     """Note, once the current transaction commits, that the campaign's totals or reward counts moved.
 
     Copies of its page are then served only while younger than ``PAGE_CACHE_SECONDS``. The page
-    is known by its slug: pass it if already loaded (a campaign's slug never changes);
-    otherwise it is read after commit, so the pledge services that call this keep the
-    hot campaign row locked for as short a time as they can.
+    is known by its slug: pass it if already loaded; otherwise it is read after commit, so the
+    pledge services that call this keep the hot campaign row locked for as short a time as they
+    can. A slug passed stale by a rename (``promotion.services.campaign_slug_change``) committed
+    in between leaves the new address's copy unmarked: its figures are then at most
+    ``PAGE_CACHE_MAX_SECONDS`` old, the bound every copy has anyway.
     """
 
     def page_group() -> str | None:
