@@ -284,3 +284,21 @@ class PledgeAmountForm(AmountConfirmationMixin, forms.Form):
                 if name not in self.errors and not cleaned.get(name):
                     self.add_error(name, _("Enter the card that pays the difference."))
         return cleaned
+
+
+class PriceStepAdviceForm(forms.Form):
+    """The dashboard's "open a next price step" advice, as suggested or as the initiator changed it."""
+
+    reward = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    price = forms.CharField(label=gettext_lazy("Price of the next step"), max_length=40)
+    slots = forms.IntegerField(label=gettext_lazy("Slots at that price"), min_value=1, max_value=1_000_000_000)
+
+    def __init__(self, *args, currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+
+    def clean_price(self) -> int:
+        try:
+            return parse_amount(self.cleaned_data["price"], self.currency)
+        except InvalidInput as error:
+            raise forms.ValidationError(error.message, code=error.code) from None
