@@ -107,9 +107,9 @@ class CampaignSlugApi(APIView):
         ),
     )
     def put(self, request, pk: int):
-        campaign = self._campaign(request, pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        campaign = self._campaign(request, pk)
         campaign = campaign_slug_change(campaign=campaign, actor=request.user, slug=serializer.validated_data["slug"])
         return Response(_slug_data(campaign))
 
