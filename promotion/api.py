@@ -1,5 +1,6 @@
 """Promotion API: the initiator's referral report and web address (slug) for one campaign."""
 
+from django.core.validators import RegexValidator
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -13,7 +14,7 @@ from projects.selectors import campaigns_of_initiator
 
 from .models import CAMPAIGN_SLUG_CHANGES_MAX, CAMPAIGN_SLUG_MAX_LENGTH, CAMPAIGN_SLUG_MIN_LENGTH, CAMPAIGN_SLUG_PATTERN
 from .selectors import campaign_old_slugs, campaign_slug_changes_left, referral_report
-from .services import campaign_slug_change
+from .services import CAMPAIGN_SLUG_FORMAT_MESSAGE, campaign_slug_change
 
 
 class SourceSerializer(serializers.Serializer):
@@ -75,11 +76,12 @@ def _slug_data(campaign) -> dict:
 
 class CampaignSlugApi(APIView):
     class InputSerializer(StrictInputSerializer):
-        # Only the length is stated here; the format and who holds a slug are the service's to say.
+        # The length and format stated in the schema; who holds a slug is the service's to say.
         slug = StrictCharField(
             min_length=CAMPAIGN_SLUG_MIN_LENGTH,
             max_length=CAMPAIGN_SLUG_MAX_LENGTH,
-            help_text=f"Lower-case letters and digits joined by single hyphens ({CAMPAIGN_SLUG_PATTERN.pattern}).",
+            validators=[RegexValidator(CAMPAIGN_SLUG_PATTERN, message=CAMPAIGN_SLUG_FORMAT_MESSAGE)],
+            help_text="Lower-case letters and digits joined by single hyphens, e.g. solar-lamps-2027.",
         )
 
     def _campaign(self, request, pk: int):

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.services import audit_record
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
@@ -84,6 +84,11 @@ def referral_link_create(*, campaign: Campaign, actor, tag: str, label: str = ""
         ) from None
 
 
+CAMPAIGN_SLUG_FORMAT_MESSAGE = gettext_lazy(
+    "A web address may only use lower-case letters, digits and single “-” between them (for example: solar-lamps-2027)."
+)
+
+
 def campaign_slug_clean(slug: str) -> str:
     """Return ``slug`` stripped if it may be a campaign's web address; raise InvalidInput saying why not."""
     slug = (slug or "").strip()
@@ -95,14 +100,7 @@ def campaign_slug_clean(slug: str) -> str:
             field="slug",
         )
     if not CAMPAIGN_SLUG_PATTERN.match(slug):
-        raise InvalidInput(
-            gettext(
-                "A web address may only use lower-case letters, digits and single “-” between them "
-                "(for example: solar-lamps-2027)."
-            ),
-            code="invalid_slug",
-            field="slug",
-        )
+        raise InvalidInput(str(CAMPAIGN_SLUG_FORMAT_MESSAGE), code="invalid_slug", field="slug")
     return slug
 
 

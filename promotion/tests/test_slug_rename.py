@@ -191,7 +191,7 @@ def test_the_api_renames_and_reports_old_slugs_and_renames_left(client):
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
-        ({"slug": "Bad Slug"}, 400, "invalid_slug"),
+        ({"slug": "Bad Slug"}, 400, "invalid"),
         ({"slug": "x" * 10_000}, 400, "invalid"),
         ({"slug": 12345}, 400, "invalid"),
         ({"slug": "api-fine", "extra": 1}, 400, "invalid"),
