@@ -544,11 +544,17 @@ def reward_price_step_open(*, reward: RewardTier, actor, price: int, slots: int)
     (nothing they chose changes); a backer quoted the old price is asked again and, while slots
     at it remain, gets it (the step's count bounds the claim as any step's does). The one change
     of price a launched campaign allows, since it only adds slots. Locks the campaign, then the
-    reward row, so a claim at the same moment waits and the new step starts at the right count.
+    reward row, so a claim at the same moment waits and the new step starts at the right count;
+    a claim made on a copy of the tier loaded before is refused past the old price's slots by
+    its conditional UPDATE (``pledges.services._reward_claim_slot``).
     Recorded as a RewardTierChange. Raises NotAllowed, Conflict (not live, unlimited tier, too
     many steps) or InvalidInput (price not higher, slots out of range); on refusal nothing changes.
     """
-    campaign = campaign_lock(campaign_id=reward.campaign_id)
+    # FOR NO KEY UPDATE, not campaign_lock's FOR UPDATE: a pledge holding this tier's row inserts
+    # its pledge row next, which takes a KEY SHARE lock on the campaign; FOR UPDATE would wait on
+    # it while it waits on the tier (a deadlock, met in pledges' concurrency test). A status
+    # change still waits for this lock, so the campaign stays live until the step is open.
+    campaign = Campaign.objects.select_for_update(no_key=True).get(pk=reward.campaign_id)
     _ensure_initiator(campaign, actor)
     if campaign.status != CampaignStatus.LIVE:
         raise Conflict(
