@@ -64,6 +64,18 @@ def _pages_rendered_per_request(settings):
 
 
 @pytest.fixture(autouse=True)
+def _language_reset():
+    # A page request through the test client leaves its reader's language active in this thread
+    # (LocaleMiddleware activates it; nothing deactivates it), so a later test would otherwise
+    # read translated messages: the risk forecast's explanation came out in Chinese after the
+    # i18n tests.
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     # The cache outlives a test's database transaction: a pool of live campaigns (or throttle
     # counters) cached by one test would leak rows of a rolled-back database into the next.

@@ -13,15 +13,16 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from crowdfund_site.exceptions import ApplicationError
+from crowdfund_site.money import format_amount
 from projects.models import FINAL_STATUSES, CampaignStatus
 from projects.selectors import campaign_of_initiator_get
 from settlement.services import campaign_cancel
 
 from .charts import funding_chart
-from .forms import PledgeCancelForm, amount_as_text
+from .forms import PledgeCancelForm, PriceStepAdviceForm, amount_as_text
 from .selectors import (
     backer_list_rows,
     legacy_extras_attach,
@@ -52,13 +53,18 @@ def _campaign_or_404(request, slug: str):
 
 @login_required
 def campaign_dashboard(request, slug: str):
-    """Totals, pledges over time with the forecast cone, reward breakdown and the backer list."""
-    from risk.selectors import forecast_for_campaign  # risk reads pledges; keep the import local
+    """Totals, pledges over time with the forecast cone, pricing advice, reward breakdown and the backer list."""
+    from risk.selectors import forecast_for_campaign, pricing_advice_for_campaign  # risk reads pledges: local
 
     campaign = _campaign_or_404(request, slug)
     forecast = chart = None
+    advice = []
     if campaign.launched_at is not None:
         forecast = forecast_for_campaign(campaign)
+        advice = [
+            (item, PriceStepAdviceForm(initial=_advice_initial(item), currency=campaign.currency))
+            for item in pricing_advice_for_campaign(campaign, forecast=forecast)
+        ]
         chart = funding_chart(
             start=campaign.launched_at,
             end=campaign.deadline or timezone.now(),
@@ -76,11 +82,52 @@ def campaign_dashboard(request, slug: str):
         "chart": chart,
         "band_low": round(forecast.band[0] * 100) if forecast else None,
         "band_high": round(forecast.band[1] * 100) if forecast else None,
+        "advice": advice,
         "breakdown": reward_breakdown(campaign=campaign),
         "page_obj": page_obj,
         "can_cancel": campaign.status in CANCELLABLE_STATUSES,
     }
     return render(request, "pledges/campaign_dashboard.html", context)
+
+
+def _advice_initial(item) -> dict:
+    return {"reward": item.reward_id, "price": amount_as_text(item.price, item.currency), "slots": item.slots}
+
+
+@login_required
+@require_POST
+def pricing_advice_apply_view(request, slug: str):
+    """Apply one pricing suggestion of the dashboard (as shown, or with the price and slots changed)."""
+    from risk.services import pricing_advice_apply  # risk reads pledges: local
+
+    campaign = _campaign_or_404(request, slug)
+    form = PriceStepAdviceForm(request.POST, currency=campaign.currency)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("dashboard:campaign_dashboard", slug=campaign.slug)
+    try:
+        reward = pricing_advice_apply(
+            campaign=campaign,
+            actor=request.user,
+            reward_id=form.cleaned_data["reward"],
+            price=form.cleaned_data["price"],
+            slots=form.cleaned_data["slots"],
+        )
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            _("Next step opened on “%(reward)s”: %(slots)s more at %(price)s.")
+            % {
+                "reward": reward.title,
+                "slots": f"{form.cleaned_data['slots']:,}",
+                "price": format_amount(reward.minimum_amount, campaign.currency),
+            },
+        )
+    return redirect("dashboard:campaign_dashboard", slug=campaign.slug)
 
 
 def csv_safe(value) -> str:

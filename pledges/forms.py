@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import currency_exponent, format_amount, parse_amount
+from projects.models import REWARD_QUANTITY_LIMIT_MAX
 from projects.shipping import COUNTRIES
 
 # The sandbox gateway's test cards, as a payment processor's test mode documents them: the
@@ -313,3 +314,24 @@ class PledgeAmountForm(AmountConfirmationMixin, forms.Form):
                 if name not in self.errors and not cleaned.get(name):
                     self.add_error(name, _("Enter the card that pays the difference."))
         return cleaned
+
+
+class PriceStepAdviceForm(forms.Form):
+    """The dashboard's "open a next price step" advice, as suggested or as the initiator changed it."""
+
+    # A reward's id, bounded like every integer a form takes (a larger one names no reward).
+    reward = forms.IntegerField(widget=forms.HiddenInput, min_value=1, max_value=2**31 - 1)
+    price = forms.CharField(label=gettext_lazy("Price of the next step"), max_length=40)
+    slots = forms.IntegerField(
+        label=gettext_lazy("Slots at that price"), min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
+    )
+
+    def __init__(self, *args, currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+
+    def clean_price(self) -> int:
+        try:
+            return parse_amount(self.cleaned_data["price"], self.currency)
+        except InvalidInput as error:
+            raise forms.ValidationError(error.message, code=error.code) from None

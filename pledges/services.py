@@ -311,8 +311,9 @@ def _pledge_reserve(
         else:
             try:
                 with transaction.atomic():
-                    if not _reward_claim_slot(reward_id=reward.pk, below=claim_below):
-                        raise _claim_refused(reward, price_step_currency=currency if claim_below is not None else None)
+                    _reward_claim_or_refuse(
+                        reward=reward, below=claim_below, paying=amount - shipping_amount, currency=currency
+                    )
                     pledge = Pledge.objects.create(**fields)
             except IntegrityError:
                 pledge = None
@@ -344,12 +345,42 @@ def _sold_out(reward: RewardTier) -> Conflict:
 REWARD_UNAVAILABLE_CODES = {"sold_out", "reward_not_yet_available", "reward_no_longer_available"}
 
 
-def _claim_refused(reward: RewardTier, *, price_step_currency: str | None = None) -> Conflict:
-    """The refusal for a claim _reward_claim_slot declined: outside its window (as of now), or sold out.
+def _reward_claim_or_refuse(*, reward: RewardTier, below: int | None, paying: int, currency: str) -> None:
+    """Claim a slot of ``reward`` for a pledge paying ``paying``, or raise the refusal (Conflict).
 
-    Read again (only on this refusal path): the caller's copy may predate a window moved meanwhile.
+    ``reward`` is the caller's copy. A pledge that pays its price after the steps is held to it
+    in the UPDATE (a pledge at a step's price was checked against the step by the caller). If a
+    next price step opened since the copy was loaded, that price went up, and the pledge's price
+    may now be the new step's: the tier is read again (only on this refusal path) and, if so,
+    the slot is claimed within the step's count.
     """
-    reward = RewardTier.objects.filter(pk=reward.pk).first() or reward
+    at_final_price = below is None and paying >= reward.minimum_amount
+    if _reward_claim_slot(reward_id=reward.pk, below=below, paying=paying if at_final_price else None):
+        return
+    fresh = RewardTier.objects.filter(pk=reward.pk).first() or reward
+    if at_final_price and fresh.minimum_amount > paying:
+        price = price_now(fresh)
+        at_a_step = price.until_claimed is not None and price.amount <= paying
+        if at_a_step and _reward_claim_slot(reward_id=reward.pk, below=price.until_claimed, paying=paying):
+            return
+    raise _claim_refused(fresh, price_step_currency=currency, below=below, paying=paying, fresh=True)
+
+
+def _claim_refused(
+    reward: RewardTier,
+    *,
+    price_step_currency: str | None = None,
+    below: int | None = None,
+    paying: int = 0,
+    fresh: bool = False,
+) -> Conflict:
+    """The refusal for a claim _reward_claim_slot declined: outside its window (now), its price moved, or sold out.
+
+    Read again (only on this refusal path, unless ``fresh``): the caller's copy may predate a
+    window moved or a next price step opened meanwhile (``price_changed``, the price now named).
+    """
+    if not fresh:
+        reward = RewardTier.objects.filter(pk=reward.pk).first() or reward
     state = reward.window_state()
     if state == "upcoming":
         return Conflict(
@@ -365,7 +396,8 @@ def _claim_refused(reward: RewardTier, *, price_step_currency: str | None = None
             code="reward_no_longer_available",
             field="reward",
         )
-    if price_step_currency is not None and not reward.sold_out:
+    price_moved = below is not None or reward.minimum_amount > paying  # the step's slots, or a next step opened
+    if price_step_currency is not None and price_moved and not reward.sold_out:
         return Conflict(
             _("The slots at the price you were shown for “%(reward)s” are gone: it is now %(price)s.")
             % {"reward": reward.title, "price": format_amount(price_now(reward).amount, price_step_currency)},
@@ -379,18 +411,24 @@ def _when(moment) -> str:
     return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
-def _reward_claim_slot(*, reward_id: int, in_window: bool = True, below: int | None = None) -> bool:
+def _reward_claim_slot(
+    *, reward_id: int, in_window: bool = True, below: int | None = None, paying: int | None = None
+) -> bool:
     """Take one slot of a reward tier; False if it is sold out (or, with ``in_window``, outside its window).
 
     One conditional UPDATE: the database re-checks the limit and the window under the row lock,
     so concurrent claims can never take more slots than the limit, nor a slot once it closed, nor
-    (``below``) a slot past the price step the pledge pays for.
+    (``below``) a slot past the price step the pledge pays for, nor (``paying``, without a step)
+    a slot a next price step opened meanwhile (projects.services.reward_price_step_open) asks
+    more for than the pledge pays: the caller checked the price on its copy of the tier.
     """
     claims = RewardTier.objects.filter(pk=reward_id).filter(
         Q(quantity_limit__isnull=True) | Q(claimed_count__lt=F("quantity_limit"))
     )
     if below is not None:
         claims = claims.filter(claimed_count__lt=below)
+    elif paying is not None:
+        claims = claims.filter(minimum_amount__lte=paying)
     if in_window:
         now = timezone.now()
         claims = claims.filter(Q(available_from__isnull=True) | Q(available_from__lte=now)).filter(

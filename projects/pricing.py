@@ -114,7 +114,8 @@ def quote_read(reward, token: str) -> Price | None:
         return None
     step = data.get("s")
     if step is None:
-        return Price(reward.minimum_amount)
+        # The price after the steps moves when a next step is opened: a quote of the old one asks again.
+        return Price(reward.minimum_amount) if data.get("p") == reward.minimum_amount else None
     if not isinstance(step, int) or not 0 <= step < len(steps) or steps[step]["price"] != data.get("p"):
         return None  # the steps changed since: ask again
     return Price(steps[step]["price"], step, steps[step]["until_claimed"])

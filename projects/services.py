@@ -21,7 +21,7 @@ from django.utils.translation import gettext
 from accounts.services import audit_record
 from crowdfund_site.bounds import field_max_length
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
-from crowdfund_site.money import check_amount, currency_exponent
+from crowdfund_site.money import check_amount, currency_exponent, format_amount
 from crowdfund_site.page_cache import (
     DISCOVER_GROUP,
     campaign_page_group,
@@ -112,9 +112,11 @@ def campaign_figures_changed(*, campaign_id: int, slug: str | None = None) -> No
     """Note, once the current transaction commits, that the campaign's totals or reward counts moved.
 
     Copies of its page are then served only while younger than ``PAGE_CACHE_SECONDS``. The page
-    is known by its slug: pass it if already loaded (a campaign's slug never changes);
-    otherwise it is read after commit, so the pledge services that call this keep the
-    hot campaign row locked for as short a time as they can.
+    is known by its slug: pass it if already loaded; otherwise it is read after commit, so the
+    pledge services that call this keep the hot campaign row locked for as short a time as they
+    can. A slug passed stale by a rename (``promotion.services.campaign_slug_change``) committed
+    in between leaves the new address's copy unmarked: its figures are then at most
+    ``PAGE_CACHE_MAX_SECONDS`` old, the bound every copy has anyway.
     """
 
     def page_group() -> str | None:
@@ -535,6 +537,76 @@ def reward_tier_update(*, reward: RewardTier, actor, **fields) -> RewardTier:
             change_id = change.pk
             transaction.on_commit(lambda: _enqueue_reward_change_email(change_id))
         page_cache_invalidate(campaign_page_group(campaign.slug))
+    return reward
+
+
+@transaction.atomic
+def reward_price_step_open(*, reward: RewardTier, actor, price: int, slots: int) -> RewardTier:
+    """Open a next price step on a limited tier of a live campaign: ``slots`` more at ``price``.
+
+    The tier's slots so far keep their price: its price after its steps (``minimum_amount``)
+    becomes a last step until the current limit is claimed, the limit grows by ``slots``, and
+    ``price``, higher, is the price after it. Nobody who holds the tier pays more or is e-mailed
+    (nothing they chose changes); a backer quoted the old price is asked again and, while slots
+    at it remain, gets it (the step's count bounds the claim as any step's does). The one change
+    of price a launched campaign allows, since it only adds slots. Locks the campaign, then the
+    reward row, so a claim at the same moment waits and the new step starts at the right count;
+    a claim made on a copy of the tier loaded before is refused past the old price's slots by
+    its conditional UPDATE (``pledges.services._reward_claim_slot``).
+    Recorded as a RewardTierChange. Raises NotAllowed, Conflict (not live, unlimited tier, too
+    many steps) or InvalidInput (price not higher, slots out of range); on refusal nothing changes.
+    """
+    # FOR NO KEY UPDATE, not campaign_lock's FOR UPDATE: a pledge holding this tier's row inserts
+    # its pledge row next, which takes a KEY SHARE lock on the campaign; FOR UPDATE would wait on
+    # it while it waits on the tier (a deadlock, met in pledges' concurrency test). A status
+    # change still waits for this lock, so the campaign stays live until the step is open.
+    campaign = Campaign.objects.select_for_update(no_key=True).get(pk=reward.campaign_id)
+    _ensure_initiator(campaign, actor)
+    if campaign.status != CampaignStatus.LIVE:
+        raise Conflict(
+            gettext("A next price step can be opened only while the campaign is live."), code="invalid_state"
+        )
+    reward = RewardTier.objects.select_for_update().get(pk=reward.pk)
+    if reward.quantity_limit is None:
+        raise Conflict(
+            gettext("“%(reward)s” has no limit: it has no next step to open.") % {"reward": reward.title},
+            code="reward_unlimited",
+        )
+    check_amount(price, campaign.currency)
+    if price <= reward.minimum_amount:
+        raise InvalidInput(
+            gettext("The next step's price must be higher than the price now (%(price)s).")
+            % {"price": format_amount(reward.minimum_amount, campaign.currency)},
+            code="price_step_below_previous",
+            field="price",
+        )
+    most = REWARD_QUANTITY_LIMIT_MAX - reward.quantity_limit
+    if isinstance(slots, bool) or not isinstance(slots, int) or not 1 <= slots <= most:
+        raise InvalidInput(
+            gettext("The next step has from 1 to %(max)s slots.") % {"max": f"{max(most, 1):,}"},
+            code="invalid_quantity",
+            field="slots",
+        )
+    steps = [*reward.price_steps, {"price": reward.minimum_amount, "until_claimed": reward.quantity_limit}]
+    try:
+        steps = price_steps_clean(
+            steps=steps, minimum_amount=price, currency=campaign.currency, launched_at=campaign.launched_at
+        )
+    except InvalidInput as refused:
+        raise Conflict(refused.message, code=refused.code, field="price") from None
+    before = {
+        "price_steps": reward.price_steps,
+        "minimum_amount": reward.minimum_amount,
+        "quantity_limit": reward.quantity_limit,
+    }
+    reward.price_steps = steps
+    reward.minimum_amount = price
+    reward.quantity_limit += slots
+    reward.save(update_fields=["price_steps", "minimum_amount", "quantity_limit"])
+    RewardTierChange.objects.create(
+        reward=reward, actor=actor, changes={name: [value, getattr(reward, name)] for name, value in before.items()}
+    )
+    page_cache_invalidate(campaign_page_group(campaign.slug))
     return reward
 
 

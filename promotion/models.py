@@ -45,6 +45,32 @@ class CampaignSlugHistory(models.Model):
         return f"{self.slug} -> {self.campaign_id}"
 
 
+# A campaign's web address: lower-case letters and digits in words joined by single hyphens.
+CAMPAIGN_SLUG_MIN_LENGTH = 3
+CAMPAIGN_SLUG_MAX_LENGTH = 140  # Campaign.slug's max_length
+CAMPAIGN_SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Renames an initiator may make per campaign: each keeps an old address answering 301 for ever,
+# so the cap bounds how many addresses one campaign can hold (staff renames are not counted).
+CAMPAIGN_SLUG_CHANGES_MAX = 5
+
+
+class CampaignSlugChange(models.Model):
+    """One rename of a campaign's web address: who, when, from and to (the cap counts these)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="slug_changes")
+    from_slug = models.SlugField(max_length=CAMPAIGN_SLUG_MAX_LENGTH)
+    to_slug = models.SlugField(max_length=CAMPAIGN_SLUG_MAX_LENGTH)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    by_initiator = models.BooleanField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.from_slug} -> {self.to_slug}"
+
+
 class ReferralLink(models.Model):
     """A tagged link an initiator made for their campaign (``?ref=<tag>``)."""
 

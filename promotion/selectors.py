@@ -10,7 +10,17 @@ from django.db.models import Exists, OuterRef
 from projects.models import Campaign
 from projects.selectors import BACKER_PLEDGE_STATUSES
 
-from .models import CampaignSlugHistory, Follow, Notice, NoticeKind, ReferralLink, ReferralVisit, VisitKind
+from .models import (
+    CAMPAIGN_SLUG_CHANGES_MAX,
+    CampaignSlugChange,
+    CampaignSlugHistory,
+    Follow,
+    Notice,
+    NoticeKind,
+    ReferralLink,
+    ReferralVisit,
+    VisitKind,
+)
 
 ATTRIBUTION_WINDOW = timedelta(days=30)
 # Launch-notice counts are shown only from this many, so a near-empty list says nothing.
@@ -51,6 +61,17 @@ class ReferralReport:
 def campaign_slugs(*, campaign: Campaign) -> list[str]:
     """Return the campaign's slug and every slug it had before."""
     return [campaign.slug, *CampaignSlugHistory.objects.filter(campaign=campaign).values_list("slug", flat=True)]
+
+
+def campaign_slug_changes_left(*, campaign: Campaign) -> int:
+    """Return how many more times the initiator may change the campaign's web address."""
+    made = CampaignSlugChange.objects.filter(campaign=campaign, by_initiator=True).count()
+    return max(CAMPAIGN_SLUG_CHANGES_MAX - made, 0)
+
+
+def campaign_old_slugs(*, campaign: Campaign) -> list[str]:
+    """Return the slugs the campaign answered to before, newest first (each answers 301)."""
+    return list(CampaignSlugHistory.objects.filter(campaign=campaign).values_list("slug", flat=True))
 
 
 def referral_links(*, campaign: Campaign):

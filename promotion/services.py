@@ -4,8 +4,7 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.text import slugify
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.services import audit_record
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
@@ -14,7 +13,12 @@ from projects.models import Campaign, CampaignStatus
 from projects.services import campaign_lock
 
 from .models import (
+    CAMPAIGN_SLUG_CHANGES_MAX,
+    CAMPAIGN_SLUG_MAX_LENGTH,
+    CAMPAIGN_SLUG_MIN_LENGTH,
+    CAMPAIGN_SLUG_PATTERN,
     REFERRAL_TAG_MAX_LENGTH,
+    CampaignSlugChange,
     CampaignSlugHistory,
     Follow,
     Notice,
@@ -22,6 +26,7 @@ from .models import (
     ReferralLink,
     referral_tag_is_valid,
 )
+from .selectors import campaign_slug_changes_left
 
 # "Remind me" e-mails go this long before the deadline.
 REMIND_BEFORE_END = timedelta(hours=48)
@@ -79,34 +84,79 @@ def referral_link_create(*, campaign: Campaign, actor, tag: str, label: str = ""
         ) from None
 
 
+CAMPAIGN_SLUG_FORMAT_MESSAGE = gettext_lazy(
+    "A web address may only use lower-case letters, digits and single “-” between them (for example: solar-lamps-2027)."
+)
+
+
+def campaign_slug_clean(slug: str) -> str:
+    """Return ``slug`` stripped if it may be a campaign's web address; raise InvalidInput saying why not."""
+    slug = (slug or "").strip()
+    if not CAMPAIGN_SLUG_MIN_LENGTH <= len(slug) <= CAMPAIGN_SLUG_MAX_LENGTH:
+        raise InvalidInput(
+            gettext("A web address has %(low)d to %(high)d characters.")
+            % {"low": CAMPAIGN_SLUG_MIN_LENGTH, "high": CAMPAIGN_SLUG_MAX_LENGTH},
+            code="invalid_slug",
+            field="slug",
+        )
+    if not CAMPAIGN_SLUG_PATTERN.match(slug):
+        raise InvalidInput(str(CAMPAIGN_SLUG_FORMAT_MESSAGE), code="invalid_slug", field="slug")
+    return slug
+
+
 @transaction.atomic
 def campaign_slug_change(*, campaign: Campaign, actor, slug: str) -> Campaign:
     """Give the campaign a new slug; the old one keeps answering with a 301 to the new one.
 
     The initiator or campaign staff may. A slug is never reused by another campaign (current
-    or old); a campaign may take back one of its own old slugs. Locks the campaign row.
+    or old); a campaign may take back one of its own old slugs. The initiator may rename a
+    campaign at most ``CAMPAIGN_SLUG_CHANGES_MAX`` times (staff renames are not counted); each
+    rename is recorded (``CampaignSlugChange``) and audited. The same slug again is a no-op.
+    Locks the campaign row, so two renames of one campaign are counted one after the other.
     Raises NotAllowed, InvalidInput or Conflict; on refusal nothing changes.
     """
     campaign = campaign_lock(campaign_id=campaign.pk)
-    if actor is None or (actor.pk != campaign.initiator_id and not actor.has_perm("projects.review_campaign")):
+    by_initiator = actor is not None and actor.pk == campaign.initiator_id
+    if actor is None or (not by_initiator and not actor.has_perm("projects.review_campaign")):
         raise NotAllowed(gettext("Only the campaign's initiator can do this."), code="not_initiator")
-    new = slugify(slug or "")[:140]
-    if not new or new != (slug or "").strip():
-        raise InvalidInput(
-            gettext("A web address may only use lower-case letters, digits and “-”."), code="invalid_slug", field="slug"
-        )
+    new = campaign_slug_clean(slug)
     if new == campaign.slug:
         return campaign
+    if by_initiator and campaign_slug_changes_left(campaign=campaign) <= 0:
+        raise Conflict(
+            gettext("This campaign's web address has been changed %(limit)d times, the most allowed.")
+            % {"limit": CAMPAIGN_SLUG_CHANGES_MAX},
+            code="slug_change_limit",
+            field="slug",
+        )
     taken = Campaign.objects.filter(slug=new).exists() or (
         CampaignSlugHistory.objects.filter(slug=new).exclude(campaign=campaign).exists()
     )
     if taken:
-        raise Conflict(gettext("This web address is taken."), code="slug_taken", field="slug")
+        raise Conflict(
+            gettext("The web address “%(slug)s” is taken by another campaign.") % {"slug": new},
+            code="slug_taken",
+            field="slug",
+        )
     old = campaign.slug
-    CampaignSlugHistory.objects.filter(campaign=campaign, slug=new).delete()
-    CampaignSlugHistory.objects.create(campaign=campaign, slug=old)
-    campaign.slug = new
-    campaign.save(update_fields=["slug", "updated_at"])
+    try:
+        # Savepoint: a campaign made or renamed in between (after the checks above) meets the
+        # unique constraints instead, and is refused the same way with nothing changed.
+        with transaction.atomic():
+            CampaignSlugHistory.objects.filter(campaign=campaign, slug=new).delete()
+            CampaignSlugHistory.objects.create(campaign=campaign, slug=old)
+            campaign.slug = new
+            campaign.save(update_fields=["slug", "updated_at"])
+    except IntegrityError:
+        campaign.slug = old
+        raise Conflict(
+            gettext("The web address “%(slug)s” is taken by another campaign.") % {"slug": new},
+            code="slug_taken",
+            field="slug",
+        ) from None
+    CampaignSlugChange.objects.create(
+        campaign=campaign, from_slug=old, to_slug=new, actor=actor, by_initiator=by_initiator
+    )
     audit_record(actor=actor, action="campaign_slug_change", obj=campaign, details={"from": old, "to": new})
     page_cache_invalidate(campaign_page_group(old), campaign_page_group(new), DISCOVER_GROUP)
     return campaign

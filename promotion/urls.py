@@ -14,5 +14,6 @@ urlpatterns = [
     path("campaigns/<slug:slug>/updates/<int:pk>/", views.update_detail, name="update_detail"),
     path("campaigns/<slug:slug>/follow/", views.follow_toggle, name="follow"),
     path("campaigns/<slug:slug>/notify/<slug:kind>/", views.notice_toggle, name="notice"),
+    path("campaigns/<slug:slug>/web-address/", views.campaign_web_address, name="campaign_web_address"),
     path("campaigns/<slug:slug>/dashboard/referrals/", views.referral_dashboard, name="referral_dashboard"),
 ]

@@ -22,9 +22,11 @@ from projects.selectors import campaign_of_initiator_get, campaign_page_get
 from .cards import share_card_cached
 from .charts import referral_chart
 from .content import card_content, site_base, time_left_text
-from .models import NoticeKind
-from .selectors import referral_links, referral_report
+from .forms import CampaignSlugForm
+from .models import CAMPAIGN_SLUG_CHANGES_MAX, NoticeKind
+from .selectors import campaign_old_slugs, campaign_slug_changes_left, referral_links, referral_report
 from .services import (
+    campaign_slug_change,
     follow_create,
     follow_delete,
     launch_notice_request,
@@ -272,3 +274,40 @@ def referral_dashboard(request, slug: str):
         "form_values": form_values,
     }
     return render(request, "promotion/referral_dashboard.html", context, status=status)
+
+
+# --- The initiator's web address ---------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_web_address(request, slug: str):
+    """Change the campaign's web address; the old one keeps answering 301 to the new one."""
+    campaign = campaign_of_initiator_get(slug=slug, initiator=request.user)
+    if campaign is None:
+        raise Http404("No such campaign")
+    form = CampaignSlugForm(request.POST or None, initial={"slug": campaign.slug})
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        old = campaign.slug
+        try:
+            campaign = campaign_slug_change(campaign=campaign, actor=request.user, slug=form.cleaned_data["slug"])
+        except ApplicationError as error:
+            form.add_error("slug", error.message)
+            status = 400
+        else:
+            if campaign.slug != old:
+                messages.success(
+                    request,
+                    gettext("Saved. The old address /campaigns/%(old)s/ now leads here.") % {"old": old},
+                )
+            return redirect("promotion:campaign_web_address", slug=campaign.slug)
+    context = {
+        "campaign": campaign,
+        "form": form,
+        "page_url": site_base(request) + campaign.get_absolute_url(),
+        "old_slugs": campaign_old_slugs(campaign=campaign),
+        "changes_left": campaign_slug_changes_left(campaign=campaign),
+        "changes_max": CAMPAIGN_SLUG_CHANGES_MAX,
+    }
+    return render(request, "promotion/campaign_web_address.html", context, status=status)

@@ -278,3 +278,33 @@ def test_twenty_backers_racing_for_the_last_three_slots_of_a_price_step_get_thre
 def refused_backer(outcomes, racers):
     index = next(i for i, o in enumerate(outcomes) if not isinstance(o, Pledge))
     return racers[index].keywords["backer"]
+
+
+def test_backers_racing_a_next_price_step_get_the_old_price_only_for_the_old_slots():
+    from projects.services import reward_price_step_open
+
+    campaign = LiveCampaignFactory(goal=1_000_000)
+    reward = RewardTierFactory(campaign=campaign, minimum_amount=2_000, quantity_limit=10, claimed_count=7)
+    # Every racer loaded the tier at 20.00 with 10 slots, as a pledge request does before it claims.
+    racers = [_pledge(backer=b, campaign=campaign, amount=2_000, reward=reward) for b in _backers(19)]
+    racers.append(partial(reward_price_step_open, reward=reward, actor=campaign.initiator, price=2_500, slots=5))
+    outcomes = run_together(racers)
+    assert outcomes[-1].quantity_limit == 15  # the step opened
+    held = [o for o in outcomes[:-1] if isinstance(o, Pledge)]
+    refused = [o for o in outcomes[:-1] if not isinstance(o, Pledge)]
+    assert len(held) == 3  # the old price's last three slots, never one of the new ones
+    assert all(p.amount == 2_000 for p in held)
+    assert all(isinstance(e, Conflict) and e.code in {"sold_out", "price_changed"} for e in refused)
+    reward.refresh_from_db()
+    assert (reward.claimed_count, reward.quantity_limit, reward.minimum_amount) == (10, 15, 2_500)
+    late = pledge_create(
+        backer=refused_backer(outcomes, racers),
+        campaign=campaign,
+        amount=2_500,
+        currency=campaign.currency,
+        payment_token="tok_visa",
+        idempotency_key="again",
+        reward=reward,
+    )
+    assert late.status == PledgeStatus.HELD
+    assert ledger_verify() == []

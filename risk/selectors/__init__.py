@@ -30,6 +30,15 @@ from .forecasts import (
 from .fraud_signals import (
     pledge_fraud_evaluation,
 )
+from .pricing_advice import (
+    ADVICE_MIN_CLAIMS,
+    OPEN_PRICE_STEP,
+    PRICE_STEP_RAISE_PERCENT,
+    PriceStepAdvice,
+    next_step_price,
+    price_step_advice,
+    pricing_advice_for_campaign,
+)
 from .recommendations import (
     DEFAULT_RISK_TOLERANCE,
     INTEREST_AFFINITY,
@@ -59,6 +68,7 @@ from .review_risk import (
 )
 
 __all__ = [
+    "ADVICE_MIN_CLAIMS",
     "CAMPAIGN_FEATURE_FIELDS",
     "CHUNK",
     "CLOSED_STATUSES",
@@ -75,8 +85,10 @@ __all__ = [
     "INTEREST_AFFINITY",
     "MATCH_COMPONENTS",
     "MATCH_WEIGHTS",
+    "OPEN_PRICE_STEP",
     "POOL_CACHE_KEY",
     "POOL_CACHE_SECONDS",
+    "PRICE_STEP_RAISE_PERCENT",
     "PRIOR_MAX",
     "PRIOR_MIN_SIMILAR",
     "UNASSESSED_RISK",
@@ -88,6 +100,7 @@ __all__ = [
     "DefaultRisk",
     "EpochSeconds",
     "Forecast",
+    "PriceStepAdvice",
     "Recommendation",
     "ReviewFeatures",
     "backer_profile_for",
@@ -98,7 +111,10 @@ __all__ = [
     "forecast_for_campaign",
     "live_campaign_pool",
     "live_campaign_pool_cached",
+    "next_step_price",
     "pledge_fraud_evaluation",
+    "price_step_advice",
+    "pricing_advice_for_campaign",
     "recommendations_for",
     "recommendations_rank",
     "risk_latest_assessment_for",
