@@ -119,8 +119,9 @@ class PledgeCreateApi(APIView):
                 min_value=0,
                 max_value=settings.PLEDGE_MAX_MINOR,
                 help_text=(
-                    "Loans only: the part of the whole (in minor units) paid from your lending balance instead of "
-                    "the card; the card pays the rest. Equal to the whole, no `payment_token` is needed. 0: all by card."
+                    "Loans only: the part of the whole (in minor units) paid from your lending balance instead "
+                    "of the card; the card pays the rest. Equal to the whole, no `payment_token` is needed. "
+                    "0: all by card."
                 ),
             )
             return fields
@@ -139,7 +140,9 @@ class PledgeCreateApi(APIView):
             allow_blank=True,
             default="",
             max_length=PAYMENT_TOKEN_MAX_LENGTH,
-            help_text="Sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, ... Not needed when `from_balance` pays all.",
+            help_text=(
+                "Sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, ... Not needed when `from_balance` pays all."
+            ),
         )
         shipping_country = StrictCharField(
             required=False,

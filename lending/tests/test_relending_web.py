@@ -118,7 +118,7 @@ def test_my_loans_links_to_re_lend_which_lists_other_raising_loans_and_ticks_the
 
 
 def test_the_balance_choice_and_re_lend_read_in_chinese(client):
-    lender, balance = lender_with_balance()
+    lender, _balance = lender_with_balance()
     loan = debt_campaign_live(goal=100_000)
     client.force_login(lender)
 
