@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from pledges.models import Pledge, PledgeStatus
 from projects.tests.factories import LiveCampaignFactory
@@ -123,9 +124,11 @@ def test_the_balance_choice_and_re_lend_read_in_chinese(client):
     client.force_login(lender)
 
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
-    form = client.get(f"/pledges/new/{loan.slug}/").content.decode()
-    my_loans = client.get("/loans/").content.decode()
-    relend = client.get("/loans/relend/").content.decode()
+    # The pages switch this thread to Chinese; leaving the block gives the tests after it English back.
+    with translation.override("en"):
+        form = client.get(f"/pledges/new/{loan.slug}/").content.decode()
+        my_loans = client.get("/loans/").content.decode()
+        relend = client.get("/loans/relend/").content.decode()
 
     assert "用我的余额支付" in form
     assert "再出借" in my_loans
