@@ -5,8 +5,9 @@ payment gateway is called outside any row lock with a key derived from the pledg
 short transaction records the result in the ledger. Every gateway call and ledger posting is
 idempotent by that key, so a retry or a crash in between never moves money twice.
 
-Lock order is pledge row, then campaign row (taken by the conditional UPDATE of its totals),
-the same as settlement's, so these never deadlock with each other.
+Lock order is pledge row, then (for a loan paid from the lender's balance) the balance's ledger
+account row, then campaign row (taken by the conditional UPDATE of its totals), the same as
+settlement's, so these never deadlock with each other.
 """
 
 import contextlib
@@ -63,8 +64,8 @@ logger = logging.getLogger(__name__)
 CHARGE_ATTEMPTS = 3
 # Failure codes that mean "the campaign refused", not "the card was declined".
 CAMPAIGN_FAILURE_CODES = {"campaign_not_live"}
-# What a pledge paid wholly from the backer's balance gets instead of a gateway charge.
-_NOTHING_TO_CHARGE = GatewayResult(ok=True)
+# What a pledge paid wholly from the backer's balance gets instead of a gateway charge or refund.
+_NOTHING_AT_THE_GATEWAY = GatewayResult(ok=True)
 
 
 def pledge_set_status(
@@ -470,7 +471,7 @@ def _charge(*, pledge: Pledge, token: str) -> GatewayResult:
     A pledge paid wholly from the backer's balance charges nothing: its hold takes it all.
     """
     if not pledge.card_amount:
-        return _NOTHING_TO_CHARGE
+        return _NOTHING_AT_THE_GATEWAY
     gateway = get_gateway()
     result = GatewayResult(ok=False, transient=True)
     for attempt in range(CHARGE_ATTEMPTS):
@@ -840,7 +841,7 @@ def pledge_send_refund(*, pledge: Pledge) -> GatewayResult:
     """
     requests = pledge_refund_requests(pledges=[(pledge.pk, pledge.card_amount, pledge.payment_reference)])
     if not requests:
-        return _NOTHING_TO_CHARGE
+        return _NOTHING_AT_THE_GATEWAY
     results = get_gateway().refund_many(requests=requests)
     for result in results:
         if not result.ok:
@@ -859,11 +860,12 @@ def pledge_reconcile_pending(*, pledge: Pledge) -> Pledge:
     (returned to the backer), or failed and its charge refunded if the old pledge is no longer
     held or the campaign no longer takes changes. Idempotent.
     """
-    found = get_gateway().find_operation(idempotency_key=charge_key(pledge.pk)) if pledge.card_amount else None
     if not pledge.card_amount:
-        found = _NOTHING_TO_CHARGE  # paid wholly from the balance, reserved when it was written
-    elif found is None:
-        found = GatewayResult(ok=False, code="abandoned", message="The payment was never completed.")
+        found = _NOTHING_AT_THE_GATEWAY  # paid wholly from the balance, reserved when it was written
+    else:
+        found = get_gateway().find_operation(idempotency_key=charge_key(pledge.pk)) or GatewayResult(
+            ok=False, code="abandoned", message="The payment was never completed."
+        )
     if pledge.replaces_id is not None:
         return _pledge_change_amount_complete(old_id=pledge.replaces_id, new_id=pledge.pk, result=found, actor=None)
     return _pledge_record_charge(pledge_id=pledge.pk, result=found)
