@@ -348,6 +348,20 @@ def _post_fresh(postings: list[Posting]) -> int:
     return len(fresh)
 
 
+def ledger_account_lock(*, code: str, currency: str) -> LedgerAccount | None:
+    """Lock the account ``code`` in ``currency`` and return it; None if it does not exist.
+
+    For balances that must never go below zero: every writer that takes from the account, or
+    turns what is reserved on it into entries, holds this lock, so a reader under it sees the
+    balance and the reservations of one moment. Call inside a transaction.
+
+    ``FOR NO KEY UPDATE`` (``no_key``): it excludes the other holders of this lock, but not the
+    key-share locks that inserting entries on the account takes, so money paid in meanwhile (a
+    repayment to a lender) neither waits for it nor can deadlock with it.
+    """
+    return LedgerAccount.objects.select_for_update(no_key=True).filter(code=code, currency=currency).first()
+
+
 def account_balance(*, account: LedgerAccount) -> int:
     """Return the account's balance: the sum of its entries."""
     return LedgerEntry.objects.filter(account=account).aggregate(total=Sum("amount"))["total"] or 0

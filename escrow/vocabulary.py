@@ -12,7 +12,9 @@ from ids, and parses them back, so pledges, settlement, verification and fraud s
 
 Loans (the lending app) have their own section: the key ``distribute:repayment:<id>``, the
 accounts ``borrower:<user id>:funding``, ``loan:<id>:clearing`` and ``lender:<user id>:balance``,
-the reference ``loan:<id>``, and the repayment posting builder.
+the reference ``loan:<id>``, and the repayment posting builder. A lender re-lending from their
+balance pays a pledge's hold (``hold:pledge:<id>``) partly or wholly from ``lender:<id>:balance``
+instead of ``backer:<id>:funding``, and its refund gives that part back there.
 
 It also holds the posting builders (hold, refund, release, fee, payout): each knows which
 accounts a movement touches and which way the money goes. A builder takes ``accounts``, the
@@ -157,14 +159,35 @@ def pledge_reference_expression(pledge_id):
 # --- Posting builders -------------------------------------------------------------------------
 
 
-def hold_account_specs(*, backer_id: int, campaign_id: int) -> list[tuple[str, str]]:
-    return [
+def hold_account_specs(*, backer_id: int, campaign_id: int, from_balance: bool = False) -> list[tuple[str, str]]:
+    """The accounts of a pledge's hold or refund; ``from_balance``: part of it is paid from the backer's balance."""
+    specs = [
         (backer_funding_code(backer_id), AccountKind.FUNDING_SOURCE),
         (campaign_escrow_code(campaign_id), AccountKind.ESCROW),
     ]
+    if from_balance:
+        specs.append((lender_balance_code(backer_id), AccountKind.PAYABLE))
+    return specs
 
 
 refund_account_specs = hold_account_specs
+
+
+def _backer_legs(
+    *, backer_id: int, amount: int, from_balance: int, sign: int, accounts: Mapping[str, LedgerAccount]
+) -> list[tuple[LedgerAccount, int]]:
+    """The backer's side of a pledge's hold (``sign`` -1) or refund (+1).
+
+    What the card paid comes from (and goes back to) the backer's funding account; the part paid
+    from their balance (a lender re-lending what they received) from and back to that balance,
+    so a refund of it never reaches a card. A part of zero has no leg.
+    """
+    legs = []
+    if amount - from_balance:
+        legs.append((accounts[backer_funding_code(backer_id)], sign * (amount - from_balance)))
+    if from_balance:
+        legs.append((accounts[lender_balance_code(backer_id)], sign * from_balance))
+    return legs
 
 
 def release_account_specs(*, campaign_id: int) -> list[tuple[str, str]]:
@@ -193,15 +216,20 @@ def hold_posting(
     amount: int,
     currency: str,
     accounts: Mapping[str, LedgerAccount],
+    from_balance: int = 0,
 ) -> Posting:
-    """Return the posting that holds a charged pledge in its campaign's escrow."""
+    """Return the posting that holds a charged pledge in its campaign's escrow.
+
+    ``from_balance`` of the ``amount`` comes from the backer's balance instead of their card
+    (accounts from ``hold_account_specs(from_balance=True)``): one transaction moves both parts.
+    """
     return Posting(
         kind=TransactionKind.HOLD,
         idempotency_key=hold_key(pledge_id),
         reference=pledge_reference(pledge_id),
         currency=currency,
         legs=[
-            (accounts[backer_funding_code(backer_id)], -amount),
+            *_backer_legs(backer_id=backer_id, amount=amount, from_balance=from_balance, sign=-1, accounts=accounts),
             (accounts[campaign_escrow_code(campaign_id)], amount),
         ],
     )
@@ -216,8 +244,13 @@ def refund_posting(
     currency: str,
     accounts: Mapping[str, LedgerAccount],
     description: str = "",
+    from_balance: int = 0,
 ) -> Posting:
-    """Return the posting that gives a held pledge back from escrow to its backer."""
+    """Return the posting that gives a held pledge back from escrow to its backer.
+
+    The part paid from the backer's balance (``from_balance``) goes back to that balance, the
+    rest to their card's funding account, in one transaction.
+    """
     return Posting(
         kind=TransactionKind.REFUND,
         idempotency_key=refund_key(pledge_id),
@@ -225,7 +258,7 @@ def refund_posting(
         currency=currency,
         legs=[
             (accounts[campaign_escrow_code(campaign_id)], -amount),
-            (accounts[backer_funding_code(backer_id)], amount),
+            *_backer_legs(backer_id=backer_id, amount=amount, from_balance=from_balance, sign=1, accounts=accounts),
         ],
         description=description[:255],
     )

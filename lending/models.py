@@ -54,7 +54,12 @@ class LoanTerms(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.rate_bps / 100:g} % over {self.term_months} months ({self.get_repayment_type_display()})"
+        return f"{self.apr} % over {self.term_months} months ({self.get_repayment_type_display()})"
+
+    @property
+    def apr(self) -> str:
+        """Return the annual rate in percent as shown to lenders: 1250 -> "12.5"."""
+        return f"{self.rate_bps / 100:g}"
 
 
 class LoanStatus(models.TextChoices):

@@ -5,12 +5,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Sum
 from django.utils import timezone
 
 from crowdfund_site.exceptions import NotFound
 from escrow.ledger import account_balances
 from escrow.vocabulary import lender_balance_code
+from pledges.models import Pledge, PledgeStatus
 from projects.models import Campaign, FundingModel
 
 from . import allocation, schedules
@@ -234,21 +235,37 @@ def lender_profile_of(*, user) -> tuple[LenderProfile | None, list[LenderDeclara
 
 @dataclass(frozen=True)
 class LenderBalance:
-    """What the platform holds for a lender in one currency, and what of it they may withdraw now."""
+    """What the platform holds for a lender in one currency, and what of it they may withdraw or lend now."""
 
     currency: str
     balance: int
     pending: int  # withdrawals being paid out, not yet posted to the ledger
+    relending: int = 0  # loan pledges paid from the balance whose card part is still being charged
 
     @property
     def available(self) -> int:
-        return max(self.balance - self.pending, 0)
+        return max(self.balance - self.pending - self.relending, 0)
 
 
-def pending_withdrawals_total(*, lender_id: int, currency: str) -> int:
-    """Return the sum of the lender's withdrawals in ``currency`` still being paid out."""
-    rows = Withdrawal.objects.filter(lender_id=lender_id, currency=currency, status=WithdrawalStatus.PENDING)
-    return sum(rows.values_list("amount", flat=True))
+def _pending_relending(*, lender_id: int, currency: str | None = None):
+    """The lender's pending pledges paid partly from their balance (by currency, or in ``currency``)."""
+    rows = Pledge.objects.filter(backer_id=lender_id, status=PledgeStatus.PENDING, from_balance__gt=0)
+    return rows.filter(currency=currency) if currency else rows
+
+
+def balance_reserved_total(*, lender_id: int, currency: str) -> int:
+    """Return what of the lender's balance in ``currency`` is spoken for but not yet posted to the ledger.
+
+    Withdrawals being paid out, and loan pledges paid from the balance whose card part is still
+    being charged: both take their money out of the balance only when they complete. What the
+    lender may withdraw or lend is the ledger balance minus this, read under the balance's lock
+    (``escrow.ledger.ledger_account_lock``).
+    """
+    withdrawals = Withdrawal.objects.filter(lender_id=lender_id, currency=currency, status=WithdrawalStatus.PENDING)
+    relending = _pending_relending(lender_id=lender_id, currency=currency)
+    return (withdrawals.aggregate(total=Sum("amount"))["total"] or 0) + (
+        relending.aggregate(total=Sum("from_balance"))["total"] or 0
+    )
 
 
 def lender_balances(*, user) -> list[LenderBalance]:
@@ -261,8 +278,35 @@ def lender_balances(*, user) -> list[LenderBalance]:
         "currency", "amount"
     ):
         pending[currency] += amount
+    relending: dict[str, int] = defaultdict(int)
+    for currency, amount in _pending_relending(lender_id=user.pk).values_list("currency", "from_balance"):
+        relending[currency] += amount
     currencies = sorted(c for c in set(balances) | set(pending) if balances.get(c, 0) or pending.get(c))
-    return [LenderBalance(currency=c, balance=balances.get(c, 0), pending=pending.get(c, 0)) for c in currencies]
+    return [
+        LenderBalance(currency=c, balance=balances.get(c, 0), pending=pending.get(c, 0), relending=relending.get(c, 0))
+        for c in currencies
+    ]
+
+
+def lender_balance_available(*, user, currency: str) -> int:
+    """Return what the lender may withdraw or lend now from their balance in ``currency`` (0 if none)."""
+    if not user.is_authenticated:
+        return 0
+    return next((b.available for b in lender_balances(user=user) if b.currency == currency), 0)
+
+
+def loans_raising(*, lender, currency: str):
+    """Return the debt campaigns in ``currency`` taking loans now that ``lender`` could lend to (not their own).
+
+    Ending soonest first, with their terms: what "Re-lend" offers a lender with a balance.
+    """
+    return (
+        Campaign.objects.open_for_pledges()
+        .filter(funding_model=FundingModel.DEBT, currency=currency, loan_terms__isnull=False)
+        .exclude(initiator_id=lender.pk)
+        .select_related("loan_terms")
+        .order_by("deadline", "id")
+    )
 
 
 def lender_withdrawals(*, user):

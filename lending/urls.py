@@ -7,6 +7,7 @@ app_name = "lending"
 urlpatterns = [
     path("", views.loan_list, name="list"),
     path("withdraw/", views.withdraw, name="withdraw"),
+    path("relend/", views.relend, name="relend"),
     path("preview/<slug:slug>/", views.schedule_preview, name="schedule_preview"),
     path("statement/<int:year>.csv", views.loan_statement, name="statement"),
     path("profile/", views.lender_profile, name="profile"),

@@ -12,26 +12,32 @@ offending rows:
 - no lender's balance (what the platform holds for them until they withdraw or lend it again)
   is ever below zero;
 - each paid withdrawal's ledger transaction takes exactly its amount out of the lender's
-  balance, only paid withdrawals have one, and no lender's pending withdrawals exceed their
-  balance (no withdrawal above the balance).
+  balance, only paid withdrawals have one, and no lender's pending withdrawals (with their
+  pending pledges paid from the balance) exceed their balance (no withdrawal above the balance);
+- re-lending: a pledge paid partly from its lender's balance took exactly that part from the
+  balance in its hold, and (refunded or cancelled) gave exactly that back to the balance in its
+  refund, never to a card; no other pledge's hold or refund touches a lender's balance.
 """
 
 from collections import defaultdict
 
 from django.db.models import F, Sum
 
-from escrow.models import LedgerEntry, LedgerTransaction
+from escrow.models import LedgerEntry, LedgerTransaction, TransactionKind
 from escrow.vocabulary import (
     PLATFORM_REVENUE,
+    PLEDGE_REFERENCE_PREFIX,
     REPAYMENT_DISTRIBUTION_KEY_PREFIX,
     WITHDRAWAL_KEY_PREFIX,
     is_loan_clearing_code,
     lender_balance_code,
     loan_clearing_code_filter,
     loan_id_from_clearing_code,
+    pledge_id_from_reference,
     repayment_distribution_key,
     withdrawal_key,
 )
+from pledges.models import Pledge, PledgeStatus
 
 from .models import Installment, LenderPayout, Loan, LoanLender, Repayment, Withdrawal, WithdrawalStatus
 
@@ -45,7 +51,14 @@ def _ids(rows) -> str:
 
 def lending_verify() -> list[str]:
     """Return every broken lending invariant as a sentence naming the offending rows."""
-    return _check_schedules() + _check_repayments() + _check_clearing() + _check_lenders() + _check_withdrawals()
+    return (
+        _check_schedules()
+        + _check_repayments()
+        + _check_clearing()
+        + _check_lenders()
+        + _check_withdrawals()
+        + _check_relending()
+    )
 
 
 def _check_schedules() -> list[str]:
@@ -178,6 +191,11 @@ def _check_withdrawals() -> list[str]:
         "lender_id", "currency", "amount"
     ):
         pending[(lender_balance_code(lender_id), currency)] += amount
+    # A pending pledge paid from the balance holds its part back just as a pending withdrawal does.
+    for lender_id, currency, amount in Pledge.objects.filter(
+        status=PledgeStatus.PENDING, from_balance__gt=0
+    ).values_list("backer_id", "currency", "from_balance"):
+        pending[(lender_balance_code(lender_id), currency)] += amount
     if pending:
         balances = {
             (code, currency): total
@@ -195,3 +213,28 @@ def _check_withdrawals() -> list[str]:
         if over:
             problems.append(f"Lenders whose pending withdrawals exceed their balance: {_ids(over)}")
     return problems
+
+
+def _check_relending() -> list[str]:
+    # What each pledge's hold took from, and its refund gave back to, a lender's balance.
+    posted: dict[tuple[int, str], int] = defaultdict(int)
+    for reference, kind, code, amount in LedgerEntry.objects.filter(
+        transaction__kind__in=[TransactionKind.HOLD, TransactionKind.REFUND],
+        transaction__reference__startswith=PLEDGE_REFERENCE_PREFIX,
+        account__code__startswith="lender:",
+        account__code__endswith=":balance",
+    ).values_list("transaction__reference", "transaction__kind", "account__code", "amount"):
+        posted[(pledge_id_from_reference(reference), kind, code)] += amount
+    returned = {PledgeStatus.REFUNDED, PledgeStatus.CANCELLED}
+    expected: dict[tuple[int, str], int] = {}
+    for pk, backer_id, from_balance, status in Pledge.objects.filter(
+        from_balance__gt=0, status__in=[PledgeStatus.HELD, PledgeStatus.RELEASED, *returned]
+    ).values_list("pk", "backer_id", "from_balance", "status"):
+        code = lender_balance_code(backer_id)
+        expected[(pk, TransactionKind.HOLD, code)] = -from_balance
+        if status in returned:
+            expected[(pk, TransactionKind.REFUND, code)] = from_balance
+    wrong = sorted({key[0] for key in set(posted) | set(expected) if posted.get(key, 0) != expected.get(key, 0)})
+    if wrong:
+        return [f"Pledges whose holds or refunds moved other than their part paid from the balance: {_ids(wrong)}"]
+    return []

@@ -26,11 +26,13 @@ from .selectors import (
     lender_withdrawals,
     loan_schedule_preview,
     loan_terms_of,
+    loans_raising,
 )
 from .services import lender_knowledge_test_take, lender_profile_update, lender_withdraw, lending_consent_give
 from .services.investor_limits import knowledge_test_valid
 
 RECENT_WITHDRAWALS = 10  # shown on "My loans"; the API lists them all
+RELEND_LOANS_SHOWN = 50  # loans offered per currency on "Re-lend", ending soonest first
 DEFAULT_PREVIEW_UNITS = 100  # whole units of the currency shown before a visitor picks an amount
 
 
@@ -212,3 +214,15 @@ def withdraw(request):
                 )
             return redirect("lending:list")
     return _loan_list_page(request, failed=form)
+
+
+@login_required
+@require_GET
+def relend(request):
+    """The loans raising now that the signed-in lender could lend their balance to, per currency."""
+    offers = [
+        (balance, list(loans_raising(lender=request.user, currency=balance.currency)[:RELEND_LOANS_SHOWN]))
+        for balance in lender_balances(user=request.user)
+        if balance.available > 0
+    ]
+    return render(request, "lending/relend.html", {"offers": offers})

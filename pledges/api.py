@@ -61,6 +61,7 @@ class PledgeSerializer(serializers.ModelSerializer):
             "amount",
             "shipping_country",
             "shipping_amount",
+            "from_balance",
             "currency",
             "status",
             "failure_code",
@@ -112,6 +113,17 @@ class PledgeCreateApi(APIView):
             fields = super().get_fields()
             # The largest single pledge is a setting, read when the request (or schema) is made.
             fields["amount"] = AmountField(max_value=settings.PLEDGE_MAX_MINOR)
+            fields["from_balance"] = AmountField(
+                required=False,
+                default=0,
+                min_value=0,
+                max_value=settings.PLEDGE_MAX_MINOR,
+                help_text=(
+                    "Loans only: the part of the whole (in minor units) paid from your lending balance instead "
+                    "of the card; the card pays the rest. Equal to the whole, no `payment_token` is needed. "
+                    "0: all by card."
+                ),
+            )
             return fields
 
         currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, help_text="Must be the campaign's currency.")
@@ -124,7 +136,13 @@ class PledgeCreateApi(APIView):
             help_text="The reward's `price_quote` as read (kept 15 minutes); empty: its price now.",
         )
         payment_token = StrictCharField(
-            max_length=PAYMENT_TOKEN_MAX_LENGTH, help_text="Sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, ..."
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=PAYMENT_TOKEN_MAX_LENGTH,
+            help_text=(
+                "Sandbox: tok_visa, tok_mastercard, tok_chargeDeclined, ... Not needed when `from_balance` pays all."
+            ),
         )
         shipping_country = StrictCharField(
             required=False,
@@ -144,6 +162,9 @@ class PledgeCreateApi(APIView):
             "For a reward that ships, `shipping_country` picks its shipping rule and the pledge's `amount` is "
             "the amount sent plus `shipping_amount` (400 `shipping_country_required`, `invalid_country`, "
             "`does_not_ship_there`). "
+            "A loan can be paid partly or wholly from your lending balance (`from_balance`): 400 "
+            "`balance_too_small` (more than is available), `balance_not_accepted` (not a loan), "
+            "`from_balance_above_amount`, `payment_token_required` (the rest needs a card). "
             "409 codes: `sold_out`, `reward_not_yet_available`, `reward_no_longer_available`, `campaign_not_live`, "
             "`price_changed`, `price_quote_expired` (a price step moved on: ask again), `idempotency_key_reused`, "
             "`already_backing` (you have an open pledge on this campaign: change it with "
@@ -174,6 +195,7 @@ class PledgeCreateApi(APIView):
             shipping_country=data["shipping_country"],
             price_quote=data["price_quote"],
             client_ip=request.META.get("REMOTE_ADDR"),  # for the fraud checks in its follow-up message
+            from_balance=data["from_balance"],
         )
         # The campaign and reward are already loaded: serialise without fetching them again.
         pledge.campaign, pledge.reward = campaign, reward

@@ -146,6 +146,16 @@ def _change_check(*, pledge: Pledge, amount: int, reward_id: int | None, payment
     if not pledge.campaign.is_open_for_pledges:
         raise Conflict(_("The campaign has ended, so this pledge can no longer be changed."), code="campaign_closed")
     check_amount(amount, pledge.currency, max_minor=settings.PLEDGE_MAX_MINOR)
+    if pledge.from_balance and amount != pledge.amount:
+        # Its refunds split between the balance and the card's charges; a new amount would need
+        # both redone. Cancelling gives the balance part back to the balance, to lend again.
+        raise Conflict(
+            _(
+                "Part of this loan was paid from your balance, so its amount cannot change. Cancel it (the "
+                "balance part goes back to your balance) and lend again."
+            ),
+            code="paid_from_balance",
+        )
     reward = pledge.reward
     if reward_id != pledge.reward_id:
         reward = RewardTier.objects.filter(pk=reward_id, campaign_id=pledge.campaign_id).first() if reward_id else None

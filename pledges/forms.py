@@ -127,10 +127,18 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
     )
     idempotency_key = forms.CharField(max_length=255, widget=forms.HiddenInput)
     confirmed_amount = forms.CharField(required=False, max_length=24, widget=forms.HiddenInput)
+    # Loans only, for a lender with a balance: the checkbox's value is the balance offered when the
+    # page was shown (minor units), so a form sent twice asks for the same split both times.
+    pay_from_balance = forms.IntegerField(required=False, min_value=1, max_value=settings.PLEDGE_MAX_MINOR)
 
-    def __init__(self, *args, campaign, rewards, prices=None, **kwargs):
+    def __init__(self, *args, campaign, rewards, prices=None, balance_available: int = 0, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        self.balance_available = balance_available
+        if balance_available or self.data.get(self.add_prefix("pay_from_balance")):
+            # The balance may pay it all: a card is then asked for in ``clean`` only for the rest.
+            for name in ("card_number", "expiry", "cvc"):
+                self.fields[name].required = False
         # A stepped tier's price as quoted to this form (projects.pricing), by reward id.
         self.prices = prices or {}
         self.campaign = campaign
@@ -150,6 +158,8 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
             raise forms.ValidationError(error.message, code=error.code) from None
 
     def clean_card_number(self) -> str:
+        if not self.cleaned_data["card_number"].strip() and not self.fields["card_number"].required:
+            return ""
         digits = re.sub(r"[\s-]", "", self.cleaned_data["card_number"])
         if not digits.isdigit():
             raise forms.ValidationError(_("A card number has digits only."))
@@ -161,6 +171,8 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
         return token
 
     def clean_expiry(self) -> str:
+        if not self.cleaned_data["expiry"].strip() and not self.fields["expiry"].required:
+            return ""
         match = EXPIRY.fullmatch(self.cleaned_data["expiry"].strip())
         if not match:
             raise forms.ValidationError(_("Write the expiry date as MM/YY, e.g. 12/30."))
@@ -172,6 +184,8 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
 
     def clean_cvc(self) -> str:
         cvc = self.cleaned_data["cvc"].strip()
+        if not cvc and not self.fields["cvc"].required:
+            return ""
         if not (cvc.isdigit() and len(cvc) in (3, 4)):
             raise forms.ValidationError(_("The CVC is the 3 or 4 digits on the back of the card."))
         return cvc
@@ -181,6 +195,21 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
         reward_id, amount = cleaned.get("reward"), cleaned.get("amount")
         reward = self.rewards.get(reward_id) if reward_id is not None else None
         cleaned["reward_tier"] = reward
+        offered = cleaned.get("pay_from_balance") or 0
+        cleaned["from_balance"] = min(offered, amount) if amount is not None else 0
+        if amount is not None and amount > cleaned["from_balance"]:
+            for name in ("card_number", "expiry", "cvc"):
+                if name in cleaned and not cleaned[name]:
+                    message = (
+                        _("Your balance pays %(part)s: enter a card for the other %(rest)s.")
+                        % {
+                            "part": format_amount(cleaned["from_balance"], self.currency),
+                            "rest": format_amount(amount - cleaned["from_balance"], self.currency),
+                        }
+                        if cleaned["from_balance"]
+                        else _("This field is required.")
+                    )
+                    self.add_error(name, message)
         if reward is not None and reward.ships and not cleaned.get("shipping_country"):
             self.add_error(
                 "shipping_country",

@@ -66,6 +66,12 @@ class Pledge(models.Model):
     # ``amount`` includes. ``amount`` is the whole that is charged, held, released and refunded.
     shipping_country = models.CharField(max_length=2, blank=True, default="", db_default="")
     shipping_amount = models.BigIntegerField(default=0, db_default=0, help_text="Included in amount.")
+    # The part of ``amount`` paid from the backer's balance on the platform (a lender's received
+    # money re-lent) instead of by card: held, released and refunded with the rest, but taken
+    # from and given back to that balance, never to a card. ``amount - from_balance`` is charged.
+    from_balance = models.BigIntegerField(
+        default=0, db_default=0, help_text="Part of amount paid from the backer's balance, not by card."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     held_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True, help_text="Released, refunded or cancelled.")
@@ -101,6 +107,10 @@ class Pledge(models.Model):
                 condition=Q(shipping_amount__gte=0) & Q(shipping_amount__lt=F("amount")),
                 name="pledge_shipping_within_amount",
             ),
+            models.CheckConstraint(
+                condition=Q(from_balance__gte=0) & Q(from_balance__lte=F("amount")),
+                name="pledge_from_balance_within_amount",
+            ),
         ]
         indexes = [
             # Settlement walks one campaign's held pledges in id order, batch by batch.
@@ -121,6 +131,11 @@ class Pledge(models.Model):
     @property
     def amount_display(self) -> str:
         return format_amount(self.amount, self.currency)
+
+    @property
+    def card_amount(self) -> int:
+        """Return what the card is charged (and refunded): ``amount`` without the part paid from the balance."""
+        return self.amount - self.from_balance
 
     @property
     def pledged_amount(self) -> int:

@@ -123,8 +123,11 @@ def pledge_refund_requests(*, pledges: list[tuple[int, int, str]]) -> list[Refun
 
     A pledge never changed is one refund of its charge under its refund key, as always (and costs
     no query beyond the one that looks for changes in the whole batch). A pledge whose amount was
-    raised has several charges: what is left of each is refunded under its own key.
+    raised has several charges: what is left of each is refunded under its own key. ``amount`` is
+    what the card paid (``Pledge.card_amount``): a pledge paid wholly from the backer's balance
+    (0) has nothing to refund at the gateway.
     """
+    pledges = [row for row in pledges if row[1]]
     changes = _made_changes([pledge_id for pledge_id, _amount, _ref in pledges])
     requests = []
     for pledge_id, amount, reference in pledges:

@@ -5,10 +5,12 @@ payment gateway is called outside any row lock with a key derived from the pledg
 short transaction records the result in the ledger. Every gateway call and ledger posting is
 idempotent by that key, so a retry or a crash in between never moves money twice.
 
-Lock order is pledge row, then campaign row (taken by the conditional UPDATE of its totals),
-the same as settlement's, so these never deadlock with each other.
+Lock order is pledge row, then (for a loan paid from the lender's balance) the balance's ledger
+account row, then campaign row (taken by the conditional UPDATE of its totals), the same as
+settlement's, so these never deadlock with each other.
 """
 
+import contextlib
 import logging
 import time
 
@@ -33,11 +35,17 @@ from crowdfund_site.exceptions import (
 from crowdfund_site.money import check_amount, currency_exponent, format_amount
 from crowdfund_site.transitions import ensure_transition_allowed
 from escrow.gateway import GatewayResult, get_gateway
-from escrow.ledger import ledger_accounts_get_or_create, ledger_accounts_get_or_create_cached, ledger_post
+from escrow.ledger import (
+    ledger_account_lock,
+    ledger_accounts_get_or_create,
+    ledger_accounts_get_or_create_cached,
+    ledger_post,
+)
 from escrow.vocabulary import (
     charge_key,
     hold_account_specs,
     hold_posting,
+    lender_balance_code,
     refund_account_specs,
     refund_key,
     refund_posting,
@@ -48,7 +56,7 @@ from projects.selectors import reward_shipping_quote
 from projects.services import campaign_add_to_totals, campaign_figures_changed, campaign_take_from_totals
 
 from .models import COUNTED_STATUSES, PLEDGE_TRANSITIONS, Pledge, PledgeStatus, PledgeStatusChange
-from .pledge_checks import pledge_checks_run, pledge_reserve_guard
+from .pledge_checks import pledge_balance_reserve, pledge_checks_run, pledge_reserve_guard
 from .selectors import pledge_refund_requests
 
 logger = logging.getLogger(__name__)
@@ -56,6 +64,8 @@ logger = logging.getLogger(__name__)
 CHARGE_ATTEMPTS = 3
 # Failure codes that mean "the campaign refused", not "the card was declined".
 CAMPAIGN_FAILURE_CODES = {"campaign_not_live"}
+# What a pledge paid wholly from the backer's balance gets instead of a gateway charge or refund.
+_NOTHING_AT_THE_GATEWAY = GatewayResult(ok=True)
 
 
 def pledge_set_status(
@@ -75,11 +85,19 @@ def pledge_set_status(
 
 
 def _fingerprint(
-    *, campaign_id: int, reward_id: int | None, amount: int, currency: str, token: str, shipping_country: str = ""
+    *,
+    campaign_id: int,
+    reward_id: int | None,
+    amount: int,
+    currency: str,
+    token: str,
+    shipping_country: str = "",
+    from_balance: int = 0,
 ) -> str:
-    # A pledge without shipping keeps the fingerprint it always had, so its retries still match.
+    # A pledge without shipping (or balance) keeps the fingerprint it always had, so its retries still match.
     shipping = f"|ship:{shipping_country.strip().upper()}" if shipping_country else ""
-    return f"{campaign_id}|{reward_id or ''}|{amount}|{currency}{shipping}|{token}"[:255]
+    balance = f"|bal:{from_balance}" if from_balance else ""
+    return f"{campaign_id}|{reward_id or ''}|{amount}|{currency}{shipping}{balance}|{token}"[:255]
 
 
 def pledge_shipping(*, reward: RewardTier | None, shipping_country: str, amount: int, currency: str) -> tuple[str, int]:
@@ -118,8 +136,16 @@ def pledge_create(
     shipping_country: str = "",
     price_quote: str = "",
     client_ip: str | None = None,
+    from_balance: int = 0,
 ) -> Pledge:
     """Charge the backer and hold ``amount`` in the campaign's escrow; return the held pledge.
+
+    ``from_balance`` of the whole is paid from the backer's balance instead of the card (a
+    lender re-lending what repayments paid them; only where the campaign's funding model has a
+    balance source, ``pledge_checks``), and the card is charged the rest (nothing, and no
+    ``payment_token`` needed, when the balance pays it all). The balance is reserved under its
+    lock as the pending pledge is written, and taken in the hold's one ledger transaction; a
+    refund gives that part back to the balance, never to a card.
 
     For a reward that ships, ``shipping_country`` (ISO 3166-1 alpha-2) picks its shipping rule:
     the pledge then charges and holds ``amount`` plus that shipping cost as one whole, and keeps
@@ -140,8 +166,9 @@ def pledge_create(
 
     Raises InvalidInput (amount, currency, reward, shipping country), NotAllowed (own campaign), Conflict
     (campaign not live, sold out), what a check of the campaign's funding model raises
-    (``pledge_checks``: a lender's investor limit), PaymentDeclined (card declined; the pledge is kept as
-    failed) or PaymentUnavailable (gateway down; retry with the same key).
+    (``pledge_checks``: a lender's investor limit; the balance too small: InvalidInput
+    ``balance_too_small``, nothing reserved or charged), PaymentDeclined (card declined; the pledge
+    is kept as failed) or PaymentUnavailable (gateway down; retry with the same key).
 
     Once held and committed, one Celery message sends the receipt and runs what other apps added
     (``pledges.followups``: the fraud checks, given ``client_ip``, the address the request came from).
@@ -154,6 +181,7 @@ def pledge_create(
         currency=currency,
         token=payment_token,
         shipping_country=shipping_country,
+        from_balance=from_balance,
     )
     try:
         # A new key is the usual case: check and insert straight away, without looking first.
@@ -165,10 +193,12 @@ def pledge_create(
             payment_token=payment_token,
             reward=reward,
             price_quote=price_quote,
+            from_balance=from_balance,
         )
         country, shipping = pledge_shipping(
             reward=reward, shipping_country=shipping_country, amount=amount, currency=currency
         )
+        _check_from_balance(from_balance, whole=amount + shipping, currency=currency, payment_token=payment_token)
         pledge_checks_run(backer=backer, campaign=campaign, amount=amount + shipping)
         pledge = _pledge_reserve(
             backer=backer,
@@ -181,6 +211,7 @@ def pledge_create(
             shipping_country=country,
             shipping_amount=shipping,
             claim_below=claim_below,
+            from_balance=from_balance,
         )
     except (InvalidInput, NotAllowed, Conflict):
         # A retry of a request whose pledge exists answers with that pledge's outcome, even if
@@ -215,6 +246,7 @@ def _pledge_check_request(
     payment_token: str,
     reward: RewardTier | None,
     price_quote: str = "",
+    from_balance: int = 0,
 ) -> int | None:
     """Refuse a pledge request the campaign (as loaded) cannot take; no database access.
 
@@ -228,7 +260,8 @@ def _pledge_check_request(
             field="currency",
         )
     check_amount(amount, currency, max_minor=settings.PLEDGE_MAX_MINOR)
-    if not (payment_token or "").strip():
+    # Paid wholly from the balance (checked against the whole with shipping by _check_from_balance).
+    if not (payment_token or "").strip() and not (from_balance and from_balance >= amount):
         raise InvalidInput(_("Choose a payment method."), code="payment_token_required", field="payment_token")
     if not campaign.is_open_for_pledges:
         raise Conflict(_("This campaign is not taking pledges."), code="campaign_not_live")
@@ -255,6 +288,30 @@ def _pledge_check_request(
         if amount < reward.minimum_amount:
             return price.until_claimed  # only a step's price covers it: its slots bound the claim
     return None
+
+
+def _check_from_balance(from_balance: int, *, whole: int, currency: str, payment_token: str) -> None:
+    """Refuse a part paid from the balance that is negative, absurd or more than the whole pledge."""
+    if not from_balance:
+        return
+    try:
+        check_amount(from_balance, currency, max_minor=settings.PLEDGE_MAX_MINOR)
+    except InvalidInput as error:
+        raise InvalidInput(error.message, code=error.code, field="from_balance") from None
+    if from_balance > whole:
+        raise InvalidInput(
+            _("You can pay at most the whole pledge, %(whole)s, from your balance.")
+            % {"whole": format_amount(whole, currency)},
+            code="from_balance_above_amount",
+            field="from_balance",
+        )
+    if from_balance < whole and not (payment_token or "").strip():
+        raise InvalidInput(
+            _("Your balance pays %(part)s: choose a card for the other %(rest)s.")
+            % {"part": format_amount(from_balance, currency), "rest": format_amount(whole - from_balance, currency)},
+            code="payment_token_required",
+            field="payment_token",
+        )
 
 
 def _reward_price(reward: RewardTier, *, amount: int, price_quote: str, currency: str) -> Price:
@@ -287,12 +344,14 @@ def _pledge_reserve(
     shipping_country: str = "",
     shipping_amount: int = 0,
     claim_below: int | None = None,
+    from_balance: int = 0,
 ) -> Pledge:
     """Claim a reward slot and create the pending pledge, in one short transaction.
 
     Returns the backer's pledge with this key: the new one, or the one a concurrent (or
     earlier) request made first, in which case nothing is claimed. Raises Conflict if the
-    reward is sold out.
+    reward is sold out, and what ``pledge_balance_reserve`` raises (no balance source, the
+    balance too small), before anything is written.
     """
     fields = {
         "backer": backer,
@@ -304,8 +363,16 @@ def _pledge_reserve(
         "request_fingerprint": fingerprint,
         "shipping_country": shipping_country,
         "shipping_amount": shipping_amount,
+        "from_balance": from_balance,
     }
-    with pledge_reserve_guard(backer=backer, campaign=campaign, amount=amount):  # a lender's limit, under lock
+    with (
+        pledge_reserve_guard(backer=backer, campaign=campaign, amount=amount),  # a lender's limit, under lock
+        # The balance is locked and checked, and the pending pledge that holds part of it back
+        # is written, in one transaction: two pledges (or a withdrawal) at once cannot overdraw it.
+        transaction.atomic() if from_balance else contextlib.nullcontext(),
+    ):
+        if from_balance:
+            pledge_balance_reserve(backer=backer, campaign=campaign, amount=from_balance)
         if reward is None:
             pledge = create_unless_taken(Pledge, **fields)  # one INSERT: no transaction needed around it
         else:
@@ -443,12 +510,17 @@ def _reward_free_slot(*, reward_id: int | None) -> None:
 
 
 def _charge(*, pledge: Pledge, token: str) -> GatewayResult:
-    """Charge the pledge through the gateway, retrying transient failures with the same key."""
+    """Charge the pledge through the gateway, retrying transient failures with the same key.
+
+    A pledge paid wholly from the backer's balance charges nothing: its hold takes it all.
+    """
+    if not pledge.card_amount:
+        return _NOTHING_AT_THE_GATEWAY
     gateway = get_gateway()
     result = GatewayResult(ok=False, transient=True)
     for attempt in range(CHARGE_ATTEMPTS):
         result = gateway.charge(
-            idempotency_key=charge_key(pledge.pk), amount=pledge.amount, currency=pledge.currency, token=token
+            idempotency_key=charge_key(pledge.pk), amount=pledge.card_amount, currency=pledge.currency, token=token
         )
         if not result.transient:
             break
@@ -509,9 +581,9 @@ def _pledge_record_charge(
                     actor=actor,
                 )
         charged_but_not_held = pledge.status == PledgeStatus.FAILED
-    if charged_but_not_held:
+    if charged_but_not_held and pledge.card_amount:
         get_gateway().refund(
-            idempotency_key=refund_key(pledge.pk), charge_reference=result.reference, amount=pledge.amount
+            idempotency_key=refund_key(pledge.pk), charge_reference=result.reference, amount=pledge.card_amount
         )
     return pledge
 
@@ -552,10 +624,20 @@ def _pledge_hold(*, pledge: Pledge, actor, marked_held: bool = False, client_ip:
     receipt and runs the follow-ups, with ``client_ip`` (``pledges.followups``).
     """
     ids = {"backer_id": pledge.backer_id, "campaign_id": pledge.campaign_id}
-    accounts = ledger_accounts_get_or_create_cached(specs=hold_account_specs(**ids), currency=pledge.currency)
+    specs = hold_account_specs(**ids, from_balance=bool(pledge.from_balance))
+    accounts = ledger_accounts_get_or_create_cached(specs=specs, currency=pledge.currency)
+    if pledge.from_balance:
+        # The reservation becomes an entry under the balance's lock, so that a withdrawal or
+        # another pledge reading the balance and the reservations sees them both before or after.
+        ledger_account_lock(code=lender_balance_code(pledge.backer_id), currency=pledge.currency)
     ledger_post(
         posting=hold_posting(
-            pledge_id=pledge.pk, amount=pledge.amount, currency=pledge.currency, accounts=accounts, **ids
+            pledge_id=pledge.pk,
+            amount=pledge.amount,
+            currency=pledge.currency,
+            accounts=accounts,
+            from_balance=pledge.from_balance,
+            **ids,
         )
     )
     if marked_held:
@@ -766,7 +848,8 @@ def _pledge_return_to_backer(*, pledge: Pledge, to_status: str, actor, reason: s
             _("The campaign has ended, so this pledge can no longer be changed here."), code="campaign_closed"
         )
     ids = {"backer_id": pledge.backer_id, "campaign_id": pledge.campaign_id}
-    accounts = ledger_accounts_get_or_create(specs=refund_account_specs(**ids), currency=pledge.currency)
+    specs = refund_account_specs(**ids, from_balance=bool(pledge.from_balance))
+    accounts = ledger_accounts_get_or_create(specs=specs, currency=pledge.currency)
     ledger_post(
         posting=refund_posting(
             pledge_id=pledge.pk,
@@ -774,6 +857,7 @@ def _pledge_return_to_backer(*, pledge: Pledge, to_status: str, actor, reason: s
             currency=pledge.currency,
             accounts=accounts,
             description=reason,
+            from_balance=pledge.from_balance,
             **ids,
         )
     )
@@ -797,9 +881,13 @@ def pledge_send_refund(*, pledge: Pledge) -> GatewayResult:
     """Send a refund the ledger already records to the gateway (idempotent by pledge); return its result.
 
     A pledge whose amount was raised was charged more than once: what is left of each charge is
-    refunded under its own key (``pledge_refund_requests``).
+    refunded under its own key (``pledge_refund_requests``). The part paid from the backer's
+    balance went back to the balance in the ledger: only the card's part is sent, and a pledge
+    paid wholly from the balance sends nothing.
     """
-    requests = pledge_refund_requests(pledges=[(pledge.pk, pledge.amount, pledge.payment_reference)])
+    requests = pledge_refund_requests(pledges=[(pledge.pk, pledge.card_amount, pledge.payment_reference)])
+    if not requests:
+        return _NOTHING_AT_THE_GATEWAY
     results = get_gateway().refund_many(requests=requests)
     for result in results:
         if not result.ok:
@@ -818,9 +906,12 @@ def pledge_reconcile_pending(*, pledge: Pledge) -> Pledge:
     (returned to the backer), or failed and its charge refunded if the old pledge is no longer
     held or the campaign no longer takes changes. Idempotent.
     """
-    found = get_gateway().find_operation(idempotency_key=charge_key(pledge.pk))
-    if found is None:
-        found = GatewayResult(ok=False, code="abandoned", message="The payment was never completed.")
+    if not pledge.card_amount:
+        found = _NOTHING_AT_THE_GATEWAY  # paid wholly from the balance, reserved when it was written
+    else:
+        found = get_gateway().find_operation(idempotency_key=charge_key(pledge.pk)) or GatewayResult(
+            ok=False, code="abandoned", message="The payment was never completed."
+        )
     if pledge.replaces_id is not None:
         return _pledge_change_amount_complete(old_id=pledge.replaces_id, new_id=pledge.pk, result=found, actor=None)
     return _pledge_record_charge(pledge_id=pledge.pk, result=found)

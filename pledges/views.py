@@ -18,6 +18,8 @@ from crowdfund_site.exceptions import (
     PaymentUnavailable,
 )
 from crowdfund_site.money import currency_exponent, format_amount
+from lending.selectors import lender_balance_available
+from projects.models import FundingModel
 from projects.pricing import price_now, quote_read, quote_sign
 from projects.selectors import campaign_page_get, rewards_shipping_rules
 from projects.shipping import destination_name, shipping_costs_by_country
@@ -87,13 +89,17 @@ def pledge_create_view(request, slug: str):
         raise Http404("No such campaign")
     rewards = list(campaign.rewards.all())
     is_initiator = request.user.pk == campaign.initiator_id
+    # A lender may pay a loan from their balance (what repayments paid them): offered when they have one.
+    balance = 0
+    if campaign.funding_model == FundingModel.DEBT and not is_initiator:
+        balance = lender_balance_available(user=request.user, currency=campaign.currency)
     idempotency_key = new_idempotency_key()
     amount_to_confirm = None
     status = 200
     posted_quotes = {r.pk: request.POST.get(f"price_quote_{r.pk}", "") for r in rewards if r.price_steps}
     if request.method == "POST":
         prices = {pk: quoted_price(r, posted_quotes[r.pk]) for r in rewards if (pk := r.pk) in posted_quotes}
-        form = PledgeForm(request.POST, campaign=campaign, rewards=rewards, prices=prices)
+        form = PledgeForm(request.POST, campaign=campaign, rewards=rewards, prices=prices, balance_available=balance)
         if form.is_valid() and (amount_to_confirm := form.amount_to_confirm()) is not None:
             # Nothing is charged yet: the page shows the amount as understood, the same key kept.
             idempotency_key = form.cleaned_data["idempotency_key"]
@@ -111,6 +117,7 @@ def pledge_create_view(request, slug: str):
                     shipping_country=data["shipping_country"],
                     price_quote=posted_quotes.get(data["reward"], ""),
                     client_ip=request.META.get("REMOTE_ADDR"),  # for the fraud checks in its follow-up message
+                    from_balance=data["from_balance"],
                 )
             except (InvalidInput, NotAllowed, Conflict, PaymentDeclined, PaymentUnavailable) as error:
                 if _pledge_error(form, error):
@@ -126,7 +133,9 @@ def pledge_create_view(request, slug: str):
         initial = {"reward": chosen.pk if chosen else ""}
         if chosen is not None:
             initial["amount"] = amount_as_text(chosen.price_now_amount, campaign.currency)
-        form = PledgeForm(initial=initial, campaign=campaign, rewards=rewards)
+        if balance and request.GET.get("from_balance"):  # "Re-lend" from My loans
+            initial["pay_from_balance"] = balance
+        form = PledgeForm(initial=initial, campaign=campaign, rewards=rewards, balance_available=balance)
     for reward in rewards:
         # A stepped tier shows its price now, with a fresh quote that keeps it for 15 minutes.
         reward.price_quote = quote_sign(reward, price_now(reward)) if reward.price_steps else ""
@@ -143,6 +152,9 @@ def pledge_create_view(request, slug: str):
         "selected_reward": str(form["reward"].value() or ""),
         "idempotency_key": idempotency_key,
         "is_initiator": is_initiator,
+        "balance_available": balance,
+        # Kept as sent on a form shown again; ticked when "Re-lend" brought the lender here.
+        "pay_from_balance": bool(form["pay_from_balance"].value()),
         **_confirmation_context(form, amount_to_confirm),
     }
     return render(request, "pledges/pledge_create.html", context, status=status)

@@ -178,10 +178,11 @@ def settlement_run_next_batch(*, campaign_id: int, after_id: int = 0, batch_size
     campaign = Campaign.objects.get(pk=campaign_id)
     if not _needs_settlement(campaign):
         return None
+    # What the card paid: a part paid from a lender's balance goes back to it in the ledger only.
     batch = list(
         Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.HELD, id__gt=after_id)
         .order_by("id")
-        .values_list("id", "backer_id", "amount", "payment_reference")[:batch_size]
+        .values_list("id", "backer_id", F("amount") - F("from_balance"), "payment_reference")[:batch_size]
     )
     if batch:
         if campaign.settlement_outcome == SettlementOutcome.REFUND:
@@ -222,7 +223,7 @@ def _settle_pledges(*, campaign: Campaign, pledge_ids: list[int]) -> None:
             Pledge.objects.select_for_update()
             .filter(AnyOf(F("id"), pledge_ids), status=PledgeStatus.HELD)
             .order_by("id")
-            .values_list("id", "backer_id", "amount")
+            .values_list("id", "backer_id", "amount", "from_balance")
         )
         if not rows:
             return
@@ -231,19 +232,23 @@ def _settle_pledges(*, campaign: Campaign, pledge_ids: list[int]) -> None:
         if refund:
             specs = {
                 spec
-                for _, backer_id, _ in rows
-                for spec in refund_account_specs(backer_id=backer_id, campaign_id=campaign.pk)
+                for _, backer_id, _, from_balance in rows
+                for spec in refund_account_specs(
+                    backer_id=backer_id, campaign_id=campaign.pk, from_balance=bool(from_balance)
+                )
             }
         else:
             specs = set((staged_release_account_specs if staged else release_account_specs)(campaign_id=campaign.pk))
         accounts = ledger_accounts_get_or_create(specs=sorted(specs), currency=campaign.currency)
         money = {"campaign_id": campaign.pk, "currency": campaign.currency, "accounts": accounts}
         release = staged_release_posting if staged else release_posting
+        # A part paid from a lender's balance is refunded to that balance (in the same posting);
+        # released, it is disbursed with the rest.
         postings = [
-            refund_posting(pledge_id=pledge_id, backer_id=backer_id, amount=amount, **money)
+            refund_posting(pledge_id=pledge_id, backer_id=backer_id, amount=amount, from_balance=from_balance, **money)
             if refund
             else release(pledge_id=pledge_id, amount=amount, **money)
-            for pledge_id, backer_id, amount in rows
+            for pledge_id, backer_id, amount, from_balance in rows
         ]
         ledger_post_many(postings=postings)
         settled_ids = [row[0] for row in rows]

@@ -4,7 +4,7 @@ Every function here is the one way its change is made; each runs in one transact
 it locks and raises. Amounts are integers in the loan currency's minor unit. The exact splits
 live in ``lending.schedules`` and ``lending.allocation`` (pure functions); these modules store
 their results. By topic: ``terms``, ``loans`` (creation, states, late and default) and
-``repayments`` and ``withdrawals``.
+``repayments``, ``withdrawals`` and ``relending`` (paying a loan pledge from the balance).
 """
 
 from .collections import loan_autopay_set, loans_run_due_work
@@ -23,6 +23,7 @@ from .loans import (
     loan_write_off,
     loans_assess_late,
 )
+from .relending import lender_balance_reserve
 from .repayments import loan_pay_off, loan_repay, loan_repay_by_card
 from .terms import campaign_funding_update, loan_terms_set, loan_terms_validate
 from .withdrawals import lender_withdraw, withdrawals_reconcile
@@ -30,6 +31,7 @@ from .withdrawals import lender_withdraw, withdrawals_reconcile
 __all__ = [
     "campaign_funding_update",
     "late_fee_for",
+    "lender_balance_reserve",
     "lender_knowledge_test_take",
     "lender_limit_check",
     "lender_profile_update",

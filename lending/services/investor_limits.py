@@ -165,7 +165,10 @@ def lender_limit_guard(*, backer, campaign: Campaign, amount: int):
     first's pending pledge is written (and counted by ``lent_in_last_year``), then checks again.
     """
     with transaction.atomic():
-        list(User.objects.select_for_update().filter(pk=backer.pk).values_list("pk", flat=True))
+        # FOR NO KEY UPDATE: it serialises this lender's lends, but not the key-share locks that
+        # rows referring to the lender take (their withdrawal, the hold of a lend paid from their
+        # balance, an audit event): those wait for nothing here, so no lock order can deadlock.
+        list(User.objects.select_for_update(no_key=True).filter(pk=backer.pk).values_list("pk", flat=True))
         lender_limit_check(backer=backer, campaign=campaign, amount=amount)
         yield
 

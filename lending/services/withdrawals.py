@@ -4,12 +4,13 @@ A withdrawal happens in three steps, like settlement's payout to an initiator:
 
 1. ``lender_withdraw`` checks the amount against what the lender may take out, under a lock on
    their balance account row, and stores a pending Withdrawal. What may be taken out is the
-   ledger balance minus every pending withdrawal, so two withdrawals at once cannot together
-   take more than the balance, although the ledger is only posted later.
+   ledger balance minus every pending withdrawal and every pending loan pledge paid from the
+   balance (``lending.services.relending``), so two withdrawals (or a withdrawal and a re-lend)
+   at once cannot together take more than the balance, although the ledger is only posted later.
 2. The gateway pays the amount out, outside any lock, keyed by the withdrawal
    (``escrow.vocabulary.withdrawal_key``), so a retry pays nothing twice.
-3. One transaction, holding the withdrawal's row lock, posts lender balance -> the lender's
-   payouts account and marks it paid; a refusal marks it failed and posts nothing.
+3. One transaction, holding the withdrawal's row lock and the balance's, posts lender balance ->
+   the lender's payouts account and marks it paid; a refusal marks it failed and posts nothing.
 
 A crash between 2 and 3 leaves the withdrawal pending; ``withdrawals_reconcile`` (beat) runs
 step 2 again with the same key, which answers with the first payout, and finishes step 3.
@@ -26,8 +27,7 @@ from crowdfund_site.db import create_unless_taken
 from crowdfund_site.exceptions import Conflict, InvalidInput, PaymentUnavailable
 from crowdfund_site.money import CURRENCY_EXPONENTS, check_amount, format_amount
 from escrow.gateway import get_gateway
-from escrow.ledger import account_balance, ledger_accounts_get_or_create, ledger_post
-from escrow.models import LedgerAccount
+from escrow.ledger import ledger_account_lock, ledger_accounts_get_or_create, ledger_post
 from escrow.vocabulary import (
     lender_balance_code,
     lender_payout_code,
@@ -37,18 +37,11 @@ from escrow.vocabulary import (
 )
 
 from ..models import Withdrawal, WithdrawalStatus
-from ..selectors import pending_withdrawals_total
+from .relending import lender_balance_lock_available
 
 # A pending withdrawal older than this is taken to belong to a request that died mid-way.
 RECONCILE_AFTER = datetime.timedelta(minutes=5)
 RECONCILE_BATCH = 100
-
-
-def _available(*, account: LedgerAccount | None, lender_id: int, currency: str) -> int:
-    """Return what may be withdrawn: the ledger balance minus withdrawals still being paid out."""
-    if account is None:
-        return 0
-    return account_balance(account=account) - pending_withdrawals_total(lender_id=lender_id, currency=currency)
 
 
 def lender_withdraw(*, lender, currency: str, amount: int, idempotency_key: str) -> Withdrawal:
@@ -81,14 +74,11 @@ def _withdrawal_reserve(*, lender, currency: str, amount: int, idempotency_key: 
     if currency not in CURRENCY_EXPONENTS:
         raise InvalidInput(_("Unknown currency."), code="invalid_currency", field="currency")
     check_amount(amount, currency)
-    # The lock every withdrawal in this currency takes: the check and the pending row are one step.
-    account = (
-        LedgerAccount.objects.select_for_update().filter(code=lender_balance_code(lender.pk), currency=currency).first()
-    )
+    # The lock every withdrawal and re-lend in this currency takes: the check and the pending row are one step.
+    available = lender_balance_lock_available(lender_id=lender.pk, currency=currency)
     existing = Withdrawal.objects.filter(lender=lender, idempotency_key=idempotency_key).first()
     if existing is not None:  # the same request, sent at the same moment, got here first
         return _same_or_conflict(existing, currency=currency, amount=amount)
-    available = _available(account=account, lender_id=lender.pk, currency=currency)
     if amount > available:
         if available <= 0:
             message = _("You have no money to withdraw in %(currency)s.") % {"currency": currency}
@@ -125,6 +115,9 @@ def _withdrawal_complete(*, withdrawal: Withdrawal, actor) -> Withdrawal:
             return withdrawal
         withdrawal.finished_at = timezone.now()
         if result.ok:
+            # Pending becomes posted under the balance's lock, so that a reader under it (a
+            # withdrawal or a re-lend being checked) sees the balance and the pending of one moment.
+            ledger_account_lock(code=lender_balance_code(withdrawal.lender_id), currency=withdrawal.currency)
             accounts = ledger_accounts_get_or_create(
                 specs=withdrawal_account_specs(lender_id=withdrawal.lender_id), currency=withdrawal.currency
             )
