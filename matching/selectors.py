@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
@@ -289,6 +290,7 @@ def standing_of(
 def open_rounds_refresh_standing(*, now: datetime | None = None) -> int:
     """Compute again the standing of every open round (beat does, so estimates never wait); return how many."""
     now = now or timezone.now()
+    open_rounds_index(fresh=True)
     rounds = Round.objects.filter(status=RoundStatus.OPEN, starts_at__lte=now, ends_at__gt=now).select_related("pool")
     count = 0
     for matching_round in rounds:
@@ -310,6 +312,96 @@ def _weights(pool: Pool, contributions: math.Contributions, initiators: dict[int
     )
 
 
+@dataclass(frozen=True)
+class OpenRound:
+    """A round not ended yet, with whom it matches: enough to tell a campaign's page it is in it."""
+
+    round_id: int
+    sponsor_id: int
+    currency: str
+    starts_at: datetime
+    ends_at: datetime
+    categories: frozenset
+    campaigns: frozenset
+
+
+# Where the rounds not ended yet are kept, for every campaign page to ask "is it in one?" without
+# a query; round_create and every status change forget it, and beat writes it again.
+_OPEN_ROUNDS_KEY = "matching:open-rounds"
+_OPEN_ROUNDS_SECONDS = 3600
+
+
+def open_rounds_index(*, fresh: bool = False) -> tuple[OpenRound, ...]:
+    """Return the rounds of funded pools that are open and not past their end, from the cache.
+
+    A round opens by the clock (``starts_at``), so readers compare the times themselves; the
+    index changes only when a round is created or changes status (``open_rounds_forget``).
+    One query when there is no round at all (and none once cached), three when there are.
+    """
+    if not fresh:
+        index = cache.get(_OPEN_ROUNDS_KEY)
+        if index is not None:
+            return index
+    rounds = list(
+        Round.objects.filter(status=RoundStatus.OPEN, pool__funded_at__isnull=False, ends_at__gt=timezone.now())
+        .order_by("pk")
+        .values_list("pk", "pool_id", "pool__sponsor_id", "pool__currency", "starts_at", "ends_at")
+    )
+    index = ()
+    if rounds:
+        pool_ids = {r[1] for r in rounds}
+        categories, campaigns = defaultdict(set), defaultdict(set)
+        for pool_id, category_id in Pool.categories.through.objects.filter(pool_id__in=pool_ids).values_list(
+            "pool_id", "category_id"
+        ):
+            categories[pool_id].add(category_id)
+        for pool_id, campaign_id in Pool.campaigns.through.objects.filter(pool_id__in=pool_ids).values_list(
+            "pool_id", "campaign_id"
+        ):
+            campaigns[pool_id].add(campaign_id)
+        index = tuple(
+            OpenRound(
+                round_id=pk,
+                sponsor_id=sponsor_id,
+                currency=currency,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                categories=frozenset(categories[pool_id]),
+                campaigns=frozenset(campaigns[pool_id]),
+            )
+            for pk, pool_id, sponsor_id, currency, starts_at, ends_at in rounds
+        )
+    cache.set(_OPEN_ROUNDS_KEY, index, _OPEN_ROUNDS_SECONDS)
+    return index
+
+
+def open_rounds_forget() -> None:
+    """Drop the cached index of open rounds now and again after commit (a reader in between may
+    have read the rows as they were before it)."""
+    cache.delete(_OPEN_ROUNDS_KEY)
+    transaction.on_commit(lambda: cache.delete(_OPEN_ROUNDS_KEY))
+
+
+def campaign_open_round_ids(*, campaign: Campaign, now: datetime | None = None) -> list[int]:
+    """Return the ids of the rounds open now that match ``campaign`` (no query once the index is cached).
+
+    The same rule as the rounds' contributions: a pool's category or list, never its sponsor's
+    own campaign, and a campaign that can still take the money (``_eligible_now``).
+    """
+    index = open_rounds_index()
+    if not index:
+        return []
+    now = now or timezone.now()
+    return [
+        entry.round_id
+        for entry in index
+        if entry.starts_at <= now < entry.ends_at
+        and entry.sponsor_id != campaign.initiator_id
+        and (campaign.category_id in entry.categories or campaign.pk in entry.campaigns)
+        and _eligible_now(entry.currency, campaign, now)
+    ]
+
+
 def match_estimates(*, campaign: Campaign, amount: int, backer_id: int | None = None) -> list[MatchEstimate]:
     """Return what giving ``amount`` to ``campaign`` now would add to its match, per open round, as a range.
 
@@ -329,14 +421,13 @@ def match_estimates(*, campaign: Campaign, amount: int, backer_id: int | None = 
     lifts this campaign's share; the estimate leaves that out and is then on the low side.
     """
     now = timezone.now()
-    rounds = Round.objects.filter(
-        status=RoundStatus.OPEN, starts_at__lte=now, ends_at__gt=now, pool__in=_pools_matching(campaign)
-    ).select_related("pool")
+    round_ids = campaign_open_round_ids(campaign=campaign, now=now)
+    if not round_ids:
+        return []
+    rounds = Round.objects.filter(pk__in=round_ids, status=RoundStatus.OPEN).select_related("pool").order_by("pk")
     estimates = []
     for matching_round in rounds:
         rows = _campaign_contributions(matching_round, campaign.pk, now)
-        if not rows and not _eligible_now(matching_round, campaign, now):
-            continue
         if backer_id == campaign.initiator_id:
             estimates.append(MatchEstimate(pool=matching_round.pool, low=0, high=0))
             continue
@@ -417,17 +508,12 @@ def _gift_adds(pool, standing, scenario, mine, campaign_id, giver, amount, initi
     return max(after - before, 0)
 
 
-def _pools_matching(campaign: Campaign):
-    return Pool.objects.filter(
-        Q(categories=campaign.category_id) | Q(campaigns=campaign), funded_at__isnull=False
-    ).exclude(sponsor_id=campaign.initiator_id)
-
-
-def _eligible_now(matching_round: Round, campaign: Campaign, now: datetime) -> bool:
+def _eligible_now(currency: str, campaign: Campaign, now: datetime) -> bool:
+    # As ``round_contributions`` filters the campaigns (``eligible_campaigns`` and the window).
     return (
         campaign.status == CampaignStatus.LIVE
         and campaign.funding_model != FundingModel.DEBT
-        and campaign.currency == matching_round.pool.currency
+        and campaign.currency == currency
         and campaign.deadline is not None
         and campaign.deadline > now + CHALLENGE_WINDOW
     )

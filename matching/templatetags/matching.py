@@ -1,9 +1,15 @@
 from django import template
 from django.template.loader import render_to_string
 
-from matching.selectors import campaign_matched_by
+from crowdfund_site.exceptions import InvalidInput
+from crowdfund_site.money import currency_exponent, parse_amount
+from matching.selectors import campaign_matched_by, campaign_open_round_ids, match_estimates
 
 register = template.Library()
+
+# The amount a live estimate is shown for before the backer types one: 10.00 in the campaign's
+# currency (10 in one without decimals).
+ESTIMATE_DEFAULT_MAJOR = 10
 
 
 @register.simple_tag
@@ -18,3 +24,41 @@ def matched_by(campaign, matches=None):
     if not matches:
         return ""
     return render_to_string("matching/_matched_by.html", {"matches": matches})
+
+
+def estimate_amount(campaign, text=None) -> int:
+    """Return the amount to estimate for: ``text`` if it is a valid amount, else the default 10.00."""
+    if text not in (None, ""):
+        try:
+            return parse_amount(text, campaign.currency)
+        except InvalidInput:
+            pass
+    return ESTIMATE_DEFAULT_MAJOR * 10 ** currency_exponent(campaign.currency)
+
+
+def render_match_estimate(*, campaign, amount: int, estimates) -> str:
+    """Return the live estimate's block (the same HTML for the page and for the JSON the form fetches)."""
+    return render_to_string(
+        "matching/_match_estimate.html", {"campaign": campaign, "amount": amount, "estimates": estimates}
+    )
+
+
+@register.simple_tag(takes_context=True)
+def match_estimate(context, campaign, amount=None):
+    """Render "Matched by <pool>: your 10.00 adds about 6.20 to 9.80 of matching" for each open round.
+
+    ``amount``: the text the backer typed (the pledge form's value), else 10.00. Nothing, and no
+    query once the open rounds are cached (``campaign_open_round_ids``), for a campaign in no
+    open round; nothing either for its initiator, whose own gifts are never matched.
+    """
+    if not campaign_open_round_ids(campaign=campaign):
+        return ""
+    user = context.get("user")
+    backer_id = user.pk if user is not None and user.is_authenticated else None
+    if backer_id == campaign.initiator_id:
+        return ""
+    amount = estimate_amount(campaign, amount)
+    estimates = match_estimates(campaign=campaign, amount=amount, backer_id=backer_id)
+    if not estimates:
+        return ""
+    return render_match_estimate(campaign=campaign, amount=amount, estimates=estimates)
