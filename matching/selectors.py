@@ -37,9 +37,15 @@ def pool_public_get(*, slug: str) -> Pool | None:
 def pool_rounds_with_results(*, pool: Pool) -> list[Round]:
     """Return the pool's rounds, newest first, each published one with ``results`` (campaign loaded).
 
-    Two queries whatever the number of rounds and campaigns.
+    The round open now has ``live`` too (``round_live_table``: from its cached standing, one
+    query for its campaigns); the others have None. Two queries whatever the number of rounds
+    and campaigns, one more for the open one.
     """
+    now = timezone.now()
     rounds = list(pool.rounds.all())
+    for matching_round in rounds:
+        is_open = matching_round.status == RoundStatus.OPEN and matching_round.starts_at <= now < matching_round.ends_at
+        matching_round.live = round_live_table(matching_round=matching_round, now=now) if is_open else None
     published = [r.pk for r in rounds if r.status in PUBLISHED_ROUND_STATUSES]
     by_round: dict[int, list[Allocation]] = {}
     if published:
@@ -268,6 +274,11 @@ def standing_of(
     # The copies' ids are above every backer's and initiator's, so a copy is never taken for either.
     offset = max(math.copies_offset(contributions), max(initiators.values(), default=0) + 1)
     copies = math.doubled(contributions, offset)
+    excluded = {cid: {initiator} for cid, initiator in initiators.items()}
+    totals = {
+        "raised": math.raised_by_campaign(contributions, excluded=excluded),
+        "backers": math.backers_by_campaign(contributions, excluded=excluded),
+    }
     if pool.mode == PoolMode.FIXED_RATIO:
         now_result = _allocate(pool, contributions, initiators, amount=budget)
         doubled_result = _allocate(pool, copies, initiators, amount=budget)
@@ -278,12 +289,69 @@ def standing_of(
             budget=budget,
             left=now_result.left,
             left_doubled=doubled_result.left,
+            **totals,
         )
     return math.Standing(
         now=_weights(pool, contributions, initiators),
         doubled=_weights(pool, copies, initiators),
         offset=offset,
         budget=budget,
+        **totals,
+    )
+
+
+@dataclass(frozen=True)
+class LiveRow:
+    campaign: Campaign
+    backers: int
+    raised: int
+    match: int
+    capped: bool
+
+
+@dataclass(frozen=True)
+class LiveRound:
+    round: Round
+    rows: list
+    # What the round shares, what it would give if it ended now, and what would be left.
+    budget: int
+    matched: int
+    left: int
+
+
+def round_live_table(*, matching_round: Round, now: datetime | None = None) -> LiveRound:
+    """Return an open round's live allocation: each campaign's backers, raised and match if it ended now.
+
+    From the round's cached standing (``round_standing``), the one the estimates use, so it is
+    as fresh as they are; one query for the campaigns' titles and links. Largest match first.
+    """
+    pool = matching_round.pool
+    standing = round_standing(matching_round=matching_round, now=now)
+    if pool.mode == PoolMode.FIXED_RATIO:
+        matches = dict(standing.now)
+    else:
+        matches = math.split_capped(pool=standing.budget, weights=standing.now, cap=pool.per_campaign_cap)
+    raised, backers = standing.raised or {}, standing.backers or {}
+    ids = set(matches) | set(raised)
+    campaigns = Campaign.objects.filter(pk__in=ids).only("pk", "slug", "title").in_bulk() if ids else {}
+    cap = pool.per_campaign_cap
+    rows = sorted(
+        (
+            LiveRow(
+                campaign=campaigns[cid],
+                backers=backers.get(cid, 0),
+                raised=raised.get(cid, 0),
+                match=matches.get(cid, 0),
+                capped=cap is not None and matches.get(cid, 0) >= cap,
+            )
+            for cid in ids
+            if cid in campaigns
+        ),
+        key=lambda row: (-row.match, -row.raised, row.campaign.pk),
+    )
+    matched = sum(matches.values())
+    return LiveRound(
+        round=matching_round, rows=rows, budget=standing.budget, matched=matched, left=standing.budget - matched
     )
 
 

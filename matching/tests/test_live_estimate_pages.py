@@ -1,5 +1,6 @@
 """The live estimate where backers decide: the campaign page and the pledge form."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.money import format_amount
-from matching.selectors import match_estimates
+from matching.selectors import match_estimates, open_rounds_refresh_standing
 from matching.services import round_create, round_end
 from matching.tests.factories import funded_pool, open_round
 from pledges.tests.factories import pledge_held
@@ -117,3 +118,70 @@ def test_the_estimate_json_carries_the_block_the_form_puts_in_place(client, runn
     (estimate,) = match_estimates(campaign=b, amount=2_500)
     assert _line(pool, 2_500, estimate.low, estimate.high) in answer["html"]
     assert "data-match-estimate" in answer["html"]
+
+
+# --- The pool page during an open round -------------------------------------------------------
+
+
+def _rows(page: str) -> list[list[str]]:
+    table = page[page.index("Live allocation") :]
+    table = table[: table.index("</table>")]
+    return [
+        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)
+        if "<td>" in row
+    ]
+
+
+def test_the_pool_page_shows_the_live_allocation_of_its_open_round(client, running_round):
+    pool, _round, a, b = running_round
+    page = client.get(reverse("matching:pool_detail", args=[pool.slug])).content.decode()
+    # Weights 300.00 : 100.00 of 1,000.00, no cap reached (test_pages works them out).
+    assert _rows(page) == [
+        ["Street choir", "4", "$100.00", "$750.00", "No"],
+        ["Tool library", "2", "$100.00", "$250.00", "No"],
+    ]
+    assert f'href="{a.get_absolute_url()}"' in page
+    assert "Money left" in page
+    assert "Time left" in page
+    assert "The results are published when the round ends." not in page
+
+
+def test_the_live_table_says_which_campaigns_are_at_the_cap(client):
+    a = LiveCampaignFactory(title="Street choir")
+    b = LiveCampaignFactory(title="Tool library")
+    pool = funded_pool(amount=100_000, campaigns=[a, b], per_campaign_cap=60_000)
+    open_round(pool)
+    for _ in range(4):
+        pledge_held(campaign=a, amount=2_500)
+    for _ in range(2):
+        pledge_held(campaign=b, amount=5_000)
+    page = client.get(reverse("matching:pool_detail", args=[pool.slug])).content.decode()
+    assert _rows(page) == [
+        ["Street choir", "4", "$100.00", "$600.00", "Yes, at the cap"],
+        ["Tool library", "2", "$100.00", "$400.00", "No"],
+    ]
+
+
+def test_the_live_table_follows_the_cached_standing_the_estimates_use(client, running_round):
+    pool, matching_round, a, _b = running_round
+    url = reverse("matching:pool_detail", args=[pool.slug])
+    client.get(url)
+    pledge_held(campaign=a, amount=2_500)
+    assert _rows(client.get(url).content.decode())[0][1] == "4"  # cached, as the estimates are
+    open_rounds_refresh_standing()
+    assert _rows(client.get(url).content.decode())[0][1] == "5"
+
+
+def test_the_live_table_in_chinese(client, running_round):
+    pool, _round, _a, _b = running_round
+    client.cookies["django_language"] = "zh-hans"
+    page = client.get(reverse("matching:pool_detail", args=[pool.slug]), HTTP_ACCEPT_LANGUAGE="zh-hans").content
+    assert "实时分配" in page.decode()
+    assert "预计配捐" in page.decode()
+
+
+def test_the_campaign_page_links_its_matched_by_line_to_the_pool_while_the_round_is_open(client, running_round):
+    pool, _round, a, _b = running_round
+    page = client.get(a.get_absolute_url()).content.decode()
+    assert f'Matched by <a href="{reverse("matching:pool_detail", args=[pool.slug])}">{pool.name}</a>' in page
