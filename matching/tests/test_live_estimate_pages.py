@@ -134,7 +134,7 @@ def _rows(page: str) -> list[list[str]]:
 
 
 def test_the_pool_page_shows_the_live_allocation_of_its_open_round(client, running_round):
-    pool, _round, a, b = running_round
+    pool, _round, a, _b = running_round
     page = client.get(reverse("matching:pool_detail", args=[pool.slug])).content.decode()
     # Weights 300.00 : 100.00 of 1,000.00, no cap reached (test_pages works them out).
     assert _rows(page) == [
@@ -164,7 +164,7 @@ def test_the_live_table_says_which_campaigns_are_at_the_cap(client):
 
 
 def test_the_live_table_follows_the_cached_standing_the_estimates_use(client, running_round):
-    pool, matching_round, a, _b = running_round
+    pool, _matching_round, a, _b = running_round
     url = reverse("matching:pool_detail", args=[pool.slug])
     client.get(url)
     pledge_held(campaign=a, amount=2_500)
