@@ -28,7 +28,9 @@ from .forecasts import (
     forecast_for_campaign,
 )
 from .fraud_signals import (
+    PledgeFraudSummary,
     pledge_fraud_evaluation,
+    pledges_fraud_summaries,
 )
 from .recommendations import (
     DEFAULT_RISK_TOLERANCE,
@@ -88,6 +90,7 @@ __all__ = [
     "DefaultRisk",
     "EpochSeconds",
     "Forecast",
+    "PledgeFraudSummary",
     "Recommendation",
     "ReviewFeatures",
     "backer_profile_for",
@@ -99,6 +102,7 @@ __all__ = [
     "live_campaign_pool",
     "live_campaign_pool_cached",
     "pledge_fraud_evaluation",
+    "pledges_fraud_summaries",
     "recommendations_for",
     "recommendations_rank",
     "risk_latest_assessment_for",
