@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db import models, transaction
+from django.db.models import F, Q, Sum, Value
 from django.utils import timezone
 
 from escrow.ledger import account_balance, ledger_accounts_get_or_create
@@ -72,22 +72,73 @@ def campaign_matched_by(*, campaign_id: int) -> list[CampaignMatch]:
     return campaigns_matched_by(campaign_ids=[campaign_id]).get(campaign_id, [])
 
 
-def campaigns_matched_by(*, campaign_ids) -> dict[int, list[CampaignMatch]]:
+@dataclass(frozen=True)
+class MatchingLine:
+    # Who matched the campaign, from published rounds (``campaigns_matched_by``).
+    matches: list
+    # The rounds open now that match it (``campaign_open_round_ids``), for its live estimate.
+    open_round_ids: list
+
+
+# Marks the rows of open rounds in the allocations query that also asks for them (see below).
+_OPEN_ROUND_ROW = "open-round"
+
+
+def campaign_matching_line(*, campaign: Campaign) -> MatchingLine:
+    """Return what a campaign page's "matched by" line needs: published matches and open rounds.
+
+    One query when nothing matches the campaign, as before there were live estimates: the
+    allocations, and the index of open rounds from the cache; when the index is not cached,
+    that same query also asks whether any round is open (a UNION with the few open rounds'
+    ids), so a campaign page never pays a query of its own for rounds when there are none.
+    More queries only when there is an open round, or an allocation.
+    """
+    index = cache.get(_OPEN_ROUNDS_KEY)
+    matches = campaigns_matched_by(campaign_ids=[campaign.pk], probe_open_rounds=index is None)
+    if index is None:
+        # Set by the probe: empty when it found no open round, else read in full.
+        index = open_rounds_index()
+    return MatchingLine(
+        matches=matches.get(campaign.pk, []), open_round_ids=campaign_open_round_ids(campaign=campaign, index=index)
+    )
+
+
+def campaigns_matched_by(*, campaign_ids, probe_open_rounds: bool = False) -> dict[int, list[CampaignMatch]]:
     """Return who matched each of ``campaign_ids`` and how much, from published rounds; unmatched ones are left out.
 
     Allocations not paid, or returned to the pool when the campaign failed, are left out; each
     campaign's matches are largest first. One query on the allocation table alone when none of
     the campaigns was ever allocated anything (most campaigns, on every campaign page and card),
-    and one more for the rounds, pools and sponsors when some were.
+    and one more for the rounds, pools and sponsors when some were. ``probe_open_rounds``: the
+    same query also finds whether any round is open, and caches the answer when none is
+    (``campaign_matching_line``).
     """
-    rows = [
-        (campaign_id, round_id, amount - returned)
-        for campaign_id, round_id, amount, returned, outcome in Allocation.objects.filter(
-            campaign_id__in=list(campaign_ids)
-        )
+    allocations = (
+        Allocation.objects.filter(campaign_id__in=list(campaign_ids))
         .order_by()
         .values_list("campaign_id", "round_id", "amount", "returned_amount", "outcome")
-        if outcome not in (AllocationOutcome.NOT_PAID, AllocationOutcome.RETURNED)
+    )
+    if probe_open_rounds:
+        number, text = models.BigIntegerField(), models.CharField()
+        allocations = allocations.union(
+            _open_rounds()
+            .order_by()
+            .values_list(
+                Value(0, output_field=number),
+                "pk",
+                Value(0, output_field=number),
+                Value(0, output_field=number),
+                Value(_OPEN_ROUND_ROW, output_field=text),
+            ),
+            all=True,
+        )
+    all_rows = list(allocations)
+    if probe_open_rounds and not any(row[4] == _OPEN_ROUND_ROW for row in all_rows):
+        cache.set(_OPEN_ROUNDS_KEY, (), _OPEN_ROUNDS_SECONDS)
+    rows = [
+        (campaign_id, round_id, amount - returned)
+        for campaign_id, round_id, amount, returned, outcome in all_rows
+        if outcome not in (AllocationOutcome.NOT_PAID, AllocationOutcome.RETURNED, _OPEN_ROUND_ROW)
     ]
     if not rows:
         return {}
@@ -411,7 +462,7 @@ def open_rounds_index(*, fresh: bool = False) -> tuple[OpenRound, ...]:
         if index is not None:
             return index
     rounds = list(
-        Round.objects.filter(status=RoundStatus.OPEN, pool__funded_at__isnull=False, ends_at__gt=timezone.now())
+        _open_rounds()
         .order_by("pk")
         .values_list("pk", "pool_id", "pool__sponsor_id", "pool__currency", "starts_at", "ends_at")
     )
@@ -443,6 +494,11 @@ def open_rounds_index(*, fresh: bool = False) -> tuple[OpenRound, ...]:
     return index
 
 
+def _open_rounds():
+    """Return the rounds of funded pools that are open and not past their end (some may start later)."""
+    return Round.objects.filter(status=RoundStatus.OPEN, pool__funded_at__isnull=False, ends_at__gt=timezone.now())
+
+
 def open_rounds_forget() -> None:
     """Drop the cached index of open rounds now and again after commit (a reader in between may
     have read the rows as they were before it)."""
@@ -450,13 +506,14 @@ def open_rounds_forget() -> None:
     transaction.on_commit(lambda: cache.delete(_OPEN_ROUNDS_KEY))
 
 
-def campaign_open_round_ids(*, campaign: Campaign, now: datetime | None = None) -> list[int]:
+def campaign_open_round_ids(*, campaign: Campaign, now: datetime | None = None, index=None) -> list[int]:
     """Return the ids of the rounds open now that match ``campaign`` (no query once the index is cached).
 
     The same rule as the rounds' contributions: a pool's category or list, never its sponsor's
-    own campaign, and a campaign that can still take the money (``_eligible_now``).
+    own campaign, and a campaign that can still take the money (``_eligible_now``). ``index``:
+    the open rounds if already read.
     """
-    index = open_rounds_index()
+    index = open_rounds_index() if index is None else index
     if not index:
         return []
     now = now or timezone.now()
@@ -470,7 +527,9 @@ def campaign_open_round_ids(*, campaign: Campaign, now: datetime | None = None) 
     ]
 
 
-def match_estimates(*, campaign: Campaign, amount: int, backer_id: int | None = None) -> list[MatchEstimate]:
+def match_estimates(
+    *, campaign: Campaign, amount: int, backer_id: int | None = None, round_ids: list[int] | None = None
+) -> list[MatchEstimate]:
     """Return what giving ``amount`` to ``campaign`` now would add to its match, per open round, as a range.
 
     ``high`` is the match it adds if the round ended now; ``low`` is what it adds if as much
@@ -489,7 +548,8 @@ def match_estimates(*, campaign: Campaign, amount: int, backer_id: int | None = 
     lifts this campaign's share; the estimate leaves that out and is then on the low side.
     """
     now = timezone.now()
-    round_ids = campaign_open_round_ids(campaign=campaign, now=now)
+    if round_ids is None:
+        round_ids = campaign_open_round_ids(campaign=campaign, now=now)
     if not round_ids:
         return []
     rounds = Round.objects.filter(pk__in=round_ids, status=RoundStatus.OPEN).select_related("pool").order_by("pk")

@@ -1,9 +1,10 @@
 from django import template
 from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
 from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import currency_exponent, parse_amount
-from matching.selectors import campaign_matched_by, campaign_open_round_ids, match_estimates
+from matching.selectors import campaign_matching_line, campaign_open_round_ids, match_estimates
 
 register = template.Library()
 
@@ -12,18 +13,26 @@ register = template.Library()
 ESTIMATE_DEFAULT_MAJOR = 10
 
 
-@register.simple_tag
-def matched_by(campaign, matches=None):
-    """Render the "matched by" line of a campaign: each sponsor's pool and what it added.
+@register.simple_tag(takes_context=True)
+def matched_by(context, campaign, matches=None):
+    """Render the "matched by" line of a campaign: each sponsor's pool and what it added, and live estimates.
 
     ``matches``: the campaign's matches if already read (``campaigns_matched_by`` for a list of
-    cards); otherwise one query, and none of the line's template work for a campaign nobody matched.
+    cards), and then no estimate. Otherwise (its page) the published matches and, for each
+    round open now that matches it, "Matched by <pool>: your 10.00 adds about ... of matching"
+    linking to the pool: one query, and none of the line's template work, for a campaign
+    nobody matched and no open round takes (``campaign_matching_line``).
     """
+    estimate = ""
     if matches is None:
-        matches = campaign_matched_by(campaign_id=campaign.pk)
+        line = campaign_matching_line(campaign=campaign)
+        matches = line.matches
+        if line.open_round_ids:
+            estimate = _estimate_for(context, campaign, None, line.open_round_ids)
     if not matches:
-        return ""
-    return render_to_string("matching/_matched_by.html", {"matches": matches})
+        return estimate
+    # Both parts are rendered templates, escaped there.
+    return mark_safe(render_to_string("matching/_matched_by.html", {"matches": matches}) + estimate)  # noqa: S308
 
 
 def estimate_amount(campaign, text=None) -> int:
@@ -51,14 +60,17 @@ def match_estimate(context, campaign, amount=None):
     query once the open rounds are cached (``campaign_open_round_ids``), for a campaign in no
     open round; nothing either for its initiator, whose own gifts are never matched.
     """
-    if not campaign_open_round_ids(campaign=campaign):
-        return ""
+    round_ids = campaign_open_round_ids(campaign=campaign)
+    return _estimate_for(context, campaign, amount, round_ids) if round_ids else ""
+
+
+def _estimate_for(context, campaign, amount_text, round_ids) -> str:
     user = context.get("user")
     backer_id = user.pk if user is not None and user.is_authenticated else None
     if backer_id == campaign.initiator_id:
         return ""
-    amount = estimate_amount(campaign, amount)
-    estimates = match_estimates(campaign=campaign, amount=amount, backer_id=backer_id)
+    amount = estimate_amount(campaign, amount_text)
+    estimates = match_estimates(campaign=campaign, amount=amount, backer_id=backer_id, round_ids=round_ids)
     if not estimates:
         return ""
     return render_match_estimate(campaign=campaign, amount=amount, estimates=estimates)

@@ -61,7 +61,8 @@ def test_the_screen_shows_each_contribution_beside_the_risk_signals(client, chal
         reverse("admin:matching_round_changelist"),
         {"action": "review_contributions", "_selected_action": [matching_round.pk]},
     )
-    assert response.status_code == 302 and response["Location"] == _url(matching_round)
+    assert response.status_code == 302
+    assert response["Location"] == _url(matching_round)
 
 
 def test_excluding_with_a_reason_recomputes_the_allocation_and_is_audited(client, challenged):
@@ -98,7 +99,8 @@ def test_a_reason_is_required(client, challenged):
     assert any("Give a reason" in m for m in _messages(response))
     assert not RoundExclusion.objects.exists()
     refused = AuditEvent.objects.get(action="matching_contribution_exclude")
-    assert refused.outcome == "refused" and refused.details["code"] == "reason_required"
+    assert refused.outcome == "refused"
+    assert refused.details["code"] == "reason_required"
 
 
 def test_nothing_selected_is_said_plainly(client, challenged):

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.money import format_amount
-from matching.selectors import match_estimates, open_rounds_refresh_standing
+from matching.selectors import MatchingLine, campaign_matching_line, match_estimates, open_rounds_refresh_standing
 from matching.services import round_create, round_end
 from matching.tests.factories import funded_pool, open_round
 from pledges.tests.factories import pledge_held
@@ -73,6 +73,15 @@ def test_with_no_round_anywhere_the_page_asks_nothing_of_rounds_once_cached(clie
     with CaptureQueriesContext(connection) as queries:
         client.get(campaign.get_absolute_url())
     assert not [q["sql"] for q in queries if "matching_round" in q["sql"]]
+
+
+def test_the_matched_by_line_asks_whether_a_round_is_open_in_its_one_query(django_assert_num_queries):
+    """Not cached (a fresh cache, or after a change of rounds): still one query when no round is open."""
+    campaign = LiveCampaignFactory()
+    with django_assert_num_queries(1):
+        assert campaign_matching_line(campaign=campaign) == MatchingLine(matches=[], open_round_ids=[])
+    with django_assert_num_queries(1):
+        campaign_matching_line(campaign=campaign)
 
 
 def test_the_initiator_sees_no_estimate_of_their_own_campaign(client, running_round):
