@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import models, transaction
+from django.db import models
 from django.db.models import F, Q, Sum, Value
 from django.utils import timezone
 
@@ -76,69 +76,72 @@ def campaign_matched_by(*, campaign_id: int) -> list[CampaignMatch]:
 class MatchingLine:
     # Who matched the campaign, from published rounds (``campaigns_matched_by``).
     matches: list
-    # The rounds open now that match it (``campaign_open_round_ids``), for its live estimate.
+    # The rounds open now that match it, for its live estimate (``match_estimates``).
     open_round_ids: list
 
 
-# Marks the rows of open rounds in the allocations query that also asks for them (see below).
-_OPEN_ROUND_ROW = "open-round"
+# Stands in the campaign column for the rows of open rounds in the line's one query (see below).
+_OPEN_ROUND_ROW = -1
 
 
 def campaign_matching_line(*, campaign: Campaign) -> MatchingLine:
     """Return what a campaign page's "matched by" line needs: published matches and open rounds.
 
-    One query when nothing matches the campaign, as before there were live estimates: the
-    allocations, and the index of open rounds from the cache; when the index is not cached,
-    that same query also asks whether any round is open (a UNION with the few open rounds'
-    ids), so a campaign page never pays a query of its own for rounds when there are none.
-    More queries only when there is an open round, or an allocation.
+    One query, as before there were live estimates: the allocations query, which for a campaign
+    that could be matched now (live, not a loan, far from its deadline; a check of its own
+    fields) also finds the rounds open now that match it (a UNION ALL with their ids). So a
+    page of a campaign in no round costs no query, and no cache read, for rounds. More queries
+    only when it has allocations or is in an open round.
     """
-    index = cache.get(_OPEN_ROUNDS_KEY)
-    matches = campaigns_matched_by(campaign_ids=[campaign.pk], probe_open_rounds=index is None)
-    if index is None:
-        # Set by the probe: empty when it found no open round, else read in full.
-        index = open_rounds_index()
+    now = timezone.now()
+    allocations = _allocation_rows([campaign.pk])
+    if _eligible_now(campaign.currency, campaign, now):
+        number = models.BigIntegerField()
+        allocations = allocations.union(
+            _rounds_open_for(campaign, now)
+            .order_by()
+            .values_list(
+                Value(_OPEN_ROUND_ROW, output_field=number),
+                "pk",
+                Value(0, output_field=number),
+                Value(0, output_field=number),
+                Value("", output_field=models.CharField()),
+            ),
+            all=True,
+        )
+    rows = list(allocations)
+    matches = _matches_of([row for row in rows if row[0] != _OPEN_ROUND_ROW])
     return MatchingLine(
-        matches=matches.get(campaign.pk, []), open_round_ids=campaign_open_round_ids(campaign=campaign, index=index)
+        matches=matches.get(campaign.pk, []),
+        open_round_ids=sorted({row[1] for row in rows if row[0] == _OPEN_ROUND_ROW}),
     )
 
 
-def campaigns_matched_by(*, campaign_ids, probe_open_rounds: bool = False) -> dict[int, list[CampaignMatch]]:
+def _allocation_rows(campaign_ids):
+    return (
+        Allocation.objects.filter(campaign_id__in=list(campaign_ids))
+        .order_by()
+        .values_list("campaign_id", "round_id", "amount", "returned_amount", "outcome")
+    )
+
+
+def campaigns_matched_by(*, campaign_ids) -> dict[int, list[CampaignMatch]]:
     """Return who matched each of ``campaign_ids`` and how much, from published rounds; unmatched ones are left out.
 
     Allocations not paid, or returned to the pool when the campaign failed, are left out; each
     campaign's matches are largest first. One query on the allocation table alone when none of
     the campaigns was ever allocated anything (most campaigns, on every campaign page and card),
-    and one more for the rounds, pools and sponsors when some were. ``probe_open_rounds``: the
-    same query also finds whether any round is open, and caches the answer when none is
-    (``campaign_matching_line``).
+    and one more for the rounds, pools and sponsors when some were.
     """
-    allocations = (
-        Allocation.objects.filter(campaign_id__in=list(campaign_ids))
-        .order_by()
-        .values_list("campaign_id", "round_id", "amount", "returned_amount", "outcome")
-    )
-    if probe_open_rounds:
-        number, text = models.BigIntegerField(), models.CharField()
-        allocations = allocations.union(
-            _open_rounds()
-            .order_by()
-            .values_list(
-                Value(0, output_field=number),
-                "pk",
-                Value(0, output_field=number),
-                Value(0, output_field=number),
-                Value(_OPEN_ROUND_ROW, output_field=text),
-            ),
-            all=True,
-        )
-    all_rows = list(allocations)
-    if probe_open_rounds and not any(row[4] == _OPEN_ROUND_ROW for row in all_rows):
-        cache.set(_OPEN_ROUNDS_KEY, (), _OPEN_ROUNDS_SECONDS)
+    return _matches_of(list(_allocation_rows(campaign_ids)))
+
+
+def _matches_of(allocations) -> dict[int, list[CampaignMatch]]:
+    """Return the matches of (campaign, round, amount, returned, outcome) allocation rows (one query, if any)."""
     rows = [
         (campaign_id, round_id, amount - returned)
-        for campaign_id, round_id, amount, returned, outcome in all_rows
-        if outcome not in (AllocationOutcome.NOT_PAID, AllocationOutcome.RETURNED, _OPEN_ROUND_ROW)
+        for campaign_id, round_id, amount, returned, outcome in allocations
+        if outcome not in (AllocationOutcome.NOT_PAID, AllocationOutcome.RETURNED)
     ]
     if not rows:
         return {}
@@ -409,7 +412,6 @@ def round_live_table(*, matching_round: Round, now: datetime | None = None) -> L
 def open_rounds_refresh_standing(*, now: datetime | None = None) -> int:
     """Compute again the standing of every open round (beat does, so estimates never wait); return how many."""
     now = now or timezone.now()
-    open_rounds_index(fresh=True)
     rounds = Round.objects.filter(status=RoundStatus.OPEN, starts_at__lte=now, ends_at__gt=now).select_related("pool")
     count = 0
     for matching_round in rounds:
@@ -431,100 +433,18 @@ def _weights(pool: Pool, contributions: math.Contributions, initiators: dict[int
     )
 
 
-@dataclass(frozen=True)
-class OpenRound:
-    """A round not ended yet, with whom it matches: enough to tell a campaign's page it is in it."""
+def _rounds_open_for(campaign: Campaign, now: datetime):
+    """Return the rounds open now whose funded pool, in the campaign's currency, matches it.
 
-    round_id: int
-    sponsor_id: int
-    currency: str
-    starts_at: datetime
-    ends_at: datetime
-    categories: frozenset
-    campaigns: frozenset
-
-
-# Where the rounds not ended yet are kept, for every campaign page to ask "is it in one?" without
-# a query; round_create and every status change forget it, and beat writes it again.
-_OPEN_ROUNDS_KEY = "matching:open-rounds"
-_OPEN_ROUNDS_SECONDS = 3600
-
-
-def open_rounds_index(*, fresh: bool = False) -> tuple[OpenRound, ...]:
-    """Return the rounds of funded pools that are open and not past their end, from the cache.
-
-    A round opens by the clock (``starts_at``), so readers compare the times themselves; the
-    index changes only when a round is created or changes status (``open_rounds_forget``).
-    One query when there is no round at all (and none once cached), three when there are.
+    A pool's category or list, never its sponsor's own campaign: what ``eligible_campaigns``
+    says, from the campaign's side.
     """
-    if not fresh:
-        index = cache.get(_OPEN_ROUNDS_KEY)
-        if index is not None:
-            return index
-    rounds = list(
-        _open_rounds()
-        .order_by("pk")
-        .values_list("pk", "pool_id", "pool__sponsor_id", "pool__currency", "starts_at", "ends_at")
-    )
-    index = ()
-    if rounds:
-        pool_ids = {r[1] for r in rounds}
-        categories, campaigns = defaultdict(set), defaultdict(set)
-        for pool_id, category_id in Pool.categories.through.objects.filter(pool_id__in=pool_ids).values_list(
-            "pool_id", "category_id"
-        ):
-            categories[pool_id].add(category_id)
-        for pool_id, campaign_id in Pool.campaigns.through.objects.filter(pool_id__in=pool_ids).values_list(
-            "pool_id", "campaign_id"
-        ):
-            campaigns[pool_id].add(campaign_id)
-        index = tuple(
-            OpenRound(
-                round_id=pk,
-                sponsor_id=sponsor_id,
-                currency=currency,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                categories=frozenset(categories[pool_id]),
-                campaigns=frozenset(campaigns[pool_id]),
-            )
-            for pk, pool_id, sponsor_id, currency, starts_at, ends_at in rounds
-        )
-    cache.set(_OPEN_ROUNDS_KEY, index, _OPEN_ROUNDS_SECONDS)
-    return index
-
-
-def _open_rounds():
-    """Return the rounds of funded pools that are open and not past their end (some may start later)."""
-    return Round.objects.filter(status=RoundStatus.OPEN, pool__funded_at__isnull=False, ends_at__gt=timezone.now())
-
-
-def open_rounds_forget() -> None:
-    """Drop the cached index of open rounds now and again after commit (a reader in between may
-    have read the rows as they were before it)."""
-    cache.delete(_OPEN_ROUNDS_KEY)
-    transaction.on_commit(lambda: cache.delete(_OPEN_ROUNDS_KEY))
-
-
-def campaign_open_round_ids(*, campaign: Campaign, now: datetime | None = None, index=None) -> list[int]:
-    """Return the ids of the rounds open now that match ``campaign`` (no query once the index is cached).
-
-    The same rule as the rounds' contributions: a pool's category or list, never its sponsor's
-    own campaign, and a campaign that can still take the money (``_eligible_now``). ``index``:
-    the open rounds if already read.
-    """
-    index = open_rounds_index() if index is None else index
-    if not index:
-        return []
-    now = now or timezone.now()
-    return [
-        entry.round_id
-        for entry in index
-        if entry.starts_at <= now < entry.ends_at
-        and entry.sponsor_id != campaign.initiator_id
-        and (campaign.category_id in entry.categories or campaign.pk in entry.campaigns)
-        and _eligible_now(entry.currency, campaign, now)
-    ]
+    pools = Pool.objects.filter(
+        Q(categories=campaign.category_id) | Q(campaigns=campaign.pk),
+        funded_at__isnull=False,
+        currency=campaign.currency,
+    ).exclude(sponsor_id=campaign.initiator_id)
+    return Round.objects.filter(status=RoundStatus.OPEN, starts_at__lte=now, ends_at__gt=now, pool__in=pools)
 
 
 def match_estimates(
@@ -546,13 +466,18 @@ def match_estimates(
     campaign's pairs damped by their gifts to this campaign: exact for a giver new to the round.
     One who also gave elsewhere with the same backers damps those campaigns' pairs too, which
     lifts this campaign's share; the estimate leaves that out and is then on the low side.
+    ``round_ids``: the open rounds that match the campaign if already read (``campaign_matching_line``).
     """
     now = timezone.now()
-    if round_ids is None:
-        round_ids = campaign_open_round_ids(campaign=campaign, now=now)
-    if not round_ids:
+    if not _eligible_now(campaign.currency, campaign, now):
         return []
-    rounds = Round.objects.filter(pk__in=round_ids, status=RoundStatus.OPEN).select_related("pool").order_by("pk")
+    if round_ids is None:
+        rounds = _rounds_open_for(campaign, now)
+    elif round_ids:
+        rounds = Round.objects.filter(pk__in=round_ids, status=RoundStatus.OPEN)
+    else:
+        return []
+    rounds = rounds.select_related("pool").order_by("pk")
     estimates = []
     for matching_round in rounds:
         rows = _campaign_contributions(matching_round, campaign.pk, now)

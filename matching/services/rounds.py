@@ -30,7 +30,6 @@ from ..models import (
 )
 from ..selectors import (
     CHALLENGE_WINDOW,
-    open_rounds_forget,
     pool_balance,
     round_budget,
     round_compute,
@@ -56,7 +55,6 @@ def round_create(*, pool: Pool, actor, starts_at: datetime, ends_at: datetime) -
             raise Conflict("The pool is closed.", code="pool_closed")
         matching_round = Round.objects.create(pool=pool, starts_at=starts_at, ends_at=ends_at)
         audit_record(actor=actor, action="matching_round_create", obj=matching_round)
-        open_rounds_forget()
     return matching_round
 
 
@@ -77,8 +75,6 @@ def round_set_status(*, matching_round: Round, to_status: str, actor=None, reaso
     )
     matching_round.status = to_status
     matching_round.save(update_fields=["status", "ended_at", "challenge_ends_at", "paid_at", "budget"])
-    # Campaign pages stop showing its live estimate at once.
-    open_rounds_forget()
     return matching_round
 
 

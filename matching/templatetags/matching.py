@@ -4,7 +4,7 @@ from django.utils.safestring import mark_safe
 
 from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import currency_exponent, parse_amount
-from matching.selectors import campaign_matching_line, campaign_open_round_ids, match_estimates
+from matching.selectors import campaign_matching_line, match_estimates
 
 register = template.Library()
 
@@ -56,15 +56,14 @@ def render_match_estimate(*, campaign, amount: int, estimates) -> str:
 def match_estimate(context, campaign, amount=None):
     """Render "Matched by <pool>: your 10.00 adds about 6.20 to 9.80 of matching" for each open round.
 
-    ``amount``: the text the backer typed (the pledge form's value), else 10.00. Nothing, and no
-    query once the open rounds are cached (``campaign_open_round_ids``), for a campaign in no
-    open round; nothing either for its initiator, whose own gifts are never matched.
+    ``amount``: the text the backer typed (the pledge form's value), else 10.00. Nothing for a
+    campaign in no open round, nor for its initiator, whose own gifts are never matched.
     """
-    round_ids = campaign_open_round_ids(campaign=campaign)
-    return _estimate_for(context, campaign, amount, round_ids) if round_ids else ""
+    return _estimate_for(context, campaign, amount, None)
 
 
 def _estimate_for(context, campaign, amount_text, round_ids) -> str:
+    """Return the estimate block, for ``round_ids`` if already known (None: ``match_estimates`` finds them)."""
     user = context.get("user")
     backer_id = user.pk if user is not None and user.is_authenticated else None
     if backer_id == campaign.initiator_id:

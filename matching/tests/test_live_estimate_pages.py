@@ -4,8 +4,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -57,31 +55,21 @@ def test_the_campaign_page_estimate_in_chinese(client, running_round):
     assert "配捐金额可能下降" in page
 
 
-def test_a_campaign_in_no_open_round_pays_no_query_for_the_estimate(client, running_round):
-    """The open rounds are read once into the cache; after that a page outside them asks nothing."""
-    elsewhere = LiveCampaignFactory()
-    client.get(elsewhere.get_absolute_url())  # the first render reads the index of open rounds
-    with CaptureQueriesContext(connection) as queries:
-        page = client.get(elsewhere.get_absolute_url()).content.decode()
-    assert "adds about" not in page
-    assert not [q["sql"] for q in queries if "matching_round" in q["sql"] or "matching_pool" in q["sql"]]
-
-
-def test_with_no_round_anywhere_the_page_asks_nothing_of_rounds_once_cached(client):
+@pytest.mark.parametrize("round_elsewhere", [False, True])
+def test_a_campaign_in_no_open_round_pays_no_query_for_rounds(client, round_elsewhere, django_assert_num_queries):
+    """The matched-by line's one allocations query also finds the open rounds: one query in all."""
     campaign = LiveCampaignFactory()
-    client.get(campaign.get_absolute_url())
-    with CaptureQueriesContext(connection) as queries:
-        client.get(campaign.get_absolute_url())
-    assert not [q["sql"] for q in queries if "matching_round" in q["sql"]]
-
-
-def test_the_matched_by_line_asks_whether_a_round_is_open_in_its_one_query(django_assert_num_queries):
-    """Not cached (a fresh cache, or after a change of rounds): still one query when no round is open."""
-    campaign = LiveCampaignFactory()
+    if round_elsewhere:
+        open_round(funded_pool(campaigns=[LiveCampaignFactory()]))
     with django_assert_num_queries(1):
         assert campaign_matching_line(campaign=campaign) == MatchingLine(matches=[], open_round_ids=[])
+    assert "adds about" not in client.get(campaign.get_absolute_url()).content.decode()
+
+
+def test_the_line_of_a_campaign_in_a_round_finds_it_in_the_same_query(running_round, django_assert_num_queries):
+    _pool, matching_round, _a, b = running_round
     with django_assert_num_queries(1):
-        campaign_matching_line(campaign=campaign)
+        assert campaign_matching_line(campaign=b) == MatchingLine(matches=[], open_round_ids=[matching_round.pk])
 
 
 def test_the_initiator_sees_no_estimate_of_their_own_campaign(client, running_round):
