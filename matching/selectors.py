@@ -90,7 +90,7 @@ def campaign_matching_line(*, campaign: Campaign) -> MatchingLine:
 
     One query, as before there were live estimates: the campaign's allocations, and for a
     campaign that could be matched now (live, not a loan, far from its deadline: a check of its
-    own fields) the rounds open now that match it, in the same statement (``_LINE_SQL``). So
+    own fields) the rounds open now that match it, in the same statement (``_line_sql``). So
     the page of a campaign in no round pays no query, and no cache read, for rounds; more
     queries only when it has allocations (``_matches_of``) or is in an open round (its estimate).
     """
