@@ -201,6 +201,15 @@ def raised_by_campaign(contributions, *, excluded: Mapping[int, Iterable[int]] |
     return dict(zip(campaigns.tolist(), raised.tolist(), strict=True))
 
 
+def backers_by_campaign(contributions, *, excluded: Mapping[int, Iterable[int]] | None = None) -> dict[int, int]:
+    """Return how many distinct backers gave each campaign, among the contributions that count."""
+    c = _as_contributions(contributions)
+    counted = _counted(c, excluded)
+    pairs = np.unique(np.stack([c.campaign[counted], c.backer[counted]], axis=1), axis=0)
+    campaigns, counts = np.unique(pairs[:, 0], return_counts=True)
+    return dict(zip(campaigns.tolist(), counts.tolist(), strict=True))
+
+
 def quadratic_weights(
     contributions,
     *,
@@ -336,6 +345,10 @@ class Standing:
     budget: int
     left: int = 0
     left_doubled: int = 0
+    # For the pool page's live table: what each campaign raised and from how many backers
+    # (None in a standing cached before they were kept).
+    raised: dict[int, int] | None = None
+    backers: dict[int, int] | None = None
 
 
 def doubled(c: Contributions, offset: int) -> Contributions:

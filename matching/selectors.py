@@ -3,6 +3,7 @@
 The services freeze and pay what ``round_compute`` returns; pages and the API show the rest.
 """
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,6 +11,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Case, CharField, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
@@ -90,9 +92,15 @@ def round_public_get(*, round_id: int) -> Round | None:
 def pool_rounds_with_results(*, pool: Pool) -> list[Round]:
     """Return the pool's rounds, newest first, each published one with ``results`` (campaign loaded).
 
-    Two queries whatever the number of rounds and campaigns.
+    The round open now has ``live`` too (``round_live_table``: from its cached standing, one
+    query for its campaigns); the others have None. Two queries whatever the number of rounds
+    and campaigns, one more for the open one.
     """
+    now = timezone.now()
     rounds = list(pool.rounds.all())
+    for matching_round in rounds:
+        is_open = matching_round.status == RoundStatus.OPEN and matching_round.starts_at <= now < matching_round.ends_at
+        matching_round.live = round_live_table(matching_round=matching_round, now=now) if is_open else None
     published = [r.pk for r in rounds if r.status in PUBLISHED_ROUND_STATUSES]
     by_round: dict[int, list[Allocation]] = {}
     if published:
@@ -119,6 +127,104 @@ def campaign_matched_by(*, campaign_id: int) -> list[CampaignMatch]:
     return campaigns_matched_by(campaign_ids=[campaign_id]).get(campaign_id, [])
 
 
+@dataclass(frozen=True)
+class MatchingLine:
+    # Who matched the campaign, from published rounds (``campaigns_matched_by``).
+    matches: list
+    # The rounds open now that match it, for its live estimate (``match_estimates``).
+    open_round_ids: list
+
+
+# Stands in the campaign column for the rows of open rounds in the line's one query (see below).
+_OPEN_ROUND_ROW = -1
+
+
+def campaign_matching_line(*, campaign: Campaign) -> MatchingLine:
+    """Return what a campaign page's "matched by" line needs: published matches and open rounds.
+
+    One query, as before there were live estimates: the campaign's allocations, and for a
+    campaign that could be matched now (live, not a loan, far from its deadline: a check of its
+    own fields) the rounds open now that match it, in the same statement (``_line_sql``). So
+    the page of a campaign in no round pays no query, and no cache read, for rounds; more
+    queries only when it has allocations (``_matches_of``) or is in an open round (its estimate).
+    """
+    now = timezone.now()
+    if _eligible_now(campaign.currency, campaign, now):
+        at = connection.ops.adapt_datetimefield_value(now)
+        sql, params = (
+            _line_sql(with_rounds=True),
+            [
+                campaign.pk,
+                RoundStatus.OPEN,
+                at,
+                at,
+                campaign.currency,
+                campaign.initiator_id,
+                campaign.category_id,
+                campaign.pk,
+            ],
+        )
+    else:
+        sql, params = _line_sql(with_rounds=False), [campaign.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return MatchingLine(
+        matches=_matches_of([row for row in rows if row[0] != _OPEN_ROUND_ROW]).get(campaign.pk, []),
+        open_round_ids=sorted({row[1] for row in rows if row[0] == _OPEN_ROUND_ROW}),
+    )
+
+
+@functools.cache
+def _line_sql(*, with_rounds: bool) -> str:
+    """Return the matching line's statement: the allocations, and (``with_rounds``) the open rounds.
+
+    Hand-written because the campaign page's budget needs it: the ORM compiling the same UNION
+    cost several times the page's old allocations query (benchmarks/README.md, "the matching
+    line with live estimates"). It stands for
+        Allocation.objects.filter(campaign_id=c.pk).values_list(
+            "campaign_id", "round_id", "amount", "returned_amount", "outcome")
+        .union(_rounds_open_for(c, now).values_list(Value(-1), "pk", Value(0), Value(0), Value("")), all=True)
+    Names come from the models' meta, so a renamed column fails the tests, on both databases.
+    """
+    allocation, round_, pool = Allocation._meta, Round._meta, Pool._meta
+    by_category, by_list = Pool.categories.through._meta, Pool.campaigns.through._meta
+
+    def col(meta, name):
+        return connection.ops.quote_name(meta.get_field(name).column)
+
+    def table(meta):
+        return connection.ops.quote_name(meta.db_table)
+
+    sql = (
+        f"SELECT {col(allocation, 'campaign')}, {col(allocation, 'round')}, {col(allocation, 'amount')}, "  # noqa: S608
+        f"{col(allocation, 'returned_amount')}, {col(allocation, 'outcome')} "
+        f"FROM {table(allocation)} WHERE {col(allocation, 'campaign')} = %s"
+    )
+    if not with_rounds:
+        return sql
+    # Names only in the f-strings below; every value is a parameter.
+    return (
+        f"{sql} UNION ALL SELECT {_OPEN_ROUND_ROW}, r.{col(round_, 'id')}, 0, 0, '' "  # noqa: S608
+        f"FROM {table(round_)} r INNER JOIN {table(pool)} p ON p.{col(pool, 'id')} = r.{col(round_, 'pool')} "
+        f"WHERE r.{col(round_, 'status')} = %s AND r.{col(round_, 'starts_at')} <= %s "
+        f"AND r.{col(round_, 'ends_at')} > %s AND p.{col(pool, 'funded_at')} IS NOT NULL "
+        f"AND p.{col(pool, 'currency')} = %s AND p.{col(pool, 'sponsor')} <> %s "
+        f"AND (EXISTS (SELECT 1 FROM {table(by_category)} pc WHERE pc.{col(by_category, 'pool')} = p.{col(pool, 'id')} "
+        f"AND pc.{col(by_category, 'category')} = %s) "
+        f"OR EXISTS (SELECT 1 FROM {table(by_list)} pm WHERE pm.{col(by_list, 'pool')} = p.{col(pool, 'id')} "
+        f"AND pm.{col(by_list, 'campaign')} = %s))"
+    )
+
+
+def _allocation_rows(campaign_ids):
+    return (
+        Allocation.objects.filter(campaign_id__in=list(campaign_ids))
+        .order_by()
+        .values_list("campaign_id", "round_id", "amount", "returned_amount", "outcome")
+    )
+
+
 def campaigns_matched_by(*, campaign_ids) -> dict[int, list[CampaignMatch]]:
     """Return who matched each of ``campaign_ids`` and how much, from published rounds; unmatched ones are left out.
 
@@ -127,13 +233,14 @@ def campaigns_matched_by(*, campaign_ids) -> dict[int, list[CampaignMatch]]:
     the campaigns was ever allocated anything (most campaigns, on every campaign page and card),
     and one more for the rounds, pools and sponsors when some were.
     """
+    return _matches_of(list(_allocation_rows(campaign_ids)))
+
+
+def _matches_of(allocations) -> dict[int, list[CampaignMatch]]:
+    """Return the matches of (campaign, round, amount, returned, outcome) allocation rows (one query, if any)."""
     rows = [
         (campaign_id, round_id, amount - returned)
-        for campaign_id, round_id, amount, returned, outcome in Allocation.objects.filter(
-            campaign_id__in=list(campaign_ids)
-        )
-        .order_by()
-        .values_list("campaign_id", "round_id", "amount", "returned_amount", "outcome")
+        for campaign_id, round_id, amount, returned, outcome in allocations
         if outcome not in (AllocationOutcome.NOT_PAID, AllocationOutcome.RETURNED)
     ]
     if not rows:
@@ -321,6 +428,11 @@ def standing_of(
     # The copies' ids are above every backer's and initiator's, so a copy is never taken for either.
     offset = max(math.copies_offset(contributions), max(initiators.values(), default=0) + 1)
     copies = math.doubled(contributions, offset)
+    excluded = {cid: {initiator} for cid, initiator in initiators.items()}
+    totals = {
+        "raised": math.raised_by_campaign(contributions, excluded=excluded),
+        "backers": math.backers_by_campaign(contributions, excluded=excluded),
+    }
     if pool.mode == PoolMode.FIXED_RATIO:
         now_result = _allocate(pool, contributions, initiators, amount=budget)
         doubled_result = _allocate(pool, copies, initiators, amount=budget)
@@ -331,12 +443,69 @@ def standing_of(
             budget=budget,
             left=now_result.left,
             left_doubled=doubled_result.left,
+            **totals,
         )
     return math.Standing(
         now=_weights(pool, contributions, initiators),
         doubled=_weights(pool, copies, initiators),
         offset=offset,
         budget=budget,
+        **totals,
+    )
+
+
+@dataclass(frozen=True)
+class LiveRow:
+    campaign: Campaign
+    backers: int
+    raised: int
+    match: int
+    capped: bool
+
+
+@dataclass(frozen=True)
+class LiveRound:
+    round: Round
+    rows: list
+    # What the round shares, what it would give if it ended now, and what would be left.
+    budget: int
+    matched: int
+    left: int
+
+
+def round_live_table(*, matching_round: Round, now: datetime | None = None) -> LiveRound:
+    """Return an open round's live allocation: each campaign's backers, raised and match if it ended now.
+
+    From the round's cached standing (``round_standing``), the one the estimates use, so it is
+    as fresh as they are; one query for the campaigns' titles and links. Largest match first.
+    """
+    pool = matching_round.pool
+    standing = round_standing(matching_round=matching_round, now=now)
+    if pool.mode == PoolMode.FIXED_RATIO:
+        matches = dict(standing.now)
+    else:
+        matches = math.split_capped(pool=standing.budget, weights=standing.now, cap=pool.per_campaign_cap)
+    raised, backers = standing.raised or {}, standing.backers or {}
+    ids = set(matches) | set(raised)
+    campaigns = Campaign.objects.filter(pk__in=ids).only("pk", "slug", "title").in_bulk() if ids else {}
+    cap = pool.per_campaign_cap
+    rows = sorted(
+        (
+            LiveRow(
+                campaign=campaigns[cid],
+                backers=backers.get(cid, 0),
+                raised=raised.get(cid, 0),
+                match=matches.get(cid, 0),
+                capped=cap is not None and matches.get(cid, 0) >= cap,
+            )
+            for cid in ids
+            if cid in campaigns
+        ),
+        key=lambda row: (-row.match, -row.raised, row.campaign.pk),
+    )
+    matched = sum(matches.values())
+    return LiveRound(
+        round=matching_round, rows=rows, budget=standing.budget, matched=matched, left=standing.budget - matched
     )
 
 
@@ -364,7 +533,23 @@ def _weights(pool: Pool, contributions: math.Contributions, initiators: dict[int
     )
 
 
-def match_estimates(*, campaign: Campaign, amount: int, backer_id: int | None = None) -> list[MatchEstimate]:
+def _rounds_open_for(campaign: Campaign, now: datetime):
+    """Return the rounds open now whose funded pool, in the campaign's currency, matches it.
+
+    A pool's category or list, never its sponsor's own campaign: what ``eligible_campaigns``
+    says, from the campaign's side.
+    """
+    pools = Pool.objects.filter(
+        Q(categories=campaign.category_id) | Q(campaigns=campaign.pk),
+        funded_at__isnull=False,
+        currency=campaign.currency,
+    ).exclude(sponsor_id=campaign.initiator_id)
+    return Round.objects.filter(status=RoundStatus.OPEN, starts_at__lte=now, ends_at__gt=now, pool__in=pools)
+
+
+def match_estimates(
+    *, campaign: Campaign, amount: int, backer_id: int | None = None, round_ids: list[int] | None = None
+) -> list[MatchEstimate]:
     """Return what giving ``amount`` to ``campaign`` now would add to its match, per open round, as a range.
 
     ``high`` is the match it adds if the round ended now; ``low`` is what it adds if as much
@@ -381,16 +566,21 @@ def match_estimates(*, campaign: Campaign, amount: int, backer_id: int | None = 
     campaign's pairs damped by their gifts to this campaign: exact for a giver new to the round.
     One who also gave elsewhere with the same backers damps those campaigns' pairs too, which
     lifts this campaign's share; the estimate leaves that out and is then on the low side.
+    ``round_ids``: the open rounds that match the campaign if already read (``campaign_matching_line``).
     """
     now = timezone.now()
-    rounds = Round.objects.filter(
-        status=RoundStatus.OPEN, starts_at__lte=now, ends_at__gt=now, pool__in=_pools_matching(campaign)
-    ).select_related("pool")
+    if not _eligible_now(campaign.currency, campaign, now):
+        return []
+    if round_ids is None:
+        rounds = _rounds_open_for(campaign, now)
+    elif round_ids:
+        rounds = Round.objects.filter(pk__in=round_ids, status=RoundStatus.OPEN)
+    else:
+        return []
+    rounds = rounds.select_related("pool").order_by("pk")
     estimates = []
     for matching_round in rounds:
         rows = _campaign_contributions(matching_round, campaign.pk, now)
-        if not rows and not _eligible_now(matching_round, campaign, now):
-            continue
         if backer_id == campaign.initiator_id:
             estimates.append(MatchEstimate(pool=matching_round.pool, low=0, high=0))
             continue
@@ -471,17 +661,12 @@ def _gift_adds(pool, standing, scenario, mine, campaign_id, giver, amount, initi
     return max(after - before, 0)
 
 
-def _pools_matching(campaign: Campaign):
-    return Pool.objects.filter(
-        Q(categories=campaign.category_id) | Q(campaigns=campaign), funded_at__isnull=False
-    ).exclude(sponsor_id=campaign.initiator_id)
-
-
-def _eligible_now(matching_round: Round, campaign: Campaign, now: datetime) -> bool:
+def _eligible_now(currency: str, campaign: Campaign, now: datetime) -> bool:
+    # As ``round_contributions`` filters the campaigns (``eligible_campaigns`` and the window).
     return (
         campaign.status == CampaignStatus.LIVE
         and campaign.funding_model != FundingModel.DEBT
-        and campaign.currency == matching_round.pool.currency
+        and campaign.currency == currency
         and campaign.deadline is not None
         and campaign.deadline > now + CHALLENGE_WINDOW
     )
@@ -623,3 +808,43 @@ def pool_dashboard(*, pool: Pool) -> PoolDashboard:
             ).exclude(pk=pool.pk)
         ),
     )
+
+
+@dataclass(frozen=True)
+class ReviewContribution:
+    pledge: Pledge
+    # Why staff excluded it, or None while it counts.
+    excluded_reason: str | None
+    # How old the backer's account was when they gave.
+    account_age: timedelta
+
+
+def round_contributions_for_review(*, matching_round: Round):
+    """Return a round's contributions for staff to challenge: those that count and those excluded.
+
+    Each with its backer and campaign loaded, by campaign, then oldest first; the caller pages it
+    (a list of ``ReviewContribution`` per page through ``review_contributions_of``).
+    """
+    exclusions = matching_round.exclusions.values("pledge_id")
+    counted = round_contributions(matching_round=matching_round).values("id")
+    return (
+        Pledge.objects.filter(Q(pk__in=counted) | Q(pk__in=exclusions))
+        .select_related("backer", "campaign")
+        .order_by("campaign_id", "created_at", "pk")
+    )
+
+
+def review_contributions_of(*, matching_round: Round, pledges) -> list[ReviewContribution]:
+    """Return ``pledges`` (one page of ``round_contributions_for_review``) with their exclusion and account age."""
+    pledges = list(pledges)
+    reasons = dict(
+        matching_round.exclusions.filter(pledge_id__in=[p.pk for p in pledges]).values_list("pledge_id", "reason")
+    )
+    return [
+        ReviewContribution(
+            pledge=pledge,
+            excluded_reason=reasons.get(pledge.pk),
+            account_age=max(pledge.created_at - pledge.backer.date_joined, timedelta(0)),
+        )
+        for pledge in pledges
+    ]

@@ -25,6 +25,7 @@ from .selectors import (
     round_published_get,
 )
 from .services import pool_choose_leftover
+from .templatetags.matching import render_match_estimate
 
 
 def pool_detail(request, slug: str):
@@ -81,14 +82,16 @@ def match_estimate(request, slug: str):
         {
             "amount": amount,
             "currency": campaign.currency,
-            "note": _("Matching can fall as others give: this is a range, not a promise."),
+            "note": _("It can fall as others give: this is a range, not a promise."),
+            # The block the campaign page and the pledge form show, for the form to put in place.
+            "html": render_match_estimate(campaign=campaign, amount=amount, estimates=estimates) if estimates else "",
             "estimates": [
                 {
                     "pool": e.pool.name,
                     "pool_url": reverse("matching:pool_detail", args=[e.pool.slug]),
                     "low": e.low,
                     "high": e.high,
-                    "text": _("Your %(amount)s adds about %(low)s to %(high)s of matching from %(pool)s.")
+                    "text": _("Matched by %(pool)s: your %(amount)s adds about %(low)s to %(high)s of matching.")
                     % {
                         "amount": format_amount(amount, campaign.currency),
                         "low": format_amount(e.low, campaign.currency),

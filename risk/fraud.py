@@ -107,11 +107,19 @@ class FraudEvaluation:
     @property
     def reasons(self) -> list[str]:
         """Return the signals that raised the probability, strongest first, in words."""
-        raising = sorted((s for s in self.signals if s.log_ratio > 0), key=lambda s: -s.log_ratio)
-        return [f"{s.text[0].upper()}{s.text[1:]}." for s in raising]
+        return reasons_in_words((s.text, s.log_ratio) for s in self.signals)
 
     def signals_json(self) -> dict:
         return {s.name: s.as_json() for s in self.signals}
+
+
+def reasons_in_words(signals) -> list[str]:
+    """Return the (text, log-ratio) signals that raised the probability, strongest first, as sentences.
+
+    The same for an evaluation just made and for one stored (``signals_json``).
+    """
+    raising = sorted((pair for pair in signals if pair[1] > 0), key=lambda pair: -pair[1])
+    return [f"{text[0].upper()}{text[1:]}." for text, _ratio in raising]
 
 
 def evaluate(values: dict[str, float | None]) -> FraudEvaluation:

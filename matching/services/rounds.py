@@ -28,7 +28,13 @@ from ..models import (
     RoundStatus,
     RoundStatusChange,
 )
-from ..selectors import CHALLENGE_WINDOW, pool_balance, round_budget, round_compute, round_contributions
+from ..selectors import (
+    CHALLENGE_WINDOW,
+    pool_balance,
+    round_budget,
+    round_compute,
+    round_contributions,
+)
 from .pools import _check_dates, _is_staff
 
 
@@ -165,13 +171,16 @@ def _round_freeze(matching_round: Round) -> math.AllocationResult:
     return result
 
 
-def round_exclude_contribution(*, matching_round: Round, pledge: Pledge, actor, reason: str) -> Round:
+def round_exclude_contribution(
+    *, matching_round: Round, pledge: Pledge, actor, reason: str, now: datetime | None = None
+) -> Round:
     """Exclude a contribution found fraudulent from a round in its challenge window and recompute.
 
     Staff only, with a reason; the exclusion, the recomputed allocation and the audit event are
     one transaction under the round's lock. Excluding the same pledge again changes nothing.
     Raises NotAllowed (not staff), InvalidInput (no reason, a pledge not in the round), Conflict
-    (the round is not in its challenge window).
+    (the round is not in its challenge window, or the window is over: what is paid is what
+    everyone could challenge).
     """
     if not _is_staff(actor):
         raise NotAllowed("Only platform staff can exclude contributions.", code="not_allowed")
@@ -181,7 +190,18 @@ def round_exclude_contribution(*, matching_round: Round, pledge: Pledge, actor, 
     with transaction.atomic(durable=True):
         matching_round = _round_lock(matching_round.pk)
         if matching_round.status != RoundStatus.CHALLENGE:
-            raise Conflict("Contributions can be excluded only in the challenge window.", code="invalid_state")
+            raise Conflict(
+                f"This round is {matching_round.get_status_display().lower()}: contributions can be excluded "
+                "only in its challenge window, once its results are published and before it is paid.",
+                code="invalid_state",
+            )
+        now = now or timezone.now()
+        if matching_round.challenge_ends_at is not None and now >= matching_round.challenge_ends_at:
+            raise Conflict(
+                f"The challenge window closed at {matching_round.challenge_ends_at:%Y-%m-%d %H:%M} UTC: "
+                "contributions can no longer be excluded.",
+                code="challenge_window_over",
+            )
         if RoundExclusion.objects.filter(round=matching_round, pledge=pledge).exists():
             return matching_round
         if not round_contributions(matching_round=matching_round).filter(pk=pledge.pk).exists():

@@ -85,12 +85,14 @@ def test_discover_cards_carry_the_matched_by_badge(client, paid_round):
     assert "matched-by" not in card[: card.index("</li>")]
 
 
-def test_an_open_round_shows_no_match_yet(client):
+def test_an_open_round_shows_its_live_estimate_and_no_match_yet(client):
     campaign = LiveCampaignFactory()
     pool = funded_pool(mode=PoolMode.PRO_RATA, campaigns=[campaign])
     open_round(pool)
     pledge_held(campaign=campaign)
-    assert "Matched by" not in client.get(campaign.get_absolute_url()).content.decode()
+    page = client.get(campaign.get_absolute_url()).content.decode()
+    assert f"Matched by {pool.sponsor.public_name}" not in page  # nothing published yet
+    assert f'Matched by <a href="/matching/{pool.slug}/">{pool.name}</a>: your $10.00 adds about' in page
 
 
 def test_finance_staff_pay_a_round_from_the_admin(client, paid_round):
@@ -149,7 +151,7 @@ def test_the_estimate_is_a_range_that_allows_for_others_giving(client, running_r
     assert estimate["high"] == 38_705 - 25_000
     assert 0 < estimate["low"] < estimate["high"]
     assert "can fall as others give" in answer["note"]
-    assert estimate["text"].startswith("Your $10.00 adds about $")
+    assert estimate["text"].startswith(f"Matched by {pool.name}: your $10.00 adds about $")
 
 
 def test_the_estimate_refuses_a_bad_amount_with_a_clear_message(client, running_round):

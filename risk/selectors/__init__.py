@@ -28,7 +28,9 @@ from .forecasts import (
     forecast_for_campaign,
 )
 from .fraud_signals import (
+    PledgeFraudSummary,
     pledge_fraud_evaluation,
+    pledges_fraud_summaries,
 )
 from .pricing_advice import (
     ADVICE_MIN_CLAIMS,
@@ -100,6 +102,7 @@ __all__ = [
     "DefaultRisk",
     "EpochSeconds",
     "Forecast",
+    "PledgeFraudSummary",
     "PriceStepAdvice",
     "Recommendation",
     "ReviewFeatures",
@@ -113,6 +116,7 @@ __all__ = [
     "live_campaign_pool_cached",
     "next_step_price",
     "pledge_fraud_evaluation",
+    "pledges_fraud_summaries",
     "price_step_advice",
     "pricing_advice_for_campaign",
     "recommendations_for",

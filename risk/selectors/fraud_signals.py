@@ -1,5 +1,7 @@
 """Fraud signals around one pledge, measured from our own records (see ``risk.fraud``)."""
 
+from dataclasses import dataclass
+
 from django.db.models import Count, Q
 
 from pledges.models import Pledge, PledgeStatus
@@ -81,3 +83,29 @@ def pledge_fraud_evaluation(*, pledge: Pledge, ip: str | None = None) -> fraud.F
         values["campaign_spike"] = round(float(poisson_z(counts["recent"], counts["before"] / hours_before)), 3)
 
     return fraud.evaluate(values)
+
+
+@dataclass(frozen=True)
+class PledgeFraudSummary:
+    probability: float
+    # The signals that raised it, strongest first, in words (``fraud.reasons_in_words``).
+    reasons: list[str]
+
+
+def pledges_fraud_summaries(*, pledge_ids) -> dict[int, PledgeFraudSummary]:
+    """Return the stored fraud check of each of ``pledge_ids`` that has one, as probability and reasons.
+
+    One query; pledges never checked (the check runs after the pledge, off its path) are left out.
+    """
+    rows = PledgeRiskCheck.objects.filter(pledge_id__in=list(pledge_ids)).values_list(
+        "pledge_id", "probability", "signals"
+    )
+    return {
+        pledge_id: PledgeFraudSummary(
+            probability=probability,
+            reasons=fraud.reasons_in_words(
+                (signal.get("text", name), signal.get("log_ratio", 0)) for name, signal in (signals or {}).items()
+            ),
+        )
+        for pledge_id, probability, signals in rows
+    }

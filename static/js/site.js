@@ -133,6 +133,43 @@
     });
   }
 
+  // The pledge form's live matching estimate follows the amount typed, a moment after the
+  // backer stops typing; without this script it shows the estimate for the amount it was sent.
+  function matchEstimate() {
+    var amount = document.querySelector("input[name=amount]");
+    var form = amount && amount.form;
+    if (!form || !form.querySelector("[data-match-estimate]")) { return; }
+    var timer = null;
+    var asked = amount.value;
+    function refresh() {
+      var block = form.querySelector("[data-match-estimate]");
+      var value = amount.value.trim();
+      if (!block || value === "" || value === asked) { return; }
+      asked = value;
+      fetch(block.dataset.matchEstimate + "?amount=" + encodeURIComponent(value), {
+        credentials: "same-origin",
+        headers: { "Accept": "application/json" }
+      }).then(function (response) {
+        // A half-typed or refused amount keeps the last estimate shown.
+        return response.ok ? response.json() : null;
+      }).then(function (answer) {
+        if (!answer || !answer.html || amount.value.trim() !== value) { return; }
+        // Our own server's fragment (matching/_match_estimate.html), escaped there.
+        var holder = document.createElement("template");
+        holder.innerHTML = answer.html.trim();
+        var current = form.querySelector("[data-match-estimate]");
+        if (current && holder.content.firstElementChild) { current.replaceWith(holder.content.firstElementChild); }
+      }).catch(function () {});
+    }
+    function later() {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, 350);
+    }
+    amount.addEventListener("input", later);
+    // Picking a reward may fill in its minimum (rewardAmounts), which sends no input event.
+    form.addEventListener("change", later);
+  }
+
   // The header's menu button (shown on narrow screens by site.css once this has run).
   function headerMenu() {
     var button = document.querySelector("[data-menu-button]");
@@ -154,5 +191,6 @@
     formatCardNumbers();
     rewardAmounts();
     shippingTotal();
+    matchEstimate();
   });
 }());
