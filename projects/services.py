@@ -85,6 +85,17 @@ def campaign_lock(*, campaign_id: int) -> Campaign:
     return Campaign.objects.select_for_update().get(pk=campaign_id)
 
 
+def campaign_lock_beside_pledges(*, campaign_id: int) -> Campaign:
+    """Lock the campaign as ``campaign_lock`` does, but FOR NO KEY UPDATE: for changes to its rewards.
+
+    A pledge holding a tier's row (its slot claim) inserts its pledge row next, which takes a KEY
+    SHARE lock on the campaign; FOR UPDATE would wait on that pledge while it waits on the tier
+    the change locks next (a deadlock, met in pledges' concurrency test). Status changes still
+    wait for this lock, so the campaign keeps its state until the change commits.
+    """
+    return Campaign.objects.select_for_update(no_key=True).get(pk=campaign_id)
+
+
 def campaign_set_status(*, campaign: Campaign, to_status: str, actor=None, reason: str = "") -> Campaign:
     """Move a locked campaign to ``to_status`` if allowed, and record who, when and why.
 
@@ -472,7 +483,7 @@ def reward_tier_update(*, reward: RewardTier, actor, **fields) -> RewardTier:
     date is recorded (RewardTierChange) and e-mailed to the tier's backers after commit. Raises
     NotAllowed, Conflict or InvalidInput; on refusal nothing changes.
     """
-    campaign = campaign_lock(campaign_id=reward.campaign_id)
+    campaign = campaign_lock_beside_pledges(campaign_id=reward.campaign_id)
     _ensure_initiator(campaign, actor)
     allowed = {
         "title",
@@ -556,11 +567,7 @@ def reward_price_step_open(*, reward: RewardTier, actor, price: int, slots: int)
     Recorded as a RewardTierChange. Raises NotAllowed, Conflict (not live, unlimited tier, too
     many steps) or InvalidInput (price not higher, slots out of range); on refusal nothing changes.
     """
-    # FOR NO KEY UPDATE, not campaign_lock's FOR UPDATE: a pledge holding this tier's row inserts
-    # its pledge row next, which takes a KEY SHARE lock on the campaign; FOR UPDATE would wait on
-    # it while it waits on the tier (a deadlock, met in pledges' concurrency test). A status
-    # change still waits for this lock, so the campaign stays live until the step is open.
-    campaign = Campaign.objects.select_for_update(no_key=True).get(pk=reward.campaign_id)
+    campaign = campaign_lock_beside_pledges(campaign_id=reward.campaign_id)
     _ensure_initiator(campaign, actor)
     if campaign.status != CampaignStatus.LIVE:
         raise Conflict(
