@@ -12,7 +12,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Case, CharField, F, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from escrow.ledger import account_balance, account_balances, ledger_accounts_get_or_create
@@ -58,6 +59,36 @@ def pools_public(*, status: str | None = None, now: datetime | None = None) -> Q
     if status is not None:
         pools = pools.filter(status=status)
     return pools
+
+
+# The public index's order: pools one can be matched by now, then those to come, then the past.
+_INDEX_RANK = Case(
+    When(status=PoolStatus.RUNNING.value, then=Value(0)),
+    When(status=PoolStatus.UPCOMING.value, then=Value(1)),
+    default=Value(2),
+    output_field=IntegerField(),
+)
+
+
+def pools_index(*, now: datetime | None = None) -> QuerySet[Pool]:
+    """Return ``pools_public`` running first, then upcoming, then ended or closed, newest first in each.
+
+    Each pool has ``matched_campaigns``: how many campaigns its paid rounds matched (as
+    ``pool_dashboard`` counts them), from a subquery, so a page of pools is one query.
+    """
+    matched = (
+        Allocation.objects.filter(
+            round__pool=OuterRef("pk"), round__status__in=PUBLISHED_ROUND_STATUSES, paid_at__isnull=False
+        )
+        .values("round__pool")
+        .annotate(n=Count("campaign_id", distinct=True))
+        .values("n")
+    )
+    return (
+        pools_public(now=now)
+        .annotate(rank=_INDEX_RANK, matched_campaigns=Coalesce(Subquery(matched), 0))
+        .order_by("rank", "-created_at", "-id")
+    )
 
 
 def sponsor_get(*, username: str):

@@ -5,6 +5,7 @@ from . import views
 app_name = "matching"
 
 urlpatterns = [
+    path("", views.pool_list, name="pool_list"),
     path("estimate/<slug:slug>/", views.match_estimate, name="match_estimate"),
     path("<slug:slug>/", views.pool_detail, name="pool_detail"),
     path("<slug:slug>/dashboard/", views.pool_dashboard_view, name="pool_dashboard"),

@@ -1,9 +1,10 @@
-"""Public matching pages: a pool with its rules and results, and the live estimate for an amount."""
+"""Public matching pages: the index of pools, a pool with its rules and results, and the live estimate."""
 
 import csv
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,14 +19,29 @@ from projects.selectors import campaign_page_get
 from .selectors import (
     match_estimates,
     pool_balance,
+    pool_balances,
     pool_dashboard,
     pool_public_get,
     pool_rounds_with_results,
+    pools_index,
     round_inputs,
     round_published_get,
 )
 from .services import pool_choose_leftover
 from .templatetags.matching import render_match_estimate
+
+POOLS_PER_PAGE = 20
+
+
+@require_GET
+def pool_list(request):
+    """The public index of funded pools: running first, then upcoming, then ended or closed."""
+    page_obj = Paginator(pools_index(), POOLS_PER_PAGE).get_page(request.GET.get("page"))
+    page_obj.object_list = list(page_obj.object_list)
+    balances = pool_balances(pools=page_obj.object_list)
+    for pool in page_obj.object_list:
+        pool.left = balances[pool.pk]
+    return render(request, "matching/pool_list.html", {"page_obj": page_obj})
 
 
 def pool_detail(request, slug: str):
