@@ -28,7 +28,6 @@ from crowdfund_site.money import CURRENCY_CHOICES
 from escrow.models import GatewayOperation
 from projects.models import Campaign
 from projects.selectors import campaign_visible_get
-from risk.tasks import enqueue_pledge_check
 
 from .changes import UNCHANGED, pledge_change
 from .models import Pledge, PledgeChange, PledgeStatusChange
@@ -292,8 +291,8 @@ class PledgeChangeApi(APIView):
             reward=reward,
             payment_token=data.get("payment_token", ""),
             idempotency_key=request.headers[HEADER].strip(),
+            client_ip=request.META.get("REMOTE_ADDR"),  # for the fraud checks in its follow-up message
         )
-        enqueue_pledge_check(pledge.pk, request.META.get("REMOTE_ADDR"))
         return Response(PledgeWithHistorySerializer(pledge_of_backer_get(backer=request.user, pledge_id=pk)).data)
 
 
