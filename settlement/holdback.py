@@ -44,6 +44,7 @@ from fulfilment.services import (
     holdback_record,
     non_delivery_record_settled,
     shipment_record_settled,
+    tier_declare_not_delivered,
 )
 from pledges.models import Pledge
 from projects.models import Campaign
@@ -201,6 +202,26 @@ def holdback_settle_tier(*, tier_id: int) -> Shipment | NonDelivery | None:
             details={"released": released, "fee": fee, "refunded": refunded},
         )
     return shipment
+
+
+def holdback_declare_not_delivered(*, tier_id: int, actor, reason: str, enqueue: bool = True) -> NonDelivery:
+    """Finance declares a reward tier not delivered and its backers' parts start going back at once.
+
+    The declaration is ``fulfilment.services.tier_declare_not_delivered``'s (its rules, refusals
+    and audit event); after it commits, ``settle_holdback_tier`` refunds the tier's parts in
+    batches (``holdback_settle_tier``) rather than waiting for beat's sweep, which still finishes
+    the work if that task is lost. Returns the declaration as committed, before its refunds.
+    """
+    declaration = tier_declare_not_delivered(tier_id=tier_id, actor=actor, reason=reason)
+    if enqueue:
+        transaction.on_commit(lambda: _enqueue_settle(tier_id))
+    return declaration
+
+
+def _enqueue_settle(tier_id: int) -> None:
+    from .tasks import settle_holdback_tier  # tasks import this module
+
+    settle_holdback_tier.delay(tier_id)
 
 
 def _settle_not_delivered(declaration: NonDelivery) -> NonDelivery:
