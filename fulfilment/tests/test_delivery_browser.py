@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.money import format_amount
-from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS
+from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS, log_in
 from fulfilment.models import Delivery, DeliveryStatus, Resolution, Shipment, SurveyAnswer
 from fulfilment.services import deliveries_resolve_silent, survey_send
 from pledges.tests.factories import pledge_held
@@ -20,14 +20,6 @@ from settlement.verification import ledger_verify
 from .helpers import holdback_balance, succeed
 
 pytestmark = BROWSER_MARKS
-PASSWORD = "correct-horse-battery"
-
-
-def log_in(page, base: str, username: str, next_path: str) -> None:
-    page.goto(f"{base}/accounts/login/?next={next_path}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
 
 
 @pytest.mark.django_db(transaction=True)
