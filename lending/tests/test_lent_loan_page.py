@@ -93,3 +93,19 @@ def test_a_loan_without_repayments_says_so(client):
 
     assert "No repayment yet." in page
     assert f'<dd id="your-principal-left">{usd(10_000)}</dd>' in page
+
+
+def test_the_lender_and_borrower_pages_read_in_chinese(client, settings, repaid_in_four_ways):
+    loan, _second, waived = repaid_in_four_ways
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    client.force_login(LoanLender.objects.get(loan=loan, principal=29_999).lender)
+
+    lent = client.get(f"/loans/lent/{loan.pk}/").content.decode()
+
+    assert "第 1 期，按计划还款。" in lent
+    assert "部分还款：第 2 期" in lent
+    assert f"这笔贷款支付的利息比计划少 {usd(waived)}" in lent
+    client.force_login(loan.borrower)
+    borrowed = client.get(f"/loans/borrowed/{loan.pk}/").content.decode()
+    assert "自动还款" in borrowed
+    assert "还款计划" in borrowed
