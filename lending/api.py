@@ -176,9 +176,9 @@ class LoanAutopayApi(APIView):
         ),
     )
     def put(self, request, pk: int):
-        loan = loan_of_borrower_get(borrower=request.user, loan_id=pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        loan = loan_of_borrower_get(borrower=request.user, loan_id=pk)
         loan = loan_autopay_set(loan=loan, actor=request.user, payment_token=serializer.validated_data["payment_token"])
         return Response(self.OutputSerializer(loan).data)
 
