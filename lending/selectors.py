@@ -458,7 +458,7 @@ def lender_loan_history(*, user, loan_id: int) -> LenderLoanHistory:
     for repayment in Repayment.objects.filter(loan=loan).order_by("created_at", "id"):
         start, paid = paid, paid + repayment.amount
         principal_paid += repayment.principal
-        first = next(n for n, end in enumerate(ends) if end > start)
+        first = next((n for n, end in enumerate(ends) if end > start), len(ends) - 1)
         last = next((n for n, end in enumerate(ends) if end >= paid), len(ends) - 1)
         left_of_last = ends[last] - paid
         payout = payouts.get(repayment.pk)
