@@ -9,6 +9,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from accounts.models import AuditEvent
 from accounts.tests.factories import UserFactory
@@ -189,7 +190,7 @@ def test_one_click_adds_a_lower_priced_tier_and_refuses_one_not_lower(client, st
     campaign, _patron, _backers = struggling
     client.force_login(campaign.initiator)
     refused = client.post(_url("pricing_advice_add_tier", campaign), {"title": "Fan", "price": "25.00"}, follow=True)
-    assert "The new tier's price must be below your cheapest tier's ($25.00)." in refused.content.decode()
+    assert escape("The new tier's price must be below your cheapest tier's ($25.00).") in refused.content.decode()
     untitled = client.post(_url("pricing_advice_add_tier", campaign), {"title": " ", "price": "12.00"}, follow=True)
     assert "This field is required." in untitled.content.decode()
     assert campaign.rewards.count() == 3
