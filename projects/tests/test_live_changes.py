@@ -4,6 +4,7 @@ for a tier nobody holds, the deadline extended once within 60 days; refusals cha
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
@@ -109,3 +110,15 @@ def test_a_tier_added_while_live_and_never_before_launch_or_after_the_end():
         with pytest.raises(Conflict):
             reward_tier_add_live(campaign=other, actor=other.initiator, title="Late", minimum_amount=500)
     assert RewardTier.objects.count() == 1
+
+
+def test_a_backer_is_told_of_the_new_deadline_in_their_language(celery_eager, django_capture_on_commit_callbacks):
+    campaign = _launched(10, 20, title="Tide clocks")
+    pledge_held(campaign=campaign, backer=UserFactory(preferred_language="zh-hans"))
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_deadline_extend(campaign=campaign, actor=campaign.initiator, days=7)
+    (message,) = mail.outbox
+    assert message.subject == "Tide clocks 的截止时间已推迟"
+    assert "您支持的项目 Tide clocks 的发起人将截止时间延长了一次" in message.body
+    assert "目标金额没有改变" in message.body
