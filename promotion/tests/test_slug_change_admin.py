@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from accounts.tests.factories import FinanceFactory, ReviewerFactory
 from projects.tests.factories import LiveCampaignFactory
 from promotion.models import CampaignSlugChange
 from promotion.services import campaign_slug_change
@@ -32,6 +33,16 @@ def test_staff_find_a_rename_by_its_old_or_new_slug_and_cannot_change_it(client,
     assert delete.status_code == 403
     change.refresh_from_db()
     assert (change.from_slug, change.to_slug) == ("solar-lamps", "solar-lamps-2027")
+
+
+def test_reviewers_read_the_list_and_finance_does_not(client):
+    campaign = LiveCampaignFactory(slug="solar-lamps")
+    campaign_slug_change(campaign=campaign, actor=campaign.initiator, slug="solar-lamps-2027")
+    changelist = reverse("admin:promotion_campaignslugchange_changelist")
+    client.force_login(ReviewerFactory())
+    assert [row.to_slug for row in client.get(changelist).context["cl"].result_list] == ["solar-lamps-2027"]
+    client.force_login(FinanceFactory())
+    assert client.get(changelist).status_code == 403
 
 
 def test_someone_without_staff_rights_cannot_open_the_list(client, django_user_model):
