@@ -14,6 +14,7 @@ from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import currency_exponent, format_amount, parse_amount
 from escrow.gateway import sandbox_card_token
 from projects.models import REWARD_QUANTITY_LIMIT_MAX
+from projects.services import MAX_DURATION_DAYS
 from projects.shipping import COUNTRIES
 
 EXPIRY = re.compile(r"(0[1-9]|1[0-2])\s*/\s*([0-9]{2})")
@@ -337,15 +338,8 @@ class PledgeAmountForm(AmountConfirmationMixin, forms.Form):
         return cleaned
 
 
-class PriceStepAdviceForm(forms.Form):
-    """The dashboard's "open a next price step" advice, as suggested or as the initiator changed it."""
-
-    # A reward's id, bounded like every integer a form takes (a larger one names no reward).
-    reward = forms.IntegerField(widget=forms.HiddenInput, min_value=1, max_value=2**31 - 1)
-    price = forms.CharField(label=gettext_lazy("Price of the next step"), max_length=40)
-    slots = forms.IntegerField(
-        label=gettext_lazy("Slots at that price"), min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
-    )
+class _AdviceForm(forms.Form):
+    """A pricing suggestion of the dashboard, as suggested or as the initiator changed it; a price in ``currency``."""
 
     def __init__(self, *args, currency: str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -356,3 +350,38 @@ class PriceStepAdviceForm(forms.Form):
             return parse_amount(self.cleaned_data["price"], self.currency)
         except InvalidInput as error:
             raise forms.ValidationError(error.message, code=error.code) from None
+
+
+# A reward's id, bounded like every integer a form takes (a larger one names no reward).
+def _reward_field() -> forms.IntegerField:
+    return forms.IntegerField(widget=forms.HiddenInput, min_value=1, max_value=2**31 - 1)
+
+
+class PriceStepAdviceForm(_AdviceForm):
+    """The dashboard's "open a next price step" advice."""
+
+    reward = _reward_field()
+    price = forms.CharField(label=gettext_lazy("Price of the next step"), max_length=40)
+    slots = forms.IntegerField(
+        label=gettext_lazy("Slots at that price"), min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
+    )
+
+
+class LowerTierAdviceForm(_AdviceForm):
+    """The dashboard's "add a lower-priced tier" advice."""
+
+    title = forms.CharField(label=gettext_lazy("Title of the new tier"), max_length=120)
+    price = forms.CharField(label=gettext_lazy("Its price"), max_length=40)
+
+
+class LowerPriceAdviceForm(_AdviceForm):
+    """The dashboard's "lower the price of a tier nobody takes" advice."""
+
+    reward = _reward_field()
+    price = forms.CharField(label=gettext_lazy("New price for new backers"), max_length=40)
+
+
+class ExtendDeadlineAdviceForm(forms.Form):
+    """The dashboard's "extend the deadline once" advice (the service checks the most days allowed)."""
+
+    days = forms.IntegerField(label=gettext_lazy("Days later"), min_value=1, max_value=MAX_DURATION_DAYS)
