@@ -1,6 +1,8 @@
 """A change of reward or country moves the shipping: quoted for the backer's country, the difference
 charged or refunded with the rest, in the totals and the ledger; a country not shipped to changes nothing."""
 
+import importlib
+
 import pytest
 from django.core import mail
 from django.urls import reverse
@@ -343,3 +345,27 @@ def test_the_backer_is_emailed_the_shipping_before_and_after(
     [message] = [m for m in mail.outbox if "changed" in m.body]
     assert "Shipping: $9.00 to France → no shipping" in message.body
     assert "We are refunding the difference of $9.00 to your card." in message.body
+
+
+def test_changes_made_before_shipping_could_move_are_given_their_pledges_shipping(campaign, mug, ebook):
+    from django.apps import apps
+
+    migration = importlib.import_module("pledges.migrations.0009_pledge_change_shipping")
+    shipped = pledge_shipped(campaign=campaign, reward=mug, country="FR")
+    pledge_change(pledge=shipped, actor=shipped.backer, amount=8_900, payment_token=VISA, idempotency_key=new_key())
+    plain = pledge_held(campaign=campaign, amount=2_000, reward=ebook)
+    pledge_change(pledge=plain, actor=plain.backer, amount=3_000, payment_token=VISA, idempotency_key=new_key())
+    # As the rows were before the migration: no shipping recorded on any change.
+    PledgeChange.objects.update(
+        from_shipping_country="", to_shipping_country="", from_shipping_amount=0, to_shipping_amount=0
+    )
+    assert ledger_verify() != []
+
+    migration.changes_kept_their_pledges_shipping(apps, None)
+
+    assert sorted(
+        PledgeChange.objects.values_list(
+            "pledge_id", "from_shipping_country", "to_shipping_country", "from_shipping_amount", "to_shipping_amount"
+        )
+    ) == sorted([(shipped.pk, "FR", "FR", 900, 900), (plain.pk, "", "", 0, 0)])
+    assert ledger_verify() == []
