@@ -93,6 +93,7 @@ def pledge_change(
     reward: RewardTier | _Unchanged | None = UNCHANGED,
     shipping_country: str | None = None,
     payment_token: str = "",
+    client_ip: str | None = None,
 ) -> Pledge:
     """Change the amount and/or reward of the backer's held pledge before the deadline; return it.
 
@@ -113,6 +114,9 @@ def pledge_change(
     ``shipping_country``), no card for an increase), Conflict (pledge not held, campaign closed,
     reward sold out),
     PaymentDeclined (pledge unchanged) or PaymentUnavailable (retry with the same key).
+
+    Once made and committed, one Celery message sends the backer the change's e-mail and runs
+    what other apps added (``pledges.followups``: the fraud checks, given ``client_ip``).
     """
     key = _clean_idempotency_key(idempotency_key)
     current = Pledge.objects.select_related("campaign", "reward").get(pk=pledge.pk)
@@ -134,7 +138,9 @@ def pledge_change(
             payment_token=payment_token,
         )
         pledge_checks_run(backer=actor, campaign=current.campaign, amount=target.amount, replaces=current)
-        change = _change_reserve(pledge=current, target=target, key=key, fingerprint=fingerprint, actor=actor)
+        change = _change_reserve(
+            pledge=current, target=target, key=key, fingerprint=fingerprint, actor=actor, client_ip=client_ip
+        )
     if change.request_fingerprint != fingerprint:
         raise Conflict(
             "This idempotency key was already used for a different change.",
@@ -143,7 +149,7 @@ def pledge_change(
         )
     if change.status == PledgeChangeStatus.PENDING:
         result = _charge_difference(change=change, pledge=current, token=payment_token)
-        change = _change_complete(change_id=change.pk, result=result, actor=actor)
+        change = _change_complete(change_id=change.pk, result=result, actor=actor, client_ip=client_ip)
     if change.status == PledgeChangeStatus.DONE:
         _change_send_refunds(change=change)
     return _change_outcome(change)
@@ -254,7 +260,9 @@ def _below_reward_minimum(*, reward: RewardTier, currency: str, country: str, sh
     return InvalidInput(message, code="below_reward_minimum", field="amount")
 
 
-def _change_reserve(*, pledge: Pledge, target: _ChangeTarget, key: str, fingerprint: str, actor) -> PledgeChange:
+def _change_reserve(
+    *, pledge: Pledge, target: _ChangeTarget, key: str, fingerprint: str, actor, client_ip: str | None = None
+) -> PledgeChange:
     """Record the change and claim the new reward's slot, in one transaction; return the change.
 
     A change that adds no money is made right here (done); one that adds money stays pending
@@ -300,7 +308,7 @@ def _change_reserve(*, pledge: Pledge, target: _ChangeTarget, key: str, fingerpr
             if reward_id != locked.reward_id and reward_id is not None and not _reward_claim_slot(reward_id=reward_id):
                 raise _claim_refused(reward)  # sold out, or outside its availability window
             if amount <= locked.amount:
-                _change_apply(pledge=locked, change=change)
+                _change_apply(pledge=locked, change=change, client_ip=client_ip)
             return change
     except IntegrityError:
         # The key was taken by a concurrent request between our lookup and our insert.
@@ -327,7 +335,9 @@ def _charge_difference(*, change: PledgeChange, pledge: Pledge, token: str) -> G
     return result
 
 
-def _change_complete(*, change_id: int, result: GatewayResult, actor=None) -> PledgeChange:
+def _change_complete(
+    *, change_id: int, result: GatewayResult, actor=None, client_ip: str | None = None
+) -> PledgeChange:
     """Record the gateway's answer for a pending change: make it, or fail it; return the change.
 
     The one place an increase is finished, by the request and by the sweeper alike. Idempotent:
@@ -351,7 +361,7 @@ def _change_complete(*, change_id: int, result: GatewayResult, actor=None) -> Pl
             change.charge_reference = result.reference
             try:
                 with transaction.atomic():
-                    _change_apply(pledge=pledge, change=change)
+                    _change_apply(pledge=pledge, change=change, client_ip=client_ip)
             except Conflict as error:
                 pledge.refresh_from_db()
                 message = _("%(reason)s The new charge was refunded and your pledge is unchanged.") % {
@@ -387,11 +397,13 @@ def _change_fail(*, change: PledgeChange, code: str, message: str) -> None:
         _reward_free_slot(reward_id=change.to_reward_id)  # the slot the change claimed
 
 
-def _change_apply(*, pledge: Pledge, change: PledgeChange) -> None:
+def _change_apply(*, pledge: Pledge, change: PledgeChange, client_ip: str | None = None) -> None:
     """Make the change on the locked pledge: ledger, campaign total, reward slots, the pledge row.
 
-    Raises Conflict (the caller rolls back) if the pledge is no longer held as it was, the reward
-    needs more than the new amount, or the campaign stopped taking changes.
+    After commit, one message sends the change's e-mail and runs the follow-ups, with
+    ``client_ip`` (``pledges.followups``). Raises Conflict (the caller rolls back) if the pledge is
+    no longer held as it was, the reward needs more than the new amount, or the campaign stopped
+    taking changes.
     """
     if pledge.status != PledgeStatus.HELD:
         raise Conflict(_("This pledge was cancelled or settled meanwhile."), code="pledge_not_held")
@@ -446,8 +458,8 @@ def _change_apply(*, pledge: Pledge, change: PledgeChange) -> None:
     change.save(update_fields=["status", "charge_reference", "card_fingerprint", "refund_parts", "completed_at"])
     campaign_figures_changed(campaign_id=pledge.campaign_id)
     # Registered inside the caller's transaction (or savepoint): a change rolled back sends nothing.
-    change_id = change.pk
-    transaction.on_commit(lambda: _enqueue_email("send_pledge_changed", change_id))
+    change_id, pledge_id = change.pk, pledge.pk
+    transaction.on_commit(lambda: _enqueue_email("pledge_changed_follow_up", change_id, pledge_id, client_ip))
 
 
 def _change_description(change: PledgeChange) -> str:

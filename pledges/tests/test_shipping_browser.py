@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 
 from accounts.tests.factories import UserFactory
-from crowdfund_site.tests.browser import BROWSER_MARKS
+from crowdfund_site.tests.browser import BROWSER_MARKS, log_in
 from pledges.models import Pledge, PledgeStatus
 from pledges.tests.factories import pledge_held
 from projects.models import RewardShippingRule
@@ -147,13 +147,8 @@ def test_manage_a_pledge_onto_a_physical_reward_with_shipping(live_server, brows
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     context.add_cookies([{"name": "django_language", "value": language, "url": base}])
     page = context.new_page()
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", backer.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, base, backer.username, next_path=f"/pledges/{pledge.pk}/manage/")
 
-    page.goto(f"{base}/pledges/{pledge.pk}/manage/")
     assert expected["note"] in page.inner_text("main")
     page.select_option("#id_reward", str(mug.pk))
     page.select_option("#id_shipping_country", "FR")
