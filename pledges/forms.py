@@ -241,6 +241,16 @@ class PledgeRewardForm(forms.Form):
     def clean_reward(self):
         reward_id = self.cleaned_data["reward"]
         reward = None if reward_id is None else self.rewards[reward_id]
+        if reward_id != self.pledge.reward_id and _moves_shipping(reward, self.pledge):
+            # This page moves no money; shipping to or from a reward does, on "Manage your pledge".
+            title = reward.title if reward is not None else _("No reward")
+            raise forms.ValidationError(
+                _(
+                    "“%(reward)s” changes your shipping: choose it under “Manage your pledge”, where you pick "
+                    "the country and see the shipping before anything is charged or refunded."
+                )
+                % {"reward": title}
+            )
         if reward is not None and reward.minimum_amount > self.pledge.amount:
             minimum = format_amount(reward.minimum_amount, self.pledge.currency)
             raise forms.ValidationError(
@@ -250,12 +260,19 @@ class PledgeRewardForm(forms.Form):
         return reward
 
 
-def _reward_choice_label(reward, pledge) -> str:
+def _moves_shipping(reward, pledge) -> bool:
+    """Whether moving ``pledge`` to ``reward`` (None: no reward) may change its shipping."""
+    return (reward is not None and reward.ships) or bool(pledge.shipping_country)
+
+
+def _reward_choice_label(reward, pledge, *, with_shipping: bool = False) -> str:
     minimum = format_amount(reward.minimum_amount, pledge.currency)
     label = _("%(reward)s (%(minimum)s or more)") % {"reward": reward.title, "minimum": minimum}
-    if reward.pk != pledge.reward_id and (reward.ships or pledge.shipping_country):
-        # Refused by pledge_change (shipping would have to move too): said here, before submitting.
-        return _("%(reward)s — ships: cancel and back it instead") % {"reward": label}
+    if not with_shipping and reward.pk != pledge.reward_id and _moves_shipping(reward, pledge):
+        # Said here, before submitting: the change of reward page moves no money, shipping does.
+        return _("%(reward)s — ships: choose it under Manage your pledge") % {"reward": label}
+    if with_shipping and reward.ships and reward.pk != pledge.reward_id:
+        label = _("%(reward)s — ships, shipping added") % {"reward": label}
     if reward.sold_out and reward.pk != pledge.reward_id:
         return _("%(reward)s — sold out") % {"reward": label}
     if reward.minimum_amount > pledge.pledged_amount:
@@ -274,6 +291,8 @@ class PledgeAmountForm(AmountConfirmationMixin, forms.Form):
 
     amount = forms.CharField(max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
     reward = forms.TypedChoiceField(label=gettext_lazy("Reward"), coerce=int, empty_value=None, required=False)
+    # Where a reward that ships goes; the change service quotes its shipping there.
+    shipping_country = forms.ChoiceField(label=gettext_lazy("Ship to"), required=False, widget=LongSelect)
     card_number = forms.CharField(required=False, max_length=30, widget=PledgeForm.base_fields["card_number"].widget)
     expiry = forms.CharField(required=False, max_length=5, widget=PledgeForm.base_fields["expiry"].widget)
     cvc = forms.CharField(required=False, max_length=4, widget=PledgeForm.base_fields["cvc"].widget)
@@ -288,9 +307,12 @@ class PledgeAmountForm(AmountConfirmationMixin, forms.Form):
         self.rewards = {reward.pk: reward for reward in rewards}
         self.fields["amount"].label = _("New pledge amount (%(currency)s)") % {"currency": pledge.currency}
         self.fields["reward"].choices = [("", _("No reward, just support the project"))] + [
-            (reward.pk, _reward_choice_label(reward, pledge)) for reward in rewards
+            (reward.pk, _reward_choice_label(reward, pledge, with_shipping=True)) for reward in rewards
         ]
         self.initial.setdefault("reward", pledge.reward_id or "")
+        countries = _countries_by_name(get_language())
+        self.fields["shipping_country"].choices = [("", _("Choose a country")), *countries]
+        self.initial.setdefault("shipping_country", pledge.shipping_country)
         self.fields["card_number"].label = _("Card number")
         self.fields["expiry"].label = _("Expiry")
         self.fields["cvc"].label = _("CVC")
@@ -319,7 +341,17 @@ class PledgeAmountForm(AmountConfirmationMixin, forms.Form):
         amount, reward = cleaned.get("amount"), cleaned.get("reward")
         if amount is None or "reward" not in cleaned:
             return cleaned
-        if amount == self.pledge.amount and (reward.pk if reward else None) == self.pledge.reward_id:
+        country = cleaned.get("shipping_country") or self.pledge.shipping_country
+        if reward is not None and reward.ships and not country:
+            self.add_error(
+                "shipping_country",
+                _("The “%(reward)s” reward is shipped: choose the country to ship it to.") % {"reward": reward.title},
+            )
+        elif (
+            amount == self.pledge.amount
+            and (reward.pk if reward else None) == self.pledge.reward_id
+            and country == self.pledge.shipping_country
+        ):
             self.add_error(
                 "amount",
                 _("Your pledge is already %(amount)s with this reward. Change the amount or the reward.")
