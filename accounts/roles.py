@@ -23,6 +23,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         *_COMMON,
         "projects.review_campaign",
         "projects.suspend_campaign",
+        "matching.view_poolapplication",
+        "matching.decide_application",
     ],
     FINANCE: [
         *_COMMON,

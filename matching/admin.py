@@ -18,9 +18,17 @@ from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline
 from crowdfund_site.exceptions import ApplicationError
 from risk.selectors import pledges_fraud_summaries
 
-from .models import Allocation, Pool, Round, RoundExclusion, RoundStatus, RoundStatusChange
+from .models import Allocation, Pool, PoolApplication, Round, RoundExclusion, RoundStatus, RoundStatusChange
 from .selectors import review_contributions_of, round_contributions_for_review
-from .services import pool_close, round_cancel, round_end, round_exclude_contribution, round_pay, round_publish
+from .services import (
+    pool_application_decide,
+    pool_close,
+    round_cancel,
+    round_end,
+    round_exclude_contribution,
+    round_pay,
+    round_publish,
+)
 
 # Contributions on one page of a round's challenge screen.
 REVIEW_PAGE_SIZE = 200
@@ -220,3 +228,39 @@ class RoundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             perform=lambda r, reason: round_cancel(matching_round=r, actor=request.user, reason=reason),
             needs_reason=True,
         )
+
+
+@admin.register(PoolApplication)
+class PoolApplicationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Campaigns' applications to pools: reviewers accept (the campaign joins the pool's list) or decline."""
+
+    list_display = ("campaign", "pool", "status", "created_at", "decided_by", "decided_at")
+    list_filter = ("status",)
+    list_select_related = ("campaign", "pool", "decided_by")
+    search_fields = ("campaign__title", "pool__name")
+    readonly_fields = ("pool", "campaign", "applicant", "statement", "status", "decided_by", "decided_at", "reason")
+    actions = ("accept", "decline")
+
+    def has_decide_permission(self, request):
+        return request.user.has_perm("matching.decide_application")
+
+    def _decide(self, request, queryset, *, accept: bool):
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="matching_application_accept" if accept else "matching_application_decline",
+            title="Accept applications" if accept else "Decline applications",
+            perform=lambda application, reason: pool_application_decide(
+                application_id=application.pk, actor=request.user, accept=accept, reason=reason
+            ),
+            needs_reason=True,
+        )
+
+    @admin.action(description="Accept: the pool matches these campaigns", permissions=["decide"])
+    def accept(self, request, queryset):
+        return self._decide(request, queryset, accept=True)
+
+    @admin.action(description="Decline (the initiator is told by e-mail)", permissions=["decide"])
+    def decline(self, request, queryset):
+        return self._decide(request, queryset, accept=False)

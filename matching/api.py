@@ -17,6 +17,7 @@ from crowdfund_site.api.fields import (
     AmountField,
     IdField,
     PagePagination,
+    StrictBooleanField,
     StrictCharField,
     StrictInputSerializer,
     StrictIntegerField,
@@ -33,8 +34,11 @@ from projects.selectors import campaign_get_visible, campaigns_visible_to
 
 from .allocation import DEFAULT_QUADRATIC_MINIMUM
 from .models import (
+    APPLICATION_REASON_MAX_LENGTH,
+    APPLICATION_STATEMENT_MAX_LENGTH,
     POOL_DESCRIPTION_MAX_LENGTH,
     POOL_RATIO_MAX_BPS,
+    ApplicationStatus,
     LeftoverChoice,
     Pool,
     PoolMode,
@@ -51,7 +55,14 @@ from .selectors import (
     round_public_get,
     sponsor_get,
 )
-from .services import pool_choose_leftover, pool_close, pool_create_and_fund, round_create
+from .services import (
+    pool_application_decide,
+    pool_application_submit,
+    pool_choose_leftover,
+    pool_close,
+    pool_create_and_fund,
+    round_create,
+)
 
 # The gateway stores the token with each charge (as for a pledge's).
 PAYMENT_TOKEN_MAX_LENGTH = field_max_length(GatewayOperation, "token")
@@ -148,6 +159,9 @@ class PoolListCreateApi(APIView):
         pairwise_damping = AmountField(required=False, allow_null=True, default=None)
         categories = serializers.ListField(child=IdField(), required=False, default=list, max_length=MAX_ELIGIBLE)
         campaigns = serializers.ListField(child=IdField(), required=False, default=list, max_length=MAX_ELIGIBLE)
+        accepts_applications = StrictBooleanField(
+            required=False, default=False, help_text="Campaigns may apply; those staff accept are matched too."
+        )
         payment_token = StrictCharField(max_length=PAYMENT_TOKEN_MAX_LENGTH, help_text="Sandbox: tok_visa, ...")
         sponsor = StrictCharField(
             required=False,
@@ -403,11 +417,86 @@ class PoolLeftoverApi(APIView):
         return Response({"choice": pool.leftover_choice, "next_pool": pool.next_pool.slug if pool.next_pool else None})
 
 
+class ApplicationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    pool = serializers.CharField(source="pool.slug", help_text="The pool's slug.")
+    campaign = serializers.IntegerField(source="campaign_id")
+    statement = serializers.CharField()
+    status = serializers.ChoiceField(choices=ApplicationStatus.choices)
+    reason = serializers.CharField(help_text="Staff's reason, once decided; empty before.")
+    created_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
+class PoolApplyApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(StrictInputSerializer):
+        campaign = IdField(help_text="Your campaign's id.")
+        statement = StrictCharField(
+            max_length=APPLICATION_STATEMENT_MAX_LENGTH, help_text="Why the pool should match it, in a few words."
+        )
+
+    @extend_schema(
+        operation_id="matching_pools_applications_create",
+        request=InputSerializer,
+        responses={201: ApplicationSerializer, **errors(400, 401, 403, 404, 409)},
+        description=(
+            "Apply with your campaign to a pool that takes applications; staff accept or decline it. 400 "
+            "`statement_required`, `debt_campaign`, `currency_mismatch`; 403 `not_initiator`, `own_campaign`; "
+            "409 `not_taking_applications`, `pool_closed`, `campaign_closed`, `already_eligible`, `already_applied`."
+        ),
+    )
+    def post(self, request, slug: str):
+        body = self.InputSerializer(data=request.data)  # a bad body is refused before any lookup
+        body.is_valid(raise_exception=True)
+        pool = _pool_to_manage(slug)
+        campaign = campaign_get_visible(user=request.user, campaign_id=body.validated_data["campaign"])
+        application = pool_application_submit(
+            pool=pool, campaign=campaign, actor=request.user, statement=body.validated_data["statement"]
+        )
+        return Response(ApplicationSerializer(application).data, status=status.HTTP_201_CREATED)
+
+
+class ApplicationDecisionApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(StrictInputSerializer):
+        decision = serializers.ChoiceField(choices=[("accept", "accept"), ("decline", "decline")])
+        reason = StrictCharField(max_length=APPLICATION_REASON_MAX_LENGTH, help_text="Told to the initiator.")
+
+    @extend_schema(
+        operation_id="matching_applications_decide",
+        request=InputSerializer,
+        responses={200: ApplicationSerializer, **errors(400, 401, 403, 404, 409)},
+        description=(
+            "Staff (reviewers) accept a campaign's application (the pool then matches it) or decline it, with a "
+            "reason the initiator is e-mailed. 403 `not_allowed`; 409 `already_decided`, `pool_closed`."
+        ),
+    )
+    def post(self, request, pk: int):
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        application = pool_application_decide(
+            application_id=pk,
+            actor=request.user,
+            accept=body.validated_data["decision"] == "accept",
+            reason=body.validated_data["reason"],
+        )
+        return Response(ApplicationSerializer(application).data)
+
+
 urlpatterns = [
     path("matching/pools/", PoolListCreateApi.as_view(), name="matching_pools"),
     path("matching/pools/<slug:slug>/", PoolDetailApi.as_view(), name="matching_pool_detail"),
     path("matching/pools/<slug:slug>/rounds/", RoundCreateApi.as_view(), name="matching_pool_rounds"),
     path("matching/pools/<slug:slug>/close/", PoolCloseApi.as_view(), name="matching_pool_close"),
+    path("matching/pools/<slug:slug>/applications/", PoolApplyApi.as_view(), name="matching_pool_applications"),
+    path(
+        "matching/applications/<api_id:pk>/decision/",
+        ApplicationDecisionApi.as_view(),
+        name="matching_application_decision",
+    ),
     path("matching/rounds/<api_id:pk>/", RoundDetailApi.as_view(), name="matching_round_detail"),
     path("matching/pools/<slug:slug>/leftover/", PoolLeftoverApi.as_view(), name="matching_pool_leftover"),
     path("campaigns/<api_id:pk>/match-estimate/", MatchEstimateApi.as_view(), name="campaign_match_estimate"),

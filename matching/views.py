@@ -14,20 +14,23 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crowdfund_site.exceptions import ApplicationError, InvalidInput
 from crowdfund_site.money import format_amount, parse_amount
-from projects.selectors import campaign_page_get
+from projects.selectors import campaign_page_get, campaigns_visible_to
 
 from .selectors import (
+    applications_of_initiator,
+    campaigns_that_may_apply,
     match_estimates,
     pool_balance,
     pool_balances,
     pool_dashboard,
     pool_public_get,
     pool_rounds_with_results,
+    pool_takes_applications,
     pools_index,
     round_inputs,
     round_published_get,
 )
-from .services import pool_choose_leftover
+from .services import pool_application_submit, pool_choose_leftover
 from .templatetags.matching import render_match_estimate
 
 POOLS_PER_PAGE = 20
@@ -48,11 +51,42 @@ def pool_detail(request, slug: str):
     pool = pool_public_get(slug=slug)
     if pool is None:
         raise Http404("No such pool")
-    return render(
-        request,
-        "matching/pool_detail.html",
-        {"pool": pool, "left": pool_balance(pool=pool), "rounds": pool_rounds_with_results(pool=pool)},
+    context = {"pool": pool, "left": pool_balance(pool=pool), "rounds": pool_rounds_with_results(pool=pool)}
+    if pool.accepts_applications:
+        context |= {
+            "takes_applications": pool_takes_applications(pool=pool),
+            "may_apply": campaigns_that_may_apply(pool=pool, user=request.user),
+            "my_applications": applications_of_initiator(pool=pool, user=request.user),
+            "chosen_campaign": request.GET.get("campaign", ""),
+        }
+    return render(request, "matching/pool_detail.html", context)
+
+
+@login_required
+@require_POST
+def pool_apply(request, slug: str):
+    """An initiator applies with one of their campaigns, from the pool page, with a short statement."""
+    pool = pool_public_get(slug=slug)
+    if pool is None:
+        raise Http404("No such pool")
+    campaign_id = request.POST.get("campaign", "")
+    campaign = (
+        campaigns_visible_to(user=request.user).filter(pk=int(campaign_id)).first() if campaign_id.isdigit() else None
     )
+    if campaign is None:
+        messages.error(request, _("Choose one of your campaigns."))
+        return redirect("matching:pool_detail", slug=pool.slug)
+    try:
+        pool_application_submit(
+            pool=pool, campaign=campaign, actor=request.user, statement=request.POST.get("statement", "")
+        )
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request, _("Applied: staff will look at %(title)s and you will hear from us.") % {"title": campaign.title}
+        )
+    return redirect("matching:pool_detail", slug=pool.slug)
 
 
 @login_required

@@ -4,6 +4,13 @@ The services freeze and pay what ``round_compute`` returns; pages and the API sh
 One module per subject; every name callers use is here, so they import ``matching.selectors``.
 """
 
+from .applications import (
+    NOT_APPLYING_STATUSES,
+    applications_of_initiator,
+    campaign_pools_for_applications,
+    campaigns_that_may_apply,
+    pool_takes_applications,
+)
 from .badges import (
     CampaignMatch,
     MatchingLine,
@@ -49,6 +56,7 @@ from .rounds import (
 __all__ = [
     "CHALLENGE_WINDOW",
     "CHARGED_STATUSES",
+    "NOT_APPLYING_STATUSES",
     "PUBLISHED_ROUND_STATUSES",
     "CampaignMatch",
     "ChartBar",
@@ -59,10 +67,13 @@ __all__ = [
     "PoolDashboard",
     "ReviewContribution",
     "allocation_earned",
+    "applications_of_initiator",
     "campaign_matched_by",
     "campaign_matched_to_release",
     "campaign_matching_line",
+    "campaign_pools_for_applications",
     "campaigns_matched_by",
+    "campaigns_that_may_apply",
     "eligible_campaigns",
     "gift_estimate",
     "match_estimates",
@@ -72,6 +83,7 @@ __all__ = [
     "pool_dashboard",
     "pool_public_get",
     "pool_rounds_with_results",
+    "pool_takes_applications",
     "pools_index",
     "pools_public",
     "review_contributions_of",

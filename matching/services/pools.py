@@ -92,12 +92,15 @@ def pool_create(
     pairwise_damping: int | None = None,
     categories: list[Category] | tuple = (),
     campaigns: list[Campaign] | tuple = (),
+    accepts_applications: bool = False,
     idempotency_key: str = "",
     request_fingerprint: str = "",
 ) -> Pool:
     """Create an unfunded pool for ``sponsor``; ``pool_fund`` then charges it. Return the pool.
 
-    ``actor`` is the sponsor, or staff acting on their behalf. A quadratic pool without a
+    ``actor`` is the sponsor, or staff acting on their behalf. Eligible are ``categories``,
+    ``campaigns`` (the list staff approved), and with ``accepts_applications`` the campaigns
+    that apply and staff accept (``pool_application_decide``). A quadratic pool without a
     per-campaign cap gets the default (10 % of the pool). Everything is checked before the one
     transaction that writes the pool, its eligibility and the audit event.
 
@@ -135,8 +138,12 @@ def pool_create(
         check_amount(pairwise_damping, currency)
     campaigns = list(campaigns)
     categories = list(categories)
-    if not campaigns and not categories:
-        raise InvalidInput("Say which campaigns the pool matches.", code="eligibility_required", field="campaigns")
+    if not campaigns and not categories and not accepts_applications:
+        raise InvalidInput(
+            "Say which campaigns the pool matches, or let campaigns apply.",
+            code="eligibility_required",
+            field="campaigns",
+        )
     own = [c for c in campaigns if c.initiator_id == sponsor.pk]
     if own:
         raise NotAllowed("A sponsor cannot match their own campaign.", code="own_campaign", field="campaigns")
@@ -156,6 +163,7 @@ def pool_create(
             ratio_bps=ratio_bps,
             minimum_contribution=minimum_contribution,
             pairwise_damping=pairwise_damping,
+            accepts_applications=accepts_applications,
             starts_at=starts_at,
             ends_at=ends_at,
             idempotency_key=idempotency_key,
