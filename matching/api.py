@@ -7,8 +7,9 @@ it leaves and closes it. Every rule is the services'; the views parse, look up a
 
 from django.contrib.auth import get_user_model
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +32,7 @@ from crowdfund_site.money import CURRENCY_CHOICES
 from escrow.models import GatewayOperation
 from projects.models import Category
 from projects.selectors import campaign_get_visible, campaigns_visible_to
+from projects.serializers import PictureSerializer
 
 from .allocation import DEFAULT_QUADRATIC_MINIMUM
 from .models import (
@@ -61,6 +63,7 @@ from .services import (
     pool_choose_leftover,
     pool_close,
     pool_create_and_fund,
+    pool_logo_set,
     round_create,
 )
 
@@ -101,6 +104,11 @@ class PoolSerializer(serializers.Serializer):
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
     rounds = RoundSerializer(many=True, source="rounds_list")
+    logo = serializers.SerializerMethodField()
+
+    @extend_schema_field(PictureSerializer(allow_null=True))
+    def get_logo(self, pool: Pool) -> dict | None:
+        return PictureSerializer(pool.logo).data if pool.logo else None
 
 
 class PoolRulesSerializer(serializers.Serializer):
@@ -126,6 +134,11 @@ class PoolSummarySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=PoolStatus.choices)
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
+    logo = serializers.SerializerMethodField()
+
+    @extend_schema_field(PictureSerializer(allow_null=True))
+    def get_logo(self, pool: Pool) -> dict | None:
+        return PictureSerializer(pool.logo).data if pool.logo else None
 
 
 class PoolListCreateApi(APIView):
@@ -311,6 +324,33 @@ class RoundCreateApi(APIView):
         )
 
 
+class PoolLogoApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    class InputSerializer(StrictInputSerializer):
+        # Empty files reach the check, which says so in its own words (code `image_empty`).
+        logo = serializers.FileField(
+            allow_empty_file=True,
+            help_text="JPEG, PNG or WebP (checked from the content, not the name), at most 10 MB and 40 megapixels.",
+        )
+
+    @extend_schema(
+        operation_id="matching_pools_logo_set",
+        request={"multipart/form-data": InputSerializer},
+        responses={200: PoolSerializer, **errors(400, 401, 403, 404)},
+        description=(
+            "Set or replace your pool's logo (sponsor or staff), shown on its page, the list of pools and beside "
+            '"matched by" on the campaigns it matches. 400 `invalid_image` codes (`image_format`, '
+            "`image_too_large`, `image_too_many_pixels`, `image_damaged`, `image_empty`); 403 `not_allowed`."
+        ),
+    )
+    def put(self, request, slug: str):
+        body = self.InputSerializer(data=request.data)  # a bad body is refused before any lookup
+        body.is_valid(raise_exception=True)
+        pool = pool_logo_set(pool=_pool_to_manage(slug), actor=request.user, upload=body.validated_data["logo"])
+        return Response(_pool_data(pool_public_get(slug=pool.slug)))
+
+
 class PoolCloseApi(APIView):
     @extend_schema(
         operation_id="matching_pools_close",
@@ -490,6 +530,7 @@ urlpatterns = [
     path("matching/pools/", PoolListCreateApi.as_view(), name="matching_pools"),
     path("matching/pools/<slug:slug>/", PoolDetailApi.as_view(), name="matching_pool_detail"),
     path("matching/pools/<slug:slug>/rounds/", RoundCreateApi.as_view(), name="matching_pool_rounds"),
+    path("matching/pools/<slug:slug>/logo/", PoolLogoApi.as_view(), name="matching_pool_logo"),
     path("matching/pools/<slug:slug>/close/", PoolCloseApi.as_view(), name="matching_pool_close"),
     path("matching/pools/<slug:slug>/applications/", PoolApplyApi.as_view(), name="matching_pool_applications"),
     path(

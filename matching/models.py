@@ -49,6 +49,8 @@ class Pool(models.Model):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=140, unique=True)
     description = models.TextField(blank=True)
+    # The logo's descriptor (crowdfund_site.images.image_store); empty for none.
+    logo = models.JSONField(default=dict, blank=True)
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     amount = models.BigIntegerField(help_text="What the sponsor puts in, in minor units.")
     mode = models.CharField(max_length=20, choices=PoolMode.choices)

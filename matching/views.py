@@ -4,6 +4,7 @@ import csv
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -12,7 +13,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from crowdfund_site.exceptions import ApplicationError, InvalidInput
+from crowdfund_site.exceptions import ApplicationError, InvalidInput, NotAllowed
 from crowdfund_site.money import format_amount, parse_amount
 from projects.selectors import campaign_page_get, campaigns_visible_to
 
@@ -30,7 +31,7 @@ from .selectors import (
     round_inputs,
     round_published_get,
 )
-from .services import pool_application_submit, pool_choose_leftover
+from .services import pool_application_submit, pool_choose_leftover, pool_logo_set
 from .templatetags.matching import render_match_estimate
 
 POOLS_PER_PAGE = 20
@@ -113,6 +114,28 @@ def pool_leftover_choose(request, slug: str):
         messages.error(request, error.message)
     else:
         messages.success(request, _("Saved: what the pool leaves at its end will go where you chose."))
+    return redirect("matching:pool_dashboard", slug=pool.slug)
+
+
+@login_required
+@require_POST
+def pool_logo_upload(request, slug: str):
+    """The sponsor's logo upload, from the dashboard; a refused file is said in the service's words."""
+    pool = pool_public_get(slug=slug)
+    if pool is None:
+        raise Http404("No such pool")
+    upload = request.FILES.get("logo")
+    if upload is None:
+        messages.error(request, _("Choose a picture to upload."))
+    else:
+        try:
+            pool_logo_set(pool=pool, actor=request.user, upload=upload)
+        except NotAllowed as error:
+            raise PermissionDenied(error.message) from None
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("The pool's logo is saved."))
     return redirect("matching:pool_dashboard", slug=pool.slug)
 
 

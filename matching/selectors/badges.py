@@ -21,6 +21,8 @@ class CampaignMatch:
     sponsor_name: str
     amount: int
     currency: str
+    # The pool's logo descriptor (``Pool.logo``), empty for none.
+    pool_logo: dict
 
 
 def campaign_matched_by(*, campaign_id: int) -> list[CampaignMatch]:
@@ -160,6 +162,7 @@ def _matches_of(allocations) -> dict[int, list[CampaignMatch]]:
                 sponsor_name=pool.sponsor.display_name or pool.sponsor.username,
                 amount=total,
                 currency=pool.currency,
+                pool_logo=pool.logo,
             )
             for pool, total in sorted(by_pool.items(), key=lambda item: (-item[1], item[0].slug))
             if total > 0

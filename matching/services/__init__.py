@@ -17,6 +17,7 @@ Guarantees:
 """
 
 from .applications import pool_application_decide, pool_application_submit
+from .logo import pool_logo_set
 from .pools import pool_choose_leftover, pool_close, pool_create, pool_create_and_fund, pool_fund
 from .rounds import (
     round_cancel,
@@ -39,6 +40,7 @@ __all__ = [
     "pool_create",
     "pool_create_and_fund",
     "pool_fund",
+    "pool_logo_set",
     "round_cancel",
     "round_create",
     "round_end",
