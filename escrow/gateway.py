@@ -91,6 +91,15 @@ SANDBOX_TOKENS = {
     "tok_insufficientFunds": ("insufficient_funds", "The card has insufficient funds."),
 }
 SANDBOX_TRANSIENT_TOKEN = "tok_processingError"  # noqa: S105 - a public test token, not a secret
+# The sandbox's test cards, as a payment processor's test mode documents them: a page takes a
+# card number and hands the gateway the token it stands for.
+SANDBOX_TEST_CARDS = {
+    "4242424242424242": "tok_visa",
+    "5555555555554444": "tok_mastercard",
+    "4000000000000002": "tok_chargeDeclined",
+    "4000000000009995": "tok_insufficientFunds",
+    "4000000000000119": SANDBOX_TRANSIENT_TOKEN,
+}
 SANDBOX_CARD_PREFIX = "tok_card_"
 
 

@@ -6,6 +6,7 @@ app_name = "matching"
 
 urlpatterns = [
     path("", views.pool_list, name="pool_list"),
+    path("new/", views.pool_create, name="pool_create"),
     path("estimate/<slug:slug>/", views.match_estimate, name="match_estimate"),
     path("<slug:slug>/", views.pool_detail, name="pool_detail"),
     path("<slug:slug>/apply/", views.pool_apply, name="pool_apply"),

@@ -1,6 +1,8 @@
 """Public matching pages: the index of pools, a pool with its rules and results, and the live estimate."""
 
 import csv
+import uuid
+from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -9,14 +11,16 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from crowdfund_site.exceptions import ApplicationError, InvalidInput, NotAllowed
+from crowdfund_site.exceptions import ApplicationError, InvalidInput, NotAllowed, PaymentDeclined
 from crowdfund_site.money import format_amount, parse_amount
 from projects.selectors import campaign_page_get, campaigns_visible_to
 
+from .forms import PoolForm
 from .selectors import (
     applications_of_initiator,
     campaigns_that_may_apply,
@@ -30,8 +34,9 @@ from .selectors import (
     pools_index,
     round_inputs,
     round_published_get,
+    user_may_sponsor,
 )
-from .services import pool_application_submit, pool_choose_leftover, pool_logo_set
+from .services import pool_application_submit, pool_choose_leftover, pool_create_and_fund, pool_logo_set
 from .templatetags.matching import render_match_estimate
 
 POOLS_PER_PAGE = 20
@@ -45,7 +50,56 @@ def pool_list(request):
     balances = pool_balances(pools=page_obj.object_list)
     for pool in page_obj.object_list:
         pool.left = balances[pool.pk]
-    return render(request, "matching/pool_list.html", {"page_obj": page_obj})
+    # Anonymous visitors (most of them) cost no query for the sponsors' link.
+    can_sponsor = request.user.is_authenticated and user_may_sponsor(user=request.user)
+    return render(request, "matching/pool_list.html", {"page_obj": page_obj, "can_sponsor": can_sponsor})
+
+
+def new_pool_form(data=None) -> PoolForm:
+    """Return the pool form, bound to ``data`` or blank with a fresh idempotency key and a month's dates."""
+    if data is not None:
+        return PoolForm(data)
+    now = timezone.localtime().replace(second=0, microsecond=0)
+    return PoolForm(
+        initial={"idempotency_key": uuid.uuid4().hex, "starts_at": now, "ends_at": now + timedelta(days=30)}
+    )
+
+
+def pool_form_submit(*, form: PoolForm, actor, sponsor):
+    """Create and fund the pool a valid ``form`` describes; return it, or None with the refusal on the form.
+
+    A declined card used up the form's idempotency key (its pool is made, unfunded): the form gets a
+    fresh one, so that another card is a new request rather than a reuse of the key.
+    """
+    try:
+        return pool_create_and_fund(
+            actor=actor,
+            sponsor=sponsor,
+            idempotency_key=form.cleaned_data["idempotency_key"],
+            payment_token=form.cleaned_data["card_number"],
+            **form.pool_fields(),
+        )
+    except PaymentDeclined:
+        form.data = form.data.copy()
+        form.data["idempotency_key"] = uuid.uuid4().hex
+        form.add_error("card_number", _("The card was declined: nothing was charged. Try another card."))
+    except ApplicationError as error:
+        form.show_error(error)
+    return None
+
+
+@login_required
+def pool_create(request):
+    """A sponsor puts up a pool: the form, the charge through the gateway, then the pool's dashboard."""
+    if not user_may_sponsor(user=request.user):
+        raise PermissionDenied(_("Only members of the Sponsors group can put up a matching pool."))
+    form = new_pool_form(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        pool = pool_form_submit(form=form, actor=request.user, sponsor=request.user)
+        if pool is not None:
+            messages.success(request, _("Your pool is funded and public. Here is its dashboard."))
+            return redirect("matching:pool_dashboard", slug=pool.slug)
+    return render(request, "matching/pool_create.html", {"form": form})
 
 
 def pool_detail(request, slug: str):

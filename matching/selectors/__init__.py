@@ -39,6 +39,7 @@ from .pools import (
     pools_index,
     pools_public,
     sponsor_get,
+    user_may_sponsor,
 )
 from .review import ReviewContribution, review_contributions_of, round_contributions_for_review
 from .rounds import (
@@ -98,4 +99,5 @@ __all__ = [
     "round_standing",
     "sponsor_get",
     "standing_of",
+    "user_may_sponsor",
 ]

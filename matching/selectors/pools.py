@@ -10,7 +10,7 @@ from django.utils import timezone
 from escrow.ledger import account_balance, account_balances, ledger_accounts_get_or_create
 from escrow.vocabulary import pool_deposit_account_specs, pool_funds_code
 
-from ..models import Allocation, Pool, PoolStatus, RoundStatus
+from ..models import SPONSORS_GROUP, Allocation, Pool, PoolStatus, RoundStatus
 
 # Rounds whose results are frozen and may be shown (and, once paid, are money in escrow).
 PUBLISHED_ROUND_STATUSES = (RoundStatus.CHALLENGE, RoundStatus.PAID)
@@ -72,6 +72,16 @@ def pools_index(*, now: datetime | None = None) -> QuerySet[Pool]:
         pools_public(now=now)
         .annotate(rank=_INDEX_RANK, matched_campaigns=Coalesce(Subquery(matched), 0))
         .order_by("rank", "-created_at", "-id")
+    )
+
+
+def user_may_sponsor(*, user) -> bool:
+    """Return whether ``user`` may put up pools of their own: an active member of the Sponsors group."""
+    return (
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and user.groups.filter(name=SPONSORS_GROUP).exists()
     )
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from accounts.services import audit_record
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed, PaymentDeclined, PaymentUnavailable
@@ -28,18 +29,13 @@ from .. import allocation as math
 from ..models import (
     POOL_DESCRIPTION_MAX_LENGTH,
     POOL_RATIO_MAX_BPS,
-    SPONSORS_GROUP,
     Allocation,
     LeftoverChoice,
     Pool,
     PoolMode,
     RoundStatus,
 )
-from ..selectors import pool_balance
-
-
-def _may_sponsor(user) -> bool:
-    return user is not None and user.is_active and user.groups.filter(name=SPONSORS_GROUP).exists()
+from ..selectors import pool_balance, user_may_sponsor
 
 
 def _is_staff(user) -> bool:
@@ -52,7 +48,8 @@ def _check_cap(value: int | None, *, pool_amount: int, currency: str, field: str
     check_amount(value, currency)
     if value > pool_amount:
         raise InvalidInput(
-            f"A cap of {format_amount(value, currency)} is more than the pool, {format_amount(pool_amount, currency)}.",
+            _("A cap of %(cap)s is more than the pool, %(pool)s.")
+            % {"cap": format_amount(value, currency), "pool": format_amount(pool_amount, currency)},
             code="cap_above_pool",
             field=field,
         )
@@ -61,11 +58,17 @@ def _check_cap(value: int | None, *, pool_amount: int, currency: str, field: str
 
 def _check_dates(starts_at: datetime, ends_at: datetime) -> None:
     if ends_at <= starts_at:
-        raise InvalidInput("The end must come after the start.", code="ends_before_start", field="ends_at")
+        raise InvalidInput(_("The end must come after the start."), code="ends_before_start", field="ends_at")
+
+
+# Slugs the pool pages' own paths take (``matching/urls.py``): a pool called "New" is ``new-pool``.
+_RESERVED_SLUGS = {"new"}
 
 
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:120] or "pool"
+    if base in _RESERVED_SLUGS:
+        base = f"{base}-pool"
     slug, n = base, 1
     while Pool.objects.filter(slug=slug).exists():
         n += 1
@@ -109,20 +112,22 @@ def pool_create(
     """
     name = (name or "").strip()
     if not name:
-        raise InvalidInput("Give the pool a name.", code="name_required", field="name")
+        raise InvalidInput(_("Give the pool a name."), code="name_required", field="name")
     currency_exponent(currency)
     check_amount(amount, currency)
     if len(description or "") > POOL_DESCRIPTION_MAX_LENGTH:
-        raise InvalidInput("The description is too long.", code="description_too_long", field="description")
+        raise InvalidInput(_("The description is too long."), code="description_too_long", field="description")
     if mode not in PoolMode.values:
         raise InvalidInput(f"Unknown matching mode {mode!r}.", code="invalid_mode", field="mode")
     if actor is None or (actor.pk != sponsor.pk and not _is_staff(actor)):
-        raise NotAllowed("Only the sponsor or platform staff can create this pool.", code="not_allowed")
-    if not _may_sponsor(sponsor):
-        raise NotAllowed("Only members of the Sponsors group can put up a matching pool.", code="not_a_sponsor")
+        raise NotAllowed(_("Only the sponsor or platform staff can create this pool."), code="not_allowed")
+    if not user_may_sponsor(user=sponsor):
+        raise NotAllowed(_("Only members of the Sponsors group can put up a matching pool."), code="not_a_sponsor")
     _check_dates(starts_at, ends_at)
     if mode == PoolMode.FIXED_RATIO and not (isinstance(ratio_bps, int) and 0 < ratio_bps <= POOL_RATIO_MAX_BPS):
-        raise InvalidInput("The ratio is a positive number of basis points.", code="invalid_ratio", field="ratio_bps")
+        raise InvalidInput(
+            _("The ratio is a positive number of basis points."), code="invalid_ratio", field="ratio_bps"
+        )
     if mode == PoolMode.QUADRATIC and per_campaign_cap is None:
         # At least one minor unit: 10 % of a pool under 0.10 rounds down to nothing.
         per_campaign_cap = max(math.default_quadratic_cap(amount), 1)
@@ -140,17 +145,17 @@ def pool_create(
     categories = list(categories)
     if not campaigns and not categories and not accepts_applications:
         raise InvalidInput(
-            "Say which campaigns the pool matches, or let campaigns apply.",
+            _("Say which campaigns the pool matches, or let campaigns apply."),
             code="eligibility_required",
             field="campaigns",
         )
     own = [c for c in campaigns if c.initiator_id == sponsor.pk]
     if own:
-        raise NotAllowed("A sponsor cannot match their own campaign.", code="own_campaign", field="campaigns")
+        raise NotAllowed(_("A sponsor cannot match their own campaign."), code="own_campaign", field="campaigns")
     if any(c.funding_model == FundingModel.DEBT for c in campaigns):
-        raise InvalidInput("Loans (debt campaigns) are not matched.", code="debt_campaign", field="campaigns")
+        raise InvalidInput(_("Loans (debt campaigns) are not matched."), code="debt_campaign", field="campaigns")
     if any(c.currency != currency for c in campaigns):
-        raise InvalidInput("Every campaign of a pool raises in the pool's currency.", code="currency_mismatch")
+        raise InvalidInput(_("Every campaign of a pool raises in the pool's currency."), code="currency_mismatch")
     with transaction.atomic(durable=True):
         pool = Pool.objects.create(
             sponsor=sponsor,
@@ -212,7 +217,7 @@ def pool_create_and_fund(*, actor, sponsor, idempotency_key: str, payment_token:
         )
     fingerprint = _pool_request_fingerprint(payment_token=payment_token, fields={**fields, "sponsor": sponsor})
     if not (payment_token or "").strip():
-        raise InvalidInput("Choose a payment method.", code="payment_token_required", field="payment_token")
+        raise InvalidInput(_("Choose a payment method."), code="payment_token_required", field="payment_token")
     pool = Pool.objects.filter(sponsor=sponsor, idempotency_key=key).first()
     if pool is None:
         try:
@@ -230,7 +235,7 @@ def pool_create_and_fund(*, actor, sponsor, idempotency_key: str, payment_token:
                 raise
     if pool.request_fingerprint != fingerprint:
         raise Conflict(
-            "This idempotency key was already used for a different pool.",
+            _("This idempotency key was already used for a different pool."),
             code="idempotency_key_reused",
             field="idempotency_key",
         )
