@@ -3,6 +3,10 @@
 A sponsor (a member of the Sponsors group, or staff on one's behalf) creates and funds a pool
 (``Idempotency-Key``, kept on the pool itself as on a pledge), opens rounds on it, chooses what
 it leaves and closes it. Every rule is the services'; the views parse, look up and call one.
+
+An unknown pool or round, or one not public (a pool not funded), is a 404; a public pool the
+caller may not act on is a 403 (``not_allowed``), from the service, like a public campaign
+someone else runs: that it exists is no secret.
 """
 
 from django.contrib.auth import get_user_model
@@ -91,24 +95,39 @@ class RoundSerializer(serializers.Serializer):
     results = AllocationSerializer(many=True, help_text="Published rounds only; empty before.")
 
 
-class PoolSerializer(serializers.Serializer):
+class PoolRefSerializer(serializers.Serializer):
+    """What names a pool wherever one is shown: the base of every pool serializer here."""
+
     slug = serializers.CharField()
     name = serializers.CharField()
-    description = serializers.CharField()
     sponsor = serializers.CharField(source="sponsor.public_name")
-    mode = serializers.ChoiceField(choices=PoolMode.choices)
-    currency = serializers.CharField()
-    amount = serializers.IntegerField(help_text="Minor units.")
-    left = serializers.IntegerField(help_text="What the pool holds now, in minor units.")
-    per_campaign_cap = serializers.IntegerField(allow_null=True)
-    starts_at = serializers.DateTimeField()
-    ends_at = serializers.DateTimeField()
-    rounds = RoundSerializer(many=True, source="rounds_list")
     logo = serializers.SerializerMethodField()
 
     @extend_schema_field(PictureSerializer(allow_null=True))
     def get_logo(self, pool: Pool) -> dict | None:
         return PictureSerializer(pool.logo).data if pool.logo else None
+
+
+class PoolBaseSerializer(PoolRefSerializer):
+    """A pool in the list and on its own: what it is, holds and when it runs (``left`` set by the view)."""
+
+    description = serializers.CharField()
+    mode = serializers.ChoiceField(choices=PoolMode.choices)
+    currency = serializers.CharField()
+    amount = serializers.IntegerField(help_text="Minor units.")
+    left = serializers.IntegerField(help_text="What the pool holds now, in minor units.")
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    accepts_applications = serializers.BooleanField(help_text="Campaigns may apply; those staff accept are matched.")
+
+
+class PoolSummarySerializer(PoolBaseSerializer):
+    status = serializers.ChoiceField(choices=PoolStatus.choices)
+
+
+class PoolSerializer(PoolBaseSerializer):
+    per_campaign_cap = serializers.IntegerField(allow_null=True)
+    rounds = RoundSerializer(many=True, source="rounds_list")
 
 
 class PoolRulesSerializer(serializers.Serializer):
@@ -120,25 +139,6 @@ class PoolRulesSerializer(serializers.Serializer):
     per_campaign_cap = serializers.IntegerField(allow_null=True, help_text="Minor units.")
     minimum_contribution = serializers.IntegerField(help_text="Quadratic: smaller contributions do not count.")
     pairwise_damping = serializers.IntegerField(allow_null=True, help_text="Quadratic: Gitcoin's pairwise M.")
-
-
-class PoolSummarySerializer(serializers.Serializer):
-    slug = serializers.CharField()
-    name = serializers.CharField()
-    description = serializers.CharField()
-    sponsor = serializers.CharField(source="sponsor.public_name")
-    mode = serializers.ChoiceField(choices=PoolMode.choices)
-    currency = serializers.CharField()
-    amount = serializers.IntegerField(help_text="Minor units.")
-    left = serializers.IntegerField(help_text="What the pool holds now, in minor units.")
-    status = serializers.ChoiceField(choices=PoolStatus.choices)
-    starts_at = serializers.DateTimeField()
-    ends_at = serializers.DateTimeField()
-    logo = serializers.SerializerMethodField()
-
-    @extend_schema_field(PictureSerializer(allow_null=True))
-    def get_logo(self, pool: Pool) -> dict | None:
-        return PictureSerializer(pool.logo).data if pool.logo else None
 
 
 class PoolListCreateApi(APIView):
@@ -264,11 +264,6 @@ class PoolDetailApi(APIView):
 
 
 class RoundDetailSerializer(RoundSerializer):
-    class PoolRefSerializer(serializers.Serializer):
-        slug = serializers.CharField()
-        name = serializers.CharField()
-        sponsor = serializers.CharField(source="sponsor.public_name")
-
     pool = PoolRefSerializer()
     rules = PoolRulesSerializer(source="pool", help_text="The pool's rules, which the round shares by.")
     budget = serializers.IntegerField(
@@ -444,9 +439,7 @@ class PoolLeftoverApi(APIView):
     def post(self, request, slug: str):
         body = PoolLeftoverSerializer(data=request.data)  # a bad body is refused before any lookup
         body.is_valid(raise_exception=True)
-        pool = pool_public_get(slug=slug)
-        if pool is None or not (request.user.pk == pool.sponsor_id or request.user.is_staff):
-            raise NotFound("No such pool.")
+        pool = _pool_to_manage(slug)
         next_slug = body.validated_data.get("next_pool")
         next_pool = pool_public_get(slug=next_slug) if next_slug else None
         if next_slug and next_pool is None:

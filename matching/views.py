@@ -1,4 +1,8 @@
-"""Public matching pages: the index of pools, a pool with its rules and results, and the live estimate."""
+"""Matching pages: the index of pools, a pool with its rules and results, the live estimate, sponsors' pages.
+
+A pool that does not exist or is not public (not funded) is a 404; a public pool the user may not
+manage (``user_may_act_for``) is a 403, as in the API: that it exists is no secret.
+"""
 
 import csv
 import uuid
@@ -34,6 +38,7 @@ from .selectors import (
     pools_index,
     round_inputs,
     round_published_get,
+    user_may_act_for,
     user_may_sponsor,
 )
 from .services import pool_application_submit, pool_choose_leftover, pool_create_and_fund, pool_logo_set
@@ -144,12 +149,20 @@ def pool_apply(request, slug: str):
     return redirect("matching:pool_detail", slug=pool.slug)
 
 
+def _pool_to_manage(request, slug: str):
+    """Return the public pool ``slug`` if the signed-in user may manage it: 404 if there is none, 403 if not theirs."""
+    pool = pool_public_get(slug=slug)
+    if pool is None:
+        raise Http404("No such pool")
+    if not user_may_act_for(user=request.user, sponsor_id=pool.sponsor_id):
+        raise PermissionDenied(_("Only the sponsor or platform staff can manage this pool."))
+    return pool
+
+
 @login_required
 def pool_dashboard_view(request, slug: str):
-    """The sponsor's dashboard of their pool (staff may look too; anyone else gets a 404)."""
-    pool = pool_public_get(slug=slug)
-    if pool is None or not (request.user.pk == pool.sponsor_id or request.user.is_staff):
-        raise Http404("No such pool")
+    """The sponsor's dashboard of their pool (staff may look too; anyone else gets a 403: the pool is public)."""
+    pool = _pool_to_manage(request, slug)
     return render(request, "matching/pool_dashboard.html", {"pool": pool, "dashboard": pool_dashboard(pool=pool)})
 
 
@@ -157,9 +170,7 @@ def pool_dashboard_view(request, slug: str):
 @require_POST
 def pool_leftover_choose(request, slug: str):
     """The sponsor's choice, from the dashboard, for what the pool leaves: back to them, or on."""
-    pool = pool_public_get(slug=slug)
-    if pool is None or not (request.user.pk == pool.sponsor_id or request.user.is_staff):
-        raise Http404("No such pool")
+    pool = _pool_to_manage(request, slug)
     next_slug = request.POST.get("next_pool", "")
     next_pool = pool_public_get(slug=next_slug) if next_slug else None
     try:

@@ -39,6 +39,7 @@ from .pools import (
     pools_index,
     pools_public,
     sponsor_get,
+    user_may_act_for,
     user_may_sponsor,
 )
 from .review import ReviewContribution, review_contributions_of, round_contributions_for_review
@@ -99,5 +100,6 @@ __all__ = [
     "round_standing",
     "sponsor_get",
     "standing_of",
+    "user_may_act_for",
     "user_may_sponsor",
 ]

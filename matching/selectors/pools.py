@@ -85,6 +85,17 @@ def user_may_sponsor(*, user) -> bool:
     )
 
 
+def user_may_act_for(*, user, sponsor_id: int) -> bool:
+    """Return whether ``user`` may act for the sponsor ``sponsor_id``: the sponsor themself, or active staff.
+
+    The one rule of who manages a pool (rounds, logo, leftover, closing, its dashboard). A public
+    pool someone may not manage is a 403 for them, not a 404: that it exists is no secret.
+    """
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return user.pk == sponsor_id or user.is_staff or user.is_superuser
+
+
 def sponsor_get(*, username: str):
     """Return the active user ``username`` (whether they may sponsor is ``pool_create``'s to say), or None."""
     return get_user_model().objects.filter(username=username, is_active=True).first()

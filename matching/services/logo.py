@@ -9,7 +9,7 @@ from crowdfund_site.exceptions import NotAllowed
 from crowdfund_site.images import LOGO, image_delete, image_store
 
 from ..models import Pool
-from .pools import _is_staff
+from ..selectors import user_may_act_for
 
 
 def pool_logo_set(*, pool: Pool, actor, upload) -> Pool:
@@ -20,7 +20,7 @@ def pool_logo_set(*, pool: Pool, actor, upload) -> Pool:
     saved. Described by the pool's name; audited. Raises NotAllowed, ImageRejected (not a JPEG,
     PNG or WebP; too large; too many pixels; damaged); nothing is stored then.
     """
-    if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
+    if not user_may_act_for(user=actor, sponsor_id=pool.sponsor_id):
         raise NotAllowed(_("Only the sponsor or platform staff can change this pool's logo."), code="not_allowed")
     descriptor = image_store(
         upload=upload, shape=LOGO, folder=f"pools/{pool.pk}/logo", alt=pool.name, storage=default_storage

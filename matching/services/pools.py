@@ -35,7 +35,7 @@ from ..models import (
     PoolMode,
     RoundStatus,
 )
-from ..selectors import pool_balance, user_may_sponsor
+from ..selectors import pool_balance, user_may_act_for, user_may_sponsor
 
 
 def _is_staff(user) -> bool:
@@ -119,7 +119,7 @@ def pool_create(
         raise InvalidInput(_("The description is too long."), code="description_too_long", field="description")
     if mode not in PoolMode.values:
         raise InvalidInput(f"Unknown matching mode {mode!r}.", code="invalid_mode", field="mode")
-    if actor is None or (actor.pk != sponsor.pk and not _is_staff(actor)):
+    if not user_may_act_for(user=actor, sponsor_id=sponsor.pk):
         raise NotAllowed(_("Only the sponsor or platform staff can create this pool."), code="not_allowed")
     if not user_may_sponsor(user=sponsor):
         raise NotAllowed(_("Only members of the Sponsors group can put up a matching pool."), code="not_a_sponsor")
@@ -205,7 +205,7 @@ def pool_create_and_fund(*, actor, sponsor, idempotency_key: str, payment_token:
     refused by ``pool_create``'s checks writes nothing. Raises what ``pool_create`` and
     ``pool_fund`` raise.
     """
-    if actor is None or (actor.pk != sponsor.pk and not _is_staff(actor)):
+    if not user_may_act_for(user=actor, sponsor_id=sponsor.pk):
         # Before the key is looked up: nobody learns which keys another sponsor used.
         raise NotAllowed("Only the sponsor or platform staff can create this pool.", code="not_allowed")
     key = (idempotency_key or "").strip()
@@ -250,7 +250,7 @@ def pool_fund(*, pool: Pool, actor, payment_token: str) -> Pool:
     deposit, the pool's funded mark and the audit event are one transaction under the pool's lock.
     Raises NotAllowed (not the sponsor or staff), PaymentDeclined, PaymentUnavailable (retry).
     """
-    if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
+    if not user_may_act_for(user=actor, sponsor_id=pool.sponsor_id):
         raise NotAllowed("Only the sponsor or platform staff can fund this pool.", code="not_allowed")
     if pool.funded_at is not None:
         return pool
@@ -290,7 +290,7 @@ def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
     closed, the choice changed meanwhile, a leftover the charges cannot take back),
     PaymentUnavailable (retry).
     """
-    if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
+    if not user_may_act_for(user=actor, sponsor_id=pool.sponsor_id):
         raise NotAllowed("Only the sponsor or platform staff can close this pool.", code="not_allowed")
     now = now or timezone.now()
     with transaction.atomic(durable=True):
@@ -411,7 +411,7 @@ def pool_choose_leftover(*, pool: Pool, actor, choice: str, next_pool: Pool | No
     pool of another sponsor), InvalidInput (unknown choice, no or a wrong next pool), Conflict
     (the pool is closed).
     """
-    if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
+    if not user_may_act_for(user=actor, sponsor_id=pool.sponsor_id):
         raise NotAllowed("Only the sponsor or platform staff can choose this.", code="not_allowed")
     if choice not in LeftoverChoice.values:
         raise InvalidInput(f"Unknown choice {choice!r}.", code="invalid_choice", field="choice")
