@@ -44,9 +44,17 @@ BEFORE = {
 # Staged release (milestones) came later: both groups see plans, Finance signs tranches off and
 # may declare failure (``setup_staff_groups`` gives existing groups these). Then delivery:
 # Finance decides non-delivery reports (an upheld one refunds money); and matching, whose
-# rounds Finance pays (matching's 0003 migration gives an existing Finance group that).
+# rounds Finance pays (matching's 0003 migration gives an existing Finance group that), and
+# campaigns' applications to pools, which Reviewers decide (matching's 0007 gives them those).
 NOW = {
-    REVIEWERS: sorted([*BEFORE[REVIEWERS], "Can view milestone"]),
+    REVIEWERS: sorted(
+        [
+            *BEFORE[REVIEWERS],
+            "Can view milestone",
+            "Can accept or decline campaigns applying to matching pools",
+            "Can view pool application",
+        ]
+    ),
     FINANCE: sorted(
         [
             *BEFORE[FINANCE],
