@@ -63,7 +63,7 @@ class PoolForm(forms.Form):
     per_contribution_cap = _amount_input(gettext_lazy("At most per contribution"))
     per_backer_cap = _amount_input(gettext_lazy("At most per backer per campaign"))
     per_campaign_cap = _amount_input(
-        gettext_lazy("At most per campaign"), help_text=gettext_lazy("Quadratic: empty for 10 % of the pool.")
+        gettext_lazy("At most per campaign"), help_text=gettext_lazy("Quadratic: empty for a tenth of the pool.")
     )
     minimum_contribution = _amount_input(
         gettext_lazy("Smallest contribution that counts"),
