@@ -14,8 +14,12 @@ from ..models import (
     ApplicationStatus,
     Pool,
     PoolApplication,
+    RoundStatus,
 )
 from ..selectors import NOT_APPLYING_STATUSES, eligible_campaigns, pool_takes_applications
+
+# Rounds whose allocation is frozen but not yet paid.
+FROZEN_ROUND_STATUSES = (RoundStatus.ENDED, RoundStatus.CHALLENGE)
 
 
 def pool_application_submit(*, pool: Pool, campaign: Campaign, actor, statement: str) -> PoolApplication:
@@ -107,6 +111,13 @@ def pool_application_decide(*, application_id: int, actor, accept: bool, reason:
             raise Conflict(_("This application is already decided."), code="already_decided")
         if application.pool.closed_at is not None:
             raise Conflict(_("The pool is closed."), code="pool_closed")
+        if accept and application.pool.rounds.filter(status__in=FROZEN_ROUND_STATUSES).exists():
+            # Its frozen results are computed again on an exclusion: a campaign joining now would
+            # change what was published.
+            raise Conflict(
+                _("A round of this pool is being settled: accept the campaign once it is paid."),
+                code="round_being_settled",
+            )
         application.status = ApplicationStatus.ACCEPTED if accept else ApplicationStatus.DECLINED
         application.reason = reason
         application.decided_by = actor

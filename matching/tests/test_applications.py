@@ -258,3 +258,19 @@ def test_the_api_refuses_another_users_campaign_and_an_unknown_pool(open_pool):
     )
     assert_error(unknown, 404)
     assert not PoolApplication.objects.exists()
+
+
+def test_no_campaign_joins_while_a_round_is_being_settled(open_pool):
+    from matching.services import round_end
+
+    first, later = LiveCampaignFactory(), LiveCampaignFactory()
+    decide(apply(open_pool, first), accept=True)
+    matching_round = open_round(open_pool)
+    pledge_held(campaign=first, amount=2_000)
+    round_end(matching_round=matching_round, now=matching_round.ends_at + timedelta(seconds=1))
+    application = apply(open_pool, later)
+    with pytest.raises(Conflict) as refused:
+        decide(application, accept=True)
+    assert refused.value.code == "round_being_settled"
+    assert list(open_pool.campaigns.all()) == [first]
+    decide(application, accept=False, reason="Not this round.")  # declining changes no result
