@@ -274,3 +274,19 @@ def test_no_campaign_joins_while_a_round_is_being_settled(open_pool):
     assert refused.value.code == "round_being_settled"
     assert list(open_pool.campaigns.all()) == [first]
     decide(application, accept=False, reason="Not this round.")  # declining changes no result
+
+
+def test_reviewers_decide_in_the_admin_and_a_refusal_is_recorded(client, open_pool):
+    accepted, declined = apply(open_pool, LiveCampaignFactory()), apply(open_pool, LiveCampaignFactory())
+    changelist = reverse("admin:matching_poolapplication_changelist")
+    client.force_login(ReviewerFactory())
+    assert client.get(changelist).status_code == 200
+    client.post(changelist, {"action": "accept", "_selected_action": [accepted.pk], "apply": "1", "reason": "Fits."})
+    client.post(changelist, {"action": "decline", "_selected_action": [declined.pk], "apply": "1", "reason": "No."})
+    client.post(changelist, {"action": "decline", "_selected_action": [accepted.pk], "apply": "1", "reason": "Oops."})
+    accepted.refresh_from_db()
+    declined.refresh_from_db()
+    assert (accepted.status, declined.status, declined.reason) == ("accepted", "declined", "No.")
+    assert list(open_pool.campaigns.all()) == [accepted.campaign]
+    refused = AuditEvent.objects.get(action="matching_application_decline", outcome="refused")
+    assert refused.details["code"] == "already_decided"
