@@ -43,6 +43,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "fulfilment.view_deliveryreport",
         "fulfilment.decide_delivery_report",
         "matching.pay_round",
+        "matching.view_pool",
+        "matching.view_round",
     ],
 }
 

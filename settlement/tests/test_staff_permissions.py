@@ -45,7 +45,8 @@ BEFORE = {
 # may declare failure (``setup_staff_groups`` gives existing groups these). Then delivery:
 # Finance decides non-delivery reports (an upheld one refunds money); and matching, whose
 # rounds Finance pays (matching's 0003 migration gives an existing Finance group that), and
-# campaigns' applications to pools, which Reviewers decide (matching's 0007 gives them those).
+# campaigns' applications to pools, which Reviewers decide (matching's 0007 gives them those);
+# Finance see pools and rounds in the admin, where they pay rounds (matching's 0009).
 NOW = {
     REVIEWERS: sorted(
         [
@@ -60,6 +61,8 @@ NOW = {
             *BEFORE[FINANCE],
             "Can declare a campaign's milestones failed (refunds the rest)",
             "Can pay matching rounds",
+            "Can view pool",
+            "Can view round",
             "Can sign off or reject a milestone backers approved",
             "Can view milestone",
             "Can uphold or dismiss non-delivery reports",
