@@ -25,6 +25,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "projects.suspend_campaign",
         # Reviewers may rename a campaign's web address; they read every rename's record.
         "promotion.view_campaignslugchange",
+        "matching.view_poolapplication",
+        "matching.decide_application",
     ],
     FINANCE: [
         *_COMMON,
@@ -43,6 +45,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "fulfilment.view_deliveryreport",
         "fulfilment.decide_delivery_report",
         "matching.pay_round",
+        "matching.view_pool",
+        "matching.view_round",
     ],
 }
 

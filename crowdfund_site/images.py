@@ -46,11 +46,12 @@ class Shape:
 
 
 # Covers are cropped to 16:9 so that every card has the same shape; gallery and reward pictures
-# keep theirs; avatars are square.
+# keep theirs, and so do pools' logos (a wordmark is wide), shown small; avatars are square.
 COVER = Shape(widths=(400, 800, 1600), aspect=(16, 9))
 GALLERY = Shape(widths=(400, 800, 1600))
 REWARD = Shape(widths=(200, 400, 800))
 AVATAR = Shape(widths=(64, 128, 256), aspect=(1, 1))
+LOGO = Shape(widths=(96, 192, 384))
 
 
 @dataclass(frozen=True)

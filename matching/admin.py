@@ -5,6 +5,7 @@ which check the state, lock the round and write the audit event.
 """
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -18,9 +19,19 @@ from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline
 from crowdfund_site.exceptions import ApplicationError
 from risk.selectors import pledges_challenge_signals, pledges_fraud_summaries
 
-from .models import Allocation, Pool, Round, RoundExclusion, RoundStatus, RoundStatusChange
-from .selectors import review_contributions_of, round_contributions_for_review
-from .services import pool_close, round_cancel, round_end, round_exclude_contribution, round_pay, round_publish
+from .forms import StaffPoolForm
+from .models import Allocation, Pool, PoolApplication, Round, RoundExclusion, RoundStatus, RoundStatusChange
+from .selectors import review_contributions_of, round_contributions_for_review, sponsor_get
+from .services import (
+    pool_application_decide,
+    pool_close,
+    round_cancel,
+    round_end,
+    round_exclude_contribution,
+    round_pay,
+    round_publish,
+)
+from .views import new_pool_form, pool_form_submit
 
 # Contributions on one page of a round's challenge screen.
 REVIEW_PAGE_SIZE = 200
@@ -40,6 +51,46 @@ class PoolAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("name", "sponsor__username")
     inlines = (RoundInline,)
     actions = ("close",)
+    change_list_template = "admin/matching/pool_change_list.html"
+
+    def has_create_for_sponsor_permission(self, request):
+        # Finance look after money; putting up a pool charges a sponsor's card.
+        return request.user.has_perm("matching.pay_round")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.create_for_sponsor_view)
+        return [path("new-for-sponsor/", view, name="matching_pool_create_for_sponsor"), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_create_for_sponsor": self.has_create_for_sponsor_permission(request),
+        }
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def create_for_sponsor_view(self, request):
+        """Staff put up a pool on a sponsor's behalf: the sponsors' form with the sponsor named, the same service."""
+        if not self.has_create_for_sponsor_permission(request):
+            raise PermissionDenied
+        form = (
+            StaffPoolForm(request.POST) if request.method == "POST" else StaffPoolForm(initial=new_pool_form().initial)
+        )
+        if request.method == "POST" and form.is_valid():
+            sponsor = sponsor_get(username=form.cleaned_data["sponsor"])
+            if sponsor is None:
+                form.add_error("sponsor", "No such user.")
+            else:
+                pool = pool_form_submit(form=form, actor=request.user, sponsor=sponsor)
+                if pool is not None:
+                    self.message_user(request, f"{pool.name} is funded and public.", messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:matching_pool_change", args=[pool.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Put up a pool for a sponsor",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/matching/pool_create_for_sponsor.html", context)
 
     def has_close_permission(self, request):
         return request.user.has_perm("matching.pay_round")
@@ -225,3 +276,39 @@ class RoundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             perform=lambda r, reason: round_cancel(matching_round=r, actor=request.user, reason=reason),
             needs_reason=True,
         )
+
+
+@admin.register(PoolApplication)
+class PoolApplicationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Campaigns' applications to pools: reviewers accept (the campaign joins the pool's list) or decline."""
+
+    list_display = ("campaign", "pool", "status", "created_at", "decided_by", "decided_at")
+    list_filter = ("status",)
+    list_select_related = ("campaign", "pool", "decided_by")
+    search_fields = ("campaign__title", "pool__name")
+    readonly_fields = ("pool", "campaign", "applicant", "statement", "status", "decided_by", "decided_at", "reason")
+    actions = ("accept", "decline")
+
+    def has_decide_permission(self, request):
+        return request.user.has_perm("matching.decide_application")
+
+    def _decide(self, request, queryset, *, accept: bool):
+        return run_service_action(
+            modeladmin=self,
+            request=request,
+            queryset=queryset,
+            action="matching_application_accept" if accept else "matching_application_decline",
+            title="Accept applications" if accept else "Decline applications",
+            perform=lambda application, reason: pool_application_decide(
+                application_id=application.pk, actor=request.user, accept=accept, reason=reason
+            ),
+            needs_reason=True,
+        )
+
+    @admin.action(description="Accept: the pool matches these campaigns", permissions=["decide"])
+    def accept(self, request, queryset):
+        return self._decide(request, queryset, accept=True)
+
+    @admin.action(description="Decline (the initiator is told by e-mail)", permissions=["decide"])
+    def decline(self, request, queryset):
+        return self._decide(request, queryset, accept=False)

@@ -3,12 +3,17 @@
 A sponsor (a member of the Sponsors group, or staff on one's behalf) creates and funds a pool
 (``Idempotency-Key``, kept on the pool itself as on a pledge), opens rounds on it, chooses what
 it leaves and closes it. Every rule is the services'; the views parse, look up and call one.
+
+An unknown pool or round, or one not public (a pool not funded), is a 404; a public pool the
+caller may not act on is a 403 (``not_allowed``), from the service, like a public campaign
+someone else runs: that it exists is no secret.
 """
 
 from django.contrib.auth import get_user_model
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +22,7 @@ from crowdfund_site.api.fields import (
     AmountField,
     IdField,
     PagePagination,
+    StrictBooleanField,
     StrictCharField,
     StrictInputSerializer,
     StrictIntegerField,
@@ -30,11 +36,15 @@ from crowdfund_site.money import CURRENCY_CHOICES
 from escrow.models import GatewayOperation
 from projects.models import Category
 from projects.selectors import campaign_get_visible, campaigns_visible_to
+from projects.serializers import PictureSerializer
 
 from .allocation import DEFAULT_QUADRATIC_MINIMUM
 from .models import (
+    APPLICATION_REASON_MAX_LENGTH,
+    APPLICATION_STATEMENT_MAX_LENGTH,
     POOL_DESCRIPTION_MAX_LENGTH,
     POOL_RATIO_MAX_BPS,
+    ApplicationStatus,
     LeftoverChoice,
     Pool,
     PoolMode,
@@ -51,7 +61,15 @@ from .selectors import (
     round_public_get,
     sponsor_get,
 )
-from .services import pool_choose_leftover, pool_close, pool_create_and_fund, round_create
+from .services import (
+    pool_application_decide,
+    pool_application_submit,
+    pool_choose_leftover,
+    pool_close,
+    pool_create_and_fund,
+    pool_logo_set,
+    round_create,
+)
 
 # The gateway stores the token with each charge (as for a pledge's).
 PAYMENT_TOKEN_MAX_LENGTH = field_max_length(GatewayOperation, "token")
@@ -77,18 +95,38 @@ class RoundSerializer(serializers.Serializer):
     results = AllocationSerializer(many=True, help_text="Published rounds only; empty before.")
 
 
-class PoolSerializer(serializers.Serializer):
+class PoolRefSerializer(serializers.Serializer):
+    """What names a pool wherever one is shown: the base of every pool serializer here."""
+
     slug = serializers.CharField()
     name = serializers.CharField()
-    description = serializers.CharField()
     sponsor = serializers.CharField(source="sponsor.public_name")
+    logo = serializers.SerializerMethodField()
+
+    @extend_schema_field(PictureSerializer(allow_null=True))
+    def get_logo(self, pool: Pool) -> dict | None:
+        return PictureSerializer(pool.logo).data if pool.logo else None
+
+
+class PoolBaseSerializer(PoolRefSerializer):
+    """A pool in the list and on its own: what it is, holds and when it runs (``left`` set by the view)."""
+
+    description = serializers.CharField()
     mode = serializers.ChoiceField(choices=PoolMode.choices)
     currency = serializers.CharField()
     amount = serializers.IntegerField(help_text="Minor units.")
     left = serializers.IntegerField(help_text="What the pool holds now, in minor units.")
-    per_campaign_cap = serializers.IntegerField(allow_null=True)
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
+    accepts_applications = serializers.BooleanField(help_text="Campaigns may apply; those staff accept are matched.")
+
+
+class PoolSummarySerializer(PoolBaseSerializer):
+    status = serializers.ChoiceField(choices=PoolStatus.choices)
+
+
+class PoolSerializer(PoolBaseSerializer):
+    per_campaign_cap = serializers.IntegerField(allow_null=True)
     rounds = RoundSerializer(many=True, source="rounds_list")
 
 
@@ -101,20 +139,6 @@ class PoolRulesSerializer(serializers.Serializer):
     per_campaign_cap = serializers.IntegerField(allow_null=True, help_text="Minor units.")
     minimum_contribution = serializers.IntegerField(help_text="Quadratic: smaller contributions do not count.")
     pairwise_damping = serializers.IntegerField(allow_null=True, help_text="Quadratic: Gitcoin's pairwise M.")
-
-
-class PoolSummarySerializer(serializers.Serializer):
-    slug = serializers.CharField()
-    name = serializers.CharField()
-    description = serializers.CharField()
-    sponsor = serializers.CharField(source="sponsor.public_name")
-    mode = serializers.ChoiceField(choices=PoolMode.choices)
-    currency = serializers.CharField()
-    amount = serializers.IntegerField(help_text="Minor units.")
-    left = serializers.IntegerField(help_text="What the pool holds now, in minor units.")
-    status = serializers.ChoiceField(choices=PoolStatus.choices)
-    starts_at = serializers.DateTimeField()
-    ends_at = serializers.DateTimeField()
 
 
 class PoolListCreateApi(APIView):
@@ -148,6 +172,9 @@ class PoolListCreateApi(APIView):
         pairwise_damping = AmountField(required=False, allow_null=True, default=None)
         categories = serializers.ListField(child=IdField(), required=False, default=list, max_length=MAX_ELIGIBLE)
         campaigns = serializers.ListField(child=IdField(), required=False, default=list, max_length=MAX_ELIGIBLE)
+        accepts_applications = StrictBooleanField(
+            required=False, default=False, help_text="Campaigns may apply; those staff accept are matched too."
+        )
         payment_token = StrictCharField(max_length=PAYMENT_TOKEN_MAX_LENGTH, help_text="Sandbox: tok_visa, ...")
         sponsor = StrictCharField(
             required=False,
@@ -237,11 +264,6 @@ class PoolDetailApi(APIView):
 
 
 class RoundDetailSerializer(RoundSerializer):
-    class PoolRefSerializer(serializers.Serializer):
-        slug = serializers.CharField()
-        name = serializers.CharField()
-        sponsor = serializers.CharField(source="sponsor.public_name")
-
     pool = PoolRefSerializer()
     rules = PoolRulesSerializer(source="pool", help_text="The pool's rules, which the round shares by.")
     budget = serializers.IntegerField(
@@ -295,6 +317,33 @@ class RoundCreateApi(APIView):
         return Response(
             RoundDetailSerializer(round_public_get(round_id=matching_round.pk)).data, status=status.HTTP_201_CREATED
         )
+
+
+class PoolLogoApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    class InputSerializer(StrictInputSerializer):
+        # Empty files reach the check, which says so in its own words (code `image_empty`).
+        logo = serializers.FileField(
+            allow_empty_file=True,
+            help_text="JPEG, PNG or WebP (checked from the content, not the name), at most 10 MB and 40 megapixels.",
+        )
+
+    @extend_schema(
+        operation_id="matching_pools_logo_set",
+        request={"multipart/form-data": InputSerializer},
+        responses={200: PoolSerializer, **errors(400, 401, 403, 404)},
+        description=(
+            "Set or replace your pool's logo (sponsor or staff), shown on its page, the list of pools and beside "
+            '"matched by" on the campaigns it matches. 400 `invalid_image` codes (`image_format`, '
+            "`image_too_large`, `image_too_many_pixels`, `image_damaged`, `image_empty`); 403 `not_allowed`."
+        ),
+    )
+    def put(self, request, slug: str):
+        body = self.InputSerializer(data=request.data)  # a bad body is refused before any lookup
+        body.is_valid(raise_exception=True)
+        pool = pool_logo_set(pool=_pool_to_manage(slug), actor=request.user, upload=body.validated_data["logo"])
+        return Response(_pool_data(pool_public_get(slug=pool.slug)))
 
 
 class PoolCloseApi(APIView):
@@ -390,9 +439,7 @@ class PoolLeftoverApi(APIView):
     def post(self, request, slug: str):
         body = PoolLeftoverSerializer(data=request.data)  # a bad body is refused before any lookup
         body.is_valid(raise_exception=True)
-        pool = pool_public_get(slug=slug)
-        if pool is None or not (request.user.pk == pool.sponsor_id or request.user.is_staff):
-            raise NotFound("No such pool.")
+        pool = _pool_to_manage(slug)
         next_slug = body.validated_data.get("next_pool")
         next_pool = pool_public_get(slug=next_slug) if next_slug else None
         if next_slug and next_pool is None:
@@ -403,11 +450,87 @@ class PoolLeftoverApi(APIView):
         return Response({"choice": pool.leftover_choice, "next_pool": pool.next_pool.slug if pool.next_pool else None})
 
 
+class ApplicationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    pool = serializers.CharField(source="pool.slug", help_text="The pool's slug.")
+    campaign = serializers.IntegerField(source="campaign_id")
+    statement = serializers.CharField()
+    status = serializers.ChoiceField(choices=ApplicationStatus.choices)
+    reason = serializers.CharField(help_text="Staff's reason, once decided; empty before.")
+    created_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
+class PoolApplyApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(StrictInputSerializer):
+        campaign = IdField(help_text="Your campaign's id.")
+        statement = StrictCharField(
+            max_length=APPLICATION_STATEMENT_MAX_LENGTH, help_text="Why the pool should match it, in a few words."
+        )
+
+    @extend_schema(
+        operation_id="matching_pools_applications_create",
+        request=InputSerializer,
+        responses={201: ApplicationSerializer, **errors(400, 401, 403, 404, 409)},
+        description=(
+            "Apply with your campaign to a pool that takes applications; staff accept or decline it. 400 "
+            "`statement_required`, `debt_campaign`, `currency_mismatch`; 403 `not_initiator`, `own_campaign`; "
+            "409 `not_taking_applications`, `pool_closed`, `campaign_closed`, `already_eligible`, `already_applied`."
+        ),
+    )
+    def post(self, request, slug: str):
+        body = self.InputSerializer(data=request.data)  # a bad body is refused before any lookup
+        body.is_valid(raise_exception=True)
+        pool = _pool_to_manage(slug)
+        campaign = campaign_get_visible(user=request.user, campaign_id=body.validated_data["campaign"])
+        application = pool_application_submit(
+            pool=pool, campaign=campaign, actor=request.user, statement=body.validated_data["statement"]
+        )
+        return Response(ApplicationSerializer(application).data, status=status.HTTP_201_CREATED)
+
+
+class ApplicationDecisionApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(StrictInputSerializer):
+        decision = serializers.ChoiceField(choices=[("accept", "accept"), ("decline", "decline")])
+        reason = StrictCharField(max_length=APPLICATION_REASON_MAX_LENGTH, help_text="Told to the initiator.")
+
+    @extend_schema(
+        operation_id="matching_applications_decide",
+        request=InputSerializer,
+        responses={200: ApplicationSerializer, **errors(400, 401, 403, 404, 409)},
+        description=(
+            "Staff (reviewers) accept a campaign's application (the pool then matches it) or decline it, with a "
+            "reason the initiator is e-mailed. 403 `not_allowed`; 409 `already_decided`, `pool_closed`."
+        ),
+    )
+    def post(self, request, pk: int):
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        application = pool_application_decide(
+            application_id=pk,
+            actor=request.user,
+            accept=body.validated_data["decision"] == "accept",
+            reason=body.validated_data["reason"],
+        )
+        return Response(ApplicationSerializer(application).data)
+
+
 urlpatterns = [
     path("matching/pools/", PoolListCreateApi.as_view(), name="matching_pools"),
     path("matching/pools/<slug:slug>/", PoolDetailApi.as_view(), name="matching_pool_detail"),
     path("matching/pools/<slug:slug>/rounds/", RoundCreateApi.as_view(), name="matching_pool_rounds"),
+    path("matching/pools/<slug:slug>/logo/", PoolLogoApi.as_view(), name="matching_pool_logo"),
     path("matching/pools/<slug:slug>/close/", PoolCloseApi.as_view(), name="matching_pool_close"),
+    path("matching/pools/<slug:slug>/applications/", PoolApplyApi.as_view(), name="matching_pool_applications"),
+    path(
+        "matching/applications/<api_id:pk>/decision/",
+        ApplicationDecisionApi.as_view(),
+        name="matching_application_decision",
+    ),
     path("matching/rounds/<api_id:pk>/", RoundDetailApi.as_view(), name="matching_round_detail"),
     path("matching/pools/<slug:slug>/leftover/", PoolLeftoverApi.as_view(), name="matching_pool_leftover"),
     path("campaigns/<api_id:pk>/match-estimate/", MatchEstimateApi.as_view(), name="campaign_match_estimate"),

@@ -19,6 +19,9 @@ SPONSORS_GROUP = "Sponsors"
 # Input limits of a pool, used by the services and the API alike.
 POOL_DESCRIPTION_MAX_LENGTH = 20_000
 POOL_RATIO_MAX_BPS = 100 * 10_000  # 100:1
+# Input limits of a campaign's application to a pool and of staff's reason on it.
+APPLICATION_STATEMENT_MAX_LENGTH = 2_000
+APPLICATION_REASON_MAX_LENGTH = 255
 
 
 class PoolMode(models.TextChoices):
@@ -46,6 +49,8 @@ class Pool(models.Model):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=140, unique=True)
     description = models.TextField(blank=True)
+    # The logo's descriptor (crowdfund_site.images.image_store); empty for none.
+    logo = models.JSONField(default=dict, blank=True)
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     amount = models.BigIntegerField(help_text="What the sponsor puts in, in minor units.")
     mode = models.CharField(max_length=20, choices=PoolMode.choices)
@@ -64,6 +69,11 @@ class Pool(models.Model):
     categories = models.ManyToManyField(Category, blank=True, related_name="matching_pools")
     campaigns = models.ManyToManyField(
         Campaign, blank=True, related_name="matching_pools", help_text="Approved by staff; with categories, either."
+    )
+    # Campaigns may also apply (``PoolApplication``); those staff accept join ``campaigns``, so
+    # eligibility stays the one rule of categories or list.
+    accepts_applications = models.BooleanField(
+        default=False, help_text="Campaigns may apply; those staff accept join the list."
     )
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
@@ -218,3 +228,39 @@ class Allocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}: {self.amount}"
+
+
+class ApplicationStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for a decision")
+    ACCEPTED = "accepted", _("Accepted")
+    DECLINED = "declined", _("Declined")
+
+
+class PoolApplication(models.Model):
+    """A campaign asking to be matched by a pool that takes applications; staff decide it once.
+
+    Accepting it adds the campaign to the pool's list (``Pool.campaigns``): from then on it is
+    eligible like any campaign staff approved.
+    """
+
+    pool = models.ForeignKey(Pool, on_delete=models.PROTECT, related_name="applications")
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="matching_applications")
+    applicant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    statement = models.TextField(max_length=APPLICATION_STATEMENT_MAX_LENGTH)
+    status = models.CharField(max_length=10, choices=ApplicationStatus.choices, default=ApplicationStatus.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=APPLICATION_REASON_MAX_LENGTH, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["pool", "campaign"], name="matching_application_once_per_pool"),
+        ]
+        permissions = [("decide_application", "Can accept or decline campaigns applying to matching pools")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} -> {self.pool}"

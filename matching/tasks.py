@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import selectors, services
+from . import notifications, selectors, services
 
 
 @shared_task(acks_late=True)
@@ -15,3 +15,8 @@ def end_due_rounds() -> list[int]:
 def refresh_standing() -> int:
     """Compute the open rounds' standing again, so that live estimates read a recent copy."""
     return selectors.open_rounds_refresh_standing()
+
+
+@shared_task(acks_late=True)
+def send_application_decided_email(application_id: int) -> int:
+    return notifications.application_decided_email_send(application_id=application_id)

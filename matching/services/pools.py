@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from accounts.services import audit_record
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed, PaymentDeclined, PaymentUnavailable
@@ -28,18 +29,13 @@ from .. import allocation as math
 from ..models import (
     POOL_DESCRIPTION_MAX_LENGTH,
     POOL_RATIO_MAX_BPS,
-    SPONSORS_GROUP,
     Allocation,
     LeftoverChoice,
     Pool,
     PoolMode,
     RoundStatus,
 )
-from ..selectors import pool_balance
-
-
-def _may_sponsor(user) -> bool:
-    return user is not None and user.is_active and user.groups.filter(name=SPONSORS_GROUP).exists()
+from ..selectors import pool_balance, user_may_act_for, user_may_sponsor
 
 
 def _is_staff(user) -> bool:
@@ -52,7 +48,8 @@ def _check_cap(value: int | None, *, pool_amount: int, currency: str, field: str
     check_amount(value, currency)
     if value > pool_amount:
         raise InvalidInput(
-            f"A cap of {format_amount(value, currency)} is more than the pool, {format_amount(pool_amount, currency)}.",
+            _("A cap of %(cap)s is more than the pool, %(pool)s.")
+            % {"cap": format_amount(value, currency), "pool": format_amount(pool_amount, currency)},
             code="cap_above_pool",
             field=field,
         )
@@ -61,11 +58,17 @@ def _check_cap(value: int | None, *, pool_amount: int, currency: str, field: str
 
 def _check_dates(starts_at: datetime, ends_at: datetime) -> None:
     if ends_at <= starts_at:
-        raise InvalidInput("The end must come after the start.", code="ends_before_start", field="ends_at")
+        raise InvalidInput(_("The end must come after the start."), code="ends_before_start", field="ends_at")
+
+
+# Slugs the pool pages' own paths take (``matching/urls.py``): a pool called "New" is ``new-pool``.
+_RESERVED_SLUGS = {"new"}
 
 
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:120] or "pool"
+    if base in _RESERVED_SLUGS:
+        base = f"{base}-pool"
     slug, n = base, 1
     while Pool.objects.filter(slug=slug).exists():
         n += 1
@@ -92,12 +95,15 @@ def pool_create(
     pairwise_damping: int | None = None,
     categories: list[Category] | tuple = (),
     campaigns: list[Campaign] | tuple = (),
+    accepts_applications: bool = False,
     idempotency_key: str = "",
     request_fingerprint: str = "",
 ) -> Pool:
     """Create an unfunded pool for ``sponsor``; ``pool_fund`` then charges it. Return the pool.
 
-    ``actor`` is the sponsor, or staff acting on their behalf. A quadratic pool without a
+    ``actor`` is the sponsor, or staff acting on their behalf. Eligible are ``categories``,
+    ``campaigns`` (the list staff approved), and with ``accepts_applications`` the campaigns
+    that apply and staff accept (``pool_application_decide``). A quadratic pool without a
     per-campaign cap gets the default (10 % of the pool). Everything is checked before the one
     transaction that writes the pool, its eligibility and the audit event.
 
@@ -106,20 +112,22 @@ def pool_create(
     """
     name = (name or "").strip()
     if not name:
-        raise InvalidInput("Give the pool a name.", code="name_required", field="name")
+        raise InvalidInput(_("Give the pool a name."), code="name_required", field="name")
     currency_exponent(currency)
     check_amount(amount, currency)
     if len(description or "") > POOL_DESCRIPTION_MAX_LENGTH:
-        raise InvalidInput("The description is too long.", code="description_too_long", field="description")
+        raise InvalidInput(_("The description is too long."), code="description_too_long", field="description")
     if mode not in PoolMode.values:
         raise InvalidInput(f"Unknown matching mode {mode!r}.", code="invalid_mode", field="mode")
-    if actor is None or (actor.pk != sponsor.pk and not _is_staff(actor)):
-        raise NotAllowed("Only the sponsor or platform staff can create this pool.", code="not_allowed")
-    if not _may_sponsor(sponsor):
-        raise NotAllowed("Only members of the Sponsors group can put up a matching pool.", code="not_a_sponsor")
+    if not user_may_act_for(user=actor, sponsor_id=sponsor.pk):
+        raise NotAllowed(_("Only the sponsor or platform staff can create this pool."), code="not_allowed")
+    if not user_may_sponsor(user=sponsor):
+        raise NotAllowed(_("Only members of the Sponsors group can put up a matching pool."), code="not_a_sponsor")
     _check_dates(starts_at, ends_at)
     if mode == PoolMode.FIXED_RATIO and not (isinstance(ratio_bps, int) and 0 < ratio_bps <= POOL_RATIO_MAX_BPS):
-        raise InvalidInput("The ratio is a positive number of basis points.", code="invalid_ratio", field="ratio_bps")
+        raise InvalidInput(
+            _("The ratio is a positive number of basis points."), code="invalid_ratio", field="ratio_bps"
+        )
     if mode == PoolMode.QUADRATIC and per_campaign_cap is None:
         # At least one minor unit: 10 % of a pool under 0.10 rounds down to nothing.
         per_campaign_cap = max(math.default_quadratic_cap(amount), 1)
@@ -135,15 +143,19 @@ def pool_create(
         check_amount(pairwise_damping, currency)
     campaigns = list(campaigns)
     categories = list(categories)
-    if not campaigns and not categories:
-        raise InvalidInput("Say which campaigns the pool matches.", code="eligibility_required", field="campaigns")
+    if not campaigns and not categories and not accepts_applications:
+        raise InvalidInput(
+            _("Say which campaigns the pool matches, or let campaigns apply."),
+            code="eligibility_required",
+            field="campaigns",
+        )
     own = [c for c in campaigns if c.initiator_id == sponsor.pk]
     if own:
-        raise NotAllowed("A sponsor cannot match their own campaign.", code="own_campaign", field="campaigns")
+        raise NotAllowed(_("A sponsor cannot match their own campaign."), code="own_campaign", field="campaigns")
     if any(c.funding_model == FundingModel.DEBT for c in campaigns):
-        raise InvalidInput("Loans (debt campaigns) are not matched.", code="debt_campaign", field="campaigns")
+        raise InvalidInput(_("Loans (debt campaigns) are not matched."), code="debt_campaign", field="campaigns")
     if any(c.currency != currency for c in campaigns):
-        raise InvalidInput("Every campaign of a pool raises in the pool's currency.", code="currency_mismatch")
+        raise InvalidInput(_("Every campaign of a pool raises in the pool's currency."), code="currency_mismatch")
     with transaction.atomic(durable=True):
         pool = Pool.objects.create(
             sponsor=sponsor,
@@ -156,6 +168,7 @@ def pool_create(
             ratio_bps=ratio_bps,
             minimum_contribution=minimum_contribution,
             pairwise_damping=pairwise_damping,
+            accepts_applications=accepts_applications,
             starts_at=starts_at,
             ends_at=ends_at,
             idempotency_key=idempotency_key,
@@ -192,7 +205,7 @@ def pool_create_and_fund(*, actor, sponsor, idempotency_key: str, payment_token:
     refused by ``pool_create``'s checks writes nothing. Raises what ``pool_create`` and
     ``pool_fund`` raise.
     """
-    if actor is None or (actor.pk != sponsor.pk and not _is_staff(actor)):
+    if not user_may_act_for(user=actor, sponsor_id=sponsor.pk):
         # Before the key is looked up: nobody learns which keys another sponsor used.
         raise NotAllowed("Only the sponsor or platform staff can create this pool.", code="not_allowed")
     key = (idempotency_key or "").strip()
@@ -204,7 +217,7 @@ def pool_create_and_fund(*, actor, sponsor, idempotency_key: str, payment_token:
         )
     fingerprint = _pool_request_fingerprint(payment_token=payment_token, fields={**fields, "sponsor": sponsor})
     if not (payment_token or "").strip():
-        raise InvalidInput("Choose a payment method.", code="payment_token_required", field="payment_token")
+        raise InvalidInput(_("Choose a payment method."), code="payment_token_required", field="payment_token")
     pool = Pool.objects.filter(sponsor=sponsor, idempotency_key=key).first()
     if pool is None:
         try:
@@ -222,7 +235,7 @@ def pool_create_and_fund(*, actor, sponsor, idempotency_key: str, payment_token:
                 raise
     if pool.request_fingerprint != fingerprint:
         raise Conflict(
-            "This idempotency key was already used for a different pool.",
+            _("This idempotency key was already used for a different pool."),
             code="idempotency_key_reused",
             field="idempotency_key",
         )
@@ -237,7 +250,7 @@ def pool_fund(*, pool: Pool, actor, payment_token: str) -> Pool:
     deposit, the pool's funded mark and the audit event are one transaction under the pool's lock.
     Raises NotAllowed (not the sponsor or staff), PaymentDeclined, PaymentUnavailable (retry).
     """
-    if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
+    if not user_may_act_for(user=actor, sponsor_id=pool.sponsor_id):
         raise NotAllowed("Only the sponsor or platform staff can fund this pool.", code="not_allowed")
     if pool.funded_at is not None:
         return pool
@@ -277,7 +290,7 @@ def pool_close(*, pool: Pool, actor, now: datetime | None = None) -> Pool:
     closed, the choice changed meanwhile, a leftover the charges cannot take back),
     PaymentUnavailable (retry).
     """
-    if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
+    if not user_may_act_for(user=actor, sponsor_id=pool.sponsor_id):
         raise NotAllowed("Only the sponsor or platform staff can close this pool.", code="not_allowed")
     now = now or timezone.now()
     with transaction.atomic(durable=True):
@@ -398,7 +411,7 @@ def pool_choose_leftover(*, pool: Pool, actor, choice: str, next_pool: Pool | No
     pool of another sponsor), InvalidInput (unknown choice, no or a wrong next pool), Conflict
     (the pool is closed).
     """
-    if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
+    if not user_may_act_for(user=actor, sponsor_id=pool.sponsor_id):
         raise NotAllowed("Only the sponsor or platform staff can choose this.", code="not_allowed")
     if choice not in LeftoverChoice.values:
         raise InvalidInput(f"Unknown choice {choice!r}.", code="invalid_choice", field="choice")

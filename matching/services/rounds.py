@@ -34,6 +34,7 @@ from ..selectors import (
     round_budget,
     round_compute,
     round_contributions,
+    user_may_act_for,
 )
 from .pools import _check_dates, _is_staff
 
@@ -45,7 +46,7 @@ def round_create(*, pool: Pool, actor, starts_at: datetime, ends_at: datetime) -
     the pool from closing. Raises NotAllowed (not the sponsor or staff), InvalidInput (ends
     before it starts, outside the pool's dates), Conflict (the pool is not funded yet, or closed).
     """
-    if actor is None or (actor.pk != pool.sponsor_id and not _is_staff(actor)):
+    if not user_may_act_for(user=actor, sponsor_id=pool.sponsor_id):
         raise NotAllowed("Only the sponsor or platform staff can open a round.", code="not_allowed")
     _check_dates(starts_at, ends_at)
     with transaction.atomic(durable=True):

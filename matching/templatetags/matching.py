@@ -4,7 +4,7 @@ from django.utils.safestring import mark_safe
 
 from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import currency_exponent, parse_amount
-from matching.selectors import campaign_matching_line, match_estimates
+from matching.selectors import campaign_matching_line, campaign_pools_for_applications, match_estimates
 
 register = template.Library()
 
@@ -73,3 +73,14 @@ def _estimate_for(context, campaign, amount_text, round_ids) -> str:
     if not estimates:
         return ""
     return render_match_estimate(campaign=campaign, amount=amount, estimates=estimates)
+
+
+@register.inclusion_tag("matching/_campaign_applications.html")
+def campaign_matching_applications(campaign):
+    """Render, on a campaign's dashboard, its applications to pools and the pools it could apply to (one query)."""
+    pools = campaign_pools_for_applications(campaign=campaign)
+    return {
+        "campaign": campaign,
+        "applications": [pool for pool in pools if pool.application_status is not None],
+        "pools": [pool for pool in pools if pool.application_status is None],
+    }

@@ -52,7 +52,12 @@ def test_the_sponsor_chooses_what_the_pool_leaves_through_the_api(client, paid_r
     url = f"/api/v1/matching/pools/{pool.slug}/leftover/"
     assert client.post(url, {"choice": "refund"}, content_type="application/json").status_code in (401, 403)
     client.force_login(UserFactory())
-    assert client.post(url, {"choice": "refund"}, content_type="application/json").status_code == 404
+    # A public pool someone else runs: 403, as for its rounds and closing; an unknown one: 404.
+    assert_error(client.post(url, {"choice": "refund"}, content_type="application/json"), 403, "not_allowed")
+    unknown = client.post(
+        "/api/v1/matching/pools/nope/leftover/", {"choice": "refund"}, content_type="application/json"
+    )
+    assert_error(unknown, 404)
     assert client.post(url, {"choice": "burn"}, content_type="application/json").status_code == 400
     client.force_login(pool.sponsor)
     answer = client.post(url, {"choice": "roll_over", "next_pool": autumn.slug}, content_type="application/json")
@@ -260,3 +265,17 @@ def test_a_pool_is_closed_through_the_api_only_after_its_end(paid_round):  # noq
     assert_error(_post(api_client(pool.sponsor), url, None, "c1"), 409, "pool_not_over")
     pool.refresh_from_db()
     assert pool.closed_at is None
+
+
+def test_the_pool_list_detail_and_rounds_name_a_pool_alike(client, paid_round):  # noqa: F811
+    pool, matching_round, _a, _b = paid_round
+    named = {"slug": pool.slug, "name": pool.name, "sponsor": pool.sponsor.public_name, "logo": None}
+    listed = client.get("/api/v1/matching/pools/").json()["results"][0]
+    detail = client.get(f"/api/v1/matching/pools/{pool.slug}/").json()
+    round_pool = client.get(f"/api/v1/matching/rounds/{matching_round.pk}/").json()["pool"]
+    assert round_pool == named
+    shared = {"description", "mode", "currency", "amount", "left", "starts_at", "ends_at", "accepts_applications"}
+    for data in (listed, detail):
+        assert {k: data[k] for k in named} == named
+        assert shared <= set(data)
+    assert (listed["status"], detail["accepts_applications"]) == ("running", False)

@@ -16,13 +16,13 @@ from hypothesis import strategies as st
 from matching import allocation as math
 from matching.models import Pool, PoolMode
 from matching.selectors import (
-    _allocate,
     gift_estimate,
     match_estimates,
     open_rounds_refresh_standing,
     round_standing,
     standing_of,
 )
+from matching.selectors.rounds import _allocate
 from matching.tests.factories import funded_pool, open_round
 from pledges.tests.factories import pledge_held
 from projects.tests.factories import LiveCampaignFactory

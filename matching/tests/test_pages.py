@@ -198,7 +198,8 @@ def test_the_sponsor_sees_their_pools_dashboard_and_no_one_else_does(client, pai
     url = reverse("matching:pool_dashboard", args=[pool.slug])
     assert client.get(url).status_code == 302  # to the log-in page
     client.force_login(UserFactory())
-    assert client.get(url).status_code == 404
+    assert client.get(url).status_code == 403  # the pool is public; its dashboard is not theirs
+    assert client.get(reverse("matching:pool_dashboard", args=["nope"])).status_code == 404
     client.force_login(pool.sponsor)
     page = client.get(url).content.decode()
     figures = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", page))
@@ -230,4 +231,4 @@ def test_the_dashboard_charts_the_money_and_the_sponsor_chooses_where_the_rest_g
     pool.refresh_from_db()
     assert pool.next_pool_id == autumn.pk
     client.force_login(UserFactory())
-    assert client.post(choose, {"choice": "refund"}).status_code == 404
+    assert client.post(choose, {"choice": "refund"}).status_code == 403

@@ -44,15 +44,27 @@ BEFORE = {
 # Staged release (milestones) came later: both groups see plans, Finance signs tranches off and
 # may declare failure (``setup_staff_groups`` gives existing groups these). Then delivery:
 # Finance decides non-delivery reports (an upheld one refunds money); and matching, whose
-# rounds Finance pays (matching's 0003 migration gives an existing Finance group that). Then web
+# rounds Finance pays (matching's 0003 migration gives an existing Finance group that), and
+# campaigns' applications to pools, which Reviewers decide (matching's 0007 gives them those);
+# Finance see pools and rounds in the admin, where they pay rounds (matching's 0009). Then web
 # address changes, which Reviewers read (promotion's 0003 migration gives an existing group that).
 NOW = {
-    REVIEWERS: sorted([*BEFORE[REVIEWERS], "Can view milestone", "Can view campaign slug change"]),
+    REVIEWERS: sorted(
+        [
+            *BEFORE[REVIEWERS],
+            "Can view milestone",
+            "Can accept or decline campaigns applying to matching pools",
+            "Can view pool application",
+            "Can view campaign slug change",
+        ]
+    ),
     FINANCE: sorted(
         [
             *BEFORE[FINANCE],
             "Can declare a campaign's milestones failed (refunds the rest)",
             "Can pay matching rounds",
+            "Can view pool",
+            "Can view round",
             "Can sign off or reject a milestone backers approved",
             "Can view milestone",
             "Can uphold or dismiss non-delivery reports",
