@@ -8,7 +8,7 @@ is a 404, never a 403.
 
 from django.conf import settings
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +19,7 @@ from crowdfund_site.api.fields import (
     NewestFirstCursorPagination,
     StrictCharField,
     StrictInputSerializer,
+    StrictIntegerField,
 )
 from crowdfund_site.api.idempotency import HEADER, idempotency_key_of, idempotent
 from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
@@ -31,12 +32,43 @@ from projects.selectors import campaign_visible_get
 from risk.tasks import enqueue_pledge_check
 
 from .changes import UNCHANGED, pledge_change
-from .models import Pledge, PledgeChange, PledgeStatusChange
-from .selectors import pledge_of_backer_get, pledges_of_backer
+from .models import Pledge, PledgeAddOn, PledgeChange, PledgeStatusChange
+from .selectors import pledge_addons_attach, pledge_of_backer_get, pledges_of_backer
 from .services import pledge_cancel, pledge_create, pledge_refund
 
 # The gateway stores the token with each charge: a longer one is no card, and no row holds it.
 PAYMENT_TOKEN_MAX_LENGTH = field_max_length(GatewayOperation, "token")
+
+
+class AddOnQuantitySerializer(StrictInputSerializer):
+    addon = IdField(help_text="An add-on of this campaign.")
+    quantity = StrictIntegerField(
+        max_value=2**31 - 1, help_text="How many, 0 to ADDONS_MAX_PER_BACKER (10); 0 removes it in a change."
+    )
+
+
+def addons_input(items: list[dict] | None) -> dict[int, int] | None:
+    """Turn the API's ``addons`` list into the services' ``{add-on id: quantity}``; an add-on named twice is a 400."""
+    if items is None:
+        return None
+    quantities = {}
+    for item in items:
+        if item["addon"] in quantities:
+            raise InvalidInput("Name each add-on once.", code="duplicate_addon", field="addons")
+        quantities[item["addon"]] = item["quantity"]
+    return quantities
+
+
+def addons_field(**kwargs):
+    return AddOnQuantitySerializer(many=True, max_length=100, **kwargs)
+
+
+class PledgeAddOnSerializer(serializers.ModelSerializer):
+    title = serializers.CharField(source="addon.title")
+
+    class Meta:
+        model = PledgeAddOn
+        fields = ["addon", "title", "quantity", "unit_price"]
 
 
 class PledgeSerializer(serializers.ModelSerializer):
@@ -51,6 +83,7 @@ class PledgeSerializer(serializers.ModelSerializer):
 
     campaign = CampaignSummarySerializer()
     reward = RewardSummarySerializer(allow_null=True)
+    addons = serializers.SerializerMethodField()
 
     class Meta:
         model = Pledge
@@ -62,6 +95,8 @@ class PledgeSerializer(serializers.ModelSerializer):
             "shipping_country",
             "shipping_amount",
             "from_balance",
+            "addons_amount",
+            "addons",
             "currency",
             "status",
             "failure_code",
@@ -69,6 +104,13 @@ class PledgeSerializer(serializers.ModelSerializer):
             "held_at",
             "closed_at",
         ]
+
+    @extend_schema_field(PledgeAddOnSerializer(many=True))
+    def get_addons(self, pledge: Pledge) -> list:
+        lines = getattr(pledge, "addon_list", None)
+        if lines is None:
+            lines = pledge_addons_attach(pledges=[pledge])[0].addon_list  # no query without add-ons
+        return PledgeAddOnSerializer(lines, many=True).data
 
 
 class PledgeChangeSerializer(serializers.ModelSerializer):
@@ -151,6 +193,7 @@ class PledgeCreateApi(APIView):
             max_length=2,
             help_text="ISO 3166-1 alpha-2 code of the country to ship to; required when the reward ships.",
         )
+        addons = addons_field(required=False, default=list)
 
     @extend_schema(
         operation_id="campaigns_pledges_create",
@@ -162,6 +205,10 @@ class PledgeCreateApi(APIView):
             "For a reward that ships, `shipping_country` picks its shipping rule and the pledge's `amount` is "
             "the amount sent plus `shipping_amount` (400 `shipping_country_required`, `invalid_country`, "
             "`does_not_ship_there`). "
+            '`addons` adds items of the campaign (`[{"addon": id, "quantity": n}]`, at most 10 of each) on '
+            "top of `amount`, as shipping is: `amount` in the answer is the whole and `addons_amount` their part "
+            "(400 `invalid_addon`, `invalid_addon_quantity`, `addon_quantity_above_limit`, `duplicate_addon`; "
+            "409 `addon_sold_out`). "
             "A loan can be paid partly or wholly from your lending balance (`from_balance`): 400 "
             "`balance_too_small` (more than is available), `balance_not_accepted` (not a loan), "
             "`from_balance_above_amount`, `payment_token_required` (the rest needs a card). "
@@ -196,6 +243,7 @@ class PledgeCreateApi(APIView):
             price_quote=data["price_quote"],
             client_ip=request.META.get("REMOTE_ADDR"),  # for the fraud checks in its follow-up message
             from_balance=data["from_balance"],
+            addons=addons_input(data["addons"]),
         )
         # The campaign and reward are already loaded: serialise without fetching them again.
         pledge.campaign, pledge.reward = campaign, reward
@@ -213,6 +261,7 @@ class PledgeListApi(APIView):
     def get(self, request):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(pledges_of_backer(backer=request.user), request, view=self)
+        page = pledge_addons_attach(pledges=page)
         return paginator.get_paginated_response(PledgeWithHistorySerializer(page, many=True).data)
 
 
@@ -251,6 +300,7 @@ class PledgeChangeApi(APIView):
             max_length=PAYMENT_TOKEN_MAX_LENGTH,
             help_text="The card charged the difference when the amount goes up. Sandbox: tok_visa, ...",
         )
+        addons = addons_field(required=False)
 
     @extend_schema(
         operation_id="pledges_change",
@@ -263,7 +313,9 @@ class PledgeChangeApi(APIView):
             "refunds the difference to the card(s) charged. `changes` lists every change made. A declined card "
             "(402) leaves the pledge unchanged. `amount` is the whole, as on the pledge: a pledge with shipping "
             "keeps its country and shipping, and cannot move to or from a reward that ships (409 "
-            "`shipping_reward_change`). 400 codes include `same_amount`, `below_reward_minimum`, `below_shipping`, "
+            "`shipping_reward_change`). `addons` sets the quantities of the add-ons it names (0 removes one, "
+            "the others stay); `amount` is then the pledge without its add-ons, which come on top. 400 codes "
+            "include `same_amount`, `below_reward_minimum`, `below_shipping`, "
             "`invalid_reward`, `payment_token_required`. 409 codes: `not_held`, `campaign_closed`, `sold_out`, "
             "`reward_not_yet_available`, `reward_no_longer_available`, `change_in_progress`, `idempotency_key_reused`."
         ),
@@ -274,8 +326,12 @@ class PledgeChangeApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if "amount" not in data and "reward" not in data:
-            raise InvalidInput("Give a new amount, a new reward, or both.", code="nothing_to_change", field="amount")
+        if "amount" not in data and "reward" not in data and not data.get("addons"):
+            raise InvalidInput(
+                "Give a new amount, a new reward, new add-ons, or more of them.",
+                code="nothing_to_change",
+                field="amount",
+            )
         reward = UNCHANGED
         if "reward" in data:
             reward = None
@@ -292,6 +348,7 @@ class PledgeChangeApi(APIView):
             reward=reward,
             payment_token=data.get("payment_token", ""),
             idempotency_key=request.headers[HEADER].strip(),
+            addons=addons_input(data.get("addons")),
         )
         enqueue_pledge_check(pledge.pk, request.META.get("REMOTE_ADDR"))
         return Response(PledgeWithHistorySerializer(pledge_of_backer_get(backer=request.user, pledge_id=pk)).data)

@@ -39,6 +39,13 @@ from escrow.vocabulary import (
 from projects.models import Campaign, RewardTier
 from projects.services import campaign_figures_changed, campaign_take_from_totals
 
+from .addons import (
+    addons_to_total,
+    pledge_addons_apply_change,
+    pledge_addons_change_failed,
+    pledge_addons_claim_change,
+    pledge_addons_plan_change,
+)
 from .models import Pledge, PledgeChange, PledgeChangeStatus, PledgeStatus
 from .pledge_checks import pledge_checks_run
 from .selectors import pledge_charges_remaining
@@ -75,10 +82,16 @@ def pledge_change(
     amount: int | None = None,
     reward: RewardTier | _Unchanged | None = UNCHANGED,
     payment_token: str = "",
+    addons: dict[int, int] | None = None,
 ) -> Pledge:
-    """Change the amount and/or reward of the backer's held pledge before the deadline; return it.
+    """Change the amount, reward and/or add-ons of the backer's held pledge before the deadline; return it.
 
     ``amount`` None keeps the amount; ``reward`` UNCHANGED keeps the reward (None: no reward).
+    ``addons`` (``{add-on id: quantity}``) sets the quantities it names (0 removes one; the others
+    stay); ``amount`` is then the pledge without its add-ons, which come on top as at pledge time
+    (``Pledge.amount_without_addons``), and the difference of the whole is charged or refunded.
+    The units a change adds are claimed with its reward's slot, never oversold (Conflict
+    ``addon_sold_out``); those it drops are freed when it is made.
     A higher amount charges the difference to ``payment_token``; a lower one refunds the
     difference. Idempotent per (pledge, idempotency_key): the same request again returns the
     same outcome and moves no money twice; the same key with another body raises Conflict
@@ -94,16 +107,34 @@ def pledge_change(
     current = Pledge.objects.select_related("campaign", "reward").get(pk=pledge.pk)
     if actor is None or actor.pk != current.backer_id:
         raise NotFound(_("No such pledge."), code="not_found")
-    to_amount = current.amount if amount is None else amount
+    addons_to = pledge_addons_plan_change(pledge=current, requested=addons) if addons else None
+    to_addons_amount = current.addons_amount if addons_to is None else addons_to_total(addons_to)
+    to_amount = (current.amount_without_addons if amount is None else amount) + to_addons_amount
     to_reward_id = current.reward_id if isinstance(reward, _Unchanged) else (reward.pk if reward else None)
     payment_token = (payment_token or "").strip()
-    fingerprint = f"{to_amount}|{to_reward_id or ''}|{payment_token}"[:255]
+    fingerprint = f"{to_amount}|{to_reward_id or ''}|{payment_token}"
+    if addons_to is not None:
+        fingerprint += "|" + ",".join(f"{addon_id}x{quantity}" for addon_id, (quantity, _p) in addons_to.items())
+    fingerprint = fingerprint[:255]
     change = PledgeChange.objects.filter(pledge_id=current.pk, idempotency_key=key).first()
     if change is None:
-        to_reward = _change_check(pledge=current, amount=to_amount, reward_id=to_reward_id, payment_token=payment_token)
+        to_reward = _change_check(
+            pledge=current,
+            amount=to_amount,
+            reward_id=to_reward_id,
+            payment_token=payment_token,
+            addons_amount=to_addons_amount,
+            addons_changed=addons_to is not None,
+        )
         pledge_checks_run(backer=actor, campaign=current.campaign, amount=to_amount, replaces=current)
         change = _change_reserve(
-            pledge=current, amount=to_amount, reward=to_reward, key=key, fingerprint=fingerprint, actor=actor
+            pledge=current,
+            amount=to_amount,
+            reward=to_reward,
+            key=key,
+            fingerprint=fingerprint,
+            actor=actor,
+            addons_to=addons_to,
         )
     if change.request_fingerprint != fingerprint:
         raise Conflict(
@@ -136,8 +167,19 @@ def reward_needs_more(*, reward: RewardTier, amount: int) -> bool:
     return amount < reward.minimum_amount
 
 
-def _change_check(*, pledge: Pledge, amount: int, reward_id: int | None, payment_token: str) -> RewardTier | None:
-    """Refuse a change that cannot go through, before anything is written or charged; return the new reward."""
+def _change_check(
+    *,
+    pledge: Pledge,
+    amount: int,
+    reward_id: int | None,
+    payment_token: str,
+    addons_amount: int = 0,
+    addons_changed: bool = False,
+) -> RewardTier | None:
+    """Refuse a change that cannot go through, before anything is written or charged; return the new reward.
+
+    ``amount`` is the new whole, ``addons_amount`` (of it) what the add-ons will cost.
+    """
     if pledge.status != PledgeStatus.HELD:
         raise Conflict(
             _("This pledge is %(status)s, so it cannot change.") % {"status": pledge.get_status_display().lower()},
@@ -163,7 +205,7 @@ def _change_check(*, pledge: Pledge, amount: int, reward_id: int | None, payment
             raise InvalidInput(_("That reward is not part of this campaign."), code="invalid_reward", field="reward")
         if pledge.shipping_country or (reward is not None and reward.ships):
             raise _shipping_reward_change_refused()
-    if amount == pledge.amount and reward_id == pledge.reward_id:
+    if amount == pledge.amount and reward_id == pledge.reward_id and not addons_changed:
         raise InvalidInput(
             _("Your pledge is already %(amount)s with this reward. Change the amount or the reward.")
             % {"amount": pledge.amount_display},
@@ -171,15 +213,18 @@ def _change_check(*, pledge: Pledge, amount: int, reward_id: int | None, payment
             field="amount",
         )
     # ``amount`` is the whole, as on the pledge: a pledge that ships keeps its shipping, which
-    # the reward's minimum does not count and which the whole must stay above.
-    if amount - pledge.shipping_amount <= 0:
+    # the reward's minimum does not count (nor the add-ons) and which the whole must stay above.
+    pledged = amount - pledge.shipping_amount - addons_amount
+    if amount - addons_amount <= 0:
+        raise InvalidInput(_("The amount must be more than zero."), code="amount_not_positive", field="amount")
+    if pledged <= 0:
         raise InvalidInput(
             _("Your pledge includes %(shipping)s of shipping; the new amount must be more than that.")
             % {"shipping": format_amount(pledge.shipping_amount, pledge.currency)},
             code="below_shipping",
             field="amount",
         )
-    if reward is not None and amount - pledge.shipping_amount < reward.minimum_amount:
+    if reward is not None and pledged < reward.minimum_amount:
         raise InvalidInput(
             _("The “%(reward)s” reward needs a pledge of at least %(minimum)s.")
             % {"reward": reward.title, "minimum": format_amount(reward.minimum_amount, pledge.currency)},
@@ -206,7 +251,14 @@ def _shipping_reward_change_refused() -> Conflict:
 
 
 def _change_reserve(
-    *, pledge: Pledge, amount: int, reward: RewardTier | None, key: str, fingerprint: str, actor
+    *,
+    pledge: Pledge,
+    amount: int,
+    reward: RewardTier | None,
+    key: str,
+    fingerprint: str,
+    actor,
+    addons_to: dict | None = None,
 ) -> PledgeChange:
     """Record the change and claim the new reward's slot, in one transaction; return the change.
 
@@ -219,7 +271,11 @@ def _change_reserve(
             locked = Pledge.objects.select_for_update().get(pk=pledge.pk)
             if locked.status != PledgeStatus.HELD:
                 raise Conflict(_("This pledge was cancelled or settled meanwhile."), code="not_held")
-            if locked.amount != pledge.amount or locked.reward_id != pledge.reward_id:
+            if (
+                locked.amount != pledge.amount
+                or locked.reward_id != pledge.reward_id
+                or locked.addons_amount != pledge.addons_amount
+            ):
                 raise Conflict(_("This pledge changed meanwhile. Look at it again."), code="changed_meanwhile")
             try:
                 with transaction.atomic():
@@ -232,6 +288,7 @@ def _change_reserve(
                         actor=actor,
                         idempotency_key=key,
                         request_fingerprint=fingerprint,
+                        addons_to=addons_to,
                     )
             except IntegrityError:
                 existing = PledgeChange.objects.filter(pledge_id=locked.pk, idempotency_key=key).first()
@@ -243,6 +300,8 @@ def _change_reserve(
                 ) from None
             if reward_id != locked.reward_id and reward_id is not None and not _reward_claim_slot(reward_id=reward_id):
                 raise _claim_refused(reward)  # sold out, or outside its availability window
+            if addons_to is not None:
+                pledge_addons_claim_change(pledge_id=locked.pk, addons_to=addons_to)
             if amount <= locked.amount:
                 _change_apply(pledge=locked, change=change)
             return change
@@ -329,6 +388,8 @@ def _change_fail(*, change: PledgeChange, code: str, message: str) -> None:
     )
     if change.to_reward_id != change.from_reward_id:
         _reward_free_slot(reward_id=change.to_reward_id)  # the slot the change claimed
+    if change.addons_to is not None:
+        pledge_addons_change_failed(pledge_id=change.pledge_id, addons_to=change.addons_to)
 
 
 def _change_apply(*, pledge: Pledge, change: PledgeChange) -> None:
@@ -341,9 +402,11 @@ def _change_apply(*, pledge: Pledge, change: PledgeChange) -> None:
         raise Conflict(_("This pledge was cancelled or settled meanwhile."), code="pledge_not_held")
     if pledge.amount != change.from_amount:
         raise Conflict(_("This pledge changed meanwhile."), code="pledge_not_held")
+    to_addons_amount = pledge.addons_amount if change.addons_to is None else addons_to_total(change.addons_to)
     if change.to_reward_id is not None:
         reward = RewardTier.objects.get(pk=change.to_reward_id)
-        if change.to_amount - pledge.shipping_amount < reward.minimum_amount:  # the reward changed meanwhile
+        # The reward changed meanwhile.
+        if change.to_amount - pledge.shipping_amount - to_addons_amount < reward.minimum_amount:
             raise Conflict(
                 _("The “%(reward)s” reward needs a pledge of at least %(minimum)s.")
                 % {"reward": reward.title, "minimum": format_amount(reward.minimum_amount, pledge.currency)},
@@ -380,7 +443,11 @@ def _change_apply(*, pledge: Pledge, change: PledgeChange) -> None:
         _reward_free_slot(reward_id=change.from_reward_id)
     pledge.amount = change.to_amount
     pledge.reward_id = change.to_reward_id
-    pledge.save(update_fields=["amount", "reward"])
+    if change.addons_to is None:
+        pledge.save(update_fields=["amount", "reward"])
+    else:
+        pledge.addons_amount = pledge_addons_apply_change(pledge=pledge, addons_to=change.addons_to)
+        pledge.save(update_fields=["amount", "reward", "addons_amount"])
     change.status = PledgeChangeStatus.DONE
     change.completed_at = timezone.now()
     change.save(update_fields=["status", "charge_reference", "card_fingerprint", "refund_parts", "completed_at"])

@@ -32,6 +32,7 @@ from risk.tasks import enqueue_campaign_assessment
 
 from .api_milestones import MilestoneInputSerializer, plan_from
 from .api_milestones import urlpatterns as milestone_urlpatterns
+from .api_addons import urlpatterns as addon_urlpatterns
 from .api_stretch_goals import urlpatterns as stretch_goal_urlpatterns
 from .milestones.services import MAX_MILESTONES, campaign_create_with_milestones
 from .models import (
@@ -722,3 +723,4 @@ urlpatterns = [
 urlpatterns += picture_urlpatterns
 urlpatterns += milestone_urlpatterns
 urlpatterns += stretch_goal_urlpatterns
+urlpatterns += addon_urlpatterns
