@@ -32,8 +32,8 @@ from settlement.services import campaign_cancel
 from . import services
 from .milestones.models import Milestone
 from .models import (
-    Campaign,
     AddOn,
+    Campaign,
     CampaignReviewQueue,
     CampaignStatus,
     CampaignStatusChange,

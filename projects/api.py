@@ -30,9 +30,9 @@ from crowdfund_site.exceptions import Conflict, InvalidInput, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
 from risk.tasks import enqueue_campaign_assessment
 
+from .api_addons import urlpatterns as addon_urlpatterns
 from .api_milestones import MilestoneInputSerializer, plan_from
 from .api_milestones import urlpatterns as milestone_urlpatterns
-from .api_addons import urlpatterns as addon_urlpatterns
 from .api_stretch_goals import urlpatterns as stretch_goal_urlpatterns
 from .milestones.services import MAX_MILESTONES, campaign_create_with_milestones
 from .models import (
