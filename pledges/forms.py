@@ -277,7 +277,7 @@ class PledgeRewardForm(forms.Form):
     def clean_reward(self):
         reward_id = self.cleaned_data["reward"]
         reward = None if reward_id is None else self.rewards[reward_id]
-        if reward is not None and reward.minimum_amount > self.pledge.amount:
+        if reward is not None and reward.minimum_amount > self.pledge.amount_without_addons:
             minimum = format_amount(reward.minimum_amount, self.pledge.currency)
             raise forms.ValidationError(
                 _("“%(reward)s” needs a pledge of at least %(minimum)s: change the amount and the reward together.")
