@@ -113,8 +113,9 @@ def pledge_change(
     to_reward_id = current.reward_id if isinstance(reward, _Unchanged) else (reward.pk if reward else None)
     payment_token = (payment_token or "").strip()
     fingerprint = f"{to_amount}|{to_reward_id or ''}|{payment_token}"
-    if addons_to is not None:
-        fingerprint += "|" + ",".join(f"{addon_id}x{quantity}" for addon_id, (quantity, _p) in addons_to.items())
+    if addons:
+        # What was asked, not what it changes: a retry after the change was made asks the same.
+        fingerprint += "|" + ",".join(f"{i}x{q}" for i, q in sorted(addons.items(), key=lambda item: str(item[0])))
     fingerprint = fingerprint[:255]
     change = PledgeChange.objects.filter(pledge_id=current.pk, idempotency_key=key).first()
     if change is None:

@@ -5,10 +5,12 @@ import io
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.api.testing import api_client
 from pledges.models import Pledge
+from pledges.tests.test_pledge_statements import STATEMENTS_PER_PLEDGE, statements_counted
 from projects.addons import addon_create
 from projects.models import AddOn
 from projects.tests.factories import LiveCampaignFactory
@@ -176,3 +178,20 @@ def test_the_pledge_form_shows_a_refused_quantity_and_charges_nothing(client, ba
     assert response.status_code == 200
     assert "You can add at most 10 of “Sticker pack” to your pledge." in response.content.decode()
     assert money_state() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pledge_without_add_ons_costs_the_same_statements_on_a_campaign_that_has_some():
+    campaign = LiveCampaignFactory()
+    make_addon(campaign)
+    client = api_client(UserFactory())
+    assert post_pledge(client, LiveCampaignFactory(), key="first").status_code == 201
+    assert post_pledge(api_client(UserFactory()), campaign, key="other").status_code == 201
+
+    with statements_counted() as sent:
+        response = post_pledge(client, campaign, key="second")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["addons"] == []
+    statements = [q["sql"] for q in sent.captured_queries]
+    assert len(statements) == STATEMENTS_PER_PLEDGE[connection.vendor], "\n".join(statements)

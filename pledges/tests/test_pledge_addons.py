@@ -251,3 +251,15 @@ def test_an_initiator_cannot_lower_a_limit_below_what_is_taken_nor_reprice_after
         addon_delete(addon=poster, actor=live_campaign.initiator)
     assert error.value.code == "addon_taken"
     assert addon_update(addon=poster, actor=live_campaign.initiator, quantity_limit=3).sold_out
+
+
+def test_a_retried_change_of_add_ons_moves_money_once(live_campaign, backer):
+    sticker = make_addon(live_campaign, price=500)
+    held = pledge(live_campaign, backer, 2_000, addons={sticker.pk: 1})
+    key = new_key()
+    first = change(held, addons={sticker.pk: 3}, key=key)
+    again = change(held, addons={sticker.pk: 3}, key=key)
+    assert again.amount == first.amount == 3_500
+    assert net_charged(held) == 3_500
+    assert claimed(sticker) == 3
+    assert invariant_problems() == []
