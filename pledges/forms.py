@@ -107,7 +107,9 @@ class AddOnFieldsMixin:
                 label=addon.title,
                 required=False,
                 initial=(initial or {}).get(addon.pk, 0),
-                widget=forms.NumberInput(attrs={"min": 0, "max": settings.ADDONS_MAX_PER_BACKER}),
+                widget=forms.NumberInput(
+                    attrs={"min": 0, "max": settings.ADDONS_MAX_PER_BACKER, "data-addon-price": addon.price}
+                ),
             )
 
     def addon_fields(self):
