@@ -195,3 +195,30 @@ def test_a_pledge_without_add_ons_costs_the_same_statements_on_a_campaign_that_h
     assert response.json()["addons"] == []
     statements = [q["sql"] for q in sent.captured_queries]
     assert len(statements) == STATEMENTS_PER_PLEDGE[connection.vendor], "\n".join(statements)
+
+
+def test_the_initiator_adds_edits_and_removes_add_ons_on_their_page(client, live_campaign, settings):
+    client.force_login(live_campaign.initiator)
+    url = f"/campaigns/{live_campaign.slug}/addons/"
+    response = client.post(url, {"title": "Poster", "price": "15.00", "quantity_limit": "50", "description": ""})
+    assert response.status_code == 302
+    poster = AddOn.objects.get(campaign=live_campaign)
+    assert (poster.price, poster.quantity_limit) == (1_500, 50)
+
+    prefix = f"addon-{poster.pk}"
+    edit = {f"{prefix}-title": "Big poster", f"{prefix}-price": "20.00", f"{prefix}-quantity_limit": "40"}
+    refused = client.post(f"{url}{poster.pk}/edit/", {**edit, f"{prefix}-description": ""})
+    assert refused.status_code == 400  # live: the price is fixed
+    assert "the price of an add-on can no longer change" in refused.content.decode()
+    poster.refresh_from_db()
+    assert (poster.title, poster.price) == ("Poster", 1_500)
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    assert "还没有附加项" not in client.get(url).content.decode()
+    assert "附加项" in client.get(url).content.decode()
+    assert client.post(f"{url}{poster.pk}/remove/").status_code == 302
+    assert not AddOn.objects.exists()
+    assert "还没有附加项" in client.get(url).content.decode()
+    stranger = UserFactory()
+    client.force_login(stranger)
+    assert client.get(url).status_code == 404
