@@ -23,7 +23,7 @@ from crowdfund_site.api.fields import (
 )
 from crowdfund_site.api.idempotency import HEADER, idempotency_key_of, idempotent
 from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
-from crowdfund_site.bounds import field_max_length
+from crowdfund_site.bounds import column_integer_range, field_max_length
 from crowdfund_site.exceptions import InvalidInput, NotAllowed, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
 from escrow.models import GatewayOperation
@@ -42,8 +42,11 @@ PAYMENT_TOKEN_MAX_LENGTH = field_max_length(GatewayOperation, "token")
 
 class AddOnQuantitySerializer(StrictInputSerializer):
     addon = IdField(help_text="An add-on of this campaign.")
+    # The column's range; what a backer may take (0 to ADDONS_MAX_PER_BACKER) is the pledge services' rule.
     quantity = StrictIntegerField(
-        max_value=2**31 - 1, help_text="How many, 0 to ADDONS_MAX_PER_BACKER (10); 0 removes it in a change."
+        min_value=0,
+        max_value=column_integer_range(PledgeAddOn, "quantity")[1],
+        help_text="How many, 0 to ADDONS_MAX_PER_BACKER (10); 0 removes it in a change.",
     )
 
 
