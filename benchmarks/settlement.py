@@ -82,6 +82,8 @@ class Worker:
         if args.batch_size:
             env["SETTLEMENT_BATCH_SIZE"] = str(args.batch_size)
             env["REMAINDER_REFUND_BATCH_SIZE"] = str(args.batch_size)
+        # --log-dir may name a folder that does not exist yet, and every run (sealing too) starts here.
+        log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}.log"
         with open(self.log_path, "wb") as log:
             self.popen = subprocess.Popen(
@@ -259,7 +261,6 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-settlement-") as temporary:
         log_dir = args.log_dir or Path(temporary)
-        log_dir.mkdir(parents=True, exist_ok=True)
         for outcome in outcomes:
             for pledges in sizes:
                 runs = []

@@ -223,6 +223,12 @@ PAGE_CACHE_MAX_SECONDS = max(PAGE_CACHE_SECONDS, env.int("PAGE_CACHE_MAX_SECONDS
 # Seconds a matching round's standing (one number per campaign) is reused by live estimates
 # for the campaigns not given to; beat computes it again every REFRESH_MATCHING_STANDING_EVERY_SECONDS.
 MATCHING_STANDING_SECONDS = env.int("MATCHING_STANDING_SECONDS", default=90)
+# Signals on a matching round's challenge screen (risk/fraud.py): at least FRAUD_BURST_MIN_BACKERS
+# backers who give only to one campaign pledging to it within FRAUD_BURST_WINDOW_SECONDS, and
+# accounts younger than FRAUD_NEW_ACCOUNT_DAYS when they gave.
+FRAUD_BURST_MIN_BACKERS = env.int("FRAUD_BURST_MIN_BACKERS", default=5)
+FRAUD_BURST_WINDOW_SECONDS = env.int("FRAUD_BURST_WINDOW_SECONDS", default=60)
+FRAUD_NEW_ACCOUNT_DAYS = env.int("FRAUD_NEW_ACCOUNT_DAYS", default=7)
 
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",

@@ -90,8 +90,27 @@ SANDBOX_TOKENS = {
     "tok_chargeDeclined": ("card_declined", "The card was declined."),
     "tok_insufficientFunds": ("insufficient_funds", "The card has insufficient funds."),
 }
+# The sandbox's test cards, as a payment processor's test mode documents them: pages take a
+# card number and hand the gateway the token it stands for.
+SANDBOX_CARDS = {
+    "4242424242424242": "tok_visa",
+    "5555555555554444": "tok_mastercard",
+    "4000000000000002": "tok_chargeDeclined",
+    "4000000000009995": "tok_insufficientFunds",
+    "4000000000000119": "tok_processingError",
+}
 SANDBOX_TRANSIENT_TOKEN = "tok_processingError"  # noqa: S105 - a public test token, not a secret
 SANDBOX_CARD_PREFIX = "tok_card_"
+
+
+def sandbox_card_token(card_number: str) -> str | None:
+    """Return the token of a sandbox test card from its number (spaces and dashes allowed), or None."""
+    return SANDBOX_CARDS.get(card_number.replace(" ", "").replace("-", ""))
+
+
+def sandbox_card_last4(token: str) -> str:
+    """Return the last four digits of the test card behind ``token``, or "" for any other token."""
+    return next((number[-4:] for number, card_token in SANDBOX_CARDS.items() if card_token == token), "")
 
 
 def _card_fingerprint(token: str) -> str:

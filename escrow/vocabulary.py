@@ -323,11 +323,14 @@ def repayment_distribution_key(repayment_id: int) -> str:
     return _key("distribute", "repayment", repayment_id)
 
 
+LOAN_CHARGE_KEY_PREFIX = "charge:loan:"
+
+
 def repayment_charge_key(loan_id: int, client_key: str) -> str:
     """Return the gateway key of a borrower's card payment on a loan, from the client's own key."""
     # The client's key may be long and any text: a digest keeps the gateway's key short and plain.
     digest = hashlib.sha256(client_key.encode()).hexdigest()[:40]
-    return f"charge:loan:{loan_id}:{digest}"
+    return f"{LOAN_CHARGE_KEY_PREFIX}{loan_id}:{digest}"
 
 
 def repayment_refund_key(loan_id: int, client_key: str) -> str:

@@ -2,15 +2,14 @@
 for delivery to declare not delivered (Finance), shipments, holdbacks."""
 
 from django.contrib import admin
-from django.db.models import Count
 
 from accounts.admin_actions import run_service_action
+from crowdfund_site.money import format_amount
+from settlement.holdback import holdback_declare_not_delivered
 
-from .models import DeliveryReport, Holdback, NonDelivery, OverdueTier, Shipment
-from .selectors import not_delivered_after, tiers_overdue_for_delivery
-from .services import report_decide, tier_declare_not_delivered
-
-DECIDE_PERMISSION = "fulfilment.decide_delivery_report"
+from .models import DECIDE_PERMISSION, DeliveryReport, Holdback, NonDelivery, OverdueTier, Shipment
+from .selectors import not_delivered_after, tiers_overdue_for_staff
+from .services import report_decide
 
 
 @admin.register(DeliveryReport)
@@ -59,12 +58,12 @@ class OverdueTierAdmin(admin.ModelAdmin):
     holdback back. Seen and acted on by those who decide non-delivery reports.
     """
 
-    list_display = ["title", "campaign", "delivery_due", "declarable_from", "backers"]
+    list_display = ["title", "campaign", "delivery_due", "declarable_from", "backers", "holdback_held"]
     list_select_related = ["campaign"]
     actions = ["declare_not_delivered"]
 
     def get_queryset(self, request):
-        return tiers_overdue_for_delivery().select_related("campaign").annotate(backer_count=Count("deliveries"))
+        return tiers_overdue_for_staff()
 
     @admin.display(description="delivery due", ordering="delivery_due")
     def delivery_due(self, obj):
@@ -78,6 +77,10 @@ class OverdueTierAdmin(admin.ModelAdmin):
     def backers(self, obj):
         return obj.backer_count
 
+    @admin.display(description="holdback held (refunded if declared)")
+    def holdback_held(self, obj):
+        return format_amount(obj.holdback_held, obj.campaign.currency)
+
     @admin.action(
         description="Declare not delivered: refund its backers' parts of the holdback", permissions=["decide"]
     )
@@ -88,7 +91,9 @@ class OverdueTierAdmin(admin.ModelAdmin):
             queryset=queryset,
             action="tier_declare_not_delivered",
             title="Declare rewards not delivered (refund their backers' parts of the holdback)",
-            perform=lambda tier, reason: tier_declare_not_delivered(tier_id=tier.pk, actor=request.user, reason=reason),
+            perform=lambda tier, reason: holdback_declare_not_delivered(
+                tier_id=tier.pk, actor=request.user, reason=reason
+            ),
             needs_reason=True,
         )
 

@@ -1,28 +1,34 @@
 """REST API of delivery: a backer's rewards, receipt and reports; shipments, answers and staff decisions."""
 
+from datetime import date
+
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crowdfund_site.api.fields import StrictBooleanField, StrictCharField, StrictInputSerializer
-from crowdfund_site.api.schema import errors
-from crowdfund_site.exceptions import NotFound
+from crowdfund_site.api.fields import PagePagination, StrictBooleanField, StrictCharField, StrictInputSerializer
+from crowdfund_site.api.idempotency import idempotent
+from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
+from crowdfund_site.exceptions import NotAllowed, NotFound
+from settlement.holdback import holdback_declare_not_delivered
 
 from . import services
 from .models import (
+    DECIDE_PERMISSION,
     SURVEY_ANSWER_MAX_LENGTH,
     SURVEY_MAX_QUESTIONS,
     SURVEY_QUESTION_MAX_LENGTH,
     TEXT_MAX_LENGTH,
     Delivery,
     DeliveryReport,
+    NonDelivery,
     Shipment,
     Survey,
     SurveyAnswer,
 )
-from .selectors import deliveries_of_backer, survey_answers_of_initiator
+from .selectors import deliveries_of_backer, not_delivered_after, survey_answers_of_initiator, tiers_overdue_for_staff
 
 
 class ShipmentSerializer(serializers.ModelSerializer):
@@ -145,6 +151,88 @@ class ReportDecideApi(APIView):
         return Response(ReportSerializer(report).data)
 
 
+def _finance_only(request, what: str) -> None:
+    if not request.user.has_perm(DECIDE_PERMISSION):
+        raise NotAllowed(f"Only finance staff can {what}.", code="not_staff")
+
+
+class NonDeliverySerializer(serializers.ModelSerializer):
+    reward = serializers.IntegerField(source="tier_id")
+    campaign = serializers.IntegerField(source="campaign_id")
+    refunded_amount = serializers.IntegerField(
+        help_text="Minor units refunded to the tier's backers; 0 until settled_at (the refunds run after the answer)."
+    )
+
+    class Meta:
+        model = NonDelivery
+        fields = ["id", "reward", "campaign", "reason", "declared_at", "settled_at", "refunded_amount"]
+
+
+class TierNotDeliveredApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        reason = StrictCharField(
+            max_length=TEXT_MAX_LENGTH, help_text="Why (audited; told to the tier's backers and the initiator)."
+        )
+
+    @extend_schema(
+        operation_id="rewards_not_delivered",
+        parameters=[IDEMPOTENCY_KEY_HEADER],
+        request=InputSerializer,
+        responses={201: NonDeliverySerializer, **errors(409)},
+        description=(
+            "Declare a reward tier never shipped past its delivery day and the grace not delivered (finance "
+            "staff, once, audited): every backer of it gets their part of the delivery holdback back through "
+            "the gateway, in batches started at once. 403 `not_staff`; 409 `already_declared` (refunds under "
+            "way), `already_refunded`, `already_shipped`, `not_overdue`, `no_holdback`, "
+            "`idempotency_key_reused`."
+        ),
+    )
+    @idempotent
+    def post(self, request, pk: int):
+        _finance_only(request, "declare a reward not delivered")
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        declaration = holdback_declare_not_delivered(
+            tier_id=pk, actor=request.user, reason=serializer.validated_data["reason"]
+        )
+        return Response(NonDeliverySerializer(declaration).data, status=201)
+
+
+class OverdueDeliverySerializer(serializers.Serializer):
+    reward = serializers.IntegerField(source="pk")
+    title = serializers.CharField()
+    campaign = serializers.IntegerField(source="campaign_id")
+    campaign_slug = serializers.CharField(source="campaign.slug")
+    currency = serializers.CharField(source="campaign.currency")
+    delivery_due = serializers.DateField(help_text="Its estimated delivery; none given: the campaign's deadline.")
+    declarable_from = serializers.SerializerMethodField()
+    backers = serializers.IntegerField(source="backer_count")
+    holdback_held = serializers.IntegerField(
+        help_text="Its backers' parts of the holdback (minor units): what declaring it not delivered refunds."
+    )
+
+    def get_declarable_from(self, tier) -> date:
+        return not_delivered_after(tier.delivery_due)
+
+
+class OverdueDeliveriesApi(APIView):
+    pagination_class = PagePagination
+
+    @extend_schema(
+        operation_id="deliveries_overdue",
+        responses={200: OverdueDeliverySerializer(many=True), **errors(404)},
+        description=(
+            "Reward tiers never marked shipped past their delivery day and the grace, their holdback stuck "
+            "(finance staff only), oldest promise first, 20 a page: each may be declared not delivered."
+        ),
+    )
+    def get(self, request):
+        _finance_only(request, "see overdue deliveries")
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(tiers_overdue_for_staff(), request, self)
+        return paginator.get_paginated_response(OverdueDeliverySerializer(page, many=True).data)
+
+
 class SurveyQuestionInputSerializer(StrictInputSerializer):
     reward = serializers.IntegerField(required=False, allow_null=True, help_text="Asked of this reward's backers only.")
     prompt = StrictCharField(max_length=SURVEY_QUESTION_MAX_LENGTH)
@@ -237,6 +325,8 @@ urlpatterns = [
     path("pledges/<api_id:pk>/delivery/received/", DeliveryConfirmApi.as_view(), name="pledge_delivery_confirm"),
     path("pledges/<api_id:pk>/delivery/report/", DeliveryReportApi.as_view(), name="pledge_delivery_report"),
     path("rewards/<api_id:pk>/shipment/", TierShipApi.as_view(), name="reward_ship"),
+    path("rewards/<api_id:pk>/not-delivered/", TierNotDeliveredApi.as_view(), name="reward_not_delivered"),
+    path("deliveries/overdue/", OverdueDeliveriesApi.as_view(), name="deliveries_overdue"),
     path("delivery-reports/<api_id:pk>/answer/", ReportAnswerApi.as_view(), name="delivery_report_answer"),
     path("delivery-reports/<api_id:pk>/decision/", ReportDecideApi.as_view(), name="delivery_report_decide"),
 ]

@@ -15,6 +15,8 @@ from projects.models import Campaign, RewardTier
 
 # Bounds of what people type here: a report, an answer, a shipment's note.
 TEXT_MAX_LENGTH = 2000
+# Finance's permission (``DeliveryReport.Meta``) to decide reports and declare tiers not delivered.
+DECIDE_PERMISSION = "fulfilment.decide_delivery_report"
 
 
 class Holdback(models.Model):

@@ -6,7 +6,7 @@ from statistics import median
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, DateField, Exists, OuterRef, Q, Value
+from django.db.models import Count, DateField, Exists, OuterRef, Q, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -114,6 +114,17 @@ def tiers_overdue_for_delivery(*, today: date | None = None):
     today = today or timezone.localdate()
     last_due = today - timedelta(days=settings.FULFILMENT_NOT_DELIVERED_GRACE_DAYS + 1)
     return tiers_awaiting_shipment().filter(delivery_due__lte=last_due).order_by("delivery_due", "pk")
+
+
+def tiers_overdue_for_staff(*, today: date | None = None):
+    """``tiers_overdue_for_delivery`` as Finance sees them (console and API): each with its campaign,
+    ``backer_count`` (its reward pledges) and ``holdback_held`` (their parts of the holdback, minor
+    units, what declaring it not delivered would refund)."""
+    return (
+        tiers_overdue_for_delivery(today=today)
+        .select_related("campaign")
+        .annotate(backer_count=Count("deliveries"), holdback_held=Sum("deliveries__part"))
+    )
 
 
 def deliveries_of_backer(*, backer_id: int):

@@ -21,6 +21,7 @@ from pledges.models import Pledge, PledgeStatus
 from projects.models import Campaign, CampaignStatus, RewardTier
 
 from .models import (
+    DECIDE_PERMISSION,
     OPEN_STATUSES,
     SURVEY_ANSWER_MAX_LENGTH,
     SURVEY_MAX_QUESTIONS,
@@ -176,7 +177,7 @@ def report_answer(*, report_id: int, actor, answer: str) -> DeliveryReport:
 
 def report_decide(*, report_id: int, actor, upheld: bool, reason: str) -> DeliveryReport:
     """Staff uphold (the backer's part is refunded) or dismiss (delivered) a report, once; audited."""
-    if actor is None or not actor.has_perm("fulfilment.decide_delivery_report"):
+    if actor is None or not actor.has_perm(DECIDE_PERMISSION):
         raise NotAllowed("Only finance staff can decide non-delivery reports.", code="not_allowed")
     reason = _text(reason, field="reason", required=True)
     with transaction.atomic():
@@ -214,9 +215,10 @@ def tier_declare_not_delivered(*, tier_id: int, actor, reason: str, today: date 
     (``settlement.holdback``). The tier's row is locked, as marking it shipped locks it, so the
     two never both happen. Audited ("tier_declare_not_delivered"); its backers and the initiator
     are e-mailed after commit. Raises NotAllowed,
-    InvalidInput (no reason), NotFound, or Conflict (shipped, already declared, not overdue).
+    InvalidInput (no reason), NotFound, or Conflict (shipped, already declared or already refunded,
+    not overdue).
     """
-    if actor is None or not actor.has_perm("fulfilment.decide_delivery_report"):
+    if actor is None or not actor.has_perm(DECIDE_PERMISSION):
         raise NotAllowed("Only finance staff can declare a reward not delivered.", code="not_allowed")
     reason = _text(reason, field="reason", required=True)
     today = today or timezone.localdate()
@@ -228,8 +230,17 @@ def tier_declare_not_delivered(*, tier_id: int, actor, reason: str, today: date 
             raise Conflict(
                 "This reward is marked shipped: decide its backers' reports instead.", code="already_shipped"
             )
-        if NonDelivery.objects.filter(tier=tier).exists():
-            raise Conflict("This reward is already declared not delivered.", code="already_declared")
+        declared = NonDelivery.objects.filter(tier=tier).first()
+        if declared is not None and declared.settled_at is not None:
+            raise Conflict(
+                "This reward is already declared not delivered and its backers are refunded.",
+                code="already_refunded",
+            )
+        if declared is not None:
+            raise Conflict(
+                "This reward is already declared not delivered; its backers' refunds are under way.",
+                code="already_declared",
+            )
         awaiting = tiers_awaiting_shipment().filter(pk=tier.pk).first()
         if awaiting is None:
             raise Conflict("This reward's backers hold no part of a holdback.", code="no_holdback")

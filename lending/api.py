@@ -22,9 +22,9 @@ from crowdfund_site.money import CURRENCY_CHOICES
 from escrow.models import GatewayOperation
 from projects.selectors import campaign_get_visible
 
-from .models import MAX_GRACE_MONTHS, MAX_RATE_BPS, MAX_TERM_MONTHS, RepaymentType
+from .models import MAX_GRACE_MONTHS, MAX_RATE_BPS, MAX_TERM_MONTHS, Loan, RepaymentType
 from .selectors import lender_loan_summaries, lender_withdrawals, loan_of_borrower_get, loan_schedule_preview
-from .services import lender_withdraw, loan_repay_by_card, loan_terms_set
+from .services import lender_withdraw, loan_autopay_set, loan_repay_by_card, loan_terms_set
 
 
 class LoanTermsSerializer(serializers.Serializer):
@@ -151,6 +151,52 @@ class LoanRepaymentApi(APIView):
         return Response(RepaymentSerializer(repayment).data, status=status.HTTP_201_CREATED)
 
 
+class LoanAutopayApi(APIView):
+    class InputSerializer(StrictInputSerializer):
+        payment_token = StrictCharField(
+            max_length=field_max_length(Loan, "autopay_token"),
+            help_text="The saved payment method to charge on each due date. Sandbox: tok_visa, tok_chargeDeclined, ...",
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        loan = serializers.IntegerField(source="pk")
+        autopay = serializers.BooleanField(source="autopay_on", help_text="Whether installments are charged.")
+        status = serializers.CharField(help_text="The loan's status.")
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="loans_autopay_set",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **errors(404, 409)},
+        description=(
+            "The borrower turns on automatic repayment: each installment is charged to `payment_token` on its "
+            "due date, once (a declined charge is retried a few days later and the borrower is told by e-mail). "
+            "Saving another token replaces the first. 404 for anyone else's loan; 409 `loan_not_payable`."
+        ),
+    )
+    def put(self, request, pk: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        loan = loan_of_borrower_get(borrower=request.user, loan_id=pk)
+        loan = loan_autopay_set(loan=loan, actor=request.user, payment_token=serializer.validated_data["payment_token"])
+        return Response(self.OutputSerializer(loan).data)
+
+    @extend_schema(
+        operation_id="loans_autopay_delete",
+        request=None,
+        responses={200: OutputSerializer, **errors(404)},
+        description=(
+            "The borrower turns off automatic repayment: no installment is charged from now on (a charge "
+            "already at the payment service is still recorded). Harmless when it is already off."
+        ),
+    )
+    def delete(self, request, pk: int):
+        loan = loan_of_borrower_get(borrower=request.user, loan_id=pk)
+        loan = loan_autopay_set(loan=loan, actor=request.user, payment_token="")
+        return Response(self.OutputSerializer(loan).data)
+
+
 class MyLoansApi(APIView):
     class OutputSerializer(serializers.Serializer):
         loan = serializers.IntegerField(source="share.loan_id")
@@ -233,4 +279,5 @@ urlpatterns = [
     path("me/loans/", MyLoansApi.as_view(), name="my_loans"),
     path("lending/withdrawals/", WithdrawalListApi.as_view(), name="lending_withdrawals"),
     path("loans/<api_id:pk>/repayments/", LoanRepaymentApi.as_view(), name="loan_repayments"),
+    path("loans/<api_id:pk>/autopay/", LoanAutopayApi.as_view(), name="loan_autopay"),
 ]

@@ -1,4 +1,4 @@
-"""Forms of the lending pages: the lender's declarations, the knowledge test and a consent."""
+"""Forms of the lending pages: the lender's declarations, the knowledge test, a consent, withdrawals and autopay."""
 
 import uuid
 
@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import CURRENCY_CHOICES, parse_amount
+from escrow.gateway import sandbox_card_token
 
 from .services.investor_limits import KNOWLEDGE_TEST
 
@@ -106,3 +107,29 @@ class WithdrawalForm(forms.Form):
             except InvalidInput as error:
                 self.add_error("amount", error.message)
         return cleaned
+
+
+class AutopayForm(forms.Form):
+    """The card a borrower saves to be charged each installment on its due date."""
+
+    card_number = forms.CharField(
+        label=_("Card number"),
+        max_length=23,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "cc-number"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def clean_card_number(self) -> str:
+        """Return the payment token of the card typed (a sandbox test card)."""
+        number = self.cleaned_data["card_number"].strip()
+        if not number.replace(" ", "").replace("-", "").isdigit():
+            raise forms.ValidationError(_("A card number has digits only."))
+        token = sandbox_card_token(number)
+        if token is None:
+            raise forms.ValidationError(
+                _("This is a test site: real cards are never charged. Use one of the test cards listed below.")
+            )
+        return token

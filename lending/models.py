@@ -124,6 +124,27 @@ class Loan(models.Model):
     def outstanding_principal(self) -> int:
         return self.principal - self.principal_distributed
 
+    def terms_schedule(self) -> list[schedules.ScheduledInstallment]:
+        """Return the schedule the loan's terms give: what was stored at funding, before any early payoff."""
+        return schedules.schedule_build(
+            principal=self.principal,
+            rate_bps=self.rate_bps,
+            term_months=self.term_months,
+            repayment_type=self.repayment_type,
+            grace_months=self.grace_months,
+            fee_bps=self.servicing_fee_bps,
+            start=self.start_date,
+        )
+
+    @property
+    def autopay_on(self) -> bool:
+        """Return whether each installment is charged to the saved payment method on its due date."""
+        return bool(self.autopay_token)
+
+    @property
+    def takes_payments(self) -> bool:
+        return self.status in PAYABLE_STATUSES
+
 
 class LoanStatusChange(models.Model):
     loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="status_changes")

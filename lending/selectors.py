@@ -9,6 +9,7 @@ from django.db.models import Prefetch, Sum
 from django.utils import timezone
 
 from crowdfund_site.exceptions import NotFound
+from escrow.gateway import sandbox_card_last4
 from escrow.ledger import account_balances
 from escrow.vocabulary import lender_balance_code
 from pledges.models import Pledge, PledgeStatus
@@ -16,14 +17,18 @@ from projects.models import Campaign, FundingModel
 
 from . import allocation, schedules
 from .models import (
+    DueWorkKind,
     Installment,
     LenderDeclaration,
     LenderPayout,
     LenderProfile,
     Loan,
+    LoanDueWork,
     LoanLender,
     LoanStatus,
     LoanTerms,
+    Repayment,
+    RepaymentKind,
     Withdrawal,
     WithdrawalStatus,
 )
@@ -128,6 +133,73 @@ def loan_of_borrower_get(*, borrower, loan_id: int) -> Loan:
     if loan is None:
         raise NotFound("No such loan.")
     return loan
+
+
+def borrower_loans(*, borrower):
+    """Return the loans ``borrower`` owes, newest first, with their campaigns."""
+    return Loan.objects.filter(borrower=borrower).select_related("campaign").order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class AutopayFailure:
+    """One automatic charge that failed: when, of which installment, why, and whether it is tried again."""
+
+    at: datetime.datetime
+    installment_number: int
+    reason: str
+    retry_at: datetime.datetime | None
+
+
+@dataclass(frozen=True)
+class BorrowerLoan:
+    """A loan as its borrower sees it: the schedule, what is owed, and automatic repayment."""
+
+    loan: Loan
+    installments: list[Installment]
+    autopay_failures: list[AutopayFailure]
+
+    @property
+    def owed(self) -> int:
+        return sum(i.owed for i in self.installments)
+
+    @property
+    def next_installment(self) -> Installment | None:
+        return next((i for i in self.installments if i.owed), None)
+
+    @property
+    def autopay_card_last4(self) -> str:
+        """Return the last four digits of the saved test card ("" for another token)."""
+        return sandbox_card_last4(self.loan.autopay_token)
+
+
+def borrower_loan_get(*, borrower, loan_id: int) -> BorrowerLoan:
+    """Return the borrower's own loan with its schedule and failed automatic charges, newest failure first.
+
+    Raises NotFound for anyone else's loan (never saying it exists).
+    """
+    loan = loan_of_borrower_get(borrower=borrower, loan_id=loan_id)
+    installments = list(loan.installments.order_by("number"))
+    # Each failed charge has its notice row (made at the failure); the charge row says if it is retried.
+    charges = {
+        w.installment_id: w
+        for w in LoanDueWork.objects.filter(installment__loan=loan, kind=DueWorkKind.CHARGE, done_at__isnull=True)
+    }
+    numbers = {i.pk: i.number for i in installments}
+    failures = []
+    for notice in LoanDueWork.objects.filter(installment__loan=loan, kind=DueWorkKind.CHARGE_FAILED_NOTICE).order_by(
+        "-due_at", "-id"
+    ):
+        charge = charges.get(notice.installment_id)
+        retried = charge is not None and charge.attempt == notice.attempt and not charge.pending_key
+        failures.append(
+            AutopayFailure(
+                at=notice.due_at,
+                installment_number=numbers[notice.installment_id],
+                reason=notice.last_error,
+                retry_at=charge.due_at if retried else None,
+            )
+        )
+    return BorrowerLoan(loan=loan, installments=installments, autopay_failures=failures)
 
 
 @dataclass(frozen=True)
@@ -312,3 +384,117 @@ def loans_raising(*, lender, currency: str):
 def lender_withdrawals(*, user):
     """Return the lender's withdrawals, newest first."""
     return Withdrawal.objects.filter(lender=user).order_by("-created_at", "-id")
+
+
+class RepaymentNature:
+    """Why a repayment pays the lenders what it does (``LenderRepaymentRow.nature``)."""
+
+    INSTALLMENT = "installment"  # one installment, as scheduled
+    REST_OF_INSTALLMENT = "rest"  # completes an installment an earlier payment paid in part
+    SEVERAL = "several"  # several installments at once (catching up, or paying ahead)
+    PARTIAL = "partial"  # leaves part of an installment owed
+    EARLY_PAYOFF = "early_payoff"  # the whole remaining principal before its time, interest to that day
+    RECOVERY = "recovery"  # money recovered on a late or defaulted loan
+
+
+@dataclass(frozen=True)
+class LenderRepaymentRow:
+    """One repayment on a loan as one of its lenders sees it, with the balance left after it."""
+
+    repayment: Repayment
+    nature: str
+    first_installment: int
+    last_installment: int
+    installment_owed_after: int  # what is still owed of ``last_installment`` after this payment
+    installment_due_date: datetime.date
+    interest_waived: int  # early payoff: the schedule's interest the loan no longer pays
+    your_principal: int
+    your_income: int
+    your_principal_left: int  # what of this lender's principal is still to come back after it
+    loan_principal_left: int
+
+    @property
+    def your_total(self) -> int:
+        return self.your_principal + self.your_income
+
+
+@dataclass(frozen=True)
+class LenderLoanHistory:
+    """A loan as one of its lenders sees it: their share and every repayment, oldest first."""
+
+    share: LoanLender
+    rows: list[LenderRepaymentRow]
+    installments: list[Installment]
+
+    @property
+    def loan(self) -> Loan:
+        return self.share.loan
+
+    @property
+    def principal_left(self) -> int:
+        return self.share.principal - self.share.principal_received
+
+
+def lender_loan_history(*, user, loan_id: int) -> LenderLoanHistory:
+    """Return the loan ``user`` lent to with each repayment split and explained; NotFound if they did not.
+
+    Every payment fills the installments oldest first (``allocation.repayment_apply``), so its
+    place in the running total of what was paid says which installments it paid: one as
+    scheduled, the rest of one, several, part of one, or (paid off early) all that were left.
+    """
+    share = LoanLender.objects.filter(lender=user, loan_id=loan_id).select_related("loan__campaign").first()
+    if share is None:
+        raise NotFound("No such loan.")
+    loan = share.loan
+    installments = list(loan.installments.order_by("number"))
+    ends, total = [], 0  # the running total of what is due at the end of each installment
+    for installment in installments:
+        total += installment.total
+        ends.append(total)
+    scheduled_interest = sum(row.interest for row in loan.terms_schedule())
+    interest_waived = scheduled_interest - sum(i.interest for i in installments)
+    payouts = {p.repayment_id: p for p in LenderPayout.objects.filter(share=share)}
+    rows, paid, principal_paid, yours_paid = [], 0, 0, 0
+    for repayment in Repayment.objects.filter(loan=loan).order_by("created_at", "id"):
+        start, paid = paid, paid + repayment.amount
+        principal_paid += repayment.principal
+        first = next((n for n, end in enumerate(ends) if end > start), len(ends) - 1)
+        last = next((n for n, end in enumerate(ends) if end >= paid), len(ends) - 1)
+        left_of_last = ends[last] - paid
+        payout = payouts.get(repayment.pk)
+        your_principal, your_income = (payout.principal, payout.income) if payout else (0, 0)
+        yours_paid += your_principal
+        began_inside = start > (ends[first - 1] if first else 0)
+        paid_off_early = (
+            paid == total
+            and bool(interest_waived)
+            and installments[last].due_date > timezone.localdate(repayment.created_at)
+        )
+        if repayment.kind == RepaymentKind.RECOVERY:
+            nature = RepaymentNature.RECOVERY
+        elif paid_off_early and last > first:
+            nature = RepaymentNature.EARLY_PAYOFF
+        elif left_of_last:
+            nature = RepaymentNature.PARTIAL
+        elif last > first:
+            nature = RepaymentNature.SEVERAL
+        elif began_inside:
+            nature = RepaymentNature.REST_OF_INSTALLMENT
+        else:
+            nature = RepaymentNature.INSTALLMENT
+        rows.append(
+            LenderRepaymentRow(
+                repayment=repayment,
+                nature=nature,
+                first_installment=installments[first].number,
+                last_installment=installments[last].number,
+                installment_owed_after=left_of_last,
+                installment_due_date=installments[last].due_date,
+                interest_waived=interest_waived if nature == RepaymentNature.EARLY_PAYOFF else 0,
+                your_principal=your_principal,
+                your_income=your_income,
+                your_principal_left=share.principal - yours_paid,
+                loan_principal_left=loan.principal - principal_paid,
+            )
+        )
+    return LenderLoanHistory(share=share, rows=rows, installments=installments)

@@ -14,6 +14,9 @@ offending rows:
 - each paid withdrawal's ledger transaction takes exactly its amount out of the lender's
   balance, only paid withdrawals have one, and no lender's pending withdrawals (with their
   pending pledges paid from the balance) exceed their balance (no withdrawal above the balance);
+- every card charge on a loan that the gateway took is either a repayment of that loan or given
+  back in full (an automatic charge still in flight, with its key on its due-work row, aside):
+  a borrower is never charged for nothing, nor an installment charged twice;
 - re-lending: a pledge paid partly from its lender's balance took exactly that part from the
   balance in its hold, and (refunded or cancelled) gave exactly that back to the balance in its
   refund, never to a card; no other pledge's hold or refund touches a lender's balance.
@@ -23,8 +26,16 @@ from collections import defaultdict
 
 from django.db.models import F, Sum
 
-from escrow.models import LedgerEntry, LedgerTransaction, TransactionKind
+from escrow.models import (
+    GatewayOperation,
+    LedgerEntry,
+    LedgerTransaction,
+    OperationKind,
+    OperationStatus,
+    TransactionKind,
+)
 from escrow.vocabulary import (
+    LOAN_CHARGE_KEY_PREFIX,
     PLATFORM_REVENUE,
     PLEDGE_REFERENCE_PREFIX,
     REPAYMENT_DISTRIBUTION_KEY_PREFIX,
@@ -34,12 +45,23 @@ from escrow.vocabulary import (
     loan_clearing_code_filter,
     loan_id_from_clearing_code,
     pledge_id_from_reference,
+    repayment_charge_key,
     repayment_distribution_key,
     withdrawal_key,
 )
 from pledges.models import Pledge, PledgeStatus
 
-from .models import Installment, LenderPayout, Loan, LoanLender, Repayment, Withdrawal, WithdrawalStatus
+from .models import (
+    DueWorkKind,
+    Installment,
+    LenderPayout,
+    Loan,
+    LoanDueWork,
+    LoanLender,
+    Repayment,
+    Withdrawal,
+    WithdrawalStatus,
+)
 
 SHOW = 10  # offending rows named per problem
 
@@ -58,6 +80,7 @@ def lending_verify() -> list[str]:
         + _check_lenders()
         + _check_withdrawals()
         + _check_relending()
+        + _check_loan_charges()
     )
 
 
@@ -237,4 +260,27 @@ def _check_relending() -> list[str]:
     wrong = sorted({key[0] for key in set(posted) | set(expected) if posted.get(key, 0) != expected.get(key, 0)})
     if wrong:
         return [f"Pledges whose holds or refunds moved other than their part paid from the balance: {_ids(wrong)}"]
+    return []
+
+
+def _check_loan_charges() -> list[str]:
+    charges = GatewayOperation.objects.filter(
+        kind=OperationKind.CHARGE,
+        status=OperationStatus.SUCCEEDED,
+        idempotency_key__startswith=LOAN_CHARGE_KEY_PREFIX,
+        refunded_amount__lt=F("amount"),
+    ).values_list("idempotency_key", "amount")
+    recorded = {
+        repayment_charge_key(loan_id, key): amount
+        for loan_id, key, amount in Repayment.objects.values_list("loan_id", "idempotency_key", "amount")
+    }
+    in_flight = {
+        repayment_charge_key(loan_id, key)
+        for loan_id, key in LoanDueWork.objects.filter(kind=DueWorkKind.CHARGE, done_at__isnull=True)
+        .exclude(pending_key="")
+        .values_list("installment__loan_id", "pending_key")
+    }
+    wrong = sorted(key for key, amount in charges if recorded.get(key) != amount and key not in in_flight)
+    if wrong:
+        return [f"Card charges on loans neither recorded as a repayment nor given back: {_ids(wrong)}"]
     return []

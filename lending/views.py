@@ -16,10 +16,13 @@ from crowdfund_site.exceptions import ApplicationError
 from crowdfund_site.money import currency_exponent, format_amount, parse_amount
 from projects.selectors import campaigns_visible_to
 
-from .forms import KnowledgeTestForm, LenderProfileForm, LendingConsentForm, WithdrawalForm
+from .forms import AutopayForm, KnowledgeTestForm, LenderProfileForm, LendingConsentForm, WithdrawalForm
 from .models import WithdrawalStatus
 from .selectors import (
+    borrower_loan_get,
+    borrower_loans,
     lender_balances,
+    lender_loan_history,
     lender_loan_summaries,
     lender_profile_of,
     lender_statement,
@@ -28,7 +31,13 @@ from .selectors import (
     loan_terms_of,
     loans_raising,
 )
-from .services import lender_knowledge_test_take, lender_profile_update, lender_withdraw, lending_consent_give
+from .services import (
+    lender_knowledge_test_take,
+    lender_profile_update,
+    lender_withdraw,
+    lending_consent_give,
+    loan_autopay_set,
+)
 from .services.investor_limits import knowledge_test_valid
 
 RECENT_WITHDRAWALS = 10  # shown on "My loans"; the API lists them all
@@ -179,6 +188,7 @@ def _loan_list_page(request, *, failed: WithdrawalForm | None = None):
     unshown = [] if failed is None or shown else [e for errors in failed.errors.values() for e in errors]
     context = {
         "loans": lender_loan_summaries(user=request.user),
+        "borrowed": borrower_loans(borrower=request.user),
         "balances": balances,
         "withdraw_errors": unshown,
         "withdrawals": lender_withdrawals(user=request.user)[:RECENT_WITHDRAWALS],
@@ -226,3 +236,55 @@ def relend(request):
         if balance.available > 0
     ]
     return render(request, "lending/relend.html", {"offers": offers})
+
+
+@login_required
+@require_GET
+def borrowed_loan(request, loan_id: int):
+    """The borrower's own loan: its schedule, what is owed, and automatic repayment; 404 for others."""
+    return _borrowed_loan_page(request, loan_id=loan_id, form=AutopayForm())
+
+
+def _borrowed_loan_page(request, *, loan_id: int, form: AutopayForm, status: int = 200):
+    try:
+        detail = borrower_loan_get(borrower=request.user, loan_id=loan_id)
+    except ApplicationError:
+        raise Http404("No such loan") from None
+    return render(request, "lending/borrowed_loan.html", {"detail": detail, "form": form}, status=status)
+
+
+@login_required
+@require_POST
+def borrowed_loan_autopay(request, loan_id: int):
+    """Turn automatic repayment of the borrower's loan on (with the card typed) or off."""
+    try:
+        detail = borrower_loan_get(borrower=request.user, loan_id=loan_id)
+    except ApplicationError:
+        raise Http404("No such loan") from None
+    turn_on = request.POST.get("autopay") == "on"
+    form, token = AutopayForm(request.POST), ""
+    if turn_on:
+        if not form.is_valid():
+            return _borrowed_loan_page(request, loan_id=loan_id, form=form, status=400)
+        token = form.cleaned_data["card_number"]
+    try:
+        loan_autopay_set(loan=detail.loan, actor=request.user, payment_token=token)
+    except ApplicationError as refusal:
+        messages.error(request, refusal.message)
+        return _borrowed_loan_page(request, loan_id=loan_id, form=AutopayForm(), status=refusal.http_status)
+    if turn_on:
+        messages.success(request, gettext("Automatic repayment is on: each installment is charged on its due date."))
+    else:
+        messages.success(request, gettext("Automatic repayment is off: pay each installment yourself by its due date."))
+    return redirect("lending:borrowed", loan_id=loan_id)
+
+
+@login_required
+@require_GET
+def lent_loan(request, loan_id: int):
+    """A loan the signed-in user lent to: every repayment split, explained, and the balance left after it."""
+    try:
+        history = lender_loan_history(user=request.user, loan_id=loan_id)
+    except ApplicationError:
+        raise Http404("No such loan") from None
+    return render(request, "lending/lent_loan.html", {"history": history})

@@ -16,7 +16,7 @@ from accounts.admin_actions import run_service_action
 from accounts.services import audit_record
 from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline
 from crowdfund_site.exceptions import ApplicationError
-from risk.selectors import pledges_fraud_summaries
+from risk.selectors import pledges_challenge_signals, pledges_fraud_summaries
 
 from .models import Allocation, Pool, Round, RoundExclusion, RoundStatus, RoundStatusChange
 from .selectors import review_contributions_of, round_contributions_for_review
@@ -109,6 +109,9 @@ class RoundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def contributions_view(self, request, pk: int):
         """A round's contributions beside the risk app's signals; in the challenge window, exclude some with a reason.
 
+        The signals: each pledge's stored fraud check, and the round's patterns (bursts of
+        single-campaign backers, new accounts) measured now by ``pledges_challenge_signals``.
+
         Each selected contribution is excluded by ``round_exclude_contribution`` (staff, reason,
         window, audit and the recomputed allocation are its rules); a refusal is shown with its
         message and recorded here as refused.
@@ -124,14 +127,16 @@ class RoundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             request.GET.get("page")
         )
         rows = review_contributions_of(matching_round=matching_round, pledges=page.object_list)
-        signals = pledges_fraud_summaries(pledge_ids=[row.pledge.pk for row in rows])
+        pledge_ids = [row.pledge.pk for row in rows]
+        signals = pledges_fraud_summaries(pledge_ids=pledge_ids)
+        patterns = pledges_challenge_signals(pledge_ids=pledge_ids, until=matching_round.ends_at)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": f"Contributions of {matching_round}",
             "round": matching_round,
             "in_window": matching_round.status == RoundStatus.CHALLENGE,
-            "rows": [(row, signals.get(row.pledge.pk)) for row in rows],
+            "rows": [(row, signals.get(row.pledge.pk), patterns.get(row.pledge.pk, [])) for row in rows],
             "page": page,
             "allocations": matching_round.allocations.select_related("campaign").order_by("-amount", "campaign_id"),
         }

@@ -107,18 +107,25 @@ def match_estimate(request, slug: str):
                     "pool_url": reverse("matching:pool_detail", args=[e.pool.slug]),
                     "low": e.low,
                     "high": e.high,
-                    "text": _("Matched by %(pool)s: your %(amount)s adds about %(low)s to %(high)s of matching.")
-                    % {
-                        "amount": format_amount(amount, campaign.currency),
-                        "low": format_amount(e.low, campaign.currency),
-                        "high": format_amount(e.high, campaign.currency),
-                        "pool": e.pool.name,
-                    },
+                    "text": _estimate_text(estimate=e, amount=amount, currency=campaign.currency),
                 }
                 for e in estimates
             ],
         }
     )
+
+
+def _estimate_text(*, estimate, amount: int, currency: str) -> str:
+    # The same words as the block the page shows (matching/_match_estimate.html), without links.
+    words = {
+        "amount": format_amount(amount, currency),
+        "low": format_amount(estimate.low, currency),
+        "high": format_amount(estimate.high, currency),
+        "pool": estimate.pool.name,
+    }
+    if not estimate.high:
+        return _("Matched by %(pool)s: your %(amount)s would add no matching at the moment.") % words
+    return _("Matched by %(pool)s: your %(amount)s adds about %(low)s to %(high)s of matching.") % words
 
 
 def _pseudonym(round_id: int, backer_id: int) -> str:

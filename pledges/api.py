@@ -27,9 +27,8 @@ from crowdfund_site.bounds import column_integer_range, field_max_length
 from crowdfund_site.exceptions import InvalidInput, NotAllowed, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
 from escrow.models import GatewayOperation
-from projects.models import Campaign
+from projects.models import Campaign, RewardTier
 from projects.selectors import campaign_visible_get
-from risk.tasks import enqueue_pledge_check
 
 from .changes import UNCHANGED, pledge_change
 from .models import Pledge, PledgeAddOn, PledgeChange, PledgeStatusChange
@@ -137,17 +136,26 @@ def _pledge_data(pledge: Pledge) -> dict:
     return PledgeSerializer(pledge).data
 
 
-def _campaign_to_pledge_get(*, user, campaign_id: int) -> Campaign:
-    """Return the campaign if ``user`` may see it (as ``campaign_get_visible``); raise NotFound otherwise.
+def _campaign_to_pledge_get(
+    *, user, campaign_id: int, reward_id: int | None = None
+) -> tuple[Campaign, RewardTier | None]:
+    """Return the campaign if ``user`` may see it (as ``campaign_get_visible``), and the reward ``reward_id`` of it.
 
-    Without the category and initiator that ``campaign_get_visible`` joins for the campaign's
-    own pages: a pledge needs neither, and every pledge pays for the joins (benchmarks/README.md,
-    pledge API).
+    One query for both, without the category and initiator that ``campaign_get_visible`` joins
+    for the campaign's own pages: a pledge needs neither, and every pledge pays for the joins
+    (benchmarks/README.md, pledge API). Raises NotFound (no such campaign to see) or InvalidInput
+    (the reward is not one of the campaign's).
     """
-    campaign = campaign_visible_get(user=user, with_names=False, pk=campaign_id)
+    campaign = campaign_visible_get(user=user, with_names=False, with_reward=reward_id, pk=campaign_id)
     if campaign is None:
         raise NotFound("No such campaign.")
-    return campaign
+    if reward_id is None:
+        return campaign, None
+    reward = campaign.chosen_reward
+    if reward is None:
+        raise InvalidInput("That reward is not part of this campaign.", code="invalid_reward", field="reward")
+    reward.campaign = campaign  # the same row: no query when the pledge path reads it
+    return campaign, reward
 
 
 class PledgeCreateApi(APIView):
@@ -225,15 +233,14 @@ class PledgeCreateApi(APIView):
     # pledge or refusal, so a second record of the same request would only cost two statements.
     def post(self, request, pk: int):
         idempotency_key = idempotency_key_of(request)
-        campaign = _campaign_to_pledge_get(user=request.user, campaign_id=pk)
         serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            # A campaign the caller cannot see answers 404 whatever the body; the read of a valid
+            # request below also takes its reward, so this one is only paid by invalid requests.
+            _campaign_to_pledge_get(user=request.user, campaign_id=pk)
+            raise serializers.ValidationError(serializer.errors)
         data = serializer.validated_data
-        reward = None
-        if data["reward"] is not None:
-            reward = campaign.rewards.filter(pk=data["reward"]).first()
-            if reward is None:
-                raise InvalidInput("That reward is not part of this campaign.", code="invalid_reward", field="reward")
+        campaign, reward = _campaign_to_pledge_get(user=request.user, campaign_id=pk, reward_id=data["reward"])
         pledge = pledge_create(
             backer=request.user,
             campaign=campaign,
@@ -352,8 +359,8 @@ class PledgeChangeApi(APIView):
             payment_token=data.get("payment_token", ""),
             idempotency_key=request.headers[HEADER].strip(),
             addons=addons_input(data.get("addons")),
+            client_ip=request.META.get("REMOTE_ADDR"),  # for the fraud checks in its follow-up message
         )
-        enqueue_pledge_check(pledge.pk, request.META.get("REMOTE_ADDR"))
         return Response(PledgeWithHistorySerializer(pledge_of_backer_get(backer=request.user, pledge_id=pk)).data)
 
 

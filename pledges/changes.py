@@ -83,6 +83,7 @@ def pledge_change(
     reward: RewardTier | _Unchanged | None = UNCHANGED,
     payment_token: str = "",
     addons: dict[int, int] | None = None,
+    client_ip: str | None = None,
 ) -> Pledge:
     """Change the amount, reward and/or add-ons of the backer's held pledge before the deadline; return it.
 
@@ -102,6 +103,9 @@ def pledge_change(
     above PLEDGE_MAX_MINOR, nothing to change, reward of another campaign or above the amount,
     no card for an increase), Conflict (pledge not held, campaign closed, reward sold out),
     PaymentDeclined (pledge unchanged) or PaymentUnavailable (retry with the same key).
+
+    Once made and committed, one Celery message sends the backer the change's e-mail and runs
+    what other apps added (``pledges.followups``: the fraud checks, given ``client_ip``).
     """
     key = _clean_idempotency_key(idempotency_key)
     current = Pledge.objects.select_related("campaign", "reward").get(pk=pledge.pk)
@@ -136,6 +140,7 @@ def pledge_change(
             fingerprint=fingerprint,
             actor=actor,
             addons_to=addons_to,
+            client_ip=client_ip,
         )
     if change.request_fingerprint != fingerprint:
         raise Conflict(
@@ -145,7 +150,7 @@ def pledge_change(
         )
     if change.status == PledgeChangeStatus.PENDING:
         result = _charge_difference(change=change, pledge=current, token=payment_token)
-        change = _change_complete(change_id=change.pk, result=result, actor=actor)
+        change = _change_complete(change_id=change.pk, result=result, actor=actor, client_ip=client_ip)
     if change.status == PledgeChangeStatus.DONE:
         _change_send_refunds(change=change)
     return _change_outcome(change)
@@ -260,6 +265,7 @@ def _change_reserve(
     fingerprint: str,
     actor,
     addons_to: dict | None = None,
+    client_ip: str | None = None,
 ) -> PledgeChange:
     """Record the change and claim the new reward's slot, in one transaction; return the change.
 
@@ -304,7 +310,7 @@ def _change_reserve(
             if addons_to is not None:
                 pledge_addons_claim_change(pledge_id=locked.pk, addons_to=addons_to)
             if amount <= locked.amount:
-                _change_apply(pledge=locked, change=change)
+                _change_apply(pledge=locked, change=change, client_ip=client_ip)
             return change
     except IntegrityError:
         # The key was taken by a concurrent request between our lookup and our insert.
@@ -331,7 +337,9 @@ def _charge_difference(*, change: PledgeChange, pledge: Pledge, token: str) -> G
     return result
 
 
-def _change_complete(*, change_id: int, result: GatewayResult, actor=None) -> PledgeChange:
+def _change_complete(
+    *, change_id: int, result: GatewayResult, actor=None, client_ip: str | None = None
+) -> PledgeChange:
     """Record the gateway's answer for a pending change: make it, or fail it; return the change.
 
     The one place an increase is finished, by the request and by the sweeper alike. Idempotent:
@@ -355,7 +363,7 @@ def _change_complete(*, change_id: int, result: GatewayResult, actor=None) -> Pl
             change.charge_reference = result.reference
             try:
                 with transaction.atomic():
-                    _change_apply(pledge=pledge, change=change)
+                    _change_apply(pledge=pledge, change=change, client_ip=client_ip)
             except Conflict as error:
                 pledge.refresh_from_db()
                 message = _("%(reason)s The new charge was refunded and your pledge is unchanged.") % {
@@ -393,11 +401,13 @@ def _change_fail(*, change: PledgeChange, code: str, message: str) -> None:
         pledge_addons_change_failed(pledge_id=change.pledge_id, addons_to=change.addons_to)
 
 
-def _change_apply(*, pledge: Pledge, change: PledgeChange) -> None:
+def _change_apply(*, pledge: Pledge, change: PledgeChange, client_ip: str | None = None) -> None:
     """Make the change on the locked pledge: ledger, campaign total, reward slots, the pledge row.
 
-    Raises Conflict (the caller rolls back) if the pledge is no longer held as it was, the reward
-    needs more than the new amount, or the campaign stopped taking changes.
+    After commit, one message sends the change's e-mail and runs the follow-ups, with
+    ``client_ip`` (``pledges.followups``). Raises Conflict (the caller rolls back) if the pledge is
+    no longer held as it was, the reward needs more than the new amount, or the campaign stopped
+    taking changes.
     """
     if pledge.status != PledgeStatus.HELD:
         raise Conflict(_("This pledge was cancelled or settled meanwhile."), code="pledge_not_held")
@@ -454,8 +464,8 @@ def _change_apply(*, pledge: Pledge, change: PledgeChange) -> None:
     change.save(update_fields=["status", "charge_reference", "card_fingerprint", "refund_parts", "completed_at"])
     campaign_figures_changed(campaign_id=pledge.campaign_id)
     # Registered inside the caller's transaction (or savepoint): a change rolled back sends nothing.
-    change_id = change.pk
-    transaction.on_commit(lambda: _enqueue_email("send_pledge_changed", change_id))
+    change_id, pledge_id = change.pk, pledge.pk
+    transaction.on_commit(lambda: _enqueue_email("pledge_changed_follow_up", change_id, pledge_id, client_ip))
 
 
 def _refund_parts(*, pledge: Pledge, amount: int) -> list[list]:

@@ -12,18 +12,10 @@ from django.utils.translation import gettext as _
 
 from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import currency_exponent, format_amount, parse_amount
+from escrow.gateway import sandbox_card_token
 from projects.models import REWARD_QUANTITY_LIMIT_MAX
 from projects.shipping import COUNTRIES
 
-# The sandbox gateway's test cards, as a payment processor's test mode documents them: the
-# page takes a card number and hands the gateway the token it stands for.
-SANDBOX_CARDS = {
-    "4242424242424242": "tok_visa",
-    "5555555555554444": "tok_mastercard",
-    "4000000000000002": "tok_chargeDeclined",
-    "4000000000009995": "tok_insufficientFunds",
-    "4000000000000119": "tok_processingError",
-}
 EXPIRY = re.compile(r"(0[1-9]|1[0-2])\s*/\s*([0-9]{2})")
 
 
@@ -193,7 +185,7 @@ class PledgeForm(AddOnFieldsMixin, AmountConfirmationMixin, forms.Form):
         digits = re.sub(r"[\s-]", "", self.cleaned_data["card_number"])
         if not digits.isdigit():
             raise forms.ValidationError(_("A card number has digits only."))
-        token = SANDBOX_CARDS.get(digits)
+        token = sandbox_card_token(digits)
         if token is None:
             raise forms.ValidationError(
                 _("This is a test site: real cards are never charged. Use one of the test cards listed below.")

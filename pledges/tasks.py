@@ -13,6 +13,12 @@ def pledge_held_follow_up(pledge_id: int, ip: str | None = None) -> int:
     return followups.pledge_follow_ups_run(pledge_id=pledge_id, ip=ip)
 
 
+@shared_task(**EMAIL_TASK_OPTIONS)
+def pledge_changed_follow_up(change_id: int, pledge_id: int, ip: str | None = None) -> int:
+    """The one message a change of a pledge sends: its e-mail and the other apps' follow-ups (fraud checks)."""
+    return followups.pledge_change_follow_ups_run(change_id=change_id, pledge_id=pledge_id, ip=ip)
+
+
 # Still consumed: receipts enqueued by the code before ``pledge_held_follow_up`` may be in the broker.
 @shared_task(**EMAIL_TASK_OPTIONS)
 def send_pledge_receipt(pledge_id: int) -> int:
@@ -24,6 +30,7 @@ def send_pledge_refunded(pledge_id: int) -> int:
     return notifications.pledge_refund_email_send(pledge_id=pledge_id)
 
 
+# Still consumed: change e-mails enqueued by the code before ``pledge_changed_follow_up`` may be in the broker.
 @shared_task(**EMAIL_TASK_OPTIONS)
 def send_pledge_changed(change_id: int) -> int:
     return notifications.pledge_change_email_send(change_id=change_id)

@@ -23,7 +23,6 @@ from projects.models import FundingModel
 from projects.pricing import price_now, quote_read, quote_sign
 from projects.selectors import campaign_addons, campaign_page_get, rewards_shipping_rules
 from projects.shipping import destination_name, shipping_costs_by_country
-from risk.tasks import enqueue_pledge_check
 
 from .changes import pledge_change
 from .forms import (
@@ -242,7 +241,11 @@ def pledge_change_reward_view(request, pk: int):
             return redirect("pledges:detail", pk=pledge.pk)
         try:
             pledge = pledge_change(
-                pledge=pledge, actor=request.user, reward=reward, idempotency_key=new_idempotency_key()
+                pledge=pledge,
+                actor=request.user,
+                reward=reward,
+                idempotency_key=new_idempotency_key(),
+                client_ip=request.META.get("REMOTE_ADDR"),
             )
         except ApplicationError as error:
             form.add_error("reward" if error.field in ("reward", "amount") else None, error.message)
@@ -299,6 +302,7 @@ def pledge_change_amount_view(request, pk: int):
                     payment_token=data["card_number"],
                     idempotency_key=data["idempotency_key"],
                     addons=data["addons"],
+                    client_ip=request.META.get("REMOTE_ADDR"),
                 )
             except ApplicationError as error:
                 if isinstance(error, PaymentDeclined):
@@ -314,7 +318,6 @@ def pledge_change_amount_view(request, pk: int):
                 else:
                     form.add_error(error.field if error.field in form.fields else None, error.message)
             else:
-                enqueue_pledge_check(changed.pk, request.META.get("REMOTE_ADDR"))
                 messages.success(request, _change_message(old_amount=old_amount, pledge=changed))
                 return redirect("pledges:detail", pk=changed.pk)
     else:

@@ -7,7 +7,7 @@ campaign row (``pledged_amount``, ``backer_count``) and join category and initia
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Exists, F, FilteredRelation, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -181,7 +181,7 @@ def campaigns_visible_to(*, user) -> QuerySet[Campaign]:
     return campaigns.filter(visible)
 
 
-def campaign_visible_get(*, user, with_names: bool = True, **lookup) -> Campaign | None:
+def campaign_visible_get(*, user, with_names: bool = True, with_reward: int | None = None, **lookup) -> Campaign | None:
     """Return the campaign matching ``lookup`` (a unique field: ``pk=``, ``slug=``) if ``user`` may see it, else None.
 
     ``campaigns_visible_to`` for one campaign, in two steps so that the common case stays one
@@ -189,8 +189,13 @@ def campaign_visible_get(*, user, with_names: bool = True, **lookup) -> Campaign
     is suspended after launch, and only then is ``user`` checked for a pledge on it (a second
     query). The visibility tests hold the two to the same answers. ``with_names``: join the
     category and initiator the campaign's own pages show (a pledge needs neither).
+    ``with_reward``: the id of a reward tier read in the same query, as ``campaign.chosen_reward``
+    (None when it is not one of this campaign's tiers): a pledge for a reward reads both at once.
     """
     campaigns = Campaign.objects.select_related("category", "initiator") if with_names else Campaign.objects.all()
+    if with_reward is not None:
+        chosen = FilteredRelation("rewards", condition=Q(rewards__pk=with_reward))
+        campaigns = campaigns.annotate(chosen_reward=chosen).select_related("chosen_reward")
     signed_in = user is not None and user.is_authenticated
     if user_sees_every_campaign(user):
         candidates = campaigns
@@ -203,6 +208,9 @@ def campaign_visible_get(*, user, with_names: bool = True, **lookup) -> Campaign
         campaign = candidates.get(**lookup)
     except Campaign.DoesNotExist:
         return None
+    if with_reward is not None:
+        # select_related leaves a filtered relation that matched no row unset rather than None.
+        campaign.chosen_reward = getattr(campaign, "chosen_reward", None)
     needs_backing = (
         campaign.status == CampaignStatus.SUSPENDED
         and not user_sees_every_campaign(user)

@@ -3,7 +3,9 @@
 Each section names its pages: how many URLs it has, and the URLs (path and last change) of one
 file, read with a keyset over the primary key so file 2 costs what file 1 costs. The campaign
 and update sections are here; the public creator page (another change) adds a "creators"
-section by appending to ``SECTIONS`` (see ``CreatorSection``'s note below).
+section by appending to ``SECTIONS`` (see ``CreatorSection``'s note below). Apps above
+promotion add their pages with ``sitemap_section_register`` from their ``AppConfig.ready()``
+(matching's pools: ``matching/sitemaps.py``), so promotion never imports them.
 """
 
 from collections.abc import Iterable, Iterator
@@ -122,6 +124,15 @@ class UpdateSection(Section):
 #   class CreatorSection(Section): queryset = initiators with a public campaign; url = their page
 # and appends CreatorSection("creators") here; the index and /sitemap-creators-<n>.xml follow.
 SECTIONS: dict[str, Section] = {s.name: s for s in (CampaignSection("campaigns"), UpdateSection("updates"))}
+
+
+def sitemap_section_register(section: Section) -> None:
+    """Add ``section`` to the sitemap (after the ones here), or replace the section of that name.
+
+    For an app whose pages promotion does not know: it subclasses ``Section`` and registers it
+    from its ``AppConfig.ready()``; the index and /sitemap-<name>-<n>.xml follow.
+    """
+    SECTIONS[section.name] = section
 
 
 def sitemap_index_lines(*, base: str) -> Iterable[str]:

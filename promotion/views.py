@@ -61,6 +61,9 @@ def sitemap_section(request, section: str, number: int):
 def robots_txt(request):
     lines = [
         "User-agent: *",
+        # Creator pages live under /accounts/ and are in the sitemap: the Allow comes first because
+        # some crawlers take the first rule that matches (others the longest; both read it right).
+        "Allow: /accounts/people/",
         "Disallow: /admin/",
         "Disallow: /api/",
         "Disallow: /accounts/",

@@ -17,6 +17,12 @@ Levels:
   pending review. A card tester abusing an honest campaign raises an alert on the backer but
   does not take the campaign down.
 
+Beside these, two patterns are shown to staff in a matching round's challenge window
+(``risk.selectors.pledges_challenge_signals`` measures them): bursts of backers who give only to
+one campaign within the same minute, and accounts only days old when they gave. They are not
+likelihood ratios and do not enter the probability: a campaign mentioned on the radio draws
+new, single-campaign backers too, so they are for staff to weigh, not for an automatic alert.
+
 Nothing here touches the database.
 """
 
@@ -148,3 +154,57 @@ def evaluate(values: dict[str, float | None]) -> FraudEvaluation:
     else:
         level = FraudLevel.NONE
     return FraudEvaluation(probability=probability, log_odds=log_odds, signals=measured, level=level)
+
+
+@dataclass(frozen=True)
+class ChallengeSignal:
+    """A pattern around one contribution, shown beside its fraud probability in a round's challenge window."""
+
+    name: str  # "backer_burst" or "new_account"
+    text: str  # a sentence, for staff
+
+
+def burst_sizes(times, backers, *, min_backers: int, window_seconds: float) -> np.ndarray:
+    """Return, per pledge, the size of the largest burst it is part of (0: none).
+
+    ``times`` (seconds) and ``backers`` are one campaign's pledges by backers who give only to
+    it. A burst is at least ``min_backers`` distinct backers whose pledges all fall within
+    ``window_seconds`` of each other (inclusive); its size is how many distinct backers it has.
+    A backer who pledged twice in the minute counts once.
+    """
+    times = np.asarray(times, dtype=float)
+    backers = np.asarray(backers)
+    order = np.argsort(times, kind="stable")
+    times, backers = times[order], backers[order]
+    ends = np.searchsorted(times, times + window_seconds, side="right")
+    sorted_sizes = np.zeros(len(times), dtype=np.int64)
+    # Each window starts at a pledge; only those with enough pledges can hold enough backers.
+    for start in np.flatnonzero(ends - np.arange(len(times)) >= min_backers):
+        end = int(ends[start])
+        distinct = len(set(backers[start:end].tolist()))
+        if distinct >= min_backers:
+            np.maximum(sorted_sizes[start:end], distinct, out=sorted_sizes[start:end])
+    sizes = np.empty_like(sorted_sizes)
+    sizes[order] = sorted_sizes
+    return sizes
+
+
+def backer_burst_signal(size: int, *, window_seconds: int) -> ChallengeSignal | None:
+    """Return the burst signal of a pledge in a burst of ``size`` backers (``burst_sizes``), or None."""
+    if size <= 0:
+        return None
+    return ChallengeSignal(
+        "backer_burst",
+        f"{size} backers who gave only to this campaign pledged within {window_seconds} seconds of each other.",
+    )
+
+
+def new_account_signal(age: timedelta, *, days: int) -> ChallengeSignal | None:
+    """Return the new-account signal of a pledge made by an account ``age`` old, or None from ``days`` days on."""
+    if age >= timedelta(days=days):
+        return None
+    whole_days = max(age.days, 0)
+    return ChallengeSignal(
+        "new_account",
+        f"The account was {whole_days} day{'' if whole_days == 1 else 's'} old when it gave (under {days} days).",
+    )

@@ -46,11 +46,13 @@ def check_pledge(pledge_id: int, ip: str | None = None) -> float:
 
 
 def pledge_check_follow_up(*, pledge_id: int, ip: str | None = None) -> float:
-    """Run the fraud checks on a pledge just held; return its probability of fraud.
+    """Run the fraud checks on a pledge just held or changed; return its probability of fraud.
 
     Not a task of its own: registered with ``pledges.followups`` (``RiskConfig.ready``), it runs
-    in the held pledge's one follow-up message, beside the receipt. ``ip`` as for
-    ``enqueue_pledge_check``.
+    in the one follow-up message of a held or changed pledge, beside its e-mail. ``ip`` is the
+    client address the pledge came from; anything that is not an IP address is dropped (the IP
+    signals are then skipped). The periodic ``check_recent_pledges`` still catches a pledge whose
+    message was lost.
     """
     pledge = Pledge.objects.get(pk=pledge_id)
     return services.risk_check_pledge(pledge=pledge, ip=client_ip_valid(ip)).probability
@@ -69,18 +71,6 @@ def enqueue_campaign_assessment(campaign_id: int) -> None:
     they ask it to look rather than the projects services calling into risk.
     """
     transaction.on_commit(lambda: _send(assess_campaign, campaign_id))
-
-
-def enqueue_pledge_check(pledge_id: int, ip: str | None = None) -> None:
-    """Run the fraud checks on ``pledge_id`` once the current transaction commits.
-
-    For a pledge changed (a new pledge is checked in its follow-up message instead, see
-    ``pledge_check_follow_up``). ``ip`` is the client address the pledge came from; anything
-    that is not an IP address is dropped (the IP signals are then skipped). The periodic
-    ``check_recent_pledges`` still catches a pledge whose message was lost.
-    """
-    ip = client_ip_valid(ip)
-    transaction.on_commit(lambda: _send(check_pledge, pledge_id, ip))
 
 
 def _send(task, *args) -> None:

@@ -6,10 +6,10 @@ the rest). Once every backer of a shipped tier is decided, that tier's parts are
 upheld ones are refunded to exactly those backers, each never above its part (itself never
 above what its pledge paid), then the delivered ones are released to the initiator less the fee
 on them. A tier staff declared not delivered (never shipped past its deadline) refunds every
-part. Refunds go in bounded batches, each gateway first, outside any lock, keyed by pledge, then
-one short transaction that records and posts it; the release is keyed by tier and posted with
-the shipment marked settled. A worker killed anywhere is finished by beat's sweep, every part
-refunded and the release paid exactly once.
+part. Refunds go in bounded batches (``settlement.part_refunds``, as the remainder's), each
+gateway first, outside any lock, keyed by pledge, then one short transaction that records and
+posts it; the release is keyed by tier and posted with the shipment marked settled. A worker
+killed anywhere is finished by beat's sweep, every part refunded and the release paid exactly once.
 """
 
 from django.conf import settings
@@ -44,16 +44,27 @@ from fulfilment.services import (
     holdback_record,
     non_delivery_record_settled,
     shipment_record_settled,
+    tier_declare_not_delivered,
 )
 from pledges.models import Pledge
-from pledges.selectors import pledge_partial_refund_requests
 from projects.models import Campaign
 
+from .part_refunds import PartRefund, PartRefundFlow
 from .tranches import fee_split
 
 
 class HoldbackError(Exception):
     """A tier's holdback cannot be settled without an operator (the gateway refused)."""
+
+
+HOLDBACK_REFUNDS = PartRefundFlow(
+    name="holdback",
+    key=holdback_refund_key,
+    charge_key=holdback_refund_charge_key,
+    account_specs=holdback_refund_account_specs,
+    posting=holdback_refund_posting,
+    error=HoldbackError,
+)
 
 
 def holdback_keep(*, campaign: Campaign) -> int:
@@ -87,11 +98,10 @@ def holdback_refund_next_batch(*, tier_id: int, batch_size: int | None = None) -
     """Refund the next batch of a tier's parts owed back (upheld reports, or the whole tier declared
     not delivered); return how many it took up (posted here or by a run beside it), 0 once none is left.
 
-    Gateway first, outside any lock, keyed by pledge (a raised pledge's part is drawn on its
-    charges newest first, as the remainder's); then one short transaction records the deliveries
-    refunded and posts exactly those, so a worker killed anywhere sends the same keys again
-    (answered with the first result) and no part is posted twice. Raises HoldbackError when the
-    gateway refuses one.
+    Through ``HOLDBACK_REFUNDS`` (``settlement.part_refunds``): gateway first, outside any lock,
+    keyed by pledge; then one short transaction records the deliveries refunded and posts exactly
+    those, so a worker killed anywhere sends the same keys again (answered with the first result)
+    and no part is posted twice. Raises HoldbackError when the gateway refuses one.
     """
     batch_size = batch_size or settings.HOLDBACK_REFUND_BATCH_SIZE
     rows = list(
@@ -103,38 +113,18 @@ def holdback_refund_next_batch(*, tier_id: int, batch_size: int | None = None) -
         return 0
     campaign = Campaign.objects.get(pk=rows[0][4])
     charges = dict(Pledge.objects.filter(pk__in=[r[1] for r in rows]).values_list("pk", "payment_reference"))
-    requests = pledge_partial_refund_requests(
-        refunds=[(pledge_id, part, charges[pledge_id]) for _, pledge_id, _, part, _ in rows],
-        key=holdback_refund_key,
-        charge_key=holdback_refund_charge_key,
-    )
-    results = get_gateway().refund_many(requests=requests)
-    refused = [(r.idempotency_key, res.code) for r, res in zip(requests, results, strict=True) if not res.ok]
-    if refused:
-        raise HoldbackError(f"The gateway refused holdback refunds for pledges {refused[:10]}")
+    refunds = {
+        delivery_id: PartRefund(
+            pledge_id=pledge_id, backer_id=backer_id, amount=part, charge_reference=charges[pledge_id]
+        )
+        for delivery_id, pledge_id, backer_id, part, _ in rows
+    }
+    HOLDBACK_REFUNDS.send(list(refunds.values()))
     with transaction.atomic(durable=True):
-        fresh = set(deliveries_record_refunded(delivery_ids=[r[0] for r in rows]))
-        posted = [r for r in rows if r[0] in fresh]
-        if posted:
-            specs = {
-                spec
-                for _, _, backer_id, _, _ in posted
-                for spec in holdback_refund_account_specs(campaign_id=campaign.pk, backer_id=backer_id)
-            }
-            accounts = ledger_accounts_get_or_create(specs=sorted(specs), currency=campaign.currency)
-            ledger_post_many(
-                postings=[
-                    holdback_refund_posting(
-                        pledge_id=pledge_id,
-                        backer_id=backer_id,
-                        campaign_id=campaign.pk,
-                        amount=part,
-                        currency=campaign.currency,
-                        accounts=accounts,
-                    )
-                    for _, pledge_id, backer_id, part, _ in posted
-                ]
-            )
+        fresh = deliveries_record_refunded(delivery_ids=list(refunds))
+        HOLDBACK_REFUNDS.post(
+            campaign_id=campaign.pk, currency=campaign.currency, refunds=[refunds[delivery_id] for delivery_id in fresh]
+        )
     return len(rows)
 
 
@@ -212,6 +202,26 @@ def holdback_settle_tier(*, tier_id: int) -> Shipment | NonDelivery | None:
             details={"released": released, "fee": fee, "refunded": refunded},
         )
     return shipment
+
+
+def holdback_declare_not_delivered(*, tier_id: int, actor, reason: str, enqueue: bool = True) -> NonDelivery:
+    """Finance declares a reward tier not delivered and its backers' parts start going back at once.
+
+    The declaration is ``fulfilment.services.tier_declare_not_delivered``'s (its rules, refusals
+    and audit event); after it commits, ``settle_holdback_tier`` refunds the tier's parts in
+    batches (``holdback_settle_tier``) rather than waiting for beat's sweep, which still finishes
+    the work if that task is lost. Returns the declaration as committed, before its refunds.
+    """
+    declaration = tier_declare_not_delivered(tier_id=tier_id, actor=actor, reason=reason)
+    if enqueue:
+        transaction.on_commit(lambda: _enqueue_settle(tier_id))
+    return declaration
+
+
+def _enqueue_settle(tier_id: int) -> None:
+    from .tasks import settle_holdback_tier  # tasks import this module
+
+    settle_holdback_tier.delay(tier_id)
 
 
 def _settle_not_delivered(declaration: NonDelivery) -> NonDelivery:

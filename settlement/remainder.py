@@ -7,8 +7,8 @@ remainder method, as one partial refund per pledge through the gateway. Never ab
 pledge paid (its part is at most its share of a remainder no larger than the pledges), never
 twice: the gateway and the ledger are keyed by pledge, and the job's cursor moves in the same
 transaction as its postings, so a worker killed anywhere is restarted and refunds every backer
-exactly once. Batches work like settlement's refunds: gateway first, outside any lock, then
-one short transaction.
+exactly once. Batches go as the holdback's (``settlement.part_refunds``): gateway first, outside
+any lock, then one short transaction.
 """
 
 from datetime import datetime
@@ -19,8 +19,6 @@ from django.utils import timezone
 
 from accounts.services import audit_record
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
-from escrow.gateway import get_gateway
-from escrow.ledger import ledger_accounts_get_or_create, ledger_post_many
 from escrow.vocabulary_tranches import (
     remainder_account_specs,
     remainder_refund_charge_key,
@@ -28,7 +26,6 @@ from escrow.vocabulary_tranches import (
     remainder_refund_posting,
 )
 from pledges.models import Pledge, PledgeStatus
-from pledges.selectors import pledge_partial_refund_requests
 from projects.milestones.models import Milestone, MilestoneStatus
 from projects.milestones.selectors import campaign_has_milestones, campaigns_with_expired_milestones
 from projects.milestones.services import milestones_fail_open, milestones_mark_overdue
@@ -36,10 +33,21 @@ from projects.models import Campaign, CampaignStatus
 from projects.services import campaign_lock
 
 from .models import RemainderCause, RemainderRefund
+from .part_refunds import PartRefund, PartRefundFlow
 
 
 class RemainderRefundError(Exception):
     """The gateway refused part of a refund of the remainder: an operator must look."""
+
+
+REMAINDER_REFUNDS = PartRefundFlow(
+    name="remainder",
+    key=remainder_refund_key,
+    charge_key=remainder_refund_charge_key,
+    account_specs=remainder_account_specs,
+    posting=remainder_refund_posting,
+    error=RemainderRefundError,
+)
 
 
 def remainder_threshold(*, amount: int, pledged_total: int, pledges: list[tuple[int, int]]) -> tuple[int, int] | None:
@@ -175,48 +183,22 @@ def remainder_refund_run_next_batch(*, campaign_id: int, batch_size: int | None 
         .order_by("id")
         .values_list("id", "backer_id", "amount", "payment_reference")[:batch_size]
     )
-    parts = [(row, remainder_part(job=job, pledge_id=row[0], paid=row[2])) for row in rows]
-    parts = [(row, part) for row, part in parts if part > 0]
-    if parts:
-        # A pledge whose amount was raised has several charges: its part is spread over them.
-        requests = pledge_partial_refund_requests(
-            refunds=[(row[0], part, row[3]) for row, part in parts],
-            key=remainder_refund_key,
-            charge_key=remainder_refund_charge_key,
-        )
-        results = get_gateway().refund_many(requests=requests)
-        refused = [(r.idempotency_key, res.code) for r, res in zip(requests, results, strict=True) if not res.ok]
-        if refused:
-            raise RemainderRefundError(f"The gateway refused remainder refunds for pledges {refused[:10]}")
+    parts = [
+        PartRefund(pledge_id=pledge_id, backer_id=backer_id, amount=part, charge_reference=reference)
+        for pledge_id, backer_id, paid, reference in rows
+        if (part := remainder_part(job=job, pledge_id=pledge_id, paid=paid)) > 0
+    ]
+    REMAINDER_REFUNDS.send(parts)
     with transaction.atomic(durable=True):
         job = RemainderRefund.objects.select_for_update().select_related("campaign").get(pk=job.pk)
         if job.finished_at is not None or job.after_pledge_id != cursor:
             return job.finished_at is None  # another run posted this batch
         campaign = job.campaign
-        if parts:
-            specs = {
-                spec
-                for (_, backer_id, _, _), _ in parts
-                for spec in remainder_account_specs(campaign_id=campaign.pk, backer_id=backer_id)
-            }
-            accounts = ledger_accounts_get_or_create(specs=sorted(specs), currency=campaign.currency)
-            ledger_post_many(
-                postings=[
-                    remainder_refund_posting(
-                        pledge_id=pledge_id,
-                        backer_id=backer_id,
-                        campaign_id=campaign.pk,
-                        amount=part,
-                        currency=campaign.currency,
-                        accounts=accounts,
-                    )
-                    for (pledge_id, backer_id, _, _), part in parts
-                ]
-            )
+        REMAINDER_REFUNDS.post(campaign_id=campaign.pk, currency=campaign.currency, refunds=parts)
         now = timezone.now()
         if rows:
             job.after_pledge_id = rows[-1][0]
-        job.refunded_amount += sum(part for _, part in parts)
+        job.refunded_amount += sum(part.amount for part in parts)
         job.refunded_count += len(parts)
         job.last_progress_at = now
         if len(rows) < batch_size:

@@ -76,3 +76,9 @@ def release_signed_off_tranches() -> list[int]:
 def settle_ready_holdbacks() -> list[int]:
     """Settle the holdback of every shipped tier whose backers are all decided; return the tiers."""
     return holdback.holdbacks_settle_ready()
+
+
+@shared_task(acks_late=True)
+def settle_holdback_tier(tier_id: int) -> None:
+    """Settle one tier's holdback now (e.g. refund a tier just declared not delivered)."""
+    holdback.holdback_settle_tier(tier_id=tier_id)

@@ -10,6 +10,9 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
+# The password ``accounts.tests.factories.UserFactory`` gives every test user.
+PASSWORD = "correct-horse-battery"
+
 BROWSER_MARKS = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
@@ -56,3 +59,12 @@ class PolicyCheckedBrowser:
     def new_page(self, **kwargs):
         # As Browser.new_page: a page in a context of its own (closed with the browser).
         return self.new_context(**kwargs).new_page()
+
+
+def log_in(page, base: str, username: str, next_path: str = "/") -> None:
+    """Sign ``username`` in through the log-in form and wait until it has sent them on to ``next_path``."""
+    page.goto(f"{base}/accounts/login/?next={next_path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{base}{next_path}")

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
@@ -10,7 +11,7 @@ from escrow.ledger import account_balances
 from escrow.vocabulary_holdback import campaign_holdback_code
 from pledges.models import Pledge
 from pledges.testing import held_pledges_create_bulk
-from projects.models import Campaign
+from projects.models import Campaign, RewardTier
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
 from settlement.services import campaigns_close_due, settlement_run
 
@@ -31,6 +32,14 @@ def succeed(campaign: Campaign) -> Campaign:
     settlement_run(campaign_id=campaign.pk)
     campaign.refresh_from_db()
     return campaign
+
+
+def overdue_campaign(amounts: list[int], *, tiers: int = 2):
+    """A succeeded campaign whose tiers were due to be delivered a day past the grace ago."""
+    campaign, rewards = funded_campaign_with_rewards(amounts=amounts, tiers=tiers)
+    due = timezone.localdate() - timedelta(days=settings.FULFILMENT_NOT_DELIVERED_GRACE_DAYS + 1)
+    RewardTier.objects.filter(campaign=campaign).update(estimated_delivery=due)
+    return succeed(campaign), rewards
 
 
 def holdback_balance(campaign: Campaign) -> int:

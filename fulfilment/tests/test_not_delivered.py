@@ -14,7 +14,7 @@ from accounts.models import AuditEvent
 from accounts.roles import FINANCE, REVIEWERS
 from accounts.tests.factories import UserFactory
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
-from crowdfund_site.money import allocate
+from crowdfund_site.money import allocate, format_amount
 from escrow.models import GatewayOperation, OperationKind
 from escrow.vocabulary import charge_key, initiator_payout_code
 from fulfilment.models import Delivery, DeliveryStatus, Holdback, NonDelivery, Shipment
@@ -26,19 +26,11 @@ from settlement.holdback import holdbacks_settle_ready
 from settlement.money import campaign_money
 from settlement.verification import ledger_verify
 
-from .helpers import balance, finance_user, funded_campaign_with_rewards, holdback_balance, succeed
+from .helpers import balance, finance_user, funded_campaign_with_rewards, holdback_balance, overdue_campaign, succeed
 
 pytestmark = pytest.mark.django_db
 
 GRACE = settings.FULFILMENT_NOT_DELIVERED_GRACE_DAYS
-
-
-def _overdue_campaign(amounts, *, tiers=2):
-    """A succeeded campaign whose tiers were due to be delivered a day past the grace ago."""
-    campaign, rewards = funded_campaign_with_rewards(amounts=amounts, tiers=tiers)
-    due = timezone.localdate() - timedelta(days=GRACE + 1)
-    RewardTier.objects.filter(campaign=campaign).update(estimated_delivery=due)
-    return succeed(campaign), rewards
 
 
 def _refunded(pledge_ids):
@@ -53,7 +45,7 @@ def _refunded(pledge_ids):
 def test_a_tier_never_shipped_is_declared_not_delivered_and_its_backers_get_their_parts_back_once(settings):
     settings.HOLDBACK_REFUND_BATCH_SIZE = 2  # several batches for one tier
     amounts = [1_001, 2_003, 3_007, 999, 5_011, 7_013, 333]
-    campaign, (lost, sent) = _overdue_campaign(amounts)
+    campaign, (lost, sent) = overdue_campaign(amounts)
     kept = Holdback.objects.get(campaign=campaign).amount
     lost_pledges = list(Pledge.objects.filter(reward=lost).order_by("id").values_list("pk", "amount"))
     paid_out = balance(initiator_payout_code(campaign.initiator_id))
@@ -99,7 +91,7 @@ def test_a_tier_never_shipped_is_declared_not_delivered_and_its_backers_get_thei
 
 
 def test_my_pledges_tells_the_backer_the_reward_never_shipped_and_their_part_came_back(client):
-    _, (lost, _) = _overdue_campaign([4_000, 6_000])
+    _, (lost, _) = overdue_campaign([4_000, 6_000])
     pledge = Pledge.objects.get(reward=lost)
     tier_declare_not_delivered(tier_id=lost.pk, actor=finance_user(), reason="Never shipped.")
     holdbacks_settle_ready()
@@ -124,7 +116,7 @@ def test_a_tier_without_an_estimate_is_due_from_the_campaign_deadline():
 
 
 def test_bad_input_is_refused_clearly_and_changes_nothing():
-    campaign, (lost, sent) = _overdue_campaign([4_000, 6_000, 8_000])
+    campaign, (lost, sent) = overdue_campaign([4_000, 6_000, 8_000])
     staff = finance_user()
     tier_mark_shipped(tier_id=sent.pk, actor=campaign.initiator, shipped_on=timezone.localdate())
     deliveries = sorted(Delivery.objects.values_list("pk", "status"))
@@ -175,8 +167,10 @@ def _staff(group: str):
     return user
 
 
-def test_finance_sees_overdue_tiers_and_declares_one_with_a_reason_audited_and_once(client):
-    campaign, (lost, sent) = _overdue_campaign([4_000, 6_000])
+def test_finance_sees_overdue_tiers_and_declares_one_with_a_reason_audited_and_once(
+    client, celery_eager, django_capture_on_commit_callbacks
+):
+    campaign, (lost, sent) = overdue_campaign([4_000, 6_000])
     tier_mark_shipped(tier_id=sent.pk, actor=campaign.initiator, shipped_on=timezone.localdate())
     user = _staff(FINANCE)
     client.force_login(user)
@@ -184,14 +178,20 @@ def test_finance_sees_overdue_tiers_and_declares_one_with_a_reason_audited_and_o
     page = client.get(changelist).content.decode()
     assert lost.title in page
     assert sent.title not in page
+    held = sum(Delivery.objects.filter(tier=lost).values_list("part", flat=True))
+    assert format_amount(held, campaign.currency) in page  # what declaring it would refund
     asked = client.post(changelist, {"action": "declare_not_delivered", "_selected_action": [lost.pk]})
     assert asked.status_code == 200  # the reason form; nothing declared yet
     assert "reason" in asked.content.decode()
     assert NonDelivery.objects.count() == 0
     data = {"action": "declare_not_delivered", "_selected_action": [lost.pk], "apply": "1", "reason": "Gone quiet"}
-    client.post(changelist, data)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(changelist, data)
     declaration = NonDelivery.objects.get(tier=lost)
     assert (declaration.declared_by, declaration.reason) == (user, "Gone quiet")
+    # Its backers' parts went back right after the declaration, not at beat's next sweep.
+    assert declaration.settled_at is not None
+    assert declaration.refunded_amount == held > 0
     assert AuditEvent.objects.filter(action="tier_declare_not_delivered", actor=user, outcome="done").count() == 1
     assert lost.title not in client.get(changelist).content.decode()
     client.post(changelist, data)  # a second post: the tier is no longer listed, nothing happens
@@ -200,7 +200,7 @@ def test_finance_sees_overdue_tiers_and_declares_one_with_a_reason_audited_and_o
 
 
 def test_reviewers_neither_see_nor_declare_overdue_tiers(client):
-    _overdue_campaign([4_000, 6_000])
+    overdue_campaign([4_000, 6_000])
     lost = RewardTier.objects.order_by("pk").first()
     client.force_login(_staff(REVIEWERS))
     changelist = reverse("admin:fulfilment_overduetier_changelist")
@@ -213,7 +213,7 @@ def test_reviewers_neither_see_nor_declare_overdue_tiers(client):
 
 
 def test_the_initiators_delivery_record_counts_a_tier_declared_not_delivered(client):
-    campaign, (lost, _) = _overdue_campaign([4_000, 6_000, 8_000])
+    campaign, (lost, _) = overdue_campaign([4_000, 6_000, 8_000])
     tier_declare_not_delivered(tier_id=lost.pk, actor=finance_user(), reason="Never shipped.")
     record = delivery_record_of(initiator_id=campaign.initiator_id)
     assert (record.rewards_not_delivered, record.refunded_backers, record.empty) == (1, 2, False)
@@ -226,7 +226,7 @@ def test_the_initiators_delivery_record_counts_a_tier_declared_not_delivered(cli
 def test_backers_and_the_initiator_are_told_once_in_their_language(celery_eager, django_capture_on_commit_callbacks):
     from django.core import mail
 
-    campaign, (lost, _) = _overdue_campaign([4_000, 6_000, 8_000])
+    campaign, (lost, _) = overdue_campaign([4_000, 6_000, 8_000])
     backers = [p.backer for p in Pledge.objects.filter(reward=lost).select_related("backer").order_by("id")]
     type(backers[0]).objects.filter(pk=backers[0].pk).update(preferred_language="zh-hans")
     mail.outbox.clear()

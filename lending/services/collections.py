@@ -16,8 +16,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.emails import emails_send_once
-from crowdfund_site.exceptions import ApplicationError, InvalidInput, NotAllowed, PaymentDeclined, PaymentUnavailable
-from escrow.vocabulary import autopay_repayment_key
+from accounts.services import audit_record
+from crowdfund_site.bounds import field_max_length
+from crowdfund_site.exceptions import (
+    ApplicationError,
+    Conflict,
+    InvalidInput,
+    NotAllowed,
+    PaymentDeclined,
+    PaymentUnavailable,
+)
+from escrow.gateway import get_gateway
+from escrow.vocabulary import autopay_repayment_key, repayment_charge_key
 
 from ..models import PAYABLE_STATUSES, DueWorkKind, Loan, LoanDueWork
 from .due_work import REMINDER_DAYS
@@ -31,16 +41,28 @@ CHARGE_LEASE = datetime.timedelta(minutes=10)
 def loan_autopay_set(*, loan: Loan, actor, payment_token: str) -> Loan:
     """Save the borrower's payment method to be charged on each due date (blank stops it); return the loan.
 
-    Raises NotAllowed for anyone but the borrower.
+    From then on each installment's charge row (made with the schedule) charges it on its due
+    date, once (``loans_run_due_work``); turning it off stops charges not yet begun, and one
+    already at the gateway is recorded only if the gateway took it. Audited (never the token).
+    Locks the loan row. Raises NotAllowed for anyone but the borrower, InvalidInput for a token
+    longer than a payment method's, and Conflict for a loan that takes no more payments.
     """
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
     if actor is None or actor.pk != loan.borrower_id:
         raise NotAllowed(_("Only the borrower repays this loan."), code="not_borrower")
     token = (payment_token or "").strip()
-    if len(token) > 255:
+    if len(token) > field_max_length(Loan, "autopay_token"):
         raise InvalidInput(_("Choose a payment method."), code="invalid_payment_token", field="payment_token")
+    if token and loan.status not in PAYABLE_STATUSES:
+        raise Conflict(
+            _("This loan is %(status)s and takes no more payments.") % {"status": loan.get_status_display().lower()},
+            code="loan_not_payable",
+        )
+    was_on = bool(loan.autopay_token)
     loan.autopay_token = token
     loan.save(update_fields=["autopay_token"])
+    if was_on != bool(token):
+        audit_record(actor=actor, action="loan_autopay_on" if token else "loan_autopay_off", obj=loan)
     return loan
 
 
@@ -75,6 +97,12 @@ def _claim(work_id: int, now: datetime.datetime) -> LoanDueWork | None:
     )
 
 
+def _charge_taken(loan: Loan, repayment_key: str) -> bool:
+    """Return whether the gateway took the card charge of ``repayment_key`` (asked only for one in flight)."""
+    result = get_gateway().find_operation(idempotency_key=repayment_charge_key(loan.pk, repayment_key))
+    return result is not None and result.ok
+
+
 def _owed_by(loan: Loan, day: datetime.date) -> int:
     return sum(i.owed for i in loan.installments.filter(due_date__lte=day, paid_at__isnull=True))
 
@@ -88,14 +116,16 @@ def _due_work_run(*, work_id: int, now: datetime.datetime) -> str | None:
         loan = installment.loan
         # A reminder that a worker outage left until the due date has nothing left to remind of.
         stale = work.kind in REMINDER_DAYS and timezone.localdate(now) >= installment.due_date
-        if loan.status not in PAYABLE_STATUSES or not installment.owed or stale:
+        # A charge in flight is finished even so: if the gateway took it, the refusal gives it back.
+        in_flight = work.kind == DueWorkKind.CHARGE and work.pending_key
+        if not in_flight and (loan.status not in PAYABLE_STATUSES or not installment.owed or stale):
             work.done_at = now
             work.save(update_fields=["done_at"])
             return "skipped"
         if work.kind != DueWorkKind.CHARGE:
             _notice_send(work=work, now=now)
             return "notices" if work.kind == DueWorkKind.CHARGE_FAILED_NOTICE else "reminders"
-        if not loan.autopay_token:
+        if not loan.autopay_token and not work.pending_key:
             work.done_at = now
             work.save(update_fields=["done_at"])
             return "skipped"
@@ -106,6 +136,10 @@ def _due_work_run(*, work_id: int, now: datetime.datetime) -> str | None:
         work.due_at = now + CHARGE_LEASE  # the lease: nobody else takes it while this charge runs
         work.save(update_fields=["attempt", "pending_key", "pending_amount", "due_at"])
     # The gateway is called outside any row lock; its key makes a retry charge nothing twice.
+    if not loan.autopay_token and not _charge_taken(loan, work.pending_key):
+        # Autopay was turned off while this charge was in flight, and the gateway never took it.
+        LoanDueWork.objects.filter(pk=work.pk).update(done_at=now, pending_key="", pending_amount=0)
+        return "skipped"
     try:
         loan_repay_by_card(
             loan=loan,
@@ -113,6 +147,8 @@ def _due_work_run(*, work_id: int, now: datetime.datetime) -> str | None:
             amount=work.pending_amount,
             payment_token=loan.autopay_token,
             idempotency_key=work.pending_key,
+            # An automatic charge pays what is due, never ahead: if less is due now, it goes back.
+            due_by=timezone.localdate(now),
         )
     except PaymentUnavailable:
         return None  # the lease runs out and the same key is tried again

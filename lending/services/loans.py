@@ -106,15 +106,7 @@ def loan_create(*, campaign: Campaign, start_date: datetime.date) -> Loan:
 
 def loan_schedule(*, loan: Loan) -> list[schedules.ScheduledInstallment]:
     """Return the schedule a loan's terms give (what ``loan_create`` stores as installments)."""
-    return schedules.schedule_build(
-        principal=loan.principal,
-        rate_bps=loan.rate_bps,
-        term_months=loan.term_months,
-        repayment_type=loan.repayment_type,
-        grace_months=loan.grace_months,
-        fee_bps=loan.servicing_fee_bps,
-        start=loan.start_date,
-    )
+    return loan.terms_schedule()
 
 
 def late_fee_for(*, installment_total: int, currency: str) -> int:

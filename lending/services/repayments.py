@@ -47,7 +47,13 @@ CHARGE_ATTEMPTS = 3
 
 @transaction.atomic(durable=True)
 def loan_repay(
-    *, loan: Loan, actor, amount: int, idempotency_key: str, kind: str = RepaymentKind.REPAYMENT
+    *,
+    loan: Loan,
+    actor,
+    amount: int,
+    idempotency_key: str,
+    kind: str = RepaymentKind.REPAYMENT,
+    due_by: datetime.date | None = None,
 ) -> Repayment:
     """Pay ``amount`` on a loan and pay it out to the lenders; return the repayment.
 
@@ -60,6 +66,8 @@ def loan_repay(
     account -> each lender's balance, fee -> platform revenue (``escrow.vocabulary``).
     Paying the last of the schedule marks the loan repaid; a late loan with nothing overdue
     left is repaying again.
+
+    With ``due_by`` (an automatic charge) it pays only installments due by that day.
 
     Idempotent by ``idempotency_key``: the same key and amount return the first repayment.
     Locks the loan row (lenders and installments are only written under it).
@@ -74,9 +82,16 @@ def loan_repay(
         return existing
     check_amount(amount, loan.currency)
     _ensure_payable(loan)
-    installments = [i for i in loan.installments.order_by("number") if i.owed]
+    unpaid = [i for i in loan.installments.order_by("number") if i.owed]
+    payable = _payable(unpaid, due_by)
     return _loan_apply_payment(
-        loan=loan, installments=installments, actor=actor, amount=amount, idempotency_key=idempotency_key, kind=kind
+        loan=loan,
+        installments=payable,
+        actor=actor,
+        amount=amount,
+        idempotency_key=idempotency_key,
+        kind=kind,
+        installments_left=len(unpaid) - len(payable),
     )
 
 
@@ -124,33 +139,55 @@ def loan_pay_off(*, loan: Loan, actor, today: datetime.date, idempotency_key: st
     )
 
 
-def loan_repay_by_card(*, loan: Loan, actor, amount: int, payment_token: str, idempotency_key: str) -> Repayment:
+def loan_repay_by_card(
+    *,
+    loan: Loan,
+    actor,
+    amount: int,
+    payment_token: str,
+    idempotency_key: str,
+    due_by: datetime.date | None = None,
+) -> Repayment:
     """Charge the borrower's card ``amount`` and apply it to their loan (``loan_repay``); return the repayment.
 
     Checked first, without locks: the actor is the borrower, the amount is positive and at most
-    what is owed, the loan takes payments. The card is then charged outside any lock, keyed by
-    loan and ``idempotency_key``, so a retry charges nothing twice and records the first charge;
-    then the payment is recorded. If recording is refused after all (a payment racing this one
-    left less owed), the charge is refunded and the refusal raised. Raises NotAllowed,
+    what is owed (by ``due_by``, if given: see ``loan_repay``), the loan takes payments. The card
+    is then charged outside any lock, keyed by loan and ``idempotency_key``, so a retry charges
+    nothing twice and records the first charge; then the payment is recorded. If recording is
+    refused after all (a payment racing this one left less owed), the charge is refunded and the
+    refusal raised; so is the charge an earlier try with the same key (and so the same amount)
+    made before it died, when this try is refused. Raises NotAllowed,
     InvalidInput, Conflict, PaymentDeclined (the card was declined) and PaymentUnavailable.
     """
     existing = Repayment.objects.filter(idempotency_key=idempotency_key, loan_id=loan.pk).first()
     if existing is not None:
-        return loan_repay(loan=loan, actor=actor, amount=amount, idempotency_key=idempotency_key)
+        return loan_repay(loan=loan, actor=actor, amount=amount, idempotency_key=idempotency_key, due_by=due_by)
     if actor is None or actor.pk != loan.borrower_id:
         raise NotAllowed(_("Only the borrower repays this loan."), code="not_borrower")
-    check_amount(amount, loan.currency)
-    loan.refresh_from_db()
-    _ensure_payable(loan)
-    owed = sum(i.owed for i in loan.installments.all())
-    if amount > owed:
-        raise InvalidInput(
-            _("That is more than is owed: at most %(owed)s.") % {"owed": format_amount(owed, loan.currency)},
-            code="amount_above_owed",
-            field="amount",
-        )
     gateway = get_gateway()
     charge_key = repayment_charge_key(loan.pk, idempotency_key)
+    try:
+        check_amount(amount, loan.currency)
+        loan.refresh_from_db()
+        _ensure_payable(loan)
+        owed = sum(i.owed for i in _payable(list(loan.installments.order_by("number")), due_by))
+        if amount > owed:
+            raise InvalidInput(
+                _("That is more than is owed: at most %(owed)s.") % {"owed": format_amount(owed, loan.currency)},
+                code="amount_above_owed",
+                field="amount",
+            )
+    except ApplicationError:
+        # A retry whose first try was charged and then died before recording it (a worker killed
+        # mid-charge) finds less owed now: that first charge must go back, not stay taken.
+        earlier = gateway.find_operation(idempotency_key=charge_key)
+        if earlier is not None and earlier.ok:
+            gateway.refund(
+                idempotency_key=repayment_refund_key(loan.pk, idempotency_key),
+                charge_reference=earlier.reference,
+                amount=amount,
+            )
+        raise
     result = GatewayResult(ok=False, transient=True)
     for attempt in range(CHARGE_ATTEMPTS):
         result = gateway.charge(idempotency_key=charge_key, amount=amount, currency=loan.currency, token=payment_token)
@@ -162,7 +199,7 @@ def loan_repay_by_card(*, loan: Loan, actor, amount: int, payment_token: str, id
     if not result.ok:
         raise PaymentDeclined(result.message or _("The card was declined."), code=result.code or "card_declined")
     try:
-        return loan_repay(loan=loan, actor=actor, amount=amount, idempotency_key=idempotency_key)
+        return loan_repay(loan=loan, actor=actor, amount=amount, idempotency_key=idempotency_key, due_by=due_by)
     except ApplicationError:
         gateway.refund(
             idempotency_key=repayment_refund_key(loan.pk, idempotency_key),
@@ -170,6 +207,11 @@ def loan_repay_by_card(*, loan: Loan, actor, amount: int, payment_token: str, id
             amount=amount,
         )
         raise
+
+
+def _payable(installments: list[Installment], due_by: datetime.date | None) -> list[Installment]:
+    """Return the installments a payment may pay: all, or (an automatic charge) those due by ``due_by``."""
+    return installments if due_by is None else [i for i in installments if i.due_date <= due_by]
 
 
 def _repayment_already_made(*, loan: Loan, idempotency_key: str) -> Repayment | None:
@@ -185,9 +227,20 @@ def _ensure_payable(loan: Loan) -> None:
 
 
 def _loan_apply_payment(
-    *, loan: Loan, installments: list[Installment], actor, amount: int, idempotency_key: str, kind: str
+    *,
+    loan: Loan,
+    installments: list[Installment],
+    actor,
+    amount: int,
+    idempotency_key: str,
+    kind: str,
+    installments_left: int = 0,
 ) -> Repayment:
-    """Apply ``amount`` to the locked loan's unpaid ``installments`` (oldest first), pay it out, record it."""
+    """Apply ``amount`` to the locked loan's unpaid ``installments`` (oldest first), pay it out, record it.
+
+    ``installments_left``: how many unpaid installments of the loan are not among them (so a
+    payment of all of these does not repay the loan).
+    """
     owed = sum(i.owed for i in installments)
     if amount > owed:
         raise InvalidInput(
@@ -241,7 +294,7 @@ def _loan_apply_payment(
         obj=loan,
         details={"repayment": repayment.pk, "amount": amount, "kind": kind},
     )
-    if amount == owed:
+    if amount == owed and not installments_left:
         loan_set_status(loan=loan, to_status=LoanStatus.REPAID, actor=actor, reason="repaid in full")
     elif loan.status == LoanStatus.LATE and not any(i.owed and i.due_date < now.date() for i in installments):
         loan_set_status(loan=loan, to_status=LoanStatus.REPAYING, actor=actor, reason="caught up")

@@ -1,10 +1,11 @@
-"""The demo data has a debt campaign raising, a loan repaying with payments and a late one, and a withdrawal."""
+"""The demo data has a debt campaign raising, a loan repaying with payments and a late one, a withdrawal, a re-lend."""
 
 import pytest
 from django.core.management import call_command
 
 from lending.models import Loan, LoanStatus, Withdrawal, WithdrawalStatus
-from lending.selectors import lender_balances
+from lending.selectors import lender_balance_available, lender_balances
+from pledges.models import Pledge, PledgeStatus
 from projects.models import Campaign, CampaignStatus, FundingModel
 from settlement.verification import ledger_verify
 
@@ -23,6 +24,11 @@ def test_the_demo_has_a_loan_raising_one_repaying_and_one_late():
     assert withdrawal.amount > 0
     balance = next(b for b in lender_balances(user=withdrawal.lender) if b.currency == withdrawal.currency)
     assert balance.balance >= withdrawal.amount  # half was taken out, half is still there
+    # One lender re-lent what the repaying loan paid them to the raising loan, without a card.
+    relent = Pledge.objects.get(campaign=debt.get(status=CampaignStatus.LIVE), from_balance__gt=0)
+    assert relent.backer.username == "backer2"
+    assert (relent.status, relent.card_amount) == (PledgeStatus.HELD, 0)
+    assert lender_balance_available(user=relent.backer, currency=relent.currency) == 0
     assert ledger_verify() == []
     call_command("seed_lending_demo")  # a second run adds nothing
     assert Loan.objects.count() == 2

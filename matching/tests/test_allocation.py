@@ -95,12 +95,40 @@ def test_fixed_ratio_does_not_match_the_initiator_and_takes_the_ratio():
 
 
 def test_pro_rata_globalgiving_day():
-    # A day's 1,000.00 shared over what three campaigns raised that day: 300, 200 and 500.
-    rows = [Contribution(1, 1, 30_000), Contribution(2, 2, 20_000), Contribution(3, 3, 25_000)]
-    rows += [Contribution(3, 4, 25_000)]
-    assert pro_rata(pool=100_000, contributions=rows).allocations == {1: 30_000, 2: 20_000, 3: 50_000}
+    """A GlobalGiving bonus day: a 1,000.00 pool shared pro rata to what each campaign raised that day, capped.
+
+    GlobalGiving's bonus days match the day's donations from a fixed pool in proportion to what
+    each project raised, with no project above a cap. Here the cap is 400.00 and the day raised:
+
+        A 1,200.00 (four donors of 300.00)   B 500.00   C 250.00   D 33.33      total 1,983.33
+
+    Uncapped, A's share would be 1,000.00 x 1,200.00 / 1,983.33 = 605.04, over the cap: A gets
+    400.00 and the other 600.00 is shared by B, C and D over 783.33:
+
+        B 600.00 x 500.00 / 783.33 = 382.9803...  -> 382.98
+        C 600.00 x 250.00 / 783.33 = 191.4901...  -> 191.49
+        D 600.00 x  33.33 / 783.33 =  25.5294...  ->  25.52 + 0.01
+
+    The floors sum to 599.99; the last cent goes to the largest remainder (D's 0.947 of a cent),
+    so D gets 25.53, nobody is over the cap, and the parts sum to the pool: 1,000.00, no dust.
+    Without the cap the same day is shared 605.04 / 252.10 / 126.05 / 16.81 (the cent again by
+    remainder). Order of donations changes nothing.
+    """
+    rows = [Contribution(1, donor, 30_000) for donor in range(1, 5)]
+    rows += [Contribution(2, 5, 50_000), Contribution(3, 6, 25_000), Contribution(4, 7, 3_333)]
+
     capped = pro_rata(pool=100_000, contributions=rows, per_campaign_cap=40_000)
-    assert capped.allocations == {1: 36_000, 2: 24_000, 3: 40_000}
+
+    assert capped.allocations == {1: 40_000, 2: 38_298, 3: 19_149, 4: 2_553}
+    assert capped.left == 0
+    assert pro_rata(pool=100_000, contributions=rows).allocations == {1: 60_504, 2: 25_210, 3: 12_605, 4: 1_681}
+    assert pro_rata(pool=100_000, contributions=rows[::-1], per_campaign_cap=40_000).allocations == capped.allocations
+
+
+def test_pro_rata_does_not_count_the_initiators_own_money():
+    # Campaign 1's initiator (user 9) puts in 10,000.00 of their own: it weighs nothing.
+    rows = [Contribution(1, 1, 20_000), Contribution(1, 9, 1_000_000), Contribution(2, 2, 20_000)]
+    assert pro_rata(pool=10_000, contributions=rows, excluded={1: [9]}).allocations == {1: 5_000, 2: 5_000}
 
 
 # --- Properties -------------------------------------------------------------------------------

@@ -182,3 +182,26 @@ def test_the_campaign_page_links_its_matched_by_line_to_the_pool_while_the_round
     pool, _round, a, _b = running_round
     page = client.get(a.get_absolute_url()).content.decode()
     assert f'Matched by <a href="{reverse("matching:pool_detail", args=[pool.slug])}">{pool.name}</a>' in page
+
+
+def test_a_campaign_at_the_pools_cap_says_a_gift_adds_no_matching_instead_of_a_range_of_zeros(client):
+    a = LiveCampaignFactory(title="Street choir")
+    b = LiveCampaignFactory(title="Tool library")
+    # Both campaigns' shares of 1,000.00 are far over the 50.00 cap, so one more gift moves nothing.
+    pool = funded_pool(name="City culture fund", amount=100_000, campaigns=[a, b], per_campaign_cap=5_000)
+    open_round(pool)
+    for _ in range(4):
+        pledge_held(campaign=a, amount=2_500)
+    for _ in range(2):
+        pledge_held(campaign=b, amount=5_000)
+    open_rounds_refresh_standing()
+    (estimate,) = match_estimates(campaign=b, amount=1_000)
+    assert (estimate.low, estimate.high) == (0, 0)
+
+    page = client.get(b.get_absolute_url()).content.decode()
+    assert (
+        f'Matched by <a href="/matching/{pool.slug}/">{pool.name}</a>: your $10.00 would add no matching at the moment.'
+    ) in page
+    assert "$0.00 to $0.00" not in page
+    answer = client.get(reverse("matching:match_estimate", args=[b.slug]), {"amount": "10.00"}).json()
+    assert answer["estimates"][0]["text"] == f"Matched by {pool.name}: your $10.00 would add no matching at the moment."

@@ -156,6 +156,14 @@ def test_reward_of_another_campaign_is_refused(backer, live_campaign):
     other_reward = RewardTierFactory(campaign=LiveCampaignFactory())
     response = _post_pledge(api_client(backer), live_campaign, reward=other_reward.pk)
     assert_error(response, 400, "invalid_reward")
+    assert_error(_post_pledge(api_client(backer), live_campaign, reward=999_999), 400, "invalid_reward")
+    assert not Pledge.objects.filter(backer=backer).exists()
+
+
+def test_a_reward_of_a_campaign_the_backer_may_not_see_is_a_404(backer):
+    draft = CampaignFactory()
+    reward = RewardTierFactory(campaign=draft)
+    assert_error(_post_pledge(api_client(backer), draft, reward=reward.pk), 404, "not_found")
 
 
 def test_below_reward_minimum_is_refused(backer, live_campaign):

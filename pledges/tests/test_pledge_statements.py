@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.api.testing import api_client
+from pledges.models import Pledge
 from projects.models import RewardShippingRule
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
 
@@ -20,12 +21,18 @@ from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
 # change, UPDATE campaign totals, COMMIT. (Issue 17: 17 statements before, budget 10.)
 # SQLite has no data-modifying WITH: the ledger posts its accounts' lookup, header and entries apart.
 STATEMENTS_PER_PLEDGE = {"postgresql": 10, "sqlite": 12}
-# The sold-out answer for a tier already known to be full: token + user, campaign, reward, and
-# the lookup that answers a retry of a request whose pledge exists. Nothing is written.
-STATEMENTS_PER_SOLD_OUT = 4
-# A reward that ships: as any reward pledge (14 on PostgreSQL: the reward read, its slot claimed in
-# the pending pledge's transaction), plus the one read of the shipping rules that could cover the country.
-STATEMENTS_PER_SHIPPING_PLEDGE = {"postgresql": 15, "sqlite": 17}
+# A limited reward tier (the launch rush's early bird), backer seen before: token + user and the
+# campaign with the reward (one read), then BEGIN, the slot's conditional UPDATE, INSERT pending
+# pledge, COMMIT (the slot and the pledge that has it commit together, before the card is
+# charged), then the same charge and hold as a pledge without a reward. (Issue 17: 14 before.)
+STATEMENTS_PER_REWARD_PLEDGE = {"postgresql": 13, "sqlite": 15}
+# The sold-out answer for a tier already known to be full: token + user, the campaign with the
+# reward, and the lookup that answers a retry of a request whose pledge exists. Nothing is written.
+# (Issue 17: 4 before, the reward read on its own.)
+STATEMENTS_PER_SOLD_OUT = 3
+# A reward that ships: as any reward pledge, plus the one read of the shipping rules that could
+# cover the country.
+STATEMENTS_PER_SHIPPING_PLEDGE = {"postgresql": 14, "sqlite": 16}
 
 
 def statements_counted():
@@ -57,13 +64,33 @@ def test_a_new_pledge_of_a_backer_seen_before_costs_ten_statements():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_sold_out_answer_writes_nothing_and_costs_four_statements():
+def test_a_pledge_for_a_limited_reward_of_a_backer_seen_before_costs_thirteen_statements():
+    cache.clear()
+    campaign = LiveCampaignFactory()
+    early_bird = RewardTierFactory(campaign=campaign, minimum_amount=5_000, quantity_limit=500)
+    client = api_client(UserFactory())
+    assert _pledge(client, LiveCampaignFactory(), "first").status_code == 201
+    assert _pledge(api_client(UserFactory()), campaign, "other", reward=early_bird.pk).status_code == 201
+
+    with statements_counted() as sent:
+        response = _pledge(client, campaign, "second", reward=early_bird.pk)
+
+    assert (response.status_code, response.json()["reward"]["id"]) == (201, early_bird.pk), response.content
+    early_bird.refresh_from_db()
+    assert early_bird.claimed_count == 2
+    statements = [q["sql"] for q in sent.captured_queries]
+    assert len(statements) == STATEMENTS_PER_REWARD_PLEDGE[connection.vendor], "\n".join(statements)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sold_out_answer_writes_nothing_and_costs_three_statements():
     cache.clear()
     campaign = LiveCampaignFactory()
     reward = RewardTierFactory(campaign=campaign, minimum_amount=5_000, quantity_limit=1)
     assert _pledge(api_client(UserFactory()), campaign, "first", reward=reward.pk).status_code == 201
 
-    late = api_client(UserFactory())
+    late_backer = UserFactory()
+    late = api_client(late_backer)
 
     with statements_counted() as sent:
         response = _pledge(late, campaign, "late", reward=reward.pk)
@@ -71,6 +98,9 @@ def test_a_sold_out_answer_writes_nothing_and_costs_four_statements():
     assert (response.status_code, response.json()["code"]) == (409, "sold_out")
     statements = [q["sql"] for q in sent.captured_queries]
     assert len(statements) == STATEMENTS_PER_SOLD_OUT, "\n".join(statements)
+    reward.refresh_from_db()
+    assert reward.claimed_count == 1
+    assert not Pledge.objects.filter(backer=late_backer).exists()
 
 
 @pytest.mark.django_db(transaction=True)

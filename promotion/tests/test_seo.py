@@ -4,9 +4,11 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from urllib.parse import urlsplit
+from urllib.robotparser import RobotFileParser
 
 import pytest
 from django.test import override_settings
+from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
@@ -109,6 +111,16 @@ def test_robots_txt_points_to_the_sitemap_and_keeps_crawlers_out_of_private_page
     assert "Sitemap: http://testserver/sitemap.xml" in text
     assert "Disallow: /admin/" in text
     assert "Disallow: /pledges/" in text
+
+
+def test_robots_txt_lets_crawlers_reach_creator_pages_but_not_the_rest_of_accounts(client):
+    # Python's parser takes the first matching rule, as some crawlers do; Google takes the longest.
+    creator = UserFactory()
+    parser = RobotFileParser()
+    parser.parse(client.get("/robots.txt").content.decode().splitlines())
+    assert parser.can_fetch("*", "http://testserver" + reverse("accounts:creator", args=[creator.username]))
+    assert not parser.can_fetch("*", "http://testserver" + reverse("accounts:login"))
+    assert not parser.can_fetch("*", "http://testserver/pledges/new/some-campaign/")
 
 
 def _head_links(html: str) -> tuple[str, dict[str, str]]:

@@ -5,6 +5,7 @@ to the numpy models in ``risk.algorithms``, so many campaigns cost about as much
 per topic; everything public is importable from ``risk.selectors``.
 """
 
+from .challenge_signals import pledges_challenge_signals
 from .common import (
     CHUNK,
     CLOSED_STATUSES,
@@ -116,6 +117,7 @@ __all__ = [
     "live_campaign_pool_cached",
     "next_step_price",
     "pledge_fraud_evaluation",
+    "pledges_challenge_signals",
     "pledges_fraud_summaries",
     "price_step_advice",
     "pricing_advice_for_campaign",

@@ -16,10 +16,13 @@ from projects.models import CampaignStatus
 from projects.tests.factories import CampaignFactory
 
 
-def backers_create(count: int) -> list[User]:
+def backers_create(count: int, *, joined: datetime | None = None) -> list[User]:
+    """Create ``count`` backers, who joined at ``joined`` (default: now)."""
     prefix = uuid.uuid4().hex[:8]
+    joined = joined or timezone.now()
     return User.objects.bulk_create(
-        User(username=f"risk-{prefix}-{i}", email=f"risk-{prefix}-{i}@example.com", password="!") for i in range(count)
+        User(username=f"risk-{prefix}-{i}", email=f"risk-{prefix}-{i}@example.com", password="!", date_joined=joined)
+        for i in range(count)
     )
 
 

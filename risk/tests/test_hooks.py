@@ -1,7 +1,8 @@
 """Campaigns are scored when submitted and pledges checked when made, on commit, through Celery tasks.
 
 A new pledge sends one message, its follow-up (``pledges.tasks.pledge_held_follow_up``): the
-receipt and the fraud checks together.
+receipt and the fraud checks together. A change of a pledge likewise sends one
+(``pledges.tasks.pledge_changed_follow_up``): the change's e-mail and the fraud checks.
 """
 
 from datetime import timedelta
@@ -27,7 +28,14 @@ pytestmark = pytest.mark.django_db
 def sent(monkeypatch):
     """Record the risk tasks sent to the broker instead of sending them."""
     calls = []
-    for task in (tasks.assess_campaign, tasks.check_pledge, pledge_tasks.pledge_held_follow_up):
+    every = (
+        tasks.assess_campaign,
+        tasks.check_pledge,
+        pledge_tasks.pledge_held_follow_up,
+        pledge_tasks.pledge_changed_follow_up,
+        pledge_tasks.send_pledge_changed,
+    )
+    for task in every:
         monkeypatch.setattr(task, "delay", lambda *args, _name=task.name: calls.append((_name, args)))
     return calls
 
@@ -124,6 +132,82 @@ def test_a_pledge_s_one_message_sends_its_receipt_and_checks_it_with_the_client_
     assert [message.to for message in mailoutbox] == [["ada@example.com"]]
     # Run again (a retry, a duplicate delivery): neither job is done twice.
     pledge_tasks.pledge_held_follow_up.apply(args=[pledge.pk, "198.51.100.9"])
+    assert len(mailoutbox) == 1
+    assert PledgeRiskCheck.objects.filter(pledge=pledge).count() == 1
+
+
+def test_a_pledge_changed_through_the_api_sends_one_message(sent, live_campaign, django_capture_on_commit_callbacks):
+    from pledges.models import PledgeChange
+    from pledges.tests.factories import pledge_held
+
+    backer = UserFactory()
+    pledge = pledge_held(campaign=live_campaign, backer=backer, amount=5_000)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client(backer).post(
+            f"/api/v1/pledges/{pledge.pk}/change/",
+            {"amount": 3_000},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="change-1",
+            REMOTE_ADDR="198.51.100.9",
+        )
+
+    assert (response.status_code, response.json()["amount"]) == (200, 3_000), response.content
+    change = PledgeChange.objects.get(pledge=pledge)
+    assert sent == [("pledges.tasks.pledge_changed_follow_up", (change.pk, pledge.pk, "198.51.100.9"))]
+
+
+def test_a_reward_changed_on_the_page_sends_one_message(
+    client, sent, live_campaign, django_capture_on_commit_callbacks
+):
+    from pledges.models import PledgeChange
+    from pledges.tests.factories import pledge_held
+    from projects.tests.factories import RewardTierFactory
+
+    backer = UserFactory()
+    pledge = pledge_held(campaign=live_campaign, backer=backer, amount=5_000)
+    poster = RewardTierFactory(campaign=live_campaign, minimum_amount=1_000)
+    client.force_login(backer)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("pledges:change_reward", kwargs={"pk": pledge.pk}), {"reward": poster.pk}, REMOTE_ADDR="203.0.113.7"
+        )
+
+    change = PledgeChange.objects.get(pledge=pledge)
+    assert change.to_reward_id == poster.pk
+    assert sent == [("pledges.tasks.pledge_changed_follow_up", (change.pk, pledge.pk, "203.0.113.7"))]
+
+
+def test_a_change_s_one_message_sends_its_email_and_checks_the_pledge_with_the_client_address(
+    live_campaign, celery_eager, django_capture_on_commit_callbacks, mailoutbox
+):
+    from pledges.changes import pledge_change
+    from pledges.models import PledgeChange
+    from pledges.tests.factories import pledge_held
+
+    backer = UserFactory(email="ada@example.com")
+    pledge = pledge_held(campaign=live_campaign, backer=backer, amount=5_000)  # its own message not run
+    mailoutbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        pledge_change(
+            pledge=pledge,
+            actor=backer,
+            amount=7_000,
+            payment_token="tok_visa",
+            idempotency_key="c-1",
+            client_ip="198.51.100.9",
+        )
+
+    pledge.refresh_from_db()
+    assert pledge.amount == 7_000
+    assert pledge.risk_check.ip == "198.51.100.9"
+    assert [message.to for message in mailoutbox] == [["ada@example.com"]]
+    assert "$50.00 → $70.00" in mailoutbox[0].body
+    # Run again (a retry, a duplicate delivery): neither job is done twice.
+    change = PledgeChange.objects.get(pledge=pledge)
+    pledge_tasks.pledge_changed_follow_up.apply(args=[change.pk, pledge.pk, "198.51.100.9"])
     assert len(mailoutbox) == 1
     assert PledgeRiskCheck.objects.filter(pledge=pledge).count() == 1
 

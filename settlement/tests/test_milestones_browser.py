@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.tests.factories import FinanceFactory, UserFactory
-from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS
+from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS, PASSWORD, log_in
 from escrow.models import GatewayOperation
 from escrow.vocabulary_tranches import tranche_payout_key
 from pledges.tests.factories import pledge_held
@@ -16,14 +16,6 @@ from projects.milestones.services import milestone_votes_close_due
 from settlement.tests.milestone_helpers import campaign_with_milestones, succeed
 
 pytestmark = BROWSER_MARKS
-PASSWORD = "correct-horse-battery"
-
-
-def log_in(page, base: str, username: str, next_path: str) -> None:
-    page.goto(f"{base}/accounts/login/?next={next_path}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
 
 
 @pytest.mark.django_db(transaction=True)

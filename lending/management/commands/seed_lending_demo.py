@@ -1,7 +1,8 @@
 """Demo loans for the site's demo data: one debt campaign raising, one repaying with payments, one late.
 
 A lender of the repaying loan has withdrawn half of what it paid them, so My loans shows a
-balance and a paid withdrawal.
+balance and a paid withdrawal; another (``RELENDER``, who had not lent to the raising loan) has
+re-lent all that the repayments paid them to the raising loan, from their balance.
 
 Runs after ``seed_demo`` (which calls it) and uses its people: the initiator borrows, the backers
 lend, staff approve. Everything goes through the real services and settlement; only the dates of
@@ -34,6 +35,8 @@ LOANS = [
     ("Solar panels for a village workshop", 500_000, 1400, 6, RepaymentType.ANNUITY, 1.0, "late"),
 ]
 
+RELENDER = "backer2"  # a demo login: lends to the raising loan only from what repayments paid them
+
 STORY = (
     "We are borrowing from our community instead of a bank. Every month we repay part of the loan "
     "with interest, and each lender receives their share of every repayment."
@@ -53,12 +56,16 @@ class Command(BaseCommand):
         except User.DoesNotExist:
             raise CommandError("Run seed_demo first: the demo loans use its people.") from None
         backers = list(User.objects.filter(username__startswith="backer").order_by("username"))
+        relender = next(b for b in backers if b.username == RELENDER)
         category = Category.objects.order_by("pk").first()
+        raising = None
         for title, goal, rate, months, kind, share, fate in LOANS:
             campaign = self._campaign(initiator, staff, category, title, goal, rate, months, kind)
-            self._lend(campaign, backers, int(goal * share))
             if fate == "raising":
+                self._lend(campaign, [b for b in backers if b != relender], int(goal * share))
+                raising = campaign
                 continue
+            self._lend(campaign, backers, int(goal * share))
             Campaign.objects.filter(pk=campaign.pk).update(deadline=timezone.now() - timedelta(minutes=1))
             for campaign_id in campaigns_close_due(enqueue_settlement=False):
                 settlement_run(campaign_id=campaign_id)
@@ -69,6 +76,7 @@ class Command(BaseCommand):
                         loan=loan, actor=initiator, amount=installment.owed, idempotency_key=f"demo-{installment.pk}"
                     )
                 self._withdraw_half(backers[0], campaign.currency)
+                self._relend_all(relender, raising)
             else:
                 # Demo only: the loan was funded two months ago and its first installment never paid.
                 Installment.objects.filter(loan=loan).update(due_date=F("due_date") - timedelta(days=61))
@@ -106,6 +114,19 @@ class Command(BaseCommand):
         balance = next(b for b in lender_balances(user=lender) if b.currency == currency)
         lender_withdraw(
             lender=lender, currency=currency, amount=balance.available // 2, idempotency_key="demo-withdrawal"
+        )
+
+    def _relend_all(self, lender, campaign):
+        """The re-lender lends all that the repayments paid them to the raising loan, without a card."""
+        balance = next(b for b in lender_balances(user=lender) if b.currency == campaign.currency)
+        pledge_create(
+            backer=lender,
+            campaign=campaign,
+            amount=balance.available,
+            currency=campaign.currency,
+            payment_token="",
+            from_balance=balance.available,
+            idempotency_key=f"demo-relend-{campaign.pk}",
         )
 
     def _lend(self, campaign, backers, target):
