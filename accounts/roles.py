@@ -23,6 +23,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         *_COMMON,
         "projects.review_campaign",
         "projects.suspend_campaign",
+        # Reviewers may rename a campaign's web address; they read every rename's record.
+        "promotion.view_campaignslugchange",
     ],
     FINANCE: [
         *_COMMON,

@@ -121,7 +121,19 @@ class PledgeChangeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PledgeChange
-        fields = ["id", "from_amount", "to_amount", "from_reward", "to_reward", "charge_reference", "created_at"]
+        fields = [
+            "id",
+            "from_amount",
+            "to_amount",
+            "from_reward",
+            "to_reward",
+            "from_shipping_country",
+            "to_shipping_country",
+            "from_shipping_amount",
+            "to_shipping_amount",
+            "charge_reference",
+            "created_at",
+        ]
 
 
 class PledgeWithHistorySerializer(PledgeSerializer):
@@ -310,6 +322,12 @@ class PledgeChangeApi(APIView):
             max_length=PAYMENT_TOKEN_MAX_LENGTH,
             help_text="The card charged the difference when the amount goes up. Sandbox: tok_visa, ...",
         )
+        shipping_country = StrictCharField(
+            required=False,
+            allow_blank=True,
+            max_length=2,
+            help_text="Where a reward that ships goes (ISO 3166-1 alpha-2, e.g. DE); omit to keep the pledge's.",
+        )
         addons = addons_field(required=False)
 
     @extend_schema(
@@ -321,12 +339,15 @@ class PledgeChangeApi(APIView):
             "Change the amount and/or reward of your held pledge before the deadline, in one step on the same "
             "pledge (its `id` stays). A higher amount charges the difference to `payment_token`; a lower one "
             "refunds the difference to the card(s) charged. `changes` lists every change made. A declined card "
-            "(402) leaves the pledge unchanged. `amount` is the whole, as on the pledge: a pledge with shipping "
-            "keeps its country and shipping, and cannot move to or from a reward that ships (409 "
-            "`shipping_reward_change`). `addons` sets the quantities of the add-ons it names (0 removes one, "
-            "the others stay); `amount` is then the pledge without its add-ons, which come on top. 400 codes "
-            "include `same_amount`, `below_reward_minimum`, `below_shipping`, "
-            "`invalid_reward`, `payment_token_required`. 409 codes: `not_held`, `campaign_closed`, `sold_out`, "
+            "(402) leaves the pledge unchanged. `amount` is the pledge without its add-ons, shipping included; "
+            "omitted, what was pledged to the campaign stays and the new shipping is added. A new reward or "
+            "`shipping_country` is quoted that reward's shipping there (none for a reward that does not ship) "
+            "and the difference in shipping is charged or refunded with the rest; keeping both keeps the "
+            "shipping agreed before. `addons` sets the quantities of the add-ons it names (0 removes one, "
+            "the others stay); they come on top of `amount`. 400 codes include `same_amount`, "
+            "`below_reward_minimum`, `below_shipping`, "
+            "`invalid_reward`, `payment_token_required`, `shipping_country_required`, `invalid_country`, "
+            "`does_not_ship_there`. 409 codes: `not_held`, `campaign_closed`, `sold_out`, "
             "`reward_not_yet_available`, `reward_no_longer_available`, `change_in_progress`, `idempotency_key_reused`."
         ),
     )
@@ -336,9 +357,9 @@ class PledgeChangeApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if "amount" not in data and "reward" not in data and not data.get("addons"):
+        if not {"amount", "reward", "shipping_country"} & set(data) and not data.get("addons"):
             raise InvalidInput(
-                "Give a new amount, a new reward, new add-ons, or more of them.",
+                "Give a new amount, a new reward, a new shipping country, new add-ons, or several.",
                 code="nothing_to_change",
                 field="amount",
             )
@@ -356,6 +377,7 @@ class PledgeChangeApi(APIView):
             actor=request.user,
             amount=data.get("amount"),
             reward=reward,
+            shipping_country=data.get("shipping_country") or None,
             payment_token=data.get("payment_token", ""),
             idempotency_key=request.headers[HEADER].strip(),
             addons=addons_input(data.get("addons")),

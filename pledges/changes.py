@@ -12,12 +12,17 @@ number and a ``PledgeChange`` records each change (from, to, who, when, the gate
   charge has left), each under its own key; the sweeper resends any the gateway never confirmed.
 - The new reward's slot is claimed with the same conditional UPDATE a new pledge's hold uses,
   before any charge; the old one is freed when the change is made (or the new one when it fails).
+- Shipping is part of the whole: a change of reward or of country is quoted the new reward's
+  shipping to the backer's country (none for a reward that does not ship), and the difference in
+  shipping moves with the rest. A pledge that keeps its reward and country keeps the shipping it
+  was quoted, even if the initiator has raised that cost since.
 
 Lock order: pledge row, then reward rows (in id order), then campaign row, as elsewhere in pledges.
 """
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -37,7 +42,9 @@ from escrow.vocabulary import (
     pledge_topup_refund_key,
 )
 from projects.models import Campaign, RewardTier
+from projects.selectors import reward_shipping_quote
 from projects.services import campaign_figures_changed, campaign_take_from_totals
+from projects.shipping import country_name, country_normalise
 
 from .addons import (
     addons_to_total,
@@ -74,6 +81,17 @@ class _Unchanged:
 UNCHANGED = _Unchanged()  # ``reward=UNCHANGED``: keep the pledge's reward
 
 
+@dataclass(frozen=True)
+class _ChangeTarget:
+    """What a checked change makes of the pledge: the whole, the reward, the shipping and add-ons it includes."""
+
+    amount: int
+    reward: RewardTier | None
+    shipping_country: str
+    shipping_amount: int
+    addons_to: dict | None = None  # the add-ons it sets (``PledgeChange.addons_to``); None keeps them
+
+
 def pledge_change(
     *,
     pledge: Pledge,
@@ -81,19 +99,23 @@ def pledge_change(
     idempotency_key: str,
     amount: int | None = None,
     reward: RewardTier | _Unchanged | None = UNCHANGED,
+    shipping_country: str | None = None,
     payment_token: str = "",
     addons: dict[int, int] | None = None,
     client_ip: str | None = None,
 ) -> Pledge:
     """Change the amount, reward and/or add-ons of the backer's held pledge before the deadline; return it.
 
-    ``amount`` None keeps the amount; ``reward`` UNCHANGED keeps the reward (None: no reward).
-    ``addons`` (``{add-on id: quantity}``) sets the quantities it names (0 removes one; the others
-    stay); ``amount`` is then the pledge without its add-ons, which come on top as at pledge time
-    (``Pledge.amount_without_addons``), and the difference of the whole is charged or refunded.
-    The units a change adds are claimed with its reward's slot, never oversold (Conflict
-    ``addon_sold_out``); those it drops are freed when it is made.
-    A higher amount charges the difference to ``payment_token``; a lower one refunds the
+    ``amount`` is the pledge without its add-ons: what is pledged to the campaign plus the shipping
+    (``Pledge.amount_without_addons``); None keeps what was pledged to the campaign and adds the
+    new shipping. The add-ons come on top, as at pledge time, and the difference of the whole is
+    charged or refunded. ``reward`` UNCHANGED keeps the reward (None: no reward).
+    ``shipping_country`` (ISO 3166-1 alpha-2; None keeps the pledge's) is where a reward that ships
+    goes: a new reward or country is quoted that reward's shipping there, and a pledge keeping both
+    keeps the shipping it agreed to. ``addons`` (``{add-on id: quantity}``) sets the quantities it
+    names (0 removes one; the others stay); the units a change adds are claimed with its reward's
+    slot, never oversold (Conflict ``addon_sold_out``); those it drops are freed when it is made.
+    A higher whole charges the difference to ``payment_token``; a lower one refunds the
     difference. Idempotent per (pledge, idempotency_key): the same request again returns the
     same outcome and moves no money twice; the same key with another body raises Conflict
     ``idempotency_key_reused``. One change at a time: another one while a charge is still being
@@ -101,7 +123,9 @@ def pledge_change(
 
     Only the backer may (anyone else gets NotFound). Raises InvalidInput (amount invalid or
     above PLEDGE_MAX_MINOR, nothing to change, reward of another campaign or above the amount,
-    no card for an increase), Conflict (pledge not held, campaign closed, reward sold out),
+    a country that is not a code, missing for a reward that ships or not shipped to (field
+    ``shipping_country``), no card for an increase), Conflict (pledge not held, campaign closed,
+    reward sold out),
     PaymentDeclined (pledge unchanged) or PaymentUnavailable (retry with the same key).
 
     Once made and committed, one Celery message sends the backer the change's e-mail and runs
@@ -112,35 +136,28 @@ def pledge_change(
     if actor is None or actor.pk != current.backer_id:
         raise NotFound(_("No such pledge."), code="not_found")
     addons_to = pledge_addons_plan_change(pledge=current, requested=addons) if addons else None
-    to_addons_amount = current.addons_amount if addons_to is None else addons_to_total(addons_to)
-    to_amount = (current.amount_without_addons if amount is None else amount) + to_addons_amount
     to_reward_id = current.reward_id if isinstance(reward, _Unchanged) else (reward.pk if reward else None)
     payment_token = (payment_token or "").strip()
-    fingerprint = f"{to_amount}|{to_reward_id or ''}|{payment_token}"
+    shipping_country = (shipping_country or "").strip() if isinstance(shipping_country, str) else ""
+    # The request as sent, not as resolved: a retry after the change is made must match it.
+    shipping = f"|ship:{shipping_country.upper()}" if shipping_country else ""
+    fingerprint = f"{'keep' if amount is None else amount}|{to_reward_id or ''}{shipping}|{payment_token}"
     if addons:
-        # What was asked, not what it changes: a retry after the change was made asks the same.
         fingerprint += "|" + ",".join(f"{i}x{q}" for i, q in sorted(addons.items(), key=lambda item: str(item[0])))
     fingerprint = fingerprint[:255]
     change = PledgeChange.objects.filter(pledge_id=current.pk, idempotency_key=key).first()
     if change is None:
-        to_reward = _change_check(
+        target = _change_check(
             pledge=current,
-            amount=to_amount,
+            amount=amount,
             reward_id=to_reward_id,
+            shipping_country=shipping_country,
             payment_token=payment_token,
-            addons_amount=to_addons_amount,
-            addons_changed=addons_to is not None,
-        )
-        pledge_checks_run(backer=actor, campaign=current.campaign, amount=to_amount, replaces=current)
-        change = _change_reserve(
-            pledge=current,
-            amount=to_amount,
-            reward=to_reward,
-            key=key,
-            fingerprint=fingerprint,
-            actor=actor,
             addons_to=addons_to,
-            client_ip=client_ip,
+        )
+        pledge_checks_run(backer=actor, campaign=current.campaign, amount=target.amount, replaces=current)
+        change = _change_reserve(
+            pledge=current, target=target, key=key, fingerprint=fingerprint, actor=actor, client_ip=client_ip
         )
     if change.request_fingerprint != fingerprint:
         raise Conflict(
@@ -176,15 +193,16 @@ def reward_needs_more(*, reward: RewardTier, amount: int) -> bool:
 def _change_check(
     *,
     pledge: Pledge,
-    amount: int,
+    amount: int | None,
     reward_id: int | None,
+    shipping_country: str,
     payment_token: str,
-    addons_amount: int = 0,
-    addons_changed: bool = False,
-) -> RewardTier | None:
-    """Refuse a change that cannot go through, before anything is written or charged; return the new reward.
+    addons_to: dict | None = None,
+) -> _ChangeTarget:
+    """Refuse a change that cannot go through, before anything is written or charged; return what it makes.
 
-    ``amount`` is the new whole, ``addons_amount`` (of it) what the add-ons will cost.
+    ``amount`` is the pledge without its add-ons (None: what was pledged, plus the new shipping);
+    ``addons_to`` the add-ons the change sets (None: those the pledge has), which come on top.
     """
     if pledge.status != PledgeStatus.HELD:
         raise Conflict(
@@ -193,8 +211,18 @@ def _change_check(
         )
     if not pledge.campaign.is_open_for_pledges:
         raise Conflict(_("The campaign has ended, so this pledge can no longer be changed."), code="campaign_closed")
-    check_amount(amount, pledge.currency, max_minor=settings.PLEDGE_MAX_MINOR)
-    if pledge.from_balance and amount != pledge.amount:
+    reward = pledge.reward
+    if reward_id != pledge.reward_id:
+        reward = RewardTier.objects.filter(pk=reward_id, campaign_id=pledge.campaign_id).first() if reward_id else None
+        if reward_id and reward is None:
+            raise InvalidInput(_("That reward is not part of this campaign."), code="invalid_reward", field="reward")
+    country, shipping = _change_shipping(pledge=pledge, reward=reward, shipping_country=shipping_country)
+    # Without an amount, what was pledged to the campaign stays and the new shipping is added;
+    # the add-ons come on top of either.
+    without_addons = pledge.pledged_amount + shipping if amount is None else amount
+    to_amount = without_addons + (pledge.addons_amount if addons_to is None else addons_to_total(addons_to))
+    check_amount(to_amount, pledge.currency, max_minor=settings.PLEDGE_MAX_MINOR)
+    if pledge.from_balance and to_amount != pledge.amount:
         # Its refunds split between the balance and the card's charges; a new amount would need
         # both redone. Cancelling gives the balance part back to the balance, to lend again.
         raise Conflict(
@@ -204,84 +232,93 @@ def _change_check(
             ),
             code="paid_from_balance",
         )
-    reward = pledge.reward
-    if reward_id != pledge.reward_id:
-        reward = RewardTier.objects.filter(pk=reward_id, campaign_id=pledge.campaign_id).first() if reward_id else None
-        if reward_id and reward is None:
-            raise InvalidInput(_("That reward is not part of this campaign."), code="invalid_reward", field="reward")
-        if pledge.shipping_country or (reward is not None and reward.ships):
-            raise _shipping_reward_change_refused()
-    if amount == pledge.amount and reward_id == pledge.reward_id and not addons_changed:
+    if (
+        to_amount == pledge.amount
+        and reward_id == pledge.reward_id
+        and country == pledge.shipping_country
+        and addons_to is None
+    ):
         raise InvalidInput(
             _("Your pledge is already %(amount)s with this reward. Change the amount or the reward.")
             % {"amount": pledge.amount_display},
             code="same_amount",
             field="amount",
         )
-    # ``amount`` is the whole, as on the pledge: a pledge that ships keeps its shipping, which
-    # the reward's minimum does not count (nor the add-ons) and which the whole must stay above.
-    pledged = amount - pledge.shipping_amount - addons_amount
-    if amount - addons_amount <= 0:
+    # The reward's minimum counts neither the shipping (which what is pledged must stay above)
+    # nor the add-ons.
+    if without_addons <= 0:
         raise InvalidInput(_("The amount must be more than zero."), code="amount_not_positive", field="amount")
-    if pledged <= 0:
+    if without_addons - shipping <= 0:
         raise InvalidInput(
             _("Your pledge includes %(shipping)s of shipping; the new amount must be more than that.")
-            % {"shipping": format_amount(pledge.shipping_amount, pledge.currency)},
+            % {"shipping": format_amount(shipping, pledge.currency)},
             code="below_shipping",
             field="amount",
         )
-    if reward is not None and pledged < reward.minimum_amount:
-        raise InvalidInput(
-            _("The “%(reward)s” reward needs a pledge of at least %(minimum)s.")
-            % {"reward": reward.title, "minimum": format_amount(reward.minimum_amount, pledge.currency)},
-            code="below_reward_minimum",
-            field="amount",
-        )
+    if reward is not None and without_addons - shipping < reward.minimum_amount:
+        raise _below_reward_minimum(reward=reward, currency=pledge.currency, country=country, shipping=shipping)
     if reward is not None and reward_id != pledge.reward_id and reward.sold_out:
         raise Conflict(_("The “%(reward)s” reward is sold out.") % {"reward": reward.title}, code="sold_out")
-    if amount > pledge.amount and not payment_token:
+    if to_amount > pledge.amount and not payment_token:
         raise InvalidInput(_("Choose a payment method."), code="payment_token_required", field="payment_token")
-    return reward
-
-
-def _shipping_reward_change_refused() -> Conflict:
-    # A change to or from a reward that ships would have to charge or refund the shipping too.
-    return Conflict(
-        _(
-            "A pledge cannot move to or from a reward that ships. Cancel this pledge (it is refunded in full) "
-            "and back the reward you want instead."
-        ),
-        code="shipping_reward_change",
-        field="reward",
+    return _ChangeTarget(
+        amount=to_amount, reward=reward, shipping_country=country, shipping_amount=shipping, addons_to=addons_to
     )
 
 
+def _change_shipping(*, pledge: Pledge, reward: RewardTier | None, shipping_country: str) -> tuple[str, int]:
+    """Return (country, shipping) the changed pledge includes; raise InvalidInput as ``reward_shipping_quote``.
+
+    The same reward to the same country keeps the shipping the backer agreed to (the initiator
+    may have raised that cost or stopped shipping there since: that applies to new pledges only).
+    """
+    wanted = shipping_country or pledge.shipping_country
+    if reward is not None and reward.pk == pledge.reward_id and country_normalise(wanted) == pledge.shipping_country:
+        return pledge.shipping_country, pledge.shipping_amount
+    return reward_shipping_quote(reward=reward, country=wanted)
+
+
+def _below_reward_minimum(*, reward: RewardTier, currency: str, country: str, shipping: int) -> InvalidInput:
+    minimum = format_amount(reward.minimum_amount, currency)
+    if not country:
+        message = _("The “%(reward)s” reward needs a pledge of at least %(minimum)s.") % {
+            "reward": reward.title,
+            "minimum": minimum,
+        }
+    else:
+        message = _(
+            "The “%(reward)s” reward needs a pledge of at least %(minimum)s plus %(shipping)s shipping to "
+            "%(country)s: %(whole)s in all."
+        ) % {
+            "reward": reward.title,
+            "minimum": minimum,
+            "shipping": format_amount(shipping, currency),
+            "country": country_name(country),
+            "whole": format_amount(reward.minimum_amount + shipping, currency),
+        }
+    return InvalidInput(message, code="below_reward_minimum", field="amount")
+
+
 def _change_reserve(
-    *,
-    pledge: Pledge,
-    amount: int,
-    reward: RewardTier | None,
-    key: str,
-    fingerprint: str,
-    actor,
-    addons_to: dict | None = None,
-    client_ip: str | None = None,
+    *, pledge: Pledge, target: _ChangeTarget, key: str, fingerprint: str, actor, client_ip: str | None = None
 ) -> PledgeChange:
     """Record the change and claim the new reward's slot, in one transaction; return the change.
 
     A change that adds no money is made right here (done); one that adds money stays pending
     until its charge is recorded. A concurrent request with the same key gets the same change.
     """
+    reward, amount = target.reward, target.amount
     reward_id = reward.pk if reward else None
     try:
         with transaction.atomic(durable=True):
             locked = Pledge.objects.select_for_update().get(pk=pledge.pk)
             if locked.status != PledgeStatus.HELD:
                 raise Conflict(_("This pledge was cancelled or settled meanwhile."), code="not_held")
-            if (
-                locked.amount != pledge.amount
-                or locked.reward_id != pledge.reward_id
-                or locked.addons_amount != pledge.addons_amount
+            if (locked.amount, locked.reward_id, locked.shipping_country, locked.addons_amount) != (
+                pledge.amount,
+                pledge.reward_id,
+                pledge.shipping_country,
+                pledge.addons_amount,
             ):
                 raise Conflict(_("This pledge changed meanwhile. Look at it again."), code="changed_meanwhile")
             try:
@@ -292,10 +329,14 @@ def _change_reserve(
                         to_amount=amount,
                         from_reward_id=locked.reward_id,
                         to_reward_id=reward_id,
+                        from_shipping_country=locked.shipping_country,
+                        to_shipping_country=target.shipping_country,
+                        from_shipping_amount=locked.shipping_amount,
+                        to_shipping_amount=target.shipping_amount,
                         actor=actor,
                         idempotency_key=key,
                         request_fingerprint=fingerprint,
-                        addons_to=addons_to,
+                        addons_to=target.addons_to,
                     )
             except IntegrityError:
                 existing = PledgeChange.objects.filter(pledge_id=locked.pk, idempotency_key=key).first()
@@ -307,8 +348,8 @@ def _change_reserve(
                 ) from None
             if reward_id != locked.reward_id and reward_id is not None and not _reward_claim_slot(reward_id=reward_id):
                 raise _claim_refused(reward)  # sold out, or outside its availability window
-            if addons_to is not None:
-                pledge_addons_claim_change(pledge_id=locked.pk, addons_to=addons_to)
+            if target.addons_to is not None:
+                pledge_addons_claim_change(pledge_id=locked.pk, addons_to=target.addons_to)
             if amount <= locked.amount:
                 _change_apply(pledge=locked, change=change, client_ip=client_ip)
             return change
@@ -417,12 +458,14 @@ def _change_apply(*, pledge: Pledge, change: PledgeChange, client_ip: str | None
     if change.to_reward_id is not None:
         reward = RewardTier.objects.get(pk=change.to_reward_id)
         # The reward changed meanwhile.
-        if change.to_amount - pledge.shipping_amount - to_addons_amount < reward.minimum_amount:
-            raise Conflict(
-                _("The “%(reward)s” reward needs a pledge of at least %(minimum)s.")
-                % {"reward": reward.title, "minimum": format_amount(reward.minimum_amount, pledge.currency)},
-                code="below_reward_minimum",
+        if change.to_amount - change.to_shipping_amount - to_addons_amount < reward.minimum_amount:
+            refused = _below_reward_minimum(
+                reward=reward,
+                currency=pledge.currency,
+                country=change.to_shipping_country,
+                shipping=change.to_shipping_amount,
             )
+            raise Conflict(refused.message, code=refused.code)
     difference = change.difference
     if difference:
         # Moves the campaign's raised amount by the difference, only while it is live and before its
@@ -446,7 +489,7 @@ def _change_apply(*, pledge: Pledge, change: PledgeChange, client_ip: str | None
                 difference=difference,
                 currency=pledge.currency,
                 accounts=accounts,
-                description=f"pledge changed from {change.from_amount} to {change.to_amount}",
+                description=_change_description(change),
                 **ids,
             )
         )
@@ -454,11 +497,13 @@ def _change_apply(*, pledge: Pledge, change: PledgeChange, client_ip: str | None
         _reward_free_slot(reward_id=change.from_reward_id)
     pledge.amount = change.to_amount
     pledge.reward_id = change.to_reward_id
-    if change.addons_to is None:
-        pledge.save(update_fields=["amount", "reward"])
-    else:
+    pledge.shipping_country = change.to_shipping_country
+    pledge.shipping_amount = change.to_shipping_amount
+    update_fields = ["amount", "reward", "shipping_country", "shipping_amount"]
+    if change.addons_to is not None:
         pledge.addons_amount = pledge_addons_apply_change(pledge=pledge, addons_to=change.addons_to)
-        pledge.save(update_fields=["amount", "reward", "addons_amount"])
+        update_fields.append("addons_amount")
+    pledge.save(update_fields=update_fields)
     change.status = PledgeChangeStatus.DONE
     change.completed_at = timezone.now()
     change.save(update_fields=["status", "charge_reference", "card_fingerprint", "refund_parts", "completed_at"])
@@ -466,6 +511,16 @@ def _change_apply(*, pledge: Pledge, change: PledgeChange, client_ip: str | None
     # Registered inside the caller's transaction (or savepoint): a change rolled back sends nothing.
     change_id, pledge_id = change.pk, pledge.pk
     transaction.on_commit(lambda: _enqueue_email("pledge_changed_follow_up", change_id, pledge_id, client_ip))
+
+
+def _change_description(change: PledgeChange) -> str:
+    description = f"pledge changed from {change.from_amount} to {change.to_amount}"
+    if change.shipping_changed:
+        description += (
+            f" (shipping {change.from_shipping_amount} to {change.from_shipping_country or '-'}"
+            f" -> {change.to_shipping_amount} to {change.to_shipping_country or '-'})"
+        )
+    return description
 
 
 def _refund_parts(*, pledge: Pledge, amount: int) -> list[list]:

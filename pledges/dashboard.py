@@ -9,9 +9,11 @@ import csv
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -22,7 +24,14 @@ from projects.selectors import campaign_of_initiator_get
 from settlement.services import campaign_cancel
 
 from .charts import funding_chart
-from .forms import PledgeCancelForm, PriceStepAdviceForm, amount_as_text
+from .forms import (
+    ExtendDeadlineAdviceForm,
+    LowerPriceAdviceForm,
+    LowerTierAdviceForm,
+    PledgeCancelForm,
+    PriceStepAdviceForm,
+    amount_as_text,
+)
 from .selectors import (
     backer_list_rows,
     legacy_extras_attach,
@@ -33,6 +42,9 @@ from .selectors import (
 )
 
 BACKERS_PER_PAGE = 25
+# The kinds of pricing advice the dashboard's template has a heading, a figure table and a form
+# for: a kind the risk app adds shows up only once it is added here and there.
+RENDERED_ADVICE_KINDS = ("open_price_step", "lower_price", "add_lower_tier", "extend_deadline")
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CANCELLABLE_STATUSES = {
@@ -63,8 +75,9 @@ def campaign_dashboard(request, slug: str):
     if campaign.launched_at is not None:
         forecast = forecast_for_campaign(campaign)
         advice = [
-            (item, PriceStepAdviceForm(initial=_advice_initial(item), currency=campaign.currency))
+            _advice_with_form(item)
             for item in pricing_advice_for_campaign(campaign, forecast=forecast)
+            if item.kind in RENDERED_ADVICE_KINDS
         ]
         chart = funding_chart(
             start=campaign.launched_at,
@@ -93,44 +106,129 @@ def campaign_dashboard(request, slug: str):
     return render(request, "pledges/campaign_dashboard.html", context)
 
 
-def _advice_initial(item) -> dict:
-    return {"reward": item.reward_id, "price": amount_as_text(item.price, item.currency), "slots": item.slots}
+def _advice_with_form(item) -> tuple:
+    """Return (suggestion, its form filled with what it suggests, chance without and with it in percent)."""
+    from risk.selectors import ADD_LOWER_TIER, LOWER_PRICE, OPEN_PRICE_STEP  # risk reads pledges: local
+
+    price = amount_as_text(item.price, item.currency) if hasattr(item, "price") else None
+    if item.kind == OPEN_PRICE_STEP:
+        form = PriceStepAdviceForm(
+            initial={"reward": item.reward_id, "price": price, "slots": item.slots}, currency=item.currency
+        )
+    elif item.kind == LOWER_PRICE:
+        form = LowerPriceAdviceForm(initial={"reward": item.reward_id, "price": price}, currency=item.currency)
+    elif item.kind == ADD_LOWER_TIER:
+        form = LowerTierAdviceForm(initial={"title": item.title, "price": price}, currency=item.currency)
+    else:
+        form = ExtendDeadlineAdviceForm(initial={"days": item.days})
+    return item, form, round(item.chance_without * 100), round(item.chance_with * 100)
+
+
+def _form_errors_shown(request, form) -> None:
+    for errors in form.errors.values():
+        for error in errors:
+            messages.error(request, error)
+
+
+def _advice_applied(request, campaign, form, apply, success) -> HttpResponseRedirect:
+    """Apply a suggestion whose ``form`` is bound: ``apply(cleaned_data)``, then ``success(result)`` as the message."""
+    if not form.is_valid():
+        _form_errors_shown(request, form)
+    else:
+        try:
+            result = apply(form.cleaned_data)
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, success(result))
+    return redirect(reverse("dashboard:campaign_dashboard", kwargs={"slug": campaign.slug}) + "#pricing-advice")
 
 
 @login_required
 @require_POST
 def pricing_advice_apply_view(request, slug: str):
-    """Apply one pricing suggestion of the dashboard (as shown, or with the price and slots changed)."""
+    """Apply the "next price step" suggestion (as shown, or with the price and slots changed)."""
     from risk.services import pricing_advice_apply  # risk reads pledges: local
 
     campaign = _campaign_or_404(request, slug)
     form = PriceStepAdviceForm(request.POST, currency=campaign.currency)
-    if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
-        return redirect("dashboard:campaign_dashboard", slug=campaign.slug)
-    try:
-        reward = pricing_advice_apply(
-            campaign=campaign,
-            actor=request.user,
-            reward_id=form.cleaned_data["reward"],
-            price=form.cleaned_data["price"],
-            slots=form.cleaned_data["slots"],
-        )
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(
-            request,
+    return _advice_applied(
+        request,
+        campaign,
+        form,
+        lambda data: pricing_advice_apply(
+            campaign=campaign, actor=request.user, reward_id=data["reward"], price=data["price"], slots=data["slots"]
+        ),
+        lambda reward: (
             _("Next step opened on “%(reward)s”: %(slots)s more at %(price)s.")
             % {
                 "reward": reward.title,
                 "slots": f"{form.cleaned_data['slots']:,}",
                 "price": format_amount(reward.minimum_amount, campaign.currency),
-            },
-        )
-    return redirect("dashboard:campaign_dashboard", slug=campaign.slug)
+            }
+        ),
+    )
+
+
+@login_required
+@require_POST
+def pricing_advice_add_tier_view(request, slug: str):
+    """Apply the "add a lower-priced tier" suggestion (as shown, or with the title and price changed)."""
+    from risk.services import pricing_advice_add_tier  # risk reads pledges: local
+
+    campaign = _campaign_or_404(request, slug)
+    return _advice_applied(
+        request,
+        campaign,
+        LowerTierAdviceForm(request.POST, currency=campaign.currency),
+        lambda data: pricing_advice_add_tier(
+            campaign=campaign, actor=request.user, title=data["title"], price=data["price"]
+        ),
+        lambda reward: (
+            _("“%(reward)s” added at %(price)s: backers can choose it now.")
+            % {"reward": reward.title, "price": format_amount(reward.minimum_amount, campaign.currency)}
+        ),
+    )
+
+
+@login_required
+@require_POST
+def pricing_advice_lower_price_view(request, slug: str):
+    """Apply the "lower the price of a tier nobody takes" suggestion (as shown, or with the price changed)."""
+    from risk.services import pricing_advice_lower_price  # risk reads pledges: local
+
+    campaign = _campaign_or_404(request, slug)
+    return _advice_applied(
+        request,
+        campaign,
+        LowerPriceAdviceForm(request.POST, currency=campaign.currency),
+        lambda data: pricing_advice_lower_price(
+            campaign=campaign, actor=request.user, reward_id=data["reward"], price=data["price"]
+        ),
+        lambda reward: (
+            _("“%(reward)s” now costs %(price)s for new backers.")
+            % {"reward": reward.title, "price": format_amount(reward.minimum_amount, campaign.currency)}
+        ),
+    )
+
+
+@login_required
+@require_POST
+def pricing_advice_extend_view(request, slug: str):
+    """Apply the "extend the deadline once" suggestion (as shown, or with the days changed)."""
+    from risk.services import pricing_advice_extend_deadline  # risk reads pledges: local
+
+    campaign = _campaign_or_404(request, slug)
+    return _advice_applied(
+        request,
+        campaign,
+        ExtendDeadlineAdviceForm(request.POST),
+        lambda data: pricing_advice_extend_deadline(campaign=campaign, actor=request.user, days=data["days"]),
+        lambda extension: (
+            _("The deadline is now %(deadline)s. Every backer is being told by e-mail.")
+            % {"deadline": date_format(timezone.localtime(extension.to_deadline), "DATETIME_FORMAT")}
+        ),
+    )
 
 
 def csv_safe(value) -> str:

@@ -14,6 +14,7 @@ from crowdfund_site.exceptions import InvalidInput
 from crowdfund_site.money import currency_exponent, format_amount, parse_amount
 from escrow.gateway import sandbox_card_token
 from projects.models import REWARD_QUANTITY_LIMIT_MAX
+from projects.services import MAX_DURATION_DAYS
 from projects.shipping import COUNTRIES
 
 EXPIRY = re.compile(r"(0[1-9]|1[0-2])\s*/\s*([0-9]{2})")
@@ -271,7 +272,17 @@ class PledgeRewardForm(forms.Form):
     def clean_reward(self):
         reward_id = self.cleaned_data["reward"]
         reward = None if reward_id is None else self.rewards[reward_id]
-        if reward is not None and reward.minimum_amount > self.pledge.amount_without_addons:
+        if reward_id != self.pledge.reward_id and _moves_shipping(reward, self.pledge):
+            # This page moves no money; shipping to or from a reward does, on "Manage your pledge".
+            title = reward.title if reward is not None else _("No reward")
+            raise forms.ValidationError(
+                _(
+                    "“%(reward)s” changes your shipping: choose it under “Manage your pledge”, where you pick "
+                    "the country and see the shipping before anything is charged or refunded."
+                )
+                % {"reward": title}
+            )
+        if reward is not None and reward.minimum_amount > self.pledge.pledged_amount:
             minimum = format_amount(reward.minimum_amount, self.pledge.currency)
             raise forms.ValidationError(
                 _("“%(reward)s” needs a pledge of at least %(minimum)s: change the amount and the reward together.")
@@ -280,12 +291,19 @@ class PledgeRewardForm(forms.Form):
         return reward
 
 
-def _reward_choice_label(reward, pledge) -> str:
+def _moves_shipping(reward, pledge) -> bool:
+    """Whether moving ``pledge`` to ``reward`` (None: no reward) may change its shipping."""
+    return (reward is not None and reward.ships) or bool(pledge.shipping_country)
+
+
+def _reward_choice_label(reward, pledge, *, with_shipping: bool = False) -> str:
     minimum = format_amount(reward.minimum_amount, pledge.currency)
     label = _("%(reward)s (%(minimum)s or more)") % {"reward": reward.title, "minimum": minimum}
-    if reward.pk != pledge.reward_id and (reward.ships or pledge.shipping_country):
-        # Refused by pledge_change (shipping would have to move too): said here, before submitting.
-        return _("%(reward)s — ships: cancel and back it instead") % {"reward": label}
+    if not with_shipping and reward.pk != pledge.reward_id and _moves_shipping(reward, pledge):
+        # Said here, before submitting: the change of reward page moves no money, shipping does.
+        return _("%(reward)s — ships: choose it under Manage your pledge") % {"reward": label}
+    if with_shipping and reward.ships and reward.pk != pledge.reward_id:
+        label = _("%(reward)s — ships, shipping added") % {"reward": label}
     if reward.sold_out and reward.pk != pledge.reward_id:
         return _("%(reward)s — sold out") % {"reward": label}
     if reward.minimum_amount > pledge.pledged_amount:
@@ -306,6 +324,8 @@ class PledgeAmountForm(AddOnFieldsMixin, AmountConfirmationMixin, forms.Form):
 
     amount = forms.CharField(max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
     reward = forms.TypedChoiceField(label=gettext_lazy("Reward"), coerce=int, empty_value=None, required=False)
+    # Where a reward that ships goes; the change service quotes its shipping there.
+    shipping_country = forms.ChoiceField(label=gettext_lazy("Ship to"), required=False, widget=LongSelect)
     card_number = forms.CharField(required=False, max_length=30, widget=PledgeForm.base_fields["card_number"].widget)
     expiry = forms.CharField(required=False, max_length=5, widget=PledgeForm.base_fields["expiry"].widget)
     cvc = forms.CharField(required=False, max_length=4, widget=PledgeForm.base_fields["cvc"].widget)
@@ -322,9 +342,12 @@ class PledgeAmountForm(AddOnFieldsMixin, AmountConfirmationMixin, forms.Form):
         self.rewards = {reward.pk: reward for reward in rewards}
         self.fields["amount"].label = _("New pledge amount (%(currency)s)") % {"currency": pledge.currency}
         self.fields["reward"].choices = [("", _("No reward, just support the project"))] + [
-            (reward.pk, _reward_choice_label(reward, pledge)) for reward in rewards
+            (reward.pk, _reward_choice_label(reward, pledge, with_shipping=True)) for reward in rewards
         ]
         self.initial.setdefault("reward", pledge.reward_id or "")
+        countries = _countries_by_name(get_language())
+        self.fields["shipping_country"].choices = [("", _("Choose a country")), *countries]
+        self.initial.setdefault("shipping_country", pledge.shipping_country)
         self.fields["card_number"].label = _("Card number")
         self.fields["expiry"].label = _("Expiry")
         self.fields["cvc"].label = _("CVC")
@@ -358,9 +381,18 @@ class PledgeAmountForm(AddOnFieldsMixin, AmountConfirmationMixin, forms.Form):
         amount, reward = cleaned.get("amount"), cleaned.get("reward")
         if amount is None or "reward" not in cleaned:
             return cleaned
-        same_addons = cleaned["addons"] is None
-        same = amount == self.pledge.amount_without_addons and same_addons
-        if same and (reward.pk if reward else None) == self.pledge.reward_id:
+        country = cleaned.get("shipping_country") or self.pledge.shipping_country
+        if reward is not None and reward.ships and not country:
+            self.add_error(
+                "shipping_country",
+                _("The “%(reward)s” reward is shipped: choose the country to ship it to.") % {"reward": reward.title},
+            )
+        elif (
+            amount == self.pledge.amount_without_addons
+            and (reward.pk if reward else None) == self.pledge.reward_id
+            and country == self.pledge.shipping_country
+            and cleaned["addons"] is None
+        ):
             self.add_error(
                 "amount",
                 _("Your pledge is already %(amount)s with this reward. Change the amount or the reward.")
@@ -387,15 +419,8 @@ class PledgeAmountForm(AddOnFieldsMixin, AmountConfirmationMixin, forms.Form):
         return sum(max(q, 0) * prices.get(pk, 0) for pk, q in quantities.items())
 
 
-class PriceStepAdviceForm(forms.Form):
-    """The dashboard's "open a next price step" advice, as suggested or as the initiator changed it."""
-
-    # A reward's id, bounded like every integer a form takes (a larger one names no reward).
-    reward = forms.IntegerField(widget=forms.HiddenInput, min_value=1, max_value=2**31 - 1)
-    price = forms.CharField(label=gettext_lazy("Price of the next step"), max_length=40)
-    slots = forms.IntegerField(
-        label=gettext_lazy("Slots at that price"), min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
-    )
+class _AdviceForm(forms.Form):
+    """A pricing suggestion of the dashboard, as suggested or as the initiator changed it; a price in ``currency``."""
 
     def __init__(self, *args, currency: str, **kwargs):
         super().__init__(*args, **kwargs)
@@ -406,3 +431,38 @@ class PriceStepAdviceForm(forms.Form):
             return parse_amount(self.cleaned_data["price"], self.currency)
         except InvalidInput as error:
             raise forms.ValidationError(error.message, code=error.code) from None
+
+
+# A reward's id, bounded like every integer a form takes (a larger one names no reward).
+def _reward_field() -> forms.IntegerField:
+    return forms.IntegerField(widget=forms.HiddenInput, min_value=1, max_value=2**31 - 1)
+
+
+class PriceStepAdviceForm(_AdviceForm):
+    """The dashboard's "open a next price step" advice."""
+
+    reward = _reward_field()
+    price = forms.CharField(label=gettext_lazy("Price of the next step"), max_length=40)
+    slots = forms.IntegerField(
+        label=gettext_lazy("Slots at that price"), min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
+    )
+
+
+class LowerTierAdviceForm(_AdviceForm):
+    """The dashboard's "add a lower-priced tier" advice."""
+
+    title = forms.CharField(label=gettext_lazy("Title of the new tier"), max_length=120)
+    price = forms.CharField(label=gettext_lazy("Its price"), max_length=40)
+
+
+class LowerPriceAdviceForm(_AdviceForm):
+    """The dashboard's "lower the price of a tier nobody takes" advice."""
+
+    reward = _reward_field()
+    price = forms.CharField(label=gettext_lazy("New price for new backers"), max_length=40)
+
+
+class ExtendDeadlineAdviceForm(forms.Form):
+    """The dashboard's "extend the deadline once" advice (the service checks the most days allowed)."""
+
+    days = forms.IntegerField(label=gettext_lazy("Days later"), min_value=1, max_value=MAX_DURATION_DAYS)

@@ -256,6 +256,13 @@ class PledgeChange(models.Model):
     # The processor's fingerprint of the card that paid the difference (as ``Pledge.card_fingerprint``).
     card_fingerprint = models.CharField(max_length=64, blank=True, default="")
     refund_parts = models.JSONField(default=list, blank=True)
+    # The shipping the pledge had before and has after (both included in the amounts): a change
+    # of reward or country is quoted the new reward's shipping to the country; otherwise the
+    # backer keeps the shipping they agreed to, whatever the reward's rules say now.
+    from_shipping_country = models.CharField(max_length=2, blank=True, default="", db_default="")
+    to_shipping_country = models.CharField(max_length=2, blank=True, default="", db_default="")
+    from_shipping_amount = models.BigIntegerField(default=0, db_default=0)
+    to_shipping_amount = models.BigIntegerField(default=0, db_default=0)
     # The add-ons the change sets, ``{"<add-on id>": [quantity, unit price], ...}`` for every
     # add-on the pledge carries after it; null: the change leaves them as they are.
     addons_to = models.JSONField(null=True, blank=True)
@@ -271,6 +278,10 @@ class PledgeChange(models.Model):
             # One change at a time: a second one waits until the first's charge is settled.
             models.UniqueConstraint(fields=["pledge"], condition=Q(status="pending"), name="pledge_change_one_pending"),
             models.CheckConstraint(condition=Q(to_amount__gt=0), name="pledge_change_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(to_shipping_amount__gte=0) & Q(to_shipping_amount__lt=F("to_amount")),
+                name="pledge_change_shipping_within_amount",
+            ),
         ]
         indexes = [models.Index(fields=["status", "created_at"], name="pledge_change_status_created")]
 
@@ -280,6 +291,30 @@ class PledgeChange(models.Model):
     @property
     def difference(self) -> int:
         return self.to_amount - self.from_amount
+
+    @property
+    def shipping_changed(self) -> bool:
+        return (self.from_shipping_country, self.from_shipping_amount) != (
+            self.to_shipping_country,
+            self.to_shipping_amount,
+        )
+
+    @property
+    def from_shipping_display(self) -> str:
+        return self._shipping_text(self.from_shipping_country, self.from_shipping_amount)
+
+    @property
+    def to_shipping_display(self) -> str:
+        return self._shipping_text(self.to_shipping_country, self.to_shipping_amount)
+
+    def _shipping_text(self, country: str, amount: int) -> str:
+        """Return "$9.00 to France" (in the active language), or "no shipping"."""
+        if not country:
+            return str(_("no shipping"))
+        return _("%(amount)s to %(country)s") % {
+            "amount": format_amount(amount, self.pledge.currency),
+            "country": country_name(country),
+        }
 
     @property
     def from_amount_display(self) -> str:

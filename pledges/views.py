@@ -21,7 +21,7 @@ from crowdfund_site.money import currency_exponent, format_amount
 from lending.selectors import lender_balance_available
 from projects.models import FundingModel
 from projects.pricing import price_now, quote_read, quote_sign
-from projects.selectors import campaign_addons, campaign_page_get, rewards_shipping_rules
+from projects.selectors import campaign_addons, campaign_page_get, reward_shipping_quote, rewards_shipping_rules
 from projects.shipping import destination_name, shipping_costs_by_country
 
 from .changes import pledge_change
@@ -299,6 +299,7 @@ def pledge_change_amount_view(request, pk: int):
                     actor=request.user,
                     amount=data["amount"],
                     reward=data["reward"],
+                    shipping_country=data["shipping_country"] or None,
                     payment_token=data["card_number"],
                     idempotency_key=data["idempotency_key"],
                     addons=data["addons"],
@@ -325,17 +326,32 @@ def pledge_change_amount_view(request, pk: int):
         chosen = next((r for r in rewards if str(r.pk) == request.GET.get("reward")), None)
         if chosen is not None:
             initial["reward"] = chosen.pk
-            if chosen.minimum_amount > pledge.amount_without_addons:
-                initial["amount"] = amount_as_text(chosen.minimum_amount, pledge.currency)
+            if chosen.pk != pledge.reward_id:
+                initial["amount"] = amount_as_text(_whole_with(pledge=pledge, reward=chosen), pledge.currency)
         form = PledgeAmountForm(initial=initial, pledge=pledge, rewards=rewards, **form_addons)
     context = {
         "pledge": pledge,
         "campaign": pledge.campaign,
         "form": form,
+        "any_reward_ships": any(reward.ships for reward in rewards),
         "idempotency_key": idempotency_key,
         **_confirmation_context(form, amount_to_confirm),
     }
     return render(request, "pledges/pledge_change_amount.html", context)
+
+
+def _whole_with(*, pledge, reward) -> int:
+    """Return ``pledge`` moved to ``reward`` without its add-ons: at least its minimum, plus shipping to its country.
+
+    Only a suggestion to fill in the form: the change service quotes the shipping again.
+    """
+    shipping = 0
+    if reward.ships and pledge.shipping_country:
+        try:
+            shipping = reward_shipping_quote(reward=reward, country=pledge.shipping_country)[1]
+        except InvalidInput:
+            shipping = 0  # it does not ship there: the form says so once sent
+    return max(pledge.pledged_amount, reward.minimum_amount) + shipping
 
 
 def _change_message(*, old_amount: str, pledge) -> str:

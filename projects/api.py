@@ -460,7 +460,8 @@ class RewardDetailApi(APIView):
             "estimated delivery, quantity limit and availability window only (409 `reward_locked` for price or "
             "title, 409 `limit_below_claimed` for a limit below what is claimed; 400 `window_ends_before_start`, "
             "`window_after_deadline`, `window_in_past` for a bad window). Its backers are e-mailed about a new "
-            "description or delivery date. Shipping (`ships`, `shipping_rules`) changes before launch only."
+            "description or delivery date. `ships` changes before launch only; `shipping_rules` also while "
+            "live (backers who chose the reward keep the shipping they agreed to; new pledges get the new rules)."
         ),
     )
     def patch(self, request, pk: int, reward_pk: int):

@@ -597,6 +597,29 @@ class RewardTierChange(models.Model):
         return f"reward {self.reward_id} changed at {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class CampaignDeadlineExtension(models.Model):
+    """The one time a live campaign's deadline was moved later: by whom, when, from and to.
+
+    At most one per campaign (the one-to-one key): backers pledged for a stated end, and a
+    deadline that moved again and again would never be one. Its backers are e-mailed once (its
+    id keys ``emails_send_once``).
+    """
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="deadline_extension")
+    from_deadline = models.DateTimeField()
+    to_deadline = models.DateTimeField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(to_deadline__gt=F("from_deadline")), name="deadline_extension_later"),
+        ]
+
+    def __str__(self) -> str:
+        return f"campaign {self.campaign_id}: {self.from_deadline:%Y-%m-%d} -> {self.to_deadline:%Y-%m-%d}"
+
+
 class CommentReport(models.Model):
     """Someone's report that a comment breaks the rules; staff see them in the admin."""
 

@@ -9,7 +9,15 @@ from django.contrib.auth import get_user_model
 
 from accounts.emails import emails_send_once
 
-from .models import Campaign, CampaignStatus, CampaignUpdate, RewardTierChange, SilenceReminder, SilenceReminderKind
+from .models import (
+    Campaign,
+    CampaignDeadlineExtension,
+    CampaignStatus,
+    CampaignUpdate,
+    RewardTierChange,
+    SilenceReminder,
+    SilenceReminderKind,
+)
 from .selectors import BACKER_PLEDGE_STATUSES
 
 REVIEW_TEMPLATES = {
@@ -97,4 +105,18 @@ def reward_change_email_send(*, change_id: int) -> int:
         template="reward_changed",
         object_id=change.pk,
         recipients=((backer, context) for backer in backers.iterator(chunk_size=1_000)),
+    )
+
+
+def deadline_extension_email_send(*, extension_id: int) -> int:
+    """E-mail every backer of the campaign that its deadline moved, and to when (each once)."""
+    extension = CampaignDeadlineExtension.objects.select_related("campaign").get(pk=extension_id)
+    context = {"campaign": extension.campaign, "extension": extension}
+    return emails_send_once(
+        template="campaign_deadline_extended",
+        object_id=extension.pk,
+        recipients=(
+            (backer, context)
+            for backer in campaign_backers(campaign_id=extension.campaign_id).iterator(chunk_size=1_000)
+        ),
     )

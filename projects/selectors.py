@@ -7,7 +7,7 @@ campaign row (``pledged_amount``, ``backer_count``) and join category and initia
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Exists, F, FilteredRelation, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -134,6 +134,8 @@ PUBLIC_STATUSES = (
 # read backers-only updates and follow a suspended campaign they have money in; spelled out
 # here because projects does not import pledges.
 BACKER_PLEDGE_STATUSES = ("held", "released")
+# Pledges that hold a reward's slot and may still change (pledges.models.OPEN_STATUSES).
+REWARD_HOLDING_STATUSES = ("pending", "held")
 
 
 def user_sees_every_campaign(user) -> bool:
@@ -262,6 +264,14 @@ def reward_shipping_rules(*, reward: RewardTier) -> list[tuple[str, int]]:
     """Return the reward's shipping rules as (destination, cost) pairs, in the order given (one query)."""
     return list(
         RewardShippingRule.objects.filter(reward_id=reward.pk).order_by("id").values_list("destination", "cost")
+    )
+
+
+def reward_shipping_agreed(*, reward: RewardTier) -> list[tuple[str, int, int]]:
+    """Return (country, shipping, pledges) for what the open pledges holding ``reward`` agreed to (one query)."""
+    open_pledges = reward.pledges.filter(status__in=REWARD_HOLDING_STATUSES).exclude(shipping_country="")
+    return list(
+        open_pledges.values_list("shipping_country", "shipping_amount").annotate(pledges=Count("pk")).order_by()
     )
 
 

@@ -58,8 +58,8 @@ from .models import (
     RewardTierChange,
 )
 from .pricing import price_steps_clean
-from .selectors import BACKER_PLEDGE_STATUSES, reward_shipping_rules, user_is_backer
-from .shipping import shipping_rules_clean
+from .selectors import BACKER_PLEDGE_STATUSES, reward_shipping_agreed, reward_shipping_rules, user_is_backer
+from .shipping import shipping_agreed_kept, shipping_rules_clean, shipping_rules_diff
 from .stretch_goals import stretch_goals_campaign_change_check
 
 MIN_DURATION_DAYS = 1
@@ -477,9 +477,13 @@ def reward_tier_update(*, reward: RewardTier, actor, **fields) -> RewardTier:
     success for the delivery date) only the description, the estimated delivery and the quantity
     limit, which may never go below what is already claimed: the reward row is locked, so a pledge
     claiming a slot at the same moment waits and the check sees its count. The price and the title
-    never change after launch (Conflict ``reward_locked``), nor
-    whether it ships and where to (``ships`` and ``shipping_rules``, which replace the rules as a
-    whole, checked as ``reward_tier_create`` does). A change of description or delivery
+    never change after launch (Conflict ``reward_locked``), nor whether it ships (``ships``).
+    While the campaign is live its ``shipping_rules`` (which replace the rules as a whole, checked
+    as ``reward_tier_create`` does) may change: a destination added or a cost lowered serves new
+    pledges, and a cost raised or a destination removed too, while every backer who already chose
+    the reward keeps the shipping they agreed to (stored on their pledge). Such a change is
+    recorded (RewardTierChange) and audited, with how many backers keep better terms than the new
+    rules (``reward.shipping_kept_by`` on the returned reward). A change of description or delivery
     date is recorded (RewardTierChange) and e-mailed to the tier's backers after commit. Raises
     NotAllowed, Conflict or InvalidInput; on refusal nothing changes.
     """
@@ -516,18 +520,23 @@ def reward_tier_update(*, reward: RewardTier, actor, **fields) -> RewardTier:
             launched_at=campaign.launched_at,
         )
     changed = {name: value for name, value in cleaned.items() if getattr(reward, name) != value}
-    rules_changed = new_rules is not None and sorted(new_rules) != sorted(reward_shipping_rules(reward=reward))
-    if campaign.status not in EDITABLE_STATUSES:
-        if rules_changed and "ships" not in changed:
-            # Backers chose the tier knowing what shipping to them costs.
+    old_rules = reward_shipping_rules(reward=reward) if new_rules is not None else []
+    rules_changed = new_rules is not None and sorted(new_rules) != sorted(old_rules)
+    launched = campaign.status not in EDITABLE_STATUSES
+    if launched:
+        if rules_changed and campaign.status != CampaignStatus.LIVE:
             raise Conflict(
-                gettext("Shipping destinations and costs cannot change once the campaign has launched."),
+                gettext("Shipping destinations and costs can change only while the campaign is live."),
                 code="reward_locked",
                 field="shipping_rules",
             )
-        _check_reward_change_after_launch(campaign, reward, changed)
+        if changed or not rules_changed:
+            _check_reward_change_after_launch(campaign, reward, changed)
     if rules_changed:
         _reward_shipping_rules_replace(reward=reward, rules=new_rules)
+        if launched and "ships" not in changed:
+            _reward_shipping_change_record(reward=reward, actor=actor, before=old_rules, after=new_rules)
+            page_cache_invalidate(campaign_page_group(campaign.slug))
     if {"available_from", "available_until"} & set(changed):
         _check_reward_window(
             campaign,
@@ -615,6 +624,28 @@ def reward_price_step_open(*, reward: RewardTier, actor, price: int, slots: int)
     )
     page_cache_invalidate(campaign_page_group(campaign.slug))
     return reward
+
+
+def _reward_shipping_change_record(
+    *, reward: RewardTier, actor, before: list[tuple[str, int]], after: list[tuple[str, int]]
+) -> None:
+    """Record and audit a launched reward's new shipping rules; set ``reward.shipping_kept_by``.
+
+    Nobody is e-mailed: a backer who already chose the reward keeps the shipping on their pledge.
+    """
+    kept = shipping_agreed_kept(reward_shipping_agreed(reward=reward), after)
+    RewardTierChange.objects.create(
+        reward=reward,
+        actor=actor,
+        changes={"shipping_rules": [[list(rule) for rule in before], [list(rule) for rule in after]]},
+    )
+    audit_record(
+        actor=actor,
+        action="reward_shipping_change",
+        obj=reward,
+        details={**shipping_rules_diff(before, after), "backers_keeping_agreed_shipping": kept},
+    )
+    reward.shipping_kept_by = kept
 
 
 def _check_reward_change_after_launch(campaign: Campaign, reward: RewardTier, changed: dict) -> None:

@@ -391,6 +391,32 @@ def shipping_costs_by_country(rules: Iterable[tuple[str, int]]) -> dict[str, int
     return costs
 
 
+def shipping_rules_diff(before: Iterable[tuple[str, int]], after: Iterable[tuple[str, int]]) -> dict[str, list[str]]:
+    """Return the destinations ``after`` added, removed, raised and lowered compared with ``before``."""
+    old, new = dict(before), dict(after)
+    both = old.keys() & new.keys()
+    return {
+        "added": sorted(new.keys() - old.keys()),
+        "removed": sorted(old.keys() - new.keys()),
+        "raised": sorted(d for d in both if new[d] > old[d]),
+        "lowered": sorted(d for d in both if new[d] < old[d]),
+    }
+
+
+def shipping_agreed_kept(agreed: Iterable[tuple[str, int, int]], rules: Iterable[tuple[str, int]]) -> int:
+    """Return how many of ``agreed`` ((country, shipping agreed, pledges)) ``rules`` would now charge more or not serve.
+
+    Those backers keep what they agreed to; the rules apply to new pledges.
+    """
+    rules = list(rules)
+    kept = 0
+    for country, shipping, pledges in agreed:
+        cost = shipping_cost_for(rules, country)
+        if cost is None or cost > shipping:
+            kept += pledges
+    return kept
+
+
 # A shipping cost above this is surely a typo (minor units: 10,000.00 in a two-decimal currency).
 SHIPPING_COST_MAX_MINOR = 1_000_000
 

@@ -51,3 +51,8 @@ def unlock_stretch_goals() -> int:
 
     stretch_goals_unlock_due()
     return stretch_goal_emails_send_due()
+
+
+@shared_task(**EMAIL_TASK_OPTIONS)
+def send_deadline_extension_email(extension_id: int) -> int:
+    return notifications.deadline_extension_email_send(extension_id=extension_id)

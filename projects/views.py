@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -42,7 +42,7 @@ from .forms import (
     RewardPriceStepsForm,
 )
 from .markdown import markdown_render
-from .models import EDITABLE_STATUSES, Comment, FundingModel
+from .models import EDITABLE_STATUSES, CampaignStatus, Comment, FundingModel
 from .selectors import (
     COMMENT_THREADS_PER_PAGE,
     DiscoverSort,
@@ -544,19 +544,38 @@ def campaign_reward_edit(request, slug: str, reward_id: int):
         # Shown, but not taken from the post: backers chose the tier for its title and price.
         form.fields["title"].disabled = True
         form.fields["minimum_amount"].disabled = True
-        # Backers chose it knowing where it ships and what that costs.
+        # Whether it ships stays. Where to and at what cost may change while it is live: backers
+        # who chose it keep the shipping they agreed to, new pledges get the new rules.
         form.fields["ships"].disabled = True
-        form.fields["shipping_rules"].disabled = True
+        if reward.ships and campaign.status == CampaignStatus.LIVE:
+            form.fields["shipping_rules"].help_text = gettext(
+                "%(rules)s Adding a destination or lowering a cost applies to new pledges. Raising a cost or "
+                "removing a destination applies to new pledges only: backers who already chose this reward "
+                "keep the shipping they agreed to, and nobody is charged more."
+            ) % {"rules": form.fields["shipping_rules"].help_text}
+        else:
+            form.fields["shipping_rules"].disabled = True
     if request.method == "POST" and _all_valid(form, availability_form, steps_form):
         try:
             steps = {} if launched else steps_form.cleaned_data
-            reward_tier_update(
+            saved = reward_tier_update(
                 reward=reward, actor=request.user, **form.cleaned_data, **availability_form.cleaned_data, **steps
             )
         except ApplicationError as error:
             _apply_reward_error(form, availability_form, error, steps_form)
         else:
             messages.success(request, gettext("Reward “%(title)s” saved.") % {"title": reward.title})
+            kept = getattr(saved, "shipping_kept_by", 0)
+            if kept:
+                messages.info(
+                    request,
+                    ngettext(
+                        "%(count)s backer who chose it before keeps the shipping they agreed to.",
+                        "%(count)s backers who chose it before keep the shipping they agreed to.",
+                        kept,
+                    )
+                    % {"count": f"{kept:,}"},
+                )
             if launched:
                 return redirect(campaign.get_absolute_url() + "#rewards-title")
             return redirect("projects:campaign_rewards", slug=campaign.slug)

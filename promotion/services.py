@@ -200,6 +200,16 @@ def reminder_request(*, user, campaign: Campaign) -> Notice:
     return _notice_request(kind=NoticeKind.ENDING, user=user, campaign=campaign, due_at=due_at)
 
 
+def ending_notices_follow_deadline(*, campaign: Campaign) -> int:
+    """Move the "Remind me" e-mails not yet sent to REMIND_BEFORE_END before the campaign's deadline now.
+
+    For a deadline that moved (``projects.live_changes.campaign_deadline_extend``): call it in the
+    same transaction, so beat never sends a reminder timed for the old end. Return how many moved.
+    """
+    due_at = max(campaign.deadline - REMIND_BEFORE_END, timezone.now())
+    return Notice.objects.filter(kind=NoticeKind.ENDING, campaign=campaign, done_at__isnull=True).update(due_at=due_at)
+
+
 @transaction.atomic
 def launch_notice_request(*, user, campaign: Campaign) -> Notice:
     """Ask for an e-mail when an approved campaign launches (within 5 minutes of it). Idempotent.

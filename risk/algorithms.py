@@ -7,13 +7,18 @@
 - ``fit_saturating_curve`` / ``forecast_saturating``: cumulative funding F(t) = A(1 - e^(-kt)) by
   least squares (closed-form A for each k, golden-section search over k), and a bootstrap of
   residuals for the uncertainty of F at later times.
+- ``goal_chance``: the chance a forecast total reaches a goal, from its median and band read as a
+  split lognormal (one spread below the median, another above), so pricing advice can compare
+  a forecast with and without a suggestion on the same footing.
 - ``score_recommendations``: a weighted sum of per-campaign components in [0, 1], one backer
   against many campaigns at once.
 
 Every function works on whole arrays, so scoring 10,000 campaigns is one matrix product.
 """
 
+import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -258,6 +263,38 @@ def forecast_saturating(
     if floor is not None:
         samples = np.maximum(samples, floor)
     return CurveForecast(fit=fit, samples=samples)
+
+
+# --- Chance of reaching a goal ------------------------------------------------------------------
+
+
+def goal_chance(
+    *, goal: float, median: float, low: float, high: float, floor: float, band: tuple[float, float]
+) -> float:
+    """Return P(total >= ``goal``) for a total with ``median`` and ``band`` quantiles ``low`` and ``high``.
+
+    The total is read as a split lognormal: log(total) is normal around log(median), with the
+    spread that puts ``low`` at the band's lower quantile below the median and the spread that
+    puts ``high`` at its upper quantile above (a forecast's band is rarely symmetric: what is
+    pledged is a floor, the upside is open). The total never falls below ``floor`` (what is
+    already pledged), so a goal at or below it is certain. A band of zero width on a side makes
+    that side certain: the total is then the median there.
+    """
+    if goal <= floor:
+        return 1.0
+    if median <= 0:
+        return 0.0
+    distance = math.log(goal / median)
+    if distance == 0:
+        return 0.5
+    if distance > 0:
+        edge, quantile = high, band[1]
+    else:
+        edge, quantile = max(low, floor, 1e-9), band[0]
+    spread = abs(math.log(edge / median)) / abs(NormalDist().inv_cdf(quantile))
+    if spread == 0:
+        return 0.0 if distance > 0 else 1.0
+    return 1.0 - NormalDist().cdf(distance / spread)
 
 
 # --- Recommendations -----------------------------------------------------------------------------

@@ -16,14 +16,13 @@ import numpy as np
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
-from django.utils.translation import gettext
 
 from accounts.services import audit_record
-from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
+from crowdfund_site.exceptions import Conflict, InvalidInput
 from crowdfund_site.money import allocate, check_amount
 from pledges.models import Pledge
-from projects.models import CAMPAIGN_TRANSITIONS, Campaign, CampaignStatus, RewardTier
-from projects.services import campaign_lock, campaign_set_status, reward_price_step_open
+from projects.models import CAMPAIGN_TRANSITIONS, Campaign, CampaignStatus
+from projects.services import campaign_lock, campaign_set_status
 
 from . import fraud, review
 from .algorithms import LogisticModel, fit_logistic
@@ -33,7 +32,6 @@ from .selectors import (
     campaign_review_features,
     campaign_risk_scores,
     pledge_fraud_evaluation,
-    pricing_advice_for_campaign,
     risk_latest_assessment_for,
     risk_model_current,
 )
@@ -308,43 +306,10 @@ def risk_allocate(*, total: int, currency: str, weights: Mapping[int, int]) -> d
     return dict(zip(weights, allocate(total, values), strict=True))
 
 
-def pricing_advice_apply(*, campaign: Campaign, actor, reward_id: int, price: int, slots: int) -> RewardTier:
-    """Apply the dashboard's advice to open a next price step on ``reward_id``, as the initiator confirmed it.
-
-    The advice is made again first, outside any transaction (the forecast is numpy work): if it
-    no longer suggests a step for this tier, Conflict ``advice_stale``. Then, in one transaction,
-    ``reward_price_step_open`` (which checks the initiator, the state, the price and the slots
-    under lock) and an audit event with the forecast with and without the step. Raises
-    NotAllowed, Conflict or InvalidInput; on refusal nothing changes.
-    """
-    if actor is None or actor.pk != campaign.initiator_id:
-        raise NotAllowed("Only the campaign's initiator can do this.", code="not_initiator")
-    advice = next(
-        (item for item in pricing_advice_for_campaign(campaign) if item.reward_id == reward_id),
-        None,
-    )
-    if advice is None:
-        raise Conflict(
-            gettext("This advice no longer applies: the forecast or the reward has changed since."),
-            code="advice_stale",
-        )
-    reward = RewardTier.objects.get(pk=reward_id, campaign=campaign)
-    with transaction.atomic():
-        reward = reward_price_step_open(reward=reward, actor=actor, price=price, slots=slots)
-        audit_record(
-            actor=actor,
-            action="pricing_advice_apply",
-            obj=reward,
-            reason=advice.explanation,
-            details={
-                "kind": advice.kind,
-                "price": price,
-                "slots": slots,
-                "suggested_price": advice.price,
-                "suggested_slots": advice.slots,
-                "forecast_total": advice.forecast_total,
-                "total_without": advice.total_without,
-                "total_with": advice.total_with,
-            },
-        )
-    return reward
+# Pricing advice applied (the dashboard's one-click suggestions) lives in its own module.
+from .pricing_services import (  # noqa: E402, F401
+    pricing_advice_add_tier,
+    pricing_advice_apply,
+    pricing_advice_extend_deadline,
+    pricing_advice_lower_price,
+)

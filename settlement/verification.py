@@ -46,7 +46,7 @@ from escrow.vocabulary_tranches import (
 from fulfilment.models import REFUNDED_STATUSES, Delivery, Holdback, Shipment
 from lending.verification import lending_verify
 from matching.models import Allocation, Pool
-from pledges.models import Pledge, PledgeAddOn, PledgeStatus
+from pledges.models import Pledge, PledgeAddOn, PledgeChange, PledgeChangeStatus, PledgeStatus
 from projects.milestones.models import Milestone, MilestoneStatus
 from projects.models import Campaign, CampaignStatus
 
@@ -89,7 +89,9 @@ def _check_shipping() -> list[str]:
 
     The whole (``amount``) is what the hold, release and refund checks above count, so shipping
     needs no ledger check of its own; what can go wrong is shipping on a pledge that ships nothing
-    (money taken for no parcel) or shipping without a destination.
+    (money taken for no parcel), shipping without a destination, or a pledge whose shipping is
+    not what its last change made it (a change's difference, posted to the ledger, includes the
+    change of shipping, so the two must agree).
     """
     problems = []
     nothing_ships = (
@@ -102,6 +104,18 @@ def _check_shipping() -> list[str]:
     nowhere = Pledge.objects.filter(shipping_country="", shipping_amount__gt=0).values_list("pk", flat=True)
     if nowhere.exists():
         problems.append(f"Pledges charged shipping without a country: {_ids(nowhere)}")
+    last_change = PledgeChange.objects.filter(pledge_id=OuterRef("pk"), status=PledgeChangeStatus.DONE).order_by("-id")
+    drifted = (
+        Pledge.objects.filter(Exists(last_change))
+        .annotate(
+            changed_country=Subquery(last_change.values("to_shipping_country")[:1]),
+            changed_amount=Subquery(last_change.values("to_shipping_amount")[:1]),
+        )
+        .exclude(shipping_country=F("changed_country"), shipping_amount=F("changed_amount"))
+        .values_list("pk", flat=True)
+    )
+    if drifted.exists():
+        problems.append(f"Pledges whose shipping differs from what their last change made it: {_ids(drifted)}")
     return problems
 
 

@@ -247,25 +247,6 @@ def test_a_change_cannot_take_the_pledge_down_to_its_shipping_or_below():
     assert pledge.amount == 5_900
 
 
-def test_a_change_of_reward_to_or_from_a_shipping_reward_is_refused_clearly():
-    campaign = LiveCampaignFactory()
-    shipped_reward = shipping_reward(campaign)
-    digital = RewardTierFactory(campaign=campaign, minimum_amount=1_000)
-    shipped = pledge_shipped(campaign=campaign, reward=shipped_reward, country="DE")
-    plain = pledge_held(campaign=campaign, amount=6_000, reward=digital)
-
-    with pytest.raises(Conflict) as away:
-        pledge_change(pledge=shipped, actor=shipped.backer, reward=digital, idempotency_key=new_key())
-    with pytest.raises(Conflict) as towards:
-        pledge_change(pledge=plain, actor=plain.backer, reward=shipped_reward, idempotency_key=new_key())
-
-    assert away.value.code == towards.value.code == "shipping_reward_change"
-    shipped.refresh_from_db()
-    plain.refresh_from_db()
-    assert (shipped.reward_id, shipped.amount) == (shipped_reward.pk, 5_500)
-    assert plain.reward_id == digital.pk
-
-
 # --- The API --------------------------------------------------------------------------------------
 
 
@@ -470,7 +451,7 @@ def test_the_campaign_page_says_which_rewards_ship(client):
     assert page.count("Ships: shipping for your country is added when you back it") == 1
 
 
-def test_the_change_of_reward_page_says_a_shipping_reward_cannot_be_swapped_to(client):
+def test_the_change_of_reward_page_sends_a_move_to_a_shipping_reward_to_manage_your_pledge(client):
     campaign = LiveCampaignFactory()
     shipping_reward(campaign, title="Mug")
     pledge = pledge_held(campaign=campaign, amount=6_000)
@@ -478,4 +459,4 @@ def test_the_change_of_reward_page_says_a_shipping_reward_cannot_be_swapped_to(c
 
     page = client.get(reverse("pledges:change_reward", kwargs={"pk": pledge.pk})).content.decode()
 
-    assert "Mug ($50.00 or more) — ships: cancel and back it instead" in page
+    assert "Mug ($50.00 or more) — ships: choose it under Manage your pledge" in page

@@ -1,6 +1,7 @@
 """In headless Chromium, in English and Chinese: back a physical reward, see the shipping and the total
 before paying, be told a country it does not ship to, and find the whole on the receipt. Screenshots
-go to var/screenshots/."""
+go to var/screenshots/. Then manage a pledge onto a physical reward: the country asked, what the
+reward needs with its shipping said, and the shipping in the receipt and its history."""
 
 from pathlib import Path
 
@@ -8,8 +9,9 @@ import pytest
 from django.conf import settings
 
 from accounts.tests.factories import UserFactory
-from crowdfund_site.tests.browser import BROWSER_MARKS
+from crowdfund_site.tests.browser import BROWSER_MARKS, log_in
 from pledges.models import Pledge, PledgeStatus
+from pledges.tests.factories import pledge_held
 from projects.models import RewardShippingRule
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
 
@@ -106,6 +108,75 @@ def test_back_a_physical_reward_with_shipping(live_server, browser, language):
     pledge = Pledge.objects.get()
     assert (pledge.status, pledge.amount, pledge.shipping_country, pledge.shipping_amount) == (
         PledgeStatus.HELD,
+        3_400,
+        "FR",
+        900,
+    )
+
+
+# What the manage page and the receipt say after moving a pledge to the mug, by language.
+CHANGE_EXPECTED = {
+    "en": {
+        "note": "the amount includes its shipping to the country you choose",
+        "short": "at least $25.00 plus $9.00 shipping to France: $34.00 in all",
+        "receipt": "(including $9.00 shipping to France)",
+        "history": "shipping: no shipping → $9.00 to France",
+    },
+    "zh-hans": {
+        "note": "金额包含寄往你所选国家的运费",
+        "short": "另加寄往法国的运费 $9.00：合计 $34.00",
+        "receipt": "（含寄往法国的运费 $9.00）",
+        "history": "运费：无运费 → 寄往法国 $9.00",
+    },
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_manage_a_pledge_onto_a_physical_reward_with_shipping(live_server, browser, language):
+    expected = CHANGE_EXPECTED[language]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    campaign = LiveCampaignFactory(title="Enamel mugs", goal=100_000)
+    email = RewardTierFactory(campaign=campaign, title="Thank-you e-mail", minimum_amount=500)
+    mug = RewardTierFactory(campaign=campaign, title="Enamel mug", minimum_amount=2_500, ships=True)
+    RewardShippingRule.objects.create(reward=mug, destination="eu", cost=900)
+    backer = UserFactory(username=f"lin-{language}", preferred_language=language)
+    pledge = pledge_held(campaign=campaign, backer=backer, amount=1_000, reward=email)
+    base = live_server.url
+
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.add_cookies([{"name": "django_language", "value": language, "url": base}])
+    page = context.new_page()
+    log_in(page, base, backer.username, next_path=f"/pledges/{pledge.pk}/manage/")
+
+    assert expected["note"] in page.inner_text("main")
+    page.select_option("#id_reward", str(mug.pk))
+    page.select_option("#id_shipping_country", "FR")
+    page.fill("#id_amount", "25.00")
+    page.fill("#id_card_number", "4242 4242 4242 4242")
+    page.fill("#id_expiry", "12/39")
+    page.fill("#id_cvc", "123")
+    page.click("main form button[type=submit]")
+    page.wait_for_selector(".has-error")
+    assert expected["short"] in page.inner_text("main")
+    pledge.refresh_from_db()
+    assert (pledge.reward_id, pledge.amount) == (email.pk, 1_000)
+    page.screenshot(path=str(SCREENSHOTS / f"shipping-change-{language}-1-short.png"), full_page=True)
+
+    page.fill("#id_amount", "34.00")
+    page.fill("#id_card_number", "4242 4242 4242 4242")
+    page.fill("#id_expiry", "12/39")
+    page.fill("#id_cvc", "123")
+    page.click("main form button[type=submit]")
+    page.wait_for_url(f"{base}/pledges/{pledge.pk}/")
+    assert expected["receipt"] in page.inner_text("main")
+    page.click(".pledge-history summary")
+    assert expected["history"] in page.inner_text(".pledge-history")
+    page.screenshot(path=str(SCREENSHOTS / f"shipping-change-{language}-2-receipt.png"), full_page=True)
+
+    pledge.refresh_from_db()
+    assert (pledge.reward_id, pledge.amount, pledge.shipping_country, pledge.shipping_amount) == (
+        mug.pk,
         3_400,
         "FR",
         900,

@@ -66,9 +66,10 @@ def test_dashboard_of_a_draft_has_no_chart_yet(client):
 def test_dashboard_and_csv_run_a_constant_number_of_queries(client, campaign, django_assert_max_num_queries):
     client.force_login(campaign.initiator)
     csv_url = reverse("dashboard:campaign_backers_csv", kwargs={"slug": campaign.slug})
-    # session, user, campaign, rewards, forecast (pledges + prior), per day, breakdown, count, page,
-    # the page's histories and its backers' legacy extra pledges
-    budget = 13
+    # session, user, campaign, rewards, forecast (pledges + prior), whether the deadline was extended
+    # (pricing advice), per day, breakdown, count, page, the page's histories and its backers'
+    # legacy extra pledges
+    budget = 14
     with django_assert_max_num_queries(budget):
         assert client.get(dashboard_url(campaign)).status_code == 200
     with django_assert_max_num_queries(6):  # with the pledges' change histories, one query per chunk

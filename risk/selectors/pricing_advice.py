@@ -1,6 +1,6 @@
 """Pricing advice for the initiator's dashboard: concrete, explained adjustments from the forecast.
 
-One rule so far. A limited tier that the forecast says will sell out before the deadline: open
+Rule 1, here. A limited tier that the forecast says will sell out before the deadline: open
 a next price step at a higher price (``projects.services.reward_price_step_open``). A tier's
 claims are taken to grow with the campaign's total, so the forecast's total at the deadline over
 what is pledged now is the tier's growth too: that gives the claims it would have at the deadline
@@ -8,8 +8,12 @@ without a limit, and the cone gives when it reaches its limit. Each suggestion s
 without it (the backers who find the tier full pledge nothing) and with it (they take the next
 step at the new price).
 
-The rule, ``price_step_advice``, reads only what it is given (no database), so a test pins it on
-a known forecast; ``pricing_advice_for_campaign`` feeds it the campaign's forecast and tiers.
+Rules 2 (a goal unlikely to be reached: a lower-priced tier, or the deadline extended once) and 3
+(a tier nobody takes: a lower price for new backers) are in ``goal_advice``. Every suggestion
+carries the chance of the goal without and with it (``goal_advice.forecast_goal_chance``).
+
+The rules read only what they are given (no database), so tests pin them on known forecasts;
+``pricing_advice_for_campaign`` feeds them the campaign's forecast and tiers.
 """
 
 import math
@@ -22,10 +26,19 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 
 from crowdfund_site.money import currency_exponent, format_amount
+from projects.live_changes import deadline_extension_days_left
 from projects.models import Campaign, CampaignStatus, RewardTier
 from projects.pricing import PRICE_STEPS_MAX
 
 from .forecasts import Forecast, forecast_for_campaign
+from .goal_advice import (
+    ExtendDeadlineAdvice,
+    LowerPriceAdvice,
+    LowerTierAdvice,
+    forecast_chance_shifted,
+    goal_advice,
+    untaken_tier_advice,
+)
 
 # The next step's price, in percent of the price now, rounded up to a whole unit of the currency.
 PRICE_STEP_RAISE_PERCENT = 120
@@ -52,6 +65,8 @@ class PriceStepAdvice:
     total_with: int
     forecast_total: int
     explanation: str
+    chance_without: float = 0.0
+    chance_with: float = 0.0
     kind: str = OPEN_PRICE_STEP
 
 
@@ -157,20 +172,38 @@ def price_step_advice(
                 total_with=total_with,
                 forecast_total=forecast.predicted_total,
                 explanation=f"{reason % figures} {suggestion % figures}",
+                chance_without=forecast_chance_shifted(forecast, total_without - forecast.predicted_total),
+                chance_with=forecast_chance_shifted(forecast, total_with - forecast.predicted_total),
             )
         )
     return advice
 
 
+Advice = PriceStepAdvice | LowerPriceAdvice | LowerTierAdvice | ExtendDeadlineAdvice
+
+
 def pricing_advice_for_campaign(
     campaign: Campaign, *, forecast: Forecast | None = None, now: datetime | None = None
-) -> list[PriceStepAdvice]:
+) -> list[Advice]:
     """Return the pricing advice for a live campaign (none otherwise); ``forecast`` if already made.
 
-    Reads the campaign's tiers through ``campaign.rewards`` (prefetched by the dashboard's selector).
+    Rule 1's suggestions first, then rule 3's, then rule 2's. Reads the campaign's tiers through
+    ``campaign.rewards`` (prefetched by the dashboard's selector) and, for rule 2, whether its
+    deadline may still move (one query).
     """
-    if campaign.status != CampaignStatus.LIVE or campaign.deadline is None:
+    if campaign.status != CampaignStatus.LIVE or campaign.deadline is None or campaign.launched_at is None:
         return []
     now = now or timezone.now()
     forecast = forecast or forecast_for_campaign(campaign, now=now)
-    return price_step_advice(forecast=forecast, rewards=campaign.rewards.all(), deadline=campaign.deadline, now=now)
+    rewards = list(campaign.rewards.all())
+    times = {"launched_at": campaign.launched_at, "deadline": campaign.deadline, "now": now}
+    return [
+        *price_step_advice(forecast=forecast, rewards=rewards, deadline=campaign.deadline, now=now),
+        *untaken_tier_advice(forecast=forecast, rewards=rewards, **times),
+        *goal_advice(
+            forecast=forecast,
+            rewards=rewards,
+            extension_days_left=deadline_extension_days_left(campaign),
+            **times,
+        ),
+    ]

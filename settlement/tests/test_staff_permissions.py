@@ -44,9 +44,10 @@ BEFORE = {
 # Staged release (milestones) came later: both groups see plans, Finance signs tranches off and
 # may declare failure (``setup_staff_groups`` gives existing groups these). Then delivery:
 # Finance decides non-delivery reports (an upheld one refunds money); and matching, whose
-# rounds Finance pays (matching's 0003 migration gives an existing Finance group that).
+# rounds Finance pays (matching's 0003 migration gives an existing Finance group that). Then web
+# address changes, which Reviewers read (promotion's 0003 migration gives an existing group that).
 NOW = {
-    REVIEWERS: sorted([*BEFORE[REVIEWERS], "Can view milestone"]),
+    REVIEWERS: sorted([*BEFORE[REVIEWERS], "Can view milestone", "Can view campaign slug change"]),
     FINANCE: sorted(
         [
             *BEFORE[FINANCE],

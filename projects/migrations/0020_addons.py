@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('projects', '0018_stretch_goals'),
+        ('projects', '0019_campaign_deadline_extension'),
     ]
 
     operations = [

@@ -9,8 +9,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pledges', '0008_pledge_from_balance'),
-        ('projects', '0019_addons'),
+        ('pledges', '0009_pledge_change_shipping'),
+        ('projects', '0020_addons'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
