@@ -288,6 +288,8 @@ LENDING_REG_CF_LIMITS = env.json(
 LENDING_ECSP_CONSENT_ABOVE = env.json("LENDING_ECSP_CONSENT_ABOVE", default={"EUR": 1_000})
 # Largest single pledge, in minor units of the campaign's currency.
 PLEDGE_MAX_MINOR = env.int("PLEDGE_MAX_MINOR", default=10_000_000_00)
+# How many of each add-on one backer may add to their pledge (issue 16).
+ADDONS_MAX_PER_BACKER = env.int("ADDONS_MAX_PER_BACKER", default=10)
 # Dotted path of the payment gateway class; the sandbox behaves like a processor's test mode.
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="escrow.gateway.SandboxGateway")
 # How many pledges one settlement transaction handles.

@@ -8,7 +8,7 @@ is a 404, never a 403.
 
 from django.conf import settings
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,10 +19,11 @@ from crowdfund_site.api.fields import (
     NewestFirstCursorPagination,
     StrictCharField,
     StrictInputSerializer,
+    StrictIntegerField,
 )
 from crowdfund_site.api.idempotency import HEADER, idempotency_key_of, idempotent
 from crowdfund_site.api.schema import IDEMPOTENCY_KEY_HEADER, errors
-from crowdfund_site.bounds import field_max_length
+from crowdfund_site.bounds import column_integer_range, field_max_length
 from crowdfund_site.exceptions import InvalidInput, NotAllowed, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
 from escrow.models import GatewayOperation
@@ -30,12 +31,46 @@ from projects.models import Campaign, RewardTier
 from projects.selectors import campaign_visible_get
 
 from .changes import UNCHANGED, pledge_change
-from .models import Pledge, PledgeChange, PledgeStatusChange
-from .selectors import pledge_of_backer_get, pledges_of_backer
+from .models import Pledge, PledgeAddOn, PledgeChange, PledgeStatusChange
+from .selectors import pledge_addons_attach, pledge_of_backer_get, pledges_of_backer
 from .services import pledge_cancel, pledge_create, pledge_refund
 
 # The gateway stores the token with each charge: a longer one is no card, and no row holds it.
 PAYMENT_TOKEN_MAX_LENGTH = field_max_length(GatewayOperation, "token")
+
+
+class AddOnQuantitySerializer(StrictInputSerializer):
+    addon = IdField(help_text="An add-on of this campaign.")
+    # The column's range; what a backer may take (0 to ADDONS_MAX_PER_BACKER) is the pledge services' rule.
+    quantity = StrictIntegerField(
+        min_value=0,
+        max_value=column_integer_range(PledgeAddOn, "quantity")[1],
+        help_text="How many, 0 to ADDONS_MAX_PER_BACKER (10); 0 removes it in a change.",
+    )
+
+
+def addons_input(items: list[dict] | None) -> dict[int, int] | None:
+    """Turn the API's ``addons`` list into the services' ``{add-on id: quantity}``; an add-on named twice is a 400."""
+    if items is None:
+        return None
+    quantities = {}
+    for item in items:
+        if item["addon"] in quantities:
+            raise InvalidInput("Name each add-on once.", code="duplicate_addon", field="addons")
+        quantities[item["addon"]] = item["quantity"]
+    return quantities
+
+
+def addons_field(**kwargs):
+    return AddOnQuantitySerializer(many=True, max_length=100, **kwargs)
+
+
+class PledgeAddOnSerializer(serializers.ModelSerializer):
+    title = serializers.CharField(source="addon.title")
+
+    class Meta:
+        model = PledgeAddOn
+        fields = ["addon", "title", "quantity", "unit_price"]
 
 
 class PledgeSerializer(serializers.ModelSerializer):
@@ -50,6 +85,7 @@ class PledgeSerializer(serializers.ModelSerializer):
 
     campaign = CampaignSummarySerializer()
     reward = RewardSummarySerializer(allow_null=True)
+    addons = serializers.SerializerMethodField()
 
     class Meta:
         model = Pledge
@@ -61,6 +97,8 @@ class PledgeSerializer(serializers.ModelSerializer):
             "shipping_country",
             "shipping_amount",
             "from_balance",
+            "addons_amount",
+            "addons",
             "currency",
             "status",
             "failure_code",
@@ -68,6 +106,13 @@ class PledgeSerializer(serializers.ModelSerializer):
             "held_at",
             "closed_at",
         ]
+
+    @extend_schema_field(PledgeAddOnSerializer(many=True))
+    def get_addons(self, pledge: Pledge) -> list:
+        lines = getattr(pledge, "addon_list", None)
+        if lines is None:
+            lines = pledge_addons_attach(pledges=[pledge])[0].addon_list  # no query without add-ons
+        return PledgeAddOnSerializer(lines, many=True).data
 
 
 class PledgeChangeSerializer(serializers.ModelSerializer):
@@ -171,6 +216,7 @@ class PledgeCreateApi(APIView):
             max_length=2,
             help_text="ISO 3166-1 alpha-2 code of the country to ship to; required when the reward ships.",
         )
+        addons = addons_field(required=False, default=list)
 
     @extend_schema(
         operation_id="campaigns_pledges_create",
@@ -182,6 +228,10 @@ class PledgeCreateApi(APIView):
             "For a reward that ships, `shipping_country` picks its shipping rule and the pledge's `amount` is "
             "the amount sent plus `shipping_amount` (400 `shipping_country_required`, `invalid_country`, "
             "`does_not_ship_there`). "
+            '`addons` adds items of the campaign (`[{"addon": id, "quantity": n}]`, at most 10 of each) on '
+            "top of `amount`, as shipping is: `amount` in the answer is the whole and `addons_amount` their part "
+            "(400 `invalid_addon`, `invalid_addon_quantity`, `addon_quantity_above_limit`, `duplicate_addon`; "
+            "409 `addon_sold_out`). "
             "A loan can be paid partly or wholly from your lending balance (`from_balance`): 400 "
             "`balance_too_small` (more than is available), `balance_not_accepted` (not a loan), "
             "`from_balance_above_amount`, `payment_token_required` (the rest needs a card). "
@@ -215,6 +265,7 @@ class PledgeCreateApi(APIView):
             price_quote=data["price_quote"],
             client_ip=request.META.get("REMOTE_ADDR"),  # for the fraud checks in its follow-up message
             from_balance=data["from_balance"],
+            addons=addons_input(data["addons"]),
         )
         # The campaign and reward are already loaded: serialise without fetching them again.
         pledge.campaign, pledge.reward = campaign, reward
@@ -232,6 +283,7 @@ class PledgeListApi(APIView):
     def get(self, request):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(pledges_of_backer(backer=request.user), request, view=self)
+        page = pledge_addons_attach(pledges=page)
         return paginator.get_paginated_response(PledgeWithHistorySerializer(page, many=True).data)
 
 
@@ -276,6 +328,7 @@ class PledgeChangeApi(APIView):
             max_length=2,
             help_text="Where a reward that ships goes (ISO 3166-1 alpha-2, e.g. DE); omit to keep the pledge's.",
         )
+        addons = addons_field(required=False)
 
     @extend_schema(
         operation_id="pledges_change",
@@ -286,11 +339,13 @@ class PledgeChangeApi(APIView):
             "Change the amount and/or reward of your held pledge before the deadline, in one step on the same "
             "pledge (its `id` stays). A higher amount charges the difference to `payment_token`; a lower one "
             "refunds the difference to the card(s) charged. `changes` lists every change made. A declined card "
-            "(402) leaves the pledge unchanged. `amount` is the whole, shipping included, as on the pledge; "
+            "(402) leaves the pledge unchanged. `amount` is the pledge without its add-ons, shipping included; "
             "omitted, what was pledged to the campaign stays and the new shipping is added. A new reward or "
             "`shipping_country` is quoted that reward's shipping there (none for a reward that does not ship) "
             "and the difference in shipping is charged or refunded with the rest; keeping both keeps the "
-            "shipping agreed before. 400 codes include `same_amount`, `below_reward_minimum`, `below_shipping`, "
+            "shipping agreed before. `addons` sets the quantities of the add-ons it names (0 removes one, "
+            "the others stay); they come on top of `amount`. 400 codes include `same_amount`, "
+            "`below_reward_minimum`, `below_shipping`, "
             "`invalid_reward`, `payment_token_required`, `shipping_country_required`, `invalid_country`, "
             "`does_not_ship_there`. 409 codes: `not_held`, `campaign_closed`, `sold_out`, "
             "`reward_not_yet_available`, `reward_no_longer_available`, `change_in_progress`, `idempotency_key_reused`."
@@ -302,9 +357,9 @@ class PledgeChangeApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if not {"amount", "reward", "shipping_country"} & set(data):
+        if not {"amount", "reward", "shipping_country"} & set(data) and not data.get("addons"):
             raise InvalidInput(
-                "Give a new amount, a new reward, a new shipping country, or several.",
+                "Give a new amount, a new reward, a new shipping country, new add-ons, or several.",
                 code="nothing_to_change",
                 field="amount",
             )
@@ -325,6 +380,7 @@ class PledgeChangeApi(APIView):
             shipping_country=data.get("shipping_country") or None,
             payment_token=data.get("payment_token", ""),
             idempotency_key=request.headers[HEADER].strip(),
+            addons=addons_input(data.get("addons")),
             client_ip=request.META.get("REMOTE_ADDR"),  # for the fraud checks in its follow-up message
         )
         return Response(PledgeWithHistorySerializer(pledge_of_backer_get(backer=request.user, pledge_id=pk)).data)

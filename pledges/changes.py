@@ -46,6 +46,13 @@ from projects.selectors import reward_shipping_quote
 from projects.services import campaign_figures_changed, campaign_take_from_totals
 from projects.shipping import country_name, country_normalise
 
+from .addons import (
+    addons_to_total,
+    pledge_addons_apply_change,
+    pledge_addons_change_failed,
+    pledge_addons_claim_change,
+    pledge_addons_plan_change,
+)
 from .models import Pledge, PledgeChange, PledgeChangeStatus, PledgeStatus
 from .pledge_checks import pledge_checks_run
 from .selectors import pledge_charges_remaining
@@ -76,12 +83,13 @@ UNCHANGED = _Unchanged()  # ``reward=UNCHANGED``: keep the pledge's reward
 
 @dataclass(frozen=True)
 class _ChangeTarget:
-    """What a checked change makes of the pledge: the whole, the reward and the shipping it includes."""
+    """What a checked change makes of the pledge: the whole, the reward, the shipping and add-ons it includes."""
 
     amount: int
     reward: RewardTier | None
     shipping_country: str
     shipping_amount: int
+    addons_to: dict | None = None  # the add-ons it sets (``PledgeChange.addons_to``); None keeps them
 
 
 def pledge_change(
@@ -93,17 +101,22 @@ def pledge_change(
     reward: RewardTier | _Unchanged | None = UNCHANGED,
     shipping_country: str | None = None,
     payment_token: str = "",
+    addons: dict[int, int] | None = None,
     client_ip: str | None = None,
 ) -> Pledge:
-    """Change the amount and/or reward of the backer's held pledge before the deadline; return it.
+    """Change the amount, reward and/or add-ons of the backer's held pledge before the deadline; return it.
 
-    ``amount`` is the whole, shipping included, as on the pledge; None keeps what was pledged to
-    the campaign and adds the new shipping. ``reward`` UNCHANGED keeps the reward (None: no
-    reward). ``shipping_country`` (ISO 3166-1 alpha-2; None keeps the pledge's) is where a reward
-    that ships goes: a new reward or country is quoted that reward's shipping there, and a pledge
-    keeping both keeps the shipping it agreed to. A higher whole charges the difference to
-    ``payment_token``; a lower one refunds the difference. Idempotent per (pledge,
-    idempotency_key): the same request again returns the
+    ``amount`` is the pledge without its add-ons: what is pledged to the campaign plus the shipping
+    (``Pledge.amount_without_addons``); None keeps what was pledged to the campaign and adds the
+    new shipping. The add-ons come on top, as at pledge time, and the difference of the whole is
+    charged or refunded. ``reward`` UNCHANGED keeps the reward (None: no reward).
+    ``shipping_country`` (ISO 3166-1 alpha-2; None keeps the pledge's) is where a reward that ships
+    goes: a new reward or country is quoted that reward's shipping there, and a pledge keeping both
+    keeps the shipping it agreed to. ``addons`` (``{add-on id: quantity}``) sets the quantities it
+    names (0 removes one; the others stay); the units a change adds are claimed with its reward's
+    slot, never oversold (Conflict ``addon_sold_out``); those it drops are freed when it is made.
+    A higher whole charges the difference to ``payment_token``; a lower one refunds the
+    difference. Idempotent per (pledge, idempotency_key): the same request again returns the
     same outcome and moves no money twice; the same key with another body raises Conflict
     ``idempotency_key_reused``. One change at a time: another one while a charge is still being
     settled raises Conflict ``change_in_progress``.
@@ -122,12 +135,16 @@ def pledge_change(
     current = Pledge.objects.select_related("campaign", "reward").get(pk=pledge.pk)
     if actor is None or actor.pk != current.backer_id:
         raise NotFound(_("No such pledge."), code="not_found")
+    addons_to = pledge_addons_plan_change(pledge=current, requested=addons) if addons else None
     to_reward_id = current.reward_id if isinstance(reward, _Unchanged) else (reward.pk if reward else None)
     payment_token = (payment_token or "").strip()
     shipping_country = (shipping_country or "").strip() if isinstance(shipping_country, str) else ""
     # The request as sent, not as resolved: a retry after the change is made must match it.
     shipping = f"|ship:{shipping_country.upper()}" if shipping_country else ""
-    fingerprint = f"{'keep' if amount is None else amount}|{to_reward_id or ''}{shipping}|{payment_token}"[:255]
+    fingerprint = f"{'keep' if amount is None else amount}|{to_reward_id or ''}{shipping}|{payment_token}"
+    if addons:
+        fingerprint += "|" + ",".join(f"{i}x{q}" for i, q in sorted(addons.items(), key=lambda item: str(item[0])))
+    fingerprint = fingerprint[:255]
     change = PledgeChange.objects.filter(pledge_id=current.pk, idempotency_key=key).first()
     if change is None:
         target = _change_check(
@@ -136,6 +153,7 @@ def pledge_change(
             reward_id=to_reward_id,
             shipping_country=shipping_country,
             payment_token=payment_token,
+            addons_to=addons_to,
         )
         pledge_checks_run(backer=actor, campaign=current.campaign, amount=target.amount, replaces=current)
         change = _change_reserve(
@@ -173,9 +191,19 @@ def reward_needs_more(*, reward: RewardTier, amount: int) -> bool:
 
 
 def _change_check(
-    *, pledge: Pledge, amount: int | None, reward_id: int | None, shipping_country: str, payment_token: str
+    *,
+    pledge: Pledge,
+    amount: int | None,
+    reward_id: int | None,
+    shipping_country: str,
+    payment_token: str,
+    addons_to: dict | None = None,
 ) -> _ChangeTarget:
-    """Refuse a change that cannot go through, before anything is written or charged; return what it makes."""
+    """Refuse a change that cannot go through, before anything is written or charged; return what it makes.
+
+    ``amount`` is the pledge without its add-ons (None: what was pledged, plus the new shipping);
+    ``addons_to`` the add-ons the change sets (None: those the pledge has), which come on top.
+    """
     if pledge.status != PledgeStatus.HELD:
         raise Conflict(
             _("This pledge is %(status)s, so it cannot change.") % {"status": pledge.get_status_display().lower()},
@@ -189,8 +217,10 @@ def _change_check(
         if reward_id and reward is None:
             raise InvalidInput(_("That reward is not part of this campaign."), code="invalid_reward", field="reward")
     country, shipping = _change_shipping(pledge=pledge, reward=reward, shipping_country=shipping_country)
-    # Without an amount, what was pledged to the campaign stays and the new shipping is added.
-    to_amount = pledge.pledged_amount + shipping if amount is None else amount
+    # Without an amount, what was pledged to the campaign stays and the new shipping is added;
+    # the add-ons come on top of either.
+    without_addons = pledge.pledged_amount + shipping if amount is None else amount
+    to_amount = without_addons + (pledge.addons_amount if addons_to is None else addons_to_total(addons_to))
     check_amount(to_amount, pledge.currency, max_minor=settings.PLEDGE_MAX_MINOR)
     if pledge.from_balance and to_amount != pledge.amount:
         # Its refunds split between the balance and the card's charges; a new amount would need
@@ -202,29 +232,38 @@ def _change_check(
             ),
             code="paid_from_balance",
         )
-    if to_amount == pledge.amount and reward_id == pledge.reward_id and country == pledge.shipping_country:
+    if (
+        to_amount == pledge.amount
+        and reward_id == pledge.reward_id
+        and country == pledge.shipping_country
+        and addons_to is None
+    ):
         raise InvalidInput(
             _("Your pledge is already %(amount)s with this reward. Change the amount or the reward.")
             % {"amount": pledge.amount_display},
             code="same_amount",
             field="amount",
         )
-    # ``to_amount`` is the whole, as on the pledge: the reward's minimum does not count the
-    # shipping, which the whole must stay above.
-    if to_amount - shipping <= 0:
+    # The reward's minimum counts neither the shipping (which what is pledged must stay above)
+    # nor the add-ons.
+    if without_addons <= 0:
+        raise InvalidInput(_("The amount must be more than zero."), code="amount_not_positive", field="amount")
+    if without_addons - shipping <= 0:
         raise InvalidInput(
             _("Your pledge includes %(shipping)s of shipping; the new amount must be more than that.")
             % {"shipping": format_amount(shipping, pledge.currency)},
             code="below_shipping",
             field="amount",
         )
-    if reward is not None and to_amount - shipping < reward.minimum_amount:
+    if reward is not None and without_addons - shipping < reward.minimum_amount:
         raise _below_reward_minimum(reward=reward, currency=pledge.currency, country=country, shipping=shipping)
     if reward is not None and reward_id != pledge.reward_id and reward.sold_out:
         raise Conflict(_("The “%(reward)s” reward is sold out.") % {"reward": reward.title}, code="sold_out")
     if to_amount > pledge.amount and not payment_token:
         raise InvalidInput(_("Choose a payment method."), code="payment_token_required", field="payment_token")
-    return _ChangeTarget(amount=to_amount, reward=reward, shipping_country=country, shipping_amount=shipping)
+    return _ChangeTarget(
+        amount=to_amount, reward=reward, shipping_country=country, shipping_amount=shipping, addons_to=addons_to
+    )
 
 
 def _change_shipping(*, pledge: Pledge, reward: RewardTier | None, shipping_country: str) -> tuple[str, int]:
@@ -275,10 +314,11 @@ def _change_reserve(
             locked = Pledge.objects.select_for_update().get(pk=pledge.pk)
             if locked.status != PledgeStatus.HELD:
                 raise Conflict(_("This pledge was cancelled or settled meanwhile."), code="not_held")
-            if (locked.amount, locked.reward_id, locked.shipping_country) != (
+            if (locked.amount, locked.reward_id, locked.shipping_country, locked.addons_amount) != (
                 pledge.amount,
                 pledge.reward_id,
                 pledge.shipping_country,
+                pledge.addons_amount,
             ):
                 raise Conflict(_("This pledge changed meanwhile. Look at it again."), code="changed_meanwhile")
             try:
@@ -296,6 +336,7 @@ def _change_reserve(
                         actor=actor,
                         idempotency_key=key,
                         request_fingerprint=fingerprint,
+                        addons_to=target.addons_to,
                     )
             except IntegrityError:
                 existing = PledgeChange.objects.filter(pledge_id=locked.pk, idempotency_key=key).first()
@@ -307,6 +348,8 @@ def _change_reserve(
                 ) from None
             if reward_id != locked.reward_id and reward_id is not None and not _reward_claim_slot(reward_id=reward_id):
                 raise _claim_refused(reward)  # sold out, or outside its availability window
+            if target.addons_to is not None:
+                pledge_addons_claim_change(pledge_id=locked.pk, addons_to=target.addons_to)
             if amount <= locked.amount:
                 _change_apply(pledge=locked, change=change, client_ip=client_ip)
             return change
@@ -395,6 +438,8 @@ def _change_fail(*, change: PledgeChange, code: str, message: str) -> None:
     )
     if change.to_reward_id != change.from_reward_id:
         _reward_free_slot(reward_id=change.to_reward_id)  # the slot the change claimed
+    if change.addons_to is not None:
+        pledge_addons_change_failed(pledge_id=change.pledge_id, addons_to=change.addons_to)
 
 
 def _change_apply(*, pledge: Pledge, change: PledgeChange, client_ip: str | None = None) -> None:
@@ -409,9 +454,11 @@ def _change_apply(*, pledge: Pledge, change: PledgeChange, client_ip: str | None
         raise Conflict(_("This pledge was cancelled or settled meanwhile."), code="pledge_not_held")
     if pledge.amount != change.from_amount:
         raise Conflict(_("This pledge changed meanwhile."), code="pledge_not_held")
+    to_addons_amount = pledge.addons_amount if change.addons_to is None else addons_to_total(change.addons_to)
     if change.to_reward_id is not None:
         reward = RewardTier.objects.get(pk=change.to_reward_id)
-        if change.to_amount - change.to_shipping_amount < reward.minimum_amount:  # the reward changed meanwhile
+        # The reward changed meanwhile.
+        if change.to_amount - change.to_shipping_amount - to_addons_amount < reward.minimum_amount:
             refused = _below_reward_minimum(
                 reward=reward,
                 currency=pledge.currency,
@@ -452,7 +499,11 @@ def _change_apply(*, pledge: Pledge, change: PledgeChange, client_ip: str | None
     pledge.reward_id = change.to_reward_id
     pledge.shipping_country = change.to_shipping_country
     pledge.shipping_amount = change.to_shipping_amount
-    pledge.save(update_fields=["amount", "reward", "shipping_country", "shipping_amount"])
+    update_fields = ["amount", "reward", "shipping_country", "shipping_amount"]
+    if change.addons_to is not None:
+        pledge.addons_amount = pledge_addons_apply_change(pledge=pledge, addons_to=change.addons_to)
+        update_fields.append("addons_amount")
+    pledge.save(update_fields=update_fields)
     change.status = PledgeChangeStatus.DONE
     change.completed_at = timezone.now()
     change.save(update_fields=["status", "charge_reference", "card_fingerprint", "refund_parts", "completed_at"])

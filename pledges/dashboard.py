@@ -35,6 +35,7 @@ from .forms import (
 from .selectors import (
     backer_list_rows,
     legacy_extras_attach,
+    pledge_addons_attach,
     pledges_of_campaign_export,
     pledges_per_day,
     reward_breakdown,
@@ -87,7 +88,9 @@ def campaign_dashboard(request, slug: str):
             forecast=forecast,
         )
     page_obj = Paginator(backer_list_rows(campaign=campaign), BACKERS_PER_PAGE).get_page(request.GET.get("page"))
-    page_obj.object_list = legacy_extras_attach(campaign=campaign, rows=list(page_obj.object_list))
+    page_obj.object_list = pledge_addons_attach(
+        pledges=legacy_extras_attach(campaign=campaign, rows=list(page_obj.object_list))
+    )
     context = {
         "campaign": campaign,
         "forecast": forecast,
@@ -255,13 +258,18 @@ def _history_text(pledge) -> str:
     return "; ".join(parts)
 
 
+def _addons_text(pledge) -> str:
+    """The pledge's add-ons in one cell: "2 x Sticker pack; 1 x Poster" (empty without any)."""
+    return "; ".join(f"{line.quantity} x {line.addon.title}" for line in getattr(pledge, "addon_list", ()))
+
+
 @login_required
 def campaign_backers_csv(request, slug: str):
     """Every backer of the campaign as CSV, streamed from one query."""
     campaign = _campaign_or_404(request, slug)
     writer = csv.writer(_Echo())
-    # ``amount`` is the whole charged, its shipping included; the shipping columns come last so
-    # that spreadsheets reading the earlier columns by position keep working.
+    # ``amount`` is the whole charged, its shipping and add-ons included; the shipping and add-on
+    # columns come last so that spreadsheets reading the earlier columns by position keep working.
     header = [
         "pledge",
         "backer",
@@ -274,6 +282,8 @@ def campaign_backers_csv(request, slug: str):
         "changes",
         "shipping_country",
         "shipping_amount",
+        "addons",
+        "addons_amount",
     ]
 
     def rows():
@@ -294,6 +304,8 @@ def campaign_backers_csv(request, slug: str):
                         _history_text(pledge),
                         pledge.shipping_country,
                         amount_as_text(pledge.shipping_amount, pledge.currency) if pledge.shipping_country else "",
+                        _addons_text(pledge),
+                        amount_as_text(pledge.addons_amount, pledge.currency) if pledge.addons_amount else "",
                     )
                 ]
             )

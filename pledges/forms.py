@@ -85,7 +85,36 @@ class AmountConfirmationMixin:
         return format_amount(amount, self.currency)
 
 
-class PledgeForm(AmountConfirmationMixin, forms.Form):
+class AddOnFieldsMixin:
+    """Quantity fields ``addon_<id>`` for a campaign's add-ons, read back as ``cleaned_data["addons"]``.
+
+    Each takes any whole number: what a pledge may carry (0 to ADDONS_MAX_PER_BACKER of an add-on
+    of this campaign) is the pledge services' rule, whose refusal the view shows on the form.
+    """
+
+    def add_addon_fields(self, addons, initial: dict[int, int] | None = None) -> None:
+        self.addons = list(addons)
+        self.addons_max = settings.ADDONS_MAX_PER_BACKER
+        for addon in self.addons:
+            self.fields[f"addon_{addon.pk}"] = forms.IntegerField(
+                label=addon.title,
+                required=False,
+                initial=(initial or {}).get(addon.pk, 0),
+                widget=forms.NumberInput(
+                    attrs={"min": 0, "max": settings.ADDONS_MAX_PER_BACKER, "data-addon-price": addon.price}
+                ),
+            )
+
+    def addon_fields(self):
+        """(add-on, its bound field) pairs, for the template."""
+        return [(addon, self[f"addon_{addon.pk}"]) for addon in self.addons]
+
+    def clean_addons(self, cleaned: dict, *, keep_zero: bool) -> None:
+        quantities = {addon.pk: cleaned.get(f"addon_{addon.pk}") or 0 for addon in self.addons}
+        cleaned["addons"] = {pk: q for pk, q in quantities.items() if q or keep_zero}
+
+
+class PledgeForm(AddOnFieldsMixin, AmountConfirmationMixin, forms.Form):
     """A pledge to one campaign: optional reward, amount in its currency, a sandbox test card.
 
     ``idempotency_key`` is a hidden value minted when the form is shown; submitting the same
@@ -124,9 +153,10 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
     # page was shown (minor units), so a form sent twice asks for the same split both times.
     pay_from_balance = forms.IntegerField(required=False, min_value=1, max_value=settings.PLEDGE_MAX_MINOR)
 
-    def __init__(self, *args, campaign, rewards, prices=None, balance_available: int = 0, **kwargs):
+    def __init__(self, *args, campaign, rewards, prices=None, balance_available: int = 0, addons=(), **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        self.add_addon_fields(addons)
         self.balance_available = balance_available
         if balance_available or self.data.get(self.add_prefix("pay_from_balance")):
             # The balance may pay it all: a card is then asked for in ``clean`` only for the rest.
@@ -185,6 +215,7 @@ class PledgeForm(AmountConfirmationMixin, forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        self.clean_addons(cleaned, keep_zero=False)
         reward_id, amount = cleaned.get("reward"), cleaned.get("amount")
         reward = self.rewards.get(reward_id) if reward_id is not None else None
         cleaned["reward_tier"] = reward
@@ -251,7 +282,7 @@ class PledgeRewardForm(forms.Form):
                 )
                 % {"reward": title}
             )
-        if reward is not None and reward.minimum_amount > self.pledge.amount:
+        if reward is not None and reward.minimum_amount > self.pledge.pledged_amount:
             minimum = format_amount(reward.minimum_amount, self.pledge.currency)
             raise forms.ValidationError(
                 _("“%(reward)s” needs a pledge of at least %(minimum)s: change the amount and the reward together.")
@@ -281,8 +312,10 @@ def _reward_choice_label(reward, pledge, *, with_shipping: bool = False) -> str:
     return label
 
 
-class PledgeAmountForm(AmountConfirmationMixin, forms.Form):
-    """Manage a held pledge: a new amount and/or reward, and the sandbox card for a higher amount.
+class PledgeAmountForm(AddOnFieldsMixin, AmountConfirmationMixin, forms.Form):
+    """Manage a held pledge: a new amount, reward and/or add-ons, and the sandbox card for a higher whole.
+
+    ``amount`` is the pledge without its add-ons (``Pledge.amount_without_addons``), which come on top.
 
     Only the difference moves: more is charged to this card, less is refunded to the card(s)
     charged, so the card is asked for only when the amount goes up. ``idempotency_key`` works as
@@ -299,9 +332,11 @@ class PledgeAmountForm(AmountConfirmationMixin, forms.Form):
     idempotency_key = forms.CharField(max_length=255, widget=forms.HiddenInput)
     confirmed_amount = PledgeForm.base_fields["confirmed_amount"]
 
-    def __init__(self, *args, pledge, rewards=(), **kwargs):
+    def __init__(self, *args, pledge, rewards=(), addons=(), addon_quantities=None, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        self.add_addon_fields(addons, initial=addon_quantities)
+        self.addon_quantities = addon_quantities or {}
         self.pledge = pledge
         self.currency = pledge.currency
         self.rewards = {reward.pk: reward for reward in rewards}
@@ -338,6 +373,11 @@ class PledgeAmountForm(AmountConfirmationMixin, forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        self.clean_addons(cleaned, keep_zero=True)
+        # Only the add-ons whose quantity moved go to the service (none: the add-ons stay).
+        cleaned["addons"] = {
+            pk: q for pk, q in cleaned["addons"].items() if q != self.addon_quantities.get(pk, 0)
+        } or None
         amount, reward = cleaned.get("amount"), cleaned.get("reward")
         if amount is None or "reward" not in cleaned:
             return cleaned
@@ -348,9 +388,10 @@ class PledgeAmountForm(AmountConfirmationMixin, forms.Form):
                 _("The “%(reward)s” reward is shipped: choose the country to ship it to.") % {"reward": reward.title},
             )
         elif (
-            amount == self.pledge.amount
+            amount == self.pledge.amount_without_addons
             and (reward.pk if reward else None) == self.pledge.reward_id
             and country == self.pledge.shipping_country
+            and cleaned["addons"] is None
         ):
             self.add_error(
                 "amount",
@@ -363,11 +404,19 @@ class PledgeAmountForm(AmountConfirmationMixin, forms.Form):
                 _("The “%(reward)s” reward needs a pledge of at least %(minimum)s.")
                 % {"reward": reward.title, "minimum": format_amount(reward.minimum_amount, self.pledge.currency)},
             )
-        elif amount > self.pledge.amount:
+        elif amount + self._addons_total(cleaned["addons"]) > self.pledge.amount:
             for name in ("card_number", "expiry", "cvc"):
                 if name not in self.errors and not cleaned.get(name):
                     self.add_error(name, _("Enter the card that pays the difference."))
         return cleaned
+
+    def _addons_total(self, changed: dict[int, int] | None) -> int:
+        """What the add-ons cost after the change, at the prices shown (the service prices them again)."""
+        if changed is None:
+            return self.pledge.addons_amount
+        quantities = {**self.addon_quantities, **changed}
+        prices = {addon.pk: addon.price for addon in self.addons}
+        return sum(max(q, 0) * prices.get(pk, 0) for pk, q in quantities.items())
 
 
 class _AdviceForm(forms.Form):

@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crowdfund_site.money import CURRENCY_CHOICES, format_amount
-from projects.models import Campaign, RewardTier
+from projects.models import AddOn, Campaign, RewardTier
 from projects.shipping import country_name
 
 
@@ -72,6 +72,9 @@ class Pledge(models.Model):
     from_balance = models.BigIntegerField(
         default=0, db_default=0, help_text="Part of amount paid from the backer's balance, not by card."
     )
+    # What the pledge's add-ons (``PledgeAddOn`` rows) cost together, which ``amount`` includes:
+    # held, released and refunded with the rest. 0 tells the services there are no rows to read.
+    addons_amount = models.BigIntegerField(default=0, db_default=0, help_text="Included in amount.")
     created_at = models.DateTimeField(default=timezone.now)
     held_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True, help_text="Released, refunded or cancelled.")
@@ -111,6 +114,10 @@ class Pledge(models.Model):
                 condition=Q(from_balance__gte=0) & Q(from_balance__lte=F("amount")),
                 name="pledge_from_balance_within_amount",
             ),
+            models.CheckConstraint(
+                condition=Q(addons_amount__gte=0) & Q(amount__gt=F("addons_amount") + F("shipping_amount")),
+                name="pledge_addons_within_amount",
+            ),
         ]
         indexes = [
             # Settlement walks one campaign's held pledges in id order, batch by batch.
@@ -139,8 +146,13 @@ class Pledge(models.Model):
 
     @property
     def pledged_amount(self) -> int:
-        """Return what the backer pledged to the campaign itself: ``amount`` without its shipping."""
-        return self.amount - self.shipping_amount
+        """Return what the backer pledged to the campaign itself: ``amount`` without its shipping and add-ons."""
+        return self.amount - self.shipping_amount - self.addons_amount
+
+    @property
+    def amount_without_addons(self) -> int:
+        """Return ``amount`` without the add-ons: what a change of amount names (add-ons come on top)."""
+        return self.amount - self.addons_amount
 
     @property
     def shipping_display(self) -> str:
@@ -155,6 +167,44 @@ class Pledge(models.Model):
     @property
     def failure_reason(self) -> str:
         return failure_reason(self.failure_code, self.failure_message)
+
+
+class PledgeAddOn(models.Model):
+    """How many of one add-on a pledge carries, at the price it was added for.
+
+    Written only by ``pledges.addons`` (with the pledge, or by a change of it), which keeps the
+    pledge's ``addons_amount`` equal to the sum of its rows and claims and frees the add-on's
+    units. A change to quantity 0 deletes the row.
+    """
+
+    pledge = models.ForeignKey(Pledge, on_delete=models.CASCADE, related_name="addon_lines")
+    addon = models.ForeignKey(AddOn, on_delete=models.PROTECT, related_name="pledge_lines")
+    quantity = models.PositiveSmallIntegerField()
+    unit_price = models.BigIntegerField(help_text="In minor units of the pledge's currency.")
+
+    class Meta:
+        ordering = ["addon__price", "addon_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["pledge", "addon"], name="pledge_addon_once"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="pledge_addon_quantity_positive"),
+            models.CheckConstraint(condition=Q(unit_price__gt=0), name="pledge_addon_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.addon_id} on pledge {self.pledge_id}"
+
+    @property
+    def total(self) -> int:
+        return self.quantity * self.unit_price
+
+    @property
+    def display(self) -> str:
+        """Return "2 × Sticker pack ($10.00)" (in the active language)."""
+        return _("%(quantity)s × %(addon)s (%(total)s)") % {
+            "quantity": self.quantity,
+            "addon": self.addon.title,
+            "total": format_amount(self.total, self.pledge.currency),
+        }
 
 
 class PledgeStatusChange(models.Model):
@@ -213,6 +263,9 @@ class PledgeChange(models.Model):
     to_shipping_country = models.CharField(max_length=2, blank=True, default="", db_default="")
     from_shipping_amount = models.BigIntegerField(default=0, db_default=0)
     to_shipping_amount = models.BigIntegerField(default=0, db_default=0)
+    # The add-ons the change sets, ``{"<add-on id>": [quantity, unit price], ...}`` for every
+    # add-on the pledge carries after it; null: the change leaves them as they are.
+    addons_to = models.JSONField(null=True, blank=True)
     failure_code = models.CharField(max_length=40, blank=True)
     failure_message = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -12,7 +12,15 @@ from escrow.gateway import RefundRequest
 from escrow.vocabulary import pledge_topup_refund_key, refund_key
 from projects.models import Campaign
 
-from .models import COUNTED_STATUSES, OPEN_STATUSES, Pledge, PledgeChange, PledgeChangeStatus, PledgeStatus
+from .models import (
+    COUNTED_STATUSES,
+    OPEN_STATUSES,
+    Pledge,
+    PledgeAddOn,
+    PledgeChange,
+    PledgeChangeStatus,
+    PledgeStatus,
+)
 
 # Pledges an initiator sees in their backer list: money was taken at some point.
 BACKER_LIST_STATUSES = (*COUNTED_STATUSES, PledgeStatus.REFUNDED, PledgeStatus.CANCELLED)
@@ -195,8 +203,35 @@ def legacy_extras_attach(*, campaign: Campaign, rows: list[Pledge]) -> list[Pled
 
 
 def pledges_of_campaign_export(*, campaign: Campaign) -> Iterator[Pledge]:
-    """Yield every pledge of the backer list, oldest first, streamed (with their histories, per chunk)."""
-    return pledges_of_campaign_for_initiator(campaign=campaign).order_by("created_at", "id").iterator(chunk_size=2_000)
+    """Yield every pledge of the backer list, oldest first, streamed (with their histories and add-ons, per chunk)."""
+    ordered = pledges_of_campaign_for_initiator(campaign=campaign).order_by("created_at", "id")
+    pledges = ordered.iterator(chunk_size=2_000)
+    if not campaign.addon_count:
+        yield from pledges
+        return
+    chunk = []
+    for pledge in pledges:
+        chunk.append(pledge)
+        if len(chunk) == 2_000:
+            yield from pledge_addons_attach(pledges=chunk)
+            chunk = []
+    yield from pledge_addons_attach(pledges=chunk)
+
+
+def pledge_addons_attach(*, pledges: list[Pledge]) -> list[Pledge]:
+    """Give each pledge ``addon_list``: its add-on rows with their add-ons, cheapest first; return the pledges.
+
+    One query for all the pledges that carry any (``addons_amount``), none when no pledge does.
+    """
+    pledges = list(pledges)
+    carrying = {pledge.pk: pledge for pledge in pledges if pledge.addons_amount}
+    for pledge in pledges:
+        pledge.addon_list = []
+    if carrying:
+        for line in PledgeAddOn.objects.filter(pledge_id__in=list(carrying)).select_related("addon"):
+            line.pledge = carrying[line.pledge_id]  # its currency, without reading the pledge again
+            line.pledge.addon_list.append(line)
+    return pledges
 
 
 @dataclass(frozen=True)

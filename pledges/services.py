@@ -55,6 +55,14 @@ from projects.pricing import Price, price_now, quote_read
 from projects.selectors import reward_shipping_quote
 from projects.services import campaign_add_to_totals, campaign_figures_changed, campaign_take_from_totals
 
+from .addons import (
+    AddOnLine,
+    addons_total,
+    pledge_addons_claim,
+    pledge_addons_for_new_pledge,
+    pledge_addons_free_all,
+    pledge_addons_write,
+)
 from .models import COUNTED_STATUSES, PLEDGE_TRANSITIONS, Pledge, PledgeStatus, PledgeStatusChange
 from .pledge_checks import pledge_balance_reserve, pledge_checks_run, pledge_reserve_guard
 from .selectors import pledge_refund_requests
@@ -93,11 +101,15 @@ def _fingerprint(
     token: str,
     shipping_country: str = "",
     from_balance: int = 0,
+    addons: dict | None = None,
 ) -> str:
-    # A pledge without shipping (or balance) keeps the fingerprint it always had, so its retries still match.
+    # A pledge without shipping (balance, add-ons) keeps the fingerprint it always had, so its retries still match.
     shipping = f"|ship:{shipping_country.strip().upper()}" if shipping_country else ""
     balance = f"|bal:{from_balance}" if from_balance else ""
-    return f"{campaign_id}|{reward_id or ''}|{amount}|{currency}{shipping}{balance}|{token}"[:255]
+    extras = "".join(
+        f"|add:{addon_id}x{quantity}" for addon_id, quantity in sorted((addons or {}).items(), key=str) if quantity
+    )
+    return f"{campaign_id}|{reward_id or ''}|{amount}|{currency}{shipping}{balance}{extras}|{token}"[:255]
 
 
 def pledge_shipping(*, reward: RewardTier | None, shipping_country: str, amount: int, currency: str) -> tuple[str, int]:
@@ -137,8 +149,14 @@ def pledge_create(
     price_quote: str = "",
     client_ip: str | None = None,
     from_balance: int = 0,
+    addons: dict[int, int] | None = None,
 ) -> Pledge:
     """Charge the backer and hold ``amount`` in the campaign's escrow; return the held pledge.
+
+    ``addons`` (``{add-on id: quantity}``, at most ADDONS_MAX_PER_BACKER of each) come on top of
+    ``amount`` as shipping does: the pledge charges and holds the whole and keeps what the add-ons
+    cost in ``addons_amount`` (``pledges.addons``). Their units are claimed with the reward's slot,
+    before the card is charged, and never oversold (Conflict ``addon_sold_out``).
 
     ``from_balance`` of the whole is paid from the backer's balance instead of the card (a
     lender re-lending what repayments paid them; only where the campaign's funding model has a
@@ -182,6 +200,7 @@ def pledge_create(
         token=payment_token,
         shipping_country=shipping_country,
         from_balance=from_balance,
+        addons=addons,
     )
     try:
         # A new key is the usual case: check and insert straight away, without looking first.
@@ -198,12 +217,20 @@ def pledge_create(
         country, shipping = pledge_shipping(
             reward=reward, shipping_country=shipping_country, amount=amount, currency=currency
         )
-        _check_from_balance(from_balance, whole=amount + shipping, currency=currency, payment_token=payment_token)
-        pledge_checks_run(backer=backer, campaign=campaign, amount=amount + shipping)
+        addon_lines = pledge_addons_for_new_pledge(campaign=campaign, requested=addons) if addons else []
+        if addon_lines:
+            shipping_and_addons = shipping + addons_total(addon_lines)
+            check_amount(amount + shipping_and_addons, currency, max_minor=settings.PLEDGE_MAX_MINOR)
+        else:
+            shipping_and_addons = shipping
+        _check_from_balance(
+            from_balance, whole=amount + shipping_and_addons, currency=currency, payment_token=payment_token
+        )
+        pledge_checks_run(backer=backer, campaign=campaign, amount=amount + shipping_and_addons)
         pledge = _pledge_reserve(
             backer=backer,
             campaign=campaign,
-            amount=amount + shipping,
+            amount=amount + shipping_and_addons,
             currency=currency,
             key=key,
             fingerprint=fingerprint,
@@ -212,6 +239,7 @@ def pledge_create(
             shipping_amount=shipping,
             claim_below=claim_below,
             from_balance=from_balance,
+            addon_lines=addon_lines,
         )
     except (InvalidInput, NotAllowed, Conflict):
         # A retry of a request whose pledge exists answers with that pledge's outcome, even if
@@ -345,8 +373,9 @@ def _pledge_reserve(
     shipping_amount: int = 0,
     claim_below: int | None = None,
     from_balance: int = 0,
+    addon_lines: list[AddOnLine] = (),
 ) -> Pledge:
-    """Claim a reward slot and create the pending pledge, in one short transaction.
+    """Claim a reward slot (and add-on units) and create the pending pledge, in one short transaction.
 
     Returns the backer's pledge with this key: the new one, or the one a concurrent (or
     earlier) request made first, in which case nothing is claimed. Raises Conflict if the
@@ -365,6 +394,8 @@ def _pledge_reserve(
         "shipping_amount": shipping_amount,
         "from_balance": from_balance,
     }
+    if addon_lines:
+        fields["addons_amount"] = addons_total(addon_lines)
     with (
         pledge_reserve_guard(backer=backer, campaign=campaign, amount=amount),  # a lender's limit, under lock
         # The balance is locked and checked, and the pending pledge that holds part of it back
@@ -373,15 +404,23 @@ def _pledge_reserve(
     ):
         if from_balance:
             pledge_balance_reserve(backer=backer, campaign=campaign, amount=from_balance)
-        if reward is None:
+        if reward is None and not addon_lines:
             pledge = create_unless_taken(Pledge, **fields)  # one INSERT: no transaction needed around it
         else:
             try:
                 with transaction.atomic():
-                    _reward_claim_or_refuse(
-                        reward=reward, below=claim_below, paying=amount - shipping_amount, currency=currency
-                    )
+                    if reward is not None:
+                        _reward_claim_or_refuse(
+                            reward=reward,
+                            below=claim_below,
+                            paying=amount - shipping_amount - fields.get("addons_amount", 0),
+                            currency=currency,
+                        )
+                    if addon_lines:
+                        pledge_addons_claim(units={line.addon.pk: line.quantity for line in addon_lines})
                     pledge = Pledge.objects.create(**fields)
+                    if addon_lines:
+                        pledge_addons_write(pledge=pledge, lines=addon_lines)
             except IntegrityError:
                 pledge = None
     if pledge is None:
@@ -683,6 +722,7 @@ def _pledge_fail(*, pledge: Pledge, code: str, message: str, actor=None) -> None
     pledge.save(update_fields=["failure_code", "failure_message", "payment_reference", "card_fingerprint"])
     pledge_set_status(pledge=pledge, to_status=PledgeStatus.FAILED, actor=actor, reason=code)
     _reward_free_slot(reward_id=pledge.reward_id)
+    pledge_addons_free_all(pledge=pledge)
 
 
 def _pledge_outcome(pledge: Pledge) -> Pledge:
@@ -866,6 +906,7 @@ def _pledge_return_to_backer(*, pledge: Pledge, to_status: str, actor, reason: s
     pledge_set_status(pledge=pledge, to_status=to_status, actor=actor, reason=reason)
     _adjust_backer_count(pledge=pledge, delta=-1)
     _reward_free_slot(reward_id=pledge.reward_id)
+    pledge_addons_free_all(pledge=pledge)
     campaign_figures_changed(campaign_id=pledge.campaign_id)
     pledge_id = pledge.pk
     transaction.on_commit(lambda: _enqueue_email("send_pledge_refunded", pledge_id))

@@ -21,7 +21,7 @@ from crowdfund_site.money import currency_exponent, format_amount
 from lending.selectors import lender_balance_available
 from projects.models import FundingModel
 from projects.pricing import price_now, quote_read, quote_sign
-from projects.selectors import campaign_page_get, reward_shipping_quote, rewards_shipping_rules
+from projects.selectors import campaign_addons, campaign_page_get, reward_shipping_quote, rewards_shipping_rules
 from projects.shipping import destination_name, shipping_costs_by_country
 
 from .changes import pledge_change
@@ -34,7 +34,7 @@ from .forms import (
     new_idempotency_key,
 )
 from .models import PledgeChangeStatus, failure_reason
-from .selectors import open_pledge_of_backer, pledge_of_backer_get, pledges_of_backer
+from .selectors import open_pledge_of_backer, pledge_addons_attach, pledge_of_backer_get, pledges_of_backer
 from .services import REWARD_UNAVAILABLE_CODES, pledge_cancel, pledge_create
 
 PLEDGES_PER_PAGE = 25
@@ -87,6 +87,7 @@ def pledge_create_view(request, slug: str):
     if campaign is None:
         raise Http404("No such campaign")
     rewards = list(campaign.rewards.all())
+    addons = campaign_addons(campaign=campaign)
     is_initiator = request.user.pk == campaign.initiator_id
     # A lender may pay a loan from their balance (what repayments paid them): offered when they have one.
     balance = 0
@@ -98,7 +99,9 @@ def pledge_create_view(request, slug: str):
     posted_quotes = {r.pk: request.POST.get(f"price_quote_{r.pk}", "") for r in rewards if r.price_steps}
     if request.method == "POST":
         prices = {pk: quoted_price(r, posted_quotes[r.pk]) for r in rewards if (pk := r.pk) in posted_quotes}
-        form = PledgeForm(request.POST, campaign=campaign, rewards=rewards, prices=prices, balance_available=balance)
+        form = PledgeForm(
+            request.POST, campaign=campaign, rewards=rewards, prices=prices, balance_available=balance, addons=addons
+        )
         if form.is_valid() and (amount_to_confirm := form.amount_to_confirm()) is not None:
             # Nothing is charged yet: the page shows the amount as understood, the same key kept.
             idempotency_key = form.cleaned_data["idempotency_key"]
@@ -117,6 +120,7 @@ def pledge_create_view(request, slug: str):
                     price_quote=posted_quotes.get(data["reward"], ""),
                     client_ip=request.META.get("REMOTE_ADDR"),  # for the fraud checks in its follow-up message
                     from_balance=data["from_balance"],
+                    addons=data["addons"],
                 )
             except (InvalidInput, NotAllowed, Conflict, PaymentDeclined, PaymentUnavailable) as error:
                 if _pledge_error(form, error):
@@ -134,7 +138,7 @@ def pledge_create_view(request, slug: str):
             initial["amount"] = amount_as_text(chosen.price_now_amount, campaign.currency)
         if balance and request.GET.get("from_balance"):  # "Re-lend" from My loans
             initial["pay_from_balance"] = balance
-        form = PledgeForm(initial=initial, campaign=campaign, rewards=rewards, balance_available=balance)
+        form = PledgeForm(initial=initial, campaign=campaign, rewards=rewards, balance_available=balance, addons=addons)
     for reward in rewards:
         # A stepped tier shows its price now, with a fresh quote that keeps it for 15 minutes.
         reward.price_quote = quote_sign(reward, price_now(reward)) if reward.price_steps else ""
@@ -177,7 +181,7 @@ def pledge_list(request):
     groups: dict[int, list] = {}
     for pledge in page_obj.object_list:
         groups.setdefault(pledge.campaign_id, []).append(pledge)
-    page_obj.object_list = [pledge for group in groups.values() for pledge in group]
+    page_obj.object_list = pledge_addons_attach(pledges=[pledge for group in groups.values() for pledge in group])
     return render(request, "pledges/pledge_list.html", {"page_obj": page_obj})
 
 
@@ -187,6 +191,7 @@ def pledge_detail(request, pk: int):
     pledge = pledge_of_backer_get(backer=request.user, pledge_id=pk)
     if pledge is None:
         raise Http404("No such pledge")
+    pledge_addons_attach(pledges=[pledge])
     context = {"pledge": pledge, "campaign": pledge.campaign, "thanks": request.GET.get("thanks") == "1"}
     return render(request, "pledges/pledge_detail.html", context)
 
@@ -256,7 +261,7 @@ def pledge_change_reward_view(request, pk: int):
     bigger = [
         (reward, amount_as_text(reward.minimum_amount, pledge.currency))
         for reward in rewards
-        if reward.minimum_amount > pledge.amount and not reward.sold_out
+        if reward.minimum_amount > pledge.amount_without_addons and not reward.sold_out
     ]
     context = {"pledge": pledge, "campaign": pledge.campaign, "form": form, "bigger_rewards": bigger}
     return render(request, "pledges/pledge_change_reward.html", context)
@@ -273,10 +278,16 @@ def pledge_change_amount_view(request, pk: int):
     if pledge is None:
         raise Http404("No such pledge")
     rewards = list(pledge.campaign.rewards.all())
+    addons = campaign_addons(campaign=pledge.campaign)
+    pledge_addons_attach(pledges=[pledge])
+    form_addons = {
+        "addons": addons,
+        "addon_quantities": {line.addon_id: line.quantity for line in pledge.addon_list},
+    }
     idempotency_key = new_idempotency_key()
     amount_to_confirm = None
     if request.method == "POST":
-        form = PledgeAmountForm(request.POST, pledge=pledge, rewards=rewards)
+        form = PledgeAmountForm(request.POST, pledge=pledge, rewards=rewards, **form_addons)
         if form.is_valid() and (amount_to_confirm := form.amount_to_confirm()) is not None:
             idempotency_key = form.cleaned_data["idempotency_key"]
         elif form.is_valid():
@@ -291,6 +302,7 @@ def pledge_change_amount_view(request, pk: int):
                     shipping_country=data["shipping_country"] or None,
                     payment_token=data["card_number"],
                     idempotency_key=data["idempotency_key"],
+                    addons=data["addons"],
                     client_ip=request.META.get("REMOTE_ADDR"),
                 )
             except ApplicationError as error:
@@ -310,13 +322,13 @@ def pledge_change_amount_view(request, pk: int):
                 messages.success(request, _change_message(old_amount=old_amount, pledge=changed))
                 return redirect("pledges:detail", pk=changed.pk)
     else:
-        initial = {"amount": amount_as_text(pledge.amount, pledge.currency)}
+        initial = {"amount": amount_as_text(pledge.amount_without_addons, pledge.currency)}
         chosen = next((r for r in rewards if str(r.pk) == request.GET.get("reward")), None)
         if chosen is not None:
             initial["reward"] = chosen.pk
             if chosen.pk != pledge.reward_id:
                 initial["amount"] = amount_as_text(_whole_with(pledge=pledge, reward=chosen), pledge.currency)
-        form = PledgeAmountForm(initial=initial, pledge=pledge, rewards=rewards)
+        form = PledgeAmountForm(initial=initial, pledge=pledge, rewards=rewards, **form_addons)
     context = {
         "pledge": pledge,
         "campaign": pledge.campaign,
@@ -329,7 +341,7 @@ def pledge_change_amount_view(request, pk: int):
 
 
 def _whole_with(*, pledge, reward) -> int:
-    """Return the whole of ``pledge`` moved to ``reward``: at least its minimum, plus shipping to its country.
+    """Return ``pledge`` moved to ``reward`` without its add-ons: at least its minimum, plus shipping to its country.
 
     Only a suggestion to fill in the form: the change service quotes the shipping again.
     """

@@ -32,6 +32,7 @@ from settlement.services import campaign_cancel
 from . import services
 from .milestones.models import Milestone
 from .models import (
+    AddOn,
     Campaign,
     CampaignReviewQueue,
     CampaignStatus,
@@ -467,5 +468,14 @@ class StretchGoalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     list_display = ("title", "campaign", "amount", "unlocked_at", "email_sent_at", "recipients")
     list_filter = (("unlocked_at", admin.EmptyFieldListFilter), ("email_sent_at", admin.EmptyFieldListFilter))
+    list_select_related = ("campaign",)
+    search_fields = ("title", "campaign__title")
+
+
+@admin.register(AddOn)
+class AddOnAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Add-ons, to look at: their price, limit and the units pledges took (initiators edit them)."""
+
+    list_display = ("title", "campaign", "price", "quantity_limit", "claimed_count")
     list_select_related = ("campaign",)
     search_fields = ("title", "campaign__title")

@@ -30,6 +30,7 @@ from crowdfund_site.exceptions import Conflict, InvalidInput, NotFound
 from crowdfund_site.money import CURRENCY_CHOICES
 from risk.tasks import enqueue_campaign_assessment
 
+from .api_addons import urlpatterns as addon_urlpatterns
 from .api_milestones import MilestoneInputSerializer, plan_from
 from .api_milestones import urlpatterns as milestone_urlpatterns
 from .api_stretch_goals import urlpatterns as stretch_goal_urlpatterns
@@ -723,3 +724,4 @@ urlpatterns = [
 urlpatterns += picture_urlpatterns
 urlpatterns += milestone_urlpatterns
 urlpatterns += stretch_goal_urlpatterns
+urlpatterns += addon_urlpatterns

@@ -15,6 +15,8 @@ from lending.models import RepaymentType
 from lending.services import loan_terms_validate
 
 from .models import (
+    ADDON_DESCRIPTION_MAX_LENGTH,
+    ADDON_TITLE_MAX_LENGTH,
     CAMPAIGN_FAQ_MAX_LENGTH,
     CAMPAIGN_RISKS_MAX_LENGTH,
     CAMPAIGN_STORY_MAX_LENGTH,
@@ -487,3 +489,27 @@ class StretchGoalForm(PlainLabelsForm):
 
     def clean_amount(self) -> int:
         return _parse_money(self.cleaned_data["amount"], self.currency)
+
+
+class AddOnForm(PlainLabelsForm):
+    """An add-on: a title, a price and an optional limit of units in all."""
+
+    title = forms.CharField(label=_("Title"), max_length=ADDON_TITLE_MAX_LENGTH)
+    price = forms.CharField(label=_("Price"), max_length=24, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    quantity_limit = forms.IntegerField(
+        label=_("Limit (empty: unlimited)"), required=False, min_value=1, max_value=REWARD_QUANTITY_LIMIT_MAX
+    )
+    description = forms.CharField(
+        label=_("Description"),
+        required=False,
+        max_length=ADDON_DESCRIPTION_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args, currency: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+        self.fields["price"].label = gettext("Price (%(currency)s)") % {"currency": currency}
+
+    def clean_price(self) -> int:
+        return _parse_money(self.cleaned_data["price"], self.currency)

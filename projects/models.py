@@ -209,6 +209,8 @@ class Campaign(models.Model):
     has_milestone_plan = models.BooleanField(default=False, db_default=False)
     # Kept by projects.stretch_goals (add and remove), so a campaign without any reads none.
     stretch_goal_count = models.PositiveSmallIntegerField(default=0, db_default=0)
+    # Kept by projects.addons (add and remove), so pages and pledges of a campaign without any read none.
+    addon_count = models.PositiveSmallIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -524,6 +526,53 @@ class StretchGoal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.amount}) of campaign {self.campaign_id}"
+
+
+ADDON_TITLE_MAX_LENGTH = 120
+ADDON_DESCRIPTION_MAX_LENGTH = 1_000
+MAX_ADDONS = 20
+
+
+class AddOn(models.Model):
+    """An item a backer adds to any pledge of the campaign, with its own price and optional limit.
+
+    ``claimed_count`` counts the units taken by pledges being paid or held (and kept by pledges
+    settled), claimed and freed by ``pledges.addons`` with the same conditional UPDATE that keeps a
+    limited reward tier from being oversold; the check constraint is the database's own guard.
+    The price is fixed once the campaign launches (``projects.addons``), so every backer of it
+    pays the price the page showed.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="addons")
+    title = models.CharField(max_length=ADDON_TITLE_MAX_LENGTH)
+    description = models.TextField(blank=True)
+    price = models.BigIntegerField(help_text="In minor units of the campaign's currency.")
+    quantity_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Units in all; empty: unlimited.")
+    claimed_count = models.PositiveIntegerField(default=0, db_default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["price", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gt=0), name="addon_price_positive"),
+            models.CheckConstraint(
+                condition=Q(quantity_limit__isnull=True) | Q(claimed_count__lte=F("quantity_limit")),
+                name="addon_not_oversold",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def remaining(self) -> int | None:
+        if self.quantity_limit is None:
+            return None
+        return max(self.quantity_limit - self.claimed_count, 0)
+
+    @property
+    def sold_out(self) -> bool:
+        return self.quantity_limit is not None and self.claimed_count >= self.quantity_limit
 
 
 # Milestones are a package of their own; imported here so Django registers their models.

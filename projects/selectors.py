@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 from crowdfund_site.exceptions import InvalidInput, NotFound
 
 from .models import (
+    AddOn,
     Campaign,
     CampaignStatus,
     CampaignStatusChange,
@@ -437,3 +438,10 @@ def campaign_stretch_goals(*, campaign: Campaign, viewer=None, all_of_them: bool
     for goal in goals:
         goal.to_go = max(goal.amount - campaign.pledged_amount, 0)
     return goals
+
+
+def campaign_addons(*, campaign: Campaign) -> list[AddOn]:
+    """Return the campaign's add-ons, cheapest first; no query for a campaign whose row counts none."""
+    if not campaign.addon_count:
+        return []
+    return list(AddOn.objects.filter(campaign_id=campaign.pk).order_by("price", "id"))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import picture_views, views, views_milestones, views_stretch_goals
+from . import picture_views, views, views_addons, views_milestones, views_stretch_goals
 
 app_name = "projects"
 
@@ -70,6 +70,9 @@ urlpatterns = [
         views_stretch_goals.stretch_goal_remove,
         name="stretch_goal_remove",
     ),
+    path("campaigns/<slug:slug>/addons/", views_addons.addons_page, name="campaign_addons"),
+    path("campaigns/<slug:slug>/addons/<int:addon_id>/edit/", views_addons.addon_edit, name="addon_edit"),
+    path("campaigns/<slug:slug>/addons/<int:addon_id>/remove/", views_addons.addon_remove, name="addon_remove"),
     path("campaigns/<slug:slug>/abandon/", views_milestones.campaign_abandon, name="campaign_abandon"),
     path("campaigns/<slug:slug>/discussion/", views.comment_list, name="comment_list"),
     path("campaigns/<slug:slug>/comments/<int:comment_id>/report/", views.comment_report_view, name="comment_report"),

@@ -7,6 +7,7 @@ offending rows, for ``manage.py verify_ledger``, the admin and the tests.
 from collections import defaultdict
 
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from escrow.checkpoints import checkpoints_verify
 from escrow.models import (
@@ -45,7 +46,7 @@ from escrow.vocabulary_tranches import (
 from fulfilment.models import REFUNDED_STATUSES, Delivery, Holdback, Shipment
 from lending.verification import lending_verify
 from matching.models import Allocation, Pool
-from pledges.models import Pledge, PledgeChange, PledgeChangeStatus, PledgeStatus
+from pledges.models import Pledge, PledgeAddOn, PledgeChange, PledgeChangeStatus, PledgeStatus
 from projects.milestones.models import Milestone, MilestoneStatus
 from projects.models import Campaign, CampaignStatus
 
@@ -78,6 +79,7 @@ def ledger_verify() -> list[str]:
     problems += _check_checkpoints()
     problems += _check_staged_release()
     problems += _check_shipping()
+    problems += _check_addons()
     problems += _check_holdback()
     return problems
 
@@ -114,6 +116,35 @@ def _check_shipping() -> list[str]:
     )
     if drifted.exists():
         problems.append(f"Pledges whose shipping differs from what their last change made it: {_ids(drifted)}")
+    return problems
+
+
+def _check_addons() -> list[str]:
+    """A pledge's add-ons are part of its whole: ``addons_amount`` is what its add-on rows cost.
+
+    As with shipping, the whole is what the hold, release and refund checks count; what can go
+    wrong is an ``addons_amount`` (money taken) that no add-on rows account for, or rows that
+    the amount leaves out.
+    """
+    line_totals = (
+        PledgeAddOn.objects.filter(pledge_id=OuterRef("pk"))
+        .values("pledge_id")
+        .annotate(total=Sum(F("quantity") * F("unit_price")))
+        .values("total")
+    )
+    # Only pledges that carry add-ons, or rows of pledges that say they carry none: the rest need no look.
+    mismatched = (
+        Pledge.objects.filter(addons_amount__gt=0)
+        .annotate(lines_total=Coalesce(Subquery(line_totals), 0))
+        .exclude(addons_amount=F("lines_total"))
+        .values_list("pk", flat=True)
+    )
+    unaccounted = PledgeAddOn.objects.filter(pledge__addons_amount=0).values_list("pledge_id", flat=True).distinct()
+    problems = []
+    if mismatched.exists():
+        problems.append(f"Pledges whose add-ons amount is not what their add-ons cost: {_ids(mismatched)}")
+    if unaccounted.exists():
+        problems.append(f"Pledges with add-ons their amount leaves out: {_ids(unaccounted)}")
     return problems
 
 

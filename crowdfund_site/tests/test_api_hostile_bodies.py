@@ -58,11 +58,13 @@ def staff_with_objects():
 
 def _url(path: str, ids: dict) -> str:
     pk = ids["pledge_pk"] if path.startswith("/api/v1/pledges/") else ids["pk"]
-    # No milestone, comment, stretch goal or matching pool exists here: the body is refused before it is looked up.
+    # No milestone, comment, stretch goal, add-on or matching pool exists here: the body is refused before it is
+    # looked up.
     path = (
         path.replace("{milestone_pk}", "1")
         .replace("{comment_pk}", "1")
         .replace("{goal_pk}", "1")
+        .replace("{addon_pk}", "1")
         .replace("{slug}", "no-such-pool")
     )
     return path.replace("{id}", str(pk)).replace("{reward_pk}", str(ids["reward_pk"]))

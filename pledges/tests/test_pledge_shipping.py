@@ -343,10 +343,11 @@ def test_the_backer_list_and_the_csv_show_the_whole_and_its_shipping(client):
 
     response = client.get(reverse("dashboard:campaign_backers_csv", kwargs={"slug": campaign.slug}))
     header, row = b"".join(response.streaming_content).decode().splitlines()
-    assert header.endswith(",shipping_country,shipping_amount")
+    # The add-on columns come after the shipping ones, so earlier columns keep their positions.
+    assert header.endswith(",shipping_country,shipping_amount,addons,addons_amount")
     assert row.startswith(f"{pledge.pk},")
     assert ",59.00,USD,held," in row
-    assert row.endswith(",FR,9.00")
+    assert row.endswith(",FR,9.00,,")
 
 
 def test_the_pledge_page_speaks_chinese_about_shipping(client, settings):

@@ -5,8 +5,8 @@ from django.db.models import Count, F, Sum
 from escrow.ledger import account_balances
 from escrow.models import GatewayOperation, LedgerEntry, LedgerTransaction, OperationKind, OperationStatus
 from escrow.vocabulary import backer_funding_code, campaign_escrow_code, charge_key, pledge_change_charge_key
-from pledges.models import Pledge, PledgeChange, PledgeStatus, PledgeStatusChange
-from projects.models import Campaign, CampaignStatus, RewardTier
+from pledges.models import Pledge, PledgeAddOn, PledgeChange, PledgeStatus, PledgeStatusChange
+from projects.models import AddOn, Campaign, CampaignStatus, RewardTier
 from settlement.verification import ledger_verify
 
 
@@ -23,6 +23,8 @@ def money_state() -> dict:
         ),
         "campaigns": sorted(Campaign.objects.values_list("pk", "status", "pledged_amount", "backer_count")),
         "rewards": sorted(RewardTier.objects.values_list("pk", "claimed_count")),
+        "addons": sorted(AddOn.objects.values_list("pk", "claimed_count")),
+        "pledge_addons": sorted(PledgeAddOn.objects.values_list("pledge_id", "addon_id", "quantity")),
     }
 
 
@@ -94,4 +96,11 @@ def invariant_problems() -> list[str]:
             problems.append(f"reward {pk} claims {claimed}, {taken.get(pk, 0)} held pledges have it")
     for pk in RewardTier.objects.filter(claimed_count__gt=F("quantity_limit")).values_list("pk", flat=True):
         problems.append(f"reward {pk} is oversold")
+    # An add-on's units likewise: what the held pledges carry while the campaign runs, never over its limit.
+    carried = dict(PledgeAddOn.objects.filter(pledge__in=held).values_list("addon_id").annotate(n=Sum("quantity")))
+    for pk, claimed in AddOn.objects.filter(campaign__in=running).values_list("pk", "claimed_count"):
+        if claimed != carried.get(pk, 0):
+            problems.append(f"add-on {pk} claims {claimed}, held pledges carry {carried.get(pk, 0)}")
+    for pk in AddOn.objects.filter(claimed_count__gt=F("quantity_limit")).values_list("pk", flat=True):
+        problems.append(f"add-on {pk} is oversold")
     return problems

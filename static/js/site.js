@@ -76,10 +76,26 @@
       minimumFractionDigits: exponent, maximumFractionDigits: exponent
     });
     function money(minor) { return format.format(minor / Math.pow(10, exponent)); }
+    // Add-ons come on top of the amount, as shipping does (data-addon-price, minor units).
+    function addons() {
+      var sum = 0;
+      document.querySelectorAll("input[data-addon-price]").forEach(function (input) {
+        var quantity = parseInt(input.value || "0", 10);
+        if (quantity > 0) { sum += quantity * parseInt(input.dataset.addonPrice, 10); }
+      });
+      return sum;
+    }
     function update() {
       var chosen = document.querySelector("input[name=reward]:checked");
       var costs = chosen && chosen.dataset.shipping ? JSON.parse(chosen.dataset.shipping) : null;
+      var extras = addons();
+      var pledged = Math.round(parseFloat((amount.value || "0").replace(/,/g, "")) * Math.pow(10, exponent));
       field.hidden = !costs;
+      if (!costs && extras > 0 && !isNaN(pledged) && pledged > 0) {
+        total.textContent = total.dataset.totalText.replace("{total}", money(pledged + extras));
+        total.hidden = false;
+        return;
+      }
       if (!costs || !country.value) { total.hidden = true; return; }
       var name = country.options[country.selectedIndex].text;
       if (!(country.value in costs)) {
@@ -87,17 +103,19 @@
         total.hidden = false;
         return;
       }
-      var pledged = Math.round(parseFloat((amount.value || "0").replace(/,/g, "")) * Math.pow(10, exponent));
       var shipping = costs[country.value];
       var text = total.dataset.shippingText.replace("{country}", name).replace("{cost}", money(shipping));
       if (!isNaN(pledged) && pledged > 0) {
-        text += " · " + total.dataset.totalText.replace("{total}", money(pledged + shipping));
+        text += " · " + total.dataset.totalText.replace("{total}", money(pledged + shipping + extras));
       }
       total.textContent = text;
       total.hidden = false;
     }
     document.querySelectorAll("input[name=reward]").forEach(function (radio) {
       radio.addEventListener("change", update);
+    });
+    document.querySelectorAll("input[data-addon-price]").forEach(function (input) {
+      input.addEventListener("input", update);
     });
     country.addEventListener("change", update);
     amount.addEventListener("input", update);
