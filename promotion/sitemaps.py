@@ -1,9 +1,8 @@
 """sitemap.xml: an index of sitemaps of at most 50,000 URLs each, written as a stream.
 
 Each section names its pages: how many URLs it has, and the URLs (path and last change) of one
-file, read with a keyset over the primary key so file 2 costs what file 1 costs. The campaign
-and update sections are here; the public creator page (another change) adds a "creators"
-section by appending to ``SECTIONS`` (see ``CreatorSection``'s note below). Apps above
+file, read with a keyset over the primary key so file 2 costs what file 1 costs. The campaign,
+update and creator sections are here. Apps above
 promotion add their pages with ``sitemap_section_register`` from their ``AppConfig.ready()``
 (matching's pools: ``matching/sitemaps.py``), so promotion never imports them.
 """
@@ -13,7 +12,8 @@ from datetime import UTC, datetime
 from typing import ClassVar
 from xml.sax.saxutils import escape
 
-from django.db.models import CharField, Count, Func, Max
+from django.contrib.auth import get_user_model
+from django.db.models import CharField, Count, Exists, Func, Max, OuterRef, Subquery
 from django.urls import reverse
 
 from projects.models import CampaignUpdate
@@ -120,10 +120,28 @@ class UpdateSection(Section):
         return f"/campaigns/{row[1]}/updates/{row[0]}/"
 
 
-# Extension point: the public creator page adds
-#   class CreatorSection(Section): queryset = initiators with a public campaign; url = their page
-# and appends CreatorSection("creators") here; the index and /sitemap-creators-<n>.xml follow.
-SECTIONS: dict[str, Section] = {s.name: s for s in (CampaignSection("campaigns"), UpdateSection("updates"))}
+class CreatorSection(Section):
+    """The public pages of people who started a campaign anyone can see (other people's pages list nothing)."""
+
+    fields: ClassVar[tuple[str, ...]] = ("username",)
+    # A creator page shows their campaigns: it last changed when the latest of them did.
+    lastmod_field: ClassVar[str] = "page_changed_at"
+
+    def queryset(self):
+        theirs = campaigns_visible_to(user=None).select_related(None).filter(initiator=OuterRef("pk"))
+        return (
+            get_user_model()
+            .objects.filter(Exists(theirs), is_active=True)
+            .annotate(page_changed_at=Subquery(theirs.order_by("-updated_at").values("updated_at")[:1]))
+        )
+
+    def url(self, row) -> str:
+        return reverse("accounts:creator", kwargs={"username": row[1]})
+
+
+SECTIONS: dict[str, Section] = {
+    s.name: s for s in (CampaignSection("campaigns"), UpdateSection("updates"), CreatorSection("creators"))
+}
 
 
 def sitemap_section_register(section: Section) -> None:

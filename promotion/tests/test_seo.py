@@ -79,10 +79,28 @@ def test_sitemap_index_lists_files_that_list_every_public_campaign_and_update(cl
     assert f"http://testserver/campaigns/{succeeded.slug}/" in locs
     assert f"http://testserver/campaigns/{live.slug}/updates/{public.pk}/" in locs
     assert not any(draft.slug in loc for loc in locs)
-    assert len(locs) == 3  # the backers-only update is not listed
+    # The backers-only update is not listed; the creators' pages are (their own test below).
+    assert len([loc for loc in locs if "/campaigns/" in loc]) == 3
     # Every listed address answers.
     for loc in locs:
         assert client.get(urlsplit(loc).path).status_code == 200
+
+
+def test_sitemap_lists_the_pages_of_people_who_started_a_public_campaign(client):
+    creator = LiveCampaignFactory().initiator
+    later = LiveCampaignFactory(initiator=creator, status=CampaignStatus.SUCCEEDED)
+    only_a_draft = CampaignFactory().initiator
+    backer = UserFactory()
+    index = _check_sitemap_protocol(_body(client.get("/sitemap.xml")), root_name="sitemapindex", entry="sitemap")
+    (creators_file,) = [f for f in index if "/sitemap-creators-" in f["loc"]]
+    body = _body(client.get(urlsplit(creators_file["loc"]).path))
+    entries = _check_sitemap_protocol(body, root_name="urlset", entry="url")
+    assert [e["loc"] for e in entries] == ["http://testserver" + reverse("accounts:creator", args=[creator.username])]
+    # The page lists the campaigns: it last changed when the latest of them did.
+    later.refresh_from_db()
+    assert datetime.fromisoformat(entries[0]["lastmod"]) == later.updated_at.replace(microsecond=0)
+    for nobody in (only_a_draft, backer):
+        assert reverse("accounts:creator", args=[nobody.username]).encode() not in body
 
 
 def test_sitemap_splits_into_files_of_at_most_the_limit(client, monkeypatch):
