@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db import connection
-from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models import Count, F, Prefetch, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
+from crowdfund_site.bulk import AnyOf
 from escrow.gateway import RefundRequest
 from escrow.vocabulary import pledge_topup_refund_key, refund_key
 from projects.models import Campaign
@@ -78,7 +79,8 @@ def pledge_charges_remaining(*, pledge: Pledge) -> list[tuple[str, int, str]]:
 
 def _made_changes(pledge_ids: list[int]) -> dict[int, list[PledgeChange]]:
     changes: dict[int, list[PledgeChange]] = {}
-    rows = PledgeChange.objects.filter(pledge_id__in=pledge_ids, status=PledgeChangeStatus.DONE).order_by("id")
+    # One array parameter, not one per pledge: settlement asks for a batch of thousands at a time.
+    rows = PledgeChange.objects.filter(AnyOf(F("pledge_id"), pledge_ids), status=PledgeChangeStatus.DONE).order_by("id")
     for change in rows.only("pk", "pledge_id", "from_amount", "to_amount", "charge_reference", "refund_parts"):
         changes.setdefault(change.pledge_id, []).append(change)
     return changes
