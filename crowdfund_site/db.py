@@ -1,6 +1,7 @@
 """Small database helpers shared by the write paths."""
 
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connections, models, router, transaction
+from django.db.models import sql
 
 
 def create_unless_taken(model: type[models.Model], **fields) -> models.Model | None:
@@ -18,3 +19,61 @@ def create_unless_taken(model: type[models.Model], **fields) -> models.Model | N
         return model.objects.create(**fields)
     except IntegrityError:
         return None
+
+
+# Only the ORM's compiled SQL and quoted identifiers are joined in; every value is a parameter.
+_CLAIM_AND_INSERT_SQL = (
+    "WITH claim AS ({claim} RETURNING 1) INSERT INTO {table} ({columns}) SELECT {values} FROM claim RETURNING {pk}"
+)
+
+
+class NothingClaimed(Exception):
+    """``create_if_claimed``'s UPDATE matched no row, so nothing was written."""
+
+
+def create_if_claimed(claims: models.QuerySet, claim: dict, model: type[models.Model], **fields) -> models.Model:
+    """PostgreSQL, outside a transaction: UPDATE ``claims`` with ``claim`` and INSERT one row, in one statement.
+
+    The row is inserted only if the UPDATE matched a row, and neither happens without the other,
+    with no BEGIN / COMMIT: one data-modifying ``WITH`` is atomic by itself. That is four round
+    trips to the database (BEGIN, UPDATE, INSERT, COMMIT) made one, on the launch rush's path
+    (a limited reward's slot and the pending pledge that owns it). Both halves are the SQL the ORM
+    compiles for ``claims.update(**claim)`` and ``model.objects.create(**fields)``; only the WITH
+    that joins them is written here.
+
+    Returns the new row. Raises NothingClaimed if the UPDATE matched nothing, IntegrityError (both
+    rolled back) if a unique constraint refuses the row.
+    """
+    connection = connections[router.db_for_write(claims.model)]
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        raise NotImplementedError("create_if_claimed needs PostgreSQL in autocommit mode")
+    update = claims.query.chain(sql.UpdateQuery)
+    update.add_update_values(claim)
+    update.annotations = {}
+    claim_sql, claim_params = update.get_compiler(connection=connection).as_sql()
+
+    row = model(**fields)
+    meta = model._meta
+    columns = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
+    insert = sql.InsertQuery(model)
+    insert.insert_values(columns, [row])
+    compiler = insert.get_compiler(connection=connection)
+    values = [compiler.prepare_value(f, compiler.pre_save_val(f, row)) for f in columns]
+    placeholders, params = compiler.assemble_as_sql(columns, [values])
+    quote = connection.ops.quote_name
+    statement = _CLAIM_AND_INSERT_SQL.format(
+        claim=claim_sql,
+        table=quote(meta.db_table),
+        columns=", ".join(quote(f.column) for f in columns),
+        values=", ".join(placeholders[0]),
+        pk=quote(meta.pk.column),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, (*claim_params, *params[0]))
+        inserted = cursor.fetchone()
+    if inserted is None:
+        raise NothingClaimed
+    row.pk = inserted[0]
+    row._state.adding = False
+    row._state.db = connection.alias
+    return row

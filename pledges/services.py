@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from accounts.services import audit_record
 from crowdfund_site.bounds import field_max_length
-from crowdfund_site.db import create_unless_taken
+from crowdfund_site.db import NothingClaimed, create_if_claimed, create_unless_taken
 from crowdfund_site.exceptions import (
     Conflict,
     InvalidInput,
@@ -74,6 +74,8 @@ CHARGE_ATTEMPTS = 3
 CAMPAIGN_FAILURE_CODES = {"campaign_not_live"}
 # What a pledge paid wholly from the backer's balance gets instead of a gateway charge or refund.
 _NOTHING_AT_THE_GATEWAY = GatewayResult(ok=True)
+# _pledge_reserve's "no path has written the pledge yet" (None there means "a pledge with this key exists").
+_NOT_WRITTEN = object()
 
 
 def pledge_set_status(
@@ -404,9 +406,22 @@ def _pledge_reserve(
     ):
         if from_balance:
             pledge_balance_reserve(backer=backer, campaign=campaign, amount=from_balance)
+        pledge = _NOT_WRITTEN
         if reward is None and not addon_lines:
             pledge = create_unless_taken(Pledge, **fields)  # one INSERT: no transaction needed around it
-        else:
+        elif not addon_lines and _one_statement_claims():
+            # The launch rush's early bird: the slot and the pending pledge in one statement.
+            # The same claim as _reward_claim_or_refuse's first one.
+            paying = amount - shipping_amount
+            at_final_price = claim_below is None and paying >= reward.minimum_amount
+            claims = _reward_claims(reward_id=reward.pk, below=claim_below, paying=paying if at_final_price else None)
+            try:
+                pledge = create_if_claimed(claims, {"claimed_count": F("claimed_count") + 1}, Pledge, **fields)
+            except NothingClaimed:
+                pass  # sold out, a window closed or a price step moved: the ORM path below says which
+            except IntegrityError:
+                pledge = None
+        if pledge is _NOT_WRITTEN:
             try:
                 with transaction.atomic():
                     if reward is not None:
@@ -528,6 +543,12 @@ def _reward_claim_slot(
     a slot a next price step opened meanwhile (projects.services.reward_price_step_open) asks
     more for than the pledge pays: the caller checked the price on its copy of the tier.
     """
+    claims = _reward_claims(reward_id=reward_id, in_window=in_window, below=below, paying=paying)
+    return claims.update(claimed_count=F("claimed_count") + 1) == 1
+
+
+def _reward_claims(*, reward_id: int, in_window: bool = True, below: int | None = None, paying: int | None = None):
+    """The reward tier's row, if it can give one more slot under these conditions (see _reward_claim_slot)."""
     claims = RewardTier.objects.filter(pk=reward_id).filter(
         Q(quantity_limit__isnull=True) | Q(claimed_count__lt=F("quantity_limit"))
     )
@@ -540,7 +561,13 @@ def _reward_claim_slot(
         claims = claims.filter(Q(available_from__isnull=True) | Q(available_from__lte=now)).filter(
             Q(available_until__isnull=True) | Q(available_until__gt=now)
         )
-    return claims.update(claimed_count=F("claimed_count") + 1) == 1
+    return claims
+
+
+def _one_statement_claims() -> bool:
+    """Whether a slot and its pending pledge can be written as one statement (create_if_claimed) here."""
+    connection = transaction.get_connection(Pledge.objects.db)
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
 def _reward_free_slot(*, reward_id: int | None) -> None:
