@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS
+from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS, log_in
 from pledges.models import Pledge, PledgeStatus
 from projects.models import Campaign, CampaignStatus
 from projects.tests.factories import CategoryFactory, LiveCampaignFactory, RewardTierFactory
@@ -87,10 +87,7 @@ def test_backers_discover_pledge_and_see_the_campaign_succeed(live_server, brows
     assert Pledge.objects.get(backer__username="bea").status == PledgeStatus.HELD
 
     other = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
-    other.goto(f"{live_server.url}/accounts/login/?next=/pledges/new/{campaign.slug}/")
-    other.fill("#id_username", declined_backer.username)
-    other.fill("#id_password", "correct-horse-battery")
-    other.click("button:has-text('Log in')")
+    log_in(other, live_server.url, declined_backer.username, f"/pledges/new/{campaign.slug}/")
     other.wait_for_selector("text=Choose a reward")
     other.fill("#id_amount", "80")
     fill_card(other, "4000 0000 0000 0002")
