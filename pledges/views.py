@@ -261,7 +261,7 @@ def pledge_change_reward_view(request, pk: int):
     bigger = [
         (reward, amount_as_text(reward.minimum_amount, pledge.currency))
         for reward in rewards
-        if reward.minimum_amount > pledge.amount_without_addons and not reward.sold_out
+        if pledge.needs_more_for(reward) and not reward.sold_out
     ]
     context = {"pledge": pledge, "campaign": pledge.campaign, "form": form, "bigger_rewards": bigger}
     return render(request, "pledges/pledge_change_reward.html", context)
