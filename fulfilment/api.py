@@ -3,6 +3,7 @@
 from datetime import date
 
 from django.urls import path
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -290,7 +291,7 @@ class CampaignSurveyAnswersApi(APIView):
     def get(self, request, pk: int):
         found = survey_answers_of_initiator(campaign_id=pk, user_id=request.user.pk)
         if found is None:
-            raise NotFound("No survey of a campaign of yours.", code="not_found")
+            raise NotFound(gettext("No survey of a campaign of yours."), code="not_found")
         return Response(SurveyAnswerSerializer(found[2][:1000], many=True).data)
 
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.services import audit_record
 from crowdfund_site.bulk import insert_rows
@@ -45,9 +46,13 @@ from .selectors import delivery_record_forget, not_delivered_after, tiers_awaiti
 def _text(value: str, *, field: str, required: bool = False, max_length: int = TEXT_MAX_LENGTH) -> str:
     value = (value or "").strip()
     if required and not value:
-        raise InvalidInput("This field is required.", code="required", field=field)
+        raise InvalidInput(gettext("This field is required."), code="required", field=field)
     if len(value) > max_length:
-        raise InvalidInput(f"At most {max_length} characters (this has {len(value)}).", code="too_long", field=field)
+        raise InvalidInput(
+            gettext("At most %(most)s characters (this has %(count)s).") % {"most": max_length, "count": len(value)},
+            code="too_long",
+            field=field,
+        )
     return value
 
 
@@ -81,18 +86,21 @@ def tier_mark_shipped(
     note = _text(note, field="note")
     tracking_reference = _text(tracking_reference, field="tracking_reference", max_length=120)
     if shipped_on is None or shipped_on > timezone.localdate():
-        raise InvalidInput("Give the day it shipped (not in the future).", code="invalid_date", field="shipped_on")
+        raise InvalidInput(
+            gettext("Give the day it shipped (not in the future)."), code="invalid_date", field="shipped_on"
+        )
     with transaction.atomic():
         tier = RewardTier.objects.select_for_update().select_related("campaign").filter(pk=tier_id).first()
         if tier is None or actor is None or tier.campaign.initiator_id != actor.pk:
-            raise NotFound("No such reward of yours.", code="not_found")
+            raise NotFound(gettext("No such reward of yours."), code="not_found")
         if tier.campaign.status != CampaignStatus.SUCCEEDED:
-            raise Conflict("Rewards are shipped after the campaign succeeded.", code="not_succeeded")
+            raise Conflict(gettext("Rewards are shipped after the campaign succeeded."), code="not_succeeded")
         if Shipment.objects.filter(tier=tier).exists():
-            raise Conflict("This reward is already marked shipped.", code="already_shipped")
+            raise Conflict(gettext("This reward is already marked shipped."), code="already_shipped")
         if NonDelivery.objects.filter(tier=tier).exists():
             raise Conflict(
-                "Staff declared this reward not delivered and refunded its backers.", code="declared_not_delivered"
+                gettext("Staff declared this reward not delivered and refunded its backers."),
+                code="declared_not_delivered",
             )
         shipment = Shipment.objects.create(
             tier=tier,
@@ -123,9 +131,9 @@ def _own_delivery(*, pledge_id: int, actor) -> Delivery:
         .first()
     )
     if delivery is None:
-        raise NotFound("No such reward pledge of yours.", code="not_found")
+        raise NotFound(gettext("No such reward pledge of yours."), code="not_found")
     if not Shipment.objects.filter(tier_id=delivery.tier_id).exists():
-        raise Conflict("This reward has not been shipped yet.", code="not_shipped")
+        raise Conflict(gettext("This reward has not been shipped yet."), code="not_shipped")
     return delivery
 
 
@@ -136,7 +144,7 @@ def delivery_confirm(*, pledge_id: int, actor) -> Delivery:
         if delivery.status == DeliveryStatus.RECEIVED:
             return delivery
         if delivery.status not in OPEN_STATUSES:
-            raise Conflict("This delivery is already decided.", code="already_decided")
+            raise Conflict(gettext("This delivery is already decided."), code="already_decided")
         if delivery.status == DeliveryStatus.REPORTED:
             DeliveryReport.objects.filter(delivery=delivery).delete()
         _resolve(delivery, DeliveryStatus.RECEIVED, Resolution.BACKER)
@@ -149,7 +157,7 @@ def delivery_report(*, pledge_id: int, actor, message: str) -> DeliveryReport:
     with transaction.atomic():
         delivery = _own_delivery(pledge_id=pledge_id, actor=actor)
         if delivery.status != DeliveryStatus.WAITING:
-            raise Conflict("Only a reward still waiting for an answer can be reported.", code="not_waiting")
+            raise Conflict(gettext("Only a reward still waiting for an answer can be reported."), code="not_waiting")
         delivery.status = DeliveryStatus.REPORTED
         delivery.save(update_fields=["status"])
         report = DeliveryReport.objects.create(delivery=delivery, message=message)
@@ -166,9 +174,9 @@ def report_answer(*, report_id: int, actor, answer: str) -> DeliveryReport:
             DeliveryReport.objects.select_for_update().select_related("delivery__campaign").filter(pk=report_id).first()
         )
         if report is None or actor is None or report.delivery.campaign.initiator_id != actor.pk:
-            raise NotFound("No such report on your campaign.", code="not_found")
+            raise NotFound(gettext("No such report on your campaign."), code="not_found")
         if report.decision:
-            raise Conflict("This report is already decided.", code="already_decided")
+            raise Conflict(gettext("This report is already decided."), code="already_decided")
         report.answer = answer
         report.answered_at = timezone.now()
         report.save(update_fields=["answer", "answered_at"])
@@ -178,14 +186,14 @@ def report_answer(*, report_id: int, actor, answer: str) -> DeliveryReport:
 def report_decide(*, report_id: int, actor, upheld: bool, reason: str) -> DeliveryReport:
     """Staff uphold (the backer's part is refunded) or dismiss (delivered) a report, once; audited."""
     if actor is None or not actor.has_perm(DECIDE_PERMISSION):
-        raise NotAllowed("Only finance staff can decide non-delivery reports.", code="not_allowed")
+        raise NotAllowed(gettext("Only finance staff can decide non-delivery reports."), code="not_allowed")
     reason = _text(reason, field="reason", required=True)
     with transaction.atomic():
         report = DeliveryReport.objects.select_for_update().filter(pk=report_id).first()
         if report is None:
-            raise NotFound("No such report.", code="not_found")
+            raise NotFound(gettext("No such report."), code="not_found")
         if report.decision:
-            raise Conflict("This report is already decided.", code="already_decided")
+            raise Conflict(gettext("This report is already decided."), code="already_decided")
         delivery = Delivery.objects.select_for_update().get(pk=report.delivery_id)
         report.decision = ReportDecision.UPHELD if upheld else ReportDecision.DISMISSED
         report.decision_reason = reason
@@ -219,35 +227,36 @@ def tier_declare_not_delivered(*, tier_id: int, actor, reason: str, today: date 
     not overdue).
     """
     if actor is None or not actor.has_perm(DECIDE_PERMISSION):
-        raise NotAllowed("Only finance staff can declare a reward not delivered.", code="not_allowed")
+        raise NotAllowed(gettext("Only finance staff can declare a reward not delivered."), code="not_allowed")
     reason = _text(reason, field="reason", required=True)
     today = today or timezone.localdate()
     with transaction.atomic():
         tier = RewardTier.objects.select_for_update().filter(pk=tier_id).first()
         if tier is None:
-            raise NotFound("No such reward.", code="not_found")
+            raise NotFound(gettext("No such reward."), code="not_found")
         if Shipment.objects.filter(tier=tier).exists():
             raise Conflict(
-                "This reward is marked shipped: decide its backers' reports instead.", code="already_shipped"
+                gettext("This reward is marked shipped: decide its backers' reports instead."), code="already_shipped"
             )
         declared = NonDelivery.objects.filter(tier=tier).first()
         if declared is not None and declared.settled_at is not None:
             raise Conflict(
-                "This reward is already declared not delivered and its backers are refunded.",
+                gettext("This reward is already declared not delivered and its backers are refunded."),
                 code="already_refunded",
             )
         if declared is not None:
             raise Conflict(
-                "This reward is already declared not delivered; its backers' refunds are under way.",
+                gettext("This reward is already declared not delivered; its backers' refunds are under way."),
                 code="already_declared",
             )
         awaiting = tiers_awaiting_shipment().filter(pk=tier.pk).first()
         if awaiting is None:
-            raise Conflict("This reward's backers hold no part of a holdback.", code="no_holdback")
+            raise Conflict(gettext("This reward's backers hold no part of a holdback."), code="no_holdback")
         if not tiers_overdue_for_delivery(today=today).filter(pk=tier.pk).exists():
             after = not_delivered_after(awaiting.delivery_due)
             raise Conflict(
-                f"This reward is not overdue: it may be declared not delivered from {after.isoformat()}.",
+                gettext("This reward is not overdue: it may be declared not delivered from %(date)s.")
+                % {"date": after.isoformat()},
                 code="not_overdue",
             )
         declaration = NonDelivery.objects.create(
@@ -334,25 +343,29 @@ def survey_send(*, campaign_id: int, actor, asks_address: bool, questions: list[
     e-mailed after commit.
     """
     if len(questions) > SURVEY_MAX_QUESTIONS:
-        raise InvalidInput(f"At most {SURVEY_MAX_QUESTIONS} questions.", code="too_many", field="questions")
+        raise InvalidInput(
+            gettext("At most %(most)s questions.") % {"most": SURVEY_MAX_QUESTIONS}, code="too_many", field="questions"
+        )
     cleaned = [
         (tier_id, _text(prompt, field="questions", required=True, max_length=SURVEY_QUESTION_MAX_LENGTH))
         for tier_id, prompt in questions
     ]
     if not cleaned and not asks_address:
-        raise InvalidInput("Ask for an address or at least one question.", code="empty_survey", field="questions")
+        raise InvalidInput(
+            gettext("Ask for an address or at least one question."), code="empty_survey", field="questions"
+        )
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
         if campaign is None or actor is None or campaign.initiator_id != actor.pk:
-            raise NotFound("No such campaign of yours.", code="not_found")
+            raise NotFound(gettext("No such campaign of yours."), code="not_found")
         if campaign.status != CampaignStatus.SUCCEEDED:
-            raise Conflict("A survey is sent after the campaign succeeded.", code="not_succeeded")
+            raise Conflict(gettext("A survey is sent after the campaign succeeded."), code="not_succeeded")
         if Survey.objects.filter(campaign=campaign).exists():
-            raise Conflict("This campaign's survey is already sent.", code="already_sent")
+            raise Conflict(gettext("This campaign's survey is already sent."), code="already_sent")
         tiers = set(campaign.rewards.values_list("pk", flat=True))
         if any(tier_id is not None and tier_id not in tiers for tier_id, _ in cleaned):
             raise InvalidInput(
-                "A question names a reward of another campaign.", code="invalid_reward", field="questions"
+                gettext("A question names a reward of another campaign."), code="invalid_reward", field="questions"
             )
         survey = Survey.objects.create(campaign=campaign, asks_address=asks_address)
         SurveyQuestion.objects.bulk_create(
@@ -380,21 +393,23 @@ def survey_answer(*, pledge_id: int, actor, address: str = "", answers: dict[str
     )
     survey = Survey.objects.filter(campaign_id=pledge.campaign_id).first() if pledge else None
     if survey is None:
-        raise NotFound("No survey for a reward pledge of yours.", code="not_found")
+        raise NotFound(gettext("No survey for a reward pledge of yours."), code="not_found")
     questions = {str(q.pk): q for q in survey_questions_for(survey=survey, tier_id=pledge.reward_id)}
     unknown = set(answers) - set(questions)
     if unknown:
-        raise InvalidInput("An answer is for a question you were not asked.", code="unknown_question", field="answers")
+        raise InvalidInput(
+            gettext("An answer is for a question you were not asked."), code="unknown_question", field="answers"
+        )
     cleaned = {
         key: _text(value if isinstance(value, str) else "", field=f"answers.{key}", max_length=SURVEY_ANSWER_MAX_LENGTH)
         for key, value in answers.items()
     }
     if survey.asks_address and not address:
-        raise InvalidInput("Give the address your reward ships to.", code="required", field="address")
+        raise InvalidInput(gettext("Give the address your reward ships to."), code="required", field="address")
     with transaction.atomic():
         existing = SurveyAnswer.objects.select_for_update().filter(pledge_id=pledge.pk).first()
         if existing is not None and existing.address_erased_at is not None:
-            raise Conflict("This survey is closed: your reward was delivered.", code="survey_closed")
+            raise Conflict(gettext("This survey is closed: your reward was delivered."), code="survey_closed")
         answer, _ = SurveyAnswer.objects.update_or_create(
             pledge_id=pledge.pk,
             defaults={"survey": survey, "address": address, "answers": cleaned, "answered_at": timezone.now()},

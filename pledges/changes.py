@@ -185,11 +185,6 @@ def _change_outcome(change: PledgeChange) -> Pledge:
     return Pledge.objects.select_related("campaign", "reward").get(pk=change.pledge_id)
 
 
-def reward_needs_more(*, reward: RewardTier, amount: int) -> bool:
-    """Whether a pledge of ``amount`` must grow to take ``reward`` (the page then offers its minimum)."""
-    return amount < reward.minimum_amount
-
-
 def _change_check(
     *,
     pledge: Pledge,

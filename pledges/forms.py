@@ -282,7 +282,7 @@ class PledgeRewardForm(forms.Form):
                 )
                 % {"reward": title}
             )
-        if reward is not None and reward.minimum_amount > self.pledge.pledged_amount:
+        if reward is not None and self.pledge.needs_more_for(reward):
             minimum = format_amount(reward.minimum_amount, self.pledge.currency)
             raise forms.ValidationError(
                 _("“%(reward)s” needs a pledge of at least %(minimum)s: change the amount and the reward together.")
@@ -306,7 +306,7 @@ def _reward_choice_label(reward, pledge, *, with_shipping: bool = False) -> str:
         label = _("%(reward)s — ships, shipping added") % {"reward": label}
     if reward.sold_out and reward.pk != pledge.reward_id:
         return _("%(reward)s — sold out") % {"reward": label}
-    if reward.minimum_amount > pledge.pledged_amount:
+    if pledge.needs_more_for(reward):
         # Said before submitting, with the amount it takes, instead of failing after.
         return _("%(reward)s — raise your pledge to %(minimum)s") % {"reward": label, "minimum": minimum}
     return label

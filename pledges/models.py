@@ -149,6 +149,14 @@ class Pledge(models.Model):
         """Return what the backer pledged to the campaign itself: ``amount`` without its shipping and add-ons."""
         return self.amount - self.shipping_amount - self.addons_amount
 
+    def needs_more_for(self, reward) -> bool:
+        """Whether this pledge must grow to take ``reward``.
+
+        The reward's price is compared with what was pledged to the campaign itself, without
+        shipping and add-ons: the rule of ``pledge_create`` (shipping comes on top of the price).
+        """
+        return reward.minimum_amount > self.pledged_amount
+
     @property
     def amount_without_addons(self) -> int:
         """Return ``amount`` without the add-ons: what a change of amount names (add-ons come on top)."""

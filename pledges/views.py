@@ -2,10 +2,12 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -79,19 +81,30 @@ def _confirmation_context(form, amount_to_confirm: str | None) -> dict:
     return {"amount_to_confirm": amount_to_confirm, "confirmed_amount": str(form.cleaned_data["amount"])}
 
 
-@login_required
+# The longest amount a logged-out visitor's choice carries to the log-in page (the form checks it after).
+_AMOUNT_KEPT_MAX_LENGTH = 20
+
+
 @require_http_methods(["GET", "POST"])
 def pledge_create_view(request, slug: str):
-    """Pick a reward or an amount and pay with a sandbox card; one pledge per form, however often sent."""
+    """Pick a reward or an amount and pay with a sandbox card; one pledge per form, however often sent.
+
+    A logged-out visitor sees the rewards and amounts too (the page is public, for people and
+    search engines); their "Log in to pledge" takes the reward and amount chosen through the
+    log-in (or sign-up) and back to this form, filled in, where the card is asked for.
+    """
     campaign = campaign_page_get(slug=slug, viewer=request.user)
     if campaign is None:
         raise Http404("No such campaign")
     rewards = list(campaign.rewards.all())
+    signed_in = request.user.is_authenticated
+    if request.method == "POST" and not signed_in:
+        return redirect_to_login(_pledge_form_url(campaign, rewards, request.POST))
     addons = campaign_addons(campaign=campaign)
-    is_initiator = request.user.pk == campaign.initiator_id
+    is_initiator = signed_in and request.user.pk == campaign.initiator_id
     # A lender may pay a loan from their balance (what repayments paid them): offered when they have one.
     balance = 0
-    if campaign.funding_model == FundingModel.DEBT and not is_initiator:
+    if campaign.funding_model == FundingModel.DEBT and signed_in and not is_initiator:
         balance = lender_balance_available(user=request.user, currency=campaign.currency)
     idempotency_key = new_idempotency_key()
     amount_to_confirm = None
@@ -136,6 +149,9 @@ def pledge_create_view(request, slug: str):
         initial = {"reward": chosen.pk if chosen else ""}
         if chosen is not None:
             initial["amount"] = amount_as_text(chosen.price_now_amount, campaign.currency)
+        kept = request.GET.get("amount", "").strip()
+        if kept and len(kept) <= _AMOUNT_KEPT_MAX_LENGTH:  # chosen before logging in; checked when sent
+            initial["amount"] = kept
         if balance and request.GET.get("from_balance"):  # "Re-lend" from My loans
             initial["pay_from_balance"] = balance
         form = PledgeForm(initial=initial, campaign=campaign, rewards=rewards, balance_available=balance, addons=addons)
@@ -161,6 +177,19 @@ def pledge_create_view(request, slug: str):
         **_confirmation_context(form, amount_to_confirm),
     }
     return render(request, "pledges/pledge_create.html", context, status=status)
+
+
+def _pledge_form_url(campaign, rewards, data) -> str:
+    """Return the pledge form's address with the reward and amount of ``data`` (a logged-out visitor's choice)."""
+    query = {}
+    reward = data.get("reward", "")
+    if any(str(r.pk) == reward for r in rewards):
+        query["reward"] = reward
+    amount = data.get("amount", "").strip()
+    if amount and len(amount) <= _AMOUNT_KEPT_MAX_LENGTH:
+        query["amount"] = amount
+    url = reverse("pledges:create", kwargs={"slug": campaign.slug})
+    return f"{url}?{urlencode(query)}" if query else url
 
 
 def _shipping_choice(rules: list[tuple[str, int]] | None) -> dict | None:
@@ -261,7 +290,7 @@ def pledge_change_reward_view(request, pk: int):
     bigger = [
         (reward, amount_as_text(reward.minimum_amount, pledge.currency))
         for reward in rewards
-        if reward.minimum_amount > pledge.amount_without_addons and not reward.sold_out
+        if pledge.needs_more_for(reward) and not reward.sold_out
     ]
     context = {"pledge": pledge, "campaign": pledge.campaign, "form": form, "bigger_rewards": bigger}
     return render(request, "pledges/pledge_change_reward.html", context)

@@ -45,6 +45,21 @@ def demo_picture(*, title: str, category_slug: str, size: tuple[int, int] = SIZE
     return out
 
 
+def demo_logo(*, initials: str, palette: str, size: int = 384) -> io.BytesIO:
+    """Return a square PNG logo (in memory): ``initials`` on a disc, in ``palette``'s colours (a category slug)."""
+    top, bottom, accent = PALETTES.get(palette, PALETTES["default"])
+    image = _gradient((size, size), top, bottom, vertical=True)
+    draw = ImageDraw.Draw(image, "RGBA")
+    margin = size // 8
+    draw.ellipse((margin, margin, size - margin, size - margin), fill=(*accent, 230), outline=(255, 255, 255), width=6)
+    font = ImageFont.load_default(size=size // 3)
+    draw.text((size // 2, size // 2), initials[:3], font=font, fill=top, anchor="mm")
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    out.seek(0)
+    return out
+
+
 def _gradient(size, start, end, *, vertical: bool) -> Image.Image:
     steps = size[1] if vertical else size[0]
     line = Image.new("RGB", (1, steps) if vertical else (steps, 1))

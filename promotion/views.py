@@ -64,6 +64,9 @@ def robots_txt(request):
         # Creator pages live under /accounts/ and are in the sitemap: the Allow comes first because
         # some crawlers take the first rule that matches (others the longest; both read it right).
         "Allow: /accounts/people/",
+        # The pledge form is public (a campaign's rewards and amounts, "log in to pledge"); the
+        # backer's own pledges under /pledges/ are not.
+        "Allow: /pledges/new/",
         "Disallow: /admin/",
         "Disallow: /api/",
         "Disallow: /accounts/",

@@ -2,6 +2,7 @@
 downloaded browser build); screenshots go to test-artifacts/ for people to look at."""
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -61,10 +62,22 @@ class PolicyCheckedBrowser:
         return self.new_context(**kwargs).new_page()
 
 
-def log_in(page, base: str, username: str, next_path: str = "/") -> None:
-    """Sign ``username`` in through the log-in form and wait until it has sent them on to ``next_path``."""
-    page.goto(f"{base}/accounts/login/?next={next_path}")
+def log_in(page, base: str, username: str, next_path: str = "/", *, password: str = PASSWORD) -> None:
+    """Sign ``username`` in through the log-in form and wait until it has sent them on to ``next_path``.
+
+    The one log-in of every browser test; logging in switches the site to the person's own language.
+    """
+    page.goto(f"{base}/accounts/login/?next={quote(next_path, safe='/')}")
     page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
+    page.fill("#id_password", password)
     page.click("main button[type=submit]")
     page.wait_for_url(f"{base}{next_path}")
+
+
+def admin_log_in(page, base: str, username: str, *, password: str = PASSWORD) -> None:
+    """Sign staff member ``username`` in through the admin's log-in form and wait for the admin's index."""
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}/admin/")

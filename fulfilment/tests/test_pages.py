@@ -32,3 +32,23 @@ def test_initiator_ships_from_the_page_and_the_backer_confirms_in_my_pledges(cli
     assert "TRK9" in page
     client.post(f"/fulfilment/pledges/{pledge.pk}/received/")
     assert Delivery.objects.get(pledge=pledge).status == DeliveryStatus.RECEIVED
+
+
+def test_a_chinese_backer_reads_the_refusals_in_chinese(client, settings):
+    campaign, (tier, _) = funded_campaign_with_rewards(amounts=[10_000, 20_000])
+    campaign = succeed(campaign)
+    pledge = Pledge.objects.get(campaign=campaign, reward=tier)
+    client.force_login(pledge.backer)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    # Not shipped yet: nothing to confirm; then a second "mark shipped" of the initiator.
+    page = client.post(f"/fulfilment/pledges/{pledge.pk}/received/", follow=True).content.decode()
+    assert "这个回报尚未发货。" in page
+    assert "This reward has not been shipped yet." not in page
+    client.force_login(campaign.initiator)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    today = timezone.localdate().isoformat()
+    url = f"/fulfilment/campaigns/{campaign.slug}/deliveries/rewards/{tier.pk}/ship/"
+    client.post(url, {"shipped_on": today})
+    again = client.post(url, {"shipped_on": today}, follow=True).content.decode()
+    assert "这个回报已标记为已发货。" in again
+    assert Shipment.objects.filter(tier=tier).count() == 1

@@ -6,15 +6,13 @@ import pytest
 
 from accounts.tests.factories import UserFactory
 from crowdfund_site.money import format_amount
-from crowdfund_site.tests.browser import BROWSER_MARKS
+from crowdfund_site.tests.browser import BROWSER_MARKS, log_in
 from matching.selectors import match_estimates
 from matching.tests.factories import funded_pool, open_round
 from pledges.tests.factories import pledge_held
 from projects.tests.factories import LiveCampaignFactory
 
 pytestmark = BROWSER_MARKS
-
-PASSWORD = "correct-horse-battery"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -34,11 +32,7 @@ def test_typing_an_amount_updates_the_estimate(live_server, browser):
     base = live_server.url
 
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", backer.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, base, backer.username)
 
     page.goto(f"{base}/pledges/new/{b.slug}/")
     estimate = page.locator(".pledge-form [data-match-estimate]")

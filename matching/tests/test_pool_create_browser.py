@@ -2,7 +2,7 @@
 
 import pytest
 
-from crowdfund_site.tests.browser import BROWSER_MARKS
+from crowdfund_site.tests.browser import BROWSER_MARKS, log_in
 from matching.models import Pool
 from matching.selectors import pool_balance
 from matching.tests.factories import sponsor_create
@@ -10,8 +10,6 @@ from projects.tests.factories import CategoryFactory
 from settlement.verification import ledger_verify
 
 pytestmark = BROWSER_MARKS
-
-PASSWORD = "correct-horse-battery"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -21,11 +19,7 @@ def test_a_sponsor_puts_up_a_pool_in_the_browser(live_server, browser):
     base = live_server.url
 
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", sponsor.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, base, sponsor.username)
 
     page.goto(f"{base}/matching/")
     page.click("text=Put up a matching pool")

@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 
 from accounts.tests.factories import UserFactory
-from crowdfund_site.tests.browser import BROWSER_MARKS
+from crowdfund_site.tests.browser import BROWSER_MARKS, log_in
 from pledges.models import Pledge, PledgeStatus
 from projects.addons import addon_create
 from projects.tests.factories import LiveCampaignFactory
@@ -15,7 +15,6 @@ from projects.tests.factories import LiveCampaignFactory
 pytestmark = BROWSER_MARKS
 
 SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
-PASSWORD = "correct-horse-battery"
 EXPECTED = {
     "en": {
         "total": "Total charged: $30.00",
@@ -39,11 +38,7 @@ def test_back_a_campaign_with_add_ons_and_take_one_more(live_server, browser, la
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     context.add_cookies([{"name": "django_language", "value": language, "url": base}])
     page = context.new_page()
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", backer.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, base, backer.username)
 
     page.goto(f"{base}/pledges/new/{campaign.slug}/")
     page.fill("#id_amount", "20.00")

@@ -9,6 +9,7 @@ from crowdfund_site.exceptions import Conflict, InvalidInput, NotFound
 from pledges.changes import pledge_change
 from pledges.services import pledge_cancel
 from pledges.tests.factories import new_key, pledge_held
+from pledges.tests.test_pledge_shipping import pledge_shipped, shipping_reward
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
 from settlement.verification import ledger_verify
 
@@ -108,3 +109,22 @@ def test_change_reward_page(client, live_campaign, tiers, backer):
     assert response.status_code == 302
     pledge.refresh_from_db()
     assert pledge.reward == mug
+
+
+@pytest.mark.django_db
+def test_change_reward_page_compares_the_price_with_the_pledge_without_its_shipping(client, live_campaign):
+    # 50.00 pledged for the mug plus 5.00 shipping to Germany: 55.00 charged in all. The 54.00 lamp
+    # needs a bigger pledge (pledge_create's rule: shipping comes on top of the price), and the page
+    # lists it with the link that raises the pledge, as its choice's label says.
+    mug = shipping_reward(live_campaign, rules=[("DE", 500)], title="Mug")
+    lamp = RewardTierFactory(campaign=live_campaign, title="Lamp", minimum_amount=5_400)
+    poster = RewardTierFactory(campaign=live_campaign, title="Poster", minimum_amount=4_000)
+    pledge = pledge_shipped(campaign=live_campaign, reward=mug, country="DE")
+    assert (pledge.amount, pledge.shipping_amount) == (5_500, 500)
+
+    client.force_login(pledge.backer)
+    page = client.get(reverse("pledges:change_reward", kwargs={"pk": pledge.pk})).content.decode()
+    assert "These rewards need a bigger pledge" in page
+    assert f"/pledges/{pledge.pk}/manage/?reward={lamp.pk}" in page
+    assert "raise to USD 54.00" in page
+    assert f"?reward={poster.pk}" not in page  # 40.00 is covered by the 50.00 pledged

@@ -4,7 +4,7 @@ meanwhile, and the form refuses with the new price and asks again at it."""
 import pytest
 
 from accounts.tests.factories import UserFactory
-from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS
+from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS, log_in
 from pledges.models import Pledge
 from projects.models import RewardTier
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
@@ -24,10 +24,7 @@ def test_a_backer_sees_the_price_step_change_and_pledges_at_the_new_price(live_s
     )
     backer = UserFactory(username="bea")
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{live_server.url}/accounts/login/?next=/pledges/new/{campaign.slug}/?reward={reward.pk}")
-    page.fill("#id_username", backer.username)
-    page.fill("#id_password", "correct-horse-battery")
-    page.press("#id_password", "Enter")
+    log_in(page, live_server.url, backer.username, f"/pledges/new/{campaign.slug}/?reward={reward.pk}")
     page.wait_for_selector("text=first 100 at $20.00, then $25.00")
     assert page.input_value("input[name=amount]") == "20.00"
     # Someone else takes the last 20.00 slot while the form is open.

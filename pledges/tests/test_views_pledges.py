@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
@@ -29,10 +30,39 @@ def logged_in(client, backer):
 
 
 @pytest.mark.django_db
-def test_pledge_page_requires_login(client, live_campaign):
+def test_a_logged_out_visitor_sees_the_rewards_and_logs_in_to_pledge_with_their_choice(client, live_campaign, backer):
+    reward = RewardTierFactory(campaign=live_campaign, title="Poster", minimum_amount=2_500)
     response = client.get(pledge_url(live_campaign))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Poster" in page
+    assert "Log in to pledge" in page
+    assert 'name="card_number"' not in page  # the card is asked for once logged in
+    assert f'<link rel="canonical" href="http://testserver{pledge_url(live_campaign)}">' in page
+    assert f"Back “{live_campaign.title}”: choose a reward or pledge any amount" in page  # its own description
+
+    # "Log in to pledge" sends the choice through the log-in page, and nothing is pledged.
+    response = client.post(pledge_url(live_campaign), {"reward": reward.pk, "amount": "30.00"})
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("accounts:login") + "?next=")
+    login, _, query = response["Location"].partition("?")
+    assert login == reverse("accounts:login")
+    back = QueryDict(query)["next"]
+    assert back == f"{pledge_url(live_campaign)}?reward={reward.pk}&amount=30.00"
+    assert not Pledge.objects.exists()
+
+    client.force_login(backer)
+    page = client.get(back).content.decode()
+    assert 'name="card_number"' in page
+    assert 'value="30.00"' in page  # the amount chosen before logging in
+    assert f'value="{reward.pk}" data-minimum="25.00" data-minimum-text="25.00" checked' in page
+
+
+@pytest.mark.django_db
+def test_a_logged_out_visitors_choice_carries_only_a_reward_of_the_campaign_and_a_short_amount(client, live_campaign):
+    other = RewardTierFactory()
+    response = client.post(pledge_url(live_campaign), {"reward": other.pk, "amount": "9" * 40})
+    back = QueryDict(response["Location"].partition("?")[2])["next"]
+    assert back == pledge_url(live_campaign)
 
 
 @pytest.mark.django_db

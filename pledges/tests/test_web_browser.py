@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS
+from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS, log_in
 from pledges.models import Pledge, PledgeStatus
 from projects.models import Campaign, CampaignStatus
 from projects.tests.factories import CategoryFactory, LiveCampaignFactory, RewardTierFactory
@@ -66,7 +66,13 @@ def test_backers_discover_pledge_and_see_the_campaign_succeed(live_server, brows
     page.wait_for_selector("text=Back this project")
     shot(page, "03-campaign")
 
+    # Logged out, the form shows the rewards; the choice goes through sign-up and comes back.
     page.click("text=Back this project")
+    page.wait_for_selector("text=Choose a reward")
+    page.check(f"input[name=reward][value='{campaign.rewards.get(title='Boxed game').pk}']")
+    page.fill("#id_amount", "50")
+    assert page.locator("#id_card_number").count() == 0
+    page.click("button:has-text('Log in to pledge')")
     page.click("text=Create an account")
     page.fill("#id_username", "bea")
     page.fill("#id_email", "bea@example.com")
@@ -76,9 +82,8 @@ def test_backers_discover_pledge_and_see_the_campaign_succeed(live_server, brows
     shot(page, "04-signup")
     page.click("button:has-text('Sign up')")
     page.wait_for_selector("text=Choose a reward")
-    page.check(f"input[name=reward][value='{campaign.rewards.get(title='Boxed game').pk}']")
-    assert page.input_value("#id_amount") == "45.00"
-    page.fill("#id_amount", "50")
+    assert page.is_checked(f"input[name=reward][value='{campaign.rewards.get(title='Boxed game').pk}']")
+    assert page.input_value("#id_amount") == "50"
     fill_card(page, "4242424242424242")
     shot(page, "05-pledge-form")
     page.click("button:has-text('Pledge')")
@@ -87,10 +92,7 @@ def test_backers_discover_pledge_and_see_the_campaign_succeed(live_server, brows
     assert Pledge.objects.get(backer__username="bea").status == PledgeStatus.HELD
 
     other = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
-    other.goto(f"{live_server.url}/accounts/login/?next=/pledges/new/{campaign.slug}/")
-    other.fill("#id_username", declined_backer.username)
-    other.fill("#id_password", "correct-horse-battery")
-    other.click("button:has-text('Log in')")
+    log_in(other, live_server.url, declined_backer.username, f"/pledges/new/{campaign.slug}/")
     other.wait_for_selector("text=Choose a reward")
     other.fill("#id_amount", "80")
     fill_card(other, "4000 0000 0000 0002")

@@ -4,7 +4,7 @@ it again, on the same pledge. Screenshots go to test-artifacts/."""
 import pytest
 
 from accounts.tests.factories import UserFactory
-from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS
+from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS, log_in
 from pledges.models import Pledge
 from pledges.tests.factories import pledge_held
 from projects.tests.factories import LiveCampaignFactory, RewardTierFactory
@@ -26,10 +26,7 @@ def test_a_backer_manages_their_pledge(live_server, browser):
     pledge = pledge_held(campaign=campaign, backer=backer, amount=2_000)
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{live_server.url}/accounts/login/?next={campaign.get_absolute_url()}")
-    page.fill("#id_username", "bea")
-    page.fill("#id_password", "analytical-engine-1843")
-    page.click("button:has-text('Log in')")
+    log_in(page, live_server.url, "bea", campaign.get_absolute_url(), password="analytical-engine-1843")
     page.wait_for_selector("text=Manage your pledge")
     assert page.locator("text=Back this project").count() == 0
     shot(page, "01-campaign")

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from accounts.tests.factories import ReviewerFactory
-from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS
+from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS, admin_log_in
 from projects.models import Campaign, CampaignStatus
 from projects.tests.factories import CampaignFactory
 
@@ -36,10 +36,7 @@ def test_reviewer_approves_a_campaign_in_admin_and_it_goes_live(live_server, chr
     campaign.save()
     page = chromium_page
 
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", reviewer.username)
-    page.fill("#id_password", "correct-horse-battery")
-    page.click("input[type=submit]")
+    admin_log_in(page, live_server.url, reviewer.username)
     page.click("text=Review queue")
     page.click("text=Tiny Dungeon")
     page.wait_for_selector("text=A pocket roguelike board game.")

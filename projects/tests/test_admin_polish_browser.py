@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.factories import StaffFactory
-from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS
+from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS, admin_log_in
 from projects.models import CampaignStatus
 from projects.tests.factories import CampaignFactory
 from risk.services import risk_assess_campaign
@@ -28,10 +28,7 @@ def test_review_queue_and_verification_page_at_1280px(live_server, browser):
         )
         risk_assess_campaign(campaign=campaign)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", staff.username)
-    page.fill("#id_password", "correct-horse-battery")
-    page.click("input[type=submit]")
+    admin_log_in(page, live_server.url, staff.username)
     page.goto(f"{live_server.url}/admin/projects/campaignreviewqueue/")
     page.screenshot(path=str(ARTIFACTS / "admin-review-queue-1280.png"), full_page=True)
     # Every column, the risk ones last, fits: the table's scrolling box has nothing to scroll.

@@ -4,7 +4,7 @@ test-artifacts/."""
 
 import pytest
 
-from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS
+from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS, log_in
 from projects.tests.factories import CampaignFactory
 from projects.tests.pictures import picture_bytes
 
@@ -24,10 +24,7 @@ def test_initiator_uploads_a_cover_and_a_gallery_picture(live_server, browser, s
     photo.write_bytes(picture_bytes(1200, 900, "PNG"))
     fake.write_text("These are my notes, not a picture.\n" * 10)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{live_server.url}/accounts/login/?next=/campaigns/{campaign.slug}/pictures/")
-    page.fill("#id_username", campaign.initiator.username)
-    page.fill("#id_password", "correct-horse-battery")
-    page.click("main button[type=submit]")
+    log_in(page, live_server.url, campaign.initiator.username, f"/campaigns/{campaign.slug}/pictures/")
     page.wait_for_selector("text=No cover yet.")
 
     page.set_input_files("#id_cover-image", str(fake))

@@ -8,11 +8,10 @@ import pytest
 from django.core import mail
 
 from accounts.tests.factories import UserFactory
-from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS
+from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS, log_in
 from projects.models import Campaign
 from projects.tests.factories import CampaignFactory, LiveCampaignFactory
 
-PASSWORD = "correct-horse-battery"
 pytestmark = [*BROWSER_MARKS, pytest.mark.slow]
 LANGUAGES = {"en": "en", "zh-hans": "zh-hans"}
 
@@ -25,14 +24,6 @@ def new_page(browser, base: str, language: str, **kwargs):
     context = browser.new_context(**kwargs)
     context.add_cookies([{"name": "django_language", "value": language, "url": base}])
     return context.new_page()
-
-
-def log_in(page, base: str, username: str, next_path: str = "/") -> None:
-    page.goto(f"{base}/accounts/login/?next={next_path}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{base}{next_path}")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,25 +10,17 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.tests.factories import ReviewerFactory, UserFactory
-from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS
+from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS, admin_log_in, log_in
 from pledges.models import Pledge, PledgeStatus
 from projects.models import Campaign, CampaignStatus
 from projects.tests.factories import CategoryFactory
 from projects.tests.pictures import picture_bytes
 
-PASSWORD = "correct-horse-battery"
 pytestmark = BROWSER_MARKS
 
 
 def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"e2e-{name}.png"), full_page=True)
-
-
-def log_in(page, base: str, username: str, next_path: str = "/") -> None:
-    page.goto(f"{base}/accounts/login/?next={next_path}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
 
 
 def pledge(page, amount: str, card: str) -> None:
@@ -105,10 +97,7 @@ def test_initiator_creates_reviewer_approves_backers_pledge_campaign_succeeds(li
 
     # A reviewer approves it in the admin; it goes live at once.
     admin = browser.new_page(viewport={"width": 1280, "height": 900})
-    admin.goto(base + "/admin/login/")
-    admin.fill("#id_username", reviewer.username)
-    admin.fill("#id_password", PASSWORD)
-    admin.click("input[type=submit]")
+    admin_log_in(admin, base, reviewer.username)
     admin.click("text=Review queue")
     admin.click("text=Tiny Dungeon")
     admin.click("button[value=approve]")

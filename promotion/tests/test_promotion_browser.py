@@ -4,14 +4,12 @@ reminded; the initiator makes a link and reads the referral report with its char
 import pytest
 
 from accounts.tests.factories import UserFactory
-from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS
+from crowdfund_site.tests.browser import ARTIFACTS, BROWSER_MARKS, log_in
 from projects.tests.factories import LiveCampaignFactory
 from promotion.models import Follow, Notice, NoticeKind
 from promotion.services import referral_link_create
 
 pytestmark = BROWSER_MARKS
-
-PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(autouse=True)
@@ -19,14 +17,6 @@ def _clicks_stored_at_once(settings):
     # These tests read the report right after the clicks: with the in-memory cache each click is
     # stored at once; the Redis buffer beat copies from has its own tests (test_visit_buffer.py).
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-
-
-def _log_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -40,7 +30,7 @@ def test_a_backer_follows_and_asks_to_be_reminded_and_the_initiator_reads_the_re
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{base}/campaigns/{campaign.slug}/?ref=newsletter&utm_source=mail")
     page.wait_for_selector("text=Log in to be reminded or to follow the creator")
-    _log_in(page, base, backer.username)
+    log_in(page, base, backer.username)
     page.goto(f"{base}/campaigns/{campaign.slug}/")
     page.click("text=Remind me")
     page.wait_for_selector("text=We will e-mail you 48 hours before the campaign ends.")
@@ -55,7 +45,7 @@ def test_a_backer_follows_and_asks_to_be_reminded_and_the_initiator_reads_the_re
     assert Notice.objects.filter(user=backer, campaign=campaign, kind=NoticeKind.ENDING).exists()
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    _log_in(page, base, initiator.username)
+    log_in(page, base, initiator.username)
     page.goto(f"{base}/campaigns/{campaign.slug}/dashboard/referrals/")
     page.fill("#id_tag", "<b>bad</b>")
     page.click("text=Make the link")

@@ -138,7 +138,15 @@ def test_robots_txt_lets_crawlers_reach_creator_pages_but_not_the_rest_of_accoun
     parser.parse(client.get("/robots.txt").content.decode().splitlines())
     assert parser.can_fetch("*", "http://testserver" + reverse("accounts:creator", args=[creator.username]))
     assert not parser.can_fetch("*", "http://testserver" + reverse("accounts:login"))
-    assert not parser.can_fetch("*", "http://testserver/pledges/new/some-campaign/")
+
+
+def test_robots_txt_lets_crawlers_reach_the_pledge_form_but_not_a_backers_own_pledges(client):
+    parser = RobotFileParser()
+    parser.parse(client.get("/robots.txt").content.decode().splitlines())
+    assert parser.can_fetch("*", "http://testserver" + reverse("pledges:create", args=["some-campaign"]))
+    assert parser.can_fetch("*", "http://testserver/pledges/new/some-campaign/?reward=3")
+    for private in (reverse("pledges:list"), reverse("pledges:detail", args=[7]), "/pledges/7/manage/"):
+        assert not parser.can_fetch("*", "http://testserver" + private), private
 
 
 def _head_links(html: str) -> tuple[str, dict[str, str]]:

@@ -55,57 +55,49 @@ EXTEND_DEADLINE = "extend_deadline"
 LOWER_PRICE = "lower_price"
 
 
-@dataclass(frozen=True)
-class LowerTierAdvice:
-    """Add a tier at ``price``, below the cheapest tier's ``cheapest_price``."""
+@dataclass(frozen=True, kw_only=True)
+class GoalAdvice:
+    """What every goal suggestion carries: the forecast's total, and the total and chance without and with it."""
 
     currency: str
+    forecast_total: int
+    total_without: int
+    total_with: int
+    chance_without: float
+    chance_with: float
+    explanation: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LowerTierAdvice(GoalAdvice):
+    """Add a tier at ``price``, below the cheapest tier's ``cheapest_price``."""
+
     title: str
     price: int
     cheapest_price: int
     expected_backers: int
-    forecast_total: int
-    total_without: int
-    total_with: int
-    chance_without: float
-    chance_with: float
-    explanation: str
     kind: str = ADD_LOWER_TIER
 
 
-@dataclass(frozen=True)
-class ExtendDeadlineAdvice:
+@dataclass(frozen=True, kw_only=True)
+class ExtendDeadlineAdvice(GoalAdvice):
     """Move the deadline ``days`` later, to ``new_deadline`` (at most ``most_days``)."""
 
-    currency: str
     days: int
     most_days: int
     new_deadline: datetime
-    forecast_total: int
-    total_without: int
-    total_with: int
-    chance_without: float
-    chance_with: float
-    explanation: str
     kind: str = EXTEND_DEADLINE
 
 
-@dataclass(frozen=True)
-class LowerPriceAdvice:
+@dataclass(frozen=True, kw_only=True)
+class LowerPriceAdvice(GoalAdvice):
     """Lower ``reward_id``'s price from ``current_price`` to ``price`` for the pledges made from now on."""
 
     reward_id: int
     reward_title: str
-    currency: str
     current_price: int
     price: int
     expected_backers: int
-    forecast_total: int
-    total_without: int
-    total_with: int
-    chance_without: float
-    chance_with: float
-    explanation: str
     kind: str = LOWER_PRICE
 
 
