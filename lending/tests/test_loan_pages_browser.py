@@ -75,7 +75,8 @@ def test_each_lender_sees_their_principal_back_and_left_and_the_next_due_date(
         page.wait_for_selector("#your-principal-left")
 
         # Their share of the principal repaid so far, to within a cent of exact.
-        assert abs(share.principal_received - Fraction(loan.principal_distributed * share.principal, loan.principal)) < 1
+        exact = Fraction(loan.principal_distributed * share.principal, loan.principal)
+        assert abs(share.principal_received - exact) < 1
         summary = page.inner_text(".loan-summary")
         assert usd(share.principal) in summary
         assert usd(share.principal_received) in summary
