@@ -121,14 +121,20 @@ def bench_payout(args) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     first = loan.installments.get(number=1)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     walls = []
     for attempt, amount in enumerate([first.total, first.total, 1_234_567]):
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, db_cpu = time.perf_counter(), time.process_time(), _process_cpu_seconds(backend)
         repayment = loan_repay(loan=loan, actor=loan.borrower, amount=amount, idempotency_key=f"bench-{attempt}")
         walls.append(time.perf_counter() - started)
-        cpu = time.process_time() - cpu
+        cpu, db_cpu = time.process_time() - cpu, _process_cpu_seconds(backend) - db_cpu
         lines = LenderPayout.objects.filter(repayment=repayment).count()
-        print(f"repayment {attempt + 1} of {amount} to {lines} lenders: {walls[-1]:.3f} s (python cpu {cpu:.3f} s)")
+        print(
+            f"repayment {attempt + 1} of {amount} to {lines} lenders: {walls[-1]:.3f} s "
+            f"(python cpu {cpu:.3f} s, database backend cpu {db_cpu:.3f} s, load {os.getloadavg()[0]:.1f})"
+        )
     verify_s, problems = verify()
     return {"walls": walls, "lines": lines, "verify_s": verify_s, "problems": problems}
 
