@@ -434,6 +434,11 @@ class LenderLoanHistory:
     def principal_left(self) -> int:
         return self.share.principal - self.share.principal_received
 
+    @property
+    def next_installment(self) -> Installment | None:
+        """Return the oldest installment the borrower still owes (None once the loan is paid)."""
+        return next((i for i in self.installments if i.owed), None)
+
 
 def lender_loan_history(*, user, loan_id: int) -> LenderLoanHistory:
     """Return the loan ``user`` lent to with each repayment split and explained; NotFound if they did not.

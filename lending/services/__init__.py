@@ -24,7 +24,7 @@ from .loans import (
     loans_assess_late,
 )
 from .relending import lender_balance_reserve
-from .repayments import loan_pay_off, loan_repay, loan_repay_by_card
+from .repayments import loan_pay_off, loan_recovery_record, loan_repay, loan_repay_by_card
 from .terms import campaign_funding_update, loan_terms_set, loan_terms_validate
 from .withdrawals import lender_withdraw, withdrawals_reconcile
 
@@ -41,6 +41,7 @@ __all__ = [
     "loan_create",
     "loan_mark_defaulted",
     "loan_pay_off",
+    "loan_recovery_record",
     "loan_repay",
     "loan_repay_by_card",
     "loan_schedule",

@@ -54,6 +54,7 @@ def loan_repay(
     idempotency_key: str,
     kind: str = RepaymentKind.REPAYMENT,
     due_by: datetime.date | None = None,
+    reason: str = "",
 ) -> Repayment:
     """Pay ``amount`` on a loan and pay it out to the lenders; return the repayment.
 
@@ -67,7 +68,8 @@ def loan_repay(
     Paying the last of the schedule marks the loan repaid; a late loan with nothing overdue
     left is repaying again.
 
-    With ``due_by`` (an automatic charge) it pays only installments due by that day.
+    With ``due_by`` (an automatic charge) it pays only installments due by that day. ``reason``
+    (a staff member's, for a recovery) goes into the audit row.
 
     Idempotent by ``idempotency_key``: the same key and amount return the first repayment.
     Locks the loan row (lenders and installments are only written under it).
@@ -92,6 +94,7 @@ def loan_repay(
         idempotency_key=idempotency_key,
         kind=kind,
         installments_left=len(unpaid) - len(payable),
+        reason=reason,
     )
 
 
@@ -136,6 +139,34 @@ def loan_pay_off(*, loan: Loan, actor, today: datetime.date, idempotency_key: st
         amount=sum(i.owed for i in unpaid),
         idempotency_key=idempotency_key,
         kind=RepaymentKind.REPAYMENT,
+    )
+
+
+def loan_recovery_record(*, loan: Loan, actor, amount: int, reason: str, idempotency_key: str) -> Repayment:
+    """Record money recovered offline on a late or defaulted loan and pay it out to the lenders; return it.
+
+    Staff only (``lending.manage_loans``), with a reason, both in the repayment's audit row. The
+    money is applied and paid out like any repayment (``loan_repay``, kind recovery): oldest
+    installment first, each lender's running totals within one minor unit of their share; a
+    recovery of everything owed repays the loan. Idempotent by ``idempotency_key``. Raises
+    NotAllowed (not loan staff), InvalidInput (no reason, amount not positive or above what is
+    owed) and Conflict (the loan is not late or defaulted), changing nothing.
+    """
+    if actor is None or not actor.has_perm("lending.manage_loans"):
+        raise NotAllowed(_("Only loan staff can do this."), code="not_loan_staff")
+    if not (reason or "").strip():
+        raise InvalidInput(_("Give a reason."), code="reason_required", field="reason")
+    if loan.status not in {LoanStatus.LATE, LoanStatus.DEFAULTED} and not _repayment_already_made(
+        loan=loan, idempotency_key=idempotency_key
+    ):
+        raise Conflict(_("Only a late or defaulted loan takes recoveries."), code="loan_not_in_recovery")
+    return loan_repay(
+        loan=loan,
+        actor=actor,
+        amount=amount,
+        idempotency_key=idempotency_key,
+        kind=RepaymentKind.RECOVERY,
+        reason=reason.strip(),
     )
 
 
@@ -235,6 +266,7 @@ def _loan_apply_payment(
     idempotency_key: str,
     kind: str,
     installments_left: int = 0,
+    reason: str = "",
 ) -> Repayment:
     """Apply ``amount`` to the locked loan's unpaid ``installments`` (oldest first), pay it out, record it.
 
@@ -292,6 +324,7 @@ def _loan_apply_payment(
         actor=actor,
         action="loan_repay",
         obj=loan,
+        reason=reason,
         details={"repayment": repayment.pk, "amount": amount, "kind": kind},
     )
     if amount == owed and not installments_left:

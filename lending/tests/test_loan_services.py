@@ -24,6 +24,7 @@ from lending.models import (
 from lending.services import (
     loan_create,
     loan_pay_off,
+    loan_recovery_record,
     loan_repay,
     loan_terms_set,
     loan_write_off,
@@ -274,6 +275,32 @@ def test_a_loan_late_for_120_days_defaults_and_still_takes_recoveries():
     )
 
     assert sum(p.amount for p in recovery.payouts.all()) == 2_000 - recovery.fee
+
+
+def test_a_recovery_is_staff_only_needs_a_reason_and_a_loan_behind_and_is_audited():
+    loan = loan_funded(amounts=[10_000, 30_000])
+    staff = StaffFactory()
+    with pytest.raises(Conflict):  # a loan repaying on time takes repayments, not recoveries
+        loan_recovery_record(loan=loan, actor=staff, amount=1_000, reason="agency", idempotency_key="r")
+    loans_assess_late(today=days_after(1, 16))
+    loan.refresh_from_db()
+    with pytest.raises(NotAllowed):
+        loan_recovery_record(loan=loan, actor=loan.borrower, amount=1_000, reason="agency", idempotency_key="r")
+    with pytest.raises(InvalidInput):
+        loan_recovery_record(loan=loan, actor=staff, amount=1_000, reason="  ", idempotency_key="r")
+    with pytest.raises(InvalidInput):
+        loan_recovery_record(loan=loan, actor=staff, amount=10**9, reason="agency", idempotency_key="r")
+    assert not Repayment.objects.filter(loan=loan).exists()
+
+    recovery = loan_recovery_record(loan=loan, actor=staff, amount=1_000, reason="agency", idempotency_key="r")
+
+    assert recovery.kind == RepaymentKind.RECOVERY
+    # It pays the 15.00 late fee first: all of it goes to the lenders, a quarter and three quarters.
+    assert (recovery.late_fee, recovery.fee) == (1_000, 0)
+    assert [(p.share.principal, p.income) for p in recovery.payouts.order_by("id")] == [(10_000, 250), (30_000, 750)]
+    assert AuditEvent.objects.get(action="loan_repay", actor=staff).reason == "agency"
+    again = loan_recovery_record(loan=loan, actor=staff, amount=1_000, reason="agency", idempotency_key="r")
+    assert again == recovery
 
 
 def test_paying_off_early_charges_interest_and_fee_to_date_only_and_repays_every_lender():
