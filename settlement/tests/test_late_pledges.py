@@ -36,7 +36,9 @@ def test_the_initiator_opens_late_pledges_and_edits_them_before_the_deadline():
     late_offer_set(campaign=campaign, actor=campaign.initiator, prices={reward.pk: 2_500, other.pk: 6_000})
 
     assert _offer_prices(campaign) == {reward.pk: 2_500, other.pk: 6_000}  # the campaign price itself is fine
-    actions = list(AuditEvent.objects.filter(object_id=str(campaign.pk)).order_by("id").values_list("action", flat=True))
+    actions = list(
+        AuditEvent.objects.filter(object_id=str(campaign.pk)).order_by("id").values_list("action", flat=True)
+    )
     assert actions == ["late_offer_open", "late_offer_update"]
 
 
@@ -95,7 +97,8 @@ def test_closing_is_final_and_audited():
     with pytest.raises(Conflict):
         late_offer_close(campaign=campaign, actor=campaign.initiator)
     offer = LatePledgeOffer.objects.get(campaign=campaign)
-    assert not offer.is_open and offer.closed_by == campaign.initiator
+    assert not offer.is_open
+    assert offer.closed_by == campaign.initiator
     assert _offer_prices(campaign) == {reward.pk: LATE_PRICE}
     assert AuditEvent.objects.filter(object_id=str(campaign.pk), action="late_offer_close").count() == 1
 
@@ -108,7 +111,8 @@ def test_a_backer_pledges_late_after_success_charged_at_once_and_held(celery_eag
     with django_capture_on_commit_callbacks(execute=True):
         pledge = late_pledge(campaign=campaign, reward=reward, amount=3_500)
 
-    assert pledge.status == PledgeStatus.HELD and pledge.is_late
+    assert pledge.status == PledgeStatus.HELD
+    assert pledge.is_late
     charge = GatewayOperation.objects.get(idempotency_key=f"charge:pledge:{pledge.pk}")
     assert charge.amount == 3_500
     escrow = account_balances(codes=[campaign_escrow_code(campaign.pk)])[(campaign_escrow_code(campaign.pk), "USD")]
@@ -164,7 +168,7 @@ def test_a_late_pledge_out_of_range_is_refused_and_charges_nothing(amount, code)
 
 
 def test_a_reward_not_offered_late_is_refused():
-    campaign, reward = campaign_with_late_offer()
+    campaign, _reward = campaign_with_late_offer()
     other = RewardTierFactory(campaign=campaign, minimum_amount=1_000)
     campaign = campaign_settle(campaign)
     with pytest.raises(InvalidInput) as refused:
