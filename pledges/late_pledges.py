@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from accounts.services import audit_record
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed, NotFound
 from crowdfund_site.money import check_amount, currency_exponent, format_amount
+from crowdfund_site.page_cache import campaign_page_group, page_cache_invalidate
 from escrow.gateway import GatewayResult, get_gateway
 from escrow.ledger import ledger_accounts_get_or_create_cached, ledger_post
 from escrow.vocabulary import hold_account_specs, hold_posting, refund_key
@@ -37,7 +38,7 @@ from projects.models import (
     LatePledgeReward,
     RewardTier,
 )
-from projects.services import campaign_lock
+from projects.services import campaign_figures_changed, campaign_lock
 
 from .models import OPEN_STATUSES, Pledge, PledgeStatus
 from .services import (
@@ -146,6 +147,7 @@ def late_offer_set(*, campaign: Campaign, actor, prices: dict[int, int]) -> Late
             obj=campaign,
             details={"prices": {str(reward.pk): price for reward, price in pairs}, "currency": campaign.currency},
         )
+        page_cache_invalidate(campaign_page_group(campaign.slug))
     return offer
 
 
@@ -169,6 +171,7 @@ def late_offer_close(*, campaign: Campaign, actor) -> LatePledgeOffer:
         offer.closed_by = actor
         offer.save(update_fields=["status", "closed_at", "closed_by"])
         audit_record(actor=actor, action="late_offer_close", obj=campaign)
+        page_cache_invalidate(campaign_page_group(campaign.slug))
     return offer
 
 
@@ -376,6 +379,7 @@ def _late_pledge_hold(*, pledge: Pledge) -> None:
         reason="late pledge",
         save_fields=("payment_reference", "card_fingerprint", "held_at"),
     )
+    campaign_figures_changed(campaign_id=pledge.campaign_id)  # the reward's slots left moved
     pledge_id = pledge.pk
     transaction.on_commit(lambda: _enqueue_email("pledge_held_follow_up", pledge_id, None))
 
