@@ -93,3 +93,17 @@ def test_the_money_page_shows_what_was_released_when_and_what_waits(client):
     assert "$28.50" in page  # week 1: $30.00 less the 5 % fee, paid out
     client.force_login(campaign.initiator)
     assert "$28.50" in client.get(reverse("dashboard:late_pledges", args=[campaign.slug])).content.decode()
+
+
+def test_late_pledges_read_in_chinese(client):
+    campaign, reward = campaign_with_late_offer()
+    campaign = campaign_settle(campaign)
+    page = client.get(campaign.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "延迟支持开放中" in page
+    assert "为此回报延迟支持" in page
+    client.force_login(UserFactory())
+    form = client.get(
+        reverse("pledges:late_create", args=[campaign.slug]), {"reward": reward.pk}, HTTP_ACCEPT_LANGUAGE="zh-hans"
+    ).content.decode()
+    assert "延迟支持" in form
+    assert "您将立即被扣款" in form
