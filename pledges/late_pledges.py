@@ -33,6 +33,7 @@ from escrow.ledger import ledger_accounts_get_or_create_cached, ledger_post
 from escrow.vocabulary import hold_account_specs, hold_posting, refund_key
 from projects.models import (
     Campaign,
+    FundingModel,
     LatePledgeOffer,
     LatePledgeOfferStatus,
     LatePledgeReward,
@@ -114,8 +115,8 @@ def late_offer_set(*, campaign: Campaign, actor, prices: dict[int, int]) -> Late
     ``late_pledges_closed``). Locks the campaign row, so the deadline's close waits for it.
     Audited (``late_offer_open`` / ``late_offer_update``, with the prices). Raises NotAllowed,
     InvalidInput (no rewards, a reward of another campaign, a price out of range or below the
-    campaign price) or Conflict (``campaign_not_live``, ``late_pledges_closed``); nothing is
-    changed then.
+    campaign price) or Conflict (``campaign_not_live``, ``late_pledges_closed``,
+    ``late_pledges_not_offered``: a loan or a campaign with milestones); nothing is changed then.
     """
     _ensure_initiator(campaign, actor)
     pairs = _clean_prices(campaign=campaign, prices=prices)
@@ -125,6 +126,12 @@ def late_offer_set(*, campaign: Campaign, actor, prices: dict[int, int]) -> Late
             raise Conflict(
                 _("Late pledges can be set up only while the campaign is live, before its deadline."),
                 code="campaign_not_live",
+            )
+        if campaign.funding_model == FundingModel.DEBT or campaign.has_milestone_plan:
+            # A loan's lenders and a plan's staged tranches settle at the deadline only.
+            raise Conflict(
+                _("Late pledges are not offered on loans or on campaigns with milestones."),
+                code="late_pledges_not_offered",
             )
         offer = _offer_of(campaign, lock=True)
         if offer is not None and not offer.is_open:

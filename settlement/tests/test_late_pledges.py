@@ -230,3 +230,14 @@ def test_staff_refund_a_late_pledge_before_its_batch_but_the_backer_cannot_cance
     assert reward.claimed_count == 0
     assert Campaign.objects.get(pk=campaign.pk).backer_count == backers
     assert ledger_verify() == []
+
+
+@pytest.mark.parametrize(("field", "value"), [("funding_model", "debt"), ("has_milestone_plan", True)])
+def test_late_pledges_are_not_offered_on_a_loan_or_a_campaign_with_milestones(field, value):
+    reward = RewardTierFactory(campaign__status="live", campaign__deadline=timezone.now() + timedelta(days=3))
+    Campaign.objects.filter(pk=reward.campaign_id).update(**{field: value})
+    campaign = Campaign.objects.get(pk=reward.campaign_id)
+    with pytest.raises(Conflict) as refused:
+        late_offer_set(campaign=campaign, actor=campaign.initiator, prices={reward.pk: 9_000})
+    assert refused.value.code == "late_pledges_not_offered"
+    assert not LatePledgeOffer.objects.filter(campaign=campaign).exists()
