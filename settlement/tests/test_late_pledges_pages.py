@@ -78,6 +78,9 @@ def test_a_backer_sees_late_pledges_open_and_pledges_late_through_the_form(clien
     pledge = Pledge.objects.get(is_late=True)
     assert response.status_code == again.status_code == 302
     assert (pledge.backer, pledge.amount, pledge.status) == (backer, LATE_PRICE, PledgeStatus.HELD)
+    thanks = client.get(response["Location"]).content.decode()
+    assert "released to the initiator with the week" in thanks
+    assert "held safely in escrow until" not in thanks
 
 
 def test_the_money_page_shows_what_was_released_when_and_what_waits(client):
