@@ -294,6 +294,8 @@ ADDONS_MAX_PER_BACKER = env.int("ADDONS_MAX_PER_BACKER", default=10)
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", default="escrow.gateway.SandboxGateway")
 # How many pledges one settlement transaction handles.
 SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=1000)
+# Late pledges released per transaction of a weekly batch (settlement/late_release.py).
+LATE_RELEASE_BATCH_SIZE = env.int("LATE_RELEASE_BATCH_SIZE", default=1000)
 # A campaign that made no settlement progress for this long is re-enqueued by the sweeper.
 SETTLEMENT_STUCK_AFTER = timedelta(seconds=env.int("SETTLEMENT_STUCK_AFTER_SECONDS", default=300))
 # Days without news (an update, counted from success) after which a succeeded campaign's initiator
@@ -382,6 +384,11 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-withdrawals": {
         "task": "lending.tasks.reconcile_withdrawals",
         "schedule": env.float("RECONCILE_WITHDRAWALS_EVERY_SECONDS", default=300.0),
+    },
+    # Each campaign's late pledges are released once a week; the run finds the weeks that ended.
+    "release-late-pledges": {
+        "task": "settlement.tasks.release_late_pledges",
+        "schedule": env.float("RELEASE_LATE_PLEDGES_EVERY_SECONDS", default=3600.0),
     },
     "sweep-settlements": {
         "task": "settlement.tasks.sweep_settlements",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import dashboard
+from . import dashboard, views_late
 
 app_name = "dashboard"
 
@@ -24,4 +24,5 @@ urlpatterns = [
         name="pricing_advice_extend",
     ),
     path("<slug:slug>/cancel/", dashboard.campaign_cancel_view, name="campaign_cancel"),
+    path("<slug:slug>/dashboard/late-pledges/", views_late.late_offer_view, name="late_pledges"),
 ]

@@ -94,6 +94,10 @@ class Pledge(models.Model):
     # settling as before and are shown grouped, but stand outside the constraint. Every pledge
     # made since is subject to it.
     legacy_duplicate = models.BooleanField(default=False, db_default=False)
+    # A late pledge (``pledges.late_pledges``): made after its campaign succeeded, for a reward of
+    # the campaign's late offer; held in escrow until settlement's weekly batch releases it
+    # (``settlement.late_release``), never counted in the campaign's total at the deadline.
+    is_late = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -23,7 +23,8 @@ def pledge_receipt_send(*, pledge_id: int) -> int:
     if pledge.status not in (PledgeStatus.HELD, PledgeStatus.RELEASED):
         return 0
     context = {"pledge": pledge, "campaign": pledge.campaign}
-    return emails_send_once(template="pledge_receipt", object_id=pledge.pk, recipients=[(pledge.backer, context)])
+    template = "late_pledge_receipt" if pledge.is_late else "pledge_receipt"
+    return emails_send_once(template=template, object_id=pledge.pk, recipients=[(pledge.backer, context)])
 
 
 def pledge_refund_email_send(*, pledge_id: int) -> int:

@@ -906,7 +906,11 @@ def _pledge_return_to_backer(*, pledge: Pledge, to_status: str, actor, reason: s
             f"This pledge is {pledge.get_status_display().lower()} and cannot be {to_status}.",
             code="not_held",
         )
-    if not campaign_take_from_totals(
+    if pledge.is_late:  # never in the campaign's totals; staff may refund it until its batch releases it
+        from .late_pledges import late_pledge_return_check  # it builds on this module
+
+        late_pledge_return_check(pledge=pledge, to_status=to_status)
+    elif not campaign_take_from_totals(
         campaign_id=pledge.campaign_id,
         amount=pledge.amount,
         open_for_pledges_only=to_status == PledgeStatus.CANCELLED,
@@ -931,7 +935,8 @@ def _pledge_return_to_backer(*, pledge: Pledge, to_status: str, actor, reason: s
     pledge.closed_at = timezone.now()
     pledge.save(update_fields=["closed_at"])
     pledge_set_status(pledge=pledge, to_status=to_status, actor=actor, reason=reason)
-    _adjust_backer_count(pledge=pledge, delta=-1)
+    if not pledge.is_late:
+        _adjust_backer_count(pledge=pledge, delta=-1)
     _reward_free_slot(reward_id=pledge.reward_id)
     pledge_addons_free_all(pledge=pledge)
     campaign_figures_changed(campaign_id=pledge.campaign_id)
@@ -980,6 +985,10 @@ def pledge_reconcile_pending(*, pledge: Pledge) -> Pledge:
         found = get_gateway().find_operation(idempotency_key=charge_key(pledge.pk)) or GatewayResult(
             ok=False, code="abandoned", message="The payment was never completed."
         )
+    if pledge.is_late:
+        from .late_pledges import late_pledge_record_charge  # it builds on this module
+
+        return late_pledge_record_charge(pledge_id=pledge.pk, result=found)
     if pledge.replaces_id is not None:
         return _pledge_change_amount_complete(old_id=pledge.replaces_id, new_id=pledge.pk, result=found, actor=None)
     return _pledge_record_charge(pledge_id=pledge.pk, result=found)

@@ -634,3 +634,66 @@ class CommentReport(models.Model):
 
     def __str__(self) -> str:
         return f"report on comment {self.comment_id}"
+
+
+class LatePledgeOfferStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    CLOSED = "closed", _("Closed")
+
+
+class LatePledgeOffer(models.Model):
+    """A campaign's late pledges: set up by the initiator before the deadline, taken after success.
+
+    Written only by ``pledges.late_pledges``. Backers may pledge late while the offer is open and
+    the campaign has succeeded (``takes_late_pledges``); closing is final (``closed_at`` once set
+    is never cleared, and there is no move back to open).
+    """
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="late_offer")
+    status = models.CharField(max_length=10, choices=LatePledgeOfferStatus.choices, default=LatePledgeOfferStatus.OPEN)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    opened_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="open", closed_at__isnull=True) | Q(status="closed", closed_at__isnull=False),
+                name="late_offer_closed_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"late pledges of campaign {self.campaign_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == LatePledgeOfferStatus.OPEN
+
+    def takes_late_pledges(self, campaign: Campaign) -> bool:
+        """Return True if backers may pledge late now: the offer is open and ``campaign`` (its own) succeeded."""
+        return self.is_open and campaign.status == CampaignStatus.SUCCEEDED
+
+
+class LatePledgeReward(models.Model):
+    """One reward offered to late backers, at ``price`` (never below the reward's campaign price)."""
+
+    offer = models.ForeignKey(LatePledgeOffer, on_delete=models.CASCADE, related_name="rewards")
+    reward = models.ForeignKey(RewardTier, on_delete=models.CASCADE, related_name="late_offers")
+    price = models.BigIntegerField(help_text="In minor units of the campaign's currency.")
+
+    class Meta:
+        ordering = ["price", "reward_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["offer", "reward"], name="late_reward_once_per_offer"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="late_reward_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reward_id} at {self.price} late"

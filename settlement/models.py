@@ -88,3 +88,56 @@ class RemainderRefund(models.Model):
 
     def __str__(self) -> str:
         return f"remainder of campaign {self.campaign_id}"
+
+
+class LateReleaseStatus(models.TextChoices):
+    COLLECTING = "collecting", _("Releasing the week's late pledges")
+    RELEASED = "released", _("Released; payout pending")
+    PAID = "paid", _("Paid out")
+
+
+class LateReleaseBatch(models.Model):
+    """One week's release of a succeeded campaign's late pledges to its initiator.
+
+    Week ``week`` (1 on) ends ``week`` times 7 days after the campaign's deadline; its batch
+    takes the late pledges held before that end and not yet in a batch (``LateReleaseItem``),
+    made once per campaign and week (the unique constraint) by ``settlement.late_release``.
+    ``amount`` is what the items released; ``fee`` and ``net`` are fixed once it stops collecting.
+    """
+
+    campaign = models.ForeignKey("projects.Campaign", on_delete=models.PROTECT, related_name="late_batches")
+    week = models.PositiveIntegerField()
+    period_end = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=LateReleaseStatus.choices, default=LateReleaseStatus.COLLECTING)
+    amount = models.BigIntegerField(default=0, help_text="Released, in minor units.")
+    fee = models.BigIntegerField(default=0)
+    fee_bps = models.PositiveIntegerField(default=0)
+    net = models.BigIntegerField(default=0)
+    pledge_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    released_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["campaign_id", "week"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "week"], name="late_batch_once_per_week"),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0, fee__gte=0, net__gte=0), name="late_batch_amounts_not_negative"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "campaign"], name="late_batch_status_campaign")]
+
+    def __str__(self) -> str:
+        return f"late pledges of campaign {self.campaign_id}, week {self.week}"
+
+
+class LateReleaseItem(models.Model):
+    """A late pledge released in a batch; a pledge is in at most one (the unique pledge)."""
+
+    batch = models.ForeignKey(LateReleaseBatch, on_delete=models.PROTECT, related_name="items")
+    pledge = models.OneToOneField(Pledge, on_delete=models.PROTECT, related_name="late_release_item")
+    amount = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"pledge {self.pledge_id} in {self.batch_id}"

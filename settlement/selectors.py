@@ -3,13 +3,15 @@
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from escrow.models import GatewayOperation, OperationStatus
 from escrow.vocabulary import refund_key_expression
 from pledges.models import Pledge, PledgeStatus
 from projects.models import Campaign, CampaignStatus
+
+from .models import LateReleaseBatch, LateReleaseItem
 
 
 def settlement_find_stuck(*, now: datetime | None = None) -> list[int]:
@@ -39,3 +41,21 @@ def refunds_unconfirmed():
         .exclude(payment_reference="")
         .exclude(Exists(refund_confirmed))
     )
+
+
+def late_pledges_waiting(campaign_id: int | None = None):
+    """Return the held late pledges in no weekly batch yet (of one campaign, or of all)."""
+    pledges = Pledge.objects.filter(is_late=True, status=PledgeStatus.HELD)
+    if campaign_id is not None:
+        pledges = pledges.filter(campaign_id=campaign_id)
+    return pledges.filter(~Exists(LateReleaseItem.objects.filter(pledge_id=OuterRef("pk"))))
+
+
+def late_release_summary(*, campaign_id: int) -> dict:
+    """Return a campaign's weekly late batches (newest first) and what its held late pledges wait with."""
+    waiting = late_pledges_waiting(campaign_id).aggregate(total=Sum("amount"), n=Count("pk"))
+    return {
+        "batches": list(LateReleaseBatch.objects.filter(campaign_id=campaign_id).order_by("-week")),
+        "waiting_amount": waiting["total"] or 0,
+        "waiting_count": waiting["n"],
+    }

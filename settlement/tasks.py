@@ -11,7 +11,7 @@ from django.conf import settings
 from escrow.checkpoints import ledger_seal
 from pledges.changes import pledge_changes_reconcile
 
-from . import holdback, remainder, selectors, services, tranches
+from . import holdback, late_release, remainder, selectors, services, tranches
 
 logger = logging.getLogger(__name__)
 
@@ -82,3 +82,9 @@ def settle_ready_holdbacks() -> list[int]:
 def settle_holdback_tier(tier_id: int) -> None:
     """Settle one tier's holdback now (e.g. refund a tier just declared not delivered)."""
     holdback.holdback_settle_tier(tier_id=tier_id)
+
+
+@shared_task(acks_late=True)
+def release_late_pledges() -> list[int]:
+    """Release each succeeded campaign's late pledges of the weeks that ended, once per week; return the batches."""
+    return late_release.late_releases_run()

@@ -12,9 +12,11 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from crowdfund_site.money import currency_exponent
+from projects.models import CampaignStatus
 from projects.selectors import campaign_visible_get
 
 from .money import campaign_ledger_lines, campaign_money
+from .selectors import late_release_summary
 
 CSV_HEADER = ["transaction", "created_at", "kind", "reference", "account", "amount", "currency", "sealed_in_checkpoint"]
 
@@ -30,9 +32,10 @@ def _campaign_or_404(request, slug: str):
 def campaign_money_view(request, slug: str):
     """Raised, released (per tranche, with dates), held, refunded, fees, matched money and the latest seal."""
     campaign = _campaign_or_404(request, slug)
-    return render(
-        request, "settlement/campaign_money.html", {"campaign": campaign, "money": campaign_money(campaign=campaign)}
-    )
+    # Late pledges come only after success: no query for them before.
+    late = late_release_summary(campaign_id=campaign.pk) if campaign.status == CampaignStatus.SUCCEEDED else None
+    context = {"campaign": campaign, "money": campaign_money(campaign=campaign), "late": late}
+    return render(request, "settlement/campaign_money.html", context)
 
 
 class _Echo:

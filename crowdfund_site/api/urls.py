@@ -8,6 +8,7 @@ from fulfilment.api import urlpatterns as fulfilment_api
 from lending.api import urlpatterns as lending_api
 from matching.api import urlpatterns as matching_api
 from pledges.api import urlpatterns as pledges_api
+from pledges.api_late import urlpatterns as late_pledges_api
 from projects.api import urlpatterns as projects_api
 from promotion.api import urlpatterns as promotion_api
 from risk.api import urlpatterns as risk_api
@@ -25,6 +26,7 @@ urlpatterns = [
                 accounts_api
                 + projects_api
                 + pledges_api
+                + late_pledges_api
                 + lending_api
                 + matching_api
                 + promotion_api
