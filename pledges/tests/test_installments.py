@@ -31,14 +31,14 @@ from settlement.installments import installments_run_due
 from settlement.services import campaigns_close_due, settlement_run
 from settlement.verification import ledger_verify
 
-from .factories import new_key
+from .factories import VISA, new_key
 
 pytestmark = pytest.mark.django_db
 
 DECLINED = "tok_chargeDeclined"
 
 
-def _pledge_over_time(*, campaign, backer, amount=15_001, reward=None, token="tok_visa") -> Pledge:
+def _pledge_over_time(*, campaign, backer, amount=15_001, reward=None, token=VISA) -> Pledge:
     return pledge_create(
         backer=backer,
         campaign=campaign,
@@ -56,7 +56,9 @@ def _installments(pledge) -> list[PledgeInstallment]:
 
 
 def _escrow(campaign) -> int:
-    return account_balances(codes=[campaign_escrow_code(campaign.pk)]).get((campaign_escrow_code(campaign.pk), "USD"), 0)
+    return account_balances(codes=[campaign_escrow_code(campaign.pk)]).get(
+        (campaign_escrow_code(campaign.pk), "USD"), 0
+    )
 
 
 def _run_at(moment) -> dict:
@@ -80,7 +82,9 @@ def test_three_installments_sum_to_the_pledge_with_the_remainder_on_the_first(am
 def test_the_first_installment_is_charged_and_held_and_the_whole_counts_towards_the_goal(backer, live_campaign):
     pledge = _pledge_over_time(campaign=live_campaign, backer=backer, amount=15_001)
 
-    assert pledge.status == PledgeStatus.HELD and pledge.amount == 15_001 and pledge.held_amount == 5_001
+    assert pledge.status == PledgeStatus.HELD
+    assert pledge.amount == 15_001
+    assert pledge.held_amount == 5_001
     live_campaign.refresh_from_db()
     assert live_campaign.pledged_amount == 15_001  # the whole pledged counts, as on Kickstarter
     assert _escrow(live_campaign) == 5_001  # only what was paid is held
@@ -88,10 +92,12 @@ def test_the_first_installment_is_charged_and_held_and_the_whole_counts_towards_
     assert list(charges.values_list("amount", flat=True)) == [5_001]
     first, second, third = _installments(pledge)
     assert [i.amount for i in (first, second, third)] == [5_001, 5_000, 5_000]
-    assert first.status == InstallmentStatus.PAID and first.ledger_transaction.idempotency_key == f"hold:pledge:{pledge.pk}"
+    assert first.status == InstallmentStatus.PAID
+    assert first.ledger_transaction.idempotency_key == f"hold:pledge:{pledge.pk}"
     assert second.status == third.status == InstallmentStatus.SCHEDULED
     assert second.due_at.month == (pledge.created_at.month % 12) + 1
-    assert second.next_attempt_at == second.due_at and third.due_at > second.due_at
+    assert second.next_attempt_at == second.due_at
+    assert third.due_at > second.due_at
     assert ledger_verify() == []
 
 
@@ -100,7 +106,8 @@ def test_below_the_minimum_a_pledge_cannot_pay_over_time_and_nothing_is_written(
         _pledge_over_time(campaign=live_campaign, backer=backer, amount=14_999)
     assert refused.value.code == "below_pay_over_time_minimum"
     assert "150.00" in refused.value.message
-    assert not Pledge.objects.exists() and not GatewayOperation.objects.exists()
+    assert not Pledge.objects.exists()
+    assert not GatewayOperation.objects.exists()
 
 
 def test_the_minimum_is_a_setting(backer, live_campaign, settings):
@@ -121,14 +128,16 @@ def test_due_installments_are_charged_once_each_into_escrow_while_the_campaign_i
     assert _run_at(third.due_at)["paid"] == 1
 
     pledge.refresh_from_db()
-    assert pledge.held_amount == pledge.amount == 15_001 and pledge.unheld_amount == 0
+    assert pledge.held_amount == pledge.amount == 15_001
+    assert pledge.unheld_amount == 0
     assert _escrow(live_campaign) == 15_001
     rows = _installments(pledge)
     assert [i.status for i in rows] == [InstallmentStatus.PAID] * 3
     assert {i.paid_to for i in rows} == {InstallmentPaidTo.ESCROW}
     assert len({i.ledger_transaction_id for i in rows}) == 3  # one ledger transaction each
     charges = GatewayOperation.objects.filter(kind=OperationKind.CHARGE, status=OperationStatus.SUCCEEDED)
-    assert charges.aggregate(total=Sum("amount"))["total"] == 15_001 and charges.count() == 3
+    assert charges.aggregate(total=Sum("amount"))["total"] == 15_001
+    assert charges.count() == 3
     assert ledger_verify() == []
 
 
@@ -144,19 +153,22 @@ def test_a_declined_card_is_retried_at_7_and_14_days_then_the_pledge_drops_to_th
 
     assert _run_at(second.due_at)["declined"] == 1
     second.refresh_from_db()
-    assert second.status == InstallmentStatus.SCHEDULED and second.next_attempt_at == second.due_at + timedelta(days=7)
+    assert second.status == InstallmentStatus.SCHEDULED
+    assert second.next_attempt_at == second.due_at + timedelta(days=7)
     assert _run_at(second.due_at + timedelta(days=6))["claimed"] == 0  # not before the 7th day
     assert _run_at(second.due_at + timedelta(days=7))["declined"] == 1
     second.refresh_from_db()
     assert second.next_attempt_at == second.due_at + timedelta(days=14)
     pledge.refresh_from_db()
-    assert pledge.amount == 15_001 and pledge.reward_id == big.pk  # still the whole pledge until the last try
+    assert pledge.amount == 15_001
+    assert pledge.reward_id == big.pk
     with django_capture_on_commit_callbacks(execute=True):
         assert _run_at(second.due_at + timedelta(days=14))["declined"] == 1
 
     pledge.refresh_from_db()
     assert pledge.status == PledgeStatus.HELD
-    assert pledge.amount == 5_001 and pledge.held_amount == 5_001  # what was paid
+    assert pledge.amount == 5_001
+    assert pledge.held_amount == 5_001
     assert pledge.reward_id == small.pk  # the best reward 50.01 covers
     big.refresh_from_db(), small.refresh_from_db()
     assert (big.claimed_count, small.claimed_count) == (0, 1)  # the slot moved
@@ -169,9 +181,11 @@ def test_a_declined_card_is_retried_at_7_and_14_days_then_the_pledge_drops_to_th
     ]
     assert _run_at(second.due_at + timedelta(days=60))["claimed"] == 0  # nothing more is ever charged
     event = AuditEvent.objects.get(action="pledge_installments_ended")
-    assert event.details["from_amount"] == 15_001 and event.details["to_amount"] == 5_001
+    assert event.details["from_amount"] == 15_001
+    assert event.details["to_amount"] == 5_001
     assert [m.to for m in mail.outbox] == [[backer.email]]
-    assert "stopped" in mail.outbox[0].subject and "$50.01" in mail.outbox[0].body
+    assert "stopped" in mail.outbox[0].subject
+    assert "$50.01" in mail.outbox[0].body
     assert ledger_verify() == []
 
 
@@ -186,7 +200,8 @@ def test_the_backer_is_told_in_chinese_too(backer, live_campaign, celery_eager, 
         for days in (0, 7, 14):
             _run_at(second.due_at + timedelta(days=days))
     pledge.refresh_from_db()
-    assert pledge.reward_id is None and pledge.amount == 5_001
+    assert pledge.reward_id is None
+    assert pledge.amount == 5_001
     assert "分期" in mail.outbox[0].subject
 
 
@@ -200,9 +215,7 @@ def test_a_failed_campaign_refunds_every_paid_installment_and_charges_no_more(ba
 
     pledge.refresh_from_db()
     assert pledge.status == PledgeStatus.REFUNDED
-    refunds = dict(
-        GatewayOperation.objects.filter(kind=OperationKind.REFUND).values_list("idempotency_key", "amount")
-    )
+    refunds = dict(GatewayOperation.objects.filter(kind=OperationKind.REFUND).values_list("idempotency_key", "amount"))
     assert refunds == {refund_key(pledge.pk): 5_001, installment_refund_key(second.pk): 5_000}
     third.refresh_from_db()
     assert third.status == InstallmentStatus.CANCELLED
@@ -240,7 +253,8 @@ def test_after_release_an_installment_goes_to_the_initiator_at_once_minus_the_fe
     assert _run_at(second.due_at)["paid_out"] == 1
     assert _run_at(second.due_at)["claimed"] == 0
     second.refresh_from_db()
-    assert second.status == InstallmentStatus.PAID and second.paid_to == InstallmentPaidTo.INITIATOR
+    assert second.status == InstallmentStatus.PAID
+    assert second.paid_to == InstallmentPaidTo.INITIATOR
     op = GatewayOperation.objects.get(idempotency_key=installment_payout_key(second.pk))
     assert (op.kind, op.amount) == (OperationKind.PAYOUT, 4_750)
     assert account_balances(codes=[payout])[(payout, "USD")] == 4_751 + 4_750
@@ -249,7 +263,8 @@ def test_after_release_an_installment_goes_to_the_initiator_at_once_minus_the_fe
     assert {e.account.code: e.amount for e in txn.entries.select_related("account")}[PLATFORM_REVENUE] == 250
     _run_at(third.due_at)
     pledge.refresh_from_db()
-    assert pledge.status == PledgeStatus.RELEASED and pledge.held_amount == 5_001  # escrow released only that
+    assert pledge.status == PledgeStatus.RELEASED
+    assert pledge.held_amount == 5_001
     assert _escrow(campaign) == 0
     assert ledger_verify() == []
 
