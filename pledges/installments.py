@@ -235,14 +235,14 @@ def installment_record_charge(*, installment_id: int, result: GatewayResult) -> 
     give_back = None
     with transaction.atomic(durable=True):
         pledge_id = PledgeInstallment.objects.values_list("pledge_id", flat=True).get(pk=installment_id)
-        pledge = Pledge.objects.select_for_update().select_related("campaign").get(pk=pledge_id)
+        pledge = Pledge.objects.select_for_update().get(pk=pledge_id)
         installment = PledgeInstallment.objects.select_for_update().get(pk=installment_id)
         if installment.status != InstallmentStatus.CHARGING:
             return installment
         now = timezone.now()
         if result.ok:
             installment.charge_reference = result.reference[:64]
-            if pledge.status == PledgeStatus.HELD and pledge.campaign.status == CampaignStatus.LIVE:
+            if pledge.status == PledgeStatus.HELD and _campaign_live_locked(pledge.campaign_id):
                 _hold_in_escrow(pledge=pledge, installment=installment, now=now)
             elif pledge.status == PledgeStatus.HELD:
                 # The campaign closed while this was charged: settlement fixes where held money goes.
@@ -281,6 +281,16 @@ def installment_record_charge(*, installment_id: int, result: GatewayResult) -> 
         if not refund.ok:
             logger.error("Giving back installment %s failed at the gateway: %s", installment.pk, refund.code)
     return installment
+
+
+def _campaign_live_locked(campaign_id: int) -> bool:
+    """Return whether the campaign is live, holding its row lock until commit (after the pledge's, as everywhere).
+
+    Closing takes the same lock, so an installment is either in escrow before the campaign
+    closes (and settled with it) or recorded after (and given back): never both.
+    """
+    status = Campaign.objects.select_for_update().filter(pk=campaign_id).values_list("status", flat=True).first()
+    return status == CampaignStatus.LIVE
 
 
 def _hold_in_escrow(*, pledge: Pledge, installment: PledgeInstallment, now) -> None:
