@@ -288,6 +288,8 @@ LENDING_REG_CF_LIMITS = env.json(
 LENDING_ECSP_CONSENT_ABOVE = env.json("LENDING_ECSP_CONSENT_ABOVE", default={"EUR": 1_000})
 # Largest single pledge, in minor units of the campaign's currency.
 PLEDGE_MAX_MINOR = env.int("PLEDGE_MAX_MINOR", default=10_000_000_00)
+# Pledges of at least this (minor units) may be paid in 3 monthly installments (pledges.installments).
+PAY_OVER_TIME_MIN_AMOUNT = env.int("PAY_OVER_TIME_MIN_AMOUNT", default=150_00)
 # How many of each add-on one backer may add to their pledge (issue 16).
 ADDONS_MAX_PER_BACKER = env.int("ADDONS_MAX_PER_BACKER", default=10)
 # Dotted path of the payment gateway class; the sandbox behaves like a processor's test mode.
@@ -376,6 +378,10 @@ CELERY_BEAT_SCHEDULE = {
     "unlock-stretch-goals": {
         "task": "projects.tasks.unlock_stretch_goals",
         "schedule": env.float("UNLOCK_STRETCH_GOALS_EVERY_SECONDS", default=60.0),
+    },
+    "charge-due-installments": {
+        "task": "settlement.tasks.charge_due_installments",
+        "schedule": env.float("CHARGE_DUE_INSTALLMENTS_EVERY_SECONDS", default=300.0),
     },
     "seal-ledger": {
         "task": "settlement.tasks.seal_ledger",

@@ -1,7 +1,7 @@
 """E-mails of delivery, each for a step someone must act on; each sent once (``accounts.emails``)."""
 
 from accounts.emails import emails_send_once
-from pledges.models import Pledge, PledgeStatus
+from pledges.models import Pledge, PledgeStatus, pledge_paid_in_full_q
 
 from .models import Delivery, DeliveryReport, NonDelivery, Shipment, Survey
 
@@ -9,7 +9,13 @@ from .models import Delivery, DeliveryReport, NonDelivery, Shipment, Survey
 def shipped_emails_send(*, shipment_id: int) -> int:
     """Tell each backer of a shipped tier to confirm receipt or report a problem."""
     shipment = Shipment.objects.select_related("tier", "campaign").get(pk=shipment_id)
-    deliveries = Delivery.objects.filter(tier_id=shipment.tier_id).select_related("backer").order_by("id")
+    # A pledge paid over time is shipped once paid in full (the one rule, ``pledge_paid_in_full_q``).
+    deliveries = (
+        Delivery.objects.filter(tier_id=shipment.tier_id)
+        .filter(pledge_paid_in_full_q("pledge__"))
+        .select_related("backer")
+        .order_by("id")
+    )
     context = {"shipment": shipment, "tier": shipment.tier, "campaign": shipment.campaign}
     return emails_send_once(
         template="reward_shipped",
@@ -60,6 +66,7 @@ def survey_emails_send(*, survey_id: int) -> int:
     survey = Survey.objects.select_related("campaign").get(pk=survey_id)
     backers = (
         Pledge.objects.filter(campaign_id=survey.campaign_id, status=PledgeStatus.RELEASED, reward__isnull=False)
+        .filter(pledge_paid_in_full_q())  # a plan still being paid waits until it is paid in full
         .select_related("backer")
         .order_by("id")
     )

@@ -6,7 +6,7 @@ from statistics import median
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, DateField, Exists, OuterRef, Q, Sum, Value
+from django.db.models import Count, DateField, Exists, F, OuterRef, Q, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -61,7 +61,7 @@ def reward_pledges_released(*, campaign_id: int) -> list[tuple[int, int, int, in
     return list(
         Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.RELEASED, reward__isnull=False)
         .order_by("id")
-        .values_list("id", "backer_id", "reward_id", "amount")
+        .values_list("id", "backer_id", "reward_id", F("amount") - F("unheld_amount"))
     )
 
 

@@ -18,7 +18,7 @@ from django.utils.translation import gettext
 from accounts.services import audit_record
 from crowdfund_site.bulk import insert_rows
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed, NotFound
-from pledges.models import Pledge, PledgeStatus
+from pledges.models import Pledge, PledgeStatus, pledge_paid_in_full_q
 from projects.models import Campaign, CampaignStatus, RewardTier
 
 from .models import (
@@ -394,6 +394,11 @@ def survey_answer(*, pledge_id: int, actor, address: str = "", answers: dict[str
     survey = Survey.objects.filter(campaign_id=pledge.campaign_id).first() if pledge else None
     if survey is None:
         raise NotFound(gettext("No survey for a reward pledge of yours."), code="not_found")
+    if not Pledge.objects.filter(pk=pledge.pk).filter(pledge_paid_in_full_q()).exists():
+        raise Conflict(
+            gettext("The survey opens once your pledge is paid in full (its last installment is still due)."),
+            code="installments_unpaid",
+        )
     questions = {str(q.pk): q for q in survey_questions_for(survey=survey, tier_id=pledge.reward_id)}
     unknown = set(answers) - set(questions)
     if unknown:
@@ -410,7 +415,7 @@ def survey_answer(*, pledge_id: int, actor, address: str = "", answers: dict[str
         existing = SurveyAnswer.objects.select_for_update().filter(pledge_id=pledge.pk).first()
         if existing is not None and existing.address_erased_at is not None:
             raise Conflict(gettext("This survey is closed: your reward was delivered."), code="survey_closed")
-        answer, _ = SurveyAnswer.objects.update_or_create(
+        answer, _created = SurveyAnswer.objects.update_or_create(
             pledge_id=pledge.pk,
             defaults={"survey": survey, "address": address, "answers": cleaned, "answered_at": timezone.now()},
         )

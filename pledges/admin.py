@@ -5,7 +5,7 @@ from django.contrib import admin
 from accounts.admin_actions import run_service_action
 from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline
 
-from .models import Pledge, PledgeStatusChange
+from .models import Pledge, PledgeInstallment, PledgeStatusChange
 from .services import pledge_refund
 
 
@@ -14,6 +14,25 @@ class PledgeHistoryInline(ReadOnlyInline):
     fields = ("created_at", "from_status", "to_status", "actor", "reason")
     readonly_fields = fields
     verbose_name_plural = "Status history"
+
+
+class PledgeInstallmentInline(ReadOnlyInline):
+    model = PledgeInstallment
+    fields = (
+        "number",
+        "amount",
+        "due_at",
+        "status",
+        "attempts",
+        "declines",
+        "next_attempt_at",
+        "paid_to",
+        "paid_at",
+        "ledger_transaction",
+        "failure_code",
+    )
+    readonly_fields = fields
+    verbose_name_plural = "Installments (paid over time)"
 
 
 @admin.register(Pledge)
@@ -42,9 +61,11 @@ class PledgeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "held_at",
         "closed_at",
+        "installment_plan",
+        "unheld_amount",
     )
     fields = readonly_fields
-    inlines = (PledgeHistoryInline,)
+    inlines = (PledgeHistoryInline, PledgeInstallmentInline)
     actions = ("refund",)
     show_full_result_count = False  # counting millions of pledges on every page load is slow
 

@@ -17,6 +17,7 @@ from crowdfund_site.api.fields import (
     AmountField,
     IdField,
     NewestFirstCursorPagination,
+    StrictBooleanField,
     StrictCharField,
     StrictInputSerializer,
     StrictIntegerField,
@@ -31,8 +32,8 @@ from projects.models import Campaign, RewardTier
 from projects.selectors import campaign_visible_get
 
 from .changes import UNCHANGED, pledge_change
-from .models import Pledge, PledgeAddOn, PledgeChange, PledgeStatusChange
-from .selectors import pledge_addons_attach, pledge_of_backer_get, pledges_of_backer
+from .models import Pledge, PledgeAddOn, PledgeChange, PledgeInstallment, PledgeStatusChange
+from .selectors import installments_of_pledge, pledge_addons_attach, pledge_of_backer_get, pledges_of_backer
 from .services import pledge_cancel, pledge_create, pledge_refund
 
 # The gateway stores the token with each charge: a longer one is no card, and no row holds it.
@@ -73,6 +74,12 @@ class PledgeAddOnSerializer(serializers.ModelSerializer):
         fields = ["addon", "title", "quantity", "unit_price"]
 
 
+class PledgeInstallmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PledgeInstallment
+        fields = ["number", "amount", "due_at", "status", "attempts", "next_attempt_at", "paid_at", "failure_code"]
+
+
 class PledgeSerializer(serializers.ModelSerializer):
     class CampaignSummarySerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -86,6 +93,7 @@ class PledgeSerializer(serializers.ModelSerializer):
     campaign = CampaignSummarySerializer()
     reward = RewardSummarySerializer(allow_null=True)
     addons = serializers.SerializerMethodField()
+    installments = serializers.SerializerMethodField()
 
     class Meta:
         model = Pledge
@@ -99,6 +107,8 @@ class PledgeSerializer(serializers.ModelSerializer):
             "from_balance",
             "addons_amount",
             "addons",
+            "installment_plan",
+            "installments",
             "currency",
             "status",
             "failure_code",
@@ -113,6 +123,11 @@ class PledgeSerializer(serializers.ModelSerializer):
         if lines is None:
             lines = pledge_addons_attach(pledges=[pledge])[0].addon_list  # no query without add-ons
         return PledgeAddOnSerializer(lines, many=True).data
+
+    @extend_schema_field(PledgeInstallmentSerializer(many=True))
+    def get_installments(self, pledge: Pledge) -> list:
+        # No query for a pledge paid at once.
+        return PledgeInstallmentSerializer(installments_of_pledge(pledge=pledge), many=True).data
 
 
 class PledgeChangeSerializer(serializers.ModelSerializer):
@@ -217,6 +232,14 @@ class PledgeCreateApi(APIView):
             help_text="ISO 3166-1 alpha-2 code of the country to ship to; required when the reward ships.",
         )
         addons = addons_field(required=False, default=list)
+        pay_over_time = StrictBooleanField(
+            required=False,
+            default=False,
+            help_text=(
+                "Pay in 3 monthly installments (the whole at least PAY_OVER_TIME_MIN_AMOUNT, 15000 by default; "
+                "by card, no add-ons): the first is charged now, the others one and two months later."
+            ),
+        )
 
     @extend_schema(
         operation_id="campaigns_pledges_create",
@@ -235,6 +258,8 @@ class PledgeCreateApi(APIView):
             "A loan can be paid partly or wholly from your lending balance (`from_balance`): 400 "
             "`balance_too_small` (more than is available), `balance_not_accepted` (not a loan), "
             "`from_balance_above_amount`, `payment_token_required` (the rest needs a card). "
+            "`pay_over_time`: 400 `below_pay_over_time_minimum`, `pay_over_time_not_offered`; the answer's "
+            "`installments` give each one's due date and state. "
             "409 codes: `sold_out`, `reward_not_yet_available`, `reward_no_longer_available`, `campaign_not_live`, "
             "`price_changed`, `price_quote_expired` (a price step moved on: ask again), `idempotency_key_reused`, "
             "`already_backing` (you have an open pledge on this campaign: change it with "
@@ -266,6 +291,7 @@ class PledgeCreateApi(APIView):
             client_ip=request.META.get("REMOTE_ADDR"),  # for the fraud checks in its follow-up message
             from_balance=data["from_balance"],
             addons=addons_input(data["addons"]),
+            pay_over_time=data["pay_over_time"],
         )
         # The campaign and reward are already loaded: serialise without fetching them again.
         pledge.campaign, pledge.reward = campaign, reward

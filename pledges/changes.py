@@ -206,6 +206,12 @@ def _change_check(
         )
     if not pledge.campaign.is_open_for_pledges:
         raise Conflict(_("The campaign has ended, so this pledge can no longer be changed."), code="campaign_closed")
+    if pledge.installment_plan:
+        # Its installments were split from its amount: cancel it and pledge again to change it.
+        raise Conflict(
+            _("A pledge paid in installments cannot change: cancel it and pledge again."),
+            code="installment_plan_fixed",
+        )
     reward = pledge.reward
     if reward_id != pledge.reward_id:
         reward = RewardTier.objects.filter(pk=reward_id, campaign_id=pledge.campaign_id).first() if reward_id else None

@@ -152,6 +152,8 @@ class PledgeForm(AddOnFieldsMixin, AmountConfirmationMixin, forms.Form):
     # Loans only, for a lender with a balance: the checkbox's value is the balance offered when the
     # page was shown (minor units), so a form sent twice asks for the same split both times.
     pay_from_balance = forms.IntegerField(required=False, min_value=1, max_value=settings.PLEDGE_MAX_MINOR)
+    # Pay in 3 monthly installments (the pledge service checks the minimum and what may be).
+    pay_over_time = forms.BooleanField(required=False)
 
     def __init__(self, *args, campaign, rewards, prices=None, balance_available: int = 0, addons=(), **kwargs):
         kwargs.setdefault("label_suffix", "")

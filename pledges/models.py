@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -75,6 +75,12 @@ class Pledge(models.Model):
     # What the pledge's add-ons (``PledgeAddOn`` rows) cost together, which ``amount`` includes:
     # held, released and refunded with the rest. 0 tells the services there are no rows to read.
     addons_amount = models.BigIntegerField(default=0, db_default=0, help_text="Included in amount.")
+    # Paid over time (``pledges.installments``): ``amount`` is the whole pledged, counted towards
+    # the goal; ``unheld_amount`` is the part of it that is not in escrow, i.e. installments still
+    # due, and those paid after the campaign's release straight to the initiator. Escrow holds,
+    # releases and refunds ``held_amount``. 0 on every pledge paid at once.
+    installment_plan = models.BooleanField(default=False, db_default=False)
+    unheld_amount = models.BigIntegerField(default=0, db_default=0, help_text="Part of amount not in escrow.")
     created_at = models.DateTimeField(default=timezone.now)
     held_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True, help_text="Released, refunded or cancelled.")
@@ -122,6 +128,10 @@ class Pledge(models.Model):
                 condition=Q(addons_amount__gte=0) & Q(amount__gt=F("addons_amount") + F("shipping_amount")),
                 name="pledge_addons_within_amount",
             ),
+            models.CheckConstraint(
+                condition=Q(unheld_amount__gte=0) & Q(unheld_amount__lt=F("amount")),
+                name="pledge_unheld_within_amount",
+            ),
         ]
         indexes = [
             # Settlement walks one campaign's held pledges in id order, batch by batch.
@@ -145,8 +155,16 @@ class Pledge(models.Model):
 
     @property
     def card_amount(self) -> int:
-        """Return what the card is charged (and refunded): ``amount`` without the part paid from the balance."""
-        return self.amount - self.from_balance
+        """Return what the card paid into escrow (and is refunded): ``held_amount`` without the balance's part.
+
+        For a pledge paid over time, what its installments paid into escrow so far (at pledge: the first).
+        """
+        return self.amount - self.from_balance - self.unheld_amount
+
+    @property
+    def held_amount(self) -> int:
+        """Return what escrow holds (held), released (released) or gave back for this pledge."""
+        return self.amount - self.unheld_amount
 
     @property
     def pledged_amount(self) -> int:
@@ -335,3 +353,87 @@ class PledgeChange(models.Model):
     @property
     def to_amount_display(self) -> str:
         return format_amount(self.to_amount, self.pledge.currency)
+
+
+class InstallmentStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    CHARGING = "charging", _("Being charged")
+    # Charged after the campaign's release; its payout to the initiator is being recorded.
+    CHARGED = "charged", _("Being paid out")
+    PAID = "paid", _("Paid")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class InstallmentPaidTo(models.TextChoices):
+    ESCROW = "escrow", _("Held in escrow")
+    INITIATOR = "initiator", _("Paid to the initiator")
+
+
+# Installments that still have to be paid: a plan with none of these is paid in full.
+INSTALLMENT_OPEN_STATUSES = (InstallmentStatus.SCHEDULED, InstallmentStatus.CHARGING, InstallmentStatus.CHARGED)
+
+
+def pledge_paid_in_full_q(prefix: str = "") -> Q:
+    """Return the filter of pledges paid in full: not paid over time, or with no installment left to pay.
+
+    The one rule that surveys and shipping wait on (``fulfilment``). ``prefix`` is the lookup
+    path from the queried model to the pledge ("pledge__"), "" for a Pledge queryset.
+    """
+    outer = OuterRef(f"{prefix}pk" if prefix else "pk")
+    unpaid = PledgeInstallment.objects.filter(pledge_id=outer, status__in=INSTALLMENT_OPEN_STATUSES)
+    return Q(**{f"{prefix}installment_plan": False}) | ~Exists(unpaid)
+
+
+class PledgeInstallment(models.Model):
+    """One of the 3 monthly parts of a pledge paid over time: when due, how much, how it went.
+
+    A row, not a broker task: beat's ``charge_due_installments`` claims the rows due with SKIP
+    LOCKED (``pledges.installments``). The first is paid by the pledge's own charge and hold.
+    Each attempt is charged under its own key (``installment_charge_key``); a paid installment
+    names its one ledger transaction.
+    """
+
+    pledge = models.ForeignKey(Pledge, on_delete=models.PROTECT, related_name="installments")
+    number = models.PositiveSmallIntegerField()
+    amount = models.BigIntegerField(help_text="In minor units of the pledge's currency.")
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=InstallmentStatus.choices, default=InstallmentStatus.SCHEDULED)
+    # Charges tried (each under its own key) and how many of them were declined (3: the plan ends).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    declines = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # The sandbox token of the card the backer chose at pledge (a processor's saved payment method).
+    payment_token = models.CharField(max_length=255, blank=True)
+    charge_reference = models.CharField(max_length=64, blank=True)
+    paid_to = models.CharField(max_length=10, choices=InstallmentPaidTo.choices, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    ledger_transaction = models.ForeignKey(
+        "escrow.LedgerTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    failure_code = models.CharField(max_length=40, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["pledge_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["pledge", "number"], name="pledge_installment_number_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="pledge_installment_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="paid") | Q(ledger_transaction__isnull=False),
+                name="pledge_installment_paid_has_transaction",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="pledge_installment_due")]
+
+    def __str__(self) -> str:
+        return f"{self.number}/3 of pledge {self.pledge_id}: {self.amount} ({self.status})"
+
+    @property
+    def amount_display(self) -> str:
+        return format_amount(self.amount, self.pledge.currency)
+
+    @property
+    def failure_reason(self) -> str:
+        return failure_reason(self.failure_code, self.failure_message)

@@ -96,3 +96,13 @@ def _backer_recipients(campaign: Campaign):
         total += pledge.amount
     if backer is not None:
         yield backer, {"campaign": campaign, "amount": total}
+
+
+def installments_ended_email_send(*, pledge_id: int) -> int:
+    """E-mail the backer that their plan ended after its last declined installment: what the pledge is now."""
+    pledge = Pledge.objects.select_related("backer", "campaign", "reward").get(pk=pledge_id)
+    failed = pledge.installments.filter(status="failed").first() if pledge.installment_plan else None
+    if failed is None:
+        return 0
+    context = {"pledge": pledge, "campaign": pledge.campaign, "installment": failed}
+    return emails_send_once(template="installments_ended", object_id=pledge.pk, recipients=[(pledge.backer, context)])

@@ -11,15 +11,19 @@ from django.db.models.functions import TruncDate
 from crowdfund_site.bulk import AnyOf
 from escrow.gateway import RefundRequest
 from escrow.vocabulary import pledge_topup_refund_key, refund_key
+from escrow.vocabulary_installments import installment_refund_key
 from projects.models import Campaign
 
 from .models import (
     COUNTED_STATUSES,
     OPEN_STATUSES,
+    InstallmentPaidTo,
+    InstallmentStatus,
     Pledge,
     PledgeAddOn,
     PledgeChange,
     PledgeChangeStatus,
+    PledgeInstallment,
     PledgeStatus,
 )
 
@@ -139,8 +143,15 @@ def pledge_refund_requests(*, pledges: list[tuple[int, int, str]]) -> list[Refun
     """
     pledges = [row for row in pledges if row[1]]
     changes = _made_changes([pledge_id for pledge_id, _amount, _ref in pledges])
+    later_installments = _later_installments_in_escrow([pledge_id for pledge_id, _amount, _ref in pledges])
     requests = []
     for pledge_id, amount, reference in pledges:
+        if pledge_id in later_installments:
+            # Paid over time: each installment in escrow was its own charge, refunded under its own
+            # key; the first was the pledge's charge, the rest of what the pledge holds.
+            extra = later_installments[pledge_id]
+            requests += extra
+            amount -= sum(request.amount for request in extra)
         if pledge_id not in changes:
             requests.append(
                 RefundRequest(idempotency_key=refund_key(pledge_id), charge_reference=reference, amount=amount)
@@ -153,6 +164,35 @@ def pledge_refund_requests(*, pledges: list[tuple[int, int, str]]) -> list[Refun
             if left > 0
         ]
     return requests
+
+
+def _later_installments_in_escrow(pledge_ids: list[int]) -> dict[int, list[RefundRequest]]:
+    """The gateway refunds of the installments after the first that pledges paid into escrow (one query)."""
+    if not pledge_ids:
+        return {}
+    found: dict[int, list[RefundRequest]] = {}
+    rows = (
+        PledgeInstallment.objects.filter(
+            AnyOf(F("pledge_id"), pledge_ids),
+            number__gt=1,
+            status=InstallmentStatus.PAID,
+            paid_to=InstallmentPaidTo.ESCROW,
+        )
+        .order_by("pledge_id", "number")
+        .values_list("pledge_id", "pk", "charge_reference", "amount")
+    )
+    for pledge_id, pk, reference, amount in rows:
+        found.setdefault(pledge_id, []).append(
+            RefundRequest(idempotency_key=installment_refund_key(pk), charge_reference=reference, amount=amount)
+        )
+    return found
+
+
+def installments_of_pledge(*, pledge: Pledge) -> list[PledgeInstallment]:
+    """Return a pledge's installments in order (empty for a pledge paid at once), for its page and the API."""
+    if not pledge.installment_plan:
+        return []
+    return list(PledgeInstallment.objects.filter(pledge=pledge).order_by("number"))
 
 
 def pledge_of_backer_get(*, backer, pledge_id: int) -> Pledge | None:

@@ -63,6 +63,13 @@ from .addons import (
     pledge_addons_free_all,
     pledge_addons_write,
 )
+from .installments import (
+    installment_split,
+    installments_cancel,
+    installments_create,
+    installments_first_paid,
+    pay_over_time_check,
+)
 from .models import COUNTED_STATUSES, PLEDGE_TRANSITIONS, Pledge, PledgeStatus, PledgeStatusChange
 from .pledge_checks import pledge_balance_reserve, pledge_checks_run, pledge_reserve_guard
 from .selectors import pledge_refund_requests
@@ -104,6 +111,7 @@ def _fingerprint(
     shipping_country: str = "",
     from_balance: int = 0,
     addons: dict | None = None,
+    pay_over_time: bool = False,
 ) -> str:
     # A pledge without shipping (balance, add-ons) keeps the fingerprint it always had, so its retries still match.
     shipping = f"|ship:{shipping_country.strip().upper()}" if shipping_country else ""
@@ -111,7 +119,8 @@ def _fingerprint(
     extras = "".join(
         f"|add:{addon_id}x{quantity}" for addon_id, quantity in sorted((addons or {}).items(), key=str) if quantity
     )
-    return f"{campaign_id}|{reward_id or ''}|{amount}|{currency}{shipping}{balance}{extras}|{token}"[:255]
+    plan = "|pot" if pay_over_time else ""
+    return f"{campaign_id}|{reward_id or ''}|{amount}|{currency}{shipping}{balance}{extras}{plan}|{token}"[:255]
 
 
 def pledge_shipping(*, reward: RewardTier | None, shipping_country: str, amount: int, currency: str) -> tuple[str, int]:
@@ -152,8 +161,13 @@ def pledge_create(
     client_ip: str | None = None,
     from_balance: int = 0,
     addons: dict[int, int] | None = None,
+    pay_over_time: bool = False,
 ) -> Pledge:
     """Charge the backer and hold ``amount`` in the campaign's escrow; return the held pledge.
+
+    With ``pay_over_time`` (a whole of at least PAY_OVER_TIME_MIN_AMOUNT, by card, no add-ons;
+    else InvalidInput, nothing written) the whole is pledged and counted towards the goal, but
+    only its first of 3 monthly installments is charged and held now (``pledges.installments``).
 
     ``addons`` (``{add-on id: quantity}``, at most ADDONS_MAX_PER_BACKER of each) come on top of
     ``amount`` as shipping does: the pledge charges and holds the whole and keeps what the add-ons
@@ -203,6 +217,7 @@ def pledge_create(
         shipping_country=shipping_country,
         from_balance=from_balance,
         addons=addons,
+        pay_over_time=pay_over_time,
     )
     try:
         # A new key is the usual case: check and insert straight away, without looking first.
@@ -228,6 +243,14 @@ def pledge_create(
         _check_from_balance(
             from_balance, whole=amount + shipping_and_addons, currency=currency, payment_token=payment_token
         )
+        if pay_over_time:
+            pay_over_time_check(
+                campaign=campaign,
+                whole=amount + shipping_and_addons,
+                currency=currency,
+                from_balance=from_balance,
+                addons=addon_lines,
+            )
         pledge_checks_run(backer=backer, campaign=campaign, amount=amount + shipping_and_addons)
         pledge = _pledge_reserve(
             backer=backer,
@@ -242,6 +265,7 @@ def pledge_create(
             claim_below=claim_below,
             from_balance=from_balance,
             addon_lines=addon_lines,
+            installments_token=payment_token if pay_over_time else None,
         )
     except (InvalidInput, NotAllowed, Conflict):
         # A retry of a request whose pledge exists answers with that pledge's outcome, even if
@@ -376,8 +400,12 @@ def _pledge_reserve(
     claim_below: int | None = None,
     from_balance: int = 0,
     addon_lines: list[AddOnLine] = (),
+    installments_token: str | None = None,
 ) -> Pledge:
     """Claim a reward slot (and add-on units) and create the pending pledge, in one short transaction.
+
+    With ``installments_token`` the pledge is paid over time: its 3 installments are written with
+    it, and only the first is charged (``unheld_amount`` is the rest).
 
     Returns the backer's pledge with this key: the new one, or the one a concurrent (or
     earlier) request made first, in which case nothing is claimed. Raises Conflict if the
@@ -398,6 +426,9 @@ def _pledge_reserve(
     }
     if addon_lines:
         fields["addons_amount"] = addons_total(addon_lines)
+    if installments_token is not None:
+        fields["installment_plan"] = True
+        fields["unheld_amount"] = amount - installment_split(amount)[0]
     with (
         pledge_reserve_guard(backer=backer, campaign=campaign, amount=amount),  # a lender's limit, under lock
         # The balance is locked and checked, and the pending pledge that holds part of it back
@@ -407,9 +438,11 @@ def _pledge_reserve(
         if from_balance:
             pledge_balance_reserve(backer=backer, campaign=campaign, amount=from_balance)
         pledge = _NOT_WRITTEN
-        if reward is None and not addon_lines:
+        # A plan's installment rows are written with its pledge: that takes the ORM path below.
+        one_row = not addon_lines and installments_token is None
+        if reward is None and one_row:
             pledge = create_unless_taken(Pledge, **fields)  # one INSERT: no transaction needed around it
-        elif not addon_lines and _one_statement_claims():
+        elif reward is not None and one_row and _one_statement_claims():
             # The launch rush's early bird: the slot and the pending pledge in one statement.
             # The same claim as _reward_claim_or_refuse's first one.
             paying = amount - shipping_amount
@@ -436,6 +469,8 @@ def _pledge_reserve(
                     pledge = Pledge.objects.create(**fields)
                     if addon_lines:
                         pledge_addons_write(pledge=pledge, lines=addon_lines)
+                    if installments_token is not None:
+                        installments_create(pledge=pledge, payment_token=installments_token)
             except IntegrityError:
                 pledge = None
     if pledge is None:
@@ -696,16 +731,18 @@ def _pledge_hold(*, pledge: Pledge, actor, marked_held: bool = False, client_ip:
         # The reservation becomes an entry under the balance's lock, so that a withdrawal or
         # another pledge reading the balance and the reservations sees them both before or after.
         ledger_account_lock(code=lender_balance_code(pledge.backer_id), currency=pledge.currency)
-    ledger_post(
+    record = ledger_post(
         posting=hold_posting(
             pledge_id=pledge.pk,
-            amount=pledge.amount,
+            amount=pledge.held_amount,  # paid over time: the first installment
             currency=pledge.currency,
             accounts=accounts,
             from_balance=pledge.from_balance,
             **ids,
         )
     )
+    if pledge.installment_plan:
+        installments_first_paid(pledge=pledge, transaction_record=record)
     if marked_held:
         PledgeStatusChange.objects.create(
             pledge=pledge, from_status=PledgeStatus.PENDING, to_status=PledgeStatus.HELD, actor=actor
@@ -750,6 +787,8 @@ def _pledge_fail(*, pledge: Pledge, code: str, message: str, actor=None) -> None
     pledge_set_status(pledge=pledge, to_status=PledgeStatus.FAILED, actor=actor, reason=code)
     _reward_free_slot(reward_id=pledge.reward_id)
     pledge_addons_free_all(pledge=pledge)
+    if pledge.installment_plan:
+        installments_cancel(pledge_ids=[pledge.pk])
 
 
 def _pledge_outcome(pledge: Pledge) -> Pledge:
@@ -924,7 +963,7 @@ def _pledge_return_to_backer(*, pledge: Pledge, to_status: str, actor, reason: s
     ledger_post(
         posting=refund_posting(
             pledge_id=pledge.pk,
-            amount=pledge.amount,
+            amount=pledge.held_amount,
             currency=pledge.currency,
             accounts=accounts,
             description=reason,
@@ -935,6 +974,8 @@ def _pledge_return_to_backer(*, pledge: Pledge, to_status: str, actor, reason: s
     pledge.closed_at = timezone.now()
     pledge.save(update_fields=["closed_at"])
     pledge_set_status(pledge=pledge, to_status=to_status, actor=actor, reason=reason)
+    if pledge.installment_plan:
+        installments_cancel(pledge_ids=[pledge.pk])  # nothing more is charged
     if not pledge.is_late:
         _adjust_backer_count(pledge=pledge, delta=-1)
     _reward_free_slot(reward_id=pledge.reward_id)

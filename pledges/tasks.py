@@ -39,3 +39,8 @@ def send_pledge_changed(change_id: int) -> int:
 @shared_task(**EMAIL_TASK_OPTIONS)
 def send_campaign_outcome_emails(campaign_id: int) -> int:
     return notifications.campaign_outcome_emails_send(campaign_id=campaign_id)
+
+
+@shared_task(**EMAIL_TASK_OPTIONS)
+def send_installments_ended(pledge_id: int) -> int:
+    return notifications.installments_ended_email_send(pledge_id=pledge_id)

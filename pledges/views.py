@@ -1,5 +1,6 @@
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -36,7 +37,13 @@ from .forms import (
     new_idempotency_key,
 )
 from .models import PledgeChangeStatus, failure_reason
-from .selectors import open_pledge_of_backer, pledge_addons_attach, pledge_of_backer_get, pledges_of_backer
+from .selectors import (
+    installments_of_pledge,
+    open_pledge_of_backer,
+    pledge_addons_attach,
+    pledge_of_backer_get,
+    pledges_of_backer,
+)
 from .services import REWARD_UNAVAILABLE_CODES, pledge_cancel, pledge_create
 
 PLEDGES_PER_PAGE = 25
@@ -134,6 +141,7 @@ def pledge_create_view(request, slug: str):
                     client_ip=request.META.get("REMOTE_ADDR"),  # for the fraud checks in its follow-up message
                     from_balance=data["from_balance"],
                     addons=data["addons"],
+                    pay_over_time=data["pay_over_time"],
                 )
             except (InvalidInput, NotAllowed, Conflict, PaymentDeclined, PaymentUnavailable) as error:
                 if _pledge_error(form, error):
@@ -174,6 +182,8 @@ def pledge_create_view(request, slug: str):
         "balance_available": balance,
         # Kept as sent on a form shown again; ticked when "Re-lend" brought the lender here.
         "pay_from_balance": bool(form["pay_from_balance"].value()),
+        # Loans are paid at once; other pledges of at least this may be paid in 3 installments.
+        "pay_over_time_min": None if campaign.funding_model == FundingModel.DEBT else settings.PAY_OVER_TIME_MIN_AMOUNT,
         **_confirmation_context(form, amount_to_confirm),
     }
     return render(request, "pledges/pledge_create.html", context, status=status)
@@ -221,7 +231,12 @@ def pledge_detail(request, pk: int):
     if pledge is None:
         raise Http404("No such pledge")
     pledge_addons_attach(pledges=[pledge])
-    context = {"pledge": pledge, "campaign": pledge.campaign, "thanks": request.GET.get("thanks") == "1"}
+    context = {
+        "pledge": pledge,
+        "campaign": pledge.campaign,
+        "thanks": request.GET.get("thanks") == "1",
+        "installments": installments_of_pledge(pledge=pledge),
+    }
     return render(request, "pledges/pledge_detail.html", context)
 
 

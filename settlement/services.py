@@ -42,6 +42,7 @@ from escrow.vocabulary_tranches import staged_release_account_specs, staged_rele
 from lending.selectors import loan_terms_of
 from lending.services import loan_create
 from matching.services import matching_campaign_settle
+from pledges.installments import installments_cancel
 from pledges.models import Pledge, PledgeStatus, PledgeStatusChange
 from pledges.selectors import pledge_refund_requests
 from pledges.services import pledge_reconcile_pending, pledge_send_refund
@@ -182,7 +183,9 @@ def settlement_run_next_batch(*, campaign_id: int, after_id: int = 0, batch_size
     batch = list(
         Pledge.objects.filter(campaign_id=campaign_id, status=PledgeStatus.HELD, id__gt=after_id)
         .order_by("id")
-        .values_list("id", "backer_id", F("amount") - F("from_balance"), "payment_reference")[:batch_size]
+        .values_list("id", "backer_id", F("amount") - F("from_balance") - F("unheld_amount"), "payment_reference")[
+            :batch_size
+        ]
     )
     if batch:
         if campaign.settlement_outcome == SettlementOutcome.REFUND:
@@ -223,7 +226,8 @@ def _settle_pledges(*, campaign: Campaign, pledge_ids: list[int]) -> None:
             Pledge.objects.select_for_update()
             .filter(AnyOf(F("id"), pledge_ids), status=PledgeStatus.HELD)
             .order_by("id")
-            .values_list("id", "backer_id", "amount", "from_balance")
+            # What escrow holds: a pledge paid over time holds only its installments paid so far.
+            .values_list("id", "backer_id", F("amount") - F("unheld_amount"), "from_balance")
         )
         if not rows:
             return
@@ -252,6 +256,8 @@ def _settle_pledges(*, campaign: Campaign, pledge_ids: list[int]) -> None:
         ]
         ledger_post_many(postings=postings)
         settled_ids = [row[0] for row in rows]
+        if refund:
+            installments_cancel(pledge_ids=settled_ids)  # a refunded plan charges nothing more
         # The filter on HELD above is this bulk transition's guard (held -> released/refunded).
         Pledge.objects.filter(AnyOf(F("id"), settled_ids)).update(status=to_status, closed_at=now)
         reason = f"campaign {campaign.status}"

@@ -11,7 +11,7 @@ from django.conf import settings
 from escrow.checkpoints import ledger_seal
 from pledges.changes import pledge_changes_reconcile
 
-from . import holdback, late_release, remainder, selectors, services, tranches
+from . import holdback, installments, late_release, remainder, selectors, services, tranches
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,12 @@ def sweep_settlements() -> dict:
         logger.warning("Settlement of campaign %s made no progress; re-enqueueing", campaign_id)
         settle_campaign.delay(campaign_id)
     return {"stuck_campaigns": len(stuck), **services.pledges_reconcile(), **pledge_changes_reconcile()}
+
+
+@shared_task(acks_late=True)
+def charge_due_installments() -> dict:
+    """Charge the installments of pledges paid over time that are due; pay out those of released pledges."""
+    return installments.installments_run_due()
 
 
 @shared_task(acks_late=True)

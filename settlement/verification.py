@@ -47,6 +47,7 @@ from fulfilment.models import REFUNDED_STATUSES, Delivery, Holdback, Shipment
 from lending.verification import lending_verify
 from matching.models import Allocation, Pool
 from pledges.models import Pledge, PledgeAddOn, PledgeChange, PledgeChangeStatus, PledgeStatus
+from pledges.verification import installments_verify
 from projects.milestones.models import Milestone, MilestoneStatus
 from projects.models import Campaign, CampaignStatus
 
@@ -83,6 +84,7 @@ def ledger_verify() -> list[str]:
     problems += _check_addons()
     problems += _check_holdback()
     problems += late_verify()
+    problems += installments_verify()
     return problems
 
 
@@ -184,11 +186,15 @@ def _check_escrow_matches_pledges() -> list[str]:
         campaign_id = campaign_id_from_escrow_code(code)
         if campaign_id is not None:  # a matching pool's funds are checked by _check_pools
             escrow[campaign_id] += total
-    held = defaultdict(int)
-    for campaign_id, total in (
-        Pledge.objects.filter(status=PledgeStatus.HELD).values_list("campaign_id").annotate(total=Sum("amount"))
+    # What escrow holds of each pledge (paid over time: the installments paid so far), and the
+    # whole pledged, which the campaign's shown total counts.
+    held, pledged = defaultdict(int), defaultdict(int)
+    for campaign_id, total, whole in (
+        Pledge.objects.filter(status=PledgeStatus.HELD)
+        .values_list("campaign_id")
+        .annotate(total=Sum(F("amount") - F("unheld_amount")), whole=Sum("amount"))
     ):
-        held[campaign_id] = total
+        held[campaign_id], pledged[campaign_id] = total, whole
     # Matched money paid into a campaign's escrow stays there until the campaign settles.
     matched = defaultdict(int)
     for campaign_id, total in (
@@ -229,7 +235,7 @@ def _check_escrow_matches_pledges() -> list[str]:
     live_totals = Campaign.objects.filter(status__in=[CampaignStatus.LIVE, CampaignStatus.SUSPENDED]).values_list(
         "pk", "pledged_amount"
     )
-    off = [cid for cid, shown in live_totals if shown != held[cid]]
+    off = [cid for cid, shown in live_totals if shown != pledged[cid]]
     if off:
         problems.append(f"Campaigns whose shown total differs from their held pledges: {_ids(off)}")
     return problems
@@ -304,7 +310,11 @@ def _check_pledge_balances() -> list[str]:
     wrong, over = [], []
     holding = [PledgeStatus.HELD, PledgeStatus.RELEASED]
     returned = [PledgeStatus.REFUNDED, PledgeStatus.CANCELLED]
-    pledges = Pledge.objects.filter(status__in=holding + returned).order_by("pk").values_list("pk", "amount", "status")
+    pledges = (
+        Pledge.objects.filter(status__in=holding + returned)
+        .order_by("pk")
+        .values_list("pk", F("amount") - F("unheld_amount"), "status")
+    )
     for pk, amount, status in pledges.iterator(chunk_size=5000):
         charged, refunded = money.get(pk, (0, 0))
         if refunded > charged:

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 
 from projects.models import Campaign
 
@@ -32,7 +32,9 @@ def milestone_shares_of(*, campaign_id: int) -> list[tuple[int, int]]:
 def campaign_released_pledged(*, campaign_id: int) -> int:
     """Return what the backers' released pledges of the campaign add up to."""
     pledges = Campaign._meta.get_field("pledges").related_model.objects
-    total = pledges.filter(campaign_id=campaign_id, status=RELEASED_PLEDGE_STATUS).aggregate(t=Sum("amount"))["t"]
+    # What escrow released: a pledge paid over time releases its installments paid by then.
+    released = pledges.filter(campaign_id=campaign_id, status=RELEASED_PLEDGE_STATUS)
+    total = released.aggregate(t=Sum(F("amount") - F("unheld_amount")))["t"]
     return total or 0
 
 
