@@ -114,3 +114,15 @@ def deadline_texts(deadline) -> dict:
         "short": date_filter(local, "SHORT_DATE_FORMAT"),
         "left": time_left(deadline),
     }
+
+
+@register.simple_tag
+def gallery_section(campaign):
+    """Return the gallery's section (as ``projects/_gallery.html`` wrote it), or nothing without pictures."""
+    if not campaign.gallery:
+        return ""
+    items = "".join(f"<li>{picture(item, sizes='(max-width: 700px) 100vw, 360px')}</li>" for item in campaign.gallery)
+    return mark_safe(  # noqa: S308 - the heading is our translation, the pictures are escaped by picture()
+        f'<section aria-labelledby="gallery-title">\n  <h2 id="gallery-title">{gettext("Gallery")}</h2>\n'
+        f'  <ul class="gallery">{items}</ul>\n</section>'
+    )
