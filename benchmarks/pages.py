@@ -319,7 +319,7 @@ def seed_pictures(args: argparse.Namespace) -> None:
             [GALLERY_SIZE, MARKDOWN_STORY_HTML],
         )
         if cursor.rowcount:
-            print(f"seed: a cover, {GALLERY_SIZE} gallery pictures and a Markdown story for {cursor.rowcount} campaigns")
+            print(f"seed: a cover, {GALLERY_SIZE} gallery pictures and a Markdown story, {cursor.rowcount} campaigns")
 
 
 def start_gunicorn(args: argparse.Namespace, port: int, log) -> subprocess.Popen:
