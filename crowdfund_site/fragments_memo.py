@@ -30,7 +30,9 @@ class PerLanguageNode(Node):
         self.place = place
 
     def render(self, context):
-        if self.place is None:  # a template made from a string has no file to name its place
+        # A template made from a string has no file to name its place; with DEBUG on, templates
+        # are read afresh on every render (no cached loader), so an edited one must not be remembered.
+        if self.place is None or settings.DEBUG:
             return self.nodelist.render(context.new())
         urlconf = get_urlconf() or settings.ROOT_URLCONF
         # The view's namespace too: ``{% url %}`` reverses with it as the current application.
