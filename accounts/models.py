@@ -16,6 +16,11 @@ class User(AbstractUser):
     email_verified = models.BooleanField(default=False)
     # The avatar's descriptor (crowdfund_site.images.image_store); empty for none.
     avatar = models.JSONField(default=dict, blank=True)
+    # True once a campaign of theirs has had a milestone plan, a shipment or a tier declared not
+    # delivered: their public delivery record has something to count. Set by those services
+    # (``user_note_delivery_record``), never cleared; a campaign page of anyone else shows no record
+    # without asking (fulfilment.selectors.delivery_record_of would find nothing).
+    has_delivery_record = models.BooleanField(default=False, db_default=False)
 
     def __str__(self) -> str:
         return self.display_name or self.username

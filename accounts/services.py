@@ -87,6 +87,15 @@ def audit_events_collect() -> Iterator[list[AuditEvent]]:
 
 
 @transaction.atomic
+def user_note_delivery_record(*, user_id: int) -> None:
+    """Mark ``user`` as having a delivery record to show (``User.has_delivery_record``); idempotent.
+
+    Called by the services that give an initiator something their record counts: a milestone
+    plan, a shipment, a tier declared not delivered. One UPDATE, none once set.
+    """
+    User.objects.filter(pk=user_id, has_delivery_record=False).update(has_delivery_record=True)
+
+
 def user_update_profile(*, user: User, display_name: str, bio: str, preferred_language: str) -> User:
     """Change the public profile of ``user`` (name, bio, language); return it. Raises ValidationError."""
     _check_language(preferred_language)

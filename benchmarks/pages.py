@@ -283,6 +283,45 @@ def seed(args: argparse.Namespace) -> None:
     print(f"seed: {args.campaigns} campaigns, {args.pledges} pledges in {time.monotonic() - started:.0f} s")
 
 
+# What issue 15 asks the campaign page to carry within the budget: a cover, a gallery of 10 and a
+# story written in Markdown (kept rendered and sanitised on the row, as projects.markdown stores it).
+GALLERY_SIZE = 10
+MARKDOWN_STORY_HTML = (
+    "<h2>Why we are making it</h2><p>We have been building this for <em>two years</em> in a small workshop, "
+    "and now it is ready for more people than our friends.</p><ul><li>Made locally, from parts you can repair"
+    "</li><li>Shipped in recycled packaging</li><li>Updates every month until it ships</li></ul>"
+    '<p>Read more on <a href="https://example.org/our-story" rel="nofollow ugc noopener">our workshop\'s '
+    "page</a>.</p>"
+)
+
+
+def seed_pictures(args: argparse.Namespace) -> None:
+    """Give every campaign without a cover a cover, a 10-picture gallery and a Markdown story (one UPDATE).
+
+    The descriptors are what ``crowdfund_site.images.image_store`` keeps on the row (no files are
+    written: pages only build their URLs). Idempotent, so a database seeded before this step gets it too.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE projects_campaign SET
+                cover = jsonb_build_object('key', 'bench/covers/' || id, 'widths', '[400, 800, 1600]'::jsonb,
+                                           'width', 1600, 'height', 900, 'alt', 'Cover of ' || title),
+                gallery = (SELECT jsonb_agg(jsonb_build_object(
+                               'key', 'bench/gallery/' || id || '-' || n, 'widths', '[400, 800, 1600]'::jsonb,
+                               'width', 1600, 'height', 1067, 'alt', 'Picture ' || n || ' of ' || title))
+                           FROM generate_series(1, %s) AS n),
+                description_html = %s || description_html
+            WHERE cover = '{}'::jsonb
+            """,
+            [GALLERY_SIZE, MARKDOWN_STORY_HTML],
+        )
+        if cursor.rowcount:
+            print(f"seed: a cover, {GALLERY_SIZE} gallery pictures and a Markdown story, {cursor.rowcount} campaigns")
+
+
 def start_gunicorn(args: argparse.Namespace, port: int, log) -> subprocess.Popen:
     env = {**os.environ, "CONN_MAX_AGE": "600", "LOG_LEVEL": "ERROR", "DEBUG": "false", "CACHE_URL": args.cache_url}
     env["PAGE_CACHE_SECONDS"] = str(args.page_cache_seconds)
@@ -419,6 +458,7 @@ def main() -> None:
         sys.exit(f"unknown lines: {', '.join(sorted(unknown))} (choose from {', '.join(CHOSEN_LINES)})")
     configure_django(args)
     seed(args)
+    seed_pictures(args)
     paths = page_paths(args)
     port = free_port()
     results = {}

@@ -102,6 +102,8 @@ def main() -> None:
             continue  # a profiled round is slower: not counted
         cpu_per_render.append(elapsed / len(slugs) * 1000)
         queries = len(captured) / len(slugs)
+    if not cpu_per_render:
+        return  # every round was the profiled one
     print(
         f"code {args.code}: {len(slugs)} pages x {len(cpu_per_render)} rounds, first render CPU "
         f"{' / '.join(f'{ms:.2f}' for ms in cpu_per_render)} ms (median {statistics.median(cpu_per_render):.2f}), "

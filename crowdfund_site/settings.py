@@ -118,8 +118,9 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
-            # Every template's {% url %} remembers its answers (crowdfund_site/urls_memo.py).
-            "builtins": ["crowdfund_site.urls_memo"],
+            # Every template's {% url %} remembers its answers (crowdfund_site/urls_memo.py); fixed text
+            # in {% per_language %} is rendered once per language (crowdfund_site/fragments_memo.py).
+            "builtins": ["crowdfund_site.urls_memo", "crowdfund_site.fragments_memo"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",

@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from accounts.services import audit_record
+from accounts.services import audit_record, user_note_delivery_record
 from crowdfund_site.bulk import insert_rows
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed, NotFound
 from pledges.models import Pledge, PledgeStatus, pledge_paid_in_full_q
@@ -112,6 +112,7 @@ def tier_mark_shipped(
             created_by=actor,
         )
         shipment_id, initiator_id = shipment.pk, actor.pk
+        user_note_delivery_record(user_id=initiator_id)
         transaction.on_commit(lambda: _enqueue("send_shipped_emails", shipment_id))
         transaction.on_commit(lambda: delivery_record_forget(initiator_id=initiator_id))
     return shipment
@@ -273,6 +274,7 @@ def tier_declare_not_delivered(*, tier_id: int, actor, reason: str, today: date 
             details={"tier": tier.pk, "campaign": tier.campaign_id, "backers": backers},
         )
         initiator_id = Campaign.objects.filter(pk=tier.campaign_id).values_list("initiator_id", flat=True).get()
+        user_note_delivery_record(user_id=initiator_id)
         declaration_id = declaration.pk
         transaction.on_commit(lambda: delivery_record_forget(initiator_id=initiator_id))
         transaction.on_commit(lambda: _enqueue("send_not_delivered_emails", declaration_id))

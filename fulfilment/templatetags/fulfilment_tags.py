@@ -14,12 +14,14 @@ def my_deliveries(context):
 
 
 @register.inclusion_tag("fulfilment/_delivery_record.html")
-def delivery_record(initiator_id: int, rewards=True):
+def delivery_record(initiator, rewards=True):
     """The initiator's delivery record; nothing (and no query) where ``rewards`` is empty.
 
+    ``initiator``: the person, whose row says whether there is any record to read
+    (``has_delivery_record``: most initiators have none, and then nothing is read), or their id.
     The same for every visitor, so a page cached for one shows it right for all.
     """
-    if not rewards:
+    if not rewards or getattr(initiator, "has_delivery_record", True) is False:
         return {"record": None}
-    record = delivery_record_cached(initiator_id=initiator_id)
+    record = delivery_record_cached(initiator_id=getattr(initiator, "pk", initiator))
     return {"record": None if record.empty else record}

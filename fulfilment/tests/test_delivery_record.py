@@ -64,22 +64,30 @@ def test_a_campaign_without_rewards_runs_no_record_query(client):
 def test_the_record_is_computed_once_for_many_pages_and_forgotten_when_a_tier_ships(
     client, backer, django_capture_on_commit_callbacks
 ):
-    campaign, (tier_a, _) = funded_campaign_with_rewards(amounts=[10_000, 20_000])
+    campaign, (tier_a, tier_b) = funded_campaign_with_rewards(amounts=[10_000, 20_000])
     campaign = succeed(campaign)
     client.force_login(backer)  # pages rendered for a signed-in visitor, not served from the page cache
-    with CaptureQueriesContext(connection) as first:
-        client.get(campaign.get_absolute_url())
-    with CaptureQueriesContext(connection) as again:
+    # Nothing shipped or planned yet: the initiator's row says there is no record, so none is read.
+    with CaptureQueriesContext(connection) as before:
         page = client.get(campaign.get_absolute_url()).content.decode()
-    shipments_read = [q for q in first.captured_queries if "fulfilment_shipment" in q["sql"]]
-    assert len(shipments_read) == 1
-    assert not [q for q in again.captured_queries if "fulfilment_shipment" in q["sql"]]
-    assert "Rewards shipped on time" not in page
+    assert not [q for q in before.captured_queries if "fulfilment_" in q["sql"]]
+    assert "Delivery record" not in page
 
     with django_capture_on_commit_callbacks(execute=True):
         tier_mark_shipped(tier_id=tier_a.pk, actor=campaign.initiator, shipped_on=timezone.localdate())
 
-    assert "Rewards shipped on time: 1 of 1" in client.get(campaign.get_absolute_url()).content.decode()
+    with CaptureQueriesContext(connection) as first:
+        page = client.get(campaign.get_absolute_url()).content.decode()
+    with CaptureQueriesContext(connection) as again:
+        assert "Rewards shipped on time: 1 of 1" in client.get(campaign.get_absolute_url()).content.decode()
+    assert "Rewards shipped on time: 1 of 1" in page
+    assert [q for q in first.captured_queries if "fulfilment_shipment" in q["sql"]]  # read for the first page only
+    assert not [q for q in again.captured_queries if "fulfilment_shipment" in q["sql"]]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tier_mark_shipped(tier_id=tier_b.pk, actor=campaign.initiator, shipped_on=timezone.localdate())
+
+    assert "Rewards shipped on time: 2 of 2" in client.get(campaign.get_absolute_url()).content.decode()
 
 
 def test_an_initiator_with_no_plan_and_no_shipment_costs_the_record_one_query(django_assert_num_queries):
@@ -102,3 +110,21 @@ def test_milestones_count_once_due_and_on_time_by_their_target_day(django_assert
         record = delivery_record_of(initiator_id=campaign.initiator_id)
     assert (record.milestones_due, record.milestones_on_time, record.shipments) == (2, 1, 0)
     assert not record.empty
+
+
+def test_the_initiators_row_says_there_is_a_record_once_a_plan_or_a_shipment_gives_them_one():
+    from accounts.models import User
+
+    def flag(campaign) -> bool:
+        return User.objects.get(pk=campaign.initiator_id).has_delivery_record
+
+    planned = campaign_with_milestones([3_000, 7_000])
+    campaign, (tier_a, _tier_b) = funded_campaign_with_rewards(amounts=[10_000, 20_000])
+    campaign = succeed(campaign)
+    assert flag(planned) is True
+    assert flag(campaign) is False  # nothing shipped yet: its pages read no record at all
+
+    tier_mark_shipped(tier_id=tier_a.pk, actor=campaign.initiator, shipped_on=timezone.localdate())
+
+    assert flag(campaign) is True
+    assert not delivery_record_of(initiator_id=campaign.initiator_id).empty

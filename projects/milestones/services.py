@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.services import audit_record
+from accounts.services import audit_record, user_note_delivery_record
 from crowdfund_site.exceptions import Conflict, InvalidInput, NotAllowed
 from crowdfund_site.money import allocate, format_amount
 from crowdfund_site.page_cache import campaign_page_group, page_cache_invalidate
@@ -126,6 +126,8 @@ def milestones_plan_replace(*, campaign: Campaign, plan: list[MilestoneInput]) -
     # On the row for the campaign page, which skips the milestones query for a campaign without a plan.
     campaign.has_milestone_plan = bool(cleaned)
     Campaign.objects.filter(pk=campaign.pk).update(has_milestone_plan=campaign.has_milestone_plan)
+    if cleaned:  # the initiator's delivery record now counts this plan's milestones as they fall due
+        user_note_delivery_record(user_id=campaign.initiator_id)
     return Milestone.objects.bulk_create(
         [
             Milestone(
