@@ -4,7 +4,9 @@ from django.db import migrations
 from django.db.models import Index
 
 
-def ForeignKeyIndexDrop(*, app_label: str, model_name: str, field: str, field_after) -> migrations.SeparateDatabaseAndState:  # noqa: N802
+def foreign_key_index_drop(
+    *, app_label: str, model_name: str, field: str, field_after
+) -> migrations.SeparateDatabaseAndState:
     """Drop the index of a foreign key (``db_index=False``) and nothing else.
 
     ``AlterField`` to ``db_index=False`` drops the foreign key constraint and adds it again on

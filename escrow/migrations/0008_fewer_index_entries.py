@@ -1,7 +1,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from crowdfund_site.migration_ops import ForeignKeyIndexDrop
+from crowdfund_site.migration_ops import foreign_key_index_drop
 
 
 class Migration(migrations.Migration):
@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        ForeignKeyIndexDrop(
+        foreign_key_index_drop(
             app_label="escrow",
             model_name="gatewayoperation",
             field="charge",
