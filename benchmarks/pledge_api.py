@@ -315,9 +315,12 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
     Return (pledges/s, statements per pledge, CPU cores the clients themselves used).
 
     Each iteration sends what one ``POST /api/v1/campaigns/{id}/pledges/`` sends PostgreSQL, in
-    the same transactions and over the same protocol (Django binds its parameters client-side,
-    so a ``ClientCursor``), with fresh values: new idempotency keys, the pledge id from
-    RETURNING, backers and tokens in rotation. Autocommit unless noted:
+    the same transactions and over the same protocol as Django's connection: parameters bound
+    server-side and each statement prepared once a connection has sent it ``prepare_threshold``
+    times, as in a long-lived web worker (the settings' default on PostgreSQL); with
+    ``DATABASE_PREPARED_STATEMENTS=0``, client-side (a ``ClientCursor``, every statement parsed
+    and planned again). With fresh values: new
+    idempotency keys, the pledge id from RETURNING, backers and tokens in rotation. Autocommit unless noted:
 
     - token + user: DRF token authentication
     - SELECT campaign: the view finds it through the visibility selector
@@ -363,6 +366,8 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
     account_ids = {
         code: a.pk for code, a in ledger_accounts_get_or_create(specs=sorted(specs), currency=currency).items()
     }
+    options = connection.settings_dict["OPTIONS"]
+    cursor_factory = psycopg.Cursor if options.get("server_side_binding") else psycopg.ClientCursor
     run = f"{time.time_ns()}"
     counts = [0] * args.db_clients
     statements = [0] * args.db_clients
@@ -422,7 +427,8 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
 
     def client(n: int) -> None:
         try:
-            with psycopg.connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
+            with psycopg.connect(url, autocommit=True, cursor_factory=cursor_factory) as conn:
+                conn.prepare_threshold = options.get("prepare_threshold")
                 barrier.wait()
                 # Each backer once (one open pledge per backer per campaign): stop when they are used up.
                 while not stop.is_set() and n + counts[n] * args.db_clients < len(tokens):
@@ -550,7 +556,14 @@ def main() -> None:
         f"pledge SQL replay:  {replay:.0f} pledges/s (our pledge's own SQL, no Python web stack; "
         f"{replay_statements:.1f} statements each)"
     )
-    print(f"  clients:          {args.db_clients} psycopg clients, using {replay_client_cpu:.2f} of a core themselves")
+    options = connection.settings_dict["OPTIONS"]
+    binding = "client-side"
+    if options.get("server_side_binding"):
+        binding = f"server-side, prepared after {options.get('prepare_threshold')} uses"
+    print(
+        f"  clients:          {args.db_clients} psycopg clients, using {replay_client_cpu:.2f} of a core themselves; "
+        f"parameters bound {binding}"
+    )
     print(f"  of the ceiling:   {of_ceiling:.3f}   (budget >= {BUDGET_REPLAY_OF_CEILING})")
     print(f"API of the replay:  {of_replay:.3f}   (budget >= {BUDGET_API_OF_REPLAY})")
     shown = "unreadable log" if statements is None else statements
