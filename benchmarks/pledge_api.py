@@ -204,8 +204,28 @@ def run_clients(args, port: int, campaign_id: int, tokens: list[str]) -> tuple[f
     return elapsed, [x for per_client in latencies for x in per_client], merged
 
 
-def database_ceiling(args: argparse.Namespace) -> float:
-    """Return transactions/s of (INSERT pledge row + UPDATE campaign total) from 8 psycopg clients."""
+def backend_cpu_seconds(pids: list[int]) -> float | None:
+    """Return the CPU seconds the PostgreSQL backends ``pids`` have used; None if not on this machine.
+
+    A figure the other load on a shared machine moves much less than rates do: what the
+    database's own work costs, whatever waits for the disk or a core.
+    """
+    total = 0.0
+    try:
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
+def database_ceiling(args: argparse.Namespace) -> tuple[float, float | None]:
+    """Return (transactions/s, backend CPU ms per transaction) of INSERT pledge row + UPDATE campaign total.
+
+    From ``args.db_clients`` psycopg clients; the CPU is None when the server is on another machine.
+    """
     import psycopg
 
     url = urlunsplit(urlsplit(args.database_url)._replace(scheme="postgresql"))
@@ -221,8 +241,11 @@ def database_ceiling(args: argparse.Namespace) -> float:
     stop = threading.Event()
     barrier = threading.Barrier(args.db_clients + 1)
 
+    pids: list[int] = []
+
     def client(n: int) -> None:
         with psycopg.connect(url) as conn:
+            pids.append(conn.info.backend_pid)
             barrier.wait()
             while not stop.is_set():
                 with conn.transaction():
@@ -236,15 +259,17 @@ def database_ceiling(args: argparse.Namespace) -> float:
     for thread in threads:
         thread.start()
     barrier.wait()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), backend_cpu_seconds(pids)
     time.sleep(args.db_seconds)
     stop.set()
+    cpu_ended, done = backend_cpu_seconds(pids), sum(counts)
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_ceiling_pledge, bench_ceiling_campaign")
-    return sum(counts) / elapsed
+    cpu_ms = None if cpu_started is None or cpu_ended is None else (cpu_ended - cpu_started) * 1000 / max(done, 1)
+    return sum(counts) / elapsed, cpu_ms
 
 
 def _columns(table: str, names: str) -> str:
@@ -309,15 +334,21 @@ SQL_CAMPAIGN_TOTALS = """
 """
 
 
-def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: list[str]) -> tuple[float, float, float]:
+def pledge_sql_replay(
+    args: argparse.Namespace, *, campaign_id: int, tokens: list[str]
+) -> tuple[float, float, float, float | None]:
     """Replay one API pledge's SQL from ``args.db_clients`` psycopg clients.
 
-    Return (pledges/s, statements per pledge, CPU cores the clients themselves used).
+    Return (pledges/s, statements per pledge, CPU cores the clients themselves used, backend CPU
+    ms per pledge or None).
 
     Each iteration sends what one ``POST /api/v1/campaigns/{id}/pledges/`` sends PostgreSQL, in
-    the same transactions and over the same protocol (Django binds its parameters client-side,
-    so a ``ClientCursor``), with fresh values: new idempotency keys, the pledge id from
-    RETURNING, backers and tokens in rotation. Autocommit unless noted:
+    the same transactions and over the same protocol as Django's connection: parameters bound
+    server-side and each statement prepared once a connection has sent it ``prepare_threshold``
+    times, as in a long-lived web worker (the settings' default on PostgreSQL); with
+    ``DATABASE_PREPARED_STATEMENTS=0``, client-side (a ``ClientCursor``, every statement parsed
+    and planned again). With fresh values: new
+    idempotency keys, the pledge id from RETURNING, backers and tokens in rotation. Autocommit unless noted:
 
     - token + user: DRF token authentication
     - SELECT campaign: the view finds it through the visibility selector
@@ -363,6 +394,8 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
     account_ids = {
         code: a.pk for code, a in ledger_accounts_get_or_create(specs=sorted(specs), currency=currency).items()
     }
+    options = connection.settings_dict["OPTIONS"]
+    cursor_factory = psycopg.Cursor if options.get("server_side_binding") else psycopg.ClientCursor
     run = f"{time.time_ns()}"
     counts = [0] * args.db_clients
     statements = [0] * args.db_clients
@@ -422,7 +455,9 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
 
     def client(n: int) -> None:
         try:
-            with psycopg.connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
+            with psycopg.connect(url, autocommit=True, cursor_factory=cursor_factory) as conn:
+                conn.prepare_threshold = options.get("prepare_threshold")
+                pids.append(conn.info.backend_pid)
                 barrier.wait()
                 # Each backer once (one open pledge per backer per campaign): stop when they are used up.
                 while not stop.is_set() and n + counts[n] * args.db_clients < len(tokens):
@@ -434,21 +469,27 @@ def pledge_sql_replay(args: argparse.Namespace, *, campaign_id: int, tokens: lis
             barrier.abort()
             raise
 
+    pids: list[int] = []
     threads = [threading.Thread(target=client, args=(n,)) for n in range(args.db_clients)]
     for thread in threads:
         thread.start()
     with contextlib.suppress(threading.BrokenBarrierError):  # a client failed to connect: reported below
         barrier.wait()
     started, cpu_started = time.perf_counter(), time.process_time()
+    backend_started = backend_cpu_seconds(pids)
     stop.wait(args.db_seconds)  # cut short if a client fails
     stop.set()
+    backend_ended, backend_done = backend_cpu_seconds(pids), sum(counts)
     for thread in threads:
         thread.join()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     if failures:
         sys.exit(f"pledge SQL replay failed: {failures[0]!r}")
     done = sum(counts)
-    return done / elapsed, sum(statements) / max(done, 1), cpu / elapsed
+    backend_ms = None
+    if backend_started is not None and backend_ended is not None:
+        backend_ms = (backend_ended - backend_started) * 1000 / max(backend_done, 1)
+    return done / elapsed, sum(statements) / max(done, 1), cpu / elapsed, backend_ms
 
 
 def statements_per_pledge(args: argparse.Namespace, *, campaign_id: int, tokens: list[str], log) -> int | None:
@@ -525,10 +566,10 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     problems = ledger_verify()
-    ceiling = database_ceiling(args)
+    ceiling, ceiling_cpu_ms = database_ceiling(args)
     # After the checks above, and on a campaign of its own, so the API's figures stay its own.
     replay_campaign_id = hot_campaign_create(slug=f"hot-campaign-replay-{time.time_ns()}")
-    replay, replay_statements, replay_client_cpu = pledge_sql_replay(
+    replay, replay_statements, replay_client_cpu, replay_cpu_ms = pledge_sql_replay(
         args, campaign_id=replay_campaign_id, tokens=tokens
     )
 
@@ -550,8 +591,20 @@ def main() -> None:
         f"pledge SQL replay:  {replay:.0f} pledges/s (our pledge's own SQL, no Python web stack; "
         f"{replay_statements:.1f} statements each)"
     )
-    print(f"  clients:          {args.db_clients} psycopg clients, using {replay_client_cpu:.2f} of a core themselves")
+    options = connection.settings_dict["OPTIONS"]
+    binding = "client-side"
+    if options.get("server_side_binding"):
+        binding = f"server-side, prepared after {options.get('prepare_threshold')} uses"
+    print(
+        f"  clients:          {args.db_clients} psycopg clients, using {replay_client_cpu:.2f} of a core themselves; "
+        f"parameters bound {binding}"
+    )
     print(f"  of the ceiling:   {of_ceiling:.3f}   (budget >= {BUDGET_REPLAY_OF_CEILING})")
+    if replay_cpu_ms is not None and ceiling_cpu_ms is not None:
+        print(
+            f"  database CPU:     {replay_cpu_ms:.2f} ms per pledge, {ceiling_cpu_ms:.2f} ms per ceiling transaction "
+            f"(backends' own CPU, which a busy machine moves less than the rates)"
+        )
     print(f"API of the replay:  {of_replay:.3f}   (budget >= {BUDGET_API_OF_REPLAY})")
     shown = "unreadable log" if statements is None else statements
     print(

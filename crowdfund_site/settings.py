@@ -150,6 +150,15 @@ else:
     # that finds it, and Django discards it at that request's end (it checks a connection after
     # an error); every money request is safe to retry under its Idempotency-Key.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
+    # Prepared statements: parameters bound by the server, and a statement a connection has
+    # sent PREPARE_THRESHOLD times prepared, so PostgreSQL stops parsing and planning it again
+    # (about a third of a pledge's database CPU: benchmarks/README.md, Stop 11). Django leaves
+    # both off; off here too (DATABASE_PREPARED_STATEMENTS=0) behind a pooler in transaction
+    # mode that cannot keep prepared statements (PgBouncer before 1.21).
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True, prepare_threshold=env.int("DATABASE_PREPARE_THRESHOLD", default=5)
+        )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

@@ -82,12 +82,18 @@ class LedgerTransaction(AppendOnlyModel):
 
     kind = models.CharField(max_length=20, choices=TransactionKind.choices)
     idempotency_key = models.CharField(max_length=200, unique=True)
-    reference = models.CharField(max_length=120, db_index=True)
+    reference = models.CharField(max_length=120)
     description = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # One index for both ways the reference is asked for, ``= 'pledge:42'`` and
+            # ``LIKE 'pledge:%'`` (``db_index=True`` makes two on PostgreSQL, and every posting
+            # writes each): the pattern operator class answers both whatever the collation.
+            models.Index(fields=["reference"], name="ledger_txn_reference", opclasses=["varchar_pattern_ops"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.idempotency_key}"
@@ -135,7 +141,10 @@ class GatewayOperation(models.Model):
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     token = models.CharField(max_length=64, blank=True)
     destination = models.CharField(max_length=120, blank=True)
-    charge = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds")
+    # Only refunds name a charge: its index (partial, below) leaves out the charges themselves.
+    charge = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds", db_index=False
+    )
     refunded_amount = models.BigIntegerField(default=0)
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.CharField(max_length=255, blank=True)
@@ -152,6 +161,7 @@ class GatewayOperation(models.Model):
                 name="gateway_refund_within_charge",
             ),
         ]
+        indexes = [models.Index(fields=["charge"], name="gateway_op_charge", condition=Q(charge__isnull=False))]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.reference} {self.status}"
