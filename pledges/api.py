@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from crowdfund_site.api.fields import (
     AmountField,
+    FieldsBuiltOnce,
     IdField,
     NewestFirstCursorPagination,
     StrictCharField,
@@ -73,7 +74,7 @@ class PledgeAddOnSerializer(serializers.ModelSerializer):
         fields = ["addon", "title", "quantity", "unit_price"]
 
 
-class PledgeSerializer(serializers.ModelSerializer):
+class PledgeSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     class CampaignSummarySerializer(serializers.Serializer):
         id = serializers.IntegerField()
         slug = serializers.CharField()
