@@ -479,7 +479,7 @@ NUM_PROXIES = env.int("NUM_PROXIES", default=env.int("API_NUM_PROXIES", default=
 REST_FRAMEWORK = {
     # Token first: an unauthenticated API request is answered 401 with a WWW-Authenticate header.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "crowdfund_site.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

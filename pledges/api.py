@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from crowdfund_site.api.fields import (
     AmountField,
+    FieldsBuiltOnce,
     IdField,
     NewestFirstCursorPagination,
     StrictBooleanField,
@@ -80,7 +81,7 @@ class PledgeInstallmentSerializer(serializers.ModelSerializer):
         fields = ["number", "amount", "due_at", "status", "attempts", "next_attempt_at", "paid_at", "failure_code"]
 
 
-class PledgeSerializer(serializers.ModelSerializer):
+class PledgeSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     class CampaignSummarySerializer(serializers.Serializer):
         id = serializers.IntegerField()
         slug = serializers.CharField()

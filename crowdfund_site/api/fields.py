@@ -1,16 +1,44 @@
 """Serializer fields and pagination shared by the API's endpoints."""
 
 from collections.abc import Mapping
+from functools import cached_property
 
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.utils.serializer_helpers import BindingDict
 
 from crowdfund_site.money import ABSOLUTE_MAX_MINOR
 
 # Database ids fit in a signed 64-bit column; larger numbers cannot name anything.
 MAX_ID = 2**63 - 1
+
+
+class FieldsBuiltOnce:
+    """For an output serializer: build and bind its fields once per class, not for every object.
+
+    DRF builds a serializer's fields anew for each instance (a ``ModelSerializer`` from the
+    model's fields each time): two thirds of the cost of answering with one pledge
+    (benchmarks/README.md, Stop 11). Turning an object into data only reads the fields
+    (``get_attribute``, ``to_representation``), so one bound set serves every instance of the class,
+    in every thread. A serializer given ``data`` (input) or a ``context`` builds its own, since
+    validation and context-dependent fields keep state on the serializer they are bound to; so
+    the shared set is only used without either. Mix in before the serializer class.
+    """
+
+    @cached_property
+    def fields(self):
+        if getattr(self, "initial_data", None) is not None or self._context:
+            return super().fields
+        cls = type(self)
+        bound = cls.__dict__.get("_fields_built_once")
+        if bound is None:
+            bound = BindingDict(self)
+            for name, field in self.get_fields().items():
+                bound[name] = field
+            cls._fields_built_once = bound  # a race builds it twice, equal either way
+        return bound
 
 
 class StrictIntegerField(serializers.IntegerField):

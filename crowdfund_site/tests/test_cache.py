@@ -52,3 +52,26 @@ def test_threads_share_the_client_safely(redis_cache):
 
     assert errors == []
     assert [redis_cache.get(f"thread-{n}") for n in range(8)] == [199] * 8
+
+
+def test_incr_is_one_atomic_step_under_threads_and_keeps_the_expiry(redis_cache):
+    redis_cache.set("generation", 100, 300)
+    seen, errors = [], []
+
+    def work() -> None:
+        try:
+            seen.extend(redis_cache.incr("generation") for _ in range(100))
+        except BaseException as error:  # reported in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert sorted(seen) == list(range(101, 901))  # every increment counted once, each caller its own number
+    assert redis_cache.incr("generation", 5) == 905
+    client = redis_cache._cache.get_client()
+    assert 0 < client.ttl(redis_cache.make_and_validate_key("generation")) <= 300
