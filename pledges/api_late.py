@@ -8,6 +8,7 @@ the key is the pledge's own, so a retry answers with the same pledge).
 
 from django.conf import settings
 from django.urls import path
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -38,7 +39,7 @@ class LateRewardSerializer(serializers.Serializer):
 class LateOfferSerializer(serializers.Serializer):
     status = serializers.CharField()
     taking_pledges = serializers.BooleanField()
-    opened_at = serializers.DateTimeField()
+    opened_at = serializers.DateTimeField(allow_null=True)  # null: late pledges were never opened
     closed_at = serializers.DateTimeField(allow_null=True)
     rewards = LateRewardSerializer(many=True)
 
@@ -94,7 +95,7 @@ class LateOfferApi(APIView):
         prices = {}
         for item in serializer.validated_data["rewards"]:
             if item["reward"] in prices:
-                raise InvalidInput("Name each reward once.", code="duplicate_reward", field="rewards")
+                raise InvalidInput(gettext("Name each reward once."), code="duplicate_reward", field="rewards")
             prices[item["reward"]] = item["price"]
         late_offer_set(campaign=campaign, actor=request.user, prices=prices)
         return Response(_offer_data(campaign))
