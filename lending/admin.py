@@ -1,10 +1,17 @@
 """Admin for loans: read-only rows, and staff decisions through actions that call the services."""
 
-from django.contrib import admin
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 
 from accounts.admin_actions import run_service_action
+from accounts.services import audit_record
 from crowdfund_site.admin_actions import ReadOnlyAdminMixin, ReadOnlyInline
-from crowdfund_site.money import format_amount
+from crowdfund_site.exceptions import ApplicationError
+from crowdfund_site.money import format_amount, parse_amount
 
 from . import services
 from .models import (
@@ -21,6 +28,17 @@ from .models import (
     Repayment,
     Withdrawal,
 )
+
+
+class RecoveryForm(forms.Form):
+    """Money recovered offline: how much, why, and a key made when the form is shown (a resubmit records it once)."""
+
+    amount = forms.CharField(max_length=40, help_text="In the loan's currency, e.g. 1,250.00.")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        help_text="Recorded in the audit log, e.g. who collected it.",
+    )
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=80)
 
 
 class InstallmentInline(ReadOnlyInline):
@@ -54,7 +72,7 @@ class LoanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("campaign__title", "borrower__username")
     readonly_fields = [f.name for f in Loan._meta.fields]
     inlines = [InstallmentInline, RepaymentInline, LoanLenderInline, StatusChangeInline]
-    actions = ["mark_defaulted", "write_off"]
+    actions = ["mark_defaulted", "write_off", "record_recovery"]
 
     @admin.display(description="Principal")
     def principal_shown(self, loan: Loan) -> str:
@@ -89,6 +107,58 @@ class LoanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             title="Write off loans",
             perform=lambda loan, reason: services.loan_write_off(loan=loan, actor=request.user, reason=reason),
             needs_reason=True,
+        )
+
+    @admin.action(description="Record an offline recovery", permissions=["manage"])
+    def record_recovery(self, request, queryset):
+        """Ask for the amount and reason, then record them through ``loan_recovery_record`` (which audits)."""
+        if queryset.count() != 1:
+            self.message_user(request, "Record a recovery for one loan at a time.", messages.ERROR)
+            return None
+        loan = queryset.get()
+        form = RecoveryForm(
+            request.POST if "apply" in request.POST else None,
+            initial={"idempotency_key": f"admin-recovery-{uuid.uuid4().hex}"},
+        )
+        if form.is_valid():
+            try:
+                amount = parse_amount(form.cleaned_data["amount"], loan.currency)
+                repayment = services.loan_recovery_record(
+                    loan=loan,
+                    actor=request.user,
+                    amount=amount,
+                    reason=form.cleaned_data["reason"],
+                    idempotency_key=form.cleaned_data["idempotency_key"],
+                )
+            except ApplicationError as error:
+                audit_record(
+                    actor=request.user,
+                    action="loan_recovery_record",
+                    obj=loan,
+                    reason=form.cleaned_data["reason"],
+                    outcome="refused",
+                    details={"code": error.code, "message": error.message},
+                )
+                form.add_error("amount" if error.field == "amount" else None, error.message)
+            else:
+                self.message_user(
+                    request,
+                    f"{loan}: recovery of {format_amount(repayment.amount, loan.currency)} recorded and paid out.",
+                    messages.SUCCESS,
+                )
+                return None
+        return TemplateResponse(
+            request,
+            "admin/action_with_reason.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Record an offline recovery",
+                "objects": queryset,
+                "form": form,
+                "action": request.POST.get("action"),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
         )
 
 
