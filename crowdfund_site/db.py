@@ -114,6 +114,11 @@ class CompiledLookup:
         compiled = self._compiled[alias] = (text, columns, names)
         return compiled
 
+    @staticmethod
+    def _converters_of(expression, connection) -> list:
+        """Django's value converters for one column, as the compiler applies them (backend's, then field's)."""
+        return connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+
     def get(self, *values):
         """Return the one row whose fields equal ``values`` (in the fields' order), or None."""
         alias = router.db_for_read(self.model)
@@ -133,7 +138,7 @@ class CompiledLookup:
             converters = by_alias[alias] = [
                 (position, functions, expression)
                 for position, expression in enumerate(columns)
-                if (functions := connection.ops.get_db_converters(expression) + expression.get_db_converters(connection))
+                if (functions := self._converters_of(expression, connection))
             ]
         if converters:
             row = list(row)

@@ -25,10 +25,12 @@ def test_the_row_is_what_the_orm_reads():
 
     got = by_key.get(pledge.backer_id, pledge.idempotency_key)
 
-    assert got is not None and not got._state.adding
+    assert got is not None
+    assert not got._state.adding
     for field in Pledge._meta.concrete_fields:
         assert getattr(got, field.attname) == getattr(expected, field.attname), field.name
-    assert got.held_at is not None and got.held_at.tzinfo is not None
+    assert got.held_at is not None
+    assert got.held_at.tzinfo is not None
     got.refresh_from_db()  # a real row of this database: the ORM can go on with it
 
 
@@ -63,7 +65,7 @@ def test_threads_each_read_their_own_row():
         try:
             for _ in range(20):
                 found.setdefault(pledge.pk, set()).add(by_key.get(pledge.backer_id, pledge.idempotency_key).pk)
-        except Exception as error:  # noqa: BLE001 (reported below)
+        except Exception as error:  # reported below
             errors.append(error)
         finally:
             connection.close()
