@@ -79,3 +79,20 @@ def test_a_full_campaign_page_is_eight_queries_and_shows_every_section(client, d
     assert "We ship in May" in page
     assert "Can&#x27;t wait" in page
     assert "milestone" in page.lower()
+
+
+
+def test_the_page_reads_the_columns_it_shows_and_not_the_markdown_sources_or_the_initiators_password(
+    client, django_assert_num_queries
+):
+    campaign = LiveCampaignFactory()
+    # still three queries: no column the page shows is left to a later read
+    with django_assert_num_queries(3) as queries:
+        page = client.get(campaign.get_absolute_url()).content.decode()
+    campaign_read = queries.captured_queries[0]["sql"]
+    assert '"projects_campaign"."description_html"' in campaign_read
+    assert '"projects_campaign"."description",' not in campaign_read
+    assert '"projects_campaign"."faq",' not in campaign_read
+    assert "password" not in campaign_read
+    assert campaign.title in page
+    assert campaign.initiator.public_name in page
