@@ -81,7 +81,6 @@ def test_a_full_campaign_page_is_eight_queries_and_shows_every_section(client, d
     assert "milestone" in page.lower()
 
 
-
 def test_the_page_reads_the_columns_it_shows_and_not_the_markdown_sources_or_the_initiators_password(
     client, django_assert_num_queries
 ):
