@@ -8,12 +8,14 @@ queries it saves.
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import StaffFactory, UserFactory
 from crowdfund_site.exceptions import NotAllowed
 from pledges.tests.factories import pledge_held
-from projects.milestones.services import milestones_plan_replace
 from projects import selectors, views
+from projects.milestones.services import milestones_plan_replace
 from projects.models import Campaign, CampaignStatus
 from projects.services import campaign_update_create, comment_create, comment_hide
 from projects.tests.factories import CampaignFactory, LiveCampaignFactory, RewardTierFactory
@@ -110,9 +112,6 @@ def test_every_stage_of_the_page_needs_no_column_the_page_read_leaves_out(client
     client.force_login(campaign.initiator if viewer == "initiator" else StaffFactory())
 
     def render():
-        from django.db import connection
-        from django.test.utils import CaptureQueriesContext
-
         with CaptureQueriesContext(connection) as queries:
             response = client.get(campaign.get_absolute_url())
         page = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", response.content.decode())
