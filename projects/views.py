@@ -50,6 +50,7 @@ from .selectors import (
     campaign_comments,
     campaign_of_initiator_get,
     campaign_page_get,
+    campaign_page_render_get,
     campaign_reward_tiers,
     campaign_stretch_goals,
     campaign_updates,
@@ -149,7 +150,7 @@ def _recommended(user) -> list:
 @cache_page_for_visitors(campaign_page_group, shows_campaign_figures=True)
 def campaign_detail(request, slug: str):
     """The campaign's page, for whoever may see it (``campaigns_visible_to``); staff see every stage."""
-    campaign = campaign_page_get(slug=slug, viewer=request.user)
+    campaign = campaign_page_render_get(slug=slug, viewer=request.user)
     if campaign is None:
         raise Http404("No such campaign")
     response = render(request, "projects/campaign_detail.html", _campaign_page_context(request, campaign))
